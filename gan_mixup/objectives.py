@@ -1,0 +1,335 @@
+"""GAN objectives: each one is two losses on logits, ``discriminator_loss`` and ``generator_loss``.
+
+Any ``nn.Module`` that maps a batch ``(B, ...)`` to one logit per sample (``(B,)`` or ``(B, 1)``)
+works as the discriminator. Objectives hold no model and no optimizer; randomness (λ, shuffles)
+comes from the ``torch.Generator`` passed at construction, so runs are reproducible.
+
+Example (the three-line drop-in)::
+
+    from gan_mixup import MixupGAN
+    objective = MixupGAN(alpha=0.2)
+    d_loss = objective.discriminator_loss(D, real, fake.detach())
+    g_loss = objective.generator_loss(D, fake, real)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Discriminator = Callable[[Tensor], Tensor]
+
+GENERATOR_LOSSES = ("non-saturating", "saturating", "mixed", "minimax")
+LAMBDA_DISTRIBUTIONS = ("beta", "uniform")
+LAMBDA_SAMPLINGS = ("per-sample", "per-batch")
+PAIRINGS = ("real-fake", "shuffled")
+
+
+class ObjectiveError(ValueError):
+    """A bad objective option or a discriminator/batch that does not fit the contract."""
+
+
+@dataclass
+class StepStats:
+    """Per-step statistics of the last ``discriminator_loss`` call, as detached tensors.
+
+    Kept as tensors (no ``.item()``) so reading them costs nothing in the hot loop.
+    ``lam_mean`` is the mean mixing weight (1.0 for ERM: every real sample has target 1).
+    ``d_real`` / ``d_fake`` are the mean sigmoid outputs on the unmixed real / fake batch when the
+    objective evaluated them, else ``None``.
+    """
+
+    lam_mean: Tensor | None = None
+    d_real: Tensor | None = None
+    d_fake: Tensor | None = None
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """The two-method contract every objective follows."""
+
+    name: str
+
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor: ...
+
+    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor: ...
+
+
+def logits_of(D: Discriminator, x: Tensor) -> Tensor:
+    """Run ``D`` on ``x`` and return one logit per sample, shape ``(B,)``.
+
+    Raises ``ObjectiveError`` when D returns anything but ``(B,)`` or ``(B, 1)``: a silent
+    broadcast of a wrong shape against the targets is the classic bug this guards against.
+    """
+    out = D(x)
+    batch = x.shape[0]
+    if out.shape == (batch, 1):
+        return out.squeeze(1)
+    if out.shape == (batch,):
+        return out
+    raise ObjectiveError(
+        f"the discriminator must return one logit per sample, shape ({batch},) or ({batch}, 1), "
+        f"but returned {tuple(out.shape)} for an input of shape {tuple(x.shape)}"
+    )
+
+
+def check_pair(real: Tensor, fake: Tensor) -> None:
+    """Real and fake batches must share the sample shape, dtype and device."""
+    if real.shape[1:] != fake.shape[1:]:
+        raise ObjectiveError(
+            f"real and fake samples differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}"
+        )
+    if real.device != fake.device or real.dtype != fake.dtype:
+        raise ObjectiveError(
+            f"real and fake batches must share device and dtype, got {real.device}/{real.dtype} "
+            f"and {fake.device}/{fake.dtype}"
+        )
+
+
+def bce(logits: Tensor, target: Tensor | float) -> Tensor:
+    """Mean binary cross-entropy on logits; ``target`` may be soft (a λ in [0, 1])."""
+    if not isinstance(target, Tensor):
+        target = torch.full_like(logits, float(target))
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+class StandardGAN:
+    """The standard (ERM) GAN of Goodfellow et al. 2014, on logits.
+
+    D loss: ``BCE(D(real), 1) + BCE(D(fake), 0)``, each a mean over its batch (B samples each).
+    G loss: ``non-saturating`` (default) ``BCE(D(fake), 1)``; ``saturating`` ``-BCE(D(fake), 0)``
+    (the minimax form); ``minimax`` ``-BCE`` on the unmixed real ∪ fake batch as the mixup authors'
+    code does (needs ``real``; the same gradient as ``saturating``, half the scale).
+
+    Example:
+        >>> objective = StandardGAN()
+        >>> D = torch.nn.Linear(2, 1)
+        >>> objective.discriminator_loss(D, torch.randn(8, 2), torch.randn(8, 2)).shape
+        torch.Size([])
+    """
+
+    name = "erm"
+    batches_per_step = 1  # real/fake batches the D loss consumes per step
+
+    def __init__(self, generator_loss: str = "non-saturating") -> None:
+        if generator_loss not in ("non-saturating", "saturating", "minimax"):
+            raise ObjectiveError(
+                f"StandardGAN generator_loss must be non-saturating, saturating or minimax, got {generator_loss!r}"
+            )
+        self.generator_loss_kind = generator_loss
+        self.last_stats = StepStats()
+
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+        check_pair(real, fake)
+        # One forward over both halves: cheaper than two, and identical for D without batch statistics.
+        logits = logits_of(D, torch.cat([real, fake]))
+        real_logits, fake_logits = logits[: len(real)], logits[len(real) :]
+        self.last_stats = StepStats(
+            lam_mean=None, d_real=torch.sigmoid(real_logits.detach()).mean(), d_fake=torch.sigmoid(fake_logits.detach()).mean()
+        )
+        return bce(real_logits, 1.0) + bce(fake_logits, 0.0)
+
+    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        return generator_loss_on(D, fake, real, self.generator_loss_kind)
+
+    def __repr__(self) -> str:
+        return f"StandardGAN(generator_loss={self.generator_loss_kind!r})"
+
+
+def generator_loss_on(D: Discriminator, fake: Tensor, real: Tensor | None, kind: str) -> Tensor:
+    """The unmixed generator losses shared by StandardGAN and MixupGAN."""
+    if kind == "non-saturating":
+        return bce(logits_of(D, fake), 1.0)
+    if kind == "saturating":
+        return -bce(logits_of(D, fake), 0.0)
+    if kind == "minimax":
+        if real is None:
+            raise ObjectiveError("the minimax generator loss needs the real batch: generator_loss(D, fake, real)")
+        check_pair(real, fake)
+        logits = logits_of(D, torch.cat([real, fake]))
+        targets = torch.cat([torch.ones(len(real), device=logits.device), torch.zeros(len(fake), device=logits.device)])
+        return -bce(logits, targets.to(logits.dtype))
+    raise ObjectiveError(f"unknown generator loss {kind!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
+
+
+class MixupGAN:
+    """The mixup GAN of Zhang et al. (ICLR 2018, "Stabilization of GANs", Figure 5).
+
+    D sees ``x̃ = λ·real + (1−λ)·fake`` with target λ:  ``D loss = BCE(D(x̃), λ)``, λ ~ Beta(α, α).
+
+    Args:
+        alpha: the Beta(α, α) (or Uniform(0, α)) parameter; α > 0. As α → 0, Beta(α, α) puts its
+            mass on {0, 1}, and the loss tends to the mean of the two ERM terms (half of
+            ``StandardGAN``'s sum, so Adam takes the same steps).
+        per_sample: one λ per sample (default) or one per batch.
+        generator_loss: ``non-saturating`` (default): ``BCE(D(fake), 1)``; ``saturating``:
+            ``-BCE(D(fake), 0)``; ``mixed``: G maximises D's mixup loss, ``-BCE(D(x̃), λ)`` (the
+            paper's max_g min_d written literally); ``minimax``: ``-BCE`` on an unmixed real ∪ fake
+            batch (the authors' code, ``gan/example_gan.py``).
+        lambda_distribution: ``beta`` (the paper's text, default) or ``uniform``: λ ~ U(0, α)
+            (the authors' code; α = 0 is then allowed and means no mixing at all).
+        pairing: ``real-fake`` (the paper's text, default) mixes real_i with fake_i.
+            ``shuffled`` (the authors' code) concatenates real and fake with labels 1/0, shuffles,
+            and mixes two such batches, so real–real, fake–fake and real–fake pairs all occur,
+            labels mixed the same way. It consumes two real and two fake batches per step (see
+            ``batches_per_step``): pass ``real`` and ``fake`` of ``2·B`` samples each.
+        generator: the ``torch.Generator`` λ and shuffles are drawn from (on the batches' device).
+
+    Example:
+        >>> objective = MixupGAN(alpha=0.2, generator=torch.Generator().manual_seed(0))
+        >>> D = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+        >>> real, fake = torch.randn(128, 2), torch.randn(128, 2)
+        >>> loss = objective.discriminator_loss(D, real, fake)
+        >>> 0.0 < float(objective.last_stats.lam_mean) < 1.0
+        True
+    """
+
+    name = "mixup"
+
+    def __init__(
+        self,
+        alpha: float = 0.2,
+        per_sample: bool = True,
+        generator_loss: str = "non-saturating",
+        lambda_distribution: str = "beta",
+        pairing: str = "real-fake",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if lambda_distribution not in LAMBDA_DISTRIBUTIONS:
+            raise ObjectiveError(f"unknown lambda distribution {lambda_distribution!r}; choose beta or uniform")
+        if pairing not in PAIRINGS:
+            raise ObjectiveError(f"unknown pairing {pairing!r}; choose real-fake or shuffled")
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ObjectiveError(f"unknown generator loss {generator_loss!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
+        alpha_ok = isinstance(alpha, (int, float)) and math.isfinite(alpha) and (
+            alpha > 0 or (alpha == 0 and lambda_distribution == "uniform")
+        )
+        if not alpha_ok:
+            raise ObjectiveError(
+                f"alpha must be a finite number > 0 (0 is allowed only with the uniform λ distribution), got {alpha!r}"
+            )
+        if lambda_distribution == "uniform" and alpha > 1:
+            raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
+        self.alpha = float(alpha)
+        self.per_sample = per_sample
+        self.generator_loss_kind = generator_loss
+        self.lambda_distribution = lambda_distribution
+        self.pairing = pairing
+        self.generator = generator
+        self.last_stats = StepStats()
+
+    @property
+    def batches_per_step(self) -> int:
+        """How many real (and fake) batches one D step consumes: 2 for shuffled pairing with α > 0."""
+        return 2 if self.pairing == "shuffled" and self.alpha > 0 else 1
+
+    def sample_lambda(self, n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """Draw λ of shape ``(n,)`` (per sample) or one λ repeated ``n`` times (per batch)."""
+        count = n if self.per_sample else 1
+        if self.lambda_distribution == "uniform":
+            lam = self.alpha * torch.rand(count, generator=self.generator, device=device, dtype=dtype)
+        else:
+            lam = _sample_beta(self.alpha, count, self.generator, device, dtype)
+        return lam.expand(n) if count == 1 else lam
+
+    def mix(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """Return the discriminator's batch and its targets: ``(x̃, λ)``.
+
+        ``real-fake``: x̃ = λ·real + (1−λ)·fake, target λ; shapes ``(B, ...)`` and ``(B,)``.
+        ``shuffled``: see the class docstring; ``(2B', ...)`` and ``(2B',)`` for inputs of ``B = 2B'``
+        (or ``2B`` for α = 0, where the one unmixed shuffled batch is used).
+        """
+        check_pair(real, fake)
+        if self.pairing == "real-fake":
+            if real.shape[0] != fake.shape[0]:
+                raise ObjectiveError(f"real-fake mixup needs equal batch sizes, got {real.shape[0]} and {fake.shape[0]}")
+            lam = self.sample_lambda(real.shape[0], real.device, real.dtype)
+            lam_x = lam.view(-1, *([1] * (real.dim() - 1)))
+            # torch.lerp(fake, real, λ) = fake + λ·(real − fake) = λ·real + (1−λ)·fake, in one kernel.
+            return torch.lerp(fake, real, lam_x), lam
+        return self._mix_shuffled(real, fake)
+
+    def _mix_shuffled(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        def one_batch(r: Tensor, f: Tensor) -> tuple[Tensor, Tensor]:
+            data = torch.cat([r, f])
+            labels = torch.cat([torch.ones(len(r), device=r.device, dtype=r.dtype), torch.zeros(len(f), device=f.device, dtype=f.dtype)])
+            perm = torch.randperm(len(data), generator=self.generator, device=data.device)
+            return data[perm], labels[perm]
+
+        if self.batches_per_step == 1:  # α = 0: the authors' unmixed ERM batch
+            return one_batch(real, fake)
+        if real.shape[0] % 2 or fake.shape[0] % 2:
+            raise ObjectiveError("shuffled pairing consumes two batches per step: real and fake need an even batch size")
+        (r1, r2), (f1, f2) = real.chunk(2), fake.chunk(2)
+        d1, l1 = one_batch(r1, f1)
+        d2, l2 = one_batch(r2, f2)
+        lam = self.sample_lambda(len(d1), d1.device, d1.dtype)
+        lam_x = lam.view(-1, *([1] * (d1.dim() - 1)))
+        return torch.lerp(d2, d1, lam_x), torch.lerp(l2, l1, lam)
+
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+        mixed, target = self.mix(real, fake)
+        logits = logits_of(D, mixed)
+        self.last_stats = StepStats(lam_mean=target.detach().mean())
+        return bce(logits, target)
+
+    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        if self.generator_loss_kind != "mixed":
+            return generator_loss_on(D, fake, real, self.generator_loss_kind)
+        if real is None:
+            raise ObjectiveError("the mixed generator loss needs the real batch: generator_loss(D, fake, real)")
+        mixed, target = self.mix(real, fake)
+        return -bce(logits_of(D, mixed), target)
+
+    def __repr__(self) -> str:
+        return (
+            f"MixupGAN(alpha={self.alpha}, per_sample={self.per_sample}, generator_loss={self.generator_loss_kind!r}, "
+            f"lambda_distribution={self.lambda_distribution!r}, pairing={self.pairing!r})"
+        )
+
+
+def _sample_beta(alpha: float, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Beta(α, α) samples from ``generator``: λ = X / (X + Y) with X, Y ~ Gamma(α, 1).
+
+    ``torch.distributions.Beta`` takes no generator, so we draw the Gammas ourselves. For α ≥ 0.01
+    torch's own float64 Gamma sampler is exact and fast. Below that its samples underflow (at
+    α = 1e-3 a quarter of the λ's land in (0.01, 0.99) instead of 0.4%), so we sample log X and
+    log Y with Marsaglia–Tsang and take λ = sigmoid(log X − log Y), which never underflows.
+    """
+    if alpha >= 0.01:
+        concentration = torch.full((2, n), alpha, dtype=torch.float64, device=device)
+        x, y = torch._standard_gamma(concentration, generator=generator)
+        return (x / (x + y)).to(dtype)
+    log_x = _log_gamma_sample(alpha, n, generator, device)
+    log_y = _log_gamma_sample(alpha, n, generator, device)
+    return torch.sigmoid(log_x - log_y).to(dtype)
+
+
+def _log_gamma_sample(alpha: float, n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """log of Gamma(α, 1) samples, Marsaglia & Tsang (2000), vectorised with rejection in rounds."""
+    boost = alpha < 1
+    a = alpha + 1.0 if boost else alpha
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    out = torch.empty(n, dtype=torch.float64, device=device)
+    todo = torch.arange(n, device=device)
+    while todo.numel() > 0:
+        m = todo.numel()
+        # Draw a few extra candidates per round; acceptance is > 95% for every a ≥ 1.
+        k = m + 8
+        z = torch.randn(k, generator=generator, device=device, dtype=torch.float64)
+        u = torch.rand(k, generator=generator, device=device, dtype=torch.float64)
+        v = (1.0 + c * z) ** 3
+        ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * z * z + d - d * v + d * torch.log(v.clamp_min(1e-300)))
+        accepted = torch.log(d * v[ok])[:m]
+        take = accepted.numel()
+        out[todo[:take]] = accepted
+        todo = todo[take:]
+    if boost:
+        u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
+        out = out + torch.log(u.clamp_min(1e-300)) / alpha
+    return out
