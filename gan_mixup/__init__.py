@@ -1,0 +1,26 @@
+"""gan-mixup: stable GAN training with mixup (Zhang et al., ICLR 2018), with pictures and metrics.
+
+The three-line drop-in::
+
+    from gan_mixup import MixupGAN
+    objective = MixupGAN(alpha=0.2)
+    d_loss = objective.discriminator_loss(D, real, fake.detach())
+    g_loss = objective.generator_loss(D, fake, real)
+"""
+from gan_mixup.config import ConfigError, ToyConfig
+from gan_mixup.objectives import MixupGAN, Objective, ObjectiveError, StandardGAN, get_objective
+from gan_mixup.train import TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "MixupGAN",
+    "Objective",
+    "ObjectiveError",
+    "StandardGAN",
+    "ToyConfig",
+    "TrainResult",
+    "get_objective",
+    "train",
+]

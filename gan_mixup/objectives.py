@@ -333,3 +333,23 @@ def _log_gamma_sample(alpha: float, n: int, generator: torch.Generator | None, d
         u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
         out = out + torch.log(u.clamp_min(1e-300)) / alpha
     return out
+
+
+# name -> constructor; `get_objective` passes only the keyword options a constructor takes.
+OBJECTIVES: dict[str, Callable[..., Objective]] = {
+    "erm": StandardGAN,
+    "mixup": MixupGAN,
+}
+
+
+def get_objective(name: str, **options: object) -> Objective:
+    """Build an objective by its registry name, e.g. ``get_objective("mixup", alpha=0.2)``.
+
+    Raises ``ObjectiveError`` for an unknown name or an option the objective does not take.
+    """
+    if name not in OBJECTIVES:
+        raise ObjectiveError(f"unknown objective {name!r}; choose one of: {', '.join(OBJECTIVES)}")
+    try:
+        return OBJECTIVES[name](**options)
+    except TypeError as err:
+        raise ObjectiveError(f"objective {name!r} does not take these options {sorted(options)}: {err}") from None
