@@ -38,6 +38,7 @@ class ToyConfig:
     generator_loss: str = "non-saturating"  # non-saturating, saturating, mixed (mixup only), minimax
     objective_options: dict[str, float] = field(default_factory=dict)  # extra keyword options of other objectives
     regularizers: tuple[str, ...] = ()  # e.g. ("r1:10",); see gan_mixup.regularizers
+    spectral_norm: bool = False  # spectral normalization on every layer of D
     # the paper's toy networks and optimiser
     latent_dim: int = 2  # size of G's Gaussian noise
     hidden: int = 512  # width of every hidden layer, G and D
@@ -145,7 +146,7 @@ class ToyConfig:
 # Fields that must match for a checkpoint to be resumed; the rest (iterations, logging, ...) may change.
 ARCHITECTURE_FIELDS = (
     "dataset", "dataset_options", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing",
-    "generator_loss", "objective_options", "regularizers", "latent_dim", "hidden", "layers", "batch_size",
+    "generator_loss", "objective_options", "regularizers", "spectral_norm", "latent_dim", "hidden", "layers", "batch_size",
     "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size",
 )
 

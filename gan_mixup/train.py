@@ -8,6 +8,7 @@ Example:
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from gan_mixup.config import ToyConfig, resume_conflicts
 from gan_mixup.metrics import sample_metrics
 from gan_mixup.models import toy_discriminator, toy_generator
-from gan_mixup.objectives import MixupGAN, Objective, get_objective
+from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.snapshots import (
     CHECKPOINT_FILE,
     Reference,
@@ -103,9 +104,31 @@ class RunState:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # updates skipped for non-finite losses
     reference: Reference | None = None  # the frames' shared real samples, made on first use
 
+    @property
+    def begin_iteration(self) -> Callable[[int, int], None] | None:
+        """The objective's optional per-iteration hook (regularizers that anneal use it)."""
+        return getattr(self.objective, "begin_iteration", None)
 
-def build_objective(config: ToyConfig, generator: torch.Generator) -> Objective:
-    """The objective named by ``config`` with its options; λ and shuffles drawn from ``generator``."""
+
+def build_objective(config: ToyConfig, generator: torch.Generator | None = None) -> Objective:
+    """The objective named by ``config``, with its options and regularizers; all its randomness
+    (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
+    objective = _base_objective(config, generator)
+    if not config.regularizers:
+        return objective
+    from gan_mixup.regularizers import parse_regularizer, with_regularizers
+
+    return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
+
+
+def check_config(config: ToyConfig) -> None:
+    """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
+    regularizers, dataset options), without building models or touching the disk."""
+    get_dataset(config.dataset, **config.dataset_options)
+    build_objective(config)
+
+
+def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> Objective:
     if config.objective == "mixup":
         return MixupGAN(
             alpha=config.alpha,
@@ -115,9 +138,13 @@ def build_objective(config: ToyConfig, generator: torch.Generator) -> Objective:
             pairing=config.pairing,
             generator=generator,
         )
-    options = dict(config.objective_options)
+    options: dict[str, object] = dict(config.objective_options)
     if config.objective == "erm":
         options.setdefault("generator_loss", config.generator_loss)
+    elif config.generator_loss != "non-saturating":
+        raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
+    if "generator" in inspect.signature(OBJECTIVES[config.objective]).parameters:
+        options["generator"] = generator
     return get_objective(config.objective, **options)
 
 
@@ -133,7 +160,7 @@ def build_state(config: ToyConfig) -> RunState:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))
         generator = toy_generator(config.latent_dim, config.hidden, config.layers).to(device)
-        discriminator = toy_discriminator(config.hidden, config.layers).to(device)
+        discriminator = toy_discriminator(config.hidden, config.layers, config.spectral_norm).to(device)
     rngs = {name: torch.Generator(device).manual_seed(int(s)) for name, s in zip(("data", "noise", "objective"), seeds[1:4])}
     fixed = torch.Generator(device).manual_seed(int(seeds[4]))
     fixed_noise = torch.randn(config.fixed_samples, config.latent_dim, generator=fixed, device=device)
@@ -173,6 +200,8 @@ def train_step(state: RunState, on_nonfinite: str = "stop") -> tuple[Tensor, Ten
     """
     cfg, G, D, objective = state.config, state.generator, state.discriminator, state.objective
     batch = cfg.batch_size * getattr(objective, "batches_per_step", 1)
+    if state.begin_iteration is not None:  # e.g. instance noise annealing
+        state.begin_iteration(state.iteration, cfg.iterations)
 
     # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
     # so one G forward for all of them gives exactly the fakes d_steps separate forwards would.
@@ -254,7 +283,7 @@ def train(
     last: dict[str, float] = {}
     stopped_early = False
     start_iteration = state.iteration
-    bar = _progress_bar(progress, config.iterations, state.iteration)
+    bar = _progress_bar(progress, config.iterations, state.iteration, f"{config.objective} {config.dataset}")
     start = time.perf_counter()
     try:
         with _signals_to_flag(handle_signals) as signalled:
@@ -459,9 +488,9 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
+def _progress_bar(enabled: bool, total: int, initial: int, description: str) -> Any:
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, mininterval=0.5)
+    return tqdm(total=total, initial=initial, desc=description, unit="it", dynamic_ncols=True, mininterval=0.5)

@@ -1,0 +1,142 @@
+"""Several runs at once: side-by-side comparisons and the paper's Figure 5.
+
+Example:
+    >>> from gan_mixup import ToyConfig
+    >>> base = ToyConfig(iterations=200, hidden=64)
+    >>> outputs = compare({"erm": base.replace(objective="erm"), "mixup": base}, "runs/cmp")  # doctest: +SKIP
+    >>> sorted(outputs)  # doctest: +SKIP
+    ['comparison_gif', 'figure5_png']
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from gan_mixup.config import ToyConfig
+from gan_mixup.presets import load_preset
+from gan_mixup.render import render_comparison, render_figure5, render_run
+from gan_mixup.train import RunDirectoryError, check_config, train
+
+MANIFEST = "runs.json"  # label -> subdirectory, written by compare / figure5
+FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom
+FIGURE5_OBJECTIVES = {"ERM GAN": 0.0, "mixup GAN (α = 0.2)": 0.2}  # label -> α under the paper-code preset
+
+
+def compare(
+    configs: dict[str, ToyConfig],
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    handle_signals: bool = False,
+) -> dict[str, Path]:
+    """Train each config into ``out_dir/<label>`` and render them side by side.
+
+    Every config is checked before anything is trained or written, so a typo in the third
+    objective does not cost the first two runs. Give the configs one seed to get the same initial
+    networks and the same fixed noise (``compare`` in the CLI does).
+    """
+    out_dir = Path(out_dir)
+    for config in configs.values():
+        check_config(config)
+    _prepare_collection(out_dir, list(configs), overwrite=overwrite, resume=resume)
+    runs: dict[str, Path] = {}
+    for label, config in configs.items():
+        run_dir = out_dir / _slug(label)
+        if progress:
+            print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
+        train(config, run_dir, resume=resume and (run_dir / "checkpoint.pt").exists(), overwrite=overwrite,
+              progress=progress, handle_signals=handle_signals)
+        runs[label] = run_dir
+        render_run(run_dir)
+    return render_comparison(runs, out_dir)
+
+
+def figure5(
+    out_dir: str | Path,
+    *,
+    iterations: int = 20000,
+    seed: int = 0,
+    hidden: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    handle_signals: bool = False,
+) -> dict[str, Path]:
+    """The paper's Figure 5 as the authors ran it: ERM (α = 0) and mixup (α = 0.2) on grid25 and
+    ring8 with the ``paper-code`` preset; writes ``figure5.png`` in the paper's layout and one
+    side-by-side GIF per dataset."""
+    out_dir = Path(out_dir)
+    preset = load_preset("paper-code")
+    configs: dict[tuple[str, str], ToyConfig] = {}
+    for dataset in FIGURE5_DATASETS:
+        for label, alpha in FIGURE5_OBJECTIVES.items():
+            fields = {**preset, "dataset": dataset, "alpha": alpha, "iterations": iterations, "seed": seed}
+            if hidden is not None:
+                fields["hidden"] = hidden
+            configs[(dataset, label)] = ToyConfig.from_dict(fields)
+    for config in configs.values():
+        check_config(config)
+    labels = [f"{dataset}/{label}" for dataset, label in configs]
+    _prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, kind="figure5")
+    runs: dict[tuple[str, str], Path] = {}
+    for (dataset, label), config in configs.items():
+        run_dir = out_dir / _subdir(f"{dataset}/{label}", "figure5")
+        if progress:
+            print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
+        train(config, run_dir, resume=resume and (run_dir / "checkpoint.pt").exists(), overwrite=overwrite,
+              progress=progress, handle_signals=handle_signals)
+        runs[(dataset, label)] = run_dir
+    outputs = {"figure5_png": render_figure5(runs, out_dir / "figure5.png")}
+    for dataset in FIGURE5_DATASETS:
+        pair = {label: runs[(dataset, label)] for label in FIGURE5_OBJECTIVES}
+        rendered = render_comparison(pair, out_dir / dataset)
+        outputs.update({f"{dataset}_{name}": path for name, path in rendered.items()})
+    return outputs
+
+
+def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None) -> dict[str, Path]:
+    """Re-render a run directory, or every run of a ``compare`` / ``figure5`` directory, from disk alone."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return render_run(path, fps=fps, workers=workers)
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{path} is neither a run directory (no config.json) nor a compare directory (no {MANIFEST})")
+    info = json.loads(manifest.read_text())
+    runs = {label: path / sub for label, sub in info["runs"].items()}
+    outputs: dict[str, Path] = {}
+    for label, run_dir in runs.items():
+        outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers).items()})
+    if info.get("kind") == "figure5":
+        keyed = {tuple(label.split("/", 1)): run_dir for label, run_dir in runs.items()}
+        outputs["figure5_png"] = render_figure5(keyed, path / "figure5.png")  # type: ignore[arg-type]
+    else:
+        outputs.update(render_comparison(runs, path, fps=fps))
+    return outputs
+
+
+def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, resume: bool, kind: str = "compare") -> None:
+    if out_dir.exists() and any(out_dir.iterdir()) and not (overwrite or resume):
+        raise RunDirectoryError(f"{out_dir} already exists; pass --overwrite to replace it or --resume to continue it")
+    if overwrite and out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / MANIFEST).is_file():
+            raise RunDirectoryError(f"refusing to overwrite {out_dir}: it is not empty and not a gan-mixup compare directory")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    subdirs = {label: _subdir(label, kind) for label in labels}
+    (out_dir / MANIFEST).write_text(json.dumps({"kind": kind, "runs": subdirs}, indent=2))
+
+
+def _subdir(label: str, kind: str) -> str:
+    if kind == "figure5":
+        dataset, objective = label.split("/", 1)
+        return f"{dataset}-{'erm' if objective.startswith('ERM') else 'mixup'}"
+    return _slug(label)
+
+
+def _slug(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
+
