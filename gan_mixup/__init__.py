@@ -8,13 +8,30 @@ The three-line drop-in::
     g_loss = objective.generator_loss(D, fake, real)
 """
 from gan_mixup.config import ConfigError, ToyConfig
-from gan_mixup.objectives import MixupGAN, Objective, ObjectiveError, StandardGAN, get_objective
+from gan_mixup.objectives import (
+    LSGAN,
+    WGANGP,
+    HingeGAN,
+    MixupGAN,
+    Objective,
+    ObjectiveError,
+    StandardGAN,
+    get_objective,
+)
+from gan_mixup.regularizers import R1, GradientPenalty, InstanceNoise, LabelSmoothing, with_regularizers
 from gan_mixup.train import TrainResult, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LSGAN",
+    "R1",
+    "WGANGP",
     "ConfigError",
+    "GradientPenalty",
+    "HingeGAN",
+    "InstanceNoise",
+    "LabelSmoothing",
     "MixupGAN",
     "Objective",
     "ObjectiveError",
@@ -23,4 +40,5 @@ __all__ = [
     "TrainResult",
     "get_objective",
     "train",
+    "with_regularizers",
 ]

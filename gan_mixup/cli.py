@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -212,9 +213,9 @@ def resume_command(argv: list[str], run_dir: Path | None) -> str:
     """The command that continues an interrupted run: ``toy --resume RUN_DIR``, or for compare /
     figure5 the same command with ``--resume`` instead of ``--overwrite``."""
     if argv and argv[0] == "toy" and run_dir is not None:
-        return f"gan-mixup toy --resume {run_dir}"
+        return f"gan-mixup toy --resume {shlex.quote(str(run_dir))}"
     kept = [arg for arg in argv if arg not in ("--overwrite", "--resume")]
-    return "gan-mixup " + " ".join(kept + ["--resume"])
+    return "gan-mixup " + shlex.join(kept + ["--resume"])
 
 
 def _fail(message: str) -> int:
@@ -250,6 +251,7 @@ def _toy(args: argparse.Namespace) -> int:
     result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
                    progress=not args.no_progress, handle_signals=True)
     print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)")
+    print(f"run directory: {run_dir}")
     if not args.no_render:
         from gan_mixup.render import render_run
 
@@ -305,7 +307,7 @@ def _list_objectives() -> int:
     print("objectives (--objective NAME):")
     for name, factory in OBJECTIVES.items():
         print(f"  {name:16s} {_first_line(factory)}")
-    print("regularizers (--regularizer NAME[:VALUE], composable with any objective):")
+    print("regularizers (--regularizer NAME[:VALUE]; label-smoothing needs erm, mixup or lsgan, the rest compose with any objective):")
     for name, factory in REGULARIZERS.items():
         print(f"  {name:16s} {_first_line(factory)}")
     return 0

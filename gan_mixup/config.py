@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_mixup.objectives import OBJECTIVES
+from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS
 
 PAPER_ITERATIONS = (10, 100, 1000, 10000, 20000)  # the paper's Figure 5 columns
@@ -30,7 +31,7 @@ class ToyConfig:
     # what is trained
     dataset: str = "ring8"  # toy_data name: ring8, grid25, spiral, swissroll, moons
     dataset_options: dict[str, float] = field(default_factory=dict)  # e.g. {"radius": 2.0, "std": 0.02}
-    objective: str = "mixup"  # erm, mixup (see `gan-mixup objectives` for all)
+    objective: str = "mixup"  # erm, mixup, wgan-gp, hinge, lsgan (`gan-mixup objectives` lists them)
     alpha: float = 0.2  # mixup: λ ~ Beta(α, α), or U(0, α) with the uniform distribution
     lambda_distribution: str = "beta"  # mixup: beta (paper's text) or uniform (authors' code)
     lambda_sampling: str = "per-sample"  # mixup: per-sample or per-batch λ
@@ -63,9 +64,11 @@ class ToyConfig:
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the frozen dataclass hashable-ish and comparable.
-        object.__setattr__(self, "betas", tuple(self.betas))
-        object.__setattr__(self, "regularizers", tuple(self.regularizers))
-        object.__setattr__(self, "snapshot_iterations", tuple(self.snapshot_iterations))
+        for name in ("betas", "regularizers", "snapshot_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):  # tuple(0.9) would fail without naming the field
+                raise ConfigError(f"{name} must be a list, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
         self._validate()
 
     def _validate(self) -> None:
@@ -75,12 +78,20 @@ class ToyConfig:
             raise ConfigError(f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         _positive_int(self, "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers",
                       "fixed_samples", "grid_size", "log_every", "checkpoint_every")
-        if self.snapshot_frames < 0:
-            raise ConfigError(f"snapshot_frames must be >= 0, got {self.snapshot_frames}")
+        if not isinstance(self.snapshot_frames, int) or isinstance(self.snapshot_frames, bool) or self.snapshot_frames < 0:
+            raise ConfigError(f"snapshot_frames must be an integer >= 0, got {self.snapshot_frames!r}")
+        for name in ("dataset_options", "objective_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a JSON object of option: value, got {getattr(self, name)!r}")
+        if not isinstance(self.spectral_norm, bool):
+            raise ConfigError(f"spectral_norm must be true or false, got {self.spectral_norm!r}")
         if not _finite(self.alpha) or self.alpha < 0:
             raise ConfigError(f"alpha must be a finite number > 0, got {self.alpha!r}")
         if self.alpha == 0 and self.objective == "mixup" and self.lambda_distribution != "uniform":
             raise ConfigError("alpha must be > 0 for mixup (alpha 0 is allowed only with --lambda-distribution uniform)")
+        if self.alpha > 1 and self.objective == "mixup" and self.lambda_distribution == "uniform":
+            # MixupGAN refuses it too; catching it here keeps a run from failing only after start-up.
+            raise ConfigError(f"alpha is the upper bound of λ with the uniform distribution and must be <= 1, got {self.alpha}")
         if not _finite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if len(self.betas) != 2 or not all(_finite(b) and 0 <= b < 1 for b in self.betas):
@@ -91,12 +102,19 @@ class ToyConfig:
         _choice(self, "generator_loss", GENERATOR_LOSSES)
         _choice(self, "on_nonfinite", ("stop", "skip"))
         for it in self.snapshot_iterations:
-            if not isinstance(it, int) or not 1 <= it <= self.iterations:
+            if not isinstance(it, int) or isinstance(it, bool) or not 1 <= it <= self.iterations:
                 raise ConfigError(
                     f"snapshot iteration {it!r} is outside the run (1..{self.iterations}); "
                     "raise --iterations or drop it from the schedule"
                 )
-        if not isinstance(self.seed, int) or self.seed < 0:
+        for spec in self.regularizers:
+            try:
+                parse_regularizer(spec)
+            except RegularizerError as err:
+                raise ConfigError(str(err)) from None
+        if not _valid_device(self.device):
+            raise ConfigError(f"unknown device {self.device!r}; use e.g. cpu, cuda or cuda:0")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
 
     # ----- JSON ---------------------------------------------------------------------------------
@@ -162,6 +180,16 @@ def resume_conflicts(saved: ToyConfig, new: ToyConfig) -> list[str]:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _valid_device(name: Any) -> bool:
+    import torch  # already loaded through gan_mixup.objectives
+
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _positive_int(cfg: ToyConfig, *names: str) -> None:

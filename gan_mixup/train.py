@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_mixup.config import ToyConfig, resume_conflicts
+from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
 from gan_mixup.metrics import sample_metrics
 from gan_mixup.models import toy_discriminator, toy_generator
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
+from gan_mixup.regularizers import parse_regularizer, with_regularizers
 from gan_mixup.snapshots import (
     CHECKPOINT_FILE,
     Reference,
@@ -116,8 +117,6 @@ def build_objective(config: ToyConfig, generator: torch.Generator | None = None)
     objective = _base_objective(config, generator)
     if not config.regularizers:
         return objective
-    from gan_mixup.regularizers import parse_regularizer, with_regularizers
-
     return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
 
 
@@ -156,6 +155,10 @@ def build_state(config: ToyConfig) -> RunState:
     mixup in ``compare``) start from identical networks and see the same fixed noise.
     """
     device = torch.device(config.device)
+    try:  # `--device cuda` on a machine without a GPU is a user mistake, not a traceback
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        raise ConfigError(f"device {config.device!r} is not usable here: {str(err).splitlines()[0]}") from None
     seeds = np.random.SeedSequence(config.seed).generate_state(5)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))

@@ -127,7 +127,12 @@ def get_dataset(name: str, **options: float) -> ToyDataset:
     try:
         return DATASETS[name](**options)
     except TypeError as err:
-        raise ValueError(f"dataset {name!r} does not take options {sorted(options)}: {err}") from None
+        import inspect
+
+        accepted = [p for p in inspect.signature(DATASETS[name]).parameters if p not in ("name", "modes")]
+        raise ValueError(
+            f"dataset {name!r} does not take options {sorted(options)}: {err}; its options are: {', '.join(accepted)}"
+        ) from None
 
 
 def _check_n(n: int) -> None:

@@ -1,0 +1,442 @@
+"""Toy-GAN throughput: a naive PyTorch loop vs the gan-mixup trainer vs the machine's GEMM-bound limit.
+
+Run:  .venv/bin/python benchmarks/toy_throughput.py [--width 512] [--objective mixup|erm]
+                                                     [--iterations N] [--rounds 3] [--threads T] [--json PATH]
+
+All contenders train the paper's toy GAN (G and D: MLPs with 3 hidden ReLU layers of ``--width``,
+2-D latent, batch 128, 5 D steps per G step, Adam defaults, mixup α = 0.2 with per-sample
+λ ~ Beta(α, α), non-saturating G loss) on ring8, in this one process, with one torch thread count:
+
+1. naive      the step as a user writes it from the paper (``NaiveGAN`` below, plain PyTorch).
+2. trainer    ``gan_mixup.train.train(config, run_dir=None)``: no snapshots, no metrics file.
+3. recording  the trainer with a run directory, the default snapshot schedule and metrics; its
+              per-iteration cost is projected from directly timed components (see ``recording_cost``).
+4. limit      FLOPs of one generator iteration / the float32 matmul rate measured on exactly the
+              GEMMs of that iteration (see ``gemm_limit``).
+
+Naive and trainer are timed in alternating order over ``--rounds`` rounds, each on freshly built
+models from the same seed after a warm-up; the table shows each one's best round (the least
+disturbed by other processes), and the JSON holds every round.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from gan_mixup.config import ToyConfig  # noqa: E402
+from gan_mixup.snapshots import snapshot_schedule  # noqa: E402
+from gan_mixup.train import StopTraining, build_state, log_record, take_snapshot, train, train_step, write_checkpoint  # noqa: E402
+
+FULL_RUN = 20_000  # the paper's generator iterations
+BATCH, D_STEPS, LATENT, ALPHA = 128, 5, 2, 0.2
+
+
+# ----- 1. the naive baseline ------------------------------------------------------------------
+
+class NaiveGAN:
+    """The paper's toy GAN written the way a user would from its text, in plain PyTorch.
+
+    Deliberately ordinary: ``nn.Sequential`` MLPs, ``nn.BCEWithLogitsLoss``, ``torch.optim.Adam()``
+    with its defaults (for-loop implementation on CPU), λ from ``torch.distributions.Beta``, a fresh
+    G forward for every D step, D's weights left trainable during the G step, ``loss.item()`` after
+    every step for logging.
+    """
+
+    def __init__(self, width: int, objective: str, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+
+        def mlp(n_in: int, n_out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Linear(n_in, width), nn.ReLU(),
+                nn.Linear(width, width), nn.ReLU(),
+                nn.Linear(width, width), nn.ReLU(),
+                nn.Linear(width, n_out),
+            )
+
+        self.G, self.D = mlp(LATENT, 2), mlp(2, 1)
+        self.opt_g = torch.optim.Adam(self.G.parameters())
+        self.opt_d = torch.optim.Adam(self.D.parameters())
+        self.criterion = nn.BCEWithLogitsLoss()
+        self.beta = torch.distributions.Beta(torch.tensor([ALPHA]), torch.tensor([ALPHA]))
+        self.objective = objective
+        angles = torch.arange(8) * (2 * math.pi / 8)
+        self.centers = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # ring8, radius 1
+        self.log: list[float] = []
+
+    def real_batch(self) -> torch.Tensor:
+        return self.centers[torch.randint(8, (BATCH,))] + 0.01 * torch.randn(BATCH, 2)
+
+    def step(self) -> None:
+        for _ in range(D_STEPS):
+            real = self.real_batch()
+            fake = self.G(torch.randn(BATCH, LATENT)).detach()
+            if self.objective == "mixup":
+                lam = self.beta.sample((BATCH,))  # (B, 1): one λ per sample
+                out = self.D(lam * real + (1 - lam) * fake)
+                d_loss = self.criterion(out, lam)
+            else:
+                out_real, out_fake = self.D(real), self.D(fake)
+                d_loss = self.criterion(out_real, torch.ones_like(out_real)) + self.criterion(out_fake, torch.zeros_like(out_fake))
+            self.opt_d.zero_grad()
+            d_loss.backward()
+            self.opt_d.step()
+            self.log.append(d_loss.item())
+        out = self.D(self.G(torch.randn(BATCH, LATENT)))
+        g_loss = self.criterion(out, torch.ones_like(out))  # non-saturating
+        self.opt_g.zero_grad()
+        g_loss.backward()
+        self.opt_g.step()
+        self.log.append(g_loss.item())
+
+
+def time_naive(width: int, objective: str, iterations: int, warmup: int, max_seconds: float = math.inf) -> float:
+    """Generator iterations per second of ``iterations`` naive steps after ``warmup`` untimed ones
+    (stopping early after ``max_seconds``, so a block disturbed by other processes cannot run for minutes)."""
+    gan = NaiveGAN(width, objective)
+    for _ in range(warmup):
+        gan.step()
+    gan = NaiveGAN(width, objective)  # time from the same initial weights as the trainer
+    done, start = 0, time.perf_counter()
+    while done < iterations and time.perf_counter() - start < max_seconds:
+        gan.step()
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+# ----- 2. the trainer -------------------------------------------------------------------------
+
+def paper_config(width: int, objective: str, iterations: int = FULL_RUN) -> ToyConfig:
+    return ToyConfig(
+        dataset="ring8", objective=objective, alpha=ALPHA, lambda_distribution="beta", lambda_sampling="per-sample",
+        generator_loss="non-saturating", latent_dim=LATENT, hidden=width, layers=3, batch_size=BATCH,
+        d_steps=D_STEPS, iterations=iterations, seed=0,
+    )
+
+
+def time_trainer(width: int, objective: str, iterations: int, warmup: int, max_seconds: float = math.inf) -> float:
+    """``train(config, run_dir=None)``'s own iterations_per_second (its loop, logging calls included),
+    stopped through ``StopTraining`` at a log record past ``max_seconds``."""
+    train(paper_config(width, objective, warmup), run_dir=None)
+    deadline = time.perf_counter() + max_seconds
+
+    def stop_when_late(record: dict) -> None:
+        if time.perf_counter() > deadline:
+            raise StopTraining
+
+    return train(paper_config(width, objective, iterations), run_dir=None, callbacks=[stop_when_late]).iterations_per_second
+
+
+# ----- 3. the cost of recording (snapshots, metrics, checkpoints) -------------------------------
+
+@dataclass
+class RecordingCost:
+    snapshots: int  # in a full default run, including the one at iteration 0
+    snapshot_s: float  # seconds per snapshot (median)
+    logs: int  # metrics.jsonl train records in a full run
+    log_s: float  # seconds per record written (json + write), on top of log_record which runs anyway
+    checkpoints: int
+    checkpoint_s: float
+    check: dict  # end-to-end cross-check of the per-snapshot cost inside train()
+
+    def full_run_seconds(self) -> dict[str, float]:
+        return {
+            "snapshots": self.snapshots * self.snapshot_s,
+            "logging": self.logs * self.log_s,
+            "checkpoints": self.checkpoints * self.checkpoint_s,
+        }
+
+
+def recording_cost(width: int, objective: str, check_iterations: int, reps: int = 7) -> RecordingCost:
+    """Time one snapshot, one metrics record and one checkpoint directly, and count how many a full
+    default run makes. A short run cannot measure this end to end: with snapshot_frames=200, a run
+    of N ≤ 200 iterations snapshots every iteration, while a 20,000-iteration run snapshots ~1% of them.
+    As a cross-check, the per-snapshot cost is also derived from two short ``train`` runs (recording
+    on vs off, every iteration snapshotted) and compared with the direct timing."""
+    config = paper_config(width, objective)
+    snapshots = len(snapshot_schedule(FULL_RUN, config.snapshot_frames, config.snapshot_iterations)) + 1  # + iteration 0
+    logs = FULL_RUN // config.log_every + (FULL_RUN % config.log_every != 0)
+    checkpoints = FULL_RUN // config.checkpoint_every + (FULL_RUN % config.checkpoint_every != 0)
+    state = build_state(config)
+    for _ in range(3):
+        d_loss, g_loss = train_step(state)  # trained a little, so the snapshot sees a non-trivial G
+    with tempfile.TemporaryDirectory(prefix="gan-mixup-bench-") as tmp:
+        run_dir = Path(tmp)
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics_file:
+            take_snapshot(state, run_dir, metrics_file, (), 1)  # warm-up; builds the reference samples
+            snap = []
+            for i in range(reps):
+                start = time.perf_counter()
+                take_snapshot(state, run_dir, metrics_file, (), 2 + i)
+                snap.append(time.perf_counter() - start)
+            record = log_record(state, d_loss, g_loss)
+            start = time.perf_counter()
+            for _ in range(1000):
+                metrics_file.write(json.dumps(record) + "\n")
+            log_s = (time.perf_counter() - start) / 1000
+            ckpt = [write_checkpoint(state, run_dir, metrics_file) for _ in range(3)]
+
+        # Cross-check: every iteration of a short run is snapshotted, so (on − off − checkpoints) / snapshots
+        # is the in-loop cost of one snapshot, logging included (small).
+        # Best of 3 alternating pairs, as for the training rates.
+        n, seconds_off, seconds_on = check_iterations, math.inf, math.inf
+        for _ in range(3):
+            off = train(paper_config(width, objective, n), run_dir=None)
+            on = train(paper_config(width, objective, n), run_dir / "run", overwrite=True)
+            seconds_off = min(seconds_off, off.seconds)
+            seconds_on = min(seconds_on, on.seconds - sum(on.checkpoint_seconds))
+        taken = len(snapshot_schedule(n, config.snapshot_frames, config.snapshot_iterations))
+    check = {"iterations": n, "snapshots": taken, "seconds_on": seconds_on, "seconds_off": seconds_off,
+             "snapshot_s": (seconds_on - seconds_off) / taken}
+    return RecordingCost(snapshots, statistics.median(snap), logs, log_s, checkpoints, statistics.median(ckpt), check)
+
+
+# ----- 4. the GEMM-bound limit ----------------------------------------------------------------
+
+def layer_sizes(width: int, n_in: int, n_out: int) -> list[tuple[int, int]]:
+    sizes = [n_in, width, width, width, n_out]
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
+def iteration_gemms(width: int, objective: str) -> list[tuple[str, int, int, int]]:
+    """Every matmul of one generator iteration as (kind, M, K, N): C[M×N] = A[M×K] @ B[K×N].
+
+    Linear(in, out) on a batch b: forward b×in @ in×out; weight grad out×b @ b×in; input grad
+    b×out @ out×in (skipped for a first layer whose input needs no grad). A D step is G forward
+    (no grad) + D forward + D backward (weights and inputs); the ERM D loss sees real and fake, 2B rows.
+    The G step is G forward + D forward + D backward for the input only (D's weights need no grad)
+    + G backward. Bias adds and reductions are not GEMMs and are left out.
+    """
+    G, D = layer_sizes(width, LATENT, 2), layer_sizes(width, 2, 1)
+    d_rows = BATCH * (2 if objective == "erm" else 1)
+
+    def forward(layers, b):
+        return [("fwd", b, i, o) for i, o in layers]
+
+    def backward(layers, b, weights=True, first_input=False):
+        out = []
+        for j, (i, o) in enumerate(layers):
+            if weights:
+                out.append(("wgrad", o, b, i))
+            if j > 0 or first_input:
+                out.append(("igrad", b, o, i))
+        return out
+
+    d_step = forward(G, BATCH) + forward(D, d_rows) + backward(D, d_rows)
+    g_step = forward(G, BATCH) + forward(D, BATCH) + backward(D, BATCH, weights=False, first_input=True) + backward(G, BATCH)
+    return d_step * D_STEPS + g_step
+
+
+def gemm_flops(gemms: list[tuple[str, int, int, int]]) -> int:
+    return sum(2 * m * k * n for _, m, k, n in gemms)
+
+
+def time_gemms(gemms: list[tuple[str, int, int, int]], min_seconds: float = 1.5, repeats: int = 5) -> float:
+    """Best-of-``repeats`` seconds to run all ``gemms`` once, back to back, with torch.mm into
+    preallocated outputs, operands laid out as in nn.Linear (forward: x @ W.t(); weight grad:
+    gy.t() @ x; input grad: gy @ W)."""
+    ops = []
+    for kind, m, k, n in gemms:
+        if kind == "fwd":  # x (m×k) @ W.t(), W (n×k)
+            a, b = torch.randn(m, k), torch.randn(n, k).t()
+        elif kind == "wgrad":  # gy.t() (m×k) @ x (k×n), gy (k×m)
+            a, b = torch.randn(k, m).t(), torch.randn(k, n)
+        else:  # gy (m×k) @ W (k×n)
+            a, b = torch.randn(m, k), torch.randn(k, n)
+        ops.append((a, b, torch.empty(m, n)))
+
+    def once() -> None:
+        for a, b, c in ops:
+            torch.mm(a, b, out=c)
+
+    for _ in range(3):
+        once()
+    start, reps = time.perf_counter(), 0
+    while time.perf_counter() - start < 0.2:
+        once()
+        reps += 1
+    per = (time.perf_counter() - start) / reps
+    reps = max(3, int(min_seconds / repeats / per))
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(reps):
+            once()
+        best = min(best, (time.perf_counter() - start) / reps)
+    return best
+
+
+def gemm_limit(width: int, objective: str) -> dict[str, float]:
+    gemms = iteration_gemms(width, objective)
+    flops = gemm_flops(gemms)
+    seconds = time_gemms(gemms)
+    square = [("fwd", BATCH, width, width)]
+    square_s = time_gemms(square * 16, min_seconds=0.5) / 16
+    return {
+        "flops": flops, "gemms": len(gemms), "seconds": seconds, "rate": flops / seconds,
+        "iterations_per_second": 1 / seconds, "square_rate": gemm_flops(square) / square_s,
+    }
+
+
+# ----- the report -----------------------------------------------------------------------------
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def minutes(ips: float) -> float:
+    return FULL_RUN / ips / 60
+
+
+def choose_iterations(width: int, objective: str, block_seconds: float) -> int:
+    """Enough iterations for one timed block of about ``block_seconds`` (from a short trainer probe)."""
+    probe = train(paper_config(width, objective, 5), run_dir=None).iterations_per_second
+    return max(10, int(round(probe * block_seconds, -1 if probe * block_seconds >= 100 else 0)))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=int, default=512, help="hidden width of G and D (paper: 512)")
+    parser.add_argument("--objective", choices=("mixup", "erm"), default="mixup")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="generator iterations per timed block (default: about --block-seconds' worth)")
+    parser.add_argument("--block-seconds", type=float, default=8.0, help="target length of one timed block when --iterations is not given")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating naive/trainer rounds; the best of each is reported")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations before each timed block")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    if args.width < 1 or args.rounds < 1 or args.warmup < 1 or (args.iterations is not None and args.iterations < 1):
+        parser.error("--width, --rounds, --warmup and --iterations must be positive")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be positive")
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    rss = {"start": rss_mib()}
+    load = {"start": os.getloadavg()[0]}
+    wall = time.perf_counter()
+
+    # Warm both paths up once (allocator, MKL, first-call overheads) before choosing N and timing.
+    time_naive(args.width, args.objective, 1, args.warmup)
+    iterations = args.iterations or choose_iterations(args.width, args.objective, args.block_seconds)
+    # A block disturbed by other processes stops after 3× its expected length (ips is done / elapsed).
+    max_seconds = 3 * (args.block_seconds if args.iterations is None else math.inf)
+    naive, trainer = [], []
+    for r in range(args.rounds):
+        order = ("naive", "trainer") if r % 2 == 0 else ("trainer", "naive")
+        for who in order:
+            if who == "naive":
+                naive.append(time_naive(args.width, args.objective, iterations, args.warmup, max_seconds))
+            else:
+                trainer.append(time_trainer(args.width, args.objective, iterations, args.warmup, max_seconds))
+    rss["training"] = rss_mib()
+    limit = gemm_limit(args.width, args.objective)
+    rec = recording_cost(args.width, args.objective, check_iterations=max(10, min(30, iterations)))
+    rss["end"] = rss_mib()
+    load["end"] = os.getloadavg()[0]
+
+    best_naive, best_trainer = max(naive), max(trainer)
+    train_seconds = FULL_RUN / best_trainer
+    extra = rec.full_run_seconds()
+    snap_log = extra["snapshots"] + extra["logging"]
+    overhead = snap_log / train_seconds
+    recording_ips = FULL_RUN / (train_seconds + sum(extra.values()))
+    result = {
+        "width": args.width, "objective": args.objective, "batch": BATCH, "d_steps": D_STEPS, "alpha": ALPHA,
+        "iterations_timed": iterations, "rounds": args.rounds, "warmup": args.warmup,
+        "torch": torch.__version__, "threads": threads, "interop_threads": torch.get_num_interop_threads(),
+        "cpu": cpu_model(), "cpu_count": _cpu_count(), "python": platform.python_version(),
+        "naive_ips": naive, "trainer_ips": trainer, "naive_best": best_naive, "trainer_best": best_trainer,
+        "trainer_over_naive": best_trainer / best_naive,
+        "limit": limit, "trainer_over_limit": best_trainer / limit["iterations_per_second"],
+        "recording": {**rec.__dict__, "full_run_seconds": extra, "snapshot_logging_overhead": overhead,
+                      "iterations_per_second": recording_ips},
+        "peak_rss_mib": rss, "load_average_1min": load, "wall_seconds": time.perf_counter() - wall,
+    }
+    print_table(result)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def print_table(r: dict) -> None:
+    lim, rec = r["limit"], r["recording"]
+    naive, trainer, limit_ips, rec_ips = r["naive_best"], r["trainer_best"], lim["iterations_per_second"], rec["iterations_per_second"]
+    spread = lambda xs: f"{min(xs):.2f}–{max(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"  # noqa: E731
+    print(f"\ngan-mixup toy GAN throughput: objective {r['objective']}, G/D = 3×{r['width']} ReLU MLPs, batch {r['batch']}, "
+          f"{r['d_steps']} D steps per G step" + (f", mixup α={r['alpha']} per-sample Beta λ" if r["objective"] == "mixup" else ""))
+    print(f"torch {r['torch']}, {r['threads']} threads ({r['interop_threads']} interop), {r['cpu_count']} CPUs: {r['cpu']}; "
+          f"python {r['python']}")
+    print(f"timed {r['iterations_timed']} generator iterations per block, {r['rounds']} rounds alternating naive/trainer, "
+          f"{r['warmup']} warm-up iterations before each; best round shown")
+    load = r["load_average_1min"]
+    busy = max(load.values()) > 0.5 + r["cpu_count"] - r["threads"]
+    print(f"1-min load average {load['start']:.2f} at start, {load['end']:.2f} at end"
+          + ("  <- other processes compete for the cores: rounds vary, compare best rounds only" if busy else "") + "\n")
+    head = f"{'contender':<38} {'G it/s':>8} {'rounds':>13} {'vs naive':>9} {'of limit':>9} {'20k run':>9}"
+    print(head)
+    print("-" * len(head))
+    rows = [
+        ("1 naive PyTorch (from the paper)", naive, spread(r["naive_ips"])),
+        ("2 gan-mixup train(run_dir=None)", trainer, spread(r["trainer_ips"])),
+        ("3 train(run_dir) + recording [a]", rec_ips, "projected"),
+        ("4 GEMM-bound limit [b]", limit_ips, "measured"),
+    ]
+    for name, ips, rounds in rows:
+        print(f"{name:<38} {ips:>8.2f} {rounds:>13} {ips / naive:>8.2f}× {ips / limit_ips:>8.1%} {minutes(ips):>6.1f} min")
+    full = rec["full_run_seconds"]
+    print(f"\ntrainer / naive = {r['trainer_over_naive']:.2f}×   trainer / limit = {r['trainer_over_limit']:.1%}   "
+          f"snapshot + logging overhead = {rec['snapshot_logging_overhead']:.2%} (+ checkpoints "
+          f"{full['checkpoints'] / (20000 / trainer):.2%})")
+    print(f"peak RSS {r['peak_rss_mib']['end']:.0f} MiB (after imports {r['peak_rss_mib']['start']:.0f}, "
+          f"after the timed training {r['peak_rss_mib']['training']:.0f}); script wall time {r['wall_seconds']:.0f} s")
+    chk = rec["check"]
+    print(f"\n[a] Snapshot overhead, measured by parts because a short run cannot show it: a {FULL_RUN}-iteration default run takes "
+          f"{rec['snapshots']} snapshots (snapshot_schedule({FULL_RUN}, 200) + iteration 0) × {rec['snapshot_s'] * 1e3:.1f} ms "
+          f"(take_snapshot timed directly: G on the fixed noise, D on the grid, metrics, .npz write) = {full['snapshots']:.1f} s, "
+          f"and writes {rec['logs']} metrics records × {rec['log_s'] * 1e6:.1f} µs (json + write; log_record itself runs "
+          f"without a run dir too) = {full['logging']:.2f} s; overhead = ({full['snapshots']:.1f} + {full['logging']:.2f}) s / "
+          f"{FULL_RUN / trainer:.0f} s of training at row 2's rate. Checkpoints (any run with a run dir): {rec['checkpoints']} × "
+          f"{rec['checkpoint_s'] * 1e3:.1f} ms = {full['checkpoints']:.1f} s. Row 3 = {FULL_RUN} / (training + snapshots + "
+          f"logging + checkpoints). Cross-check inside train(): {chk['iterations']} iterations with all {chk['snapshots']} "
+          f"snapshotted took {chk['seconds_on']:.2f} s (checkpoint excluded) vs {chk['seconds_off']:.2f} s without a run dir, "
+          f"best of 3 each = {chk['snapshot_s'] * 1e3:.1f} ms per snapshot.")
+    print(f"[b] {lim['flops'] / 1e9:.3f} GFLOP per generator iteration ({lim['gemms']} GEMMs: {r['d_steps']} D steps of G forward "
+          f"+ D forward + D backward, then G forward + D forward + D input-grad backward + G backward; 2·rows·in·out each). "
+          f"torch.mm on exactly those shapes, back to back, best of 5: {lim['seconds'] * 1e3:.2f} ms = "
+          f"{lim['rate'] / 1e9:.1f} GFLOP/s ({BATCH}×{r['width']} @ {r['width']}×{r['width']} alone: "
+          f"{lim['square_rate'] / 1e9:.1f} GFLOP/s); limit = FLOPs / rate.\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,540 @@
+"""Frames, GIFs, side-by-side comparisons and the Figure-5 grid, drawn from a run directory alone.
+
+Everything here reads the snapshot files of ``gan_mixup.snapshots`` (plain ``.npz``) and draws with
+matplotlib's object API (``Figure`` + the Agg canvas, never ``pyplot``), so rendering needs neither
+the models nor the code that trained them, and frames can be drawn in parallel processes without
+sharing any plotting state.
+
+The frame recipe is igul222's ``gan_toy.py``: the discriminator's output behind the real and the fake
+samples, on axes that stay fixed from frame to frame. Frames are written first, then the GIF is
+assembled from the frame files.
+
+Example:
+    >>> from gan_mixup.render import render_run
+    >>> paths = render_run("runs/ring8-mixup")  # doctest: +SKIP
+    >>> paths["gif"]  # doctest: +SKIP
+    PosixPath('runs/ring8-mixup/training.gif')
+"""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import imageio.v3 as iio
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gan_mixup.config import PAPER_ITERATIONS
+from gan_mixup.snapshots import Reference, Snapshot, list_snapshots, read_reference, read_snapshot
+
+FRAMES_DIR = "frames"
+FRAME_NAME = "frame_{:04d}.png"
+GIF_NAME = "training.gif"
+LOSSES_NAME = "losses.png"
+COMPARISON_GIF = "comparison.gif"
+COMPARISON_FRAMES_DIR = "comparison_frames"
+FIGURE5_NAME = "figure5.png"
+
+FRAME_INCHES = 4.0  # a frame is FRAME_INCHES² at FRAME_DPI: 320 x 320 px, small enough for 200-frame GIFs
+FRAME_DPI = 80
+LAST_FRAME_HOLD_S = 2.0  # the GIF rests on the final state before it loops
+MAX_DEFAULT_WORKERS = 4
+FRAMES_PER_WORKER = 8  # below this many frames per worker a process pool costs more than it saves
+
+# Colours: D's output on a diverging map (red = "real", blue = "fake"), gan_toy's orange real
+# samples and a dark green for the fakes, which reads on both ends of the map.
+D_CMAP = "RdBu_r"
+D_LEVELS = np.linspace(0.0, 1.0, 11)  # fixed levels, so one colour means one D value in every frame
+REAL_COLOUR = "#ff7f0e"
+FAKE_COLOUR = "#0b5d1e"
+MODE_COLOUR = "black"
+# Figure 5: modes in one colour, fakes translucent, no D (as in the paper).
+FIG5_MODE_COLOUR = "#d62728"
+FIG5_FAKE_COLOUR = "#1f4e9c"
+
+
+# ----- one frame ------------------------------------------------------------------------------
+
+def render_frame(
+    reference: Reference,
+    snapshot: Snapshot,
+    path: str | Path | None,
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw one snapshot with gan_toy's recipe and write it to ``path`` as a PNG.
+
+    D's output (sigmoid, fixed 0..1 colour scale) is a filled contour behind the real samples
+    (faint), the fake samples (bold) and the mode centres (if the data has any), on the fixed
+    square ``[-extent, extent]²`` with equal aspect. The title ends with the snapshot's iteration;
+    ``title`` (e.g. a run's label) goes before it. Non-finite fake samples are dropped and counted
+    in the title, so a diverged run still renders.
+
+    With ``ax`` the panel is drawn into that axes (of a figure the caller owns) and ``path`` may be
+    ``None``; without it a ``FRAME_INCHES``-square figure is made, saved and released. Returns the
+    axes drawn into.
+
+    Example:
+        >>> from gan_mixup.snapshots import read_reference, read_snapshots
+        >>> ref = read_reference("runs/tiny")  # doctest: +SKIP
+        >>> render_frame(ref, read_snapshots("runs/tiny")[-1], "last.png", title="mixup")  # doctest: +SKIP
+    """
+    if ax is None:
+        if path is None:
+            raise ValueError("render_frame needs a path to write to, or an ax to draw into")
+        _, ax = _frame_figure()
+    text = _draw_panel(ax, reference, snapshot)
+    heading = f"iteration {snapshot.iteration}" if title is None else f"{title}, iteration {snapshot.iteration}"
+    ax.set_title(heading + text, fontsize=9, pad=3)
+    if path is not None:
+        _save(ax.figure, path)
+    return ax
+
+
+def _frame_figure() -> tuple[Figure, Axes]:
+    fig = _figure(FRAME_INCHES, FRAME_INCHES, FRAME_DPI)
+    # Fixed axes position (no tight/constrained layout): every frame has the same pixel size and
+    # the same plot area, so the GIF does not jitter.
+    ax = fig.add_axes((0.11, 0.07, 0.85, 0.85))
+    ax.tick_params(labelsize=7, length=2, pad=1)
+    return fig, ax
+
+
+def _clear_data(ax: Axes) -> None:
+    """Remove what ``_draw_panel`` added, keeping the axes, its ticks and its fixed limits.
+
+    Workers reuse one figure for all their frames: building a figure and its tick artists costs
+    about as much as drawing the frame itself.
+    """
+    for artist in [*ax.lines, *ax.collections, *ax.images]:
+        artist.remove()
+
+
+def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot, *, contour: bool = True) -> str:
+    """Draw D, real, fake and modes into ``ax``; return a note for the title ('' when all is well)."""
+    extent = reference.extent
+    if contour:
+        # d_grid row i is y = grid_axis[i], column j is x = grid_axis[j]: contourf's own layout, no
+        # transpose. Non-finite D values (a diverged D) are masked, not drawn as a colour.
+        d = np.ma.masked_invalid(np.asarray(snapshot.d_grid, dtype=np.float64))
+        if d.count():
+            ax.contourf(reference.grid_axis, reference.grid_axis, d, levels=D_LEVELS, cmap=D_CMAP,
+                        vmin=0.0, vmax=1.0, alpha=0.6)
+    real = reference.real
+    fake = np.asarray(snapshot.fake)
+    finite = np.isfinite(fake).all(axis=1)
+    fake = fake[finite]
+    # plot() with markers and no line uses Agg's fast marker path, several times faster than scatter().
+    ax.plot(real[:, 0], real[:, 1], "+", color=REAL_COLOUR, alpha=0.35, ms=3, mew=0.6, ls="none")
+    ax.plot(fake[:, 0], fake[:, 1], ".", color=FAKE_COLOUR, alpha=0.9, ms=3, mew=0, ls="none")
+    if len(reference.modes):
+        ax.plot(reference.modes[:, 0], reference.modes[:, 1], "x", color=MODE_COLOUR, ms=5, mew=1.2, ls="none")
+    _fix_axes(ax, extent)
+    dropped = int((~finite).sum())
+    return f"\n({dropped} non-finite samples dropped)" if dropped else ""
+
+
+def _fix_axes(ax: Axes, extent: float) -> None:
+    # Limits set after drawing, so no point outside the square (an exploding G) can rescale the frame.
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_autoscale_on(False)
+
+
+def _figure(width: float, height: float, dpi: int) -> Figure:
+    # A bare Figure on an Agg canvas: no pyplot figure manager, no global "current figure", so
+    # figures in threads or processes cannot see each other and are freed when dropped.
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Frames are intermediate files: fast zlib level 1 instead of the default 6.
+    fig.savefig(path, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": compress_level})
+
+
+# ----- a run ----------------------------------------------------------------------------------
+
+def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = None) -> dict[str, Path]:
+    """Render every snapshot of ``run_dir`` to ``frames/frame_XXXX.png``, then ``training.gif``.
+
+    The GIF loops forever and holds the last frame for ``LAST_FRAME_HOLD_S``. Frames are drawn in
+    ``workers`` processes (default: ``min(cpu_count, 4)``, fewer for short runs); ``workers=1``
+    renders serially in this process. ``losses.png`` (D and G loss against iteration) is drawn too
+    when ``metrics.jsonl`` holds training records. Only the snapshot files are needed: no
+    checkpoint, no models.
+
+    Returns ``{"frames": frames dir, "gif": GIF path}`` and ``"losses"`` when that plot was drawn.
+
+    Example:
+        >>> render_run("runs/tiny", fps=10)["gif"]  # doctest: +SKIP
+        PosixPath('runs/tiny/training.gif')
+    """
+    run_dir = Path(run_dir)
+    _check_fps(fps)
+    reference = read_reference(run_dir)
+    snapshot_files = _snapshot_files(run_dir)
+    frames_dir = run_dir / FRAMES_DIR
+    _clear_frames(frames_dir)
+    frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(snapshot_files))]
+    jobs = list(zip(snapshot_files, frame_paths))
+    _map(_render_run_frames, (reference,), jobs, _worker_count(workers, len(jobs)))
+    paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
+    if (run_dir / "metrics.jsonl").is_file() and len(load_losses(run_dir)["iteration"]):
+        paths["losses"] = plot_losses(run_dir, run_dir / LOSSES_NAME)
+    return paths
+
+
+def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> None:
+    """Render ``(snapshot file, frame path)`` jobs on one reused figure (in a worker, or serially).
+
+    Workers read their own snapshots, so only paths and the small reference travel between processes.
+    """
+    _, ax = _frame_figure()
+    for snapshot_file, frame_path in jobs:
+        render_frame(reference, read_snapshot(snapshot_file), frame_path, ax=ax)
+        _clear_data(ax)
+
+
+def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: float = 10) -> Path:
+    """Assemble PNG frames (all of one size) into a GIF that loops forever, the last frame held.
+
+    Written to a temporary file and renamed, so a reader never sees half a GIF.
+
+    Example:
+        >>> write_gif(sorted(Path("runs/tiny/frames").glob("*.png")), "tiny.gif", fps=5)  # doctest: +SKIP
+    """
+    _check_fps(fps)
+    if not frame_paths:
+        raise ValueError("write_gif needs at least one frame")
+    gif_path = Path(gif_path)
+    frames = [iio.imread(p)[..., :3] for p in frame_paths]  # drop alpha: GIF has no partial transparency
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"frames differ in size ({sorted(shapes)}); a GIF needs frames of one size")
+    frame_ms = 1000.0 / fps
+    durations = [frame_ms] * len(frames)
+    durations[-1] = max(frame_ms, 1000.0 * LAST_FRAME_HOLD_S)
+    tmp = gif_path.with_name(gif_path.name + ".tmp")
+    # loop=0 is "forever" in the GIF format; durations are in milliseconds for Pillow.
+    iio.imwrite(tmp, frames, extension=".gif", plugin="pillow", duration=durations, loop=0)
+    os.replace(tmp, gif_path)
+    return gif_path
+
+
+def _clear_frames(frames_dir: Path) -> None:
+    # Stale frames of an earlier render (a longer run) would otherwise sit beside the new ones.
+    if frames_dir.is_dir():
+        for old in frames_dir.glob("frame_*.png"):
+            old.unlink()
+    frames_dir.mkdir(parents=True, exist_ok=True)
+
+
+# ----- losses ---------------------------------------------------------------------------------
+
+def load_losses(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """The ``"train"`` records of ``metrics.jsonl`` as columns: ``iteration``, ``d_loss``, ``g_loss``
+    and any other numeric statistic logged (``lam_mean``, ``d_real``, ...; NaN where a record lacks it).
+
+    A line that is not valid JSON (a write cut short by a crash) is skipped.
+
+    Example:
+        >>> losses = load_losses("runs/tiny")  # doctest: +SKIP
+        >>> losses["iteration"][:3], losses["d_loss"][:3]  # doctest: +SKIP
+        (array([10, 20, 30]), array([1.38, 1.36, 1.31]))
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a gan-mixup run directory: {path} is missing")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("kind") == "train":
+                records.append(record)
+    keys = ["iteration", "d_loss", "g_loss"]
+    keys += sorted({k for r in records for k, v in r.items()
+                    if k not in keys and k != "kind" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    columns = {k: np.array([float(r.get(k, math.nan)) for r in records], dtype=np.float64) for k in keys}
+    columns["iteration"] = columns["iteration"].astype(np.int64)
+    return columns
+
+
+def plot_losses(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Plot D and G loss against iteration (log x) to ``path`` (default ``run_dir/losses.png``).
+
+    Example:
+        >>> plot_losses("runs/tiny")  # doctest: +SKIP
+        PosixPath('runs/tiny/losses.png')
+    """
+    run_dir = Path(run_dir)
+    path = Path(path) if path is not None else run_dir / LOSSES_NAME
+    losses = load_losses(run_dir)
+    fig = _figure(5.0, 3.0, 100)
+    ax = fig.add_axes((0.12, 0.16, 0.84, 0.74))
+    it = losses["iteration"]
+    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+        # inf/NaN losses become gaps, so a diverged run still plots its finite part.
+        y = np.where(np.isfinite(losses[key]), losses[key], np.nan)
+        ax.plot(it, y, lw=1, label=label)
+    if len(it):
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no training records", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("iteration", fontsize=9)
+    ax.set_ylabel("loss", fontsize=9)
+    ax.set_title(run_dir.name, fontsize=9)
+    ax.tick_params(labelsize=8)
+    _save(fig, path, compress_level=6)
+    return path
+
+
+# ----- several runs ---------------------------------------------------------------------------
+
+def snapshot_iterations(run_dir: str | Path) -> list[int]:
+    """The iterations of a run's snapshots, ascending, read from the file names alone."""
+    return [_iteration_of(p) for p in _snapshot_files(Path(run_dir))]
+
+
+def common_iterations(run_dirs: Iterable[str | Path]) -> list[int]:
+    """The snapshot iterations that every run in ``run_dirs`` has, ascending."""
+    sets = [set(snapshot_iterations(d)) for d in run_dirs]
+    if not sets:
+        raise ValueError("no runs given")
+    common = sorted(set.intersection(*sets))
+    if not common:
+        raise ValueError("the runs share no snapshot iteration; they cannot be shown side by side")
+    return common
+
+
+def figure_iterations(iterations: Sequence[int]) -> list[int]:
+    """Figure-5 columns: the paper's iterations (10, 100, 1000, 10000, 20000) among ``iterations``,
+    or the last of ``iterations`` when none of the paper's is there.
+
+    Example:
+        >>> figure_iterations([0, 1, 10, 50, 100, 300])
+        [10, 100]
+        >>> figure_iterations([0, 1, 5])
+        [5]
+    """
+    if not iterations:
+        raise ValueError("no iterations to choose figure columns from")
+    reached = [it for it in PAPER_ITERATIONS if it in set(iterations)]
+    return reached or [max(iterations)]
+
+
+def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, fps: float = 10,
+                      workers: int | None = None) -> dict[str, Path]:
+    """Show several runs side by side: ``comparison.gif`` and the grid ``figure5.png``.
+
+    Each GIF frame has one panel per run (in the dict's order), all at the same iteration, over the
+    iterations that all runs snapshotted. ``figure5.png`` has one row per run (labelled with its
+    key) and one column per paper iteration the runs reached (see ``figure_iterations``), titled
+    "iteration N". Frames go to ``out_dir/comparison_frames``.
+
+    Returns ``{"gif": ..., "frames": ..., "figure5": ...}``.
+
+    Example:
+        >>> render_comparison({"ERM GAN": "runs/erm", "mixup GAN (α = 0.2)": "runs/mixup"}, "runs/compare")  # doctest: +SKIP
+        {'gif': PosixPath('runs/compare/comparison.gif'), ...}
+    """
+    _check_fps(fps)
+    if not run_dirs:
+        raise ValueError("render_comparison needs at least one run")
+    labels = [str(label) for label in run_dirs]
+    dirs = [Path(d) for d in run_dirs.values()]
+    references = [read_reference(d) for d in dirs]
+    iterations = common_iterations(dirs)
+    out_dir = Path(out_dir)
+    frames_dir = out_dir / COMPARISON_FRAMES_DIR
+    _clear_frames(frames_dir)
+    frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
+    jobs = [([_snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
+    _map(_render_comparison_frames, (labels, references), jobs, _worker_count(workers, len(jobs)))
+    gif = write_gif(frame_paths, out_dir / COMPARISON_GIF, fps=fps)
+    grid = _render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)
+    return {"gif": gif, "frames": frames_dir, "figure5": grid}
+
+
+def _render_comparison_frames(labels: list[str], references: list[Reference],
+                              jobs: list[tuple[list[Path], Path]]) -> None:
+    """Render ``(one snapshot file per run, frame path)`` jobs, one panel per run, on one reused figure."""
+    n = len(labels)
+    panel = 3.2
+    fig = _figure(panel * n, panel + 0.15, FRAME_DPI)
+    axes = [fig.add_axes(((k + 0.13) / n, 0.07, 0.82 / n, 0.82)) for k in range(n)]
+    for ax in axes:
+        ax.tick_params(labelsize=6, length=2, pad=1)
+    for snapshot_files, frame_path in jobs:
+        for ax, label, reference, snapshot_file in zip(axes, labels, references, snapshot_files):
+            render_frame(reference, read_snapshot(snapshot_file), None, title=label, ax=ax)
+        _save(fig, frame_path)
+        for ax in axes:
+            _clear_data(ax)
+
+
+def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Reference], iterations: list[int],
+                     path: Path) -> Path:
+    """One row per run, one column per iteration, each panel the frame recipe."""
+    fig, axes = _panel_grid(len(labels), len(iterations), panel=1.9, left=0.45, top=0.35, dpi=90)
+    for r, (label, run_dir, reference) in enumerate(zip(labels, dirs, references)):
+        for c, it in enumerate(iterations):
+            ax = axes[r][c]
+            _draw_panel(ax, reference, read_snapshot(_snapshot_file(run_dir, it)))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"iteration {it}", fontsize=9, pad=3)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    _save(fig, path, compress_level=6)
+    return path
+
+
+def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path) -> Path:
+    """The paper's Figure 5: one row per dataset, one block of columns per objective.
+
+    ``runs`` maps ``(dataset, objective label)`` to a run directory, e.g.
+    ``{("grid25", "ERM GAN"): ..., ("grid25", "mixup GAN (α = 0.2)"): ..., ("ring8", ...): ...}``.
+    Rows follow the datasets' first appearance, blocks the objectives'; every (dataset, objective)
+    pair must be present. Columns are the paper's iterations that all runs reached (see
+    ``figure_iterations``). As in the paper, panels show the real mode centres in one colour and the
+    translucent fake samples (the real samples, faint, for data without modes), axes off, with limits
+    fixed per dataset (the largest extent of its runs). Returns ``out_path``.
+
+    Example:
+        >>> render_figure5({("ring8", "ERM GAN"): "runs/r-erm", ("ring8", "mixup GAN (α = 0.2)"): "runs/r-mix"},
+        ...                "figure5.png")  # doctest: +SKIP
+    """
+    if not runs:
+        raise ValueError("render_figure5 needs at least one run")
+    datasets = list(dict.fromkeys(dataset for dataset, _ in runs))
+    objectives = list(dict.fromkeys(objective for _, objective in runs))
+    missing = [(d, o) for d in datasets for o in objectives if (d, o) not in runs]
+    if missing:
+        raise ValueError(f"render_figure5 needs every (dataset, objective) pair; missing: {missing}")
+    dirs = {key: Path(d) for key, d in runs.items()}
+    references = {key: read_reference(d) for key, d in dirs.items()}
+    iterations = figure_iterations(common_iterations(dirs.values()))
+    extents = {d: max(references[(d, o)].extent for o in objectives) for d in datasets}
+    n_it = len(iterations)
+    block_gap = 0.35  # inches between objective blocks, so the halves read as two figures
+    fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=1.25, left=0.5, top=0.62, dpi=80,
+                            block=n_it, block_gap=block_gap)
+    for r, dataset in enumerate(datasets):
+        for b, objective in enumerate(objectives):
+            reference = references[(dataset, objective)]
+            for c, it in enumerate(iterations):
+                ax = axes[r][b * n_it + c]
+                snapshot = read_snapshot(_snapshot_file(dirs[(dataset, objective)], it))
+                fake = snapshot.fake[np.isfinite(snapshot.fake).all(axis=1)]
+                ax.plot(fake[:, 0], fake[:, 1], ".", color=FIG5_FAKE_COLOUR, alpha=0.25, ms=2.5, mew=0, ls="none")
+                if len(reference.modes):
+                    ax.plot(reference.modes[:, 0], reference.modes[:, 1], "o", color=FIG5_MODE_COLOUR, ms=2.5,
+                            mew=0, ls="none")
+                else:  # a continuous shape (spiral, moons) has no means: show its samples, faint, instead
+                    ax.plot(reference.real[:, 0], reference.real[:, 1], ".", color=FIG5_MODE_COLOUR, alpha=0.15,
+                            ms=1.5, mew=0, ls="none")
+                _fix_axes(ax, extents[dataset])
+                ax.axis("off")
+                if r == 0:
+                    ax.set_title(f"iteration {it}", fontsize=8, pad=2)
+        # axis("off") hides ylabels, so the dataset name is figure text beside the row.
+        box = axes[r][0].get_position()
+        fig.text(box.x0 - 0.1 / fig.get_figwidth(), (box.y0 + box.y1) / 2, dataset, rotation=90,
+                 ha="right", va="center", fontsize=9)
+    for b, objective in enumerate(objectives):
+        first, last = axes[0][b * n_it].get_position(), axes[0][(b + 1) * n_it - 1].get_position()
+        fig.text((first.x0 + last.x1) / 2, 1 - 0.12 / fig.get_figheight(), objective, ha="center", va="top",
+                 fontsize=10, fontweight="bold")
+    out_path = Path(out_path)
+    _save(fig, out_path, compress_level=9)
+    return out_path
+
+
+def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, dpi: int, gap: float = 0.08,
+                bottom: float = 0.08, right: float = 0.08, block: int | None = None,
+                block_gap: float = 0.0) -> tuple[Figure, list[list[Axes]]]:
+    """A figure of ``rows`` x ``cols`` square panels of ``panel`` inches at fixed positions (sizes in
+    inches), so the picture grows by exactly one panel per row or column; ``block`` columns form a
+    group followed by an extra ``block_gap``."""
+    blocks = (cols - 1) // block if block else 0
+    width = left + cols * panel + (cols - 1) * gap + blocks * block_gap + right
+    height = top + rows * panel + (rows - 1) * gap + bottom
+    fig = _figure(width, height, dpi)
+    axes = []
+    for r in range(rows):
+        row = []
+        for c in range(cols):
+            x = left + c * (panel + gap) + (c // block if block else 0) * block_gap
+            y = height - top - (r + 1) * panel - r * gap
+            row.append(fig.add_axes((x / width, y / height, panel / width, panel / height)))
+        axes.append(row)
+    return fig, axes
+
+
+# ----- helpers --------------------------------------------------------------------------------
+
+def _snapshot_files(run_dir: Path) -> list[Path]:
+    files = list_snapshots(run_dir)
+    if not files:
+        raise ValueError(f"{run_dir} has no snapshots (snapshots/it_*.npz); train it with snapshots enabled first")
+    return files
+
+
+def _snapshot_file(run_dir: Path, iteration: int) -> Path:
+    return Path(run_dir) / "snapshots" / f"it_{iteration:08d}.npz"
+
+
+def _iteration_of(snapshot_file: Path) -> int:
+    return int(snapshot_file.stem.split("_", 1)[1])  # "it_00000100" -> 100
+
+
+def _check_fps(fps: float) -> None:
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+
+
+def _worker_count(workers: int | None, tasks: int) -> int:
+    if workers is None:
+        return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return min(workers, max(1, tasks))
+
+
+def _map(fn: Callable[..., None], shared: tuple[Any, ...], jobs: list[Any], workers: int) -> None:
+    """Run ``fn(*shared, chunk)`` over contiguous chunks of ``jobs``: in this process as one chunk
+    (``workers == 1``), or in a process pool, two chunks per worker to even out the load."""
+    if workers == 1:
+        fn(*shared, jobs)
+        return
+    # Not "fork": the caller may hold torch's thread pools (render right after training), and
+    # forking a multi-threaded process can deadlock a child. A forkserver forks clean children from
+    # one server that has imported this module once, so each worker starts in milliseconds. Like
+    # any spawn/forkserver pool, it needs the calling script's `if __name__ == "__main__":` guard.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([__name__])
+    bounds = np.linspace(0, len(jobs), min(len(jobs), 2 * workers) + 1).astype(int)
+    chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for future in [pool.submit(fn, *shared, chunk) for chunk in chunks]:
+            future.result()  # re-raises a worker's exception here

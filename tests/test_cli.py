@@ -1,0 +1,485 @@
+"""The ``gan-mixup`` command line: end-to-end runs, help texts, and a table of bad inputs.
+
+Every training here is tiny (hidden 8, ≤ 60 iterations, a handful of snapshots) and runs in-process
+through ``gan_mixup.cli.main(argv)``; a subprocess is used only where a real process is the point.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_mixup.cli import build_parser, main, resume_command
+
+REPO = Path(__file__).resolve().parents[1]
+# Small nets and few snapshots; --iterations is added per test.
+TINY = ["--hidden", "8", "--snapshot-frames", "3", "--fixed-samples", "100", "--grid-size", "8", "--no-progress"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # On a shared 2-core machine torch's intra-op threads spin against each other: one thread is
+    # 10-20x faster for these tiny MLPs. Restored afterwards for the other test modules.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``main(argv)`` in-process; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def subprocess_env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` with its bytes (to prove a failed command touched nothing)."""
+    if not path.exists():
+        return {}
+    if path.is_file():
+        return {".": path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+# ----- end to end ---------------------------------------------------------------------------------
+
+def test_toy_writes_a_run_directory_and_says_where(tmp_path):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["toy", "--out", out, "--iterations", "20", "--checkpoint-every", "10", "--no-render", *TINY])
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    assert {"config.json", "metrics.jsonl", "snapshots", "checkpoint.pt", "checkpoint.prev.pt"} <= {p.name for p in out.iterdir()}
+    assert str(out) in stdout, "the user must be told where the run went"
+    assert "20 iterations" in stdout
+
+    config = json.loads((out / "config.json").read_text())
+    assert (config["hidden"], config["iterations"], config["fixed_samples"], config["grid_size"]) == (8, 20, 100, 8)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in records} == {"train", "snapshot"}
+    assert [r["iteration"] for r in records if r["kind"] == "train"] == [10, 20]
+    snaps = sorted(p.name for p in (out / "snapshots").glob("it_*.npz"))
+    assert snaps[0] == "it_00000000.npz" and snaps[-1] == "it_00000020.npz" and "it_00000010.npz" in snaps
+    assert (out / "snapshots" / "reference.npz").is_file()
+    snap = npz_arrays(out / "snapshots" / "it_00000020.npz")
+    assert snap["fake"].shape == (100, 2) and snap["d_grid"].shape == (8, 8)
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert checkpoint["iteration"] == 20
+    assert not list(out.glob("*.tmp")), "no temporary checkpoint file is left behind"
+
+
+def test_toy_renders_a_gif_by_default(tmp_path):
+    # needs gan_mixup/render.py
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["toy", "--out", out, "--iterations", "12", *TINY])
+    assert code == 0, stderr
+    gif = out / "training.gif"
+    assert gif.is_file() and gif.stat().st_size > 0
+    assert str(gif) in stdout
+
+
+def test_default_out_is_under_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = run_cli(["toy", "--dataset", "grid25", "--objective", "erm", "--iterations", "5", "--no-render", *TINY])
+    assert code == 0, stderr
+    assert (tmp_path / "runs" / "grid25-erm" / "checkpoint.pt").is_file()
+    assert str(Path("runs") / "grid25-erm") in stdout
+
+
+def _subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+SUBCOMMANDS = ["toy", "compare", "render", "figure5", "objectives"]
+
+
+def test_every_subcommand_is_known():
+    assert set(_subcommand_parsers()) == set(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help_lists_every_flag_with_help_text(command, capsys):
+    parser = _subcommand_parsers()[command]
+    options = [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+    missing = [a.option_strings[0] for a in options if not a.help or a.help == argparse.SUPPRESS or not a.help.strip()]
+    assert not missing, f"flags without help text in `gan-mixup {command}`: {missing}"
+    positionals = [a for a in parser._actions if not a.option_strings]
+    assert all(a.help and a.help.strip() for a in positionals)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for action in options:
+        assert action.option_strings[0] in text, f"{action.option_strings[0]} is missing from `{command} --help`"
+    for action in positionals:
+        assert action.dest in text
+
+
+def test_top_level_help_names_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in SUBCOMMANDS:
+        assert command in text
+
+
+def test_objectives_lists_objectives_and_regularizers():
+    # needs gan_mixup/regularizers.py
+    code, stdout, stderr = run_cli(["objectives"])
+    assert code == 0, stderr
+    for name in ("erm", "mixup", "r1"):
+        assert name in stdout
+
+
+def test_compare_trains_both_from_the_same_start_and_renders(tmp_path):
+    # needs gan_mixup/render.py
+    out = tmp_path / "cmp"
+    code, stdout, stderr = run_cli(["compare", "--objectives", "erm,mixup", "--out", out, "--iterations", "12", *TINY])
+    assert code == 0, stderr
+    erm, mixup = out / "erm", out / "mixup"
+    for run in (erm, mixup):
+        assert (run / "checkpoint.pt").is_file() and (run / "config.json").is_file()
+    assert json.loads((erm / "config.json").read_text())["objective"] == "erm"
+    assert json.loads((mixup / "config.json").read_text())["objective"] == "mixup"
+    # Same seed, same initial networks, same fixed noise: iteration 0 is identical.
+    first_erm = npz_arrays(erm / "snapshots" / "it_00000000.npz")
+    first_mixup = npz_arrays(mixup / "snapshots" / "it_00000000.npz")
+    assert first_erm.keys() == first_mixup.keys()
+    for key in first_erm:
+        np.testing.assert_array_equal(first_erm[key], first_mixup[key])
+    # ... and the objectives really differ afterwards.
+    last = "it_00000012.npz"
+    assert not np.array_equal(npz_arrays(erm / "snapshots" / last)["d_grid"], npz_arrays(mixup / "snapshots" / last)["d_grid"])
+    printed = [line.split(": ", 1)[1] for line in stdout.splitlines() if ": " in line and str(out) in line]
+    assert printed, stdout
+    for path in printed:
+        assert Path(path).exists(), path
+    assert any(p.endswith(".gif") for p in printed) and any(p.endswith(".png") for p in printed)
+
+
+def test_render_rerenders_from_snapshots_alone(tmp_path):
+    # needs gan_mixup/render.py
+    out = tmp_path / "run"
+    code, _, stderr = run_cli(["toy", "--out", out, "--iterations", "12", "--no-render", *TINY])
+    assert code == 0, stderr
+    (out / "checkpoint.pt").unlink()
+    (out / "checkpoint.prev.pt").unlink(missing_ok=True)
+    before = tree(out)
+    code, stdout, stderr = run_cli(["render", out])
+    assert code == 0, stderr
+    gif = out / "training.gif"
+    assert gif.is_file() and str(gif) in stdout
+    after = tree(out)
+    for name, data in before.items():  # nothing trained, nothing rewritten
+        assert after[name] == data, name
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_figure5_runs_the_four_runs_and_writes_the_figure(tmp_path):
+    # needs gan_mixup/render.py
+    out = tmp_path / "f5"
+    code, stdout, stderr = run_cli(["figure5", "--iterations", "12", "--hidden", "8", "--out", out, "--no-progress"])
+    assert code == 0, stderr
+    assert (out / "figure5.png").is_file() and str(out / "figure5.png") in stdout
+    runs = sorted(p.name for p in out.iterdir() if (p / "config.json").is_file())
+    assert runs == ["grid25-erm", "grid25-mixup", "ring8-erm", "ring8-mixup"]
+    for run in runs:
+        config = json.loads((out / run / "config.json").read_text())
+        assert config["iterations"] == 12 and config["hidden"] == 8 and config["preset"] == "paper-code"
+        assert (out / run / "checkpoint.pt").is_file()
+
+
+def test_packages_import_in_a_fresh_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "import gan_mixup, toy_data; print(gan_mixup.__version__)"],
+                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+
+
+def test_resume_command_is_copy_pasteable():
+    assert resume_command(["toy", "--out", "runs/a"], Path("runs/a")) == "gan-mixup toy --resume runs/a"
+    # A path with a space must come out quoted, or pasting the command resumes the wrong thing.
+    command = resume_command(["toy", "--out", "my runs/a"], Path("my runs/a"))
+    assert shlex.split(command) == ["gan-mixup", "toy", "--resume", "my runs/a"]
+    command = resume_command(["compare", "--out", "my runs/c", "--overwrite"], None)
+    assert shlex.split(command) == ["gan-mixup", "compare", "--out", "my runs/c", "--resume"]
+
+
+# ----- bad input: CLI -------------------------------------------------------------------------------
+
+# (id, argv, a word the one error line must contain). "{out}" is the run directory the case must not
+# create; toy cases get TINY, --iterations 20 and --no-render first (the case's flags override them),
+# and --out {out} unless they name --out/--resume.
+BAD_CLI = [
+    ("alpha-negative", ["toy", "--alpha", "-1"], "alpha"),
+    ("alpha-zero", ["toy", "--alpha", "0"], "alpha"),
+    ("alpha-nan", ["toy", "--alpha", "nan"], "finite"),
+    ("alpha-inf", ["toy", "--alpha", "inf"], "finite"),
+    ("alpha-minus-inf", ["toy", "--alpha=-inf"], "finite"),
+    ("alpha-not-a-number", ["toy", "--alpha", "abc"], "number"),
+    ("iterations-not-a-number", ["toy", "--iterations", "x"], "integer"),
+    ("iterations-fraction", ["toy", "--iterations", "1.5"], "integer"),
+    ("iterations-zero", ["toy", "--iterations", "0"], "iterations"),
+    ("iterations-negative", ["toy", "--iterations=-5"], "iterations"),
+    ("batch-size-zero", ["toy", "--batch-size", "0"], "batch_size"),
+    ("d-steps-zero", ["toy", "--d-steps", "0"], "d_steps"),
+    ("hidden-zero", ["toy", "--hidden", "0"], "hidden"),
+    ("layers-zero", ["toy", "--layers", "0"], "layers"),
+    ("latent-dim-zero", ["toy", "--latent-dim", "0"], "latent_dim"),
+    ("lr-zero", ["toy", "--lr", "0"], "lr"),
+    ("lr-nan", ["toy", "--lr", "nan"], "finite"),
+    ("seed-negative", ["toy", "--seed=-1"], "seed"),
+    ("grid-size-zero", ["toy", "--grid-size", "0"], "grid_size"),
+    ("fixed-samples-zero", ["toy", "--fixed-samples", "0"], "fixed_samples"),
+    ("log-every-zero", ["toy", "--log-every", "0"], "log_every"),
+    ("checkpoint-every-zero", ["toy", "--checkpoint-every", "0"], "checkpoint_every"),
+    ("snapshot-frames-negative", ["toy", "--snapshot-frames=-1"], "snapshot_frames"),
+    ("schedule-past-the-end", ["toy", "--snapshot-iterations", "500", "--iterations", "50"], "500"),
+    ("schedule-at-zero", ["toy", "--snapshot-iterations", "0"], "snapshot"),
+    ("schedule-not-integers", ["toy", "--snapshot-iterations", "10,x"], "integers"),
+    ("unknown-dataset", ["toy", "--dataset", "nope"], "dataset"),
+    ("unknown-objective", ["toy", "--objective", "nope"], "objective"),
+    ("unknown-regularizer", ["toy", "--regularizer", "nope"], "regularizer"),  # needs regularizers.py
+    ("regularizer-bad-value", ["toy", "--regularizer", "r1:-1"], "gamma"),  # needs regularizers.py
+    ("unknown-preset", ["toy", "--preset", "nope"], "preset"),
+    ("unknown-data-scale", ["toy", "--data-scale", "huge"], "data-scale"),
+    ("dataset-option-negative-radius", ["toy", "--dataset-option", "radius=-1"], "radius"),
+    ("dataset-option-unknown-key", ["toy", "--dataset-option", "nope=1"], "nope"),
+    ("dataset-option-no-value", ["toy", "--dataset-option", "radius"], "KEY=VALUE"),
+    ("dataset-option-not-a-number", ["toy", "--dataset-option", "radius=abc"], "number"),
+    ("objective-option-unknown-key", ["toy", "--objective", "wgan-gp", "--objective-option", "nope=1"], "nope"),
+    ("config-malformed-json", ["toy", "--config", "{tmp}/bad.json"], "JSON"),
+    ("config-unknown-keys", ["toy", "--config", "{tmp}/unknown.json"], "bogus"),
+    ("config-bad-value", ["toy", "--config", "{tmp}/badvalue.json"], "hidden"),
+    ("config-missing", ["toy", "--config", "{tmp}/missing.json"], "missing.json"),
+    ("resume-without-checkpoint", ["toy", "--resume", "{tmp}/nockpt"], "checkpoint"),
+    ("resume-non-run-directory", ["toy", "--resume", "{tmp}/notrun"], "run directory"),
+    ("resume-missing-directory", ["toy", "--resume", "{tmp}/nowhere"], "run directory"),
+    ("resume-and-different-out", ["toy", "--resume", "{tmp}/nockpt", "--out", "{out}"], "--out"),
+    ("generator-loss-mixed-with-erm", ["toy", "--generator-loss", "mixed", "--objective", "erm"], "mixed"),
+    ("generator-loss-with-hinge", ["toy", "--objective", "hinge", "--generator-loss", "saturating"], "generator"),
+    ("uniform-lambda-alpha-2", ["toy", "--lambda-distribution", "uniform", "--alpha", "2"], "alpha"),
+    ("unknown-lambda-distribution", ["toy", "--lambda-distribution", "gamma"], "lambda-distribution"),
+    ("unknown-on-nonfinite", ["toy", "--on-nonfinite", "maybe"], "on-nonfinite"),
+    ("existing-output", ["toy", "--out", "{tmp}/existing"], "exists"),
+    ("overwrite-non-run-directory", ["toy", "--out", "{tmp}/notrun", "--overwrite"], "not a gan-mixup run"),
+    ("output-under-a-file", ["toy", "--out", "{tmp}/afile/run"], "afile"),
+    ("unknown-device", ["toy", "--device", "nodevice"], "device"),
+    ("unknown-flag", ["toy", "--bogus"], "--bogus"),
+    ("no-subcommand", [], "command"),
+    ("unknown-subcommand", ["train"], "train"),
+    ("compare-unknown-objective", ["compare", "--objectives", "erm,nope", "--out", "{out}", "--iterations", "5"], "nope"),
+    ("compare-no-objectives", ["compare", "--objectives", ",", "--out", "{out}"], "objectives"),
+    ("compare-without-out", ["compare"], "--out"),
+    ("figure5-zero-iterations", ["figure5", "--iterations", "0", "--out", "{out}"], "iterations"),
+    ("render-missing-directory", ["render", "{tmp}/nowhere"], "nowhere"),
+    ("render-bad-fps", ["render", "{tmp}/nowhere", "--fps", "x"], "integer"),
+]
+
+
+@pytest.fixture
+def bad_input_dir(tmp_path):
+    """Files and directories the bad-input cases point at."""
+    (tmp_path / "bad.json").write_text('{"iterations": ')
+    (tmp_path / "unknown.json").write_text('{"bogus": 1}')
+    (tmp_path / "badvalue.json").write_text('{"hidden": 0}')
+    (tmp_path / "notrun").mkdir()
+    (tmp_path / "notrun" / "notes.txt").write_text("not a run\n")
+    nockpt = tmp_path / "nockpt"
+    nockpt.mkdir()
+    (nockpt / "config.json").write_text(json.dumps({"hidden": 8, "iterations": 20, "fixed_samples": 100, "grid_size": 8}))
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "config.json").write_text('{"hidden": 8}')
+    (existing / "metrics.jsonl").write_text('{"kind": "train", "iteration": 10}\n')
+    (tmp_path / "afile").write_text("a regular file\n")
+    return tmp_path
+
+
+def _expand(argv: list[str], tmp: Path, out: Path) -> list[str]:
+    argv = [a.replace("{tmp}", str(tmp)).replace("{out}", str(out)) for a in argv]
+    if argv[:1] == ["toy"]:
+        if "--out" not in argv and "--resume" not in argv:
+            argv += ["--out", str(out)]
+        # TINY first, so that the case's own flag (e.g. --hidden 0) is the one argparse keeps.
+        argv = ["toy", *TINY, "--iterations", "20", "--no-render", *argv[1:]]
+    return argv
+
+
+def assert_one_error_line(code: int, stderr: str, keyword: str) -> str:
+    assert code == 2, f"exit code {code}, stderr: {stderr!r}"
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected exactly one line on stderr, got {lines!r}"
+    assert lines[0].startswith("gan-mixup: error: "), lines[0]
+    assert keyword.lower() in lines[0].lower(), f"{keyword!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def test_bad_input_table_is_big_enough():
+    assert len(BAD_CLI) >= 25 and len(BAD_LIBRARY) >= 25
+
+
+@pytest.mark.parametrize("argv, keyword", [pytest.param(a, k, id=i) for i, a, k in BAD_CLI])
+def test_bad_cli_input_is_one_line_exit_2_and_leaves_no_trace(argv, keyword, bad_input_dir, monkeypatch):
+    tmp = bad_input_dir
+    monkeypatch.chdir(tmp)  # a default --out (runs/...) would land here, and is checked below
+    out = tmp / "run"
+    before = tree(tmp)
+    code, stdout, stderr = run_cli(_expand(argv, tmp, out))
+    assert_one_error_line(code, stderr, keyword)
+    assert not out.exists(), "a failed command must not leave a partial run directory"
+    assert not (tmp / "runs").exists()
+    assert tree(tmp) == before, "a failed command must not touch existing files"
+
+
+# ----- bad input: library ---------------------------------------------------------------------------
+
+def _library_cases():
+    from gan_mixup.config import ConfigError, ToyConfig
+    from gan_mixup.objectives import MixupGAN, ObjectiveError, StandardGAN, get_objective
+    from gan_mixup.presets import PresetError, load_preset
+    from gan_mixup.snapshots import CheckpointError, load_checkpoint, snapshot_schedule
+    from gan_mixup.train import ResumeError, RunDirectoryError, train
+    from toy_data import get_dataset
+
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    linear3 = torch.nn.Linear(2, 3)  # three outputs per sample: not a discriminator
+    tiny = dict(hidden=8, iterations=5, snapshot_frames=2, fixed_samples=100, grid_size=8)
+
+    def existing_run(tmp):
+        (tmp / "run").mkdir()
+        (tmp / "run" / "config.json").write_text("{}")
+        train(ToyConfig(**tiny), tmp / "run")
+
+    def resume_empty(tmp):
+        (tmp / "empty").mkdir()
+        train(ToyConfig(**tiny), tmp / "empty", resume=True)
+
+    def parse_regularizer(spec):
+        from gan_mixup.regularizers import parse_regularizer as parse  # needs regularizers.py
+
+        return parse(spec)
+
+    def regularizer_error():
+        from gan_mixup.regularizers import RegularizerError  # needs regularizers.py
+
+        return RegularizerError
+
+    return [
+        ("mixup-alpha-negative", lambda tmp: MixupGAN(alpha=-1), ObjectiveError, "alpha"),
+        ("mixup-alpha-zero", lambda tmp: MixupGAN(alpha=0), ObjectiveError, "alpha"),
+        ("mixup-alpha-nan", lambda tmp: MixupGAN(alpha=math.nan), ObjectiveError, "alpha"),
+        ("mixup-alpha-inf", lambda tmp: MixupGAN(alpha=math.inf), ObjectiveError, "alpha"),
+        ("mixup-uniform-alpha-2", lambda tmp: MixupGAN(alpha=2, lambda_distribution="uniform"), ObjectiveError, "alpha"),
+        ("mixup-unknown-generator-loss", lambda tmp: MixupGAN(generator_loss="nope"), ObjectiveError, "nope"),
+        ("mixup-wrong-d-shape", lambda tmp: MixupGAN().discriminator_loss(linear3, real, fake), ObjectiveError, "one logit"),
+        ("mixup-wrong-d-shape-generator", lambda tmp: MixupGAN().generator_loss(linear3, fake, real), ObjectiveError, "one logit"),
+        ("erm-wrong-d-shape", lambda tmp: StandardGAN().discriminator_loss(linear3, real, fake), ObjectiveError, "one logit"),
+        ("erm-d-returns-scalar", lambda tmp: StandardGAN().discriminator_loss(lambda x: x.sum(), real, fake), ObjectiveError, "one logit"),
+        ("mixup-mismatched-shapes", lambda tmp: MixupGAN().discriminator_loss(torch.nn.Linear(2, 1), real, torch.randn(8, 3)), ObjectiveError, "shape"),
+        ("erm-mismatched-shapes", lambda tmp: StandardGAN().discriminator_loss(torch.nn.Linear(2, 1), real, torch.randn(8, 3)), ObjectiveError, "shape"),
+        ("mixup-mismatched-batch", lambda tmp: MixupGAN().discriminator_loss(torch.nn.Linear(2, 1), real, torch.randn(5, 2)), ObjectiveError, "batch"),
+        ("unknown-objective", lambda tmp: get_objective("nope"), ObjectiveError, "nope"),
+        ("config-iterations-zero", lambda tmp: ToyConfig(iterations=0), ConfigError, "iterations"),
+        ("config-alpha-negative", lambda tmp: ToyConfig(alpha=-1), ConfigError, "alpha"),
+        ("config-alpha-nan", lambda tmp: ToyConfig(alpha=math.nan), ConfigError, "alpha"),
+        ("config-batch-size-zero", lambda tmp: ToyConfig(batch_size=0), ConfigError, "batch_size"),
+        ("config-hidden-float", lambda tmp: ToyConfig(hidden=8.5), ConfigError, "hidden"),
+        ("config-unknown-dataset", lambda tmp: ToyConfig(dataset="nope"), ConfigError, "dataset"),
+        ("config-unknown-objective", lambda tmp: ToyConfig(objective="nope"), ConfigError, "objective"),
+        ("config-schedule-past-end", lambda tmp: ToyConfig(iterations=50, snapshot_iterations=(500,)), ConfigError, "500"),
+        ("config-unknown-keys", lambda tmp: ToyConfig.from_dict({"bogus": 1}), ConfigError, "bogus"),
+        ("config-bad-json", lambda tmp: ToyConfig.from_json("{"), ConfigError, "JSON"),
+        ("config-missing-file", lambda tmp: ToyConfig.load(tmp / "missing.json"), ConfigError, "missing.json"),
+        ("config-unknown-device", lambda tmp: ToyConfig(device="nodevice"), ConfigError, "device"),
+        ("dataset-unknown", lambda tmp: get_dataset("nope"), ValueError, "nope"),
+        ("dataset-negative-radius", lambda tmp: get_dataset("ring8", radius=-1), ValueError, "radius"),
+        ("dataset-unknown-option", lambda tmp: get_dataset("ring8", nope=1), ValueError, "nope"),
+        ("schedule-zero-iterations", lambda tmp: snapshot_schedule(0), ValueError, "iterations"),
+        ("schedule-past-end", lambda tmp: snapshot_schedule(50, 5, [500]), ValueError, "500"),
+        ("preset-unknown", lambda tmp: load_preset("nope"), PresetError, "nope"),
+        ("checkpoint-missing", lambda tmp: load_checkpoint(tmp), CheckpointError, "checkpoint"),
+        ("train-into-existing-run", existing_run, RunDirectoryError, "exists"),
+        ("train-resume-without-checkpoint", resume_empty, ResumeError, "checkpoint"),
+        ("regularizer-unknown", lambda tmp: parse_regularizer("nope"), regularizer_error, "nope"),
+    ]
+
+
+BAD_LIBRARY = _library_cases()
+
+
+@pytest.mark.parametrize("call, error, keyword", [pytest.param(c, e, k, id=i) for i, c, e, k in BAD_LIBRARY])
+def test_bad_library_input_raises_its_specific_error(call, error, keyword, tmp_path):
+    if not isinstance(error, type):  # resolved lazily: a module still being written
+        error = error()
+    with pytest.raises(error) as info:
+        call(tmp_path)
+    assert isinstance(info.value, ValueError) or isinstance(info.value, (OSError, RuntimeError))
+    assert keyword.lower() in str(info.value).lower()
+    assert "\n" not in str(info.value)
+
+
+def test_unavailable_cuda_device_is_one_line(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here; this checks the message on a machine without it")
+    out = tmp_path / "run"
+    code, _, stderr = run_cli(["toy", "--device", "cuda", "--out", out, "--iterations", "5", "--no-render", *TINY])
+    assert_one_error_line(code, stderr, "cuda")
+    assert not out.exists()
+
+
+# ----- random garbage in numeric flags ---------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NUMERIC_FLAGS = ["--alpha", "--lr", "--iterations", "--batch-size", "--d-steps", "--hidden", "--layers", "--latent-dim",
+                 "--seed", "--snapshot-frames", "--fixed-samples", "--grid-size", "--log-every", "--checkpoint-every"]
+
+
+def _parses_as_number(text: str) -> bool:
+    for parse in (int, float):
+        try:
+            parse(text)
+            return True
+        except ValueError:
+            pass
+    return False
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flag=st.sampled_from(NUMERIC_FLAGS + ["--dataset-option"]),
+       garbage=st.text(max_size=12).filter(lambda s: not _parses_as_number(s)))
+def test_garbage_in_a_numeric_flag_is_exit_2_and_one_line(flag, garbage, tmp_path):
+    out = tmp_path / "garbage-run"
+    value = f"radius={garbage}" if flag == "--dataset-option" else garbage
+    code, _, stderr = run_cli(["toy", "--out", out, flag, value, "--iterations", "5", *TINY, "--no-render"])
+    assert_one_error_line(code, stderr, "")
+    assert not out.exists()
