@@ -1,7 +1,7 @@
 """Toy-GAN throughput: a naive PyTorch loop vs the gan-mixup trainer vs the machine's GEMM-bound limit.
 
-Run:  .venv/bin/python benchmarks/toy_throughput.py [--width 512] [--objective mixup|erm]
-                                                     [--iterations N] [--rounds 3] [--threads T] [--json PATH]
+Run:  .venv/bin/python benchmarks/toy_throughput.py [--width 512] [--objective mixup|erm] [--threads T]
+                                                     [--iterations N] [--rounds R] [--json PATH]
 
 All contenders train the paper's toy GAN (G and D: MLPs with 3 hidden ReLU layers of ``--width``,
 2-D latent, batch 128, 5 D steps per G step, Adam defaults, mixup α = 0.2 with per-sample
@@ -14,9 +14,11 @@ All contenders train the paper's toy GAN (G and D: MLPs with 3 hidden ReLU layer
 4. limit      FLOPs of one generator iteration / the float32 matmul rate measured on exactly the
               GEMMs of that iteration (see ``gemm_limit``).
 
-Naive and trainer are timed in alternating order over ``--rounds`` rounds, each on freshly built
-models from the same seed after a warm-up; the table shows each one's best round (the least
-disturbed by other processes), and the JSON holds every round.
+Naive and trainer are timed in short alternating blocks (``--iterations`` generator iterations
+each, on freshly built models from one seed, after one warm-up per contender). During every block
+the CPU time of *other* processes is read from /proc/stat: on a shared machine a block during which
+they kept a core busy is disturbed (with 2 OpenMP threads on 2 cores, by up to 20×), so the table
+reports the best and the median of the undisturbed blocks, and the JSON holds every block.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from gan_mixup.config import ToyConfig  # noqa: E402
 from gan_mixup.snapshots import snapshot_schedule  # noqa: E402
-from gan_mixup.train import StopTraining, build_state, log_record, take_snapshot, train, train_step, write_checkpoint  # noqa: E402
+from gan_mixup.train import StopTraining, build_state, log_record, take_snapshot, train, train_step  # noqa: E402
 
 FULL_RUN = 20_000  # the paper's generator iterations
 BATCH, D_STEPS, LATENT, ALPHA = 128, 5, 2, 0.2
@@ -104,13 +106,10 @@ class NaiveGAN:
         self.log.append(g_loss.item())
 
 
-def time_naive(width: int, objective: str, iterations: int, warmup: int, max_seconds: float = math.inf) -> float:
-    """Generator iterations per second of ``iterations`` naive steps after ``warmup`` untimed ones
-    (stopping early after ``max_seconds``, so a block disturbed by other processes cannot run for minutes)."""
+def time_naive(width: int, objective: str, iterations: int, max_seconds: float = math.inf) -> float:
+    """Generator iterations per second of ``iterations`` naive steps from fresh models (stopping early
+    after ``max_seconds``, so a block disturbed by other processes cannot run for minutes)."""
     gan = NaiveGAN(width, objective)
-    for _ in range(warmup):
-        gan.step()
-    gan = NaiveGAN(width, objective)  # time from the same initial weights as the trainer
     done, start = 0, time.perf_counter()
     while done < iterations and time.perf_counter() - start < max_seconds:
         gan.step()
@@ -128,10 +127,9 @@ def paper_config(width: int, objective: str, iterations: int = FULL_RUN) -> ToyC
     )
 
 
-def time_trainer(width: int, objective: str, iterations: int, warmup: int, max_seconds: float = math.inf) -> float:
-    """``train(config, run_dir=None)``'s own iterations_per_second (its loop, logging calls included),
-    stopped through ``StopTraining`` at a log record past ``max_seconds``."""
-    train(paper_config(width, objective, warmup), run_dir=None)
+def time_trainer(width: int, objective: str, iterations: int, max_seconds: float = math.inf) -> float:
+    """``train(config, run_dir=None)``'s own iterations_per_second (its loop only, logging calls
+    included), stopped through ``StopTraining`` at a log record past ``max_seconds``."""
     deadline = time.perf_counter() + max_seconds
 
     def stop_when_late(record: dict) -> None:
@@ -146,7 +144,7 @@ def time_trainer(width: int, objective: str, iterations: int, warmup: int, max_s
 @dataclass
 class RecordingCost:
     snapshots: int  # in a full default run, including the one at iteration 0
-    snapshot_s: float  # seconds per snapshot (median)
+    snapshot_s: float  # seconds per snapshot (best of reps)
     logs: int  # metrics.jsonl train records in a full run
     log_s: float  # seconds per record written (json + write), on top of log_record which runs anyway
     checkpoints: int
@@ -162,11 +160,11 @@ class RecordingCost:
 
 
 def recording_cost(width: int, objective: str, check_iterations: int, reps: int = 7) -> RecordingCost:
-    """Time one snapshot, one metrics record and one checkpoint directly, and count how many a full
-    default run makes. A short run cannot measure this end to end: with snapshot_frames=200, a run
-    of N ≤ 200 iterations snapshots every iteration, while a 20,000-iteration run snapshots ~1% of them.
-    As a cross-check, the per-snapshot cost is also derived from two short ``train`` runs (recording
-    on vs off, every iteration snapshotted) and compared with the direct timing."""
+    """Time one snapshot and one metrics record directly, take the checkpoint time that ``train``
+    reports, and count how many of each a full default run makes. A short run cannot measure this end
+    to end: with snapshot_frames=200, a run of N ≤ 200 iterations snapshots every iteration, while a
+    20,000-iteration run snapshots under 1% of them. As a cross-check, the per-snapshot cost is also
+    derived from short ``train`` runs (recording on vs off, every iteration snapshotted)."""
     config = paper_config(width, objective)
     snapshots = len(snapshot_schedule(FULL_RUN, config.snapshot_frames, config.snapshot_iterations)) + 1  # + iteration 0
     logs = FULL_RUN // config.log_every + (FULL_RUN % config.log_every != 0)
@@ -177,32 +175,32 @@ def recording_cost(width: int, objective: str, check_iterations: int, reps: int 
     with tempfile.TemporaryDirectory(prefix="gan-mixup-bench-") as tmp:
         run_dir = Path(tmp)
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics_file:
-            take_snapshot(state, run_dir, metrics_file, (), 1)  # warm-up; builds the reference samples
+            take_snapshot(state, run_dir)  # warm-up; builds the reference samples
             snap = []
-            for i in range(reps):
+            for _ in range(reps):
+                state.iteration += 1  # one file per snapshot, as in a run
                 start = time.perf_counter()
-                take_snapshot(state, run_dir, metrics_file, (), 2 + i)
+                metrics_file.write(json.dumps(take_snapshot(state, run_dir)) + "\n")
                 snap.append(time.perf_counter() - start)
             record = log_record(state, d_loss, g_loss)
             start = time.perf_counter()
             for _ in range(1000):
                 metrics_file.write(json.dumps(record) + "\n")
             log_s = (time.perf_counter() - start) / 1000
-            ckpt = [write_checkpoint(state, run_dir, metrics_file) for _ in range(3)]
 
-        # Cross-check: every iteration of a short run is snapshotted, so (on − off − checkpoints) / snapshots
-        # is the in-loop cost of one snapshot, logging included (small).
-        # Best of 3 alternating pairs, as for the training rates.
-        n, seconds_off, seconds_on = check_iterations, math.inf, math.inf
+        # Cross-check: every iteration of a short run is snapshotted, so (on − off) / snapshots is the
+        # in-loop cost of one snapshot (logging included, checkpoints excluded). Best of 3 alternating pairs.
+        n, seconds_off, seconds_on, ckpt = check_iterations, math.inf, math.inf, []
         for _ in range(3):
             off = train(paper_config(width, objective, n), run_dir=None)
             on = train(paper_config(width, objective, n), run_dir / "run", overwrite=True)
+            ckpt += on.checkpoint_seconds
             seconds_off = min(seconds_off, off.seconds)
             seconds_on = min(seconds_on, on.seconds - sum(on.checkpoint_seconds))
         taken = len(snapshot_schedule(n, config.snapshot_frames, config.snapshot_iterations))
     check = {"iterations": n, "snapshots": taken, "seconds_on": seconds_on, "seconds_off": seconds_off,
              "snapshot_s": (seconds_on - seconds_off) / taken}
-    return RecordingCost(snapshots, statistics.median(snap), logs, log_s, checkpoints, statistics.median(ckpt), check)
+    return RecordingCost(snapshots, min(snap), logs, log_s, checkpoints, min(ckpt), check)
 
 
 # ----- 4. the GEMM-bound limit ----------------------------------------------------------------
@@ -245,7 +243,7 @@ def gemm_flops(gemms: list[tuple[str, int, int, int]]) -> int:
     return sum(2 * m * k * n for _, m, k, n in gemms)
 
 
-def time_gemms(gemms: list[tuple[str, int, int, int]], min_seconds: float = 1.5, repeats: int = 5) -> float:
+def time_gemms(gemms: list[tuple[str, int, int, int]], min_seconds: float = 2.0, repeats: int = 10) -> float:
     """Best-of-``repeats`` seconds to run all ``gemms`` once, back to back, with torch.mm into
     preallocated outputs, operands laid out as in nn.Linear (forward: x @ W.t(); weight grad:
     gy.t() @ x; input grad: gy @ W)."""
@@ -285,7 +283,7 @@ def gemm_limit(width: int, objective: str) -> dict[str, float]:
     flops = gemm_flops(gemms)
     seconds = time_gemms(gemms)
     square = [("fwd", BATCH, width, width)]
-    square_s = time_gemms(square * 16, min_seconds=0.5) / 16
+    square_s = time_gemms(square * 16, min_seconds=0.5, repeats=5) / 16
     return {
         "flops": flops, "gemms": len(gemms), "seconds": seconds, "rate": flops / seconds,
         "iterations_per_second": 1 / seconds, "square_rate": gemm_flops(square) / square_s,
@@ -293,6 +291,30 @@ def gemm_limit(width: int, objective: str) -> dict[str, float]:
 
 
 # ----- the report -----------------------------------------------------------------------------
+
+class OtherLoad:
+    """CPU cores kept busy by *other* processes while a block ran (from /proc/stat minus our own
+    CPU time): 0 on a quiet machine. Timings of blocks with load > 0 are disturbed."""
+
+    def __enter__(self) -> "OtherLoad":
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        elapsed = end[2] - self.start[2]
+        self.cores = max(0.0, ((end[0] - self.start[0]) - (end[1] - self.start[1])) / elapsed) if elapsed > 0 else 0.0
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+        except (OSError, ValueError, IndexError):
+            busy = math.nan
+        t = os.times()
+        return busy, t.user + t.system, time.perf_counter()
+
 
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -313,70 +335,85 @@ def minutes(ips: float) -> float:
 
 
 def choose_iterations(width: int, objective: str, block_seconds: float) -> int:
-    """Enough iterations for one timed block of about ``block_seconds`` (from a short trainer probe)."""
-    probe = train(paper_config(width, objective, 5), run_dir=None).iterations_per_second
-    return max(10, int(round(probe * block_seconds, -1 if probe * block_seconds >= 100 else 0)))
+    """Enough iterations for one timed block of about ``block_seconds`` (best of three short trainer probes)."""
+    probe = max(time_trainer(width, objective, 5) for _ in range(3))
+    return max(5, int(round(probe * block_seconds)))
+
+
+CLEAN = 0.1  # a block is undisturbed when other processes used less than this many cores during it
+
+
+def summarise(blocks: list[tuple[float, float]]) -> dict:
+    """Best and median iterations/s of the undisturbed blocks (of all blocks when none was undisturbed)."""
+    clean = [ips for ips, other in blocks if other < CLEAN]
+    use = clean or [ips for ips, _ in blocks]
+    return {"best": max(use), "median": statistics.median(use), "clean": len(clean), "blocks": len(blocks),
+            "all": [{"ips": ips, "other_cores": other} for ips, other in blocks]}
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=int, default=512, help="hidden width of G and D (paper: 512)")
     parser.add_argument("--objective", choices=("mixup", "erm"), default="mixup")
     parser.add_argument("--iterations", type=int, default=None,
                         help="generator iterations per timed block (default: about --block-seconds' worth)")
-    parser.add_argument("--block-seconds", type=float, default=8.0, help="target length of one timed block when --iterations is not given")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating naive/trainer rounds; the best of each is reported")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations before each timed block")
+    parser.add_argument("--block-seconds", type=float, default=1.5, help="length of one timed block when --iterations is not given")
+    parser.add_argument("--rounds", type=int, default=15, help="undisturbed blocks wanted per contender")
+    parser.add_argument("--max-seconds", type=float, default=150.0,
+                        help="stop collecting blocks after this long even if fewer were undisturbed")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations per contender before timing")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
-    if args.width < 1 or args.rounds < 1 or args.warmup < 1 or (args.iterations is not None and args.iterations < 1):
-        parser.error("--width, --rounds, --warmup and --iterations must be positive")
+    for name in ("width", "rounds", "warmup", "iterations", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be a positive integer, got {value}")
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be positive")
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     rss = {"start": rss_mib()}
-    load = {"start": os.getloadavg()[0]}
     wall = time.perf_counter()
 
-    # Warm both paths up once (allocator, MKL, first-call overheads) before choosing N and timing.
-    time_naive(args.width, args.objective, 1, args.warmup)
+    # Warm both paths up (allocator, MKL, first calls), then alternate short blocks until each contender
+    # has --rounds undisturbed ones, or --max-seconds have passed.
+    time_naive(args.width, args.objective, args.warmup)
+    time_trainer(args.width, args.objective, args.warmup)
     iterations = args.iterations or choose_iterations(args.width, args.objective, args.block_seconds)
-    # A block disturbed by other processes stops after 3× its expected length (ips is done / elapsed).
-    max_seconds = 3 * (args.block_seconds if args.iterations is None else math.inf)
-    naive, trainer = [], []
-    for r in range(args.rounds):
-        order = ("naive", "trainer") if r % 2 == 0 else ("trainer", "naive")
-        for who in order:
-            if who == "naive":
-                naive.append(time_naive(args.width, args.objective, iterations, args.warmup, max_seconds))
-            else:
-                trainer.append(time_trainer(args.width, args.objective, iterations, args.warmup, max_seconds))
+    max_block = 3 * args.block_seconds if args.iterations is None else math.inf
+    timers = {"naive": time_naive, "trainer": time_trainer}
+    blocks: dict[str, list[tuple[float, float]]] = {"naive": [], "trainer": []}
+    deadline, r = time.perf_counter() + args.max_seconds, 0
+    while True:
+        clean = min(sum(other < CLEAN for _, other in b) for b in blocks.values())
+        if clean >= args.rounds or (r >= 2 and time.perf_counter() > deadline):
+            break
+        for who in (("naive", "trainer") if r % 2 == 0 else ("trainer", "naive")):
+            with OtherLoad() as meter:
+                ips = timers[who](args.width, args.objective, iterations, max_block)
+            blocks[who].append((ips, meter.cores))
+        r += 1
     rss["training"] = rss_mib()
     limit = gemm_limit(args.width, args.objective)
     rec = recording_cost(args.width, args.objective, check_iterations=max(10, min(30, iterations)))
     rss["end"] = rss_mib()
-    load["end"] = os.getloadavg()[0]
 
-    best_naive, best_trainer = max(naive), max(trainer)
-    train_seconds = FULL_RUN / best_trainer
+    naive, trainer = summarise(blocks["naive"]), summarise(blocks["trainer"])
+    train_seconds = FULL_RUN / trainer["best"]
     extra = rec.full_run_seconds()
-    snap_log = extra["snapshots"] + extra["logging"]
-    overhead = snap_log / train_seconds
-    recording_ips = FULL_RUN / (train_seconds + sum(extra.values()))
+    overhead = (extra["snapshots"] + extra["logging"]) / train_seconds
     result = {
         "width": args.width, "objective": args.objective, "batch": BATCH, "d_steps": D_STEPS, "alpha": ALPHA,
-        "iterations_timed": iterations, "rounds": args.rounds, "warmup": args.warmup,
+        "iterations_per_block": iterations, "rounds": args.rounds, "warmup": args.warmup,
         "torch": torch.__version__, "threads": threads, "interop_threads": torch.get_num_interop_threads(),
         "cpu": cpu_model(), "cpu_count": _cpu_count(), "python": platform.python_version(),
-        "naive_ips": naive, "trainer_ips": trainer, "naive_best": best_naive, "trainer_best": best_trainer,
-        "trainer_over_naive": best_trainer / best_naive,
-        "limit": limit, "trainer_over_limit": best_trainer / limit["iterations_per_second"],
+        "naive": naive, "trainer": trainer,
+        "trainer_over_naive": {"best": trainer["best"] / naive["best"], "median": trainer["median"] / naive["median"]},
+        "limit": limit, "trainer_over_limit": trainer["best"] / limit["iterations_per_second"],
         "recording": {**rec.__dict__, "full_run_seconds": extra, "snapshot_logging_overhead": overhead,
-                      "iterations_per_second": recording_ips},
-        "peak_rss_mib": rss, "load_average_1min": load, "wall_seconds": time.perf_counter() - wall,
+                      "checkpoint_overhead": extra["checkpoints"] / train_seconds,
+                      "iterations_per_second": FULL_RUN / (train_seconds + sum(extra.values()))},
+        "peak_rss_mib": rss, "wall_seconds": time.perf_counter() - wall,
     }
     print_table(result)
     if args.json is not None:
@@ -390,50 +427,50 @@ def _cpu_count() -> int:
 
 
 def print_table(r: dict) -> None:
-    lim, rec = r["limit"], r["recording"]
-    naive, trainer, limit_ips, rec_ips = r["naive_best"], r["trainer_best"], lim["iterations_per_second"], rec["iterations_per_second"]
-    spread = lambda xs: f"{min(xs):.2f}–{max(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"  # noqa: E731
+    lim, rec, full = r["limit"], r["recording"], r["recording"]["full_run_seconds"]
+    naive, trainer = r["naive"], r["trainer"]
+    limit_ips, base = lim["iterations_per_second"], naive["best"]
     print(f"\ngan-mixup toy GAN throughput: objective {r['objective']}, G/D = 3×{r['width']} ReLU MLPs, batch {r['batch']}, "
           f"{r['d_steps']} D steps per G step" + (f", mixup α={r['alpha']} per-sample Beta λ" if r["objective"] == "mixup" else ""))
     print(f"torch {r['torch']}, {r['threads']} threads ({r['interop_threads']} interop), {r['cpu_count']} CPUs: {r['cpu']}; "
           f"python {r['python']}")
-    print(f"timed {r['iterations_timed']} generator iterations per block, {r['rounds']} rounds alternating naive/trainer, "
-          f"{r['warmup']} warm-up iterations before each; best round shown")
-    load = r["load_average_1min"]
-    busy = max(load.values()) > 0.5 + r["cpu_count"] - r["threads"]
-    print(f"1-min load average {load['start']:.2f} at start, {load['end']:.2f} at end"
-          + ("  <- other processes compete for the cores: rounds vary, compare best rounds only" if busy else "") + "\n")
-    head = f"{'contender':<38} {'G it/s':>8} {'rounds':>13} {'vs naive':>9} {'of limit':>9} {'20k run':>9}"
+    print(f"blocks of {r['iterations_per_block']} generator iterations, naive and trainer alternating, fresh models each block; "
+          f"best / median of the undisturbed blocks (other processes < {CLEAN} core)\n")
+    head = f"{'contender':<36} {'G it/s':>8} {'median':>8} {'clean/all':>10} {'vs naive':>9} {'of limit':>9} {'20k run':>10}"
     print(head)
     print("-" * len(head))
     rows = [
-        ("1 naive PyTorch (from the paper)", naive, spread(r["naive_ips"])),
-        ("2 gan-mixup train(run_dir=None)", trainer, spread(r["trainer_ips"])),
-        ("3 train(run_dir) + recording [a]", rec_ips, "projected"),
-        ("4 GEMM-bound limit [b]", limit_ips, "measured"),
+        ("1 naive PyTorch (from the paper)", naive["best"], f"{naive['median']:.2f}", f"{naive['clean']}/{naive['blocks']}"),
+        ("2 gan-mixup train(run_dir=None)", trainer["best"], f"{trainer['median']:.2f}", f"{trainer['clean']}/{trainer['blocks']}"),
+        ("3 train(run_dir) + recording [a]", rec["iterations_per_second"], "", "projected"),
+        ("4 GEMM-bound limit [b]", limit_ips, "", "measured"),
     ]
-    for name, ips, rounds in rows:
-        print(f"{name:<38} {ips:>8.2f} {rounds:>13} {ips / naive:>8.2f}× {ips / limit_ips:>8.1%} {minutes(ips):>6.1f} min")
-    full = rec["full_run_seconds"]
-    print(f"\ntrainer / naive = {r['trainer_over_naive']:.2f}×   trainer / limit = {r['trainer_over_limit']:.1%}   "
-          f"snapshot + logging overhead = {rec['snapshot_logging_overhead']:.2%} (+ checkpoints "
-          f"{full['checkpoints'] / (20000 / trainer):.2%})")
+    for name, ips, median, blocks in rows:
+        print(f"{name:<36} {ips:>8.2f} {median:>8} {blocks:>10} {ips / base:>8.2f}× {ips / limit_ips:>8.1%} "
+              f"{FULL_RUN / ips / 60:>6.1f} min")
+    if min(naive["clean"], trainer["clean"]) == 0:
+        print("WARNING: no undisturbed block for a contender: other processes shared the CPU throughout; the numbers are unreliable")
+    print(f"\ntrainer / naive = {r['trainer_over_naive']['best']:.2f}× (medians: {r['trainer_over_naive']['median']:.2f}×)   "
+          f"trainer / limit = {r['trainer_over_limit']:.1%}   snapshot + logging overhead = {rec['snapshot_logging_overhead']:.2%} "
+          f"(+ checkpoints {rec['checkpoint_overhead']:.2%})")
     print(f"peak RSS {r['peak_rss_mib']['end']:.0f} MiB (after imports {r['peak_rss_mib']['start']:.0f}, "
           f"after the timed training {r['peak_rss_mib']['training']:.0f}); script wall time {r['wall_seconds']:.0f} s")
     chk = rec["check"]
-    print(f"\n[a] Snapshot overhead, measured by parts because a short run cannot show it: a {FULL_RUN}-iteration default run takes "
-          f"{rec['snapshots']} snapshots (snapshot_schedule({FULL_RUN}, 200) + iteration 0) × {rec['snapshot_s'] * 1e3:.1f} ms "
-          f"(take_snapshot timed directly: G on the fixed noise, D on the grid, metrics, .npz write) = {full['snapshots']:.1f} s, "
-          f"and writes {rec['logs']} metrics records × {rec['log_s'] * 1e6:.1f} µs (json + write; log_record itself runs "
-          f"without a run dir too) = {full['logging']:.2f} s; overhead = ({full['snapshots']:.1f} + {full['logging']:.2f}) s / "
-          f"{FULL_RUN / trainer:.0f} s of training at row 2's rate. Checkpoints (any run with a run dir): {rec['checkpoints']} × "
-          f"{rec['checkpoint_s'] * 1e3:.1f} ms = {full['checkpoints']:.1f} s. Row 3 = {FULL_RUN} / (training + snapshots + "
-          f"logging + checkpoints). Cross-check inside train(): {chk['iterations']} iterations with all {chk['snapshots']} "
-          f"snapshotted took {chk['seconds_on']:.2f} s (checkpoint excluded) vs {chk['seconds_off']:.2f} s without a run dir, "
-          f"best of 3 each = {chk['snapshot_s'] * 1e3:.1f} ms per snapshot.")
+    print(f"\n[a] Snapshot overhead, measured by parts because a short run cannot show it (with snapshot_frames=200 a run of "
+          f"≤ 200 iterations snapshots every one): a {FULL_RUN}-iteration default run takes {rec['snapshots']} snapshots "
+          f"(snapshot_schedule({FULL_RUN}, 200) + iteration 0) × {rec['snapshot_s'] * 1e3:.1f} ms (take_snapshot timed "
+          f"directly, best of 7: G on the fixed noise, D on the {64}² grid, metrics, .npz write) = {full['snapshots']:.1f} s, and "
+          f"writes {rec['logs']} metrics records × {rec['log_s'] * 1e6:.1f} µs (json + write; log_record itself also runs "
+          f"without a run dir, so row 2 already pays it) = {full['logging']:.2f} s; overhead = ({full['snapshots']:.1f} + "
+          f"{full['logging']:.2f}) s / {FULL_RUN / trainer['best']:.0f} s of training at row 2's rate. Checkpoints (any run "
+          f"with a run dir; TrainResult.checkpoint_seconds, best of 3): {rec['checkpoints']} × {rec['checkpoint_s'] * 1e3:.1f} ms = {full['checkpoints']:.1f} s. "
+          f"Row 3 = {FULL_RUN} / (training + snapshots + logging + checkpoints). Cross-check inside train(): "
+          f"{chk['iterations']} iterations with all {chk['snapshots']} snapshotted took {chk['seconds_on']:.2f} s "
+          f"(checkpoint excluded) vs {chk['seconds_off']:.2f} s without a run dir, best of 3 each = "
+          f"{chk['snapshot_s'] * 1e3:.1f} ms per snapshot.")
     print(f"[b] {lim['flops'] / 1e9:.3f} GFLOP per generator iteration ({lim['gemms']} GEMMs: {r['d_steps']} D steps of G forward "
           f"+ D forward + D backward, then G forward + D forward + D input-grad backward + G backward; 2·rows·in·out each). "
-          f"torch.mm on exactly those shapes, back to back, best of 5: {lim['seconds'] * 1e3:.2f} ms = "
+          f"torch.mm on exactly those shapes, back to back, best of 10: {lim['seconds'] * 1e3:.2f} ms = "
           f"{lim['rate'] / 1e9:.1f} GFLOP/s ({BATCH}×{r['width']} @ {r['width']}×{r['width']} alone: "
           f"{lim['square_rate'] / 1e9:.1f} GFLOP/s); limit = FLOPs / rate.\n")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from gan_mixup.objectives import OBJECTIVES
+from gan_mixup.snapshots import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS
 
-PAPER_ITERATIONS = (10, 100, 1000, 10000, 20000)  # the paper's Figure 5 columns
 GENERATOR_LOSSES = ("non-saturating", "saturating", "mixed", "minimax")
 
 

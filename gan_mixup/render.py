@@ -30,9 +30,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from gan_mixup.config import PAPER_ITERATIONS
-from gan_mixup.snapshots import Reference, Snapshot, list_snapshots, read_reference, read_snapshot
+from gan_mixup.snapshots import PAPER_ITERATIONS, Reference, Snapshot, list_snapshots, read_reference, read_snapshot
 
 FRAMES_DIR = "frames"
 FRAME_NAME = "frame_{:04d}.png"
@@ -78,9 +78,10 @@ def render_frame(
     ``title`` (e.g. a run's label) goes before it. Non-finite fake samples are dropped and counted
     in the title, so a diverged run still renders.
 
-    With ``ax`` the panel is drawn into that axes (of a figure the caller owns) and ``path`` may be
-    ``None``; without it a ``FRAME_INCHES``-square figure is made, saved and released. Returns the
-    axes drawn into.
+    With ``ax`` the panel is drawn into that axes, of a figure the caller owns, and ``path`` may be
+    ``None`` (nothing is written; with a path the whole figure is saved). Without ``ax`` a
+    ``FRAME_INCHES``-square figure at ``FRAME_DPI`` is made, saved and released. Returns the axes
+    drawn into.
 
     Example:
         >>> from gan_mixup.snapshots import read_reference, read_snapshots
@@ -104,8 +105,16 @@ def _frame_figure() -> tuple[Figure, Axes]:
     # Fixed axes position (no tight/constrained layout): every frame has the same pixel size and
     # the same plot area, so the GIF does not jitter.
     ax = fig.add_axes((0.11, 0.07, 0.85, 0.85))
-    ax.tick_params(labelsize=7, length=2, pad=1)
+    _frame_ticks(ax, labelsize=7)
     return fig, ax
+
+
+def _frame_ticks(ax: Axes, labelsize: float) -> None:
+    # At most 5 ticks per axis: tick labels are the largest drawing cost of a small frame
+    # (about a third of it with matplotlib's default 7-9), and they say nothing that changes.
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+    ax.tick_params(labelsize=labelsize, length=2, pad=1)
 
 
 def _clear_data(ax: Axes) -> None:
@@ -118,16 +127,14 @@ def _clear_data(ax: Axes) -> None:
         artist.remove()
 
 
-def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot, *, contour: bool = True) -> str:
+def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot) -> str:
     """Draw D, real, fake and modes into ``ax``; return a note for the title ('' when all is well)."""
-    extent = reference.extent
-    if contour:
-        # d_grid row i is y = grid_axis[i], column j is x = grid_axis[j]: contourf's own layout, no
-        # transpose. Non-finite D values (a diverged D) are masked, not drawn as a colour.
-        d = np.ma.masked_invalid(np.asarray(snapshot.d_grid, dtype=np.float64))
-        if d.count():
-            ax.contourf(reference.grid_axis, reference.grid_axis, d, levels=D_LEVELS, cmap=D_CMAP,
-                        vmin=0.0, vmax=1.0, alpha=0.6)
+    # d_grid row i is y = grid_axis[i], column j is x = grid_axis[j]: contourf's own layout, no
+    # transpose. Non-finite D values (a diverged D) are masked, not drawn as a colour.
+    d = np.ma.masked_invalid(np.asarray(snapshot.d_grid, dtype=np.float64))
+    if d.count():
+        ax.contourf(reference.grid_axis, reference.grid_axis, d, levels=D_LEVELS, cmap=D_CMAP,
+                    vmin=0.0, vmax=1.0, alpha=0.6)
     real = reference.real
     fake = np.asarray(snapshot.fake)
     finite = np.isfinite(fake).all(axis=1)
@@ -137,7 +144,7 @@ def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot, *, contour: 
     ax.plot(fake[:, 0], fake[:, 1], ".", color=FAKE_COLOUR, alpha=0.9, ms=3, mew=0, ls="none")
     if len(reference.modes):
         ax.plot(reference.modes[:, 0], reference.modes[:, 1], "x", color=MODE_COLOUR, ms=5, mew=1.2, ls="none")
-    _fix_axes(ax, extent)
+    _fix_axes(ax, reference.extent)
     dropped = int((~finite).sum())
     return f"\n({dropped} non-finite samples dropped)" if dropped else ""
 
@@ -172,7 +179,9 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
 
     The GIF loops forever and holds the last frame for ``LAST_FRAME_HOLD_S``. Frames are drawn in
     ``workers`` processes (default: ``min(cpu_count, 4)``, fewer for short runs); ``workers=1``
-    renders serially in this process. ``losses.png`` (D and G loss against iteration) is drawn too
+    renders serially in this process. Worker processes start with the forkserver (or spawn)
+    method, so a script that calls this with several workers needs the usual
+    ``if __name__ == "__main__":`` guard. ``losses.png`` (D and G loss against iteration) is drawn too
     when ``metrics.jsonl`` holds training records. Only the snapshot files are needed: no
     checkpoint, no models.
 
@@ -192,6 +201,8 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     jobs = list(zip(snapshot_files, frame_paths))
     _map(_render_run_frames, (reference,), jobs, _worker_count(workers, len(jobs)))
     paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
+    # The loss plot is a bonus: a run copied without metrics.jsonl, or one stopped before its first
+    # log record, still renders.
     if (run_dir / "metrics.jsonl").is_file() and len(load_losses(run_dir)["iteration"]):
         paths["losses"] = plot_losses(run_dir, run_dir / LOSSES_NAME)
     return paths
@@ -335,7 +346,8 @@ def figure_iterations(iterations: Sequence[int]) -> list[int]:
     """
     if not iterations:
         raise ValueError("no iterations to choose figure columns from")
-    reached = [it for it in PAPER_ITERATIONS if it in set(iterations)]
+    available = set(iterations)
+    reached = [it for it in PAPER_ITERATIONS if it in available]
     return reached or [max(iterations)]
 
 
@@ -380,7 +392,7 @@ def _render_comparison_frames(labels: list[str], references: list[Reference],
     fig = _figure(panel * n, panel + 0.15, FRAME_DPI)
     axes = [fig.add_axes(((k + 0.13) / n, 0.07, 0.82 / n, 0.82)) for k in range(n)]
     for ax in axes:
-        ax.tick_params(labelsize=6, length=2, pad=1)
+        _frame_ticks(ax, labelsize=6)
     for snapshot_files, frame_path in jobs:
         for ax, label, reference, snapshot_file in zip(axes, labels, references, snapshot_files):
             render_frame(reference, read_snapshot(snapshot_file), None, title=label, ax=ax)
@@ -513,7 +525,9 @@ def _check_fps(fps: float) -> None:
 
 def _worker_count(workers: int | None, tasks: int) -> int:
     if workers is None:
-        return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
+        # The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, min(cpus, MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     return min(workers, max(1, tasks))

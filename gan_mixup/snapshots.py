@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,7 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from gan_mixup.config import PAPER_ITERATIONS
+PAPER_ITERATIONS = (10, 100, 1000, 10000, 20000)  # the paper's Figure 5 columns
 
 SNAPSHOT_DIR = "snapshots"
 REFERENCE_FILE = "reference.npz"
@@ -126,8 +127,6 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> float:
     The bytes go to a temporary file that is fsynced, then renamed over the target, so a crash at
     any point leaves either the old or the new checkpoint whole. Returns the seconds it took.
     """
-    import time
-
     start = time.perf_counter()
     run_dir = Path(run_dir)
     target = run_dir / CHECKPOINT_FILE
@@ -142,7 +141,7 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
-def load_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], list[str]]:
+def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> tuple[dict[str, Any], list[str]]:
     """Load the newest readable checkpoint of ``run_dir``: ``checkpoint.pt``, else ``checkpoint.prev.pt``.
 
     Uses ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain data, never code.

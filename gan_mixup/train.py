@@ -220,11 +220,13 @@ def train_step(state: RunState, on_nonfinite: str = "stop") -> tuple[Tensor, Ten
 
     # (2) Update G through D. D's weights need no gradient here, which saves one of D's backward GEMMs.
     D.requires_grad_(False)
-    fake = G(sample_noise(state, cfg.batch_size))
-    g_loss = objective.generator_loss(D, fake, sample_real(state, cfg.batch_size))
-    state.opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    D.requires_grad_(True)
+    try:
+        fake = G(sample_noise(state, cfg.batch_size))
+        g_loss = objective.generator_loss(D, fake, sample_real(state, cfg.batch_size))
+        state.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+    finally:
+        D.requires_grad_(True)
     if _finite_or_skip(g_loss, "generator loss", state, on_nonfinite):
         state.opt_g.step()
     state.iteration += 1
@@ -264,26 +266,11 @@ def train(
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     state = build_state(config)
-    metrics_file = None
-    checkpoint_seconds: list[float] = []
-    if run_dir is not None:
-        metrics_offset = prepare_run_dir(run_dir, config, state, resume=resume, overwrite=overwrite)
-        metrics_path = run_dir / "metrics.jsonl"
-        with open(metrics_path, "a"):
-            pass
-        os.truncate(metrics_path, metrics_offset)  # drop records written after the checkpoint
-        metrics_file = open(metrics_path, "a", encoding="utf-8")
+    recorder = Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record)
     schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
-    if run_dir is not None and record and state.iteration == 0:
-        take_snapshot(state, run_dir, metrics_file, callbacks, iteration=0)
-
-    def emit(rec: dict[str, Any]) -> None:
-        if metrics_file is not None and record:
-            metrics_file.write(json.dumps(rec) + "\n")
-        for callback in callbacks:
-            callback(rec)
-
-    last: dict[str, float] = {}
+    if state.iteration == 0:
+        recorder.snapshot(state)
+    last: dict[str, Any] = {}
     stopped_early = False
     start_iteration = state.iteration
     bar = _progress_bar(progress, config.iterations, state.iteration, f"{config.objective} {config.dataset}")
@@ -291,39 +278,34 @@ def train(
     try:
         with _signals_to_flag(handle_signals) as signalled:
             while state.iteration < config.iterations:
-                try:
-                    d_loss, g_loss = train_step(state, config.on_nonfinite)
-                except NonFiniteError as err:
-                    emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
-                    raise
+                d_loss, g_loss = train_step(state, config.on_nonfinite)
                 it = state.iteration
                 for skipped_at, what in state.skipped:
-                    emit({"kind": "event", "iteration": skipped_at, "event": "skipped", "message": f"non-finite {what}"})
+                    recorder.emit({"kind": "event", "iteration": skipped_at, "event": "skipped", "message": f"non-finite {what}"})
                 state.skipped.clear()
                 if it % config.log_every == 0 or it == config.iterations:
                     last = log_record(state, d_loss, g_loss)
-                    emit(last)
+                    recorder.emit(last)
                     if bar is not None:
                         bar.set_postfix(d_loss=f"{last['d_loss']:.3f}", g_loss=f"{last['g_loss']:.3f}", refresh=False)
-                if it in schedule and run_dir is not None and record:
-                    take_snapshot(state, run_dir, metrics_file, callbacks, it)
+                if it in schedule:
+                    recorder.snapshot(state)
                 if bar is not None:
                     bar.update(1)
-                if run_dir is not None and (it % config.checkpoint_every == 0 or it == config.iterations):
-                    checkpoint_seconds.append(write_checkpoint(state, run_dir, metrics_file))
+                if it % config.checkpoint_every == 0 or it == config.iterations or signalled:
+                    recorder.checkpoint(state)
                 if signalled:
-                    if run_dir is not None:
-                        checkpoint_seconds.append(write_checkpoint(state, run_dir, metrics_file))
                     raise TrainingInterrupted(run_dir, it, signalled[0])
+    except NonFiniteError as err:  # a non-finite loss (train_step) or non-finite weights (checkpoint)
+        recorder.emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
+        raise
     except StopTraining:
         stopped_early = True
-        if run_dir is not None:
-            checkpoint_seconds.append(write_checkpoint(state, run_dir, metrics_file))
+        recorder.checkpoint(state)
     finally:
         if bar is not None:
             bar.close()
-        if metrics_file is not None:
-            metrics_file.close()
+        recorder.close()
     seconds = time.perf_counter() - start
     done = state.iteration - start_iteration
     return TrainResult(
@@ -335,7 +317,7 @@ def train(
         generator=state.generator,
         discriminator=state.discriminator,
         stopped_early=stopped_early,
-        checkpoint_seconds=checkpoint_seconds,
+        checkpoint_seconds=recorder.checkpoint_seconds,
     )
 
 
@@ -352,9 +334,61 @@ def log_record(state: RunState, d_loss: Tensor, g_loss: Tensor) -> dict[str, Any
 
 # ----- snapshots and checkpoints --------------------------------------------------------------
 
+class Recorder:
+    """Where a run's records go: ``metrics.jsonl``, snapshots and checkpoints in the run directory
+    (none of them when it is ``None``), and the user's callbacks (always)."""
+
+    def __init__(self, run_dir: Path | None, metrics_file: Any, callbacks: Sequence[Callback], record: bool) -> None:
+        self.run_dir, self.metrics_file, self.callbacks, self.record = run_dir, metrics_file, callbacks, record
+        self.checkpoint_seconds: list[float] = []
+
+    @classmethod
+    def open(cls, run_dir: Path | None, state: RunState, *, resume: bool, overwrite: bool,
+             callbacks: Sequence[Callback], record: bool) -> "Recorder":
+        if run_dir is None:
+            return cls(None, None, callbacks, record=False)
+        metrics_offset = prepare_run_dir(run_dir, state.config, state, resume=resume, overwrite=overwrite)
+        metrics_path = run_dir / "metrics.jsonl"
+        with open(metrics_path, "a", encoding="utf-8") as metrics_file:
+            metrics_file.truncate(metrics_offset)  # drop records written after the checkpoint we resume
+        return cls(run_dir, open(metrics_path, "a", encoding="utf-8"), callbacks, record)
+
+    def emit(self, record: dict[str, Any]) -> None:
+        if self.metrics_file is not None and self.record:
+            self.metrics_file.write(json.dumps(_json_safe(record)) + "\n")
+        for callback in self.callbacks:
+            callback(record)
+
+    def snapshot(self, state: RunState) -> None:
+        if self.run_dir is not None and self.record:
+            self.emit(take_snapshot(state, self.run_dir))
+
+    def checkpoint(self, state: RunState) -> None:
+        """Flush metrics, refuse to checkpoint non-finite weights, then save atomically."""
+        if self.run_dir is None:
+            return
+        bad = nonfinite_parameters(state)
+        if bad:
+            raise NonFiniteError(f"non-finite parameters at iteration {state.iteration}: {', '.join(bad[:4])}", state.iteration)
+        self.metrics_file.flush()
+        os.fsync(self.metrics_file.fileno())
+        offset = self.metrics_file.tell()
+        self.checkpoint_seconds.append(save_checkpoint(self.run_dir, checkpoint_state(state, offset)))
+
+    def close(self) -> None:
+        if self.metrics_file is not None:
+            self.metrics_file.close()
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN and Inf are not JSON: write them as null so every line stays strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+
+
 @torch.no_grad()
-def take_snapshot(state: RunState, run_dir: Path, metrics_file: Any, callbacks: Sequence[Callback], iteration: int) -> None:
-    """Write G(fixed noise) and sigmoid(D) on the grid; append the sample metrics to metrics.jsonl."""
+def take_snapshot(state: RunState, run_dir: Path) -> dict[str, Any]:
+    """Write G(fixed noise) and sigmoid(D) on the grid; return the snapshot's metrics record."""
+    iteration = state.iteration
     fake = state.generator(state.fixed_noise).float().cpu().numpy()
     axis = grid_axis(state)
     xs = torch.as_tensor(axis, device=state.fixed_noise.device, dtype=torch.float32)
@@ -362,11 +396,7 @@ def take_snapshot(state: RunState, run_dir: Path, metrics_file: Any, callbacks: 
     d_grid = torch.sigmoid(state.discriminator(grid)).reshape(len(axis), len(axis)).float().cpu().numpy()
     write_snapshot(run_dir, Snapshot(iteration, fake, d_grid))
     reference = reference_of(state)
-    record = {"kind": "snapshot", "iteration": iteration, **sample_metrics(fake, reference.real, reference.modes, reference.std)}
-    if metrics_file is not None:
-        metrics_file.write(json.dumps(record) + "\n")
-    for callback in callbacks:
-        callback(record)
+    return {"kind": "snapshot", "iteration": iteration, **sample_metrics(fake, reference.real, reference.modes, reference.std)}
 
 
 def grid_axis(state: RunState) -> np.ndarray:
@@ -403,19 +433,6 @@ def checkpoint_state(state: RunState, metrics_offset: int) -> dict[str, Any]:
     }
 
 
-def write_checkpoint(state: RunState, run_dir: Path, metrics_file: Any) -> float:
-    """Flush metrics, refuse to checkpoint non-finite weights, then save atomically."""
-    bad = nonfinite_parameters(state)
-    if bad:
-        raise NonFiniteError(f"non-finite parameters at iteration {state.iteration}: {', '.join(bad[:4])}", state.iteration)
-    offset = 0
-    if metrics_file is not None:
-        metrics_file.flush()
-        os.fsync(metrics_file.fileno())
-        offset = metrics_file.tell()
-    return save_checkpoint(run_dir, checkpoint_state(state, offset))
-
-
 def nonfinite_parameters(state: RunState) -> list[str]:
     named = [("generator." + n, p) for n, p in state.generator.named_parameters()]
     named += [("discriminator." + n, p) for n, p in state.discriminator.named_parameters()]
@@ -432,6 +449,8 @@ def restore_state(state: RunState, checkpoint: dict[str, Any]) -> None:
         state.rngs[name].set_state(rng_state)
     state.fixed_noise.copy_(checkpoint["fixed_noise"])
     state.iteration = int(checkpoint["iteration"])
+    # The run draws nothing from torch's global RNG, but user callbacks may: continue it too.
+    torch.set_rng_state(checkpoint["torch_rng"])
 
 
 def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume: bool, overwrite: bool) -> int:

@@ -33,7 +33,7 @@ def make_tiny_config(**overrides: Any) -> ToyConfig:
     return ToyConfig(**fields)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
     """``tiny_config(**kw)``: the tiny ToyConfig with ``kw`` applied."""
     return make_tiny_config

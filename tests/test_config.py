@@ -121,9 +121,10 @@ def test_wrong_types_raise_config_error_naming_the_field(field, value):
         ToyConfig.from_json(text)
     with pytest.raises(ConfigError) as direct:
         ToyConfig(**{field: value})
-    readable = field.replace("_", " ") if field == "snapshot_iterations" else field
     for err in (from_json, direct):
-        assert field in str(err.value) or readable.rstrip("s") in str(err.value), str(err.value)
+        message = str(err.value)
+        # One entry of snapshot_iterations is reported as "snapshot iteration True is outside the run".
+        assert field in message or (field == "snapshot_iterations" and "snapshot iteration" in message), message
 
 
 @pytest.mark.parametrize(
