@@ -12,10 +12,10 @@ All contenders train the paper's toy GAN (G and D: MLPs with 3 hidden ReLU layer
 3. recording  the trainer with a run directory, the default snapshot schedule and metrics; its
               per-iteration cost is projected from directly timed components (see ``recording_cost``).
 4. limit      FLOPs of one generator iteration / the float32 matmul rate measured on exactly the
-              GEMMs of that iteration (see ``gemm_limit``).
+              GEMMs of that iteration (see ``iteration_gemms`` and ``GemmBench``).
 
-Naive and trainer are timed in short alternating blocks (``--iterations`` generator iterations
-each, on freshly built models from one seed, after one warm-up per contender). During every block
+Naive, trainer and limit are timed in short blocks in rotation (``--iterations`` generator
+iterations each, on freshly built models from one seed, after one warm-up per contender). During every block
 the CPU time of *other* processes is read from /proc/stat: on a shared machine a block during which
 they kept a core busy is disturbed (with 2 OpenMP threads on 2 cores, by up to 20×), so the table
 reports the best and the median of the undisturbed blocks, and the JSON holds every block.
@@ -243,51 +243,50 @@ def gemm_flops(gemms: list[tuple[str, int, int, int]]) -> int:
     return sum(2 * m * k * n for _, m, k, n in gemms)
 
 
-def time_gemms(gemms: list[tuple[str, int, int, int]], min_seconds: float = 2.0, repeats: int = 10) -> float:
-    """Best-of-``repeats`` seconds to run all ``gemms`` once, back to back, with torch.mm into
-    preallocated outputs, operands laid out as in nn.Linear (forward: x @ W.t(); weight grad:
-    gy.t() @ x; input grad: gy @ W)."""
-    ops = []
-    for kind, m, k, n in gemms:
-        if kind == "fwd":  # x (m×k) @ W.t(), W (n×k)
-            a, b = torch.randn(m, k), torch.randn(n, k).t()
-        elif kind == "wgrad":  # gy.t() (m×k) @ x (k×n), gy (k×m)
-            a, b = torch.randn(k, m).t(), torch.randn(k, n)
-        else:  # gy (m×k) @ W (k×n)
-            a, b = torch.randn(m, k), torch.randn(k, n)
-        ops.append((a, b, torch.empty(m, n)))
+class GemmBench:
+    """The GEMMs of one generator iteration (and, for reference, 16 × the 128×w @ w×w forward), run
+    back to back with torch.mm into preallocated outputs, operands laid out as nn.Linear lays them
+    out (forward: x @ W.t(); weight grad: gy.t() @ x; input grad: gy @ W). ``block`` is timed in the
+    same rotation as the contenders, so the limit sees the same machine they do."""
 
-    def once() -> None:
+    def __init__(self, width: int, objective: str) -> None:
+        self.gemms = iteration_gemms(width, objective)
+        self.flops = gemm_flops(self.gemms)
+        self.square = ("fwd", BATCH, width, width)
+        self.ops, self.square_ops = self._operands(self.gemms), self._operands([self.square] * 16)
+        for _ in range(3):
+            self._run(self.ops)
+            self._run(self.square_ops)
+
+    @staticmethod
+    def _operands(gemms: list[tuple[str, int, int, int]]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        ops = []
+        for kind, m, k, n in gemms:
+            if kind == "fwd":  # x (m×k) @ W.t(), W (n×k)
+                a, b = torch.randn(m, k), torch.randn(n, k).t()
+            elif kind == "wgrad":  # gy.t() (m×k) @ x (k×n), gy (k×m)
+                a, b = torch.randn(k, m).t(), torch.randn(k, n)
+            else:  # gy (m×k) @ W (k×n)
+                a, b = torch.randn(m, k), torch.randn(k, n)
+            ops.append((a, b, torch.empty(m, n)))
+        return ops
+
+    @staticmethod
+    def _run(ops: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
         for a, b, c in ops:
             torch.mm(a, b, out=c)
 
-    for _ in range(3):
-        once()
-    start, reps = time.perf_counter(), 0
-    while time.perf_counter() - start < 0.2:
-        once()
-        reps += 1
-    per = (time.perf_counter() - start) / reps
-    reps = max(3, int(min_seconds / repeats / per))
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(reps):
-            once()
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best
+    def _time(self, ops: list, seconds: float) -> float:
+        """Mean seconds per pass over ``ops``, from passes filling about ``seconds``."""
+        reps, start = 0, time.perf_counter()
+        while reps < 3 or time.perf_counter() - start < seconds:
+            self._run(ops)
+            reps += 1
+        return (time.perf_counter() - start) / reps
 
-
-def gemm_limit(width: int, objective: str) -> dict[str, float]:
-    gemms = iteration_gemms(width, objective)
-    flops = gemm_flops(gemms)
-    seconds = time_gemms(gemms)
-    square = [("fwd", BATCH, width, width)]
-    square_s = time_gemms(square * 16, min_seconds=0.5, repeats=5) / 16
-    return {
-        "flops": flops, "gemms": len(gemms), "seconds": seconds, "rate": flops / seconds,
-        "iterations_per_second": 1 / seconds, "square_rate": gemm_flops(square) / square_s,
-    }
+    def block(self, seconds: float) -> tuple[float, float]:
+        """(seconds for one iteration's GEMMs, seconds for one 128×w @ w×w forward)."""
+        return self._time(self.ops, 0.8 * seconds), self._time(self.square_ops, 0.2 * seconds) / 16
 
 
 # ----- the report -----------------------------------------------------------------------------
@@ -330,10 +329,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def minutes(ips: float) -> float:
-    return FULL_RUN / ips / 60
-
-
 def choose_iterations(width: int, objective: str, block_seconds: float) -> int:
     """Enough iterations for one timed block of about ``block_seconds`` (best of three short trainer probes)."""
     probe = max(time_trainer(width, objective, 5) for _ in range(3))
@@ -357,8 +352,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--objective", choices=("mixup", "erm"), default="mixup")
     parser.add_argument("--iterations", type=int, default=None,
                         help="generator iterations per timed block (default: about --block-seconds' worth)")
-    parser.add_argument("--block-seconds", type=float, default=1.5, help="length of one timed block when --iterations is not given")
-    parser.add_argument("--rounds", type=int, default=15, help="undisturbed blocks wanted per contender")
+    parser.add_argument("--block-seconds", type=float, default=2.0, help="length of one timed block when --iterations is not given")
+    parser.add_argument("--rounds", type=int, default=20, help="undisturbed blocks wanted per contender")
     parser.add_argument("--max-seconds", type=float, default=150.0,
                         help="stop collecting blocks after this long even if fewer were undisturbed")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations per contender before timing")
@@ -369,6 +364,8 @@ def main(argv: list[str] | None = None) -> dict:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name} must be a positive integer, got {value}")
+    if args.block_seconds <= 0 or args.max_seconds <= 0:
+        parser.error("--block-seconds and --max-seconds must be positive")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -381,20 +378,34 @@ def main(argv: list[str] | None = None) -> dict:
     time_trainer(args.width, args.objective, args.warmup)
     iterations = args.iterations or choose_iterations(args.width, args.objective, args.block_seconds)
     max_block = 3 * args.block_seconds if args.iterations is None else math.inf
-    timers = {"naive": time_naive, "trainer": time_trainer}
-    blocks: dict[str, list[tuple[float, float]]] = {"naive": [], "trainer": []}
+    gemm = GemmBench(args.width, objective=args.objective)
+    gemm_seconds = 0.5 * args.block_seconds  # shorter blocks for the GEMMs alone
+    square_times: list[float] = []
+
+    def time_limit(*_: object) -> float:
+        iteration_s, square_s = gemm.block(gemm_seconds)
+        square_times.append(square_s)
+        return 1 / iteration_s
+
+    timers = {"naive": time_naive, "trainer": time_trainer, "limit": time_limit}
+    rotation = ("naive", "trainer", "limit")
+    blocks: dict[str, list[tuple[float, float]]] = {who: [] for who in rotation}
     deadline, r = time.perf_counter() + args.max_seconds, 0
     while True:
         clean = min(sum(other < CLEAN for _, other in b) for b in blocks.values())
         if clean >= args.rounds or (r >= 2 and time.perf_counter() > deadline):
             break
-        for who in (("naive", "trainer") if r % 2 == 0 else ("trainer", "naive")):
+        for who in rotation[r % 3:] + rotation[: r % 3]:
             with OtherLoad() as meter:
                 ips = timers[who](args.width, args.objective, iterations, max_block)
             blocks[who].append((ips, meter.cores))
         r += 1
     rss["training"] = rss_mib()
-    limit = gemm_limit(args.width, args.objective)
+    gemm_blocks = summarise(blocks["limit"])
+    seconds = 1 / gemm_blocks["best"]
+    limit = {"flops": gemm.flops, "gemms": len(gemm.gemms), "seconds": seconds, "rate": gemm.flops / seconds,
+             "iterations_per_second": gemm_blocks["best"], "median_iterations_per_second": gemm_blocks["median"],
+             "square_rate": gemm_flops([gemm.square]) / min(square_times), "blocks": gemm_blocks}
     rec = recording_cost(args.width, args.objective, check_iterations=max(10, min(30, iterations)))
     rss["end"] = rss_mib()
 
@@ -432,10 +443,10 @@ def print_table(r: dict) -> None:
     limit_ips, base = lim["iterations_per_second"], naive["best"]
     print(f"\ngan-mixup toy GAN throughput: objective {r['objective']}, G/D = 3×{r['width']} ReLU MLPs, batch {r['batch']}, "
           f"{r['d_steps']} D steps per G step" + (f", mixup α={r['alpha']} per-sample Beta λ" if r["objective"] == "mixup" else ""))
-    print(f"torch {r['torch']}, {r['threads']} threads ({r['interop_threads']} interop), {r['cpu_count']} CPUs: {r['cpu']}; "
+    print(f"torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''} ({r['interop_threads']} interop), {r['cpu_count']} CPUs: {r['cpu']}; "
           f"python {r['python']}")
-    print(f"blocks of {r['iterations_per_block']} generator iterations, naive and trainer alternating, fresh models each block; "
-          f"best / median of the undisturbed blocks (other processes < {CLEAN} core)\n")
+    print(f"blocks of {r['iterations_per_block']} generator iterations, naive / trainer / limit in rotation, fresh models each "
+          f"block; best / median of the undisturbed blocks (other processes < {CLEAN} core)\n")
     head = f"{'contender':<36} {'G it/s':>8} {'median':>8} {'clean/all':>10} {'vs naive':>9} {'of limit':>9} {'20k run':>10}"
     print(head)
     print("-" * len(head))
@@ -443,12 +454,13 @@ def print_table(r: dict) -> None:
         ("1 naive PyTorch (from the paper)", naive["best"], f"{naive['median']:.2f}", f"{naive['clean']}/{naive['blocks']}"),
         ("2 gan-mixup train(run_dir=None)", trainer["best"], f"{trainer['median']:.2f}", f"{trainer['clean']}/{trainer['blocks']}"),
         ("3 train(run_dir) + recording [a]", rec["iterations_per_second"], "", "projected"),
-        ("4 GEMM-bound limit [b]", limit_ips, "", "measured"),
+        ("4 GEMM-bound limit [b]", limit_ips, f"{lim['median_iterations_per_second']:.2f}",
+         f"{lim['blocks']['clean']}/{lim['blocks']['blocks']}"),
     ]
     for name, ips, median, blocks in rows:
         print(f"{name:<36} {ips:>8.2f} {median:>8} {blocks:>10} {ips / base:>8.2f}× {ips / limit_ips:>8.1%} "
               f"{FULL_RUN / ips / 60:>6.1f} min")
-    if min(naive["clean"], trainer["clean"]) == 0:
+    if min(naive["clean"], trainer["clean"], lim["blocks"]["clean"]) == 0:
         print("WARNING: no undisturbed block for a contender: other processes shared the CPU throughout; the numbers are unreliable")
     print(f"\ntrainer / naive = {r['trainer_over_naive']['best']:.2f}× (medians: {r['trainer_over_naive']['median']:.2f}×)   "
           f"trainer / limit = {r['trainer_over_limit']:.1%}   snapshot + logging overhead = {rec['snapshot_logging_overhead']:.2%} "
@@ -470,9 +482,12 @@ def print_table(r: dict) -> None:
           f"{chk['snapshot_s'] * 1e3:.1f} ms per snapshot.")
     print(f"[b] {lim['flops'] / 1e9:.3f} GFLOP per generator iteration ({lim['gemms']} GEMMs: {r['d_steps']} D steps of G forward "
           f"+ D forward + D backward, then G forward + D forward + D input-grad backward + G backward; 2·rows·in·out each). "
-          f"torch.mm on exactly those shapes, back to back, best of 10: {lim['seconds'] * 1e3:.2f} ms = "
+          f"torch.mm on exactly those shapes, back to back, timed in blocks in the same rotation as rows 1-2 (best "
+          f"block shown): {lim['seconds'] * 1e3:.2f} ms = "
           f"{lim['rate'] / 1e9:.1f} GFLOP/s ({BATCH}×{r['width']} @ {r['width']}×{r['width']} alone: "
-          f"{lim['square_rate'] / 1e9:.1f} GFLOP/s); limit = FLOPs / rate.\n")
+          f"{lim['square_rate'] / 1e9:.1f} GFLOP/s); limit = FLOPs / rate. The machine's speed drifts by up to ~30% "
+          f"between blocks even when no other process runs (the VM shares its host), so compare best with best, "
+          f"median with median.\n")
 
 
 if __name__ == "__main__":

@@ -133,7 +133,11 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> float:
     tmp = run_dir / (CHECKPOINT_FILE + ".tmp")
     buffer = io.BytesIO()
     torch.save({"version": CHECKPOINT_VERSION, **state}, buffer)
-    _write_synced(tmp, buffer.getbuffer())
+    try:
+        _write_synced(tmp, buffer.getbuffer())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old checkpoints, not a stray half file
+        raise
     if target.exists():
         os.replace(target, run_dir / PREVIOUS_CHECKPOINT_FILE)
     os.replace(tmp, target)
@@ -174,7 +178,11 @@ def _atomic_npz(path: Path, **arrays: Any) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getbuffer())
+    try:
+        tmp.write_bytes(buffer.getbuffer())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
