@@ -5,14 +5,13 @@ User mistakes end with one line on stderr, ``gan-mixup: error: ...``, and exit c
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from gan_mixup.config import ConfigError, ToyConfig
+from gan_mixup.config import ToyConfig
 from gan_mixup.presets import PRESETS, load_preset
 
 EXIT_USAGE = 2
@@ -170,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by `gan-mixup toy`, or a compare directory")
     p.add_argument("--fps", type=_int, default=10, help="GIF frames per second (default 10)")
     p.add_argument("--workers", type=_int, default=None, help="processes rendering frames (default: up to 4)")
+    p.add_argument("--max-frames", type=_int, default=None, help="thin each GIF to at most this many snapshots (first, last and the paper's iterations always kept)")
 
     p = sub.add_parser("figure5", help="reproduce the paper's Figure 5 with the authors' code settings (ERM vs mixup α=0.2 on grid and ring)",
                        description="Train ERM and mixup (α = 0.2) on grid25 and ring8 with the paper-code preset and render the figure in the paper's layout.")
@@ -285,7 +285,7 @@ def config_with_objective(base: ToyConfig, spec: str) -> ToyConfig:
 def _render(args: argparse.Namespace) -> int:
     from gan_mixup.experiments import render_any
 
-    for name, path in render_any(Path(args.run_dir), fps=args.fps, workers=args.workers).items():
+    for name, path in render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames).items():
         print(f"{name}: {path}")
     return 0
 

@@ -97,11 +97,12 @@ def figure5(
     return outputs
 
 
-def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None) -> dict[str, Path]:
+def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
+               max_frames: int | None = None) -> dict[str, Path]:
     """Re-render a run directory, or every run of a ``compare`` / ``figure5`` directory, from disk alone."""
     path = Path(path)
     if (path / "config.json").is_file():
-        return render_run(path, fps=fps, workers=workers)
+        return render_run(path, fps=fps, workers=workers, max_frames=max_frames)
     manifest = path / MANIFEST
     if not manifest.is_file():
         raise FileNotFoundError(f"{path} is neither a run directory (no config.json) nor a compare directory (no {MANIFEST})")
@@ -109,12 +110,16 @@ def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None) -
     runs = {label: path / sub for label, sub in info["runs"].items()}
     outputs: dict[str, Path] = {}
     for label, run_dir in runs.items():
-        outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers).items()})
+        outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames).items()})
     if info.get("kind") == "figure5":
         keyed = {tuple(label.split("/", 1)): run_dir for label, run_dir in runs.items()}
         outputs["figure5_png"] = render_figure5(keyed, path / "figure5.png")  # type: ignore[arg-type]
+        for dataset in FIGURE5_DATASETS:
+            pair = {label: run_dir for (ds, label), run_dir in keyed.items() if ds == dataset}
+            rendered = render_comparison(pair, path / dataset, fps=fps, workers=workers, max_frames=max_frames)
+            outputs.update({f"{dataset}_{name}": p for name, p in rendered.items()})
     else:
-        outputs.update(render_comparison(runs, path, fps=fps))
+        outputs.update(render_comparison(runs, path, fps=fps, workers=workers, max_frames=max_frames))
     return outputs
 
 

@@ -1,7 +1,6 @@
 """The paper's toy networks: fully connected G and D with ReLU hidden layers."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 
@@ -12,6 +11,7 @@ def mlp(in_features: int, out_features: int, hidden: int = 512, layers: int = 3,
     ``spectral_norm`` wraps every Linear in ``torch.nn.utils.parametrizations.spectral_norm``.
 
     Example:
+        >>> import torch
         >>> D = mlp(2, 1, hidden=64)
         >>> D(torch.zeros(5, 2)).shape
         torch.Size([5, 1])

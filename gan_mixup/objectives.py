@@ -19,7 +19,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 Discriminator = Callable[[Tensor], Tensor]
 
@@ -97,6 +97,22 @@ def bce(logits: Tensor, target: Tensor | float) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+def real_fake_logits(D: Discriminator, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """D's outputs on ``real`` and ``fake``, shapes ``(B_real,)`` and ``(B_fake,)``.
+
+    One forward over the concatenated batch: cheaper than two, and identical for any D without
+    batch statistics (use an objective's own two forwards if your D has BatchNorm).
+    """
+    check_pair(real, fake)
+    logits = logits_of(D, torch.cat([real, fake]))
+    return logits[: len(real)], logits[len(real) :]
+
+
+def probability_stats(real_logits: Tensor, fake_logits: Tensor) -> StepStats:
+    """Mean sigmoid(D) on the real and the fake batch, detached."""
+    return StepStats(d_real=torch.sigmoid(real_logits.detach()).mean(), d_fake=torch.sigmoid(fake_logits.detach()).mean())
+
+
 class StandardGAN:
     """The standard (ERM) GAN of Goodfellow et al. 2014, on logits.
 
@@ -114,6 +130,7 @@ class StandardGAN:
 
     name = "erm"
     batches_per_step = 1  # real/fake batches the D loss consumes per step
+    real_target = 1.0  # D's target for real samples
 
     def __init__(self, generator_loss: str = "non-saturating") -> None:
         if generator_loss not in ("non-saturating", "saturating", "minimax"):
@@ -123,15 +140,11 @@ class StandardGAN:
         self.generator_loss_kind = generator_loss
         self.last_stats = StepStats()
 
-    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        check_pair(real, fake)
-        # One forward over both halves: cheaper than two, and identical for D without batch statistics.
-        logits = logits_of(D, torch.cat([real, fake]))
-        real_logits, fake_logits = logits[: len(real)], logits[len(real) :]
-        self.last_stats = StepStats(
-            lam_mean=None, d_real=torch.sigmoid(real_logits.detach()).mean(), d_fake=torch.sigmoid(fake_logits.detach()).mean()
-        )
-        return bce(real_logits, 1.0) + bce(fake_logits, 0.0)
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
+        """``real_target`` replaces the target 1 for this call (how label smoothing reaches this loss)."""
+        real_logits, fake_logits = real_fake_logits(D, real, fake)
+        self.last_stats = probability_stats(real_logits, fake_logits)
+        return bce(real_logits, self.real_target if real_target is None else real_target) + bce(fake_logits, 0.0)
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return generator_loss_on(D, fake, real, self.generator_loss_kind)
@@ -189,6 +202,7 @@ class MixupGAN:
     """
 
     name = "mixup"
+    real_target = 1.0  # the share of real in x̃ is multiplied by this to give D's target
 
     def __init__(
         self,
@@ -271,11 +285,12 @@ class MixupGAN:
         lam_x = lam.view(-1, *([1] * (d1.dim() - 1)))
         return torch.lerp(d2, d1, lam_x), torch.lerp(l2, l1, lam)
 
-    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
+        """``real_target`` t turns the target λ into t·λ for this call (one-sided label smoothing)."""
         mixed, target = self.mix(real, fake)
         logits = logits_of(D, mixed)
         self.last_stats = StepStats(lam_mean=target.detach().mean())
-        return bce(logits, target)
+        return bce(logits, target if real_target is None else real_target * target)
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
         if self.generator_loss_kind != "mixed":
@@ -374,9 +389,8 @@ class WGANGP:
         self.last_stats = StepStats()
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        check_pair(real, fake)
-        scores = logits_of(D, torch.cat([real, fake]))
-        critic = scores[len(real) :].mean() - scores[: len(real)].mean()
+        real_scores, fake_scores = real_fake_logits(D, real, fake)
+        critic = fake_scores.mean() - real_scores.mean()
         # StepStats' d_real / d_fake are sigmoid probabilities; a critic's score is no logit, so they stay None.
         self.last_stats = StepStats()
         if self.gp_weight == 0:
@@ -413,12 +427,8 @@ class HingeGAN:
         self.last_stats = StepStats()
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        check_pair(real, fake)
-        scores = logits_of(D, torch.cat([real, fake]))
-        real_scores, fake_scores = scores[: len(real)], scores[len(real) :]
-        self.last_stats = StepStats(
-            d_real=torch.sigmoid(real_scores.detach()).mean(), d_fake=torch.sigmoid(fake_scores.detach()).mean()
-        )
+        real_scores, fake_scores = real_fake_logits(D, real, fake)
+        self.last_stats = probability_stats(real_scores, fake_scores)
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
@@ -466,10 +476,8 @@ class LSGAN:
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
         """``real_target`` overrides b for this call only (how label smoothing reaches this loss)."""
-        check_pair(real, fake)
         b = self.real_target if real_target is None else real_target
-        scores = logits_of(D, torch.cat([real, fake]))
-        real_scores, fake_scores = scores[: len(real)], scores[len(real) :]
+        real_scores, fake_scores = real_fake_logits(D, real, fake)
         self.last_stats = StepStats()
         return 0.5 * (real_scores - b).pow(2).mean() + 0.5 * (fake_scores - self.fake_target).pow(2).mean()
 

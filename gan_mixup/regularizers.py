@@ -38,15 +38,10 @@ from torch import Tensor
 
 from gan_mixup.objectives import (
     Discriminator,
-    MixupGAN,
     Objective,
-    StandardGAN,
     StepStats,
-    bce,
-    check_pair,
     gradient_penalty,
     input_gradient,
-    logits_of,
 )
 
 
@@ -169,30 +164,16 @@ class LabelSmoothing:
 
     def check(self, objective: Objective) -> None:
         """Raise RegularizerError unless ``objective``'s D loss has a real target to smooth."""
-        if not (hasattr(objective, "real_target") or type(objective) in (StandardGAN, MixupGAN)):
+        if not hasattr(objective, "real_target"):
             raise RegularizerError(
                 f"label smoothing needs an objective whose D loss has a real target (erm, mixup, lsgan); "
                 f"{getattr(objective, 'name', type(objective).__name__)!r} has none"
             )
 
     def smoothed_discriminator_loss(self, objective: Objective, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+        # Every objective with a real target takes it as an argument: erm's 1, mixup's λ (as t·λ), LSGAN's b.
         self.check(objective)
-        t = self.real_target
-        if hasattr(objective, "real_target"):  # the objective cooperates: it takes the target as an argument
-            return objective.discriminator_loss(D, real, fake, real_target=t * objective.real_target)
-        # StandardGAN and MixupGAN hard-code the target 1 (λ); their D losses, rebuilt from their public
-        # parts with the real target scaled by t. With t = 1 these equal theirs exactly (a test checks).
-        if type(objective) is MixupGAN:
-            mixed, lam = objective.mix(real, fake)
-            objective.last_stats = StepStats(lam_mean=lam.detach().mean())
-            return bce(logits_of(D, mixed), t * lam)
-        check_pair(real, fake)  # StandardGAN
-        logits = logits_of(D, torch.cat([real, fake]))
-        real_logits, fake_logits = logits[: len(real)], logits[len(real) :]
-        objective.last_stats = StepStats(
-            d_real=torch.sigmoid(real_logits.detach()).mean(), d_fake=torch.sigmoid(fake_logits.detach()).mean()
-        )
-        return bce(real_logits, t) + bce(fake_logits, 0.0)
+        return objective.discriminator_loss(D, real, fake, real_target=self.real_target * objective.real_target)  # type: ignore[call-arg]
 
     def __repr__(self) -> str:
         return f"LabelSmoothing(real_target={self.real_target})"

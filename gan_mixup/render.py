@@ -174,7 +174,8 @@ def _save(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
 
 # ----- a run ----------------------------------------------------------------------------------
 
-def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = None) -> dict[str, Path]:
+def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = None,
+               max_frames: int | None = None) -> dict[str, Path]:
     """Render every snapshot of ``run_dir`` to ``frames/frame_XXXX.png``, then ``training.gif``.
 
     The GIF loops forever and holds the last frame for ``LAST_FRAME_HOLD_S``. Frames are drawn in
@@ -184,6 +185,8 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     ``if __name__ == "__main__":`` guard. ``losses.png`` (D and G loss against iteration) is drawn too
     when ``metrics.jsonl`` holds training records. Only the snapshot files are needed: no
     checkpoint, no models.
+
+    ``max_frames`` thins the GIF to at most that many snapshots (see ``thin_iterations``), for small files.
 
     Returns ``{"frames": frames dir, "gif": GIF path}`` and ``"losses"`` when that plot was drawn.
 
@@ -195,6 +198,9 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     _check_fps(fps)
     reference = read_reference(run_dir)
     snapshot_files = _snapshot_files(run_dir)
+    if max_frames is not None:
+        keep = set(thin_iterations([_iteration_of(p) for p in snapshot_files], max_frames))
+        snapshot_files = [p for p in snapshot_files if _iteration_of(p) in keep]
     frames_dir = run_dir / FRAMES_DIR
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(snapshot_files))]
@@ -334,6 +340,25 @@ def common_iterations(run_dirs: Iterable[str | Path]) -> list[int]:
     return common
 
 
+def thin_iterations(iterations: Sequence[int], max_frames: int) -> list[int]:
+    """At most ``max_frames`` of ``iterations``, evenly spaced by index (so a log-spaced schedule
+    stays log-spaced), always keeping the first, the last and the paper's iterations.
+
+    Example:
+        >>> thin_iterations(list(range(0, 101)), 5)
+        [0, 10, 50, 100]
+    """
+    if max_frames < 2:
+        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
+    iterations = sorted(iterations)
+    if len(iterations) <= max_frames:
+        return iterations
+    keep = set(PAPER_ITERATIONS) & set(iterations)
+    room = max(2, max_frames - len(keep))
+    picks = np.unique(np.rint(np.linspace(0, len(iterations) - 1, room)).astype(int))
+    return sorted(keep | {iterations[i] for i in picks})
+
+
 def figure_iterations(iterations: Sequence[int]) -> list[int]:
     """Figure-5 columns: the paper's iterations (10, 100, 1000, 10000, 20000) among ``iterations``,
     or the last of ``iterations`` when none of the paper's is there.
@@ -352,7 +377,7 @@ def figure_iterations(iterations: Sequence[int]) -> list[int]:
 
 
 def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, fps: float = 10,
-                      workers: int | None = None) -> dict[str, Path]:
+                      workers: int | None = None, max_frames: int | None = None) -> dict[str, Path]:
     """Show several runs side by side: ``comparison.gif`` and the grid ``figure5.png``.
 
     Each GIF frame has one panel per run (in the dict's order), all at the same iteration, over the
@@ -373,6 +398,8 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     dirs = [Path(d) for d in run_dirs.values()]
     references = [read_reference(d) for d in dirs]
     iterations = common_iterations(dirs)
+    if max_frames is not None:
+        iterations = thin_iterations(iterations, max_frames)
     out_dir = Path(out_dir)
     frames_dir = out_dir / COMPARISON_FRAMES_DIR
     _clear_frames(frames_dir)

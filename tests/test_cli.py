@@ -6,11 +6,8 @@ through ``gan_mixup.cli.main(argv)``; a subprocess is used only where a real pro
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import math
-import os
 import shlex
 import subprocess
 import sys
@@ -20,34 +17,15 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import run_cli, subprocess_env
 from gan_mixup.cli import build_parser, main, resume_command
 
-REPO = Path(__file__).resolve().parents[1]
 # Small nets and few snapshots; --iterations is added per test.
 TINY = ["--hidden", "8", "--snapshot-frames", "3", "--fixed-samples", "100", "--grid-size", "8", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # On a shared 2-core machine torch's intra-op threads spin against each other: one thread is
-    # 10-20x faster for these tiny MLPs. Restored afterwards for the other test modules.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``main(argv)`` in-process; returns (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
 
 
 def tree(path: Path) -> dict[str, bytes]:

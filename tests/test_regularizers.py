@@ -234,7 +234,7 @@ def test_instance_noise_reaches_d_in_both_losses(name):
 
 
 def test_instance_noise_keeps_the_gradient_to_the_generator():
-    D, (real, fake) = small_d(), batches()
+    D, (_, fake) = small_d(), batches()
     fake = fake.requires_grad_(True)
     loss = with_regularizers(StandardGAN(), InstanceNoise(0.1, generator=seeded())).generator_loss(D, fake)
     (grad,) = torch.autograd.grad(loss, fake)

@@ -6,8 +6,6 @@ rest runs in-process. Every training is tiny.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -28,38 +26,20 @@ import torch
 import importlib
 
 train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.train as m` gives the function `train`
-from gan_mixup.cli import EXIT_INTERRUPTED, main
+from cli_helpers import run_cli, subprocess_env
+from gan_mixup.cli import EXIT_INTERRUPTED
 from gan_mixup.config import ToyConfig
 from gan_mixup.train import NonFiniteError, train
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--snapshot-frames", "3", "--fixed-samples", "100", "--grid-size", "8", "--no-progress", "--no-render"]
 TINY = ["--hidden", "8", *SMALL]
 TINY_CONFIG = dict(hidden=8, snapshot_frames=3, fixed_samples=100, grid_size=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # On a shared 2-core machine torch's intra-op threads spin against each other: one thread is
-    # 10-20x faster for these tiny MLPs. Restored afterwards for the other test modules.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ----- helpers ----------------------------------------------------------------------------------------
 
-def run_cli(argv: list[Any]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
 
 
 def start_cli(args: list[Any], cwd: Path, log: Path) -> subprocess.Popen:
