@@ -461,3 +461,15 @@ def test_garbage_in_a_numeric_flag_is_exit_2_and_one_line(flag, garbage, tmp_pat
     code, _, stderr = run_cli(["toy", "--out", out, flag, value, "--iterations", "5", *TINY, "--no-render"])
     assert_one_error_line(code, stderr, "")
     assert not out.exists()
+
+
+def test_demo_is_the_paper_code_preset_cut_short_and_flags_override_it():
+    from gan_mixup.cli import DEMO_SETTINGS, config_from_args
+
+    config = config_from_args(build_parser().parse_args(["toy", "--demo", "--alpha", "0.2"]))
+    assert (config.preset, config.pairing, config.lambda_distribution, config.generator_loss) == (
+        "paper-code", "shuffled", "uniform", "minimax")
+    assert config.iterations == DEMO_SETTINGS["iterations"] < 20000
+    assert (config.hidden, config.layers, config.batch_size, config.d_steps) == (512, 3, 128, 5)
+    shorter = config_from_args(build_parser().parse_args(["toy", "--demo", "--iterations", "7", "--preset", "paper-text"]))
+    assert (shorter.iterations, shorter.preset, shorter.pairing) == (7, "paper-text", "real-fake")
