@@ -260,8 +260,8 @@ def _toy(args: argparse.Namespace) -> int:
         from gan_mixup.render import render_run
 
         outputs = render_run(run_dir)
-        for name, path in outputs.items():
-            print(f"{name}: {path}")
+        for name in sorted(outputs, key=lambda name: name == "gif"):  # the GIF last: what a user opens
+            print(f"{name}: {outputs[name]}")
     return 0
 
 
