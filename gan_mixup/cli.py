@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="train several objectives from one seed and fixed noise; render them side by side",
                        description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid.")
     _add_run_flags(p, objective=False)
-    p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10")
+    p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10; a regularizer alone (r1) means erm with it")
     p.add_argument("--out", required=True, help="directory for the runs (one subdirectory per objective) and the renders")
     p.add_argument("--overwrite", action="store_true", help="replace existing runs under --out")
     p.add_argument("--resume", action="store_true", help="continue interrupted runs under --out")
@@ -281,8 +281,16 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def config_with_objective(base: ToyConfig, spec: str) -> ToyConfig:
-    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers."""
+    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers.
+
+    A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
+    baseline it is compared as."""
+    from gan_mixup.objectives import OBJECTIVES
+    from gan_mixup.regularizers import REGULARIZERS
+
     name, *regularizers = spec.split("+")
+    if name not in OBJECTIVES and name.partition(":")[0] in REGULARIZERS:
+        name, regularizers = "erm", [name, *regularizers]
     return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
 
 

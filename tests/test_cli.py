@@ -472,3 +472,15 @@ def test_demo_is_the_paper_code_preset_cut_short_and_flags_override_it():
     assert (config.hidden, config.layers, config.batch_size, config.d_steps) == (512, 3, 128, 5)
     shorter = config_from_args(build_parser().parse_args(["toy", "--demo", "--iterations", "7", "--preset", "paper-text"]))
     assert (shorter.iterations, shorter.preset, shorter.pairing) == (7, "paper-text", "real-fake")
+
+
+def test_compare_specs_with_regularizers_and_a_bare_regularizer():
+    from gan_mixup.cli import config_with_objective
+    from gan_mixup.config import ToyConfig
+
+    base = ToyConfig()
+    assert (config_with_objective(base, "mixup+r1:10+gp").objective, config_with_objective(base, "mixup+r1:10+gp").regularizers) == (
+        "mixup", ("r1:10", "gp"))
+    bare = config_with_objective(base, "r1")
+    assert (bare.objective, bare.regularizers) == ("erm", ("r1",))
+    assert config_with_objective(base, "wgan-gp").objective == "wgan-gp"
