@@ -110,14 +110,12 @@ DATA_SCALES = {
     "later": {"ring8": {"radius": 2.0, "std": 0.02}, "grid25": {"spacing": 2.0, "std": 0.05}},
 }
 
-_FIELD_OF_FLAG = {
-    "dataset": "dataset", "objective": "objective", "alpha": "alpha", "lambda_distribution": "lambda_distribution",
-    "lambda_sampling": "lambda_sampling", "pairing": "pairing", "generator_loss": "generator_loss",
-    "spectral_norm": "spectral_norm", "iterations": "iterations", "batch_size": "batch_size", "d_steps": "d_steps",
-    "latent_dim": "latent_dim", "hidden": "hidden", "layers": "layers", "lr": "lr", "seed": "seed", "device": "device",
-    "snapshot_frames": "snapshot_frames", "snapshot_iterations": "snapshot_iterations", "fixed_samples": "fixed_samples",
-    "grid_size": "grid_size", "log_every": "log_every", "checkpoint_every": "checkpoint_every", "on_nonfinite": "on_nonfinite",
-}
+# Flags whose argparse dest is the ToyConfig field of the same name.
+_CONFIG_FLAGS = (
+    "dataset", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing", "generator_loss",
+    "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
+    "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
+)
 
 
 def config_from_args(args: argparse.Namespace, base: ToyConfig | None = None, **overrides: Any) -> ToyConfig:
@@ -132,7 +130,7 @@ def config_from_args(args: argparse.Namespace, base: ToyConfig | None = None, **
         if not path.is_file():
             raise UsageError(f"no config file at {path}")
         fields.update(ToyConfig.load(path).to_dict())
-    fields.update({field: getattr(args, flag) for flag, field in _FIELD_OF_FLAG.items() if flag in args})
+    fields.update({name: getattr(args, name) for name in _CONFIG_FLAGS if name in args})
     dataset = overrides.get("dataset", fields.get("dataset", ToyConfig.dataset))
     if "data_scale" in args:
         fields["dataset_options"] = dict(DATA_SCALES[args.data_scale].get(dataset, {}))
