@@ -47,8 +47,7 @@ def compare(
         run_dir = out_dir / _slug(label)
         if progress:
             print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
-        train(config, run_dir, resume=resume and (run_dir / "checkpoint.pt").exists(), overwrite=overwrite,
-              progress=progress, handle_signals=handle_signals)
+        _train_member(config, run_dir, overwrite=overwrite, resume=resume, progress=progress, handle_signals=handle_signals)
         runs[label] = run_dir
         render_run(run_dir)
     return render_comparison(runs, out_dir)
@@ -86,15 +85,27 @@ def figure5(
         run_dir = out_dir / _subdir(f"{dataset}/{label}", "figure5")
         if progress:
             print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
-        train(config, run_dir, resume=resume and (run_dir / "checkpoint.pt").exists(), overwrite=overwrite,
-              progress=progress, handle_signals=handle_signals)
+        _train_member(config, run_dir, overwrite=overwrite, resume=resume, progress=progress, handle_signals=handle_signals)
         runs[(dataset, label)] = run_dir
+    return render_figure5_runs(runs, out_dir)
+
+
+def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps: float = 10,
+                        workers: int | None = None, max_frames: int | None = None) -> dict[str, Path]:
+    """``figure5.png`` in the paper's layout, and per dataset a side-by-side GIF of its runs."""
     outputs = {"figure5_png": render_figure5(runs, out_dir / "figure5.png")}
-    for dataset in FIGURE5_DATASETS:
-        pair = {label: runs[(dataset, label)] for label in FIGURE5_OBJECTIVES}
-        rendered = render_comparison(pair, out_dir / dataset)
+    for dataset in dict.fromkeys(ds for ds, _ in runs):
+        pair = {label: run_dir for (ds, label), run_dir in runs.items() if ds == dataset}
+        rendered = render_comparison(pair, out_dir / dataset, fps=fps, workers=workers, max_frames=max_frames)
         outputs.update({f"{dataset}_{name}": path for name, path in rendered.items()})
     return outputs
+
+
+def _train_member(config: ToyConfig, run_dir: Path, *, overwrite: bool, resume: bool, progress: bool,
+                  handle_signals: bool) -> None:
+    """Train one run of a collection; with ``resume``, a run that never wrote a checkpoint starts afresh."""
+    train(config, run_dir, resume=resume and (run_dir / "checkpoint.pt").exists(), overwrite=overwrite,
+          progress=progress, handle_signals=handle_signals)
 
 
 def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
@@ -113,11 +124,7 @@ def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
         outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames).items()})
     if info.get("kind") == "figure5":
         keyed = {tuple(label.split("/", 1)): run_dir for label, run_dir in runs.items()}
-        outputs["figure5_png"] = render_figure5(keyed, path / "figure5.png")  # type: ignore[arg-type]
-        for dataset in FIGURE5_DATASETS:
-            pair = {label: run_dir for (ds, label), run_dir in keyed.items() if ds == dataset}
-            rendered = render_comparison(pair, path / dataset, fps=fps, workers=workers, max_frames=max_frames)
-            outputs.update({f"{dataset}_{name}": p for name, p in rendered.items()})
+        outputs.update(render_figure5_runs(keyed, path, fps=fps, workers=workers, max_frames=max_frames))  # type: ignore[arg-type]
     else:
         outputs.update(render_comparison(runs, path, fps=fps, workers=workers, max_frames=max_frames))
     return outputs
