@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gan_mixup.config import ToyConfig
+from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
 
 EXIT_USAGE = 2
@@ -78,10 +79,10 @@ def _add_run_flags(p: argparse.ArgumentParser, *, objective: bool = True) -> Non
     if objective:
         g.add_argument("--objective", default=S, help="erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)")
     g.add_argument("--alpha", default=S, type=_finite_float, help="mixup α: λ ~ Beta(α, α), or U(0, α) with --lambda-distribution uniform (default 0.2)")
-    g.add_argument("--lambda-distribution", default=S, choices=["beta", "uniform"], help="mixup λ distribution: beta (paper's text, default) or uniform (authors' code)")
-    g.add_argument("--lambda-sampling", default=S, choices=["per-sample", "per-batch"], help="one λ per sample (default) or per batch")
-    g.add_argument("--pairing", default=S, choices=["real-fake", "shuffled"], help="mixup pairs: real-fake (paper's text, default) or shuffled real∪fake batches (authors' code)")
-    g.add_argument("--generator-loss", default=S, choices=["non-saturating", "saturating", "mixed", "minimax"], help="G loss: non-saturating (default), saturating, mixed (G maximises D's mixup loss), minimax (authors' code: -BCE on an unmixed real∪fake batch)")
+    g.add_argument("--lambda-distribution", default=S, choices=LAMBDA_DISTRIBUTIONS, help="mixup λ distribution: beta (paper's text, default) or uniform (authors' code)")
+    g.add_argument("--lambda-sampling", default=S, choices=LAMBDA_SAMPLINGS, help="one λ per sample (default) or per batch")
+    g.add_argument("--pairing", default=S, choices=PAIRINGS, help="mixup pairs: real-fake (paper's text, default) or shuffled real∪fake batches (authors' code)")
+    g.add_argument("--generator-loss", default=S, choices=GENERATOR_LOSSES, help="G loss: non-saturating (default), saturating, mixed (G maximises D's mixup loss), minimax (authors' code: -BCE on an unmixed real∪fake batch)")
     g.add_argument("--regularizer", default=S, action="append", metavar="NAME[:VALUE]", help="add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)")
     g.add_argument("--objective-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
     g.add_argument("--spectral-norm", default=S, action="store_true", help="spectral normalization on every layer of D")

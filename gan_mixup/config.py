@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan_mixup.objectives import OBJECTIVES
+from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
 from gan_mixup.snapshots import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS
-
-GENERATOR_LOSSES = ("non-saturating", "saturating", "mixed", "minimax")
 
 
 class ConfigError(ValueError):
@@ -96,9 +94,9 @@ class ToyConfig:
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if len(self.betas) != 2 or not all(_finite(b) and 0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        _choice(self, "lambda_distribution", ("beta", "uniform"))
-        _choice(self, "lambda_sampling", ("per-sample", "per-batch"))
-        _choice(self, "pairing", ("real-fake", "shuffled"))
+        _choice(self, "lambda_distribution", LAMBDA_DISTRIBUTIONS)
+        _choice(self, "lambda_sampling", LAMBDA_SAMPLINGS)
+        _choice(self, "pairing", PAIRINGS)
         _choice(self, "generator_loss", GENERATOR_LOSSES)
         _choice(self, "on_nonfinite", ("stop", "skip"))
         for it in self.snapshot_iterations:
