@@ -147,6 +147,11 @@ def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> Obj
     return get_objective(config.objective, **options)
 
 
+def stream_seeds(seed: int) -> np.ndarray:
+    """Six independent seeds from one: model init, data, noise, objective, fixed noise, frame reals."""
+    return np.random.SeedSequence(seed).generate_state(6)
+
+
 def build_state(config: ToyConfig) -> RunState:
     """Models, optimisers, objective and RNG streams of a fresh run, all derived from ``config.seed``.
 
@@ -159,7 +164,7 @@ def build_state(config: ToyConfig) -> RunState:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as err:
         raise ConfigError(f"device {config.device!r} is not usable here: {str(err).splitlines()[0]}") from None
-    seeds = np.random.SeedSequence(config.seed).generate_state(5)
+    seeds = stream_seeds(config.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))
         generator = toy_generator(config.latent_dim, config.hidden, config.layers).to(device)
@@ -406,7 +411,7 @@ def grid_axis(state: RunState) -> np.ndarray:
 
 def make_reference(state: RunState) -> Reference:
     """Real samples for the frames come from their own seeded stream, not the training data stream."""
-    real_rng = torch.Generator().manual_seed(int(np.random.SeedSequence(state.config.seed).generate_state(6)[5]))
+    real_rng = torch.Generator().manual_seed(int(stream_seeds(state.config.seed)[5]))
     real = state.dataset.sample(state.config.fixed_samples, real_rng).numpy()
     modes = state.dataset.modes.numpy() if state.dataset.modes is not None else np.zeros((0, 2), np.float32)
     return Reference(real, modes, float(state.dataset.extent), grid_axis(state), state.dataset.std)
