@@ -7,6 +7,8 @@ Example:
 """
 from __future__ import annotations
 
+from gan_mixup.errors import GanMixupError
+
 import dataclasses
 import json
 import math
@@ -20,7 +22,7 @@ from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS
 
 
-class ConfigError(ValueError):
+class ConfigError(GanMixupError, ValueError):
     """A configuration value is out of range, of the wrong type, or unknown."""
 
 

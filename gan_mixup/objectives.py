@@ -13,6 +13,8 @@ Example (the three-line drop-in)::
 """
 from __future__ import annotations
 
+from gan_mixup.errors import GanMixupError
+
 import math
 from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
@@ -29,7 +31,7 @@ LAMBDA_SAMPLINGS = ("per-sample", "per-batch")
 PAIRINGS = ("real-fake", "shuffled")
 
 
-class ObjectiveError(ValueError):
+class ObjectiveError(GanMixupError, ValueError):
     """A bad objective option or a discriminator/batch that does not fit the contract."""
 
 

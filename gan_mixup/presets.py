@@ -15,11 +15,13 @@ shuffled 256-sample batch); ``figure5`` uses exactly that for its ERM half.
 """
 from __future__ import annotations
 
+from gan_mixup.errors import GanMixupError
+
 from dataclasses import dataclass
 from typing import Any
 
 
-class PresetError(ValueError):
+class PresetError(GanMixupError, ValueError):
     """An unknown preset name."""
 
 

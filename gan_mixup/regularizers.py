@@ -29,6 +29,8 @@ Example:
 """
 from __future__ import annotations
 
+from gan_mixup.errors import GanMixupError
+
 import inspect
 import math
 from typing import Any
@@ -45,7 +47,7 @@ from gan_mixup.objectives import (
 )
 
 
-class RegularizerError(ValueError):
+class RegularizerError(GanMixupError, ValueError):
     """A bad regularizer spec or value, or a regularizer the objective cannot take."""
 
 

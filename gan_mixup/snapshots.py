@@ -13,6 +13,8 @@ Snapshots are plain ``.npz`` files, so ``render`` and ``metrics`` need only nump
 """
 from __future__ import annotations
 
+from gan_mixup.errors import GanMixupError
+
 import io
 import os
 import re
@@ -34,7 +36,7 @@ CHECKPOINT_VERSION = 1
 _SNAPSHOT_NAME = re.compile(r"^it_(\d{8})\.npz$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(GanMixupError, RuntimeError):
     """No usable checkpoint: missing, truncated or corrupted."""
 
 
@@ -60,20 +62,26 @@ def snapshot_schedule(iterations: int, frames: int = 200, extra: Iterable[int] =
 
 @dataclass(frozen=True)
 class Reference:
-    """What every frame of a run shares."""
+    """What every frame of a run shares.
 
-    real: np.ndarray  # (N, 2) real samples, drawn once
-    modes: np.ndarray  # (K, 2) mode centres; (0, 2) for continuous shapes
-    extent: float  # frames show [-extent, extent]²
-    grid_axis: np.ndarray  # (G,) coordinates of the D grid along x and y
+    ``kind`` says what a sample is: ``"points"`` (2-D toy data: ``real`` is ``(N, 2)`` float32) or
+    ``"images"`` (``real`` is ``(N, C, H, W)`` uint8 in 0..255; ``modes`` is ``(0, 2)``, ``extent``
+    is NaN and ``grid_axis`` is empty, since no D grid is drawn for images).
+    """
+
+    real: np.ndarray  # (N, 2) real points, or (N, C, H, W) uint8 images, drawn once
+    modes: np.ndarray  # (K, 2) mode centres; (0, 2) for continuous shapes and images
+    extent: float  # frames show [-extent, extent]² (points only)
+    grid_axis: np.ndarray  # (G,) coordinates of the D grid along x and y; (0,) for images
     std: float | None = None  # per-mode std of the data, for the mode metrics
+    kind: str = "points"  # "points" or "images"
 
 
 @dataclass(frozen=True)
 class Snapshot:
     iteration: int
-    fake: np.ndarray  # (N, 2) G(fixed noise)
-    d_grid: np.ndarray  # (G, G) sigmoid(D) at (grid_axis[j], grid_axis[i]) in row i, column j
+    fake: np.ndarray  # (N, 2) G(fixed noise); for images (N, C, H, W) uint8
+    d_grid: np.ndarray  # (G, G) sigmoid(D) at (grid_axis[j], grid_axis[i]) in row i, column j; (0, 0) for images
 
 
 def snapshot_path(run_dir: Path, iteration: int) -> Path:
@@ -84,7 +92,7 @@ def write_reference(run_dir: Path, reference: Reference) -> None:
     _atomic_npz(
         Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE,
         real=reference.real, modes=reference.modes, extent=np.float64(reference.extent), grid_axis=reference.grid_axis,
-        std=np.float64(np.nan if reference.std is None else reference.std),
+        std=np.float64(np.nan if reference.std is None else reference.std), kind=np.str_(reference.kind),
     )
 
 
@@ -94,7 +102,9 @@ def read_reference(run_dir: Path) -> Reference:
         raise FileNotFoundError(f"{run_dir} is not a gan-mixup run directory: {path} is missing")
     with np.load(path) as data:
         std = float(data["std"])
-        return Reference(data["real"], data["modes"], float(data["extent"]), data["grid_axis"], None if np.isnan(std) else std)
+        kind = str(data["kind"]) if "kind" in data.files else "points"  # runs written before images existed
+        return Reference(data["real"], data["modes"], float(data["extent"]), data["grid_axis"],
+                         None if np.isnan(std) else std, kind)
 
 
 def write_snapshot(run_dir: Path, snapshot: Snapshot) -> None:

@@ -8,6 +8,8 @@ Example:
 """
 from __future__ import annotations
 
+from gan_mixup.errors import GanMixupError
+
 import inspect
 import json
 import math
@@ -45,11 +47,11 @@ from toy_data import ToyDataset, get_dataset
 Callback = Callable[[dict[str, Any]], None]
 
 
-class RunDirectoryError(FileExistsError):
+class RunDirectoryError(GanMixupError, FileExistsError):
     """The output directory exists and neither resume nor overwrite was asked for, or is unusable."""
 
 
-class ResumeError(ValueError):
+class ResumeError(GanMixupError, ValueError):
     """The checkpoint cannot continue this config (the differing fields are listed)."""
 
 

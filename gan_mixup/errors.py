@@ -1,0 +1,24 @@
+"""The one base class of every user mistake gan-mixup reports.
+
+The CLI turns a ``GanMixupError`` into one line and exit code 2; anything else is a bug and keeps
+its traceback. Each module's own error (``ConfigError``, ``ObjectiveError``, ...) derives from it
+and, for compatibility, from the builtin it used to be (``ValueError``, ``FileExistsError``, ...).
+
+Example:
+    >>> from gan_mixup.config import ConfigError
+    >>> issubclass(ConfigError, GanMixupError)
+    True
+"""
+from __future__ import annotations
+
+
+class GanMixupError(Exception):
+    """A user mistake: bad input, a missing file, an unusable run directory."""
+
+
+class DataError(GanMixupError, ValueError):
+    """A dataset cannot be built or loaded (unknown name, bad option, missing local files)."""
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """The local files of a dataset are missing; the message names the files or layout expected."""
