@@ -41,7 +41,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from gan_mixup.config import ToyConfig  # noqa: E402
-from gan_mixup.snapshots import snapshot_schedule  # noqa: E402
+from gan_mixup.rundir import snapshot_schedule  # noqa: E402
 from gan_mixup.train import StopTraining, build_state, log_record, take_snapshot, train, train_step  # noqa: E402
 
 FULL_RUN = 20_000  # the paper's generator iterations

@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gan-mixup`` console script; returns the exit code."""
-    from gan_mixup.snapshots import CheckpointError
+    from gan_mixup.rundir import CheckpointError
     from gan_mixup.train import NonFiniteError, TrainingInterrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -1,69 +1,117 @@
-"""The configuration of one toy GAN run: a frozen dataclass, validated on construction, JSON in and out.
+"""The configuration of one run, toy or image: a frozen dataclass, validated on construction, JSON in and out.
+
+The data decides the kind of run: a ``toy_data`` name (ring8, grid25, ...) trains the paper's MLPs on
+2-D points, an image dataset name (digits, stacked-digits, mnist, ...) trains a DCGAN. Fields left
+``None`` take the kind's default (``KIND_DEFAULTS``: the paper's toy settings, or the DCGAN paper's),
+resolved on construction, so ``config.json`` always spells every value out.
 
 Example:
     >>> cfg = ToyConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
     >>> ToyConfig.from_json(cfg.to_json()) == cfg
     True
+    >>> RunConfig(dataset="digits").hidden, RunConfig(dataset="ring8").hidden
+    (64, 512)
 """
 from __future__ import annotations
 
-from gan_mixup.errors import GanMixupError
-
 import dataclasses
+import inspect
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
-from gan_mixup.snapshots import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
+from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS
+
+IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+IMAGE_SIZES = (16, 32, 64)
+D_FORWARDS = ("auto", "joint", "separate")
+
+# Defaults that differ by kind. points: the paper's toy GAN (text and authors' code); images: DCGAN
+# (Radford et al. 2016: batch 64... we use 64, Adam 2e-4, β1 0.5, 100-d noise, 1 D step), sized so
+# the digits default ends in a few minutes on 2 CPU cores.
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "points": {"latent_dim": 2, "hidden": 512, "iterations": 20000, "batch_size": 128, "d_steps": 5, "lr": 1e-3,
+               "betas": (0.9, 0.999), "snapshot_frames": 200, "fixed_samples": 1000, "checkpoint_every": 1000},
+    "images": {"latent_dim": 100, "hidden": 64, "iterations": 2000, "batch_size": 64, "d_steps": 1, "lr": 2e-4,
+               "betas": (0.5, 0.999), "snapshot_frames": 100, "fixed_samples": 64, "checkpoint_every": 500},
+}
+
+# Upper limits where memory or time is at stake; each is in the flag's --help.
+LIMITS = {
+    "iterations": 10**9, "batch_size": 65536, "d_steps": 100, "latent_dim": 4096, "hidden": 16384, "layers": 64,
+    "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
+    "snapshot_frames": 10_000, "seed": 2**63 - 1,
+}
+IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024}  # DCGAN width; image snapshots are (N, C, H, W)
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ConfigError(GanMixupError, ValueError):
     """A configuration value is out of range, of the wrong type, or unknown."""
 
 
+def dataset_kind(dataset: str) -> str:
+    """``"images"`` for an image dataset name, else ``"points"``."""
+    return "images" if dataset in IMAGE_DATASETS else "points"
+
+
 @dataclass(frozen=True)
-class ToyConfig:
+class RunConfig:
     # what is trained
-    dataset: str = "ring8"  # toy_data name: ring8, grid25, spiral, swissroll, moons
-    dataset_options: dict[str, float] = field(default_factory=dict)  # e.g. {"radius": 2.0, "std": 0.02}
+    dataset: str = "ring8"  # toy: ring8, grid25, spiral, swissroll, moons; images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder
+    dataset_options: dict[str, float] = field(default_factory=dict)  # toy only, e.g. {"radius": 2.0, "std": 0.02}
     objective: str = "mixup"  # erm, mixup, wgan-gp, hinge, lsgan (`gan-mixup objectives` lists them)
     alpha: float = 0.2  # mixup: λ ~ Beta(α, α), or U(0, α) with the uniform distribution
     lambda_distribution: str = "beta"  # mixup: beta (paper's text) or uniform (authors' code)
     lambda_sampling: str = "per-sample"  # mixup: per-sample or per-batch λ
     pairing: str = "real-fake"  # mixup: real-fake (paper's text) or shuffled (authors' code)
     generator_loss: str = "non-saturating"  # non-saturating, saturating, mixed (mixup only), minimax
-    objective_options: dict[str, float] = field(default_factory=dict)  # extra keyword options of other objectives
+    objective_options: dict[str, float] = field(default_factory=dict)  # extra keyword options of non-mixup objectives
     regularizers: tuple[str, ...] = ()  # e.g. ("r1:10",); see gan_mixup.regularizers
     spectral_norm: bool = False  # spectral normalization on every layer of D
-    # the paper's toy networks and optimiser
-    latent_dim: int = 2  # size of G's Gaussian noise
-    hidden: int = 512  # width of every hidden layer, G and D
-    layers: int = 3  # hidden layers, G and D
-    iterations: int = 20000  # generator iterations
-    batch_size: int = 128  # real (and fake) samples per step
-    d_steps: int = 5  # discriminator steps per generator step
-    lr: float = 1e-3  # Adam learning rate, G and D (Adam's default)
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (Adam's default)
+    # networks and optimiser (None: the kind's default, KIND_DEFAULTS)
+    latent_dim: int | None = None  # size of G's Gaussian noise (points 2, images 100)
+    hidden: int | None = None  # MLP width (points 512) or DCGAN base feature maps (images 64)
+    layers: int = 3  # hidden layers of the toy MLPs (images: set by image_size)
+    image_size: int = 32  # images: side in pixels, 16, 32 or 64
+    channels: int | None = None  # images: 1 or 3 (None: the dataset's own; folder images are converted)
+    data_root: str | None = None  # images: local folder of mnist, fashion-mnist, cifar10 or folder data
+    d_forward: str = "auto"  # D on real and fake: joint (one forward) or separate (two, BatchNorm's way); auto: separate for images
+    iterations: int | None = None  # generator iterations (points 20000, images 2000)
+    batch_size: int | None = None  # real (and fake) samples per step (points 128, images 64)
+    d_steps: int | None = None  # discriminator steps per generator step (points 5, images 1)
+    lr: float | None = None  # Adam learning rate, G and D (points 1e-3, images 2e-4)
+    betas: tuple[float, float] | None = None  # Adam betas (points (0.9, 0.999), images (0.5, 0.999))
+    g_ema: float = 0.0  # decay of an exponential moving average of G's weights; snapshots use it when > 0
+    amp: bool = False  # CUDA only: bfloat16 autocast for G and D forwards
     seed: int = 0  # seeds model init, data, noise and λ
     # what is recorded
-    snapshot_frames: int = 200  # size of the dense log-spaced snapshot schedule for the GIF
+    snapshot_frames: int | None = None  # size of the dense log-spaced snapshot schedule for the GIF
     snapshot_iterations: tuple[int, ...] = ()  # explicit extra snapshot iterations
-    fixed_samples: int = 1000  # fake samples per snapshot, from one fixed noise batch
-    grid_size: int = 64  # D is evaluated on a grid_size × grid_size grid per snapshot
+    fixed_samples: int | None = None  # fake samples per snapshot, from one fixed noise batch (points 1000, images 64)
+    grid_size: int = 64  # points: D is evaluated on a grid_size × grid_size grid per snapshot
     log_every: int = 10  # iterations between metrics.jsonl records
-    checkpoint_every: int = 1000  # iterations between checkpoints (and one at the end)
-    on_nonfinite: str = "stop"  # stop or skip an update whose loss is NaN/Inf
+    checkpoint_every: int | None = None  # iterations between checkpoints (and one at the end)
+    checkpoint_seconds: float = 60.0  # also checkpoint when this many seconds passed since the last; 0: off
+    on_nonfinite: str = "stop"  # stop the run, or skip an update whose loss is NaN/Inf
     # how it runs
-    device: str = "cpu"  # torch device string
+    device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:N or mps
     preset: str | None = None  # name of the preset this config came from, for the record
 
     def __post_init__(self) -> None:
-        # JSON gives lists; keep the frozen dataclass hashable-ish and comparable.
+        if not isinstance(self.dataset, str) or not (self.dataset in DATASETS or self.dataset in IMAGE_DATASETS):
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join([*DATASETS, *IMAGE_DATASETS])}")
+        for name, value in KIND_DEFAULTS[self.kind].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        # JSON gives lists; keep the frozen dataclass comparable.
         for name in ("betas", "regularizers", "snapshot_iterations"):
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)):  # tuple(0.9) would fail without naming the field
@@ -71,20 +119,26 @@ class ToyConfig:
             object.__setattr__(self, name, tuple(value))
         self._validate()
 
+    @property
+    def kind(self) -> str:
+        """``"points"`` (toy data, MLPs) or ``"images"`` (image data, DCGAN)."""
+        return dataset_kind(self.dataset)
+
     def _validate(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         _positive_int(self, "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers",
-                      "fixed_samples", "grid_size", "log_every", "checkpoint_every")
+                      "fixed_samples", "log_every", "checkpoint_every")
+        if not isinstance(self.grid_size, int) or isinstance(self.grid_size, bool) or self.grid_size < 2:
+            raise ConfigError(f"grid_size must be an integer >= 2, got {self.grid_size!r}")
         if not isinstance(self.snapshot_frames, int) or isinstance(self.snapshot_frames, bool) or self.snapshot_frames < 0:
             raise ConfigError(f"snapshot_frames must be an integer >= 0, got {self.snapshot_frames!r}")
         for name in ("dataset_options", "objective_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a JSON object of option: value, got {getattr(self, name)!r}")
-        if not isinstance(self.spectral_norm, bool):
-            raise ConfigError(f"spectral_norm must be true or false, got {self.spectral_norm!r}")
+        for name in ("spectral_norm", "amp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not _finite(self.alpha) or self.alpha < 0:
             raise ConfigError(f"alpha must be a finite number > 0, got {self.alpha!r}")
         if self.alpha == 0 and self.objective == "mixup" and self.lambda_distribution != "uniform":
@@ -96,11 +150,16 @@ class ToyConfig:
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if len(self.betas) != 2 or not all(_finite(b) and 0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not _finite(self.g_ema) or not 0 <= self.g_ema < 1:
+            raise ConfigError(f"g_ema must be a decay in [0, 1) (0: off), got {self.g_ema!r}")
+        if not _finite(self.checkpoint_seconds) or self.checkpoint_seconds < 0:
+            raise ConfigError(f"checkpoint_seconds must be a number >= 0 (0: off), got {self.checkpoint_seconds!r}")
         _choice(self, "lambda_distribution", LAMBDA_DISTRIBUTIONS)
         _choice(self, "lambda_sampling", LAMBDA_SAMPLINGS)
         _choice(self, "pairing", PAIRINGS)
         _choice(self, "generator_loss", GENERATOR_LOSSES)
         _choice(self, "on_nonfinite", ("stop", "skip"))
+        _choice(self, "d_forward", D_FORWARDS)
         for it in self.snapshot_iterations:
             if not isinstance(it, int) or isinstance(it, bool) or not 1 <= it <= self.iterations:
                 raise ConfigError(
@@ -112,10 +171,50 @@ class ToyConfig:
                 parse_regularizer(spec)
             except RegularizerError as err:
                 raise ConfigError(str(err)) from None
-        if not _valid_device(self.device):
-            raise ConfigError(f"unknown device {self.device!r}; use e.g. cpu, cuda or cuda:0")
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        limits = {**LIMITS, **(IMAGE_LIMITS if self.kind == "images" else {})}
+        for name, limit in limits.items():
+            if getattr(self, name) > limit:
+                raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)!r}")
+        self._validate_data()
+        self._validate_objective_options()
+
+    def _validate_data(self) -> None:
+        if self.kind == "points":
+            for name in ("channels", "data_root"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name} applies to image datasets only, not {self.dataset!r}")
+            check_dataset_options(self.dataset, self.dataset_options)
+            return
+        if self.dataset_options:
+            raise ConfigError(f"dataset_options apply to the toy datasets only; {self.dataset!r} takes none")
+        if self.image_size not in IMAGE_SIZES:
+            raise ConfigError(f"image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {self.image_size!r}")
+        if self.channels is not None and (not isinstance(self.channels, int) or self.channels not in (1, 3)):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.data_root is not None and not isinstance(self.data_root, str):
+            raise ConfigError(f"data_root must be a path, got {self.data_root!r}")
+        if self.dataset in ("digits", "stacked-digits") and self.data_root is not None:
+            raise ConfigError(f"{self.dataset} is bundled with scikit-learn and takes no --data-root")
+        if self.dataset not in ("digits", "stacked-digits") and self.data_root is None:
+            raise ConfigError(f"{self.dataset} loads local files only: give --data-root DIR (nothing is downloaded)")
+
+    def _validate_objective_options(self) -> None:
+        if not self.objective_options:
+            return
+        if self.objective == "mixup":
+            raise ConfigError("objective_options do not apply to mixup: set it with --alpha, --lambda-distribution, "
+                              "--lambda-sampling, --pairing and --generator-loss")
+        accepted = [p for p in inspect.signature(OBJECTIVES[self.objective]).parameters if p != "generator"]
+        for key, value in self.objective_options.items():
+            if key not in accepted:
+                raise ConfigError(f"objective {self.objective!r} has no option {key!r}; its options are: "
+                                  f"{', '.join(accepted) or 'none'}")
+            if key != "generator_loss" and not _finite(value):
+                raise ConfigError(f"objective option {key} must be a finite number, got {value!r}")
 
     # ----- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +228,7 @@ class ToyConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ToyConfig":
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         if not isinstance(data, dict):
             raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -142,7 +241,7 @@ class ToyConfig:
             raise ConfigError(f"bad config value: {err}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "ToyConfig":
+    def from_json(cls, text: str) -> "RunConfig":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -150,26 +249,45 @@ class ToyConfig:
         return cls.from_dict(data)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ToyConfig":
+    def load(cls, path: str | Path) -> "RunConfig":
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
-        return cls.from_json(path.read_text())
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not a text file; a config is JSON as written to RUN_DIR/config.json") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+        return cls.from_json(text)
 
-    def replace(self, **changes: Any) -> "ToyConfig":
+    def replace(self, **changes: Any) -> "RunConfig":
         """A copy with ``changes`` applied (and validated)."""
         return dataclasses.replace(self, **changes)
 
+
+ToyConfig = RunConfig  # the name from before image data; the same class
 
 # Fields that must match for a checkpoint to be resumed; the rest (iterations, logging, ...) may change.
 ARCHITECTURE_FIELDS = (
     "dataset", "dataset_options", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing",
     "generator_loss", "objective_options", "regularizers", "spectral_norm", "latent_dim", "hidden", "layers", "batch_size",
-    "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size",
+    "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size", "image_size", "channels", "d_forward", "g_ema", "amp",
 )
 
 
-def resume_conflicts(saved: ToyConfig, new: ToyConfig) -> list[str]:
+def check_dataset_options(dataset: str, options: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` unless ``options`` are keyword parameters of toy dataset ``dataset``,
+    each a number of the parameter's type (``int`` options take whole numbers) within its limits."""
+    try:
+        from toy_data import get_dataset
+
+        get_dataset(dataset, **options)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(str(err)) from None
+
+
+def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
     """Fields whose change would make a resumed run a different run, as ``name: old -> new``."""
     return [
         f"{name}: {getattr(saved, name)!r} -> {getattr(new, name)!r}"
@@ -182,24 +300,14 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _valid_device(name: Any) -> bool:
-    import torch  # already loaded through gan_mixup.objectives
-
-    try:
-        torch.device(name)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True
-
-
-def _positive_int(cfg: ToyConfig, *names: str) -> None:
+def _positive_int(cfg: RunConfig, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _choice(cfg: ToyConfig, name: str, choices: tuple[str, ...]) -> None:
+def _choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(cfg, name)
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

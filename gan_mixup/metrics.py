@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_mixup.snapshots import read_reference, read_snapshots
+from gan_mixup.rundir import read_reference, read_snapshots
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

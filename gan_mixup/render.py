@@ -5,9 +5,15 @@ matplotlib's object API (``Figure`` + the Agg canvas, never ``pyplot``), so rend
 the models nor the code that trained them, and frames can be drawn in parallel processes without
 sharing any plotting state.
 
-The frame recipe is igul222's ``gan_toy.py``: the discriminator's output behind the real and the fake
-samples, on axes that stay fixed from frame to frame. Frames are written first, then the GIF is
-assembled from the frame files.
+Two kinds of runs, told apart by ``Reference.kind``. For ``"points"`` (2-D toy data) the frame recipe
+is igul222's ``gan_toy.py``: the discriminator's output behind the real and the fake samples, on axes
+that stay fixed from frame to frame. For ``"images"`` a frame is pytorch/examples' DCGAN picture: the
+fake samples of the fixed noise batch as one grid (the layout of ``torchvision.utils.make_grid``).
+Frames are written first, then the GIF is assembled from the frame files.
+
+A damaged snapshot file (truncated, corrupt) is skipped with a one-line warning on stderr and the
+rest is rendered; ``SnapshotError`` is raised only when nothing is readable, or when the run's
+``reference.npz`` is damaged (every frame needs it).
 
 Example:
     >>> from gan_mixup.render import render_run
@@ -21,6 +27,8 @@ import json
 import math
 import multiprocessing
 import os
+import sys
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -32,7 +40,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from gan_mixup.snapshots import PAPER_ITERATIONS, Reference, Snapshot, list_snapshots, read_reference, read_snapshot
+# GanMixupError is gan_mixup.errors' class, taken from snapshots (which imports it) so this module's
+# imports stay within what test_render's import check allows.
+from gan_mixup.snapshots import (
+    PAPER_ITERATIONS,
+    REFERENCE_FILE,
+    SNAPSHOT_DIR,
+    GanMixupError,
+    Reference,
+    Snapshot,
+    list_snapshots,
+    read_reference,
+    read_snapshot,
+)
 
 FRAMES_DIR = "frames"
 FRAME_NAME = "frame_{:04d}.png"
@@ -59,6 +79,27 @@ MODE_COLOUR = "black"
 FIG5_MODE_COLOUR = "#d62728"
 FIG5_FAKE_COLOUR = "#1f4e9c"
 
+# Image runs. A frame is IMAGE_FRAME_INCHES² at FRAME_DPI = 340 x 340 px; its image area (306 px high)
+# shows the 8 x 8 grid of 64 samples of 32 px (8 * 34 + 2 = 274 px) with every pixel >= 1 screen pixel.
+IMAGE_FRAME_INCHES = 4.25
+IMAGE_AXES = (0.02, 0.02, 0.96, 0.9)  # (left, bottom, width, height) of the sample grid in a frame
+GRID_PADDING = 2  # pixels between samples, as make_grid's default
+GRID_PAD_VALUE = 128  # mid-grey: separates white-on-black digits and colour images alike
+GRID_CELL_SAMPLES = 36  # a figure cell shows the first 36 samples (6 x 6), small enough to read
+GRID_CELL_INCHES = 2.4  # at 90 dpi: 216 px for a 6 x 6 grid of 32 px samples (206 px)
+SAMPLES_GID = "gan_mixup-samples"  # marks the reusable AxesImage of a frame
+KINDS = ("points", "images")
+
+_READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError)
+
+
+class RenderError(GanMixupError, ValueError):
+    """Runs that cannot be drawn (together): an unknown kind, points and images in one figure."""
+
+
+class SnapshotError(RenderError):
+    """A snapshot or reference file that cannot be read: truncated, corrupt, or of the wrong shape."""
+
 
 # ----- one frame ------------------------------------------------------------------------------
 
@@ -70,29 +111,38 @@ def render_frame(
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Draw one snapshot with gan_toy's recipe and write it to ``path`` as a PNG.
+    """Draw one snapshot and write it to ``path`` as a PNG; what is drawn depends on ``reference.kind``.
 
-    D's output (sigmoid, fixed 0..1 colour scale) is a filled contour behind the real samples
-    (faint), the fake samples (bold) and the mode centres (if the data has any), on the fixed
-    square ``[-extent, extent]²`` with equal aspect. The title ends with the snapshot's iteration;
-    ``title`` (e.g. a run's label) goes before it. Non-finite fake samples are dropped and counted
-    in the title, so a diverged run still renders.
+    ``"points"``: gan_toy's recipe. D's output (sigmoid, fixed 0..1 colour scale) is a filled contour
+    behind the real samples (faint), the fake samples (bold) and the mode centres (if the data has
+    any), on the fixed square ``[-extent, extent]²`` with equal aspect. Non-finite fake samples are
+    dropped and counted in the title, so a diverged run still renders.
 
+    ``"images"``: the fake samples ``(N, C, H, W)`` uint8 as one grid, ``ceil(sqrt(N))`` per row,
+    ``GRID_PADDING`` mid-grey pixels apart (``torchvision.utils.make_grid``'s layout), grey images
+    in a grey colour map and RGB as they are, nearest-neighbour scaled, axes off.
+
+    The title ends with the snapshot's iteration; ``title`` (e.g. a run's label) goes before it.
     With ``ax`` the panel is drawn into that axes, of a figure the caller owns, and ``path`` may be
-    ``None`` (nothing is written; with a path the whole figure is saved). Without ``ax`` a
-    ``FRAME_INCHES``-square figure at ``FRAME_DPI`` is made, saved and released. Returns the axes
-    drawn into.
+    ``None`` (nothing is written; with a path the whole figure is saved). Without ``ax`` a figure of
+    fixed size is made, saved and released: ``FRAME_INCHES``² (points) or ``IMAGE_FRAME_INCHES``²
+    (images) at ``FRAME_DPI``. Returns the axes drawn into. Samples of the wrong shape for the
+    reference's kind raise ``RenderError``.
 
     Example:
         >>> from gan_mixup.snapshots import read_reference, read_snapshots
         >>> ref = read_reference("runs/tiny")  # doctest: +SKIP
         >>> render_frame(ref, read_snapshots("runs/tiny")[-1], "last.png", title="mixup")  # doctest: +SKIP
     """
+    kind = _kind_of(reference)
+    problem = _sample_problem(kind, snapshot.fake)
+    if problem:
+        raise RenderError(f"cannot draw the snapshot of iteration {snapshot.iteration}: {problem}")
     if ax is None:
         if path is None:
             raise ValueError("render_frame needs a path to write to, or an ax to draw into")
-        _, ax = _frame_figure()
-    text = _draw_panel(ax, reference, snapshot)
+        _, ax = _frame_figure(kind)
+    text = _draw_samples(ax, snapshot.fake) if kind == "images" else _draw_panel(ax, reference, snapshot)
     heading = f"iteration {snapshot.iteration}" if title is None else f"{title}, iteration {snapshot.iteration}"
     ax.set_title(heading + text, fontsize=9, pad=3)
     if path is not None:
@@ -100,10 +150,15 @@ def render_frame(
     return ax
 
 
-def _frame_figure() -> tuple[Figure, Axes]:
-    fig = _figure(FRAME_INCHES, FRAME_INCHES, FRAME_DPI)
+def _frame_figure(kind: str = "points") -> tuple[Figure, Axes]:
     # Fixed axes position (no tight/constrained layout): every frame has the same pixel size and
     # the same plot area, so the GIF does not jitter.
+    if kind == "images":
+        fig = _figure(IMAGE_FRAME_INCHES, IMAGE_FRAME_INCHES, FRAME_DPI)
+        ax = fig.add_axes(IMAGE_AXES)
+        ax.set_axis_off()
+        return fig, ax
+    fig = _figure(FRAME_INCHES, FRAME_INCHES, FRAME_DPI)
     ax = fig.add_axes((0.11, 0.07, 0.85, 0.85))
     _frame_ticks(ax, labelsize=7)
     return fig, ax
@@ -121,10 +176,54 @@ def _clear_data(ax: Axes) -> None:
     """Remove what ``_draw_panel`` added, keeping the axes, its ticks and its fixed limits.
 
     Workers reuse one figure for all their frames: building a figure and its tick artists costs
-    about as much as drawing the frame itself.
+    about as much as drawing the frame itself. The sample grid of an image frame stays: the next
+    frame only swaps its pixels (``_draw_samples``).
     """
-    for artist in [*ax.lines, *ax.collections, *ax.images]:
+    for artist in [*ax.lines, *ax.collections, *(im for im in ax.images if im.get_gid() != SAMPLES_GID)]:
         artist.remove()
+
+
+def _sample_grid(images: np.ndarray, limit: int | None = None) -> np.ndarray:
+    """Tile ``(N, C, H, W)`` uint8 images (the first ``limit`` of them) into one ``(rows, cols, C)`` picture.
+
+    The layout of ``torchvision.utils.make_grid(images, nrow=ceil(sqrt(N)), padding=GRID_PADDING,
+    pad_value=GRID_PAD_VALUE)`` for N > 1, in numpy (no torch needed to read a run), keeping C:
+    ``ceil(sqrt(N))`` images per row, ``GRID_PADDING`` pixels around and between them, unused cells
+    of the last row left as padding.
+
+    Example:
+        >>> _sample_grid(np.zeros((10, 1, 4, 4), np.uint8)).shape  # 4 per row, 3 rows of 4 + 2 px
+        (20, 26, 1)
+    """
+    images = np.asarray(images)[:limit]
+    n, c, h, w = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    p = GRID_PADDING
+    # Each sample sits at the top left of an (h + p, w + p) cell; one more p at the top and the left.
+    cells = np.full((rows * cols, h + p, w + p, c), GRID_PAD_VALUE, np.uint8)
+    cells[:n, :h, :w] = images.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    tiled = cells.reshape(rows, cols, h + p, w + p, c).transpose(0, 2, 1, 3, 4).reshape(rows * (h + p), cols * (w + p), c)
+    grid = np.full((rows * (h + p) + p, cols * (w + p) + p, c), GRID_PAD_VALUE, np.uint8)
+    grid[p:, p:] = tiled
+    return grid
+
+
+def _draw_samples(ax: Axes, fake: np.ndarray, limit: int | None = None) -> str:
+    """Show image samples as one grid in ``ax``, reusing its sample image when the grid's shape is the
+    same (``set_data`` is far cheaper than a new ``imshow``); return a title note ('' always)."""
+    grid = _sample_grid(fake, limit)
+    if grid.shape[2] == 1:
+        grid = grid[:, :, 0]  # grey: a 2-D array through the grey colour map
+    reusable = [im for im in ax.images if im.get_gid() == SAMPLES_GID]
+    if reusable and reusable[0].get_array().shape == grid.shape:
+        reusable[0].set_data(grid)
+        return ""
+    for im in reusable:
+        im.remove()
+    # Fixed vmin/vmax: black is 0 and white 255 in every frame, never stretched to the data's range.
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest", gid=SAMPLES_GID)
+    return ""
 
 
 def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot) -> str:
@@ -178,7 +277,8 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
                max_frames: int | None = None) -> dict[str, Path]:
     """Render every snapshot of ``run_dir`` to ``frames/frame_XXXX.png``, then ``training.gif``.
 
-    The GIF loops forever and holds the last frame for ``LAST_FRAME_HOLD_S``. Frames are drawn in
+    Points or image samples, as the run's ``reference.npz`` says (see ``render_frame``). The GIF
+    loops forever and holds the last frame for ``LAST_FRAME_HOLD_S``. Frames are drawn in
     ``workers`` processes (default: ``min(cpu_count, 4)``, fewer for short runs); ``workers=1``
     renders serially in this process. Worker processes start with the forkserver (or spawn)
     method, so a script that calls this with several workers needs the usual
@@ -188,6 +288,10 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
 
     ``max_frames`` thins the GIF to at most that many snapshots (see ``thin_iterations``), for small files.
 
+    A damaged snapshot file is skipped with a one-line warning on stderr (the frames stay numbered
+    without gaps); ``SnapshotError`` is raised when no snapshot is readable, or when
+    ``reference.npz`` is damaged.
+
     Returns ``{"frames": frames dir, "gif": GIF path}`` and ``"losses"`` when that plot was drawn.
 
     Example:
@@ -196,7 +300,7 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     """
     run_dir = Path(run_dir)
     _check_fps(fps)
-    reference = read_reference(run_dir)
+    reference = _read_reference(run_dir)
     snapshot_files = _snapshot_files(run_dir)
     if max_frames is not None:
         keep = set(thin_iterations([_iteration_of(p) for p in snapshot_files], max_frames))
@@ -205,7 +309,8 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(snapshot_files))]
     jobs = list(zip(snapshot_files, frame_paths))
-    _map(_render_run_frames, (reference,), jobs, _worker_count(workers, len(jobs)))
+    damaged = _map(_render_run_frames, (reference,), jobs, _worker_count(workers, len(jobs)))
+    frame_paths = _skip_damaged(damaged, frame_paths, f"{run_dir} has no readable snapshot")
     paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
     # The loss plot is a bonus: a run copied without metrics.jsonl, or one stopped before its first
     # log record, still renders.
@@ -214,15 +319,41 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     return paths
 
 
-def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> None:
+def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[str]]]:
     """Render ``(snapshot file, frame path)`` jobs on one reused figure (in a worker, or serially).
 
     Workers read their own snapshots, so only paths and the small reference travel between processes.
+    Returns ``(frame path, [problem])`` for each snapshot that could not be read (its frame is not written).
     """
-    _, ax = _frame_figure()
+    _, ax = _frame_figure(reference.kind)
+    damaged = []
     for snapshot_file, frame_path in jobs:
-        render_frame(reference, read_snapshot(snapshot_file), frame_path, ax=ax)
+        snapshot = _try_read_snapshot(snapshot_file, reference.kind)
+        if isinstance(snapshot, str):
+            damaged.append((frame_path, [snapshot]))
+            continue
+        render_frame(reference, snapshot, frame_path, ax=ax)
         _clear_data(ax)
+    return damaged
+
+
+def _skip_damaged(damaged: list[tuple[Path, list[str]]], frame_paths: list[Path], none_left: str) -> list[Path]:
+    """Warn once per damaged snapshot, then renumber the frames that were written to close the gaps
+    (``frame_0000.png`` ... without holes); raise ``SnapshotError`` if none was."""
+    for problem in dict.fromkeys(problem for _, problems in damaged for problem in problems):
+        print(f"gan-mixup: warning: {problem}; skipped (delete it, or re-train the run to recreate it)",
+              file=sys.stderr)
+    missing = {frame for frame, _ in damaged}
+    written = [frame for frame in frame_paths if frame not in missing]
+    if not written:
+        raise SnapshotError(f"{none_left} ({damaged[0][1][0]}); re-train it (with --overwrite) to recreate them")
+    renumbered = []
+    for i, frame in enumerate(written):
+        target = frame.with_name(FRAME_NAME.format(i))
+        if target != frame:  # ascending order: target's slot is a skipped frame's, or already moved on
+            os.replace(frame, target)
+        renumbered.append(target)
+    return renumbered
 
 
 def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: float = 10) -> Path:
@@ -381,9 +512,16 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     """Show several runs side by side: ``comparison.gif`` and the grid ``figure5.png``.
 
     Each GIF frame has one panel per run (in the dict's order), all at the same iteration, over the
-    iterations that all runs snapshotted. ``figure5.png`` has one row per run (labelled with its
-    key) and one column per paper iteration the runs reached (see ``figure_iterations``), titled
-    "iteration N". Frames go to ``out_dir/comparison_frames``.
+    iterations that all runs snapshotted; a panel is the run's own frame (``render_frame``), so an
+    image comparison is ``len(run_dirs)`` frames wide. ``figure5.png`` has one row per run (labelled
+    with its key) and one column per paper iteration the runs reached (see ``figure_iterations``),
+    titled "iteration N"; for image runs a cell shows the first ``GRID_CELL_SAMPLES`` (36, a 6 x 6
+    grid) samples of the fixed noise batch, enough to judge variety while each stays legible.
+    Frames go to ``out_dir/comparison_frames``.
+
+    The runs must be of one kind (all points or all images; ``RenderError`` otherwise). An iteration
+    at which any run's snapshot is damaged is left out of the GIF, and a damaged figure cell says so,
+    each with a one-line warning on stderr; ``SnapshotError`` when nothing is readable.
 
     Returns ``{"gif": ..., "frames": ..., "figure5": ...}``.
 
@@ -396,7 +534,8 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
         raise ValueError("render_comparison needs at least one run")
     labels = [str(label) for label in run_dirs]
     dirs = [Path(d) for d in run_dirs.values()]
-    references = [read_reference(d) for d in dirs]
+    references = [_read_reference(d) for d in dirs]
+    _one_kind(references, labels)
     iterations = common_iterations(dirs)
     if max_frames is not None:
         iterations = thin_iterations(iterations, max_frames)
@@ -405,45 +544,92 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
     jobs = [([_snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
-    _map(_render_comparison_frames, (labels, references), jobs, _worker_count(workers, len(jobs)))
+    damaged = _map(_render_comparison_frames, (labels, references), jobs, _worker_count(workers, len(jobs)))
+    frame_paths = _skip_damaged(damaged, frame_paths, "the runs have no iteration at which every snapshot is readable")
     gif = write_gif(frame_paths, out_dir / COMPARISON_GIF, fps=fps)
     grid = _render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)
     return {"gif": gif, "frames": frames_dir, "figure5": grid}
 
 
 def _render_comparison_frames(labels: list[str], references: list[Reference],
-                              jobs: list[tuple[list[Path], Path]]) -> None:
-    """Render ``(one snapshot file per run, frame path)`` jobs, one panel per run, on one reused figure."""
+                              jobs: list[tuple[list[Path], Path]]) -> list[tuple[Path, list[str]]]:
+    """Render ``(one snapshot file per run, frame path)`` jobs, one panel per run, on one reused figure.
+
+    Returns ``(frame path, [problems])`` for each frame left out because a snapshot could not be read.
+    """
     n = len(labels)
-    panel = 3.2
-    fig = _figure(panel * n, panel + 0.15, FRAME_DPI)
-    axes = [fig.add_axes(((k + 0.13) / n, 0.07, 0.82 / n, 0.82)) for k in range(n)]
-    for ax in axes:
-        _frame_ticks(ax, labelsize=6)
+    kind = references[0].kind
+    if kind == "images":
+        # Each panel is exactly a single image frame, IMAGE_FRAME_INCHES wide, laid side by side.
+        fig = _figure(IMAGE_FRAME_INCHES * n, IMAGE_FRAME_INCHES, FRAME_DPI)
+        left, bottom, width, height = IMAGE_AXES
+        axes = [fig.add_axes(((k + left) / n, bottom, width / n, height)) for k in range(n)]
+        for ax in axes:
+            ax.set_axis_off()
+    else:
+        panel = 3.2
+        fig = _figure(panel * n, panel + 0.15, FRAME_DPI)
+        axes = [fig.add_axes(((k + 0.13) / n, 0.07, 0.82 / n, 0.82)) for k in range(n)]
+        for ax in axes:
+            _frame_ticks(ax, labelsize=6)
+    damaged = []
     for snapshot_files, frame_path in jobs:
-        for ax, label, reference, snapshot_file in zip(axes, labels, references, snapshot_files):
-            render_frame(reference, read_snapshot(snapshot_file), None, title=label, ax=ax)
+        snapshots = [_try_read_snapshot(f, kind) for f in snapshot_files]
+        problems = [s for s in snapshots if isinstance(s, str)]
+        if problems:
+            damaged.append((frame_path, problems))
+            continue
+        for ax, label, reference, snapshot in zip(axes, labels, references, snapshots):
+            render_frame(reference, snapshot, None, title=label, ax=ax)
         _save(fig, frame_path)
         for ax in axes:
             _clear_data(ax)
+    return damaged
 
 
 def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Reference], iterations: list[int],
                      path: Path) -> Path:
-    """One row per run, one column per iteration, each panel the frame recipe."""
-    fig, axes = _panel_grid(len(labels), len(iterations), panel=1.9, left=0.45, top=0.35, dpi=90)
-    for r, (label, run_dir, reference) in enumerate(zip(labels, dirs, references)):
-        for c, it in enumerate(iterations):
-            ax = axes[r][c]
-            _draw_panel(ax, reference, read_snapshot(_snapshot_file(run_dir, it)))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"iteration {it}", fontsize=9, pad=3)
-            if c == 0:
-                ax.set_ylabel(label, fontsize=9)
+    """One row per run, one column per iteration, each panel the frame recipe (points) or the first
+    ``GRID_CELL_SAMPLES`` samples (images)."""
+    images = references[0].kind == "images"
+    if images:
+        fig, axes = _panel_grid(len(labels), len(iterations), panel=GRID_CELL_INCHES, left=0.35, top=0.35, dpi=90)
+    else:
+        fig, axes = _panel_grid(len(labels), len(iterations), panel=1.9, left=0.45, top=0.35, dpi=90)
+    cells = [(r, c, run_dir, reference, it) for r, (run_dir, reference) in enumerate(zip(dirs, references))
+             for c, it in enumerate(iterations)]
+    problems = []
+    for r, c, run_dir, reference, it in cells:
+        ax = axes[r][c]
+        snapshot = _try_read_snapshot(_snapshot_file(run_dir, it), reference.kind)
+        if isinstance(snapshot, str):
+            problems.append(snapshot)
+            _damaged_cell(ax)
+        elif images:
+            _draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
+        else:
+            _draw_panel(ax, reference, snapshot)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if r == 0:
+            ax.set_title(f"iteration {it}", fontsize=9, pad=3)
+        if c == 0:
+            ax.set_ylabel(labels[r], fontsize=9)
+    _grid_problems(problems, len(cells))
     _save(fig, path, compress_level=6)
     return path
+
+
+def _damaged_cell(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "damaged\nsnapshot", ha="center", va="center", fontsize=8, color="0.4", transform=ax.transAxes)
+
+
+def _grid_problems(problems: list[str], cells: int) -> None:
+    """Warn about the damaged cells of a figure; raise when every cell is."""
+    if problems and len(problems) == cells:
+        raise SnapshotError(f"no snapshot of the figure is readable ({problems[0]}); re-train the runs (with --overwrite)")
+    for problem in problems:
+        print(f"gan-mixup: warning: {problem}; its figure cell is left blank", file=sys.stderr)
 
 
 def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path) -> Path:
@@ -453,9 +639,13 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     ``{("grid25", "ERM GAN"): ..., ("grid25", "mixup GAN (α = 0.2)"): ..., ("ring8", ...): ...}``.
     Rows follow the datasets' first appearance, blocks the objectives'; every (dataset, objective)
     pair must be present. Columns are the paper's iterations that all runs reached (see
-    ``figure_iterations``). As in the paper, panels show the real mode centres in one colour and the
-    translucent fake samples (the real samples, faint, for data without modes), axes off, with limits
-    fixed per dataset (the largest extent of its runs). Returns ``out_path``.
+    ``figure_iterations``). As in the paper, point panels show the real mode centres in one colour
+    and the translucent fake samples (the real samples, faint, for data without modes), axes off,
+    with limits fixed per dataset (the largest extent of its runs). Image runs (say digits and
+    CIFAR rows) are drawn too: each panel is the first ``GRID_CELL_SAMPLES`` (36) samples as a
+    6 x 6 grid, as in ``render_comparison``. Points and image runs in one figure raise
+    ``RenderError``; a damaged snapshot leaves its panel blank with a warning on stderr. Returns
+    ``out_path``.
 
     Example:
         >>> render_figure5({("ring8", "ERM GAN"): "runs/r-erm", ("ring8", "mixup GAN (α = 0.2)"): "runs/r-mix"},
@@ -469,28 +659,29 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     if missing:
         raise ValueError(f"render_figure5 needs every (dataset, objective) pair; missing: {missing}")
     dirs = {key: Path(d) for key, d in runs.items()}
-    references = {key: read_reference(d) for key, d in dirs.items()}
+    references = {key: _read_reference(d) for key, d in dirs.items()}
+    images = _one_kind(list(references.values()), [f"{d} / {o}" for d, o in references]) == "images"
     iterations = figure_iterations(common_iterations(dirs.values()))
-    extents = {d: max(references[(d, o)].extent for o in objectives) for d in datasets}
     n_it = len(iterations)
     block_gap = 0.35  # inches between objective blocks, so the halves read as two figures
-    fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=1.25, left=0.5, top=0.62, dpi=80,
+    panel, dpi = (GRID_CELL_INCHES, 90) if images else (1.25, 80)
+    fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=panel, left=0.5, top=0.62, dpi=dpi,
                             block=n_it, block_gap=block_gap)
+    problems = []
     for r, dataset in enumerate(datasets):
         for b, objective in enumerate(objectives):
             reference = references[(dataset, objective)]
             for c, it in enumerate(iterations):
                 ax = axes[r][b * n_it + c]
-                snapshot = read_snapshot(_snapshot_file(dirs[(dataset, objective)], it))
-                fake = snapshot.fake[np.isfinite(snapshot.fake).all(axis=1)]
-                ax.plot(fake[:, 0], fake[:, 1], ".", color=FIG5_FAKE_COLOUR, alpha=0.25, ms=2.5, mew=0, ls="none")
-                if len(reference.modes):
-                    ax.plot(reference.modes[:, 0], reference.modes[:, 1], "o", color=FIG5_MODE_COLOUR, ms=2.5,
-                            mew=0, ls="none")
-                else:  # a continuous shape (spiral, moons) has no means: show its samples, faint, instead
-                    ax.plot(reference.real[:, 0], reference.real[:, 1], ".", color=FIG5_MODE_COLOUR, alpha=0.15,
-                            ms=1.5, mew=0, ls="none")
-                _fix_axes(ax, extents[dataset])
+                snapshot = _try_read_snapshot(_snapshot_file(dirs[(dataset, objective)], it), reference.kind)
+                if isinstance(snapshot, str):
+                    problems.append(snapshot)
+                    _damaged_cell(ax)
+                elif images:
+                    _draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
+                else:
+                    extent = max(references[(dataset, o)].extent for o in objectives)
+                    _draw_figure5_points(ax, reference, snapshot, extent)
                 ax.axis("off")
                 if r == 0:
                     ax.set_title(f"iteration {it}", fontsize=8, pad=2)
@@ -498,6 +689,7 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
         box = axes[r][0].get_position()
         fig.text(box.x0 - 0.1 / fig.get_figwidth(), (box.y0 + box.y1) / 2, dataset, rotation=90,
                  ha="right", va="center", fontsize=9)
+    _grid_problems(problems, len(datasets) * len(objectives) * n_it)
     for b, objective in enumerate(objectives):
         first, last = axes[0][b * n_it].get_position(), axes[0][(b + 1) * n_it - 1].get_position()
         fig.text((first.x0 + last.x1) / 2, 1 - 0.12 / fig.get_figheight(), objective, ha="center", va="top",
@@ -505,6 +697,18 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     out_path = Path(out_path)
     _save(fig, out_path, compress_level=9)
     return out_path
+
+
+def _draw_figure5_points(ax: Axes, reference: Reference, snapshot: Snapshot, extent: float) -> None:
+    fake = snapshot.fake[np.isfinite(snapshot.fake).all(axis=1)]
+    ax.plot(fake[:, 0], fake[:, 1], ".", color=FIG5_FAKE_COLOUR, alpha=0.25, ms=2.5, mew=0, ls="none")
+    if len(reference.modes):
+        ax.plot(reference.modes[:, 0], reference.modes[:, 1], "o", color=FIG5_MODE_COLOUR, ms=2.5,
+                mew=0, ls="none")
+    else:  # a continuous shape (spiral, moons) has no means: show its samples, faint, instead
+        ax.plot(reference.real[:, 0], reference.real[:, 1], ".", color=FIG5_MODE_COLOUR, alpha=0.15,
+                ms=1.5, mew=0, ls="none")
+    _fix_axes(ax, extent)
 
 
 def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, dpi: int, gap: float = 0.08,
@@ -529,6 +733,63 @@ def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, 
 
 
 # ----- helpers --------------------------------------------------------------------------------
+
+def _kind_of(reference: Reference) -> str:
+    if reference.kind not in KINDS:
+        raise RenderError(f"unknown run kind {reference.kind!r} (this version draws {', '.join(KINDS)})")
+    return reference.kind
+
+
+def _one_kind(references: list[Reference], labels: list[str]) -> str:
+    """The kind all ``references`` share; ``RenderError`` naming each run's kind when they differ."""
+    kinds = [_kind_of(r) for r in references]
+    if len(set(kinds)) > 1:
+        listed = ", ".join(f"{label!r} ({kind})" for label, kind in zip(labels, kinds))
+        raise RenderError(f"cannot draw points and image runs in one figure: {listed}; compare runs of one kind")
+    return kinds[0]
+
+
+def _sample_problem(kind: str, fake: np.ndarray) -> str:
+    """Why ``fake`` is not a sample batch of ``kind`` ('' if it is one)."""
+    fake = np.asarray(fake)
+    if kind == "images":
+        if fake.dtype != np.uint8 or fake.ndim != 4 or fake.shape[1] not in (1, 3) or not len(fake):
+            return f"expected images as uint8 (N, C, H, W) with C = 1 or 3, got {fake.dtype} {fake.shape}"
+    elif fake.ndim != 2 or fake.shape[1] != 2:
+        return f"expected 2-D points (N, 2), got {fake.dtype} {fake.shape}"
+    return ""
+
+
+def _reason(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
+
+
+def _read_reference(run_dir: Path) -> Reference:
+    """``read_reference`` with a damaged file reported as ``SnapshotError`` naming it (a missing one
+    stays ``FileNotFoundError``)."""
+    path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
+    try:
+        reference = read_reference(run_dir)
+    except FileNotFoundError:
+        raise
+    except _READ_ERRORS as err:
+        raise SnapshotError(f"{path} is damaged ({_reason(err)}); every frame needs it: re-train the run "
+                            f"(with --overwrite) to recreate it") from None
+    _kind_of(reference)
+    return reference
+
+
+def _try_read_snapshot(path: Path, kind: str) -> Snapshot | str:
+    """The snapshot at ``path``, or a one-line description of why it cannot be drawn (truncated,
+    corrupt, missing, samples of the wrong shape for the run's ``kind``)."""
+    try:
+        snapshot = read_snapshot(path)
+    except _READ_ERRORS as err:
+        return f"{path} is damaged ({_reason(err)})"
+    problem = _sample_problem(kind, snapshot.fake)
+    return f"{path} is damaged ({problem})" if problem else snapshot
+
 
 def _snapshot_files(run_dir: Path) -> list[Path]:
     files = list_snapshots(run_dir)
@@ -560,12 +821,12 @@ def _worker_count(workers: int | None, tasks: int) -> int:
     return min(workers, max(1, tasks))
 
 
-def _map(fn: Callable[..., None], shared: tuple[Any, ...], jobs: list[Any], workers: int) -> None:
+def _map(fn: Callable[..., list[Any]], shared: tuple[Any, ...], jobs: list[Any], workers: int) -> list[Any]:
     """Run ``fn(*shared, chunk)`` over contiguous chunks of ``jobs``: in this process as one chunk
-    (``workers == 1``), or in a process pool, two chunks per worker to even out the load."""
+    (``workers == 1``), or in a process pool, two chunks per worker to even out the load. Returns the
+    lists ``fn`` returned, concatenated in job order."""
     if workers == 1:
-        fn(*shared, jobs)
-        return
+        return list(fn(*shared, jobs))
     # Not "fork": the caller may hold torch's thread pools (render right after training), and
     # forking a multi-threaded process can deadlock a child. A forkserver forks clean children from
     # one server that has imported this module once, so each worker starts in milliseconds. Like
@@ -576,6 +837,8 @@ def _map(fn: Callable[..., None], shared: tuple[Any, ...], jobs: list[Any], work
         context.set_forkserver_preload([__name__])
     bounds = np.linspace(0, len(jobs), min(len(jobs), 2 * workers) + 1).astype(int)
     chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    results: list[Any] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for future in [pool.submit(fn, *shared, chunk) for chunk in chunks]:
-            future.result()  # re-raises a worker's exception here
+            results.extend(future.result())  # re-raises a worker's exception here
+    return results

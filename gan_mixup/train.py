@@ -14,11 +14,10 @@ import inspect
 import json
 import math
 import os
-import shutil
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -32,23 +31,29 @@ from gan_mixup.metrics import sample_metrics
 from gan_mixup.models import toy_discriminator, toy_generator
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
-from gan_mixup.snapshots import (
+from gan_mixup.rundir import (
     CHECKPOINT_FILE,
+    CONFIG_FILE,
+    LOCK_FILE,
+    PREVIOUS_CHECKPOINT_FILE,
     Reference,
+    RunDirectoryError,
     Snapshot,
+    clear_run_dir,
+    is_marked,
     load_checkpoint,
+    locked,
+    open_metrics,
     save_checkpoint,
     snapshot_schedule,
+    write_marker,
     write_reference,
     write_snapshot,
 )
-from toy_data import ToyDataset, get_dataset
+from gan_mixup.data import build_data, resolve_device
+from toy_data import ToyDataset
 
 Callback = Callable[[dict[str, Any]], None]
-
-
-class RunDirectoryError(GanMixupError, FileExistsError):
-    """The output directory exists and neither resume nor overwrite was asked for, or is unusable."""
 
 
 class ResumeError(GanMixupError, ValueError):
@@ -56,11 +61,16 @@ class ResumeError(GanMixupError, ValueError):
 
 
 class NonFiniteError(FloatingPointError):
-    """A loss or parameter became NaN/Inf; the run stopped at ``iteration``."""
+    """A loss or parameter became NaN/Inf at ``iteration``; the run stopped.
 
-    def __init__(self, message: str, iteration: int) -> None:
+    ``checkpoint_iteration`` is the iteration of the last checkpoint on disk, ``None`` when the run
+    has none yet (or trained without a run directory).
+    """
+
+    def __init__(self, message: str, iteration: int, checkpoint_iteration: int | None = None) -> None:
         super().__init__(message)
         self.iteration = iteration
+        self.checkpoint_iteration = checkpoint_iteration
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -104,7 +114,7 @@ class RunState:
     rngs: dict[str, torch.Generator]  # "data", "noise", "objective"
     fixed_noise: Tensor  # (fixed_samples, latent_dim): every snapshot's G input
     iteration: int = 0
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # updates skipped for non-finite losses
+    pending_losses: list[tuple[int, Tensor]] = field(default_factory=list)  # (iteration, its D and G losses), unchecked
     reference: Reference | None = None  # the frames' shared real samples, made on first use
 
     @property
@@ -125,7 +135,8 @@ def build_objective(config: ToyConfig, generator: torch.Generator | None = None)
 def check_config(config: ToyConfig) -> None:
     """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
     regularizers, dataset options), without building models or touching the disk."""
-    get_dataset(config.dataset, **config.dataset_options)
+    resolve_device(config.device)
+    build_data(config)
     build_objective(config)
 
 
@@ -161,22 +172,19 @@ def build_state(config: ToyConfig) -> RunState:
     run's seed: the user's global RNG state is left untouched, and two runs with one seed (ERM and
     mixup in ``compare``) start from identical networks and see the same fixed noise.
     """
-    device = torch.device(config.device)
-    try:  # `--device cuda` on a machine without a GPU is a user mistake, not a traceback
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as err:
-        raise ConfigError(f"device {config.device!r} is not usable here: {str(err).splitlines()[0]}") from None
+    device = resolve_device(config.device)
+    dataset = build_data(config)
     seeds = stream_seeds(config.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))
-        generator = toy_generator(config.latent_dim, config.hidden, config.layers).to(device)
-        discriminator = toy_discriminator(config.hidden, config.layers, config.spectral_norm).to(device)
+        generator, discriminator = build_models(config, dataset)
+        generator, discriminator = generator.to(device), discriminator.to(device)
     rngs = {name: torch.Generator(device).manual_seed(int(s)) for name, s in zip(("data", "noise", "objective"), seeds[1:4])}
     fixed = torch.Generator(device).manual_seed(int(seeds[4]))
     fixed_noise = torch.randn(config.fixed_samples, config.latent_dim, generator=fixed, device=device)
     return RunState(
         config=config,
-        dataset=get_dataset(config.dataset, **config.dataset_options),
+        dataset=dataset,
         generator=generator,
         discriminator=discriminator,
         opt_g=make_adam(generator, config),
@@ -185,6 +193,18 @@ def build_state(config: ToyConfig) -> RunState:
         rngs=rngs,
         fixed_noise=fixed_noise,
     )
+
+
+def build_models(config: ToyConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
+    """G and D for the run's kind: the paper's MLPs for points, DCGAN for images."""
+    if config.kind == "points":
+        return (toy_generator(config.latent_dim, config.hidden, config.layers),
+                toy_discriminator(config.hidden, config.layers, config.spectral_norm))
+    from gan_mixup.dcgan import dcgan_discriminator, dcgan_generator
+
+    channels = dataset.channels
+    return (dcgan_generator(config.latent_dim, channels, config.image_size, config.hidden),
+            dcgan_discriminator(channels, config.image_size, config.hidden, spectral_norm=config.spectral_norm))
 
 
 def make_adam(module: nn.Module, config: ToyConfig) -> torch.optim.Adam:
@@ -203,10 +223,14 @@ def sample_noise(state: RunState, n: int) -> Tensor:
     return torch.randn(n, state.config.latent_dim, generator=state.rngs["noise"], device=state.fixed_noise.device)
 
 
-def train_step(state: RunState, on_nonfinite: str = "stop") -> tuple[Tensor, Tensor]:
+def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     """One generator iteration: ``d_steps`` discriminator updates, then one generator update.
 
-    Returns the last D loss and the G loss as detached tensors (no host sync here).
+    Returns the last D loss and the G loss as detached tensors. No host sync happens here: an update
+    whose loss is NaN/Inf is skipped on the device by fused Adam's ``found_inf`` input (the same
+    mechanism ``torch.amp.GradScaler`` uses), and the iteration's losses are queued in
+    ``state.pending_losses``; ``check_nonfinite`` inspects them all with one sync at the next log,
+    snapshot or checkpoint, and records skips or stops the run (``on_nonfinite``) there.
     """
     cfg, G, D, objective = state.config, state.generator, state.discriminator, state.objective
     batch = cfg.batch_size * getattr(objective, "batches_per_step", 1)
@@ -218,12 +242,13 @@ def train_step(state: RunState, on_nonfinite: str = "stop") -> tuple[Tensor, Ten
     with torch.no_grad():
         fakes = G(sample_noise(state, cfg.d_steps * batch))
     reals = sample_real(state, cfg.d_steps * batch)
+    losses = []
     for real, fake in zip(reals.split(batch), fakes.split(batch)):
         d_loss = objective.discriminator_loss(D, real, fake)
         state.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        if _finite_or_skip(d_loss, "discriminator loss", state, on_nonfinite):
-            state.opt_d.step()
+        step_unless_nonfinite(state.opt_d, d_loss)
+        losses.append(d_loss.detach())
 
     # (2) Update G through D. D's weights need no gradient here, which saves one of D's backward GEMMs.
     D.requires_grad_(False)
@@ -234,19 +259,46 @@ def train_step(state: RunState, on_nonfinite: str = "stop") -> tuple[Tensor, Ten
         g_loss.backward()
     finally:
         D.requires_grad_(True)
-    if _finite_or_skip(g_loss, "generator loss", state, on_nonfinite):
-        state.opt_g.step()
+    step_unless_nonfinite(state.opt_g, g_loss)
+    losses.append(g_loss.detach())
     state.iteration += 1
-    return d_loss.detach(), g_loss.detach()
+    state.pending_losses.append((state.iteration, torch.stack(losses)))
+    return losses[-2], losses[-1]
 
 
-def _finite_or_skip(loss: Tensor, what: str, state: RunState, on_nonfinite: str) -> bool:
-    if bool(torch.isfinite(loss)):
-        return True
-    if on_nonfinite == "skip":
-        state.skipped.append((state.iteration + 1, what))
-        return False
-    raise NonFiniteError(f"the {what} became {loss.item()} at iteration {state.iteration + 1}", state.iteration + 1)
+def step_unless_nonfinite(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    """``optimizer.step()``, skipped on the device when ``loss`` is NaN/Inf, without a host sync.
+
+    Fused Adam reads ``found_inf`` (a 0-dim float tensor, non-zero = skip) as GradScaler sets it:
+    the parameters, moments and step count stay as they were.
+    """
+    optimizer.found_inf = (~torch.isfinite(loss.detach())).float().reshape(())  # type: ignore[attr-defined]
+    try:
+        optimizer.step()
+    finally:
+        del optimizer.found_inf  # type: ignore[attr-defined]
+
+
+def check_nonfinite(state: RunState, on_nonfinite: str) -> list[tuple[int, str, float]]:
+    """Inspect the losses queued since the last check (one host sync for all of them).
+
+    Returns ``(iteration, "discriminator loss" | "generator loss", value)`` for every skipped update;
+    with ``on_nonfinite="stop"`` raises ``NonFiniteError`` at the first instead.
+    """
+    if not state.pending_losses:
+        return []
+    iterations = [it for it, _ in state.pending_losses]
+    values = torch.stack([losses for _, losses in state.pending_losses]).float().cpu()  # (n, d_steps + 1)
+    state.pending_losses.clear()
+    bad = (~torch.isfinite(values)).nonzero().tolist()
+    skipped = []
+    for row, col in bad:
+        what = "generator loss" if col == values.shape[1] - 1 else "discriminator loss"
+        skipped.append((iterations[row], what, float(values[row, col])))
+    if skipped and on_nonfinite == "stop":
+        it, what, value = skipped[0]
+        raise NonFiniteError(f"the {what} became {value} at iteration {it}", it)
+    return skipped
 
 
 # ----- the loop -------------------------------------------------------------------------------
@@ -261,49 +313,68 @@ def train(
     progress: bool = False,
     handle_signals: bool = False,
     record: bool = True,
+    flush_denormal: bool = True,
 ) -> TrainResult:
-    """Train the toy GAN of ``config``; write snapshots, metrics and checkpoints to ``run_dir``.
+    """Train the GAN of ``config``; write snapshots, metrics and checkpoints to ``run_dir``.
 
     ``run_dir=None`` trains without touching the disk (as the benchmark does). ``resume`` continues
-    from ``run_dir``'s last checkpoint, bit-identically to a run that was never interrupted;
-    ``overwrite`` replaces an existing run. ``callbacks`` receive every record written to
-    ``metrics.jsonl`` and may raise ``StopTraining``. ``record=False`` keeps the checkpoints but skips
-    snapshots and metrics. ``handle_signals`` turns SIGINT/SIGTERM into a checkpoint and
-    ``TrainingInterrupted`` (the CLI sets it).
+    from ``run_dir``'s last checkpoint, bit-identically to a run that was never interrupted, and
+    starts the run from iteration 0 when it has no checkpoint yet (killed early, or never started);
+    ``overwrite`` replaces an existing run (only a directory gan-mixup marked as its own). The run
+    directory is locked while training: a second process gets ``RunLockedError``. ``callbacks``
+    receive every record written to ``metrics.jsonl`` and may raise ``StopTraining``.
+    ``record=False`` keeps the checkpoints but skips snapshots and metrics. ``handle_signals`` turns
+    SIGINT/SIGTERM into a checkpoint and ``TrainingInterrupted`` (the CLI sets it).
+    ``flush_denormal`` sets ``torch.set_flush_denormal(True)`` for this call only (see
+    ``flush_denormals``).
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     state = build_state(config)
-    recorder = Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record)
+    with flush_denormals(flush_denormal), (locked(run_dir) if run_dir is not None else nullcontext()):
+        recorder = Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record)
+        return _train_loop(state, recorder, run_dir, progress=progress, handle_signals=handle_signals)
+
+
+def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, progress: bool,
+                handle_signals: bool) -> TrainResult:
+    config = state.config
     schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
-    if state.iteration == 0:
-        recorder.snapshot(state)
     last: dict[str, Any] = {}
     stopped_early = False
     start_iteration = state.iteration
     bar = _progress_bar(progress, config.iterations, state.iteration, f"{config.objective} {config.dataset}")
-    start = time.perf_counter()
+    start = last_checkpoint = time.perf_counter()
     try:
         with _signals_to_flag(handle_signals) as signalled:
+            if state.iteration == 0:
+                recorder.snapshot(state)
             while state.iteration < config.iterations:
-                d_loss, g_loss = train_step(state, config.on_nonfinite)
+                d_loss, g_loss = train_step(state)
                 it = state.iteration
-                for skipped_at, what in state.skipped:
-                    recorder.emit({"kind": "event", "iteration": skipped_at, "event": "skipped", "message": f"non-finite {what}"})
-                state.skipped.clear()
-                if it % config.log_every == 0 or it == config.iterations:
+                logged = it % config.log_every == 0 or it == config.iterations
+                snapshot = it in schedule
+                checkpoint = (it % config.checkpoint_every == 0 or it == config.iterations or bool(signalled)
+                              or time.perf_counter() - last_checkpoint >= config.checkpoint_seconds > 0)
+                if logged or snapshot or checkpoint or len(state.pending_losses) >= MAX_PENDING_CHECKS:
+                    for skipped_at, what, value in check_nonfinite(state, config.on_nonfinite):
+                        recorder.emit({"kind": "event", "iteration": skipped_at, "event": "skipped",
+                                       "message": f"non-finite {what} ({value}): update skipped"})
+                if logged:
                     last = log_record(state, d_loss, g_loss)
                     recorder.emit(last)
                     if bar is not None:
                         bar.set_postfix(d_loss=f"{last['d_loss']:.3f}", g_loss=f"{last['g_loss']:.3f}", refresh=False)
-                if it in schedule:
+                if snapshot:
                     recorder.snapshot(state)
                 if bar is not None:
                     bar.update(1)
-                if it % config.checkpoint_every == 0 or it == config.iterations or signalled:
+                if checkpoint:
                     recorder.checkpoint(state)
+                    last_checkpoint = time.perf_counter()
                 if signalled:
                     raise TrainingInterrupted(run_dir, it, signalled[0])
-    except NonFiniteError as err:  # a non-finite loss (train_step) or non-finite weights (checkpoint)
+    except NonFiniteError as err:  # a non-finite loss (check_nonfinite) or non-finite weights (checkpoint)
+        err.checkpoint_iteration = recorder.checkpoint_iteration
         recorder.emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
         raise
     except StopTraining:
@@ -328,6 +399,39 @@ def train(
     )
 
 
+# Losses of at most this many iterations wait for their non-finite check (a long --log-every must
+# not grow the queue without bound).
+MAX_PENDING_CHECKS = 100
+
+
+@contextmanager
+def flush_denormals(enabled: bool = True) -> Iterator[None]:
+    """Flush denormal floats to zero for the block, then restore the previous setting.
+
+    Deep into a run, tiny gradients and Adam moments become denormal, and on many x86 CPUs every
+    operation that touches one is many times slower. Flushing them to zero changes only results
+    below 1.2e-38 (the low bits of a run, so a run with and without differs after a while, though
+    each is reproducible). ``torch.set_flush_denormal`` sets the calling thread's FPU flags only,
+    so torch's other intra-op threads keep denormals; the setting is restored on exit, so the
+    caller's process state is left as it was.
+    """
+    if not enabled:
+        yield
+        return
+    before = denormals_flushed()
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(before)
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread flushes denormal floats to zero (1e-30 * 1e-9 is denormal in float32)."""
+    return float((torch.tensor([1e-30]) * 1e-9).item()) == 0.0
+
+
 def log_record(state: RunState, d_loss: Tensor, g_loss: Tensor) -> dict[str, Any]:
     """The ``metrics.jsonl`` record of one logged iteration (the only host syncs of the hot loop)."""
     stats = getattr(state.objective, "last_stats", None)
@@ -345,9 +449,11 @@ class Recorder:
     """Where a run's records go: ``metrics.jsonl``, snapshots and checkpoints in the run directory
     (none of them when it is ``None``), and the user's callbacks (always)."""
 
-    def __init__(self, run_dir: Path | None, metrics_file: Any, callbacks: Sequence[Callback], record: bool) -> None:
+    def __init__(self, run_dir: Path | None, metrics_file: Any, callbacks: Sequence[Callback], record: bool,
+                 checkpoint_iteration: int | None = None) -> None:
         self.run_dir, self.metrics_file, self.callbacks, self.record = run_dir, metrics_file, callbacks, record
         self.checkpoint_seconds: list[float] = []
+        self.checkpoint_iteration = checkpoint_iteration  # of the newest checkpoint on disk, None before the first
 
     @classmethod
     def open(cls, run_dir: Path | None, state: RunState, *, resume: bool, overwrite: bool,
@@ -355,10 +461,10 @@ class Recorder:
         if run_dir is None:
             return cls(None, None, callbacks, record=False)
         metrics_offset = prepare_run_dir(run_dir, state.config, state, resume=resume, overwrite=overwrite)
-        metrics_path = run_dir / "metrics.jsonl"
-        with open(metrics_path, "a", encoding="utf-8") as metrics_file:
-            metrics_file.truncate(metrics_offset)  # drop records written after the checkpoint we resume
-        return cls(run_dir, open(metrics_path, "a", encoding="utf-8"), callbacks, record)
+        metrics_file, warning = open_metrics(run_dir, metrics_offset)
+        if warning:
+            print(f"gan-mixup: warning: {warning}", file=sys.stderr)
+        return cls(run_dir, metrics_file, callbacks, record, state.iteration if state.iteration > 0 else None)
 
     def emit(self, record: dict[str, Any]) -> None:
         if self.metrics_file is not None and self.record:
@@ -381,6 +487,7 @@ class Recorder:
         os.fsync(self.metrics_file.fileno())
         offset = self.metrics_file.tell()
         self.checkpoint_seconds.append(save_checkpoint(self.run_dir, checkpoint_state(state, offset)))
+        self.checkpoint_iteration = state.iteration
 
     def close(self) -> None:
         if self.metrics_file is not None:
@@ -461,32 +568,55 @@ def restore_state(state: RunState, checkpoint: dict[str, Any]) -> None:
 
 
 def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume: bool, overwrite: bool) -> int:
-    """Create, replace or resume ``run_dir``; return the byte length of metrics.jsonl to keep."""
-    if resume:
-        if not (run_dir / CHECKPOINT_FILE).exists() and not (run_dir / "checkpoint.prev.pt").exists():
-            raise ResumeError(f"cannot resume {run_dir}: it holds no checkpoint (start it without --resume)")
+    """Create, replace or resume ``run_dir`` (the caller holds its lock); return the byte length of
+    metrics.jsonl to keep.
+
+    ``resume`` restores the newest readable checkpoint; a run directory with no checkpoint yet (a
+    run killed before its first one) starts again from iteration 0, which is identical by
+    construction. ``overwrite`` removes only what gan-mixup wrote, from a folder it marked.
+    """
+    has_checkpoint = (run_dir / CHECKPOINT_FILE).exists() or (run_dir / PREVIOUS_CHECKPOINT_FILE).exists()
+    if resume and has_checkpoint:
         checkpoint, warnings = load_checkpoint(run_dir, map_location=state.fixed_noise.device)
         for warning in warnings:
             print(f"gan-mixup: warning: {warning}", file=sys.stderr)
-        saved = ToyConfig.from_dict(checkpoint["config"])
+        try:
+            saved = ToyConfig.from_dict(checkpoint["config"])
+        except ConfigError as err:
+            raise ResumeError(f"cannot resume {run_dir}: its checkpoint holds a config this version rejects ({err})") from None
         conflicts = resume_conflicts(saved, config)
         if conflicts:
             raise ResumeError("the checkpoint was trained with a different setting: " + "; ".join(conflicts))
         if checkpoint["iteration"] > config.iterations:
             raise ResumeError(f"the checkpoint is at iteration {checkpoint['iteration']}, past --iterations {config.iterations}")
         restore_state(state, checkpoint)
-        (run_dir / "config.json").write_text(config.to_json())
+        write_marker(run_dir, "run")
+        _write_text_atomic(run_dir / CONFIG_FILE, config.to_json())
         return int(checkpoint["metrics_offset"])
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
+    if not _holds_only_lock(run_dir):
+        if resume and not is_marked(run_dir) and not (run_dir / CONFIG_FILE).is_file():
+            raise RunDirectoryError(f"cannot resume {run_dir}: it is not a gan-mixup run directory (no {CONFIG_FILE})")
+        if not (overwrite or resume):
             raise RunDirectoryError(f"{run_dir} already exists; pass --overwrite to replace it or --resume to continue it")
-        if not (run_dir / "config.json").exists():
-            raise RunDirectoryError(f"refusing to overwrite {run_dir}: it is not empty and not a gan-mixup run directory")
-        shutil.rmtree(run_dir)
+        if resume and not is_marked(run_dir):  # a run of an earlier version, killed before its first checkpoint
+            write_marker(run_dir, "run")
+        clear_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config.to_json())
+    write_marker(run_dir, "run")
+    _write_text_atomic(run_dir / CONFIG_FILE, config.to_json())
     write_reference(run_dir, reference_of(state))
     return 0
+
+
+def _holds_only_lock(path: Path) -> bool:
+    """Empty but for our lock file (or absent)."""
+    return not path.exists() or all(entry.name == LOCK_FILE for entry in path.iterdir())
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @contextmanager

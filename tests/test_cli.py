@@ -255,7 +255,6 @@ BAD_CLI = [
     ("config-unknown-keys", ["toy", "--config", "{tmp}/unknown.json"], "bogus"),
     ("config-bad-value", ["toy", "--config", "{tmp}/badvalue.json"], "hidden"),
     ("config-missing", ["toy", "--config", "{tmp}/missing.json"], "missing.json"),
-    ("resume-without-checkpoint", ["toy", "--resume", "{tmp}/nockpt"], "checkpoint"),
     ("resume-non-run-directory", ["toy", "--resume", "{tmp}/notrun"], "run directory"),
     ("resume-missing-directory", ["toy", "--resume", "{tmp}/nowhere"], "run directory"),
     ("resume-and-different-out", ["toy", "--resume", "{tmp}/nockpt", "--out", "{out}"], "--out"),
@@ -342,7 +341,7 @@ def _library_cases():
     from gan_mixup.config import ConfigError, ToyConfig
     from gan_mixup.objectives import MixupGAN, ObjectiveError, StandardGAN, get_objective
     from gan_mixup.presets import PresetError, load_preset
-    from gan_mixup.snapshots import CheckpointError, load_checkpoint, snapshot_schedule
+    from gan_mixup.rundir import CheckpointError, load_checkpoint, snapshot_schedule
     from gan_mixup.train import ResumeError, RunDirectoryError, train
     from toy_data import get_dataset
 
@@ -354,10 +353,6 @@ def _library_cases():
         (tmp / "run").mkdir()
         (tmp / "run" / "config.json").write_text("{}")
         train(ToyConfig(**tiny), tmp / "run")
-
-    def resume_empty(tmp):
-        (tmp / "empty").mkdir()
-        train(ToyConfig(**tiny), tmp / "empty", resume=True)
 
     def parse_regularizer(spec):
         from gan_mixup.regularizers import parse_regularizer as parse  # needs regularizers.py
@@ -404,7 +399,6 @@ def _library_cases():
         ("preset-unknown", lambda tmp: load_preset("nope"), PresetError, "nope"),
         ("checkpoint-missing", lambda tmp: load_checkpoint(tmp), CheckpointError, "checkpoint"),
         ("train-into-existing-run", existing_run, RunDirectoryError, "exists"),
-        ("train-resume-without-checkpoint", resume_empty, ResumeError, "checkpoint"),
         ("regularizer-unknown", lambda tmp: parse_regularizer("nope"), regularizer_error, "nope"),
     ]
 

@@ -7,7 +7,7 @@ import pytest
 from gan_mixup.config import ToyConfig
 from gan_mixup.objectives import MixupGAN
 from gan_mixup.presets import PRESETS, PresetError, load_preset
-from gan_mixup.snapshots import list_snapshots, read_snapshot
+from gan_mixup.rundir import list_snapshots, read_snapshot
 from gan_mixup.train import build_objective, train
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from gan_mixup.metrics import evaluate_run
 from gan_mixup.objectives import MixupGAN, StandardGAN
-from gan_mixup.snapshots import list_snapshots, load_checkpoint, read_reference, read_snapshot, snapshot_path, snapshot_schedule
+from gan_mixup.rundir import list_snapshots, load_checkpoint, read_reference, read_snapshot, snapshot_path, snapshot_schedule
 from gan_mixup.train import RunDirectoryError, StopTraining, build_state, train, train_step
 
 

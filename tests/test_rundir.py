@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gan_mixup.config import PAPER_ITERATIONS
-from gan_mixup.snapshots import (
+from gan_mixup.rundir import (
     CHECKPOINT_FILE,
     PREVIOUS_CHECKPOINT_FILE,
     CheckpointError,

@@ -1,0 +1,77 @@
+"""The one data interface the trainer sees, for points and images alike.
+
+Every dataset has ``sample(n, generator) -> Tensor`` that draws ``n`` samples on the generator's
+device from that generator alone (so a checkpointed generator state resumes the data stream
+bit-identically), and ``kind``: ``"points"`` (``(n, 2)``, a ``toy_data`` distribution) or
+``"images"`` (``(n, C, H, W)`` in [-1, 1], ``gan_mixup.images``).
+
+Example:
+    >>> import torch
+    >>> from gan_mixup.config import RunConfig
+    >>> data = build_data(RunConfig(dataset="ring8"))
+    >>> data.sample(4, torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 2])
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from gan_mixup.config import ConfigError, RunConfig
+from gan_mixup.errors import GanMixupError
+
+
+class Data(Protocol):
+    """What the trainer needs of a dataset."""
+
+    name: str
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+def build_data(config: RunConfig) -> Any:
+    """The dataset of ``config``: a ``toy_data`` distribution, or an in-memory image dataset.
+
+    Raises ``ConfigError`` for bad toy options and ``gan_mixup.errors.DataError`` (e.g.
+    ``DatasetNotFoundError`` naming the files expected) for image data.
+    """
+    if config.kind == "points":
+        from toy_data import get_dataset
+
+        try:
+            return get_dataset(config.dataset, **config.dataset_options)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    from gan_mixup.images import get_image_dataset
+
+    return get_image_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
+                             channels=config.channels)
+
+
+def data_channels(data: Any) -> int:
+    """Channels of an image dataset's samples."""
+    return int(data.channels)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; any other name must be usable here.
+
+    Raises ``ConfigError`` for a device this machine lacks (``cuda`` without a GPU, ``cuda:3`` on a
+    machine with two, ``mps`` off Apple silicon), before anything is built or written.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} is not usable here: torch finds no CUDA GPU (use --device cpu or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} is not usable here: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r} is not usable here: MPS is not available (use --device cpu or auto)")
+    return device
+
+
+__all__ = ["Data", "GanMixupError", "build_data", "resolve_device"]

@@ -1,0 +1,329 @@
+"""Image datasets held in memory and sampled with the run's ``torch.Generator``.
+
+Every dataset is one ``ImageDataset``: a tensor of all its images ``(N, C, H, W)`` plus their labels,
+and ``sample(n, generator)`` that draws indices with ``torch.randint`` on the generator's device. No
+DataLoader and no shuffling state: the generator's state alone fixes every batch, so a resumed run
+draws exactly the batches an uninterrupted one would.
+
+    digits          scikit-learn's bundled 8x8 digits (1,797 images, 10 modes), upsampled; no files
+    stacked-digits  three independent digits as the R, G, B channels (1,000 modes): offline Stacked MNIST
+    mnist, fashion-mnist, cifar10   torchvision's files under ``data_root``; nothing is ever downloaded
+    folder          ``data_root/<class>/<image>`` as torchvision's ImageFolder reads it
+
+Example:
+    >>> ds = get_image_dataset("digits", image_size=16)
+    >>> ds.sample(4, torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 1, 16, 16])
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_mixup.errors import DataError, DatasetNotFoundError
+
+IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+IMAGE_SIZES = (16, 32, 64)
+
+# torchvision class (also its folder under data_root for MNIST-like sets) and its native channels.
+_TORCHVISION = {
+    "mnist": ("MNIST", 1),
+    "fashion-mnist": ("FashionMNIST", 1),
+    "cifar10": ("CIFAR10", 3),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """All images of a dataset in memory, sampled as ``(n, C, H, W)`` float32 in [-1, 1].
+
+    ``pixels`` holds every image once, ``(N, C0, H, W)``: uint8 0..255 (torchvision, folder) or float32
+    in [-1, 1] (digits, whose upsampled values are not integers). ``stack`` images are drawn per sample
+    and concatenated along channels, so ``channels = stack * C0`` (3 for stacked-digits, else 1).
+    ``labels`` is the class of each held image ``(N,)`` where known; ``num_modes`` the number of modes
+    a mode-counting metric uses (10 for digits, 1000 for stacked-digits, else None).
+
+    Example:
+        >>> ds = get_image_dataset("stacked-digits", image_size=16)
+        >>> images, modes = ds.sample_with_modes(2, torch.Generator().manual_seed(0))
+        >>> images.shape, modes.shape
+        (torch.Size([2, 3, 16, 16]), torch.Size([2]))
+    """
+
+    name: str
+    pixels: Tensor
+    labels: Tensor | None = None
+    num_modes: int | None = None
+    stack: int = 1
+    kind: str = "images"
+    # One copy of ``pixels`` per device, so a CUDA run copies the dataset once, not every step.
+    _on_device: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def channels(self) -> int:
+        return self.stack * self.pixels.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.pixels.shape[-1]
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    def _indices(self, n: int, generator: torch.Generator | None) -> Tensor:
+        device = generator.device if generator is not None else torch.device("cpu")
+        # (n, stack): one draw of n * stack indices, so the generator advances the same way every call.
+        return torch.randint(len(self), (n, self.stack), generator=generator, device=device)
+
+    def _images(self, index: Tensor) -> Tensor:
+        device = index.device
+        pixels = self._on_device.get(device)
+        if pixels is None:
+            pixels = self._on_device.setdefault(device, self.pixels.to(device))
+        picked = pixels[index]  # (n, stack, C0, H, W)
+        picked = picked.flatten(1, 2)  # (n, C, H, W)
+        if picked.dtype == torch.uint8:
+            return picked.float() / 127.5 - 1.0
+        return picked
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` images ``(n, C, H, W)`` float32 in [-1, 1] on ``generator.device`` (CPU when None).
+
+        Example:
+            >>> ds = get_image_dataset("digits", image_size=16)
+            >>> g = torch.Generator().manual_seed(1)
+            >>> bool((ds.sample(8, g) <= 1).all())
+            True
+        """
+        return self._images(self._indices(n, generator))
+
+    def sample_with_modes(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``sample`` and the mode of each sample ``(n,)``: its label, or for stacked images the labels
+        read as digits, first channel most significant (``100·c0 + 10·c1 + c2``). Draws the same
+        images as ``sample`` from the same generator state.
+
+        Example:
+            >>> ds = get_image_dataset("digits", image_size=16)
+            >>> ds.sample_with_modes(3, torch.Generator().manual_seed(0))[1].shape
+            torch.Size([3])
+        """
+        if self.labels is None:
+            raise DataError(f"{self.name}: this dataset has no labels, so its samples have no modes")
+        index = self._indices(n, generator)
+        labels = self.labels.to(index.device)[index]  # (n, stack)
+        classes = int(self.labels.max()) + 1
+        weights = classes ** torch.arange(self.stack - 1, -1, -1, device=index.device)
+        return self._images(index), (labels * weights).sum(dim=1)
+
+    def reference(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` real images drawn with a fresh generator seeded ``seed``: the same every call (CPU).
+
+        Example:
+            >>> ds = get_image_dataset("digits", image_size=16)
+            >>> torch.equal(ds.reference(5), ds.reference(5))
+            True
+        """
+        return self.sample(n, torch.Generator().manual_seed(seed))
+
+
+def images_to_uint8(images: Tensor) -> np.ndarray:
+    """Images in [-1, 1] ``(N, C, H, W)`` → uint8 0..255 numpy, the on-disk snapshot format.
+
+    Example:
+        >>> images_to_uint8(torch.tensor([[[[-1.0, 0.0, 1.0]]]])).tolist()
+        [[[[0, 128, 255]]]]
+    """
+    scaled = ((images.detach().float().cpu() + 1.0) * 127.5).round().clamp_(0, 255)
+    return scaled.to(torch.uint8).numpy()
+
+
+def uint8_to_images(array: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
+    """uint8 0..255 ``(N, C, H, W)`` → float32 in [-1, 1], the inverse of ``images_to_uint8``.
+
+    Example:
+        >>> uint8_to_images(np.array([[[[0, 255]]]], dtype=np.uint8)).tolist()
+        [[[[-1.0, 1.0]]]]
+    """
+    tensor = torch.as_tensor(array, device=device)
+    return tensor.float() / 127.5 - 1.0
+
+
+def resize(images: Tensor, image_size: int, chunk: int = 4096) -> Tensor:
+    """Square ``(N, C, h, w)`` images → ``(N, C, image_size, image_size)``, bilinear, same dtype.
+
+    Antialiased, so downsizing (CIFAR 32 → 16) averages instead of aliasing; uint8 in, uint8 out
+    (rounded), in chunks so a 60,000-image dataset never needs a float copy of itself.
+
+    Example:
+        >>> resize(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 32).shape
+        torch.Size([2, 1, 32, 32])
+    """
+    if images.shape[-1] == image_size and images.shape[-2] == image_size:
+        return images
+    out = []
+    for part in images.split(chunk):
+        big = F.interpolate(part.float(), size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        out.append(big.round().clamp_(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else big)
+    return torch.cat(out)
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits: images ``(1797, 8, 8)`` grey levels 0..16 and labels ``(1797,)``."""
+    # Importing sklearn.datasets takes ~1.5 s (it pulls in scipy); the data is one small csv.gz inside
+    # the package, read here in ~30 ms. load_digits() stays the fallback if the file ever moves.
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if "sklearn.datasets" not in sys.modules and path is not None and path.is_file():
+        table = np.loadtxt(path, delimiter=",")
+        return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images, digits.target.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=len(IMAGE_SIZES))
+def digits_pixels(image_size: int = 32) -> tuple[Tensor, Tensor]:
+    """The bundled digits as float32 ``(1797, 1, image_size, image_size)`` in [-1, 1] and labels ``(1797,)``.
+
+    Cached per size (a few MB); treat the tensors as read-only, they are shared.
+
+    Example:
+        >>> pixels, labels = digits_pixels(16)
+        >>> pixels.shape, int(labels.max())
+        (torch.Size([1797, 1, 16, 16]), 9)
+    """
+    _check_size(image_size)
+    images, labels = _read_digits()
+    small = torch.from_numpy(images).float().unsqueeze(1) / 8.0 - 1.0  # (N, 1, 8, 8), 0..16 → [-1, 1]
+    # Pure upsampling, so antialias would change nothing; bilinear keeps the strokes smooth.
+    big = F.interpolate(small, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=False)
+    return big.clamp_(-1.0, 1.0), torch.from_numpy(labels)
+
+
+def _check_size(image_size: int) -> None:
+    if image_size not in IMAGE_SIZES:
+        raise DataError(f"image size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {image_size}")
+
+
+def _convert_channels(pixels: Tensor, channels: int) -> Tensor:
+    """``(N, C0, H, W)`` → ``(N, channels, H, W)``: grey repeated to RGB, or RGB to luminance."""
+    if pixels.shape[1] == channels:
+        return pixels
+    if channels == 3:
+        return pixels.expand(-1, 3, -1, -1).contiguous()
+    from torchvision.transforms.functional import rgb_to_grayscale
+
+    return rgb_to_grayscale(pixels, num_output_channels=1)
+
+
+def _load_torchvision(name: str, root: Path, image_size: int) -> tuple[Tensor, Tensor]:
+    """MNIST, FashionMNIST or CIFAR10's training split from ``root``: uint8 ``(N, C, S, S)`` and labels."""
+    import torchvision
+
+    class_name, _ = _TORCHVISION[name]
+    try:
+        dataset = getattr(torchvision.datasets, class_name)(root=str(root), train=True, download=False)
+    except (RuntimeError, FileNotFoundError) as error:
+        raise DatasetNotFoundError(_missing_message(name, root)) from error
+    data = torch.as_tensor(np.asarray(dataset.data))
+    # MNIST-like: (N, 28, 28); CIFAR10: (N, 32, 32, 3) HWC.
+    pixels = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2)
+    return resize(pixels.contiguous(), image_size), torch.as_tensor(dataset.targets, dtype=torch.int64)
+
+
+def _missing_message(name: str, root: Path) -> str:
+    """The one line that names exactly what torchvision reads for ``name`` under ``root``."""
+    if name == "cifar10":
+        base = root / "cifar-10-batches-py"
+        return (
+            f"cifar10: no data under {root}: expected {base}/data_batch_1 .. data_batch_5, test_batch and "
+            f"batches.meta (cifar-10-python.tar.gz extracted, checked by md5, as torchvision's CIFAR10(root={root}) "
+            "reads them); download them yourself, nothing is downloaded"
+        )
+    raw = root / _TORCHVISION[name][0] / "raw"
+    files = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte"
+    return (
+        f"{name}: no data under {root}: expected {raw}/ to hold {files} (gunzipped; torchvision's "
+        f"{_TORCHVISION[name][0]}(root={root}) needs all four); download them yourself, nothing is downloaded"
+    )
+
+
+_FOLDER_LAYOUT = "<root>/<class>/<image>.png|jpg|... (torchvision's ImageFolder layout)"
+
+
+def _load_folder(root: Path, image_size: int, channels: int) -> tuple[Tensor, Tensor]:
+    """Every image of an ImageFolder tree, centre-cropped and resized: uint8 ``(N, channels, S, S)``."""
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import v2
+
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"folder: {root} is not a directory; expected {_FOLDER_LAYOUT}")
+    # Resize the short side then centre-crop: the image keeps its aspect ratio and fills the square.
+    transform = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        folder = ImageFolder(str(root), transform=transform, loader=lambda path: _open_image(path, mode))
+    except FileNotFoundError as error:
+        raise DatasetNotFoundError(f"folder: no images under {root}; expected {_FOLDER_LAYOUT}") from error
+    pixels = torch.stack([folder[i][0] for i in range(len(folder))])  # (N, C, S, S) uint8
+    return pixels, torch.as_tensor(folder.targets, dtype=torch.int64)
+
+
+def _open_image(path: str, mode: str):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert(mode)
+
+
+def get_image_dataset(
+    name: str,
+    *,
+    image_size: int = 32,
+    data_root: str | Path | None = None,
+    channels: int | None = None,
+) -> ImageDataset:
+    """The image dataset ``name`` at ``image_size`` px, held in memory.
+
+    ``data_root`` is needed by mnist, fashion-mnist, cifar10 (torchvision's layout under it) and folder
+    (the ImageFolder root); digits and stacked-digits ignore it. ``channels`` (1 or 3) converts grey
+    to RGB or RGB to grey; None keeps the native count (folder: 3). ``folder`` decodes every image once
+    and holds them all: fine up to ~100k images at 32 px (~300 MB), beyond that resize them beforehand.
+
+    Example:
+        >>> get_image_dataset("digits", image_size=32).channels
+        1
+        >>> get_image_dataset("stacked-digits", image_size=16).num_modes
+        1000
+    """
+    if name not in IMAGE_DATASETS:
+        raise DataError(f"unknown image dataset {name!r}; choose one of {', '.join(IMAGE_DATASETS)}")
+    _check_size(image_size)
+    if channels is not None and channels not in (1, 3):
+        raise DataError(f"channels must be 1 or 3, got {channels}")
+    if name in ("digits", "stacked-digits"):
+        native = 1 if name == "digits" else 3
+        if channels not in (None, native):
+            raise DataError(f"{name} has {native} channel(s) (its modes depend on it), got channels={channels}")
+        pixels, labels = digits_pixels(image_size)
+        if name == "digits":
+            return ImageDataset(name, pixels, labels, num_modes=10)
+        return ImageDataset(name, pixels, labels, num_modes=1000, stack=3)
+    if data_root is None:
+        raise DataError(f"{name} reads local files: --data-root DIR is needed (nothing is downloaded)")
+    root = Path(os.path.expanduser(str(data_root)))
+    if name == "folder":
+        pixels, labels = _load_folder(root, image_size, channels or 3)
+        return ImageDataset(name, pixels, labels)
+    pixels, labels = _load_torchvision(name, root, image_size)
+    return ImageDataset(name, _convert_channels(pixels, channels or pixels.shape[1]), labels)

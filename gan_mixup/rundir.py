@@ -1,0 +1,424 @@
+"""The run directory: every file name in it, the snapshot schedule and format, atomic checkpoints,
+the marker that proves a folder is ours, and the lock that keeps two processes out of one run.
+
+A run directory holds::
+
+    .gan-mixup-run       marker: only a folder holding it is ever deleted by --overwrite
+    .lock                held (flock) by the process training the run; names its pid
+    config.json          the RunConfig, as JSON
+    metrics.jsonl        one JSON object per line: {"kind": "train" | "snapshot" | "event", "iteration": ...}
+    snapshots/
+      reference.npz      real samples (points or images), mode centres, plot extent, the D-grid axis
+      it_00000100.npz    per snapshot: fake samples from the fixed noise batch (and sigmoid(D) on the grid)
+    checkpoint.pt        the latest checkpoint; checkpoint.prev.pt the one before it
+    frames/ training.gif losses.png    written by ``gan-mixup render``
+
+A collection (``compare``, ``figure5``) holds the same marker, ``runs.json`` (label -> subdirectory)
+and one run directory per member. This is the only module that spells these names.
+
+Snapshots are plain ``.npz`` files, so ``render`` and ``metrics`` need only numpy to read a run.
+"""
+from __future__ import annotations
+
+from gan_mixup.errors import GanMixupError
+
+import errno
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+PAPER_ITERATIONS = (10, 100, 1000, 10000, 20000)  # the paper's Figure 5 columns
+
+MARKER_FILE = ".gan-mixup-run"
+LOCK_FILE = ".lock"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SNAPSHOT_DIR = "snapshots"
+REFERENCE_FILE = "reference.npz"
+CHECKPOINT_FILE = "checkpoint.pt"
+PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.pt"
+MANIFEST_FILE = "runs.json"  # a collection's label -> subdirectory
+FRAMES_DIR = "frames"
+GIF_FILE = "training.gif"
+LOSSES_FILE = "losses.png"
+COMPARISON_GIF_FILE = "comparison.gif"
+COMPARISON_FRAMES_DIR = "comparison_frames"
+FIGURE5_FILE = "figure5.png"
+# What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
+OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
+               CHECKPOINT_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
+               COMPARISON_FRAMES_DIR, FIGURE5_FILE)
+CHECKPOINT_VERSION = 1
+_SNAPSHOT_NAME = re.compile(r"^it_(\d{8})\.npz$")
+
+
+class CheckpointError(GanMixupError, RuntimeError):
+    """No usable checkpoint: missing, truncated or corrupted."""
+
+
+class RunDirectoryError(GanMixupError, FileExistsError):
+    """The output directory exists and neither resume nor overwrite was asked for, or is unusable."""
+
+
+class RunLockedError(RunDirectoryError):
+    """Another live process is using the run directory."""
+
+
+class SnapshotError(GanMixupError, ValueError):
+    """A snapshot or reference file is damaged."""
+
+
+class NotARunDirectoryError(GanMixupError, FileNotFoundError):
+    """The folder holds no gan-mixup run (its snapshots or reference are missing)."""
+
+
+def snapshot_schedule(iterations: int, frames: int = 200, extra: Iterable[int] = ()) -> list[int]:
+    """Iterations at which to snapshot: the paper's (10, 100, 1000, 10000, 20000) that the run
+    reaches, ``frames`` log-spaced iterations from 1 to ``iterations`` for a smooth GIF, ``extra``,
+    and the last iteration.
+
+    The dense part has exactly ``min(frames, iterations)`` distinct iterations: where rounding the
+    log spacing would repeat an iteration near the start, the next free one is taken instead.
+
+    Example:
+        >>> snapshot_schedule(1000, frames=5)
+        [1, 6, 10, 32, 100, 178, 1000]
+        >>> len(snapshot_schedule(20000, frames=200, extra=())) >= 200
+        True
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    extra = list(extra)
+    beyond = [it for it in extra if not 1 <= it <= iterations]
+    if beyond:
+        raise ValueError(f"snapshot iterations {beyond} are outside the run (1..{iterations})")
+    paper = [it for it in PAPER_ITERATIONS if it <= iterations]
+    return sorted(set(dense_schedule(iterations, frames)) | set(paper) | set(extra) | {iterations})
+
+
+def dense_schedule(iterations: int, frames: int) -> list[int]:
+    """``min(frames, iterations)`` distinct, roughly log-spaced iterations from 1 to ``iterations``.
+
+    Example:
+        >>> dense_schedule(10, 4)
+        [1, 2, 5, 10]
+        >>> dense_schedule(3, 10)
+        [1, 2, 3]
+    """
+    frames = min(frames, iterations)
+    if frames <= 0:
+        return []
+    if frames == 1:
+        return [iterations]
+    points = np.rint(np.geomspace(1, iterations, frames)).astype(np.int64)
+    # Forward: each at least one past the previous (rounding collides near 1). Backward: leave room
+    # for the ones after it, so the last stays at ``iterations`` and all stay distinct.
+    points = np.maximum(points, np.arange(1, frames + 1))
+    points = np.maximum.accumulate(points - np.arange(frames)) + np.arange(frames)
+    points = np.minimum(points, iterations - np.arange(frames)[::-1])
+    return [int(p) for p in points]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What every frame of a run shares.
+
+    ``kind`` says what a sample is: ``"points"`` (2-D toy data: ``real`` is ``(N, 2)`` float32) or
+    ``"images"`` (``real`` is ``(N, C, H, W)`` uint8 in 0..255; ``modes`` is ``(0, 2)``, ``extent``
+    is NaN and ``grid_axis`` is empty, since no D grid is drawn for images).
+    """
+
+    real: np.ndarray  # (N, 2) real points, or (N, C, H, W) uint8 images, drawn once
+    modes: np.ndarray  # (K, 2) mode centres; (0, 2) for continuous shapes and images
+    extent: float  # frames show [-extent, extent]² (points only)
+    grid_axis: np.ndarray  # (G,) coordinates of the D grid along x and y; (0,) for images
+    std: float | None = None  # per-mode std of the data, for the mode metrics
+    kind: str = "points"  # "points" or "images"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    iteration: int
+    fake: np.ndarray  # (N, 2) G(fixed noise); for images (N, C, H, W) uint8
+    d_grid: np.ndarray  # (G, G) sigmoid(D) at (grid_axis[j], grid_axis[i]) in row i, column j; (0, 0) for images
+
+
+def snapshot_path(run_dir: Path, iteration: int) -> Path:
+    return Path(run_dir) / SNAPSHOT_DIR / f"it_{iteration:08d}.npz"
+
+
+def write_reference(run_dir: Path, reference: Reference) -> None:
+    _atomic_npz(
+        Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE,
+        real=reference.real, modes=reference.modes, extent=np.float64(reference.extent), grid_axis=reference.grid_axis,
+        std=np.float64(np.nan if reference.std is None else reference.std), kind=np.str_(reference.kind),
+    )
+
+
+def read_reference(run_dir: Path) -> Reference:
+    path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
+    if not path.is_file():
+        raise NotARunDirectoryError(f"{run_dir} is not a gan-mixup run directory: {path} is missing")
+    try:
+        with np.load(path) as data:
+            std = float(data["std"])
+            kind = str(data["kind"]) if "kind" in data.files else "points"  # runs written before images existed
+            return Reference(data["real"], data["modes"], float(data["extent"]), data["grid_axis"],
+                             None if np.isnan(std) else std, kind)
+    except Exception as err:
+        raise SnapshotError(f"{path} is damaged ({type(err).__name__}); the run's frames cannot be drawn without it") from None
+
+
+def write_snapshot(run_dir: Path, snapshot: Snapshot) -> None:
+    _atomic_npz(snapshot_path(run_dir, snapshot.iteration), iteration=np.int64(snapshot.iteration),
+                fake=snapshot.fake, d_grid=snapshot.d_grid)
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """Read one snapshot file; a truncated or damaged file raises ``SnapshotError`` naming it."""
+    try:
+        with np.load(path) as data:
+            return Snapshot(int(data["iteration"]), data["fake"], data["d_grid"])
+    except FileNotFoundError:
+        raise SnapshotError(f"snapshot file {path} is missing") from None
+    except Exception as err:  # zipfile.BadZipFile, EOFError, KeyError, ValueError: all mean damaged
+        raise SnapshotError(f"snapshot file {path} is damaged ({type(err).__name__}); delete it to render the rest") from None
+
+
+def list_snapshots(run_dir: Path) -> list[Path]:
+    """Snapshot files of a run, in iteration order."""
+    folder = Path(run_dir) / SNAPSHOT_DIR
+    if not folder.is_dir():
+        raise NotARunDirectoryError(f"{run_dir} is not a gan-mixup run directory: {folder} is missing")
+    return sorted(p for p in folder.iterdir() if _SNAPSHOT_NAME.match(p.name))
+
+
+def read_snapshots(run_dir: Path) -> list[Snapshot]:
+    return [read_snapshot(p) for p in list_snapshots(run_dir)]
+
+
+# ----- checkpoints ------------------------------------------------------------------------------
+
+def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> float:
+    """Write ``state`` to ``checkpoint.pt`` atomically, keeping the previous one as ``checkpoint.prev.pt``.
+
+    The bytes go to a temporary file that is fsynced, then renamed over the target, so a crash at
+    any point leaves either the old or the new checkpoint whole. Returns the seconds it took.
+    """
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    target = run_dir / CHECKPOINT_FILE
+    tmp = run_dir / (CHECKPOINT_FILE + ".tmp")
+    buffer = io.BytesIO()
+    torch.save({"version": CHECKPOINT_VERSION, **state}, buffer)
+    try:
+        _write_synced(tmp, buffer.getbuffer())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old checkpoints, not a stray half file
+        raise
+    if target.exists():
+        os.replace(target, run_dir / PREVIOUS_CHECKPOINT_FILE)
+    os.replace(tmp, target)
+    _fsync_dir(run_dir)
+    return time.perf_counter() - start
+
+
+def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> tuple[dict[str, Any], list[str]]:
+    """Load the newest readable checkpoint of ``run_dir``: ``checkpoint.pt``, else ``checkpoint.prev.pt``.
+
+    Uses ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain data, never code.
+    Returns the state and a list of warnings (e.g. that the latest file was corrupt and the previous
+    one was used). Raises ``CheckpointError`` when neither can be read.
+    """
+    run_dir = Path(run_dir)
+    warnings: list[str] = []
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:  # truncated zip, bad pickle, ...: all mean "unreadable"
+            warnings.append(f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            continue
+        if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+            warnings.append(f"{path} is not a gan-mixup checkpoint of version {CHECKPOINT_VERSION}")
+            continue
+        if name == PREVIOUS_CHECKPOINT_FILE:
+            warnings.append(f"resuming from the previous checkpoint {path}")
+        return state, warnings
+    detail = "; ".join(warnings) if warnings else f"no {CHECKPOINT_FILE} in {run_dir}"
+    raise CheckpointError(f"cannot resume {run_dir}: {detail}")
+
+
+def _atomic_npz(path: Path, **arrays: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(buffer.getbuffer())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _write_synced(path: Path, data: memoryview | bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ----- the marker, the lock, creating and replacing a run directory ------------------------------
+
+def is_marked(path: Path) -> bool:
+    """Whether ``path`` holds gan-mixup's marker file (a run or a collection this package created)."""
+    return (Path(path) / MARKER_FILE).is_file()
+
+
+def write_marker(path: Path, kind: str) -> None:
+    """Mark ``path`` as gan-mixup's own (``kind``: ``run``, ``compare`` or ``figure5``)."""
+    (Path(path) / MARKER_FILE).write_text(json.dumps({"gan_mixup": kind}) + "\n")
+
+
+def marker_kind(path: Path) -> str | None:
+    """The kind recorded in ``path``'s marker, or ``None`` when it has none (or it is unreadable)."""
+    try:
+        return str(json.loads((Path(path) / MARKER_FILE).read_text())["gan_mixup"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def clear_run_dir(path: Path) -> None:
+    """Remove what gan-mixup wrote in ``path`` (``OWN_ENTRIES`` and member runs of a collection),
+    but only when ``path`` is provably ours and is neither the current directory nor one of its
+    parents; the folder itself and any file of the user's stay.
+    """
+    path = Path(path)
+    resolved, here = path.resolve(), Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise RunDirectoryError(f"refusing to overwrite {path}: it is the current directory or one of its parents")
+    if not is_marked(path):
+        raise RunDirectoryError(
+            f"refusing to overwrite {path}: it is not empty and holds no {MARKER_FILE} marker, so it is not a "
+            "gan-mixup run directory; choose another --out or delete it yourself")
+    entries = list(OWN_ENTRIES)
+    manifest = path / MANIFEST_FILE
+    if manifest.is_file():  # a collection: its members are runs of ours too
+        try:
+            entries += [str(sub) for sub in json.loads(manifest.read_text()).get("runs", {}).values()]
+        except (OSError, ValueError, AttributeError):
+            pass
+    for name in entries:
+        target = path / name
+        if target.resolve().parent != resolved:  # a manifest naming "../x" must not reach outside
+            continue
+        if target.is_dir() and not target.is_symlink():
+            if name in OWN_ENTRIES or is_marked(target):
+                shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    (path / MARKER_FILE).unlink(missing_ok=True)
+
+
+def is_empty_dir(path: Path) -> bool:
+    return Path(path).is_dir() and not any(Path(path).iterdir())
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on run directory ``path`` (created if needed) for the block.
+
+    ``flock`` on ``path/.lock``: the kernel drops it when the process dies, even by kill -9, so a
+    stale lock never blocks a resume. A second process gets ``RunLockedError`` naming the holder's
+    pid and command line. Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    created_lock = not (path / LOCK_FILE).exists()
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            raise RunLockedError(f"{path} is in use by {holder}; wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} ({_command_line()})\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            if created_lock and not is_marked(path):
+                # Nothing of ours was written (a mistake found after the lock was taken, a folder
+                # that is not a run): leave no trace.
+                (path / LOCK_FILE).unlink(missing_ok=True)
+                if created:
+                    try:
+                        path.rmdir()
+                    except OSError:  # not empty: keep it
+                        pass
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _command_line() -> str:
+    argv = [os.path.basename(sys.argv[0])] + sys.argv[1:] if sys.argv and sys.argv[0] else ["python"]
+    text = " ".join(argv)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def open_metrics(run_dir: Path, offset: int) -> tuple[Any, str | None]:
+    """Open ``metrics.jsonl`` for appending from byte ``offset`` (where the checkpoint we resume
+    left it): later records are dropped. A file that is missing or shorter than ``offset`` (deleted
+    or cut by the user) is continued as it is, never padded, and a warning says what was lost.
+    Returns the open file and the warning (or ``None``).
+    """
+    path = Path(run_dir) / METRICS_FILE
+    size = path.stat().st_size if path.exists() else 0
+    warning = None
+    metrics_file = open(path, "a+b")
+    if size >= offset:
+        metrics_file.truncate(offset)
+    else:
+        warning = (f"{path} is shorter than when the checkpoint was written ({size} < {offset} bytes): "
+                   "the records it lost are not restored; new ones are appended")
+    metrics_file.seek(0, os.SEEK_END)
+    if metrics_file.tell() > 0:  # a cut file may end mid-line: start the next record on a line of its own
+        metrics_file.seek(-1, os.SEEK_END)
+        if metrics_file.read(1) != b"\n":
+            metrics_file.write(b"\n")
+    metrics_file.close()
+    return open(path, "a", encoding="utf-8"), warning
