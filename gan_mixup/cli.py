@@ -1,6 +1,8 @@
 """``gan-mixup``: the command line. It only parses arguments, builds configs and calls the library.
 
-User mistakes end with one line on stderr, ``gan-mixup: error: ...``, and exit code 2.
+User mistakes (``GanMixupError``, argparse errors, a full disk) end with one line on stderr,
+``gan-mixup: error: ...``, and exit code 2; Ctrl-C ends with one line and 130; anything else is a
+bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
+from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
+from gan_mixup.rundir import CONFIG_FILE, LOCK_FILE
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -26,7 +30,7 @@ DEMO_PRESET = "paper-code"
 DEMO_SETTINGS = {"iterations": 3000, "snapshot_frames": 100, "checkpoint_every": 500}
 
 
-class UsageError(Exception):
+class UsageError(GanMixupError):
     """A mistake in the command line, reported as one line and exit code 2."""
 
 
@@ -67,15 +71,15 @@ def _key_value(text: str) -> tuple[str, float]:
 
 
 def _add_run_flags(p: argparse.ArgumentParser, *, objective: bool = True) -> None:
-    """Flags that set ToyConfig fields. Defaults are SUPPRESSed so that only flags the user typed
-    override the preset / config file / ToyConfig defaults (in that order)."""
+    """Flags that set RunConfig fields. Defaults are SUPPRESSed so that only flags the user typed
+    override the preset / config file / RunConfig defaults (in that order)."""
     S = argparse.SUPPRESS
     g = p.add_argument_group("what is trained")
     g.add_argument("--preset", default=S, choices=sorted(PRESETS), help="start from a named preset: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
     g.add_argument("--config", default=S, metavar="FILE", help="start from a config JSON file (as written to RUN_DIR/config.json); flags override it")
-    g.add_argument("--dataset", default=S, help="toy distribution: ring8, grid25, spiral, swissroll, moons (default ring8)")
+    g.add_argument("--dataset", default=S, help="toy: ring8, grid25, spiral, swissroll, moons (toy default ring8); images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder (images default digits)")
     g.add_argument("--data-scale", default=S, choices=["authors", "later"], help="ring/grid scale: authors = radius 1 / spacing 0.5, std 0.01 (mixup authors' code, default); later = ring radius 2 std 0.02, grid spacing 2 std 0.05 (later papers)")
-    g.add_argument("--dataset-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="a dataset parameter, e.g. radius=2 or std=0.05 (repeatable)")
+    g.add_argument("--dataset-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="a toy dataset parameter, e.g. radius=2, std=0.05, n_modes=8 (whole number, at most 10000) (repeatable)")
     if objective:
         g.add_argument("--objective", default=S, help="erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)")
     g.add_argument("--alpha", default=S, type=_finite_float, help="mixup α: λ ~ Beta(α, α), or U(0, α) with --lambda-distribution uniform (default 0.2)")
@@ -86,23 +90,24 @@ def _add_run_flags(p: argparse.ArgumentParser, *, objective: bool = True) -> Non
     g.add_argument("--regularizer", default=S, action="append", metavar="NAME[:VALUE]", help="add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)")
     g.add_argument("--objective-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
     g.add_argument("--spectral-norm", default=S, action="store_true", help="spectral normalization on every layer of D")
-    g = p.add_argument_group("networks and optimisation (paper defaults)")
-    g.add_argument("--iterations", default=S, type=_int, help="generator iterations (default 20000)")
-    g.add_argument("--batch-size", default=S, type=_int, help="real and fake samples per step (default 128)")
-    g.add_argument("--d-steps", default=S, type=_int, help="discriminator steps per generator step (default 5)")
-    g.add_argument("--latent-dim", default=S, type=_int, help="size of G's Gaussian noise (default 2)")
-    g.add_argument("--hidden", default=S, type=_int, help="hidden units per layer in G and D (default 512)")
-    g.add_argument("--layers", default=S, type=_int, help="hidden layers in G and D (default 3)")
-    g.add_argument("--lr", default=S, type=_finite_float, help="Adam learning rate (default 1e-3, Adam's default)")
+    g = p.add_argument_group("networks and optimisation (defaults: the paper's for toy data, DCGAN's for images)")
+    g.add_argument("--iterations", default=S, type=_int, help=f"generator iterations (toy 20000, images 2000; at most {LIMITS['iterations']:.0e})")
+    g.add_argument("--batch-size", default=S, type=_int, help=f"real and fake samples per step (toy 128, images 64; at most {LIMITS['batch_size']})")
+    g.add_argument("--d-steps", default=S, type=_int, help=f"discriminator steps per generator step (toy 5, images 1; at most {LIMITS['d_steps']})")
+    g.add_argument("--latent-dim", default=S, type=_int, help=f"size of G's Gaussian noise (toy 2, images 100; at most {LIMITS['latent_dim']})")
+    g.add_argument("--hidden", default=S, type=_int, help=f"toy: hidden units per layer (default 512, at most {LIMITS['hidden']}); images: DCGAN base feature maps (default 64, at most 1024)")
+    g.add_argument("--layers", default=S, type=_int, help=f"hidden layers of the toy MLPs (default 3, at most {LIMITS['layers']})")
+    g.add_argument("--lr", default=S, type=_finite_float, help="Adam learning rate (toy 1e-3, Adam's default; images 2e-4 with β1 0.5, DCGAN's)")
     g.add_argument("--seed", default=S, type=_int, help="seed for model init, data, noise and λ (default 0)")
-    g.add_argument("--device", default=S, help="torch device, e.g. cpu or cuda (default cpu)")
+    g.add_argument("--device", default=S, help="auto (CUDA when present, else CPU; default), cpu, cuda, cuda:N or mps")
     g = p.add_argument_group("recording")
-    g.add_argument("--snapshot-frames", default=S, type=_int, help="log-spaced snapshots for the GIF, besides the paper's iterations (default 200)")
+    g.add_argument("--snapshot-frames", default=S, type=_int, help=f"log-spaced snapshots for the GIF, besides the paper's iterations (toy 200, images 100; at most {LIMITS['snapshot_frames']})")
     g.add_argument("--snapshot-iterations", default=S, type=_int_list, metavar="N,N,...", help="extra snapshot iterations")
-    g.add_argument("--fixed-samples", default=S, type=_int, help="fake samples per snapshot (default 1000)")
-    g.add_argument("--grid-size", default=S, type=_int, help="D is drawn on a GRID×GRID grid (default 64)")
+    g.add_argument("--fixed-samples", default=S, type=_int, help=f"fake samples per snapshot (toy 1000, at most {LIMITS['fixed_samples']}; images 64, at most 1024)")
+    g.add_argument("--grid-size", default=S, type=_int, help=f"toy: D is drawn on a GRID×GRID grid (default 64, from 2 to {LIMITS['grid_size']})")
     g.add_argument("--log-every", default=S, type=_int, help="iterations between metrics.jsonl records (default 10)")
-    g.add_argument("--checkpoint-every", default=S, type=_int, help="iterations between checkpoints (default 1000)")
+    g.add_argument("--checkpoint-every", default=S, type=_int, help="iterations between checkpoints (toy 1000, images 500)")
+    g.add_argument("--checkpoint-seconds", default=S, type=_finite_float, help="also checkpoint when this many seconds passed since the last one, so a kill loses at most that much (default 60; 0: off)")
     g.add_argument("--on-nonfinite", default=S, choices=["stop", "skip"], help="on a NaN/Inf loss: stop the run (default) or skip that update")
 
 
@@ -111,28 +116,44 @@ DATA_SCALES = {
     "later": {"ring8": {"radius": 2.0, "std": 0.02}, "grid25": {"spacing": 2.0, "std": 0.05}},
 }
 
-# Flags whose argparse dest is the ToyConfig field of the same name.
+# Flags whose argparse dest is the RunConfig field of the same name.
 _CONFIG_FLAGS = (
     "dataset", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing", "generator_loss",
     "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
     "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
+    "checkpoint_seconds", "image_size", "channels", "data_root", "d_forward", "g_ema", "amp", "metric_samples",
 )
 
 
-def config_from_args(args: argparse.Namespace, base: ToyConfig | None = None, **overrides: Any) -> ToyConfig:
-    """defaults < base (a resumed run's config) < --demo < --preset < --config < typed flags < overrides."""
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **overrides: Any) -> RunConfig:
+    """defaults < base (a resumed run's config) < --demo < --preset < --config < typed flags < overrides.
+
+    A preset's mixup-only settings (the paper-code preset's minimax G loss, ...) give way when the
+    command names another objective and not those settings: ``--preset paper-code --objective hinge``
+    is the paper's networks and data with hinge's own losses.
+    """
     fields: dict[str, Any] = base.to_dict() if base is not None else {}
+    preset: dict[str, Any] = {}
     if getattr(args, "demo", False):
-        fields.update({**load_preset(DEMO_PRESET), **DEMO_SETTINGS})
+        preset = {**load_preset(DEMO_PRESET), **DEMO_SETTINGS}
     if "preset" in args:
-        fields.update(load_preset(args.preset))
+        preset = {**preset, **load_preset(args.preset)}
+    fields.update(preset)
     if "config" in args:
         path = Path(args.config)
         if not path.is_file():
             raise UsageError(f"no config file at {path}")
-        fields.update(ToyConfig.load(path).to_dict())
+        fields.update(RunConfig.load(path).to_dict())
     fields.update({name: getattr(args, name) for name in _CONFIG_FLAGS if name in args})
-    dataset = overrides.get("dataset", fields.get("dataset", ToyConfig.dataset))
+    fields.update({name: value for name, value in overrides.items() if name == "objective"})
+    if fields.get("objective") not in (None, "erm", "mixup") and "generator_loss" not in args:
+        fields["generator_loss"] = RunConfig.generator_loss
+    if dataset_kind(overrides.get("dataset", fields.get("dataset", RunConfig.dataset))) == "images":
+        # The presets size the toy networks; on images their sizes give way to DCGAN's defaults.
+        for name in KIND_DEFAULTS["points"]:
+            if name in preset and name not in args:
+                fields.pop(name, None)
+    dataset = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
     if "data_scale" in args:
         fields["dataset_options"] = dict(DATA_SCALES[args.data_scale].get(dataset, {}))
     if "dataset_option" in args:
@@ -142,31 +163,55 @@ def config_from_args(args: argparse.Namespace, base: ToyConfig | None = None, **
     if "regularizer" in args:
         fields["regularizers"] = tuple(args.regularizer)
     fields.update(overrides)
-    return ToyConfig.from_dict(fields)
+    return RunConfig.from_dict(fields)
+
+
+def _add_image_flags(p: argparse.ArgumentParser) -> None:
+    S = argparse.SUPPRESS
+    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, folder)")
+    g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32)")
+    g.add_argument("--channels", default=S, type=_int, choices=[1, 3], help="convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)")
+    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10 (as torchvision lays them out) or of images in class subfolders (folder); nothing is downloaded")
+    g.add_argument("--nz", dest="latent_dim", default=S, type=_int, help="size of G's noise (DCGAN's nz; default 100; same as --latent-dim)")
+    g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
+    g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
+    g.add_argument("--amp", default=S, action="store_true", help="CUDA only: bfloat16 autocast for G and D forwards")
+    g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the per-snapshot image metrics use (default 1000, at most 20000)")
+
+
+def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str | None) -> None:
+    p.add_argument("--out", required=default_out is None, help=f"{what} to create (default {default_out})" if default_out else f"{what} to create")
+    p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what} at --out (only one gan-mixup marked as its own)")
+    p.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
+                   help=f"continue the {what} at --out (or DIR) from its last checkpoint, or start it when it has none; flags may change harmless settings such as --iterations")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gan-mixup", description="Train toy GANs with and without mixup, and watch them.")
+    parser = _Parser(prog="gan-mixup", description="Train GANs with and without mixup on toy points or images, and watch them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("toy", help="train one toy GAN; write snapshots, metrics, checkpoints and a GIF",
-                       description="Train the paper's toy GAN (3x512 ReLU MLPs, batch 128, 5 D steps per G step, Adam) and render a GIF.")
-    _add_run_flags(p)
-    p.add_argument("--out", help="run directory to create (default runs/<dataset>-<objective>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory at --out")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint (flags may change harmless settings such as --iterations)")
-    p.add_argument("--demo", action="store_true", help=f"a quick demo: preset {DEMO_PRESET} with {DEMO_SETTINGS} (a --preset, --config or flag overrides it)")
-    p.add_argument("--no-render", action="store_true", help="skip rendering the GIF at the end")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for name, help_line, description in (
+        ("toy", "train one toy GAN; write snapshots, metrics, checkpoints and a GIF",
+         "Train the paper's toy GAN (3x512 ReLU MLPs, batch 128, 5 D steps per G step, Adam) and render a GIF."),
+        ("images", "train one image GAN (DCGAN); write sample grids, metrics, checkpoints and a GIF",
+         "Train a DCGAN on image data (default: scikit-learn's bundled digits at 32 px, nothing downloaded) with the same "
+         "objectives, run directory, resume and GIFs as the toy GAN."),
+    ):
+        p = sub.add_parser(name, help=help_line, description=description)
+        _add_run_flags(p)
+        _add_image_flags(p)
+        _add_output_flags(p, what="run directory", default_out="runs/<dataset>-<objective>")
+        if name == "toy":
+            p.add_argument("--demo", action="store_true", help=f"a quick demo: preset {DEMO_PRESET} with {DEMO_SETTINGS} (a --preset, --config or flag overrides it)")
+        p.add_argument("--no-render", action="store_true", help="skip rendering the GIF at the end")
 
     p = sub.add_parser("compare", help="train several objectives from one seed and fixed noise; render them side by side",
-                       description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid.")
+                       description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid. Works for toy and image datasets.")
     _add_run_flags(p, objective=False)
+    _add_image_flags(p)
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10; a regularizer alone (r1) means erm with it")
-    p.add_argument("--out", required=True, help="directory for the runs (one subdirectory per objective) and the renders")
-    p.add_argument("--overwrite", action="store_true", help="replace existing runs under --out")
-    p.add_argument("--resume", action="store_true", help="continue interrupted runs under --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_output_flags(p, what="compare directory", default_out=None)
 
     p = sub.add_parser("render", help="re-render frames, GIF and loss plot of a run directory from its snapshots alone")
     p.add_argument("run_dir", help="a run directory written by `gan-mixup toy`, or a compare directory")
@@ -176,13 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figure5", help="reproduce the paper's Figure 5 with the authors' code settings (ERM vs mixup α=0.2 on grid and ring)",
                        description="Train ERM and mixup (α = 0.2) on grid25 and ring8 with the paper-code preset and render the figure in the paper's layout.")
-    p.add_argument("--out", required=True, help="directory for the four runs and the figure")
     p.add_argument("--iterations", type=_int, default=20000, help="generator iterations per run (default 20000, the paper's)")
     p.add_argument("--seed", type=_int, default=0, help="seed (default 0)")
     p.add_argument("--hidden", type=_int, default=None, help="override the preset's width 512, for a quick look")
-    p.add_argument("--overwrite", action="store_true", help="replace existing runs under --out")
-    p.add_argument("--resume", action="store_true", help="continue interrupted runs under --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_output_flags(p, what="figure5 directory", default_out=None)
 
     sub.add_parser("objectives", help="list the objectives and regularizers")
     return parser
@@ -190,34 +232,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gan-mixup`` console script; returns the exit code."""
-    from gan_mixup.rundir import CheckpointError
-    from gan_mixup.train import NonFiniteError, TrainingInterrupted
-
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        from gan_mixup.train import NonFiniteError, TrainingInterrupted
+
         return _run(build_parser().parse_args(argv))
-    except UsageError as err:
-        return _fail(str(err))
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
-              f"  {resume_command(argv, stop.run_dir)}", file=sys.stderr)
+              f"  {resume_command(argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop: starting up, or rendering
+        print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NonFiniteError as err:
-        print(f"gan-mixup: stopped: {err}. The last good checkpoint and snapshots are kept; "
-              "try a lower --lr or --on-nonfinite skip.", file=sys.stderr)
+        print(f"gan-mixup: stopped: {err}. {_nonfinite_hint(err, argv)}", file=sys.stderr)
         return EXIT_NONFINITE
-    except (ValueError, CheckpointError, FileExistsError, FileNotFoundError, PermissionError) as err:
+    except GanMixupError as err:
         return _fail(str(err))
     except OSError as err:  # disk full, unwritable path, ...: one line, earlier files untouched
         return _fail(f"{err.strerror or err}: {err.filename or ''}".rstrip(": "))
 
 
-def resume_command(argv: list[str], run_dir: Path | None) -> str:
-    """The command that continues an interrupted run: ``toy --resume RUN_DIR``, or for compare /
-    figure5 the same command with ``--resume`` instead of ``--overwrite``."""
-    if argv and argv[0] == "toy" and run_dir is not None:
-        return f"gan-mixup toy --resume {shlex.quote(str(run_dir))}"
-    kept = [arg for arg in argv if arg not in ("--overwrite", "--resume")]
+def _nonfinite_hint(err: Any, argv: list[str]) -> str:
+    if err.checkpoint_iteration is None:
+        kept = "No checkpoint was written yet, so a rerun starts from the beginning"
+    else:
+        kept = f"The checkpoint of iteration {err.checkpoint_iteration} and the snapshots up to it are kept"
+    advice = "try a lower --lr" if "skip" in argv else "try a lower --lr, or --on-nonfinite skip"
+    return f"{kept}; {advice}."
+
+
+def _interrupted_hint(argv: list[str]) -> str:
+    if argv and argv[0] == "render":
+        return "Nothing of the run is lost; render again with: gan-mixup " + shlex.join(argv)
+    if argv and argv[0] in ("toy", "images", "compare", "figure5"):
+        return "Anything trained up to the last checkpoint is kept; continue with:\n  " + resume_command(argv)
+    return ""
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command that continues an interrupted run: the same command line, every flag kept
+    (``--no-render``, ``--no-progress``, ...), with ``--resume`` in place of ``--overwrite``."""
+    kept, skip_next = [], False
+    for i, arg in enumerate(argv):
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in ("--overwrite", "--resume") or arg.startswith("--resume="):
+            # `--resume DIR` (a path, not a flag) becomes `--out DIR` unless --out is there already
+            if arg == "--resume" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                skip_next = True
+                if "--out" not in argv and not any(a.startswith("--out=") for a in argv):
+                    kept += ["--out", argv[i + 1]]
+            continue
+        kept.append(arg)
     return "gan-mixup " + shlex.join(kept + ["--resume"])
 
 
@@ -227,8 +295,8 @@ def _fail(message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "toy":
-        return _toy(args)
+    if args.command in ("toy", "images"):
+        return _train_one(args)
     if args.command == "compare":
         return _compare(args)
     if args.command == "render":
@@ -238,19 +306,23 @@ def _run(args: argparse.Namespace) -> int:
     return _list_objectives()
 
 
-def _toy(args: argparse.Namespace) -> int:
+def _train_one(args: argparse.Namespace) -> int:
+    """``toy`` and ``images``: one run, the same trainer; they differ only in the default dataset."""
     from gan_mixup.train import train
 
-    if args.resume:
-        if args.out and Path(args.out) != Path(args.resume):
-            raise UsageError("give either --resume RUN_DIR or --out, not both")
-        run_dir = Path(args.resume)
-        if not (run_dir / "config.json").is_file():
-            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no config.json)")
-        config = config_from_args(args, base=ToyConfig.load(run_dir / "config.json"))
+    run_dir = _run_dir_of(args)
+    if args.resume and (run_dir / CONFIG_FILE).is_file():
+        base = RunConfig.load(run_dir / CONFIG_FILE)
+        config = config_from_args(args, base=base)
     else:
-        config = config_from_args(args)
-        run_dir = Path(args.out or f"runs/{config.dataset}-{config.objective}")
+        if args.resume and run_dir.exists() and not _is_empty(run_dir):
+            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
+        if args.resume and not run_dir.exists():
+            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
+        config = config_from_args(args, **_default_dataset(args))
+        if run_dir == _PENDING:
+            run_dir = Path(f"runs/{config.dataset}-{config.objective}")
+    _check_command_fits(args.command, config)
     result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
                    progress=not args.no_progress, handle_signals=True)
     print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)")
@@ -264,22 +336,61 @@ def _toy(args: argparse.Namespace) -> int:
     return 0
 
 
+_PENDING = Path("\0pending")  # --out not given: runs/<dataset>-<objective>, known once the config is
+
+
+def _run_dir_of(args: argparse.Namespace) -> Path:
+    """``--out``, or the DIR of ``--resume DIR``; both given must agree."""
+    resume_dir = args.resume if isinstance(args.resume, str) else None
+    if resume_dir is not None and args.out is not None and Path(args.out) != Path(resume_dir):
+        raise UsageError("give the directory once: --resume DIR, or --out DIR --resume")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues a run and --overwrite replaces it: give one of them")
+    chosen = resume_dir or args.out
+    if chosen is None:
+        if args.resume:
+            raise UsageError("--resume needs the run directory: --out DIR --resume (or --resume DIR)")
+        return _PENDING
+    return Path(chosen)
+
+
+def _default_dataset(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command == "images" and "dataset" not in args and "config" not in args:
+        return {"dataset": "digits"}
+    return {}
+
+
+def _check_command_fits(command: str, config: RunConfig) -> None:
+    if command == "images" and config.kind != "images":
+        raise UsageError(f"{config.dataset} is a toy dataset: train it with `gan-mixup toy --dataset {config.dataset}`")
+    if command == "toy" and config.kind != "points":
+        raise UsageError(f"{config.dataset} is an image dataset: train it with `gan-mixup images --dataset {config.dataset}`")
+
+
+def _is_empty(path: Path) -> bool:
+    return path.is_dir() and all(entry.name == LOCK_FILE for entry in path.iterdir())
+
+
 def _compare(args: argparse.Namespace) -> int:
     from gan_mixup.experiments import compare
 
     specs = [part.strip() for part in args.objectives.split(",") if part.strip()]
     if len(specs) < 1:
         raise UsageError("--objectives needs at least one objective, e.g. erm,mixup")
+    duplicates = sorted({spec for spec in specs if specs.count(spec) > 1})
+    if duplicates:
+        raise UsageError(f"--objectives names {', '.join(duplicates)} twice; each objective is trained once")
+    out = _run_dir_of(args)
     base = config_from_args(args)
     configs = {spec: config_with_objective(base, spec) for spec in specs}
-    outputs = compare(configs, Path(args.out), overwrite=args.overwrite, resume=args.resume,
+    outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
                       progress=not args.no_progress, handle_signals=True)
     for name, path in outputs.items():
         print(f"{name}: {path}")
     return 0
 
 
-def config_with_objective(base: ToyConfig, spec: str) -> ToyConfig:
+def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
     """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers.
 
     A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
@@ -304,8 +415,9 @@ def _render(args: argparse.Namespace) -> int:
 def _figure5(args: argparse.Namespace) -> int:
     from gan_mixup.experiments import figure5
 
-    outputs = figure5(Path(args.out), iterations=args.iterations, seed=args.seed, hidden=args.hidden,
-                      overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress, handle_signals=True)
+    outputs = figure5(_run_dir_of(args), iterations=args.iterations, seed=args.seed, hidden=args.hidden,
+                      overwrite=args.overwrite, resume=bool(args.resume), progress=not args.no_progress,
+                      handle_signals=True)
     for name, path in outputs.items():
         print(f"{name}: {path}")
     return 0

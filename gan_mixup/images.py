@@ -66,7 +66,7 @@ class ImageDataset:
     stack: int = 1
     kind: str = "images"
     # One copy of ``pixels`` per device, so a CUDA run copies the dataset once, not every step.
-    _on_device: dict = field(default_factory=dict, repr=False, compare=False)
+    _on_device: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def channels(self) -> int:

@@ -64,17 +64,20 @@ class Objective(Protocol):
 def logits_of(D: Discriminator, x: Tensor) -> Tensor:
     """Run ``D`` on ``x`` and return one logit per sample, shape ``(B,)``.
 
-    Raises ``ObjectiveError`` when D returns anything but ``(B,)`` or ``(B, 1)``: a silent
-    broadcast of a wrong shape against the targets is the classic bug this guards against.
+    Raises ``ObjectiveError`` when D returns anything but ``(B,)``, ``(B, 1)`` or ``(B, 1, 1, 1)`` (a
+    DCGAN's last convolution), or for an empty batch: a silent broadcast of a wrong shape against
+    the targets is the classic bug this guards against.
     """
-    out = D(x)
     batch = x.shape[0]
-    if out.shape == (batch, 1):
-        return out.squeeze(1)
+    if batch == 0:
+        raise ObjectiveError("the batch is empty: a loss over no samples is undefined")
+    out = D(x)
     if out.shape == (batch,):
         return out
+    if out.dim() >= 2 and out.shape[0] == batch and out[0].numel() == 1:  # (B, 1), or (B, 1, 1, 1) from a conv D
+        return out.reshape(batch)
     raise ObjectiveError(
-        f"the discriminator must return one logit per sample, shape ({batch},) or ({batch}, 1), "
+        f"the discriminator must return one logit per sample, shape ({batch},), ({batch}, 1) or ({batch}, 1, 1, 1), "
         f"but returned {tuple(out.shape)} for an input of shape {tuple(x.shape)}"
     )
 
@@ -99,15 +102,27 @@ def bce(logits: Tensor, target: Tensor | float) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def real_fake_logits(D: Discriminator, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+def real_fake_logits(D: Discriminator, real: Tensor, fake: Tensor, separate: bool | None = None) -> tuple[Tensor, Tensor]:
     """D's outputs on ``real`` and ``fake``, shapes ``(B_real,)`` and ``(B_fake,)``.
 
-    One forward over the concatenated batch: cheaper than two, and identical for any D without
-    batch statistics (use an objective's own two forwards if your D has BatchNorm).
+    ``separate=False``: one forward over the concatenated batch, cheaper than two and identical for
+    any D without batch statistics. ``separate=True``: two forwards, so BatchNorm normalises a pure
+    real and a pure fake batch, as the DCGAN paper trains D. ``None`` (the default) picks two
+    forwards exactly when D holds a BatchNorm layer in training mode.
     """
     check_pair(real, fake)
+    if separate is None:
+        separate = has_batch_statistics(D)
+    if separate:
+        return logits_of(D, real), logits_of(D, fake)
     logits = logits_of(D, torch.cat([real, fake]))
     return logits[: len(real)], logits[len(real) :]
+
+
+def has_batch_statistics(D: Discriminator) -> bool:
+    """Whether D normalises with statistics of its input batch (a BatchNorm layer in training mode)."""
+    modules = D.modules() if isinstance(D, torch.nn.Module) else ()
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training for m in modules)
 
 
 def probability_stats(real_logits: Tensor, fake_logits: Tensor) -> StepStats:
@@ -131,6 +146,7 @@ class StandardGAN:
     """
 
     name = "erm"
+    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1  # real/fake batches the D loss consumes per step
     real_target = 1.0  # D's target for real samples
 
@@ -144,19 +160,20 @@ class StandardGAN:
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
         """``real_target`` replaces the target 1 for this call (how label smoothing reaches this loss)."""
-        real_logits, fake_logits = real_fake_logits(D, real, fake)
+        real_logits, fake_logits = real_fake_logits(D, real, fake, self.separate_forwards)
         self.last_stats = probability_stats(real_logits, fake_logits)
         return bce(real_logits, self.real_target if real_target is None else real_target) + bce(fake_logits, 0.0)
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
-        return generator_loss_on(D, fake, real, self.generator_loss_kind)
+        return generator_loss_on(D, fake, real, self.generator_loss_kind, self.separate_forwards)
 
     def __repr__(self) -> str:
         return f"StandardGAN(generator_loss={self.generator_loss_kind!r})"
 
 
-def generator_loss_on(D: Discriminator, fake: Tensor, real: Tensor | None, kind: str) -> Tensor:
-    """The unmixed generator losses shared by StandardGAN and MixupGAN."""
+def generator_loss_on(D: Discriminator, fake: Tensor, real: Tensor | None, kind: str,
+                      separate: bool | None = None) -> Tensor:
+    """The unmixed generator losses shared by StandardGAN and MixupGAN (``separate``: see ``real_fake_logits``)."""
     if kind == "non-saturating":
         return bce(logits_of(D, fake), 1.0)
     if kind == "saturating":
@@ -164,10 +181,10 @@ def generator_loss_on(D: Discriminator, fake: Tensor, real: Tensor | None, kind:
     if kind == "minimax":
         if real is None:
             raise ObjectiveError("the minimax generator loss needs the real batch: generator_loss(D, fake, real)")
-        check_pair(real, fake)
-        logits = logits_of(D, torch.cat([real, fake]))
-        targets = torch.cat([torch.ones(len(real), device=logits.device), torch.zeros(len(fake), device=logits.device)])
-        return -bce(logits, targets.to(logits.dtype))
+        if real.shape[0] != fake.shape[0]:
+            raise ObjectiveError(f"the minimax generator loss pairs real and fake batches: equal sizes needed, got {real.shape[0]} and {fake.shape[0]}")
+        real_logits, fake_logits = real_fake_logits(D, real, fake, separate)
+        return -(bce(real_logits, 1.0) + bce(fake_logits, 0.0)) / 2  # the mean BCE over real ∪ fake
     raise ObjectiveError(f"unknown generator loss {kind!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
 
 
@@ -204,6 +221,7 @@ class MixupGAN:
     """
 
     name = "mixup"
+    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     real_target = 1.0  # the share of real in x̃ is multiplied by this to give D's target
 
     def __init__(
@@ -221,13 +239,15 @@ class MixupGAN:
             raise ObjectiveError(f"unknown pairing {pairing!r}; choose real-fake or shuffled")
         if generator_loss not in GENERATOR_LOSSES:
             raise ObjectiveError(f"unknown generator loss {generator_loss!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
-        alpha_ok = isinstance(alpha, (int, float)) and math.isfinite(alpha) and (
+        alpha_ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and (
             alpha > 0 or (alpha == 0 and lambda_distribution == "uniform")
         )
         if not alpha_ok:
             raise ObjectiveError(
                 f"alpha must be a finite number > 0 (0 is allowed only with the uniform λ distribution), got {alpha!r}"
             )
+        if not isinstance(per_sample, bool):
+            raise ObjectiveError(f"per_sample must be True or False, got {per_sample!r}")
         if lambda_distribution == "uniform" and alpha > 1:
             raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
         self.alpha = float(alpha)
@@ -296,7 +316,7 @@ class MixupGAN:
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
         if self.generator_loss_kind != "mixed":
-            return generator_loss_on(D, fake, real, self.generator_loss_kind)
+            return generator_loss_on(D, fake, real, self.generator_loss_kind, self.separate_forwards)
         if real is None:
             raise ObjectiveError("the mixed generator loss needs the real batch: generator_loss(D, fake, real)")
         mixed, target = self.mix(real, fake)
@@ -381,6 +401,7 @@ class WGANGP:
     """
 
     name = "wgan-gp"
+    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1
 
     def __init__(self, gp_weight: float = 10.0, generator: torch.Generator | None = None) -> None:
@@ -391,7 +412,7 @@ class WGANGP:
         self.last_stats = StepStats()
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        real_scores, fake_scores = real_fake_logits(D, real, fake)
+        real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
         critic = fake_scores.mean() - real_scores.mean()
         # StepStats' d_real / d_fake are sigmoid probabilities; a critic's score is no logit, so they stay None.
         self.last_stats = StepStats()
@@ -423,13 +444,14 @@ class HingeGAN:
     """
 
     name = "hinge"
+    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1
 
     def __init__(self) -> None:
         self.last_stats = StepStats()
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        real_scores, fake_scores = real_fake_logits(D, real, fake)
+        real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
         self.last_stats = probability_stats(real_scores, fake_scores)
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
@@ -462,6 +484,7 @@ class LSGAN:
     """
 
     name = "lsgan"
+    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1
 
     def __init__(self, real_target: float = 1.0, fake_target: float = 0.0, generator_target: float = 1.0) -> None:
@@ -479,7 +502,7 @@ class LSGAN:
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
         """``real_target`` overrides b for this call only (how label smoothing reaches this loss)."""
         b = self.real_target if real_target is None else real_target
-        real_scores, fake_scores = real_fake_logits(D, real, fake)
+        real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
         self.last_stats = StepStats()
         return 0.5 * (real_scores - b).pow(2).mean() + 0.5 * (fake_scores - self.fake_target).pow(2).mean()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gan_mixup.errors import GanMixupError
 
+import copy
 import inspect
 import json
 import math
@@ -113,6 +114,8 @@ class RunState:
     objective: Objective
     rngs: dict[str, torch.Generator]  # "data", "noise", "objective"
     fixed_noise: Tensor  # (fixed_samples, latent_dim): every snapshot's G input
+    ema: nn.Module | None = None  # EMA of G's weights (config.g_ema > 0); snapshots draw from it
+    metric_noise: Tensor | None = None  # images: (metric_samples, latent_dim), the metrics' fixed G input
     iteration: int = 0
     pending_losses: list[tuple[int, Tensor]] = field(default_factory=list)  # (iteration, its D and G losses), unchecked
     reference: Reference | None = None  # the frames' shared real samples, made on first use
@@ -127,6 +130,8 @@ def build_objective(config: ToyConfig, generator: torch.Generator | None = None)
     """The objective named by ``config``, with its options and regularizers; all its randomness
     (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
     objective = _base_objective(config, generator)
+    # D on real and fake: None lets the objective decide (two forwards exactly when D has BatchNorm).
+    objective.separate_forwards = {"auto": None, "joint": False, "separate": True}[config.d_forward]
     if not config.regularizers:
         return objective
     return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
@@ -135,7 +140,9 @@ def build_objective(config: ToyConfig, generator: torch.Generator | None = None)
 def check_config(config: ToyConfig) -> None:
     """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
     regularizers, dataset options), without building models or touching the disk."""
-    resolve_device(config.device)
+    device = resolve_device(config.device)
+    if config.amp and device.type != "cuda":
+        raise ConfigError(f"--amp needs a CUDA device; this run is on {device.type}")
     build_data(config)
     build_objective(config)
 
@@ -173,6 +180,8 @@ def build_state(config: ToyConfig) -> RunState:
     mixup in ``compare``) start from identical networks and see the same fixed noise.
     """
     device = resolve_device(config.device)
+    if config.amp and device.type != "cuda":
+        raise ConfigError(f"--amp needs a CUDA device; this run is on {device.type}")
     dataset = build_data(config)
     seeds = stream_seeds(config.seed)
     with torch.random.fork_rng(devices=[]):
@@ -182,6 +191,9 @@ def build_state(config: ToyConfig) -> RunState:
     rngs = {name: torch.Generator(device).manual_seed(int(s)) for name, s in zip(("data", "noise", "objective"), seeds[1:4])}
     fixed = torch.Generator(device).manual_seed(int(seeds[4]))
     fixed_noise = torch.randn(config.fixed_samples, config.latent_dim, generator=fixed, device=device)
+    # Drawn after the fixed noise from the same stream, so adding it changed no earlier run.
+    metric_noise = (torch.randn(config.metric_samples, config.latent_dim, generator=fixed, device=device)
+                    if config.metric_samples else None)
     return RunState(
         config=config,
         dataset=dataset,
@@ -192,6 +204,8 @@ def build_state(config: ToyConfig) -> RunState:
         objective=build_objective(config, rngs["objective"]),
         rngs=rngs,
         fixed_noise=fixed_noise,
+        ema=copy.deepcopy(generator).requires_grad_(False) if config.g_ema > 0 else None,
+        metric_noise=metric_noise,
     )
 
 
@@ -237,14 +251,18 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     if state.begin_iteration is not None:  # e.g. instance noise annealing
         state.begin_iteration(state.iteration, cfg.iterations)
 
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp)
+
     # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
-    # so one G forward for all of them gives exactly the fakes d_steps separate forwards would.
-    with torch.no_grad():
-        fakes = G(sample_noise(state, cfg.d_steps * batch))
+    # so one G forward for all of them gives exactly the fakes d_steps separate forwards would
+    # (a G with BatchNorm normalises over all of them: one batch of d_steps x batch noise).
+    with torch.no_grad(), autocast:
+        fakes = G(sample_noise(state, cfg.d_steps * batch)).float()
     reals = sample_real(state, cfg.d_steps * batch)
     losses = []
     for real, fake in zip(reals.split(batch), fakes.split(batch)):
-        d_loss = objective.discriminator_loss(D, real, fake)
+        with autocast:
+            d_loss = objective.discriminator_loss(D, real, fake).float()
         state.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         step_unless_nonfinite(state.opt_d, d_loss)
@@ -253,17 +271,28 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     # (2) Update G through D. D's weights need no gradient here, which saves one of D's backward GEMMs.
     D.requires_grad_(False)
     try:
-        fake = G(sample_noise(state, cfg.batch_size))
-        g_loss = objective.generator_loss(D, fake, sample_real(state, cfg.batch_size))
+        with autocast:
+            fake = G(sample_noise(state, cfg.batch_size))
+            g_loss = objective.generator_loss(D, fake, sample_real(state, cfg.batch_size)).float()
         state.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
     finally:
         D.requires_grad_(True)
     step_unless_nonfinite(state.opt_g, g_loss)
+    if state.ema is not None:
+        update_ema(state.ema, G, cfg.g_ema)
     losses.append(g_loss.detach())
     state.iteration += 1
     state.pending_losses.append((state.iteration, torch.stack(losses)))
     return losses[-2], losses[-1]
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·model for the weights; buffers (BatchNorm statistics) copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
 
 
 def step_unless_nonfinite(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
@@ -501,16 +530,53 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
 
 @torch.no_grad()
 def take_snapshot(state: RunState, run_dir: Path) -> dict[str, Any]:
-    """Write G(fixed noise) and sigmoid(D) on the grid; return the snapshot's metrics record."""
-    iteration = state.iteration
-    fake = state.generator(state.fixed_noise).float().cpu().numpy()
-    axis = grid_axis(state)
-    xs = torch.as_tensor(axis, device=state.fixed_noise.device, dtype=torch.float32)
-    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), dim=-1).reshape(-1, 2)  # (G*G, 2), x fastest
-    d_grid = torch.sigmoid(state.discriminator(grid)).reshape(len(axis), len(axis)).float().cpu().numpy()
-    write_snapshot(run_dir, Snapshot(iteration, fake, d_grid))
+    """Write the snapshot of this iteration; return its metrics record.
+
+    Points: G(fixed noise) and sigmoid(D) on the grid. Images: G(fixed noise) as uint8, and the
+    metrics of G(metric noise) against the reference's real images. G and D run in ``eval()`` mode
+    (BatchNorm uses its running statistics and updates nothing), restored afterwards, so recording
+    never changes training. With ``g_ema`` the EMA generator draws the samples.
+    """
+    with evaluating(state.ema if state.ema is not None else state.generator, state.discriminator) as (G, D):
+        if state.config.kind == "images":
+            return _image_snapshot(state, run_dir, G)
+        fake = G(state.fixed_noise).float().cpu().numpy()
+        axis = grid_axis(state)
+        xs = torch.as_tensor(axis, device=state.fixed_noise.device, dtype=torch.float32)
+        grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), dim=-1).reshape(-1, 2)  # (G*G, 2), x fastest
+        d_grid = torch.sigmoid(D(grid)).reshape(len(axis), len(axis)).float().cpu().numpy()
+    write_snapshot(run_dir, Snapshot(state.iteration, fake, d_grid))
     reference = reference_of(state)
-    return {"kind": "snapshot", "iteration": iteration, **sample_metrics(fake, reference.real, reference.modes, reference.std)}
+    return {"kind": "snapshot", "iteration": state.iteration,
+            **sample_metrics(fake, reference.real, reference.modes, reference.std)}
+
+
+def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module) -> dict[str, Any]:
+    from gan_mixup.image_metrics import image_sample_metrics
+    from gan_mixup.images import images_to_uint8
+
+    fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
+    write_snapshot(run_dir, Snapshot(state.iteration, fake, np.zeros((0, 0), np.float32)))
+    record: dict[str, Any] = {"kind": "snapshot", "iteration": state.iteration}
+    if state.metric_noise is not None:
+        batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
+        metric_fake = images_to_uint8(torch.cat(batches))
+        record.update(image_sample_metrics(metric_fake, reference_of(state).real, dataset_name=state.config.dataset))
+    return record
+
+
+@contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[tuple[nn.Module, ...]]:
+    """Put ``modules`` in ``eval()`` mode for the block and restore each one's own mode after."""
+    modes = [[m.training for m in module.modules()] for module in modules]
+    for module in modules:
+        module.eval()
+    try:
+        yield modules
+    finally:
+        for module, flags in zip(modules, modes):
+            for m, flag in zip(module.modules(), flags):
+                m.train(flag)
 
 
 def grid_axis(state: RunState) -> np.ndarray:
@@ -521,6 +587,12 @@ def grid_axis(state: RunState) -> np.ndarray:
 def make_reference(state: RunState) -> Reference:
     """Real samples for the frames come from their own seeded stream, not the training data stream."""
     real_rng = torch.Generator().manual_seed(int(stream_seeds(state.config.seed)[5]))
+    if state.config.kind == "images":
+        from gan_mixup.images import images_to_uint8
+
+        count = max(state.config.fixed_samples, state.config.metric_samples)
+        real_images = images_to_uint8(state.dataset.sample(count, real_rng))  # (N, C, H, W) uint8
+        return Reference(real_images, np.zeros((0, 2), np.float32), math.nan, np.zeros(0, np.float32), None, "images")
     real = state.dataset.sample(state.config.fixed_samples, real_rng).numpy()
     modes = state.dataset.modes.numpy() if state.dataset.modes is not None else np.zeros((0, 2), np.float32)
     return Reference(real, modes, float(state.dataset.extent), grid_axis(state), state.dataset.std)
@@ -544,6 +616,7 @@ def checkpoint_state(state: RunState, metrics_offset: int) -> dict[str, Any]:
         "torch_rng": torch.get_rng_state(),
         "fixed_noise": state.fixed_noise,
         "metrics_offset": metrics_offset,
+        **({"ema": state.ema.state_dict()} if state.ema is not None else {}),
     }
 
 
@@ -562,6 +635,8 @@ def restore_state(state: RunState, checkpoint: dict[str, Any]) -> None:
     for name, rng_state in checkpoint["rng"].items():
         state.rngs[name].set_state(rng_state)
     state.fixed_noise.copy_(checkpoint["fixed_noise"])
+    if state.ema is not None:
+        state.ema.load_state_dict(checkpoint["ema"])
     state.iteration = int(checkpoint["iteration"])
     # The run draws nothing from torch's global RNG, but user callbacks may: continue it too.
     torch.set_rng_state(checkpoint["torch_rng"])
