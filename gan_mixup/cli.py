@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(build_parser().parse_args(argv))
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
-              f"  {resume_command(argv)}", file=sys.stderr)
+              f"  {resume_command(argv, stop.run_dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # Ctrl-C outside the training loop: starting up, or rendering
         print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=sys.stderr)
@@ -270,10 +270,12 @@ def _interrupted_hint(argv: list[str]) -> str:
     return ""
 
 
-def resume_command(argv: list[str]) -> str:
+def resume_command(argv: list[str], run_dir: Path | None = None) -> str:
     """The command that continues an interrupted run: the same command line, every flag kept
-    (``--no-render``, ``--no-progress``, ...), with ``--resume`` in place of ``--overwrite``."""
-    kept, skip_next = [], False
+    (``--no-render``, ``--no-progress``, ...), with ``--resume`` in place of ``--overwrite``, and
+    ``--out RUN_DIR`` where the directory was the default one."""
+    kept: list[str] = []
+    skip_next = False
     for i, arg in enumerate(argv):
         if skip_next:
             skip_next = False
@@ -286,6 +288,8 @@ def resume_command(argv: list[str]) -> str:
                     kept += ["--out", argv[i + 1]]
             continue
         kept.append(arg)
+    if run_dir is not None and "--out" not in kept and not any(a.startswith("--out=") for a in kept):
+        kept += ["--out", str(run_dir)]
     return "gan-mixup " + shlex.join(kept + ["--resume"])
 
 

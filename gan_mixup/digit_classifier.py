@@ -146,6 +146,7 @@ def _jitter(images: Tensor, generator: torch.Generator) -> Tensor:
     return moved + 0.05 * torch.randn(moved.shape, generator=generator)
 
 
+@torch.enable_grad()  # it may be first needed inside a no_grad block (a trainer's snapshot)
 def train_digit_classifier(image_size: int = 32, *, epochs: int = 20, batch_size: int = 64) -> DigitClassifier:
     """Train a ``DigitClassifier`` from scratch: deterministic, a few seconds on one CPU thread.
 
@@ -212,6 +213,7 @@ def _save(model: DigitClassifier, path: Path) -> None:
                 torch.save(state, f)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache is an ordinary readable file
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)

@@ -10,15 +10,25 @@ Example:
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from gan_mixup.config import ToyConfig
 from gan_mixup.presets import load_preset
 from gan_mixup.render import render_comparison, render_figure5, render_run
-from gan_mixup.train import RunDirectoryError, check_config, train
+from gan_mixup.rundir import (
+    CONFIG_FILE,
+    LOCK_FILE,
+    MANIFEST_FILE,
+    RunDirectoryError,
+    clear_run_dir,
+    is_marked,
+    locked,
+    marker_kind,
+    write_marker,
+)
+from gan_mixup.train import check_config, train
 
-MANIFEST = "runs.json"  # label -> subdirectory, written by compare / figure5
+MANIFEST = MANIFEST_FILE  # label -> subdirectory, written by compare / figure5
 FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom
 FIGURE5_OBJECTIVES = {"ERM GAN": 0.0, "mixup GAN (α = 0.2)": 0.2}  # label -> α under the paper-code preset
 
@@ -41,16 +51,17 @@ def compare(
     out_dir = Path(out_dir)
     for config in configs.values():
         check_config(config)
-    _prepare_collection(out_dir, list(configs), overwrite=overwrite, resume=resume)
-    runs: dict[str, Path] = {}
-    for label, config in configs.items():
-        run_dir = out_dir / _slug(label)
-        if progress:
-            print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
-        _train_member(config, run_dir, overwrite=overwrite, resume=resume, progress=progress, handle_signals=handle_signals)
-        runs[label] = run_dir
-        render_run(run_dir)
-    return render_comparison(runs, out_dir)
+    with locked(out_dir):
+        _prepare_collection(out_dir, list(configs), overwrite=overwrite, resume=resume)
+        runs: dict[str, Path] = {}
+        for label, config in configs.items():
+            run_dir = out_dir / _slug(label)
+            if progress:
+                print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
+            _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
+            runs[label] = run_dir
+            render_run(run_dir)
+        return render_comparison(runs, out_dir)
 
 
 def figure5(
@@ -79,15 +90,16 @@ def figure5(
     for config in configs.values():
         check_config(config)
     labels = [f"{dataset}/{label}" for dataset, label in configs]
-    _prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, kind="figure5")
-    runs: dict[tuple[str, str], Path] = {}
-    for (dataset, label), config in configs.items():
-        run_dir = out_dir / _subdir(f"{dataset}/{label}", "figure5")
-        if progress:
-            print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
-        _train_member(config, run_dir, overwrite=overwrite, resume=resume, progress=progress, handle_signals=handle_signals)
-        runs[(dataset, label)] = run_dir
-    return render_figure5_runs(runs, out_dir)
+    with locked(out_dir):
+        _prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, kind="figure5")
+        runs: dict[tuple[str, str], Path] = {}
+        for (dataset, label), config in configs.items():
+            run_dir = out_dir / _subdir(f"{dataset}/{label}", "figure5")
+            if progress:
+                print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
+            _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
+            runs[(dataset, label)] = run_dir
+        return render_figure5_runs(runs, out_dir)
 
 
 def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps: float = 10,
@@ -101,18 +113,17 @@ def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps
     return outputs
 
 
-def _train_member(config: ToyConfig, run_dir: Path, *, overwrite: bool, resume: bool, progress: bool,
-                  handle_signals: bool) -> None:
-    """Train one run of a collection; with ``resume``, a run that never wrote a checkpoint starts afresh."""
-    train(config, run_dir, resume=resume and (run_dir / "checkpoint.pt").exists(), overwrite=overwrite,
-          progress=progress, handle_signals=handle_signals)
+def _train_member(config: ToyConfig, run_dir: Path, *, resume: bool, progress: bool, handle_signals: bool) -> None:
+    """Train one run of a collection (the collection was cleared already when overwriting). With
+    ``resume`` a member continues from its checkpoint, or starts when it has none."""
+    train(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
 
 
 def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
                max_frames: int | None = None) -> dict[str, Path]:
     """Re-render a run directory, or every run of a ``compare`` / ``figure5`` directory, from disk alone."""
     path = Path(path)
-    if (path / "config.json").is_file():
+    if (path / CONFIG_FILE).is_file():
         return render_run(path, fps=fps, workers=workers, max_frames=max_frames)
     manifest = path / MANIFEST
     if not manifest.is_file():
@@ -131,15 +142,39 @@ def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
 
 
 def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, resume: bool, kind: str = "compare") -> None:
-    if out_dir.exists() and any(out_dir.iterdir()) and not (overwrite or resume):
+    """Create, clear (``overwrite``) or continue (``resume``) a collection; the caller holds its lock.
+
+    A ``--resume`` into a collection of the other kind (figure5 into a compare folder) is refused,
+    so it never orphans runs the manifest would no longer name."""
+    populated = out_dir.exists() and any(entry.name != LOCK_FILE for entry in out_dir.iterdir())
+    if populated and not (overwrite or resume):
         raise RunDirectoryError(f"{out_dir} already exists; pass --overwrite to replace it or --resume to continue it")
-    if overwrite and out_dir.exists() and any(out_dir.iterdir()):
-        if not (out_dir / MANIFEST).is_file():
-            raise RunDirectoryError(f"refusing to overwrite {out_dir}: it is not empty and not a gan-mixup compare directory")
-        shutil.rmtree(out_dir)
+    if populated and resume:
+        existing = _manifest_kind(out_dir)
+        if existing is None:
+            raise RunDirectoryError(f"cannot resume {out_dir}: it is not a gan-mixup {kind} directory (no {MANIFEST})")
+        if existing != kind:
+            raise RunDirectoryError(f"cannot resume {out_dir} as a {kind} directory: it holds a {existing} collection; "
+                                    f"use `gan-mixup {existing} ... --resume` or another --out")
+    if populated and overwrite:
+        if not is_marked(out_dir) and (out_dir / MANIFEST).is_file():
+            write_marker(out_dir, _manifest_kind(out_dir) or kind)  # a collection of an earlier version
+        clear_run_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_marker(out_dir, kind)
     subdirs = {label: _subdir(label, kind) for label in labels}
+    if resume and (out_dir / MANIFEST).is_file():
+        # Keep members named before (a resumed compare with fewer objectives must not orphan them).
+        previous = json.loads((out_dir / MANIFEST).read_text()).get("runs", {})
+        subdirs = {**previous, **subdirs}
     (out_dir / MANIFEST).write_text(json.dumps({"kind": kind, "runs": subdirs}, indent=2))
+
+
+def _manifest_kind(out_dir: Path) -> str | None:
+    try:
+        return str(json.loads((out_dir / MANIFEST).read_text()).get("kind", "compare"))
+    except (OSError, ValueError, AttributeError):
+        return marker_kind(out_dir) if marker_kind(out_dir) in ("compare", "figure5") else None
 
 
 def _subdir(label: str, kind: str) -> str:

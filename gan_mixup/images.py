@@ -34,12 +34,8 @@ from gan_mixup.errors import DataError, DatasetNotFoundError
 IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
 IMAGE_SIZES = (16, 32, 64)
 
-# torchvision class (also its folder under data_root for MNIST-like sets) and its native channels.
-_TORCHVISION = {
-    "mnist": ("MNIST", 1),
-    "fashion-mnist": ("FashionMNIST", 1),
-    "cifar10": ("CIFAR10", 3),
-}
+# The torchvision class of each dataset (for MNIST-like sets also its folder under data_root).
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,11 +226,13 @@ def _load_torchvision(name: str, root: Path, image_size: int) -> tuple[Tensor, T
     """MNIST, FashionMNIST or CIFAR10's training split from ``root``: uint8 ``(N, C, S, S)`` and labels."""
     import torchvision
 
-    class_name, _ = _TORCHVISION[name]
     try:
-        dataset = getattr(torchvision.datasets, class_name)(root=str(root), train=True, download=False)
+        dataset = getattr(torchvision.datasets, _TORCHVISION[name])(root=str(root), train=True, download=False)
     except (RuntimeError, FileNotFoundError) as error:
         raise DatasetNotFoundError(_missing_message(name, root)) from error
+    except Exception as error:  # present but unreadable: a truncated idx file, a bad pickle
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        raise DataError(f"{name}: could not read the files under {root}: {first_line}") from error
     data = torch.as_tensor(np.asarray(dataset.data))
     # MNIST-like: (N, 28, 28); CIFAR10: (N, 32, 32, 3) HWC.
     pixels = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2)
@@ -250,11 +248,11 @@ def _missing_message(name: str, root: Path) -> str:
             f"batches.meta (cifar-10-python.tar.gz extracted, checked by md5, as torchvision's CIFAR10(root={root}) "
             "reads them); download them yourself, nothing is downloaded"
         )
-    raw = root / _TORCHVISION[name][0] / "raw"
+    raw = root / _TORCHVISION[name] / "raw"
     files = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte"
     return (
         f"{name}: no data under {root}: expected {raw}/ to hold {files} (gunzipped; torchvision's "
-        f"{_TORCHVISION[name][0]}(root={root}) needs all four); download them yourself, nothing is downloaded"
+        f"{_TORCHVISION[name]}(root={root}) needs all four); download them yourself, nothing is downloaded"
     )
 
 

@@ -353,9 +353,12 @@ def is_empty_dir(path: Path) -> bool:
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on run directory ``path`` (created if needed) for the block.
 
-    ``flock`` on ``path/.lock``: the kernel drops it when the process dies, even by kill -9, so a
-    stale lock never blocks a resume. A second process gets ``RunLockedError`` naming the holder's
-    pid and command line. Where ``fcntl`` does not exist (Windows) no lock is taken.
+    ``flock`` on ``path/.lock``, which names the holder's pid and command line: the kernel drops the
+    lock when the process dies, even by kill -9, so a stale lock never blocks a resume. A second
+    process gets ``RunLockedError`` naming the holder. The lock file is removed on exit (while still
+    locked; a process that locked a removed file notices and retries), and a directory created here
+    that stayed empty is removed too, so a mistake found after locking leaves no trace. Where
+    ``fcntl`` does not exist (Windows) no lock is taken.
     """
     try:
         import fcntl
@@ -365,33 +368,38 @@ def locked(path: Path) -> Iterator[None]:
     path = Path(path)
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    created_lock = not (path / LOCK_FILE).exists()
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    lock_path = path / LOCK_FILE
+    for _ in range(100):
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             raise RunLockedError(f"{path} is in use by {holder}; wait for it to finish or stop it first") from None
+        try:
+            same_file = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(fd)  # the holder removed the file between our open and our lock: lock the new one
+    else:  # pragma: no cover - 100 races in a row
+        raise RunLockedError(f"{path} is in use by another process")
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} ({_command_line()})\n".encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            if created_lock and not is_marked(path):
-                # Nothing of ours was written (a mistake found after the lock was taken, a folder
-                # that is not a run): leave no trace.
-                (path / LOCK_FILE).unlink(missing_ok=True)
-                if created:
-                    try:
-                        path.rmdir()
-                    except OSError:  # not empty: keep it
-                        pass
+        yield
     finally:
+        lock_path.unlink(missing_ok=True)
         os.close(fd)  # releases the flock
+        if created:
+            try:
+                path.rmdir()  # only succeeds when nothing was written
+            except OSError:
+                pass
 
 
 def _command_line() -> str:

@@ -91,7 +91,7 @@ def _subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-SUBCOMMANDS = ["toy", "compare", "render", "figure5", "objectives"]
+SUBCOMMANDS = ["toy", "images", "compare", "render", "figure5", "objectives"]
 
 
 def test_every_subcommand_is_known():
@@ -199,13 +199,19 @@ def test_packages_import_in_a_fresh_process(tmp_path):
     assert proc.stdout.strip()
 
 
-def test_resume_command_is_copy_pasteable():
-    assert resume_command(["toy", "--out", "runs/a"], Path("runs/a")) == "gan-mixup toy --resume runs/a"
+def test_resume_command_is_copy_pasteable_and_keeps_every_flag():
+    assert resume_command(["toy", "--out", "runs/a"], Path("runs/a")) == "gan-mixup toy --out runs/a --resume"
     # A path with a space must come out quoted, or pasting the command resumes the wrong thing.
-    command = resume_command(["toy", "--out", "my runs/a"], Path("my runs/a"))
-    assert shlex.split(command) == ["gan-mixup", "toy", "--resume", "my runs/a"]
+    command = resume_command(["toy", "--out", "my runs/a", "--no-render", "--no-progress"], Path("my runs/a"))
+    assert shlex.split(command) == ["gan-mixup", "toy", "--out", "my runs/a", "--no-render", "--no-progress", "--resume"]
     command = resume_command(["compare", "--out", "my runs/c", "--overwrite"], None)
     assert shlex.split(command) == ["gan-mixup", "compare", "--out", "my runs/c", "--resume"]
+    # The default directory is named, so the command does not depend on it staying the default.
+    assert resume_command(["toy", "--iterations", "5"], Path("runs/ring8-mixup")) == \
+        "gan-mixup toy --iterations 5 --out runs/ring8-mixup --resume"
+    # `--resume DIR` (the older spelling) stays a resume of DIR.
+    assert resume_command(["toy", "--resume", "runs/a", "--no-render"], Path("runs/a")) == \
+        "gan-mixup toy --out runs/a --no-render --resume"
 
 
 # ----- bad input: CLI -------------------------------------------------------------------------------
@@ -276,6 +282,35 @@ BAD_CLI = [
     ("figure5-zero-iterations", ["figure5", "--iterations", "0", "--out", "{out}"], "iterations"),
     ("render-missing-directory", ["render", "{tmp}/nowhere"], "nowhere"),
     ("render-bad-fps", ["render", "{tmp}/nowhere", "--fps", "x"], "integer"),
+    # found by a hostile new user (issue 14): each failed late, after the run directory was made
+    ("grid-size-one", ["toy", "--grid-size", "1"], "grid_size"),
+    ("iterations-beyond-64-bits", ["toy", "--iterations", str(10**20)], "iterations"),
+    ("iterations-beyond-the-limit", ["toy", "--iterations", str(10**9 + 1)], "at most"),
+    ("device-meta", ["toy", "--device", "meta"], "device"),
+    ("device-cuda-without-gpu", ["toy", "--device", "cuda:7"], "cuda"),
+    ("fixed-samples-out-of-memory", ["toy", "--fixed-samples", str(10**12)], "fixed_samples"),
+    ("hidden-out-of-memory", ["toy", "--hidden", str(10**7)], "hidden"),
+    ("n-modes-fraction", ["toy", "--dataset-option", "n_modes=2.5"], "n_modes"),
+    ("n-modes-huge", ["toy", "--dataset-option", "n_modes=1e9"], "n_modes"),
+    ("config-binary", ["toy", "--config", "{tmp}/binary.json"], "not a text file"),
+    ("config-a-directory", ["toy", "--config", "{tmp}/notrun"], "config"),
+    ("objective-option-given-to-mixup", ["toy", "--objective", "mixup", "--objective-option", "gp_weight=1"], "mixup"),
+    ("compare-same-objective-twice", ["compare", "--objectives", "erm,erm", "--out", "{out}", "--iterations", "5"], "twice"),
+    ("resume-and-overwrite", ["toy", "--resume", "--overwrite"], "--overwrite"),
+    ("resume-without-directory", ["compare", "--resume"], "--out"),
+    ("overwrite-current-directory", ["toy", "--out", ".", "--overwrite"], "current directory"),
+    ("overwrite-folder-with-a-config-json", ["toy", "--out", "{tmp}/project", "--overwrite"], "marker"),
+    ("figure5-resume-into-compare", ["figure5", "--out", "{tmp}/acompare", "--resume", "--iterations", "5"], "compare"),
+    ("images-with-a-toy-dataset", ["images", "--dataset", "ring8", "--out", "{out}"], "gan-mixup toy"),
+    ("toy-with-an-image-dataset", ["toy", "--dataset", "digits"], "gan-mixup images"),
+    ("images-mnist-without-root", ["images", "--dataset", "mnist", "--out", "{out}"], "--data-root"),
+    ("images-mnist-missing-files", ["images", "--dataset", "mnist", "--data-root", "{tmp}/notrun", "--out", "{out}"], "train-images-idx3-ubyte"),
+    ("images-cifar-missing-files", ["images", "--dataset", "cifar10", "--data-root", "{tmp}/nowhere", "--out", "{out}"], "cifar-10-batches-py"),
+    ("images-folder-missing", ["images", "--dataset", "folder", "--data-root", "{tmp}/nowhere", "--out", "{out}"], "nowhere"),
+    ("images-bad-size", ["images", "--image-size", "24", "--out", "{out}"], "image-size"),
+    ("images-amp-on-cpu", ["images", "--amp", "--device", "cpu", "--out", "{out}"], "CUDA"),
+    ("images-g-ema-one", ["images", "--g-ema", "1", "--out", "{out}"], "g_ema"),
+    ("toy-with-image-size", ["toy", "--image-size", "32"], "image"),
 ]
 
 
@@ -295,6 +330,15 @@ def bad_input_dir(tmp_path):
     (existing / "config.json").write_text('{"hidden": 8}')
     (existing / "metrics.jsonl").write_text('{"kind": "train", "iteration": 10}\n')
     (tmp_path / "afile").write_text("a regular file\n")
+    (tmp_path / "binary.json").write_bytes(bytes(range(256)) * 4)
+    project = tmp_path / "project"  # a user's folder that happens to hold a config.json
+    project.mkdir()
+    (project / "config.json").write_text('{"lr": 0.1}')
+    (project / "main.py").write_text("print('my work')\n")
+    acompare = tmp_path / "acompare"
+    acompare.mkdir()
+    (acompare / ".gan-mixup-run").write_text('{"gan_mixup": "compare"}\n')
+    (acompare / "runs.json").write_text('{"kind": "compare", "runs": {"erm": "erm"}}')
     return tmp_path
 
 

@@ -225,8 +225,9 @@ def test_signal_saves_a_checkpoint_and_prints_the_resume_command(signum, tmp_pat
     assert "Traceback" not in stderr
     assert signal.Signals(signum).name in stderr
     assert f"at iteration {after};" in stderr, "the message names the iteration the checkpoint holds"
-    command = f"gan-mixup toy --resume {shlex.quote(str(out))}"
-    assert command in stderr.splitlines()[-1], stderr
+    command = stderr.splitlines()[-1].strip()
+    assert command.startswith(f"gan-mixup toy --out {shlex.quote(str(out))}") and command.endswith(" --resume"), stderr
+    assert "--no-render" in command and "--no-progress" in command, "the printed command keeps every flag"
     assert (out / "checkpoint.pt").is_file() and signalled_at <= after < iterations
 
     # The printed command completes the run (no GIF, to stay quick).

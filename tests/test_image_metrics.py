@@ -1,0 +1,277 @@
+"""The digit classifier and the image metrics on inputs whose answer is known."""
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import gan_mixup.digit_classifier as digit_classifier
+import gan_mixup.image_metrics as image_metrics
+from gan_mixup.digit_classifier import cache_path, default_cache_dir, load_digit_classifier, train_digit_classifier
+from gan_mixup.errors import GanMixupError
+from gan_mixup.image_metrics import (
+    GaussianStats,
+    ImageMetricError,
+    digit_mode_metrics,
+    frechet_distance,
+    frechet_distance_from_stats,
+    image_sample_metrics,
+    inception_fid,
+)
+from gan_mixup.images import digits_pixels, get_image_dataset, images_to_uint8
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """The 32 px classifier, trained once per session into a fresh cache, and what training touched."""
+    cache = tmp_path_factory.mktemp("classifier-cache")
+    rng, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    classifier = load_digit_classifier(32, cache_dir=cache)
+    touched = not torch.equal(rng, torch.random.get_rng_state()) or threads != torch.get_num_threads()
+    return classifier, cache, touched
+
+
+@pytest.fixture(scope="session")
+def classifier(trained):
+    return trained[0]
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --- the classifier -------------------------------------------------------------------------------
+
+
+def test_classifier_reads_held_out_digits(classifier):
+    assert 0.95 <= classifier.held_out_accuracy <= 1.0
+    pixels, labels = digits_pixels(32)
+    assert float((classifier.predict(pixels) == labels).float().mean()) > 0.97
+    assert classifier.features(pixels[:5]).shape == (5, 64)
+    assert not classifier.training
+
+
+def test_training_leaves_the_global_rng_and_threads_alone(trained):
+    assert trained[2] is False
+
+
+def test_training_is_deterministic_and_leaves_the_global_rng_alone():
+    before = torch.random.get_rng_state()
+    a, b = train_digit_classifier(16, epochs=1), train_digit_classifier(16, epochs=1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert a.held_out_accuracy == b.held_out_accuracy
+
+
+def test_cached_classifier_is_reused_without_training(trained, monkeypatch):
+    classifier, cache, _ = trained
+    assert cache_path(32, cache).is_file()
+    monkeypatch.setattr(digit_classifier, "train_digit_classifier", lambda *a, **k: pytest.fail("retrained"))
+    again = load_digit_classifier(32, cache_dir=cache)
+    assert again.held_out_accuracy == classifier.held_out_accuracy
+    for x, y in zip(again.state_dict().values(), classifier.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file", None])
+def test_corrupt_or_outdated_cache_is_trained_over(classifier, tmp_path, monkeypatch, content):
+    path = cache_path(32, tmp_path)
+    if content is None:  # a well-formed file from another version
+        torch.save({"version": -1, "image_size": 32, "held_out_accuracy": 1.0, "state_dict": {}}, path)
+    else:
+        path.write_bytes(content)
+    calls = []
+    monkeypatch.setattr(digit_classifier, "train_digit_classifier", lambda size: calls.append(size) or classifier)
+    assert load_digit_classifier(32, cache_dir=tmp_path) is classifier
+    assert calls == [32]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # rewritten in place, no temp left
+    saved = torch.load(path, weights_only=True)
+    assert saved["version"] == digit_classifier.CLASSIFIER_VERSION and saved["image_size"] == 32
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_MIXUP_CACHE", str(tmp_path / "a"))
+    assert default_cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("GAN_MIXUP_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "gan-mixup"
+    assert cache_path(64, tmp_path).name == "digit-classifier-v1-64px.pt"
+
+
+# --- mode metrics ---------------------------------------------------------------------------------
+
+
+def test_real_stacked_digits_cover_nearly_every_mode(classifier):
+    x = get_image_dataset("stacked-digits").reference(10_000, seed=0)
+    metrics = digit_mode_metrics(x, classifier, 1000)
+    assert 990 <= metrics["modes_covered"] <= 1000
+    # 10,000 draws over 1,000 equally likely modes: KL ≈ (K − 1) / 2N ≈ 0.05 from sampling alone.
+    assert 0.0 < metrics["kl_modes"] < 0.15
+
+
+def test_a_collapsed_generator_covers_one_mode(classifier):
+    one = get_image_dataset("stacked-digits").reference(1, seed=0)
+    metrics = digit_mode_metrics(one.expand(500, -1, -1, -1), classifier, 1000)
+    assert metrics["modes_covered"] == 1
+    assert metrics["kl_modes"] == pytest.approx(math.log(1000), abs=1e-9)
+
+
+def test_real_digits_cover_all_ten_modes(classifier):
+    x = images_to_uint8(get_image_dataset("digits").reference(1000, seed=0))
+    metrics = digit_mode_metrics(x, classifier, 10)
+    assert metrics["modes_covered"] == 10 and 0.0 < metrics["kl_modes"] < 0.02
+
+
+def test_mode_count_must_match_the_channels(classifier):
+    with pytest.raises(ImageMetricError, match="1000 modes"):
+        digit_mode_metrics(torch.zeros(2, 3, 32, 32), classifier, 10)
+
+
+# --- Fréchet distance -----------------------------------------------------------------------------
+
+
+def test_frechet_distance_of_identical_sets_is_zero():
+    a = np.random.default_rng(0).normal(size=(300, 20))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    assert frechet_distance(torch.from_numpy(a).float(), a) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_frechet_distance_of_a_mean_shift_is_its_squared_norm():
+    a = np.random.default_rng(1).normal(size=(400, 8))
+    shift = np.arange(8) / 4.0
+    assert frechet_distance(a, a + shift) == pytest.approx(float(shift @ shift), rel=1e-9)
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    # Commuting covariances: FD = ‖Δμ‖² + Σ (√a_i − √b_i)².
+    var_a, var_b = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), torch.tensor([4.0, 1.0, 9.0], dtype=torch.float64)
+    a = GaussianStats(torch.zeros(3, dtype=torch.float64), torch.diag(var_a))
+    b = GaussianStats(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), torch.diag(var_b))
+    expected = 1.0 + float(((var_a.sqrt() - var_b.sqrt()) ** 2).sum())
+    assert frechet_distance_from_stats(a, b) == pytest.approx(expected, rel=1e-12)
+    assert frechet_distance_from_stats(b, a) == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_distance_is_stable_with_fewer_samples_than_features():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(64, 192)), rng.normal(size=(64, 192))
+    value = frechet_distance(a, b)
+    assert math.isfinite(value) and 0.0 < value < 1000.0
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_needs_two_samples():
+    with pytest.raises(ImageMetricError):
+        frechet_distance(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+def test_frechet_digits_is_small_for_real_data_and_grows_with_noise(classifier):
+    pixels, labels = digits_pixels(32)
+    order = torch.randperm(len(pixels), generator=seeded(0))
+    a, b = pixels[order[:800]], pixels[order[800:1600]]  # two disjoint real batches
+    features_a = classifier.features(a)
+    distances = []
+    for std in (0.0, 0.2, 0.4, 0.8):
+        noisy = (b + std * torch.randn(b.shape, generator=seeded(1))).clamp(-1, 1)
+        distances.append(frechet_distance(features_a, classifier.features(noisy)))
+    assert all(x < y for x, y in zip(distances, distances[1:])), distances
+    # Real against real is sampling noise only: ~1 % of the features' total variance (measured 5 of
+    # 440), far below what losing half the modes costs (measured 67) or heavy pixel noise (76).
+    real_vs_real = distances[0]
+    assert 0.0 < real_vs_real < 0.03 * float(torch.var(features_a.double(), dim=0).sum())
+    half_the_modes = frechet_distance(features_a, classifier.features(b[labels[order[800:1600]] < 5]))
+    assert real_vs_real < 0.2 * half_the_modes
+    assert real_vs_real < 0.2 * distances[-1]
+
+
+# --- what a snapshot records ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,channels", [("digits", 1), ("stacked-digits", 3)])
+def test_image_sample_metrics_on_snapshot_arrays(classifier, name, channels):
+    ds = get_image_dataset(name)
+    real = images_to_uint8(ds.reference(400, seed=1))
+    fake = images_to_uint8(ds.reference(400, seed=2))
+    metrics = image_sample_metrics(fake, real, dataset_name=name, classifier=classifier)
+    assert set(metrics) == {"modes_covered", "kl_modes", "frechet_digits"}
+    assert isinstance(metrics["modes_covered"], int) and isinstance(metrics["frechet_digits"], float)
+    collapsed = image_sample_metrics(np.repeat(fake[:1], 400, axis=0), real, dataset_name=name, classifier=classifier)
+    assert collapsed["modes_covered"] == 1
+    assert collapsed["kl_modes"] == pytest.approx(math.log(10**channels), abs=1e-9)
+    assert collapsed["frechet_digits"] > 5 * metrics["frechet_digits"]
+    # The cached real statistics give the same answer as a fresh computation.
+    image_metrics._REAL_STATS.clear()
+    assert image_sample_metrics(fake, real, dataset_name=name, classifier=classifier) == metrics
+
+
+def test_image_sample_metrics_uses_the_cached_classifier(classifier, monkeypatch):
+    monkeypatch.setitem(image_metrics._CLASSIFIERS, 32, classifier)
+    monkeypatch.setattr(image_metrics, "load_digit_classifier", lambda *a, **k: pytest.fail("loaded again"))
+    x = images_to_uint8(get_image_dataset("digits").reference(50, seed=0))
+    assert image_sample_metrics(x, x, dataset_name="digits")["frechet_digits"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_other_datasets_have_no_sample_metrics_yet():
+    x = np.zeros((4, 3, 32, 32), dtype=np.uint8)
+    assert image_sample_metrics(x, x, dataset_name="cifar10") == {}
+
+
+def test_wrong_channels_for_the_dataset_raise(classifier):
+    x = np.zeros((4, 3, 32, 32), dtype=np.uint8)
+    with pytest.raises(ImageMetricError, match="1 channel"):
+        image_sample_metrics(x, x, dataset_name="digits", classifier=classifier)
+
+
+# --- Inception FID (optional extra, local weights only) ------------------------------------------
+
+
+def test_inception_fid_without_weights_says_what_it_needs(tmp_path):
+    for path in (None, tmp_path / "absent.pth"):
+        with pytest.raises(ImageMetricError) as info:
+            inception_fid(np.zeros((2, 3, 8, 8), np.uint8), np.zeros((2, 3, 8, 8), np.uint8), path)
+        message = str(info.value)
+        assert isinstance(info.value, GanMixupError) and "\n" not in message
+        assert "weights-inception-2015-12-05" in message and "nothing is downloaded" in message
+
+
+def test_inception_fid_without_the_extra_names_it(tmp_path, monkeypatch):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
+    with pytest.raises(ImageMetricError, match=r"pip install 'gan-mixup\[fid\]'"):
+        inception_fid(np.zeros((2, 3, 8, 8), np.uint8), np.zeros((2, 3, 8, 8), np.uint8), weights)
+
+
+def test_inception_fid_feeds_uint8_rgb_to_torch_fidelitys_extractor(tmp_path, monkeypatch):
+    # A stand-in for torch-fidelity's InceptionV3 (the real one needs its 100 MB weights and ~1 s per
+    # image on a CPU): it checks what it is given and returns the per-channel means as 3 features.
+    built = []
+
+    class Extractor(torch.nn.Module):
+        def __init__(self, name, features_list, feature_extractor_weights_path=None):
+            super().__init__()
+            built.append((name, features_list, feature_extractor_weights_path))
+
+        def forward(self, x):
+            assert x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3 and x.shape[0] <= 4
+            return (x.float().mean(dim=(2, 3)),)
+
+    package, module = types.ModuleType("torch_fidelity"), types.ModuleType("torch_fidelity.feature_extractor_inceptionv3")
+    module.FeatureExtractorInceptionV3 = Extractor
+    monkeypatch.setitem(sys.modules, "torch_fidelity", package)
+    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", module)
+    monkeypatch.setattr(image_metrics, "_INCEPTION", {})
+    weights = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
+    weights.write_bytes(b"weights")
+    grey = get_image_dataset("digits", image_size=16).reference(10, seed=0)  # float [-1, 1], 1 channel
+    rgb = images_to_uint8(get_image_dataset("stacked-digits", image_size=16).reference(10, seed=1))
+    assert inception_fid(grey, grey, weights, batch_size=4) == pytest.approx(0.0, abs=1e-9)
+    grey_means = images_to_uint8(grey).astype(np.float64).mean(axis=(2, 3)).repeat(3, axis=1)  # (10, 3)
+    expected = frechet_distance(grey_means, rgb.astype(np.float64).mean(axis=(2, 3)))
+    assert inception_fid(grey, rgb, weights, batch_size=4) == pytest.approx(expected, rel=1e-6)
+    assert built == [("inception-v3-compat", ["2048"], str(weights.resolve()))]  # built once, from the file

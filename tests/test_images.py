@@ -1,0 +1,251 @@
+"""Image datasets: shapes, ranges, generator-reproducible sampling, local files only, clear errors."""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_mixup.errors import DataError, DatasetNotFoundError, GanMixupError
+from gan_mixup.images import (
+    IMAGE_DATASETS,
+    digits_pixels,
+    get_image_dataset,
+    images_to_uint8,
+    resize,
+    uint8_to_images,
+)
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("name,channels", [("digits", 1), ("stacked-digits", 3)])
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_bundled_datasets_sample_images_in_range(name, channels, size):
+    ds = get_image_dataset(name, image_size=size)
+    x = ds.sample(50, seeded(0))
+    assert (ds.name, ds.kind, ds.channels, ds.image_size) == (name, "images", channels, size)
+    assert ds.num_modes == 10**channels
+    assert x.shape == (50, channels, size, size) and x.dtype == torch.float32 and x.device.type == "cpu"
+    assert x.min() >= -1.0 and x.max() <= 1.0
+    # Real digits use the whole range: black background and white strokes.
+    assert x.min() == -1.0 and x.max() > 0.9
+
+
+@pytest.mark.parametrize("name", ["digits", "stacked-digits"])
+def test_sampling_is_reproducible_from_the_generator_state(name):
+    ds = get_image_dataset(name, image_size=16)
+    g = seeded(3)
+    ds.sample(7, g)  # advance the generator, then resume from a copy of its state
+    state = g.get_state()
+    first = ds.sample(32, g)
+    g2 = torch.Generator()
+    g2.set_state(state)
+    torch.testing.assert_close(ds.sample(32, g2), first, rtol=0, atol=0)
+    assert not torch.equal(ds.sample(32, seeded(4)), ds.sample(32, seeded(5)))
+    torch.testing.assert_close(ds.reference(20, seed=1), ds.reference(20, seed=1), rtol=0, atol=0)
+
+
+def test_sampling_leaves_the_global_rng_alone():
+    ds = get_image_dataset("digits", image_size=16)
+    before = torch.random.get_rng_state()
+    ds.sample(10, seeded(0))
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_samples_land_on_the_generators_device():
+    ds = get_image_dataset("stacked-digits", image_size=16)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x, modes = ds.sample_with_modes(8, g)
+    assert x.device.type == "cuda" and modes.device.type == "cuda"
+    # The dataset is copied to the device once and reused.
+    ds.sample(8, g)
+    assert len(ds._on_device) == 1
+
+
+def test_digits_are_the_bundled_scikit_learn_digits():
+    from sklearn.datasets import load_digits
+
+    pixels, labels = digits_pixels(16)
+    digits = load_digits()
+    assert pixels.shape == (1797, 1, 16, 16)
+    np.testing.assert_array_equal(labels.numpy(), digits.target)
+    # Pooling 16 → 8 undoes most of the upsampling: close to the source grey levels scaled to [-1, 1].
+    pooled = torch.nn.functional.avg_pool2d(pixels, 2)[:, 0].numpy()
+    assert np.abs(pooled - (digits.images / 8.0 - 1.0)).mean() < 0.15
+
+
+def test_stacked_digits_stack_three_independent_digits():
+    ds = get_image_dataset("stacked-digits", image_size=16)
+    pixels, labels = digits_pixels(16)
+    g = seeded(11)
+    index = torch.randint(len(labels), (2000, 3), generator=seeded(11))
+    x, modes = ds.sample_with_modes(2000, g)
+    # Each channel is one held digit, drawn with its own index.
+    for k in range(3):
+        torch.testing.assert_close(x[:, k], pixels[index[:, k], 0], rtol=0, atol=0)
+    digits = torch.stack([modes // 100, modes // 10 % 10, modes % 10], dim=1)
+    torch.testing.assert_close(digits, labels[index], rtol=0, atol=0)
+    # Independent digits agree by chance only: P(c0 == c1) ≈ 0.1.
+    for a, b in [(0, 1), (1, 2), (0, 2)]:
+        assert 0.07 < float((digits[:, a] == digits[:, b]).float().mean()) < 0.13
+
+
+def test_uint8_round_trip():
+    x = get_image_dataset("digits", image_size=16).sample(5, seeded(0))
+    array = images_to_uint8(x)
+    assert array.dtype == np.uint8 and array.shape == (5, 1, 16, 16)
+    torch.testing.assert_close(uint8_to_images(array), x, rtol=0, atol=1 / 127.5)
+
+
+def test_resize_keeps_uint8_and_constant_images():
+    x = torch.full((3, 1, 28, 28), 200, dtype=torch.uint8)
+    for size in (16, 32):
+        out = resize(x, size)
+        assert out.dtype == torch.uint8 and out.shape == (3, 1, size, size)
+        assert int(out.min()) == int(out.max()) == 200
+
+
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        (dict(name="imagenet"), ["unknown image dataset", "digits", "stacked-digits", "cifar10", "folder"]),
+        (dict(name="digits", image_size=28), ["image size", "16, 32, 64", "28"]),
+        (dict(name="folder", channels=2, data_root="."), ["channels must be 1 or 3"]),
+        (dict(name="digits", channels=3), ["digits has 1 channel"]),
+        (dict(name="mnist"), ["--data-root DIR"]),
+        (dict(name="folder"), ["--data-root DIR"]),
+    ],
+)
+def test_bad_requests_raise_one_line_data_errors(kwargs, words):
+    name = kwargs.pop("name")
+    with pytest.raises(DataError) as info:
+        get_image_dataset(name, **kwargs)
+    message = str(info.value)
+    assert isinstance(info.value, GanMixupError) and "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_dataset_names():
+    assert IMAGE_DATASETS == ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("mnist", ["MNIST/raw", "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"]),
+        ("fashion-mnist", ["FashionMNIST/raw", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+        ("cifar10", ["cifar-10-batches-py", "data_batch_1", "data_batch_5", "test_batch", "batches.meta"]),
+    ],
+)
+@pytest.mark.parametrize("layout", ["missing", "empty"])
+def test_torchvision_datasets_without_files_name_what_they_expect(tmp_path, name, expected, layout):
+    root = tmp_path / "data" if layout == "missing" else tmp_path
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_image_dataset(name, data_root=root)
+    message = str(info.value)
+    assert isinstance(info.value, FileNotFoundError) and "\n" not in message
+    assert str(root) in message and "nothing is downloaded" in message
+    for word in expected:
+        assert word in message
+    assert not any(root.rglob("*.gz")) and not any(root.rglob("*.tar.gz"))  # nothing was fetched
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An array in the big-endian idx format MNIST ships (uint8 data, magic 0x08 0x0N)."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_fake_mnist(root: Path, folder: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    labels = np.arange(n) % 10
+    for i in range(n):
+        images[i, 4:24, 4 + i % 10 : 8 + i % 10] = 255  # a vertical bar whose place encodes i
+    write_idx(raw / "train-images-idx3-ubyte", images)
+    write_idx(raw / "train-labels-idx1-ubyte", labels)
+    write_idx(raw / "t10k-images-idx3-ubyte", images[:3])
+    write_idx(raw / "t10k-labels-idx1-ubyte", labels[:3])
+    return images, labels
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_like_datasets_load_torchvisions_raw_files(tmp_path, name, folder):
+    images, labels = write_fake_mnist(tmp_path, folder, 12)
+    ds = get_image_dataset(name, data_root=tmp_path)
+    assert (len(ds), ds.channels, ds.image_size, ds.num_modes) == (12, 1, 32, None)
+    np.testing.assert_array_equal(ds.labels.numpy(), labels)
+    x = ds.sample(40, seeded(0))
+    assert x.shape == (40, 1, 32, 32) and x.min() == -1.0 and x.max() == 1.0
+    # Resized 28 → 32 but the same pictures: pooled back to 28 px, close to the source.
+    back = torch.nn.functional.interpolate(ds.pixels.float(), size=(28, 28), mode="bilinear", antialias=True)
+    assert float((back[:, 0] - torch.from_numpy(images).float()).abs().mean()) < 20
+    rgb = get_image_dataset(name, data_root=tmp_path, channels=3, image_size=16)
+    assert rgb.sample(4, seeded(0)).shape == (4, 3, 16, 16)
+    torch.testing.assert_close(rgb.pixels[:, 0], rgb.pixels[:, 2], rtol=0, atol=0)
+
+
+def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int]) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+
+
+@pytest.fixture
+def tiny_folder(tmp_path):
+    root = tmp_path / "pictures"
+    write_png(root / "red" / "a.png", (255, 0, 0), (40, 30))
+    write_png(root / "red" / "b.png", (255, 0, 0), (20, 20))
+    write_png(root / "blue" / "c.png", (0, 0, 255), (30, 50))
+    return root
+
+
+def test_folder_loads_rgb_images_centre_cropped(tiny_folder):
+    ds = get_image_dataset("folder", data_root=tiny_folder, image_size=16)
+    assert (len(ds), ds.channels, ds.image_size) == (3, 3, 16)
+    assert ds.pixels.shape == (3, 3, 16, 16) and ds.pixels.dtype == torch.uint8
+    # ImageFolder sorts classes: blue = 0, red = 1.
+    assert ds.labels.tolist() == [0, 1, 1]
+    x = ds.sample(12, seeded(0))
+    assert x.shape == (12, 3, 16, 16)
+    torch.testing.assert_close(uint8_to_images(ds.pixels[0]).mean(dim=(1, 2)), torch.tensor([-1.0, -1.0, 1.0]))
+    torch.testing.assert_close(uint8_to_images(ds.pixels[1]).mean(dim=(1, 2)), torch.tensor([1.0, -1.0, -1.0]))
+
+
+def test_folder_converts_to_grey(tiny_folder):
+    ds = get_image_dataset("folder", data_root=tiny_folder, image_size=32, channels=1)
+    assert ds.pixels.shape == (3, 1, 32, 32) and ds.channels == 1
+    # PIL's "L" of pure red is 0.299 · 255 ≈ 76.
+    assert abs(int(ds.pixels[1].float().mean()) - 76) <= 1
+
+
+@pytest.mark.parametrize("layout", ["missing", "empty", "flat"])
+def test_folder_without_the_layout_names_it(tmp_path, layout):
+    root = tmp_path / "pictures"
+    if layout != "missing":
+        root.mkdir()
+    if layout == "flat":
+        write_png(root / "a.png", (0, 0, 0), (8, 8))  # images but no class sub-folders
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_image_dataset("folder", data_root=root)
+    message = str(info.value)
+    assert "\n" not in message and str(root) in message and "<root>/<class>/<image>" in message
+
+
+def test_unreadable_mnist_files_raise_a_data_error(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
+        (raw / f"{stem}-ubyte").write_bytes(b"not an idx file")
+    with pytest.raises(DataError, match="could not read the files under") as info:
+        get_image_dataset("mnist", data_root=tmp_path)
+    assert "\n" not in str(info.value)
