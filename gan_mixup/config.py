@@ -39,10 +39,10 @@ D_FORWARDS = ("auto", "joint", "separate")
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "points": {"latent_dim": 2, "hidden": 512, "iterations": 20000, "batch_size": 128, "d_steps": 5, "lr": 1e-3,
                "betas": (0.9, 0.999), "snapshot_frames": 200, "fixed_samples": 1000, "checkpoint_every": 1000,
-               "metric_samples": 0},
+               "metric_samples": 0, "metric_frames": 0},
     "images": {"latent_dim": 100, "hidden": 64, "iterations": 2000, "batch_size": 64, "d_steps": 1, "lr": 2e-4,
                "betas": (0.5, 0.999), "snapshot_frames": 60, "fixed_samples": 64, "checkpoint_every": 500,
-               "metric_samples": 1000},
+               "metric_samples": 1000, "metric_frames": 12},
 }
 
 # The bundled digits are 8x8: 16 px keeps all they hold, and a 32-wide DCGAN at 16 px trains at about
@@ -58,7 +58,7 @@ LIMITS = {
     "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
     "snapshot_frames": 10_000, "seed": 2**63 - 1,
 }
-IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 20_000}  # DCGAN width; image snapshots are (N, C, H, W)
+IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 20_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -106,6 +106,7 @@ class RunConfig:
     snapshot_iterations: tuple[int, ...] = ()  # explicit extra snapshot iterations
     fixed_samples: int | None = None  # fake samples per snapshot, from one fixed noise batch (points 1000, images 64)
     metric_samples: int | None = None  # images: fakes (and reals) the snapshot metrics use, beyond the grid (default 1000); points: 0
+    metric_frames: int | None = None  # images: metrics at this many log-spaced snapshots (and the paper's, the last; default 12); points: 0 = every snapshot
     grid_size: int = 64  # points: D is evaluated on a grid_size × grid_size grid per snapshot
     log_every: int = 10  # iterations between metrics.jsonl records
     checkpoint_every: int | None = None  # iterations between checkpoints (and one at the end)
@@ -144,7 +145,7 @@ class RunConfig:
                       "fixed_samples", "log_every", "checkpoint_every")
         if not isinstance(self.grid_size, int) or isinstance(self.grid_size, bool) or self.grid_size < 2:
             raise ConfigError(f"grid_size must be an integer >= 2, got {self.grid_size!r}")
-        for name in ("snapshot_frames", "metric_samples"):
+        for name in ("snapshot_frames", "metric_samples", "metric_frames"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
@@ -202,8 +203,9 @@ class RunConfig:
             for name in ("channels", "data_root", "image_size"):
                 if getattr(self, name) is not None:
                     raise ConfigError(f"{name} applies to image datasets only, not {self.dataset!r}")
-            if self.metric_samples:
-                raise ConfigError(f"metric_samples applies to image datasets only (toy metrics use the snapshot's samples)")
+            if self.metric_samples or self.metric_frames:
+                raise ConfigError("metric_samples and metric_frames apply to image datasets only "
+                                  "(toy metrics use every snapshot's own samples)")
             check_dataset_options(self.dataset, self.dataset_options)
             return
         if self.dataset_options:

@@ -368,6 +368,7 @@ def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, 
                 handle_signals: bool) -> TrainResult:
     config = state.config
     schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
+    recorder.metric_iterations = metric_schedule(config)
     last: dict[str, Any] = {}
     stopped_early = False
     start_iteration = state.iteration
@@ -483,6 +484,7 @@ class Recorder:
         self.run_dir, self.metrics_file, self.callbacks, self.record = run_dir, metrics_file, callbacks, record
         self.checkpoint_seconds: list[float] = []
         self.checkpoint_iteration = checkpoint_iteration  # of the newest checkpoint on disk, None before the first
+        self.metric_iterations: set[int] | None = None  # snapshots that compute metrics; None: every one
 
     @classmethod
     def open(cls, run_dir: Path | None, state: RunState, *, resume: bool, overwrite: bool,
@@ -503,7 +505,8 @@ class Recorder:
 
     def snapshot(self, state: RunState) -> None:
         if self.run_dir is not None and self.record:
-            self.emit(take_snapshot(state, self.run_dir))
+            with_metrics = self.metric_iterations is None or state.iteration in self.metric_iterations
+            self.emit(take_snapshot(state, self.run_dir, with_metrics=with_metrics))
 
     def checkpoint(self, state: RunState) -> None:
         """Flush metrics, refuse to checkpoint non-finite weights, then save atomically."""
@@ -528,8 +531,17 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
 
+def metric_schedule(config: ToyConfig) -> set[int] | None:
+    """The snapshots that compute metrics: every one for points (``None``); for images, where a
+    metric costs a few training steps, ``metric_frames`` log-spaced ones, the paper's iterations, the
+    first and the last."""
+    if config.kind == "points" or not config.metric_samples:
+        return None if config.kind == "points" else set()
+    return {0, *snapshot_schedule(config.iterations, config.metric_frames)}
+
+
 @torch.no_grad()
-def take_snapshot(state: RunState, run_dir: Path) -> dict[str, Any]:
+def take_snapshot(state: RunState, run_dir: Path, with_metrics: bool = True) -> dict[str, Any]:
     """Write the snapshot of this iteration; return its metrics record.
 
     Points: G(fixed noise) and sigmoid(D) on the grid. Images: G(fixed noise) as uint8, and the
@@ -539,7 +551,7 @@ def take_snapshot(state: RunState, run_dir: Path) -> dict[str, Any]:
     """
     with evaluating(state.ema if state.ema is not None else state.generator, state.discriminator) as (G, D):
         if state.config.kind == "images":
-            return _image_snapshot(state, run_dir, G)
+            return _image_snapshot(state, run_dir, G, with_metrics)
         fake = G(state.fixed_noise).float().cpu().numpy()
         axis = grid_axis(state)
         xs = torch.as_tensor(axis, device=state.fixed_noise.device, dtype=torch.float32)
@@ -551,17 +563,23 @@ def take_snapshot(state: RunState, run_dir: Path) -> dict[str, Any]:
             **sample_metrics(fake, reference.real, reference.modes, reference.std)}
 
 
-def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module) -> dict[str, Any]:
+def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, with_metrics: bool) -> dict[str, Any]:
     from gan_mixup.image_metrics import image_sample_metrics
     from gan_mixup.images import images_to_uint8
 
     fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
     write_snapshot(run_dir, Snapshot(state.iteration, fake, np.zeros((0, 0), np.float32)))
     record: dict[str, Any] = {"kind": "snapshot", "iteration": state.iteration}
-    if state.metric_noise is not None:
+    if with_metrics and state.metric_noise is not None:
+        real = reference_of(state).real
         batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
         metric_fake = images_to_uint8(torch.cat(batches))
-        record.update(image_sample_metrics(metric_fake, reference_of(state).real, dataset_name=state.config.dataset))
+        record.update(image_sample_metrics(metric_fake, real, dataset_name=state.config.dataset))
+        if state.iteration == 0:
+            # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
+            # data shows only ~632 of 1,000 modes), for reading the fake scores against.
+            own = image_sample_metrics(real[: len(metric_fake)], real, dataset_name=state.config.dataset)
+            record.update({f"real_{k}": v for k, v in own.items() if k in ("modes_covered", "kl_modes")})
     return record
 
 
