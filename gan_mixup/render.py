@@ -31,7 +31,7 @@ import sys
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import imageio.v3 as iio
 import numpy as np
@@ -41,8 +41,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-# GanMixupError is gan_mixup.errors' class, taken from snapshots (which imports it) so this module's
-# imports stay within what test_render's import check allows.
+# Through the run-directory module (gan_mixup.snapshots is gan_mixup.rundir), the one module that
+# knows the files; GanMixupError is gan_mixup.errors' class, imported there.
 from gan_mixup.snapshots import (
     PAPER_ITERATIONS,
     REFERENCE_FILE,
@@ -50,6 +50,7 @@ from gan_mixup.snapshots import (
     GanMixupError,
     Reference,
     Snapshot,
+    SnapshotError,
     list_snapshots,
     read_reference,
     read_snapshot,
@@ -66,6 +67,7 @@ FIGURE5_NAME = "figure5.png"
 FRAME_INCHES = 4.0  # a frame is FRAME_INCHES² at FRAME_DPI: 320 x 320 px, small enough for 200-frame GIFs
 FRAME_DPI = 80
 LAST_FRAME_HOLD_S = 2.0  # the GIF rests on the final state before it loops
+FAST_PALETTE_ABOVE = 4096  # frames of more colours get a fast octree palette in the GIF (see _gif_frame)
 MAX_DEFAULT_WORKERS = 4
 FRAMES_PER_WORKER = 8  # below this many frames per worker a process pool costs more than it saves
 
@@ -91,15 +93,20 @@ GRID_CELL_INCHES = 2.4  # at 90 dpi: 216 px for a 6 x 6 grid of 32 px samples (2
 SAMPLES_GID = "gan_mixup-samples"  # marks the reusable AxesImage of a frame
 KINDS = ("points", "images")
 
+# What reading a damaged .npz raises (SnapshotError, from gan_mixup.rundir, is a ValueError).
 _READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError)
 
 
 class RenderError(GanMixupError, ValueError):
-    """Runs that cannot be drawn (together): an unknown kind, points and images in one figure."""
+    """Runs that cannot be drawn (together): an unknown kind, points and images in one figure,
+    samples of the wrong shape. (A damaged file is ``SnapshotError``, of ``gan_mixup.rundir``.)"""
 
 
-class SnapshotError(RenderError):
-    """A snapshot or reference file that cannot be read: truncated, corrupt, or of the wrong shape."""
+class _Damaged(NamedTuple):
+    """A snapshot file that cannot be drawn, and a one-line message naming it (picklable, for workers)."""
+
+    path: Path
+    message: str
 
 
 # ----- one frame ------------------------------------------------------------------------------
@@ -320,17 +327,18 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     return paths
 
 
-def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[str]]]:
+def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[_Damaged]]]:
     """Render ``(snapshot file, frame path)`` jobs on one reused figure (in a worker, or serially).
 
     Workers read their own snapshots, so only paths and the small reference travel between processes.
-    Returns ``(frame path, [problem])`` for each snapshot that could not be read (its frame is not written).
+    Returns ``(frame path, [what was damaged])`` for each frame not written because its snapshot
+    could not be read.
     """
     _, ax = _frame_figure(reference.kind)
     damaged = []
     for snapshot_file, frame_path in jobs:
         snapshot = _try_read_snapshot(snapshot_file, reference.kind)
-        if isinstance(snapshot, str):
+        if isinstance(snapshot, _Damaged):
             damaged.append((frame_path, [snapshot]))
             continue
         render_frame(reference, snapshot, frame_path, ax=ax)
@@ -338,16 +346,16 @@ def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> l
     return damaged
 
 
-def _skip_damaged(damaged: list[tuple[Path, list[str]]], frame_paths: list[Path], none_left: str) -> list[Path]:
+def _skip_damaged(damaged: list[tuple[Path, list[_Damaged]]], frame_paths: list[Path], nothing_left: str) -> list[Path]:
     """Warn once per damaged snapshot, then renumber the frames that were written to close the gaps
-    (``frame_0000.png`` ... without holes); raise ``SnapshotError`` if none was."""
-    for problem in dict.fromkeys(problem for _, problems in damaged for problem in problems):
-        print(f"gan-mixup: warning: {problem}; skipped (delete it, or re-train the run to recreate it)",
-              file=sys.stderr)
+    (``frame_0000.png`` ... without holes); ``SnapshotError`` if none was."""
+    unique = list(dict.fromkeys(d for _, ds in damaged for d in ds))
     missing = {frame for frame, _ in damaged}
     written = [frame for frame in frame_paths if frame not in missing]
     if not written:
-        raise SnapshotError(f"{none_left} ({damaged[0][1][0]}); re-train it (with --overwrite) to recreate them")
+        raise SnapshotError(nothing_left + _all_damaged(unique))
+    for d in unique:
+        print(f"gan-mixup: warning: {d.message} (skipped)", file=sys.stderr)
     renumbered = []
     for i, frame in enumerate(written):
         target = frame.with_name(FRAME_NAME.format(i))
@@ -385,11 +393,14 @@ def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: f
 
 
 def _gif_frame(rgb: np.ndarray) -> Image.Image:
-    """One GIF frame: as it is when it has at most 256 colours (point frames: Pillow maps them exactly),
-    else reduced to a 256-colour palette by fast octree (colour sample grids). Pillow's own choice
-    there, median cut, takes about 0.5 s for a 340-px frame; fast octree about 2 ms, as close."""
+    """One GIF frame for Pillow. Grey frames (grey sample grids) go in as greyscale: exact, no palette
+    to choose. Frames of many colours (colour sample grids, ~50k) are reduced to 256 by fast octree:
+    Pillow's own choice, median cut, takes ~0.5 s for one 340-px frame of them, octree ~4 ms, about
+    as close. Anything else (point frames, a few hundred colours) is left to Pillow as before."""
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+        return Image.fromarray(np.ascontiguousarray(rgb[..., 0]), mode="L")
     image = Image.fromarray(rgb)
-    if image.getcolors(256) is None:
+    if image.getcolors(FAST_PALETTE_ABOVE) is None:
         image = image.quantize(256, method=Image.Quantize.FASTOCTREE)
     return image
 
@@ -557,14 +568,14 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
     jobs = [([_snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
     damaged = _map(_render_comparison_frames, (labels, references), jobs, _worker_count(workers, len(jobs)))
-    frame_paths = _skip_damaged(damaged, frame_paths, "the runs have no iteration at which every snapshot is readable")
+    frame_paths = _skip_damaged(damaged, frame_paths, "the runs have no iteration with a readable snapshot in each")
     gif = write_gif(frame_paths, out_dir / COMPARISON_GIF, fps=fps)
     grid = _render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)
     return {"gif": gif, "frames": frames_dir, "figure5": grid}
 
 
 def _render_comparison_frames(labels: list[str], references: list[Reference],
-                              jobs: list[tuple[list[Path], Path]]) -> list[tuple[Path, list[str]]]:
+                              jobs: list[tuple[list[Path], Path]]) -> list[tuple[Path, list[_Damaged]]]:
     """Render ``(one snapshot file per run, frame path)`` jobs, one panel per run, on one reused figure.
 
     Returns ``(frame path, [problems])`` for each frame left out because a snapshot could not be read.
@@ -587,7 +598,7 @@ def _render_comparison_frames(labels: list[str], references: list[Reference],
     damaged = []
     for snapshot_files, frame_path in jobs:
         snapshots = [_try_read_snapshot(f, kind) for f in snapshot_files]
-        problems = [s for s in snapshots if isinstance(s, str)]
+        problems = [s for s in snapshots if isinstance(s, _Damaged)]
         if problems:
             damaged.append((frame_path, problems))
             continue
@@ -610,11 +621,11 @@ def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Refer
         fig, axes = _panel_grid(len(labels), len(iterations), panel=1.9, left=0.45, top=0.35, dpi=90)
     cells = [(r, c, run_dir, reference, it) for r, (run_dir, reference) in enumerate(zip(dirs, references))
              for c, it in enumerate(iterations)]
-    problems = []
+    problems: list[_Damaged] = []
     for r, c, run_dir, reference, it in cells:
         ax = axes[r][c]
         snapshot = _try_read_snapshot(_snapshot_file(run_dir, it), reference.kind)
-        if isinstance(snapshot, str):
+        if isinstance(snapshot, _Damaged):
             problems.append(snapshot)
             _damaged_cell(ax)
         elif images:
@@ -636,12 +647,17 @@ def _damaged_cell(ax: Axes) -> None:
     ax.text(0.5, 0.5, "damaged\nsnapshot", ha="center", va="center", fontsize=8, color="0.4", transform=ax.transAxes)
 
 
-def _grid_problems(problems: list[str], cells: int) -> None:
-    """Warn about the damaged cells of a figure; raise when every cell is."""
+def _all_damaged(damaged: list[_Damaged]) -> str:
+    return (f": {len(damaged)} damaged, the first {damaged[0].path}; re-train the run (with --overwrite) "
+            f"to recreate its snapshots")
+
+
+def _grid_problems(problems: list[_Damaged], cells: int) -> None:
+    """Warn about the damaged cells of a figure; ``SnapshotError`` when every cell is."""
     if problems and len(problems) == cells:
-        raise SnapshotError(f"no snapshot of the figure is readable ({problems[0]}); re-train the runs (with --overwrite)")
+        raise SnapshotError("no snapshot of the figure is readable" + _all_damaged(problems))
     for problem in problems:
-        print(f"gan-mixup: warning: {problem}; its figure cell is left blank", file=sys.stderr)
+        print(f"gan-mixup: warning: {problem.message} (its figure cell is left blank)", file=sys.stderr)
 
 
 def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path) -> Path:
@@ -679,14 +695,14 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     panel, dpi = (GRID_CELL_INCHES, 90) if images else (1.25, 80)
     fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=panel, left=0.5, top=0.62, dpi=dpi,
                             block=n_it, block_gap=block_gap)
-    problems = []
+    problems: list[_Damaged] = []
     for r, dataset in enumerate(datasets):
         for b, objective in enumerate(objectives):
             reference = references[(dataset, objective)]
             for c, it in enumerate(iterations):
                 ax = axes[r][b * n_it + c]
                 snapshot = _try_read_snapshot(_snapshot_file(dirs[(dataset, objective)], it), reference.kind)
-                if isinstance(snapshot, str):
+                if isinstance(snapshot, _Damaged):
                     problems.append(snapshot)
                     _damaged_cell(ax)
                 elif images:
@@ -772,35 +788,40 @@ def _sample_problem(kind: str, fake: np.ndarray) -> str:
     return ""
 
 
-def _reason(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
-
-
 def _read_reference(run_dir: Path) -> Reference:
-    """``read_reference`` with a damaged file reported as ``SnapshotError`` naming it (a missing one
-    stays ``FileNotFoundError``)."""
-    path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
+    """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, a missing one
+    ``FileNotFoundError``."""
     try:
         reference = read_reference(run_dir)
-    except FileNotFoundError:
+    except (GanMixupError, FileNotFoundError):
         raise
     except _READ_ERRORS as err:
-        raise SnapshotError(f"{path} is damaged ({_reason(err)}); every frame needs it: re-train the run "
-                            f"(with --overwrite) to recreate it") from None
+        path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
+        raise SnapshotError(f"{path} is damaged ({_reason(err)}); the run's frames cannot be drawn without it") from None
     _kind_of(reference)
     return reference
 
 
-def _try_read_snapshot(path: Path, kind: str) -> Snapshot | str:
-    """The snapshot at ``path``, or a one-line description of why it cannot be drawn (truncated,
-    corrupt, missing, samples of the wrong shape for the run's ``kind``)."""
+def _try_read_snapshot(path: Path, kind: str) -> Snapshot | _Damaged:
+    """The snapshot at ``path``, or why it cannot be drawn: truncated, corrupt, missing, or samples of
+    the wrong shape for the run's ``kind``."""
     try:
         snapshot = read_snapshot(path)
     except _READ_ERRORS as err:
-        return f"{path} is damaged ({_reason(err)})"
+        # gan_mixup.rundir's own SnapshotError already names the file and says what to do.
+        message = str(err) if isinstance(err, GanMixupError) else _damaged_message(path, _reason(err))
+        return _Damaged(Path(path), message)
     problem = _sample_problem(kind, snapshot.fake)
-    return f"{path} is damaged ({problem})" if problem else snapshot
+    return _Damaged(Path(path), _damaged_message(path, problem)) if problem else snapshot
+
+
+def _damaged_message(path: Path, reason: str) -> str:
+    return f"snapshot file {path} is damaged ({reason}); delete it to render the rest"
+
+
+def _reason(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
 
 
 def _snapshot_files(run_dir: Path) -> list[Path]:
