@@ -1,6 +1,6 @@
 """Frames, GIFs, side-by-side comparisons and the Figure-5 grid, drawn from a run directory alone.
 
-Everything here reads the snapshot files of ``gan_mixup.snapshots`` (plain ``.npz``) and draws with
+Everything here reads the snapshot files of ``gan_mixup.rundir`` (plain ``.npz``) and draws with
 matplotlib's object API (``Figure`` + the Agg canvas, never ``pyplot``), so rendering needs neither
 the models nor the code that trained them, and frames can be drawn in parallel processes without
 sharing any plotting state.
@@ -41,28 +41,30 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-# Through the run-directory module (gan_mixup.snapshots is gan_mixup.rundir), the one module that
-# knows the files; GanMixupError is gan_mixup.errors' class, imported there.
-from gan_mixup.snapshots import (
+from gan_mixup.errors import GanMixupError
+
+# The run-directory module is the one that knows the files and their names.
+from gan_mixup.rundir import (
+    COMPARISON_FRAMES_DIR,
+    FIGURE5_FILE as FIGURE5_NAME,
+    FRAMES_DIR,
+    GIF_FILE as GIF_NAME,
+    LOSSES_FILE as LOSSES_NAME,
+    METRICS_FILE,
     PAPER_ITERATIONS,
     REFERENCE_FILE,
     SNAPSHOT_DIR,
-    GanMixupError,
     Reference,
     Snapshot,
     SnapshotError,
     list_snapshots,
     read_reference,
     read_snapshot,
+    snapshot_path,
 )
+from gan_mixup.rundir import COMPARISON_GIF_FILE as COMPARISON_GIF
 
-FRAMES_DIR = "frames"
 FRAME_NAME = "frame_{:04d}.png"
-GIF_NAME = "training.gif"
-LOSSES_NAME = "losses.png"
-COMPARISON_GIF = "comparison.gif"
-COMPARISON_FRAMES_DIR = "comparison_frames"
-FIGURE5_NAME = "figure5.png"
 
 FRAME_INCHES = 4.0  # a frame is FRAME_INCHES² at FRAME_DPI: 320 x 320 px, small enough for 200-frame GIFs
 FRAME_DPI = 80
@@ -138,7 +140,7 @@ def render_frame(
     reference's kind raise ``RenderError``.
 
     Example:
-        >>> from gan_mixup.snapshots import read_reference, read_snapshots
+        >>> from gan_mixup.rundir import read_reference, read_snapshots
         >>> ref = read_reference("runs/tiny")  # doctest: +SKIP
         >>> render_frame(ref, read_snapshots("runs/tiny")[-1], "last.png", title="mixup")  # doctest: +SKIP
     """
@@ -322,7 +324,7 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
     # The loss plot is a bonus: a run copied without metrics.jsonl, or one stopped before its first
     # log record, still renders.
-    if (run_dir / "metrics.jsonl").is_file() and len(load_losses(run_dir)["iteration"]):
+    if (run_dir / METRICS_FILE).is_file() and len(load_losses(run_dir)["iteration"]):
         paths["losses"] = plot_losses(run_dir, run_dir / LOSSES_NAME)
     return paths
 
@@ -426,7 +428,7 @@ def load_losses(run_dir: str | Path) -> dict[str, np.ndarray]:
         >>> losses["iteration"][:3], losses["d_loss"][:3]  # doctest: +SKIP
         (array([10, 20, 30]), array([1.38, 1.36, 1.31]))
     """
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a gan-mixup run directory: {path} is missing")
     records = []
@@ -832,7 +834,7 @@ def _snapshot_files(run_dir: Path) -> list[Path]:
 
 
 def _snapshot_file(run_dir: Path, iteration: int) -> Path:
-    return Path(run_dir) / "snapshots" / f"it_{iteration:08d}.npz"
+    return snapshot_path(Path(run_dir), iteration)
 
 
 def _iteration_of(snapshot_file: Path) -> int:

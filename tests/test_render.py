@@ -1,7 +1,7 @@
 """render.py: frames, GIFs, comparisons and Figure 5, drawn from run directories on disk.
 
 Two kinds of runs: tiny trained runs (``gan_mixup.train``, 40 iterations, hidden 16), and synthetic
-run directories written with ``gan_mixup.snapshots`` when a test needs iterations a tiny run does
+run directories written with ``gan_mixup.rundir`` when a test needs iterations a tiny run does
 not reach (the paper's 100, 1000, ...) or samples no training would give (NaN, far outside).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from gan_mixup.render import (
     render_frame,
     render_run,
 )
-from gan_mixup.snapshots import Reference, Snapshot, list_snapshots, read_reference, read_snapshot, write_reference, write_snapshot
+from gan_mixup.rundir import Reference, Snapshot, list_snapshots, read_reference, read_snapshot, write_reference, write_snapshot
 
 TINY = dict(iterations=40, hidden=16, snapshot_frames=8, fixed_samples=200, grid_size=24, log_every=5)
 
@@ -112,7 +112,7 @@ def test_render_module_imports_no_torch_model_code() -> None:
     imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     ours = {name for name in imported if name.split(".")[0] in {"gan_mixup", "torch", "toy_data"}}
-    assert ours <= {"gan_mixup.snapshots", "gan_mixup.config"}, ours
+    assert ours <= {"gan_mixup.rundir", "gan_mixup.errors"}, ours
 
 
 def test_parallel_frames_equal_serial_and_standalone_frames(runs: dict[str, Path], tmp_path: Path) -> None:

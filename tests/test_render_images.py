@@ -15,7 +15,7 @@ import pytest
 
 from gan_mixup import render
 from gan_mixup.render import RenderError, render_comparison, render_figure5, render_frame, render_run
-from gan_mixup.snapshots import (
+from gan_mixup.rundir import (
     Reference,
     Snapshot,
     SnapshotError,
