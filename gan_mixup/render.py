@@ -517,19 +517,23 @@ def thin_iterations(iterations: Sequence[int], max_frames: int) -> list[int]:
 
 def figure_iterations(iterations: Sequence[int]) -> list[int]:
     """Figure-5 columns: the paper's iterations (10, 100, 1000, 10000, 20000) among ``iterations``,
-    or the last of ``iterations`` when none of the paper's is there.
+    then the last of ``iterations`` when it is not one of them (a 2,000-iteration run ends on its
+    final state, not at 1,000).
 
     Example:
         >>> figure_iterations([0, 1, 10, 50, 100, 300])
-        [10, 100]
+        [10, 100, 300]
         >>> figure_iterations([0, 1, 5])
         [5]
+        >>> figure_iterations([0, 10, 100, 1000, 10000, 20000])
+        [10, 100, 1000, 10000, 20000]
     """
     if not iterations:
         raise ValueError("no iterations to choose figure columns from")
     available = set(iterations)
     reached = [it for it in PAPER_ITERATIONS if it in available]
-    return reached or [max(iterations)]
+    last = max(iterations)
+    return reached if last in reached else reached + [last]
 
 
 def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, fps: float = 10,

@@ -205,11 +205,12 @@ def test_comparison_grid_has_one_row_per_run_and_one_column_per_paper_iteration(
     assert h3 - h2 == pytest.approx(step, abs=1)  # each run adds exactly one row
     assert w3 == w3b == w3c  # and no column
     assert one_col[0] == h1  # one run: one row either way
-    assert w3 - one_col[1] == pytest.approx(2 * step, abs=2)  # 10, 100, 1000 vs 10 alone: two more columns
+    assert w3 - one_col[1] == pytest.approx(3 * step, abs=2)  # 10, 100, 1000, 1500 vs 10 alone: three more columns
 
 
 def test_figure_iterations() -> None:
-    assert figure_iterations([0, 10, 50, 100, 1000, 1500]) == [10, 100, 1000]
+    assert figure_iterations([0, 10, 50, 100, 1000, 1500]) == [10, 100, 1000, 1500]  # ends on the last state
+    assert figure_iterations([0, 10, 50, 100, 1000]) == [10, 100, 1000]
     assert figure_iterations(list(range(0, 20001, 10))) == [10, 100, 1000, 10000, 20000]
     assert figure_iterations([0, 1, 7]) == [7]  # none of the paper's reached: the last common one
     with pytest.raises(ValueError):
