@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench figure5 samples clean
+.PHONY: demo demo-images test bench bench-images figure5 samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,18 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/gan-mixup toy --demo --dataset ring8 --alpha 0.2 --out runs/demo --overwrite
 
+# An image GAN on scikit-learn's bundled digits (nothing downloaded): ERM and mixup side by side.
+demo-images: $(VENV)/.installed
+	$(BIN)/gan-mixup compare --dataset digits --objectives erm,mixup --out runs/demo-images --overwrite
+
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/toy_throughput.py
+
+bench-images: $(VENV)/.installed
+	$(BIN)/python benchmarks/image_throughput.py
 
 # The paper's Figure 5 as the authors ran it: 4 runs of 20,000 iterations (about an hour on 2 cores).
 figure5: $(VENV)/.installed

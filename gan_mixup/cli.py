@@ -259,7 +259,7 @@ def _nonfinite_hint(err: Any, argv: list[str]) -> str:
         kept = "No checkpoint was written yet, so a rerun starts from the beginning"
     else:
         kept = f"The checkpoint of iteration {err.checkpoint_iteration} and the snapshots up to it are kept"
-    advice = "try a lower --lr" if "skip" in argv else "try a lower --lr, or --on-nonfinite skip"
+    advice = "try a lower --lr" if err.on_nonfinite == "skip" else "try a lower --lr, or --on-nonfinite skip"
     return f"{kept}; {advice}."
 
 

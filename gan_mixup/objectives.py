@@ -111,6 +111,8 @@ def real_fake_logits(D: Discriminator, real: Tensor, fake: Tensor, separate: boo
     forwards exactly when D holds a BatchNorm layer in training mode.
     """
     check_pair(real, fake)
+    if len(real) == 0 or len(fake) == 0:
+        raise ObjectiveError(f"empty batch: {len(real)} real and {len(fake)} fake samples; a loss over no samples is undefined")
     if separate is None:
         separate = has_batch_statistics(D)
     if separate:

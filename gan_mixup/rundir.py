@@ -250,7 +250,8 @@ def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> tuple[dict[str,
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:  # truncated zip, bad pickle, ...: all mean "unreadable"
-            warnings.append(f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            detail = (str(err).splitlines() or ["empty or cut short"])[0][:120]  # EOFError() has no message
+            warnings.append(f"{path} is unreadable ({type(err).__name__}: {detail})")
             continue
         if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
             warnings.append(f"{path} is not a gan-mixup checkpoint of version {CHECKPOINT_VERSION}")

@@ -72,6 +72,7 @@ class NonFiniteError(FloatingPointError):
         super().__init__(message)
         self.iteration = iteration
         self.checkpoint_iteration = checkpoint_iteration
+        self.on_nonfinite = "stop"  # the run's setting (with "skip", only non-finite weights stop a run)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -405,6 +406,7 @@ def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, 
                     raise TrainingInterrupted(run_dir, it, signalled[0])
     except NonFiniteError as err:  # a non-finite loss (check_nonfinite) or non-finite weights (checkpoint)
         err.checkpoint_iteration = recorder.checkpoint_iteration
+        err.on_nonfinite = config.on_nonfinite
         recorder.emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
         raise
     except StopTraining:

@@ -159,7 +159,8 @@ def _device_of(generator: torch.Generator | None) -> torch.device:
 
 
 def _check_count(key: str, value: float, limit: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 1 <= value <= limit:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value != int(value) or not 1 <= value <= limit):
         raise ValueError(f"{key} must be a whole number from 1 to {limit}, got {value!r}")
     return int(value)
 
