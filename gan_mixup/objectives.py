@@ -317,6 +317,15 @@ class MixupGAN:
         return bce(logits, target if real_target is None else real_target * target)
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        """With a BatchNorm D and the real batch given, the unmixed losses run D on real ∪ fake and
+        use the fake half: D was trained on batches that mix real and fake, and a batch of fakes
+        alone would be normalised by statistics D never saw (on the digits, DCGAN's D with that
+        mismatch drove G to noise within a few hundred iterations). Without BatchNorm nothing changes."""
+        if self.generator_loss_kind in ("non-saturating", "saturating") and real is not None \
+                and self.separate_forwards is not True and has_batch_statistics(D):
+            check_pair(real, fake)
+            fake_logits = logits_of(D, torch.cat([real, fake]))[len(real):]
+            return bce(fake_logits, 1.0) if self.generator_loss_kind == "non-saturating" else -bce(fake_logits, 0.0)
         if self.generator_loss_kind != "mixed":
             return generator_loss_on(D, fake, real, self.generator_loss_kind, self.separate_forwards)
         if real is None:
