@@ -12,12 +12,13 @@ Example:
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gan_mixup.rundir import read_reference, read_snapshots
+from gan_mixup.rundir import METRICS_FILE, read_reference, read_snapshots
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +91,10 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
 def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     """Metrics for every snapshot of a run directory, read from disk alone.
 
+    Toy runs: recomputed from the snapshot files. Image runs keep only a small sample grid per
+    snapshot, so their metrics (computed on ``metric_samples`` fakes while training) are read back
+    from ``metrics.jsonl``.
+
     Example:
         >>> rows = evaluate_run("runs/demo")  # doctest: +SKIP
         >>> rows[-1]["modes_covered"]  # doctest: +SKIP
@@ -97,8 +102,28 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     """
     run_dir = Path(run_dir)
     reference = read_reference(run_dir)
+    if reference.kind == "images":
+        return recorded_snapshot_metrics(run_dir)
     return [
         {"iteration": snap.iteration, **sample_metrics(snap.fake, reference.real, reference.modes, reference.std)}
         for snap in read_snapshots(run_dir)
     ]
 
+
+
+def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The ``{"kind": "snapshot"}`` records of ``metrics.jsonl`` that hold metrics, without the kind
+    (lines cut short by a crash are skipped)."""
+    rows = []
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return rows
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("kind") == "snapshot" and len(record) > 2:
+                rows.append({k: v for k, v in record.items() if k != "kind"})
+    return rows
