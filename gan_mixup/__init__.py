@@ -7,7 +7,8 @@ The three-line drop-in::
     d_loss = objective.discriminator_loss(D, real, fake.detach())
     g_loss = objective.generator_loss(D, fake, real)
 """
-from gan_mixup.config import ConfigError, ToyConfig
+from gan_mixup.config import ConfigError, RunConfig, ToyConfig
+from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import (
     LSGAN,
     WGANGP,
@@ -35,6 +36,8 @@ __all__ = [
     "MixupGAN",
     "Objective",
     "ObjectiveError",
+    "GanMixupError",
+    "RunConfig",
     "StandardGAN",
     "ToyConfig",
     "TrainResult",

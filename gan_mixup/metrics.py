@@ -12,13 +12,12 @@ Example:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gan_mixup.rundir import METRICS_FILE, read_reference, read_snapshots
+from gan_mixup.rundir import read_records, read_reference, read_snapshots
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,18 +111,5 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The ``{"kind": "snapshot"}`` records of ``metrics.jsonl`` that hold metrics, without the kind
-    (lines cut short by a crash are skipped)."""
-    rows = []
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return rows
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("kind") == "snapshot" and len(record) > 2:
-                rows.append({k: v for k, v in record.items() if k != "kind"})
-    return rows
+    """The ``{"kind": "snapshot"}`` records of ``metrics.jsonl`` that hold metrics, without the kind."""
+    return [{k: v for k, v in r.items() if k != "kind"} for r in read_records(Path(run_dir), "snapshot") if len(r) > 2]

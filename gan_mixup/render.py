@@ -58,6 +58,7 @@ from gan_mixup.rundir import (
     Snapshot,
     SnapshotError,
     list_snapshots,
+    read_records,
     read_reference,
     read_snapshot,
     snapshot_path,
@@ -428,18 +429,7 @@ def load_losses(run_dir: str | Path) -> dict[str, np.ndarray]:
         >>> losses["iteration"][:3], losses["d_loss"][:3]  # doctest: +SKIP
         (array([10, 20, 30]), array([1.38, 1.36, 1.31]))
     """
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a gan-mixup run directory: {path} is missing")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("kind") == "train":
-                records.append(record)
+    records = read_records(Path(run_dir), "train")
     keys = ["iteration", "d_loss", "g_loss"]
     keys += sorted({k for r in records for k, v in r.items()
                     if k not in keys and k != "kind" and isinstance(v, (int, float)) and not isinstance(v, bool)})

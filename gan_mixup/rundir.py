@@ -409,6 +409,30 @@ def _command_line() -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def read_records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl`` whose ``"kind"`` is ``kind``, in order. A line that is not
+    valid JSON (a write cut short by a crash) is skipped. Raises ``NotARunDirectoryError`` when the
+    file is missing.
+
+    Example:
+        >>> [r["iteration"] for r in read_records("runs/tiny", "train")][:3]  # doctest: +SKIP
+        [10, 20, 30]
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise NotARunDirectoryError(f"{run_dir} is not a gan-mixup run directory: {path} is missing")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("kind") == kind:
+                records.append(record)
+    return records
+
+
 def open_metrics(run_dir: Path, offset: int) -> tuple[Any, str | None]:
     """Open ``metrics.jsonl`` for appending from byte ``offset`` (where the checkpoint we resume
     left it): later records are dropped. A file that is missing or shorter than ``offset`` (deleted

@@ -1,10 +1,12 @@
-"""The toy-GAN training loop: D steps per G step, snapshots, metrics, checkpoints, resume.
+"""The one training loop, for toy points and images alike: D steps per G step, snapshots, metrics,
+checkpoints, resume, a locked run directory.
 
 Example:
-    >>> from gan_mixup import ToyConfig, train
-    >>> result = train(ToyConfig(iterations=20, hidden=32), "runs/tiny", overwrite=True)  # doctest: +SKIP
+    >>> from gan_mixup import RunConfig, train
+    >>> result = train(RunConfig(iterations=20, hidden=32), "runs/tiny", overwrite=True)  # doctest: +SKIP
     >>> result.iteration  # doctest: +SKIP
     20
+    >>> train(RunConfig(dataset="digits", iterations=20), "runs/tiny-digits")  # doctest: +SKIP
 """
 from __future__ import annotations
 
