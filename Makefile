@@ -37,7 +37,7 @@ bench-images: $(VENV)/.installed
 figure5: $(VENV)/.installed
 	$(BIN)/gan-mixup figure5 --out runs/figure5 --overwrite
 
-# Re-make the committed pictures in samples/ from the runs above (run `make demo figure5` first).
+# Re-make the committed pictures in samples/ from the runs above (run `make demo demo-images figure5` first).
 samples: $(VENV)/.installed
 	$(BIN)/gan-mixup render runs/demo --max-frames 80
 	cp runs/demo/training.gif samples/demo_ring8_mixup.gif
@@ -45,6 +45,9 @@ samples: $(VENV)/.installed
 	cp runs/figure5/figure5.png samples/figure5.png
 	cp runs/figure5/grid25/comparison.gif samples/figure5_grid25.gif
 	cp runs/figure5/ring8/comparison.gif samples/figure5_ring8.gif
+	$(BIN)/gan-mixup render runs/demo-images --max-frames 20
+	cp runs/demo-images/comparison.gif samples/digits_erm_vs_mixup.gif
+	cp runs/demo-images/figure5.png samples/digits_erm_vs_mixup.png
 
 clean:
 	rm -rf runs .pytest_cache
