@@ -334,9 +334,14 @@ def _train_one(args: argparse.Namespace) -> int:
     print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)")
     print(f"run directory: {run_dir}")
     if not args.no_render:
-        from gan_mixup.render import render_run
+        try:
+            from gan_mixup.render import render_run
 
-        outputs = render_run(run_dir)
+            outputs = render_run(run_dir)
+        except KeyboardInterrupt:
+            print(f"\ngan-mixup: rendering interrupted; the run is complete. Render it with:\n"
+                  f"  gan-mixup render {shlex.quote(str(run_dir))}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         for name in sorted(outputs, key=lambda name: name == "gif"):  # the GIF last: what a user opens
             print(f"{name}: {outputs[name]}")
     return 0

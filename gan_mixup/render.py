@@ -27,11 +27,14 @@ import json
 import math
 import multiprocessing
 import os
+import signal
+import threading
+from contextlib import contextmanager
 import sys
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Iterator, Any, Callable, Iterable, NamedTuple, Sequence
 
 import imageio.v3 as iio
 import numpy as np
@@ -868,6 +871,22 @@ def _map(fn: Callable[..., list[Any]], shared: tuple[Any, ...], jobs: list[Any],
     chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     results: list[Any] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for future in [pool.submit(fn, *shared, chunk) for chunk in chunks]:
+        # Workers (and the forkserver) start with SIGINT blocked, inherited from this thread's mask:
+        # Ctrl-C reaches only this process, which stops the pool, instead of one traceback per child.
+        with _sigint_blocked():
+            futures = [pool.submit(fn, *shared, chunk) for chunk in chunks]
+        for future in futures:
             results.extend(future.result())  # re-raises a worker's exception here
     return results
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C that came meanwhile is delivered now
