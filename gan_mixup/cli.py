@@ -96,13 +96,13 @@ def _add_run_flags(p: argparse.ArgumentParser, *, objective: bool = True) -> Non
     g.add_argument("--batch-size", default=S, type=_int, help=f"real and fake samples per step (toy 128, images 64; at most {LIMITS['batch_size']})")
     g.add_argument("--d-steps", default=S, type=_int, help=f"discriminator steps per generator step (toy 5, images 1; at most {LIMITS['d_steps']})")
     g.add_argument("--latent-dim", default=S, type=_int, help=f"size of G's Gaussian noise (toy 2, images 100; at most {LIMITS['latent_dim']})")
-    g.add_argument("--hidden", default=S, type=_int, help=f"toy: hidden units per layer (default 512, at most {LIMITS['hidden']}); images: DCGAN base feature maps (default 64, at most 1024)")
+    g.add_argument("--hidden", default=S, type=_int, help=f"toy: hidden units per layer (default 512, at most {LIMITS['hidden']}); images: DCGAN base feature maps (default 64; digits 32; at most 1024)")
     g.add_argument("--layers", default=S, type=_int, help=f"hidden layers of the toy MLPs (default 3, at most {LIMITS['layers']})")
     g.add_argument("--lr", default=S, type=_finite_float, help="Adam learning rate (toy 1e-3, Adam's default; images 2e-4 with β1 0.5, DCGAN's)")
     g.add_argument("--seed", default=S, type=_int, help="seed for model init, data, noise and λ (default 0)")
     g.add_argument("--device", default=S, help="auto (CUDA when present, else CPU; default), cpu, cuda, cuda:N or mps")
     g = p.add_argument_group("recording")
-    g.add_argument("--snapshot-frames", default=S, type=_int, help=f"log-spaced snapshots for the GIF, besides the paper's iterations (toy 200, images 100; at most {LIMITS['snapshot_frames']})")
+    g.add_argument("--snapshot-frames", default=S, type=_int, help=f"log-spaced snapshots for the GIF, besides the paper's iterations (toy 200, images 60; at most {LIMITS['snapshot_frames']})")
     g.add_argument("--snapshot-iterations", default=S, type=_int_list, metavar="N,N,...", help="extra snapshot iterations")
     g.add_argument("--fixed-samples", default=S, type=_int, help=f"fake samples per snapshot (toy 1000, at most {LIMITS['fixed_samples']}; images 64, at most 1024)")
     g.add_argument("--grid-size", default=S, type=_int, help=f"toy: D is drawn on a GRID×GRID grid (default 64, from 2 to {LIMITS['grid_size']})")
@@ -170,7 +170,7 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS
     g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, folder)")
-    g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32)")
+    g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32; digits and stacked-digits 16, as their 8x8 source holds no more)")
     g.add_argument("--channels", default=S, type=_int, choices=[1, 3], help="convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)")
     g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10 (as torchvision lays them out) or of images in class subfolders (folder); nothing is downloaded")
     g.add_argument("--nz", dest="latent_dim", default=S, type=_int, help="size of G's noise (DCGAN's nz; default 100; same as --latent-dim)")
@@ -178,7 +178,7 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
     g.add_argument("--amp", default=S, action="store_true", help="CUDA only: bfloat16 autocast for G and D forwards")
     g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 20000; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
-    g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced snapshots, plus the paper's iterations and the last (default 12)")
+    g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations and the last (default 12)")
 
 
 def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str | None) -> None:
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("toy", "train one toy GAN; write snapshots, metrics, checkpoints and a GIF",
          "Train the paper's toy GAN (3x512 ReLU MLPs, batch 128, 5 D steps per G step, Adam) and render a GIF."),
         ("images", "train one image GAN (DCGAN); write sample grids, metrics, checkpoints and a GIF",
-         "Train a DCGAN on image data (default: scikit-learn's bundled digits at 32 px, nothing downloaded) with the same "
+         "Train a DCGAN on image data (default: scikit-learn's bundled digits at 16 px, nothing downloaded) with the same "
          "objectives, run directory, resume and GIFs as the toy GAN."),
     ):
         p = sub.add_parser(name, help=help_line, description=description)

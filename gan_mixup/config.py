@@ -9,8 +9,8 @@ Example:
     >>> cfg = ToyConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
     >>> ToyConfig.from_json(cfg.to_json()) == cfg
     True
-    >>> RunConfig(dataset="digits").hidden, RunConfig(dataset="ring8").hidden
-    (64, 512)
+    >>> RunConfig(dataset="digits").hidden, RunConfig(dataset="mnist", data_root="x").hidden, RunConfig().hidden
+    (32, 64, 512)
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class RunConfig:
     snapshot_iterations: tuple[int, ...] = ()  # explicit extra snapshot iterations
     fixed_samples: int | None = None  # fake samples per snapshot, from one fixed noise batch (points 1000, images 64)
     metric_samples: int | None = None  # images: fakes (and reals) the snapshot metrics use, beyond the grid (default 1000); points: 0
-    metric_frames: int | None = None  # images: metrics at this many log-spaced snapshots (and the paper's, the last; default 12); points: 0 = every snapshot
+    metric_frames: int | None = None  # images: metrics at this many log-spaced iterations (and the paper's, the last; default 12), each also a snapshot; points: 0 = every snapshot
     grid_size: int = 64  # points: D is evaluated on a grid_size × grid_size grid per snapshot
     log_every: int = 10  # iterations between metrics.jsonl records
     checkpoint_every: int | None = None  # iterations between checkpoints (and one at the end)

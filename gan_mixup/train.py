@@ -370,8 +370,10 @@ def train(
 def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, progress: bool,
                 handle_signals: bool) -> TrainResult:
     config = state.config
-    schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
     recorder.metric_iterations = metric_schedule(config)
+    # Every metric iteration is a snapshot too (the metrics are taken at snapshots).
+    schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
+    schedule |= (recorder.metric_iterations or set()) - {0}
     last: dict[str, Any] = {}
     stopped_early = False
     start_iteration = state.iteration
