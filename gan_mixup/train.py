@@ -256,26 +256,31 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp)
 
-    # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
-    # so one G forward for all of them gives exactly the fakes d_steps separate forwards would
-    # (a G with BatchNorm normalises over all of them: one batch of d_steps x batch noise).
-    with torch.no_grad(), autocast:
-        fakes = G(sample_noise(state, cfg.d_steps * batch)).float()
-    reals = sample_real(state, cfg.d_steps * batch)
-    losses = []
-    for real, fake in zip(reals.split(batch), fakes.split(batch)):
+    if cfg.d_steps == 1 and batch == cfg.batch_size:
+        # One D step (DCGAN's setting): G runs once with grad, D trains on the detached fakes, and
+        # G's loss reuses them through the updated D, as pytorch/examples' dcgan does; this saves
+        # one G forward per iteration. G did not change in between, so the fakes are exactly what a
+        # second forward on the same noise would give.
         with autocast:
-            d_loss = objective.discriminator_loss(D, real, fake).float()
-        state.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        step_unless_nonfinite(state.opt_d, d_loss)
-        losses.append(d_loss.detach())
+            fake = G(sample_noise(state, batch))
+        losses = [_d_step(state, sample_real(state, batch), fake.detach().float(), autocast)]
+    else:
+        # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
+        # so one G forward for all of them gives exactly the fakes d_steps separate forwards would
+        # (a G with BatchNorm normalises over all of them: one batch of d_steps x batch noise).
+        with torch.no_grad(), autocast:
+            fakes = G(sample_noise(state, cfg.d_steps * batch)).float()
+        reals = sample_real(state, cfg.d_steps * batch)
+        losses = [_d_step(state, real, fake_batch, autocast)
+                  for real, fake_batch in zip(reals.split(batch), fakes.split(batch))]
+        fake = None
 
     # (2) Update G through D. D's weights need no gradient here, which saves one of D's backward GEMMs.
     D.requires_grad_(False)
     try:
         with autocast:
-            fake = G(sample_noise(state, cfg.batch_size))
+            if fake is None:
+                fake = G(sample_noise(state, cfg.batch_size))
             g_loss = objective.generator_loss(D, fake, sample_real(state, cfg.batch_size)).float()
         state.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -288,6 +293,16 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     state.iteration += 1
     state.pending_losses.append((state.iteration, torch.stack(losses)))
     return losses[-2], losses[-1]
+
+
+def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any) -> Tensor:
+    """One discriminator update on ``real`` and (detached) ``fake``; returns the detached loss."""
+    with autocast:
+        d_loss = state.objective.discriminator_loss(state.discriminator, real, fake).float()
+    state.opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    step_unless_nonfinite(state.opt_d, d_loss)
+    return d_loss.detach()
 
 
 @torch.no_grad()
