@@ -508,7 +508,7 @@ def test_demo_is_the_paper_code_preset_cut_short_and_flags_override_it():
         "paper-code", "shuffled", "uniform", "minimax")
     assert config.iterations == DEMO_SETTINGS["iterations"] < 20000
     assert (config.hidden, config.layers, config.batch_size, config.d_steps) == (DEMO_SETTINGS["hidden"], 3, 128, 5)
-    assert config.hidden == 256  # a quarter of the paper's matmul cost: make demo stays within minutes
+    assert config.hidden == 128  # 1/16 of the paper's matmul cost: make demo stays within minutes
     shorter = config_from_args(build_parser().parse_args(["toy", "--demo", "--iterations", "7", "--preset", "paper-text"]))
     assert (shorter.iterations, shorter.preset, shorter.pairing) == (7, "paper-text", "real-fake")
 
