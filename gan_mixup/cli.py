@@ -182,7 +182,7 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str | None) -> None:
-    p.add_argument("--out", required=default_out is None, help=f"{what} to create (default {default_out})" if default_out else f"{what} to create")
+    p.add_argument("--out", help=f"{what} to create (default {default_out})" if default_out else f"{what} to create (required, unless --resume DIR names it)")
     p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what} at --out (only one gan-mixup marked as its own)")
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
                    help=f"continue the {what} at --out (or DIR) from its last checkpoint, or start it when it has none; flags may change harmless settings such as --iterations")
@@ -360,7 +360,9 @@ def _run_dir_of(args: argparse.Namespace) -> Path:
     chosen = resume_dir or args.out
     if chosen is None:
         if args.resume:
-            raise UsageError("--resume needs the run directory: --out DIR --resume (or --resume DIR)")
+            raise UsageError("--resume needs the directory: --out DIR --resume (or --resume DIR)")
+        if args.command in ("compare", "figure5"):
+            raise UsageError(f"{args.command} needs --out DIR, the directory for its runs")
         return _PENDING
     return Path(chosen)
 
