@@ -961,3 +961,22 @@ def test_paper_code_preset_with_hinge_and_an_explicit_minimax_is_refused(tmp_pat
                                "--out", run, *TINY, *QUIET])
     one_error_line(code, stderr, "generator")
     assert not run.exists()
+
+
+# ----- found after the first pass: `--resume DIR` is spelled the same in every subcommand -------------
+
+def test_compare_resume_dir_without_out_retrains_a_deleted_member(tmp_path, monkeypatch):
+    experiments = importlib.import_module("gan_mixup.experiments")
+    monkeypatch.setattr(experiments, "render_run", lambda run_dir, **kw: {})
+    monkeypatch.setattr(experiments, "render_comparison", lambda runs, out, **kw: {})
+    out = tmp_path / "cmp"
+    code, _, stderr = run_cli(["compare", "--out", out, *TINY, "--no-progress"])
+    assert code == 0, stderr
+    import shutil
+
+    shutil.rmtree(out / "mixup")
+    code, _, stderr = run_cli(["compare", "--resume", out, *TINY, "--no-progress"])
+    assert code == 0, stderr
+    assert load_checkpoint(out / "mixup")[0]["iteration"] == 12
+    code, _, stderr = run_cli(["compare", *TINY])
+    assert code == 2 and stderr.count("\n") == 1 and "--out" in stderr
