@@ -323,7 +323,7 @@ def clear_run_dir(path: Path) -> None:
     resolved, here = path.resolve(), Path.cwd().resolve()
     if resolved == here or resolved in here.parents:
         raise RunDirectoryError(f"refusing to overwrite {path}: it is the current directory or one of its parents")
-    if not is_marked(path):
+    if not (is_marked(path) or is_unmarked_run(path)):
         raise RunDirectoryError(
             f"refusing to overwrite {path}: it is not empty and holds no {MARKER_FILE} marker, so it is not a "
             "gan-mixup run directory; choose another --out or delete it yourself")
@@ -344,6 +344,19 @@ def clear_run_dir(path: Path) -> None:
         elif target.exists() or target.is_symlink():
             target.unlink()
     (path / MARKER_FILE).unlink(missing_ok=True)
+
+
+def is_unmarked_run(path: Path) -> bool:
+    """A run written before runs were marked: its ``snapshots/reference.npz`` reads as one of ours
+    and its ``config.json`` is a JSON object naming a dataset. (A project's own config.json alone
+    never qualifies.)"""
+    path = Path(path)
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text())
+        read_reference(path)
+    except (OSError, ValueError, GanMixupError):
+        return False
+    return isinstance(config, dict) and isinstance(config.get("dataset"), str)
 
 
 def is_empty_dir(path: Path) -> bool:

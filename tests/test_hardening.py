@@ -980,3 +980,21 @@ def test_compare_resume_dir_without_out_retrains_a_deleted_member(tmp_path, monk
     assert load_checkpoint(out / "mixup")[0]["iteration"] == 12
     code, _, stderr = run_cli(["compare", *TINY])
     assert code == 2 and stderr.count("\n") == 1 and "--out" in stderr
+
+
+def test_overwrite_accepts_a_run_of_the_version_before_markers(tmp_path):
+    from gan_mixup.train import train
+
+    run = tmp_path / "old"
+    train(make_tiny_config(), run)
+    (run / ".gan-mixup-run").unlink()  # as written before runs were marked
+    (run / "notes.txt").write_text("mine")
+    code, _, stderr = run_cli(["toy", "--out", run, *TINY, "--no-progress", "--no-render", "--overwrite"])
+    assert code == 0, stderr
+    assert (run / ".gan-mixup-run").is_file() and (run / "notes.txt").read_text() == "mine"
+    # A folder with only a config.json (a project's) is still refused.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"dataset": "ring8"}')
+    code, _, stderr = run_cli(["toy", "--out", project, *TINY, "--no-progress", "--no-render", "--overwrite"])
+    assert code == 2 and "marker" in stderr and (project / "config.json").is_file()
