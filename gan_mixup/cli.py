@@ -17,7 +17,7 @@ from gan_mixup.config import KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
-from gan_mixup.rundir import CONFIG_FILE, LOCK_FILE
+from gan_mixup.rundir import CONFIG_FILE, holds_only_lock
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -321,7 +321,7 @@ def _train_one(args: argparse.Namespace) -> int:
         base = RunConfig.load(run_dir / CONFIG_FILE)
         config = config_from_args(args, base=base)
     else:
-        if args.resume and run_dir.exists() and not _is_empty(run_dir):
+        if args.resume and not holds_only_lock(run_dir):
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
         if args.resume and not run_dir.exists():
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
@@ -378,10 +378,6 @@ def _check_command_fits(command: str, config: RunConfig) -> None:
         raise UsageError(f"{config.dataset} is a toy dataset: train it with `gan-mixup toy --dataset {config.dataset}`")
     if command == "toy" and config.kind != "points":
         raise UsageError(f"{config.dataset} is an image dataset: train it with `gan-mixup images --dataset {config.dataset}`")
-
-
-def _is_empty(path: Path) -> bool:
-    return path.is_dir() and all(entry.name == LOCK_FILE for entry in path.iterdir())
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
-from toy_data import DATASETS
+from toy_data import DATASETS, get_dataset
 
 IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
 IMAGE_SIZES = (16, 32, 64)
@@ -299,8 +299,6 @@ def check_dataset_options(dataset: str, options: dict[str, Any]) -> None:
     """Raise ``ConfigError`` unless ``options`` are keyword parameters of toy dataset ``dataset``,
     each a number of the parameter's type (``int`` options take whole numbers) within its limits."""
     try:
-        from toy_data import get_dataset
-
         get_dataset(dataset, **options)
     except (ValueError, TypeError) as err:
         raise ConfigError(str(err)) from None

@@ -20,7 +20,6 @@ import torch
 from torch import Tensor
 
 from gan_mixup.config import ConfigError, RunConfig
-from gan_mixup.errors import GanMixupError
 
 
 class Data(Protocol):
@@ -34,25 +33,17 @@ class Data(Protocol):
 def build_data(config: RunConfig) -> Any:
     """The dataset of ``config``: a ``toy_data`` distribution, or an in-memory image dataset.
 
-    Raises ``ConfigError`` for bad toy options and ``gan_mixup.errors.DataError`` (e.g.
-    ``DatasetNotFoundError`` naming the files expected) for image data.
+    Toy options were checked when ``config`` was made; image data raises
+    ``gan_mixup.errors.DataError`` (e.g. ``DatasetNotFoundError`` naming the files expected).
     """
     if config.kind == "points":
         from toy_data import get_dataset
 
-        try:
-            return get_dataset(config.dataset, **config.dataset_options)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        return get_dataset(config.dataset, **config.dataset_options)
     from gan_mixup.images import get_image_dataset
 
     return get_image_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
                              channels=config.channels)
-
-
-def data_channels(data: Any) -> int:
-    """Channels of an image dataset's samples."""
-    return int(data.channels)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,5 +64,3 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"device {name!r} is not usable here: MPS is not available (use --device cpu or auto)")
     return device
 
-
-__all__ = ["Data", "GanMixupError", "build_data", "resolve_device"]

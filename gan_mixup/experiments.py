@@ -17,10 +17,10 @@ from gan_mixup.presets import load_preset
 from gan_mixup.render import render_comparison, render_figure5, render_run
 from gan_mixup.rundir import (
     CONFIG_FILE,
-    LOCK_FILE,
     MANIFEST_FILE,
     RunDirectoryError,
     clear_run_dir,
+    holds_only_lock,
     is_marked,
     locked,
     marker_kind,
@@ -146,7 +146,7 @@ def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, re
 
     A ``--resume`` into a collection of the other kind (figure5 into a compare folder) is refused,
     so it never orphans runs the manifest would no longer name."""
-    populated = out_dir.exists() and any(entry.name != LOCK_FILE for entry in out_dir.iterdir())
+    populated = not holds_only_lock(out_dir)
     if populated and not (overwrite or resume):
         raise RunDirectoryError(f"{out_dir} already exists; pass --overwrite to replace it or --resume to continue it")
     if populated and resume:

@@ -23,7 +23,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
@@ -623,14 +622,7 @@ def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Refer
     problems: list[_Damaged] = []
     for r, c, run_dir, reference, it in cells:
         ax = axes[r][c]
-        snapshot = _try_read_snapshot(_snapshot_file(run_dir, it), reference.kind)
-        if isinstance(snapshot, _Damaged):
-            problems.append(snapshot)
-            _damaged_cell(ax)
-        elif images:
-            _draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
-        else:
-            _draw_panel(ax, reference, snapshot)
+        _draw_grid_cell(ax, run_dir, reference, it, problems, lambda snap: _draw_panel(ax, reference, snap))
         ax.set_xticks([])
         ax.set_yticks([])
         if r == 0:
@@ -640,6 +632,20 @@ def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Refer
     _grid_problems(problems, len(cells))
     _save(fig, path, compress_level=6)
     return path
+
+
+def _draw_grid_cell(ax: Axes, run_dir: Path, reference: Reference, iteration: int, problems: list[_Damaged],
+                    draw_points: Callable[[Snapshot], Any]) -> None:
+    """One cell of a figure grid: the first ``GRID_CELL_SAMPLES`` samples of an image run, or
+    ``draw_points(snapshot)`` for points; a damaged snapshot is a blank cell, noted in ``problems``."""
+    snapshot = _try_read_snapshot(_snapshot_file(run_dir, iteration), reference.kind)
+    if isinstance(snapshot, _Damaged):
+        problems.append(snapshot)
+        _damaged_cell(ax)
+    elif reference.kind == "images":
+        _draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
+    else:
+        draw_points(snapshot)
 
 
 def _damaged_cell(ax: Axes) -> None:
@@ -700,15 +706,9 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
             reference = references[(dataset, objective)]
             for c, it in enumerate(iterations):
                 ax = axes[r][b * n_it + c]
-                snapshot = _try_read_snapshot(_snapshot_file(dirs[(dataset, objective)], it), reference.kind)
-                if isinstance(snapshot, _Damaged):
-                    problems.append(snapshot)
-                    _damaged_cell(ax)
-                elif images:
-                    _draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
-                else:
-                    extent = max(references[(dataset, o)].extent for o in objectives)
-                    _draw_figure5_points(ax, reference, snapshot, extent)
+                extent = max(references[(dataset, o)].extent for o in objectives)
+                _draw_grid_cell(ax, dirs[(dataset, objective)], reference, it, problems,
+                                lambda snap: _draw_figure5_points(ax, reference, snap, extent))
                 ax.axis("off")
                 if r == 0:
                     ax.set_title(f"iteration {it}", fontsize=8, pad=2)

@@ -359,8 +359,18 @@ def is_unmarked_run(path: Path) -> bool:
     return isinstance(config, dict) and isinstance(config.get("dataset"), str)
 
 
-def is_empty_dir(path: Path) -> bool:
-    return Path(path).is_dir() and not any(Path(path).iterdir())
+def holds_only_lock(path: Path) -> bool:
+    """Absent, or empty but for our lock file: a run or collection directory with nothing in it yet."""
+    path = Path(path)
+    return not path.exists() or (path.is_dir() and all(entry.name == LOCK_FILE for entry in path.iterdir()))
+
+
+def write_config(run_dir: Path, config_json: str) -> None:
+    """Write ``config.json`` through a temporary file and a rename, so a reader never sees half of it."""
+    path = Path(run_dir) / CONFIG_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(config_json)
+    os.replace(tmp, path)
 
 
 @contextmanager

@@ -37,18 +37,19 @@ from gan_mixup.regularizers import parse_regularizer, with_regularizers
 from gan_mixup.rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
-    LOCK_FILE,
     PREVIOUS_CHECKPOINT_FILE,
     Reference,
     RunDirectoryError,
     Snapshot,
     clear_run_dir,
+    holds_only_lock,
     is_marked,
     load_checkpoint,
     locked,
     open_metrics,
     save_checkpoint,
     snapshot_schedule,
+    write_config,
     write_marker,
     write_reference,
     write_snapshot,
@@ -143,11 +144,17 @@ def build_objective(config: ToyConfig, generator: torch.Generator | None = None)
 def check_config(config: ToyConfig) -> None:
     """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
     regularizers, dataset options), without building models or touching the disk."""
+    run_device(config)
+    build_data(config)
+    build_objective(config)
+
+
+def run_device(config: ToyConfig) -> torch.device:
+    """The device ``config`` trains on; ``ConfigError`` when it is missing here or ``amp`` lacks CUDA."""
     device = resolve_device(config.device)
     if config.amp and device.type != "cuda":
         raise ConfigError(f"--amp needs a CUDA device; this run is on {device.type}")
-    build_data(config)
-    build_objective(config)
+    return device
 
 
 def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> Objective:
@@ -182,9 +189,7 @@ def build_state(config: ToyConfig) -> RunState:
     run's seed: the user's global RNG state is left untouched, and two runs with one seed (ERM and
     mixup in ``compare``) start from identical networks and see the same fixed noise.
     """
-    device = resolve_device(config.device)
-    if config.amp and device.type != "cuda":
-        raise ConfigError(f"--amp needs a CUDA device; this run is on {device.type}")
+    device = run_device(config)
     dataset = build_data(config)
     seeds = stream_seeds(config.seed)
     with torch.random.fork_rng(devices=[]):
@@ -705,9 +710,9 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
             raise ResumeError(f"the checkpoint is at iteration {checkpoint['iteration']}, past --iterations {config.iterations}")
         restore_state(state, checkpoint)
         write_marker(run_dir, "run")
-        _write_text_atomic(run_dir / CONFIG_FILE, config.to_json())
+        write_config(run_dir, config.to_json())
         return int(checkpoint["metrics_offset"])
-    if not _holds_only_lock(run_dir):
+    if not holds_only_lock(run_dir):
         if resume and not is_marked(run_dir) and not (run_dir / CONFIG_FILE).is_file():
             raise RunDirectoryError(f"cannot resume {run_dir}: it is not a gan-mixup run directory (no {CONFIG_FILE})")
         if not (overwrite or resume):
@@ -717,20 +722,9 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
         clear_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_marker(run_dir, "run")
-    _write_text_atomic(run_dir / CONFIG_FILE, config.to_json())
+    write_config(run_dir, config.to_json())
     write_reference(run_dir, reference_of(state))
     return 0
-
-
-def _holds_only_lock(path: Path) -> bool:
-    """Empty but for our lock file (or absent)."""
-    return not path.exists() or all(entry.name == LOCK_FILE for entry in path.iterdir())
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @contextmanager

@@ -27,6 +27,7 @@ import importlib
 
 train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.train as m` gives the function `train`
 from cli_helpers import run_cli, subprocess_env
+from conftest import assert_same
 from gan_mixup.cli import EXIT_INTERRUPTED
 from gan_mixup.config import ToyConfig
 from gan_mixup.train import NonFiniteError, train
@@ -78,26 +79,6 @@ class CheckpointWatch:
 
 def tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def assert_same(a: Any, b: Any, where: str = "checkpoint") -> None:
-    """Recursive, bit-exact equality of two loaded checkpoints."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor), where
-        assert a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) and math.isnan(a):
-        assert isinstance(b, float) and math.isnan(b), where
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cli_helpers import run_cli, subprocess_env
-from conftest import read_metrics_file
+from conftest import assert_same, read_metrics_file
 from gan_mixup.config import RunConfig
 from gan_mixup.images import images_to_uint8
 from gan_mixup.objectives import (
@@ -63,26 +63,6 @@ def tiny(**changes: Any) -> RunConfig:
 
 def load(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def assert_same(a: Any, b: Any, where: str = "state") -> None:
-    """Recursive, bit-exact equality (tensors with torch.equal, dtype and shape included)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor), where
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
-        assert torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) and math.isnan(a):
-        assert isinstance(b, float) and math.isnan(b), where
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def buffers_of(module: nn.Module) -> dict[str, torch.Tensor]:
