@@ -189,6 +189,10 @@ def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _add_quiver_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-quiver", action="store_true", help="toy frames: leave out the light arrows at the fake samples (∇ₓ of D's logit: where G's next step pushes each sample)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gan-mixup", description="Train GANs with and without mixup on toy points or images, and watch them.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -207,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "toy":
             p.add_argument("--demo", action="store_true", help=f"a quick demo: preset {DEMO_PRESET} with {DEMO_SETTINGS} (a --preset, --config or flag overrides it)")
         p.add_argument("--no-render", action="store_true", help="skip rendering the GIF at the end")
+        _add_quiver_flag(p)
 
     p = sub.add_parser("compare", help="train several objectives from one seed and fixed noise; render them side by side",
                        description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid. Works for toy and image datasets.")
@@ -214,12 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_flags(p)
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10; a regularizer alone (r1) means erm with it")
     _add_output_flags(p, what="compare directory", default_out=None)
+    _add_quiver_flag(p)
 
     p = sub.add_parser("render", help="re-render frames, GIF and loss plot of a run directory from its snapshots alone")
     p.add_argument("run_dir", help="a run directory written by `gan-mixup toy`, or a compare directory")
     p.add_argument("--fps", type=_int, default=10, help="GIF frames per second (default 10)")
     p.add_argument("--workers", type=_int, default=None, help="processes rendering frames (default: up to 4)")
     p.add_argument("--max-frames", type=_int, default=None, help="thin each GIF to at most this many snapshots (first, last and the paper's iterations always kept)")
+    _add_quiver_flag(p)
 
     p = sub.add_parser("figure5", help="reproduce the paper's Figure 5 with the authors' code settings (ERM vs mixup α=0.2 on grid and ring)",
                        description="Train ERM and mixup (α = 0.2) on grid25 and ring8 with the paper-code preset and render the figure in the paper's layout.")
@@ -337,7 +344,7 @@ def _train_one(args: argparse.Namespace) -> int:
         try:
             from gan_mixup.render import render_run
 
-            outputs = render_run(run_dir)
+            outputs = render_run(run_dir, quiver=not args.no_quiver)
         except KeyboardInterrupt:
             print(f"\ngan-mixup: rendering interrupted; the run is complete. Render it with:\n"
                   f"  gan-mixup render {shlex.quote(str(run_dir))}", file=sys.stderr)
@@ -381,7 +388,7 @@ def _check_command_fits(command: str, config: RunConfig) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from gan_mixup.experiments import compare
+    from gan_mixup.experiments import compare, config_with_objective
 
     specs = [part.strip() for part in args.objectives.split(",") if part.strip()]
     if len(specs) < 1:
@@ -393,30 +400,17 @@ def _compare(args: argparse.Namespace) -> int:
     base = config_from_args(args)
     configs = {spec: config_with_objective(base, spec) for spec in specs}
     outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
-                      progress=not args.no_progress, handle_signals=True)
+                      progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver)
     for name, path in outputs.items():
         print(f"{name}: {path}")
     return 0
 
 
-def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
-    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers.
-
-    A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
-    baseline it is compared as."""
-    from gan_mixup.objectives import OBJECTIVES
-    from gan_mixup.regularizers import REGULARIZERS
-
-    name, *regularizers = spec.split("+")
-    if name not in OBJECTIVES and name.partition(":")[0] in REGULARIZERS:
-        name, regularizers = "erm", [name, *regularizers]
-    return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
-
-
 def _render(args: argparse.Namespace) -> int:
     from gan_mixup.experiments import render_any
 
-    for name, path in render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames).items():
+    for name, path in render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames,
+                                 quiver=not args.no_quiver).items():
         print(f"{name}: {path}")
     return 0
 

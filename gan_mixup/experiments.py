@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import RunConfig, ToyConfig
 from gan_mixup.presets import load_preset
 from gan_mixup.render import render_comparison, render_figure5, render_run
 from gan_mixup.rundir import (
@@ -41,8 +41,10 @@ def compare(
     resume: bool = False,
     progress: bool = False,
     handle_signals: bool = False,
+    quiver: bool = True,
 ) -> dict[str, Path]:
-    """Train each config into ``out_dir/<label>`` and render them side by side.
+    """Train each config into ``out_dir/<label>`` and render them side by side (``quiver``: G's
+    gradient arrows in toy frames).
 
     Every config is checked before anything is trained or written, so a typo in the third
     objective does not cost the first two runs. Give the configs one seed to get the same initial
@@ -60,8 +62,8 @@ def compare(
                 print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
             _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
             runs[label] = run_dir
-            render_run(run_dir)
-        return render_comparison(runs, out_dir)
+            render_run(run_dir, quiver=quiver)
+        return render_comparison(runs, out_dir, quiver=quiver)
 
 
 def figure5(
@@ -103,12 +105,12 @@ def figure5(
 
 
 def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps: float = 10,
-                        workers: int | None = None, max_frames: int | None = None) -> dict[str, Path]:
+                        workers: int | None = None, max_frames: int | None = None, quiver: bool = True) -> dict[str, Path]:
     """``figure5.png`` in the paper's layout, and per dataset a side-by-side GIF of its runs."""
     outputs = {"figure5_png": render_figure5(runs, out_dir / "figure5.png")}
     for dataset in dict.fromkeys(ds for ds, _ in runs):
         pair = {label: run_dir for (ds, label), run_dir in runs.items() if ds == dataset}
-        rendered = render_comparison(pair, out_dir / dataset, fps=fps, workers=workers, max_frames=max_frames)
+        rendered = render_comparison(pair, out_dir / dataset, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver)
         outputs.update({f"{dataset}_{name}": path for name, path in rendered.items()})
     return outputs
 
@@ -120,11 +122,11 @@ def _train_member(config: ToyConfig, run_dir: Path, *, resume: bool, progress: b
 
 
 def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
-               max_frames: int | None = None) -> dict[str, Path]:
+               max_frames: int | None = None, quiver: bool = True) -> dict[str, Path]:
     """Re-render a run directory, or every run of a ``compare`` / ``figure5`` directory, from disk alone."""
     path = Path(path)
     if (path / CONFIG_FILE).is_file():
-        return render_run(path, fps=fps, workers=workers, max_frames=max_frames)
+        return render_run(path, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver)
     manifest = path / MANIFEST
     if not manifest.is_file():
         raise FileNotFoundError(f"{path} is neither a run directory (no config.json) nor a compare directory (no {MANIFEST})")
@@ -132,13 +134,28 @@ def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
     runs = {label: path / sub for label, sub in info["runs"].items()}
     outputs: dict[str, Path] = {}
     for label, run_dir in runs.items():
-        outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames).items()})
+        outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver).items()})
     if info.get("kind") == "figure5":
         keyed = {tuple(label.split("/", 1)): run_dir for label, run_dir in runs.items()}
-        outputs.update(render_figure5_runs(keyed, path, fps=fps, workers=workers, max_frames=max_frames))  # type: ignore[arg-type]
+        outputs.update(render_figure5_runs(keyed, path, fps=fps, workers=workers, max_frames=max_frames,  # type: ignore[arg-type]
+                                           quiver=quiver))
     else:
-        outputs.update(render_comparison(runs, path, fps=fps, workers=workers, max_frames=max_frames))
+        outputs.update(render_comparison(runs, path, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver))
     return outputs
+
+
+def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
+    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers.
+
+    A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
+    baseline it is compared as."""
+    from gan_mixup.objectives import OBJECTIVES
+    from gan_mixup.regularizers import REGULARIZERS
+
+    name, *regularizers = spec.split("+")
+    if name not in OBJECTIVES and name.partition(":")[0] in REGULARIZERS:
+        name, regularizers = "erm", [name, *regularizers]
+    return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
 
 
 def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, resume: bool, kind: str = "compare") -> None:
@@ -174,10 +191,12 @@ def _manifest_kind(out_dir: Path) -> str | None:
     try:
         return str(json.loads((out_dir / MANIFEST).read_text()).get("kind", "compare"))
     except (OSError, ValueError, AttributeError):
-        return marker_kind(out_dir) if marker_kind(out_dir) in ("compare", "figure5") else None
+        return marker_kind(out_dir) if marker_kind(out_dir) in ("compare", "figure5", "sweep") else None
 
 
 def _subdir(label: str, kind: str) -> str:
+    if kind == "sweep":  # sweep labels are their members' folder names already
+        return label
     if kind == "figure5":
         dataset, objective = label.split("/", 1)
         return f"{dataset}-{'erm' if objective.startswith('ERM') else 'mixup'}"

@@ -76,14 +76,30 @@ def _quantiles(x: np.ndarray, qs: np.ndarray) -> np.ndarray:
     return x[low] * (1 - weight) + x[high] * weight
 
 
-def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: float | None) -> dict[str, Any]:
-    """All toy metrics for one set of fake samples: mode metrics where the data has modes, and the
-    sliced Wasserstein distance to the real samples always."""
+def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: float | None,
+                   extent: float | None = None) -> dict[str, Any]:
+    """All toy metrics for one set of fake samples: mode metrics where the data has modes, the
+    sliced Wasserstein distance to the real samples always, and with ``extent`` the fraction of
+    samples outside the frame ``[-extent, extent]²`` (non-finite ones included), ``outside_frame``."""
     out: dict[str, Any] = {}
     if len(modes) and std:
         out.update(mode_metrics(fake, modes, std))
     finite = np.isfinite(fake).all(axis=1)
     out["sliced_wasserstein"] = sliced_wasserstein(fake[finite], real) if finite.any() else float("inf")
+    if extent is not None:
+        inside = finite & (np.abs(np.where(finite[:, None], fake, 0.0)) <= extent).all(axis=1)
+        out["outside_frame"] = float(1.0 - inside.mean()) if len(fake) else 0.0
+    return out
+
+
+def gradient_summary(norms: dict[str, np.ndarray]) -> dict[str, float]:
+    """Summarise ``gan_mixup.probes.discriminator_gradient_norms``: the mean finite norm at each kind
+    of point, ``d_grad_real``, ``d_grad_fake``, ``d_grad_mixed`` (NaN where no norm is finite)."""
+    out = {}
+    for where, values in norms.items():
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        out[f"d_grad_{where}"] = float(finite.mean()) if len(finite) else float("nan")
     return out
 
 
@@ -104,7 +120,9 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     if reference.kind == "images":
         return recorded_snapshot_metrics(run_dir)
     return [
-        {"iteration": snap.iteration, **sample_metrics(snap.fake, reference.real, reference.modes, reference.std)}
+        {"iteration": snap.iteration,
+         **sample_metrics(snap.fake, reference.real, reference.modes, reference.std, reference.extent),
+         **(gradient_summary(snap.d_grad_norms) if snap.d_grad_norms else {})}
         for snap in read_snapshots(run_dir)
     ]
 
@@ -113,3 +131,25 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
 def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The ``{"kind": "snapshot"}`` records of ``metrics.jsonl`` that hold metrics, without the kind."""
     return [{k: v for k, v in r.items() if k != "kind"} for r in read_records(Path(run_dir), "snapshot") if len(r) > 2]
+
+
+def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
+    """(Re)compute a run's metrics with ``evaluate_run`` and write them to ``metrics.csv``, one row
+    per snapshot; returns the path and the rows."""
+    import csv
+    import os
+
+    from gan_mixup.rundir import METRICS_CSV_FILE
+
+    run_dir = Path(run_dir)
+    rows = evaluate_run(run_dir)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    path = run_dir / METRICS_CSV_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
+    return path, rows

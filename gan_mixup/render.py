@@ -82,6 +82,11 @@ D_CMAP = "RdBu_r"
 D_LEVELS = np.linspace(0.0, 1.0, 11)  # fixed levels, so one colour means one D value in every frame
 REAL_COLOUR = "#ff7f0e"
 FAKE_COLOUR = "#0b5d1e"
+# G's gradient arrows (toy frames): at most this many, each QUIVER_LENGTH x the frame's half-width long,
+# light grey to black by the norm of ∇ₓ D's logit.
+QUIVER_ARROWS = 150
+QUIVER_LENGTH = 0.09
+QUIVER_CMAP = "Greys"
 MODE_COLOUR = "black"
 # Figure 5: modes in one colour, fakes translucent, no D (as in the paper).
 FIG5_MODE_COLOUR = "#d62728"
@@ -123,13 +128,17 @@ def render_frame(
     *,
     title: str | None = None,
     ax: Axes | None = None,
+    quiver: bool = True,
 ) -> Axes:
     """Draw one snapshot and write it to ``path`` as a PNG; what is drawn depends on ``reference.kind``.
 
     ``"points"``: gan_toy's recipe. D's output (sigmoid, fixed 0..1 colour scale) is a filled contour
     behind the real samples (faint), the fake samples (bold) and the mode centres (if the data has
     any), on the fixed square ``[-extent, extent]²`` with equal aspect. Non-finite fake samples are
-    dropped and counted in the title, so a diverged run still renders.
+    dropped and counted in the title, so a diverged run still renders. With ``quiver`` (and a
+    snapshot that recorded D's input gradients) light arrows at up to ``QUIVER_ARROWS`` fake samples
+    point along ∇ₓ D's logit: −∇ of G's loss, where G's next step pushes each sample; all arrows
+    have one length, so they show direction, and the arrows' shade shows the norm (darker = steeper).
 
     ``"images"``: the fake samples ``(N, C, H, W)`` uint8 as one grid, ``ceil(sqrt(N))`` per row,
     ``GRID_PADDING`` mid-grey pixels apart (``torchvision.utils.make_grid``'s layout), grey images
@@ -155,7 +164,7 @@ def render_frame(
         if path is None:
             raise ValueError("render_frame needs a path to write to, or an ax to draw into")
         _, ax = _frame_figure(kind)
-    text = _draw_samples(ax, snapshot.fake) if kind == "images" else _draw_panel(ax, reference, snapshot)
+    text = _draw_samples(ax, snapshot.fake) if kind == "images" else _draw_panel(ax, reference, snapshot, quiver)
     heading = f"iteration {snapshot.iteration}" if title is None else f"{title}, iteration {snapshot.iteration}"
     ax.set_title(heading + text, fontsize=9, pad=3)
     if path is not None:
@@ -239,8 +248,9 @@ def _draw_samples(ax: Axes, fake: np.ndarray, limit: int | None = None) -> str:
     return ""
 
 
-def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot) -> str:
-    """Draw D, real, fake and modes into ``ax``; return a note for the title ('' when all is well)."""
+def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot, quiver: bool = False) -> str:
+    """Draw D, real, fake, modes and (``quiver``) G's gradient arrows into ``ax``; return a note for
+    the title ('' when all is well)."""
     # d_grid row i is y = grid_axis[i], column j is x = grid_axis[j]: contourf's own layout, no
     # transpose. Non-finite D values (a diverged D) are masked, not drawn as a colour.
     d = np.ma.masked_invalid(np.asarray(snapshot.d_grid, dtype=np.float64))
@@ -256,9 +266,30 @@ def _draw_panel(ax: Axes, reference: Reference, snapshot: Snapshot) -> str:
     ax.plot(fake[:, 0], fake[:, 1], ".", color=FAKE_COLOUR, alpha=0.9, ms=3, mew=0, ls="none")
     if len(reference.modes):
         ax.plot(reference.modes[:, 0], reference.modes[:, 1], "x", color=MODE_COLOUR, ms=5, mew=1.2, ls="none")
+    if quiver and snapshot.d_grad_fake is not None:
+        _draw_quiver(ax, np.asarray(snapshot.fake)[finite], np.asarray(snapshot.d_grad_fake)[finite], reference.extent)
     _fix_axes(ax, reference.extent)
     dropped = int((~finite).sum())
     return f"\n({dropped} non-finite samples dropped)" if dropped else ""
+
+
+def _draw_quiver(ax: Axes, fake: np.ndarray, grad: np.ndarray, extent: float) -> None:
+    """Unit arrows along ``grad`` at (an even subset of) the ``fake`` samples inside the frame,
+    shaded by the gradient's norm on a log scale shared by every frame."""
+    inside = np.isfinite(grad).all(axis=1) & (np.abs(fake) <= extent).all(axis=1)
+    fake, grad = fake[inside], grad[inside]
+    if not len(fake):
+        return
+    step = max(1, len(fake) // QUIVER_ARROWS)
+    fake, grad = fake[::step], grad[::step]
+    norm = np.linalg.norm(grad, axis=1)
+    direction = grad / np.maximum(norm, 1e-12)[:, None]
+    # mid-grey (norm 0.01 or less) to black (1000 or more): light enough to leave the samples readable
+    shade = 0.4 + 0.6 * np.clip((np.log10(np.maximum(norm, 1e-12)) + 2) / 5, 0.0, 1.0)
+    length = QUIVER_LENGTH * extent
+    ax.quiver(fake[:, 0], fake[:, 1], direction[:, 0] * length, direction[:, 1] * length, shade,
+              cmap=QUIVER_CMAP, clim=(0.0, 1.0), angles="xy", scale_units="xy", scale=1, width=0.004,
+              headwidth=3.5, headlength=4, alpha=0.6)
 
 
 def _fix_axes(ax: Axes, extent: float) -> None:
@@ -287,7 +318,7 @@ def _save(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
 # ----- a run ----------------------------------------------------------------------------------
 
 def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = None,
-               max_frames: int | None = None) -> dict[str, Path]:
+               max_frames: int | None = None, quiver: bool = True) -> dict[str, Path]:
     """Render every snapshot of ``run_dir`` to ``frames/frame_XXXX.png``, then ``training.gif``.
 
     Points or image samples, as the run's ``reference.npz`` says (see ``render_frame``). The GIF
@@ -300,6 +331,7 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     checkpoint, no models.
 
     ``max_frames`` thins the GIF to at most that many snapshots (see ``thin_iterations``), for small files.
+    ``quiver=False`` leaves out the gradient arrows of toy frames (see ``render_frame``).
 
     A damaged snapshot file is skipped with a one-line warning on stderr (the frames stay numbered
     without gaps); ``SnapshotError`` is raised when no snapshot is readable, or when
@@ -322,7 +354,7 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(snapshot_files))]
     jobs = list(zip(snapshot_files, frame_paths))
-    damaged = _map(_render_run_frames, (reference,), jobs, _worker_count(workers, len(jobs)))
+    damaged = _map(_render_run_frames, (reference, quiver), jobs, _worker_count(workers, len(jobs)))
     frame_paths = _skip_damaged(damaged, frame_paths, f"{run_dir} has no readable snapshot")
     paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
     # The loss plot is a bonus: a run copied without metrics.jsonl, or one stopped before its first
@@ -332,7 +364,7 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
     return paths
 
 
-def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[_Damaged]]]:
+def _render_run_frames(reference: Reference, quiver: bool, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[_Damaged]]]:
     """Render ``(snapshot file, frame path)`` jobs on one reused figure (in a worker, or serially).
 
     Workers read their own snapshots, so only paths and the small reference travel between processes.
@@ -346,7 +378,7 @@ def _render_run_frames(reference: Reference, jobs: list[tuple[Path, Path]]) -> l
         if isinstance(snapshot, _Damaged):
             damaged.append((frame_path, [snapshot]))
             continue
-        render_frame(reference, snapshot, frame_path, ax=ax)
+        render_frame(reference, snapshot, frame_path, ax=ax, quiver=quiver)
         _clear_data(ax)
     return damaged
 
@@ -416,6 +448,78 @@ def _clear_frames(frames_dir: Path) -> None:
         for old in frames_dir.glob("frame_*.png"):
             old.unlink()
     frames_dir.mkdir(parents=True, exist_ok=True)
+
+
+# ----- a sweep's scorecard ---------------------------------------------------------------------
+
+def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
+    """Modes covered against iteration: one panel per dataset x setting (rows: datasets), the
+    median over seeds as a line and the min–max range as a band, all modes as a dashed line.
+
+    ``summaries`` are ``gan_mixup.sweep.SettingSummary`` objects (from ``summarise``)."""
+    datasets = list(dict.fromkeys(s.dataset for s in summaries))
+    cols = max(sum(1 for s in summaries if s.dataset == d) for d in datasets)
+    fig, axes = _panel_grid(len(datasets), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    for r, dataset in enumerate(datasets):
+        row = [s for s in summaries if s.dataset == dataset]
+        for c in range(cols):
+            ax = axes[r][c]
+            if c >= len(row):
+                ax.set_axis_off()
+                continue
+            s = row[c]
+            ax.set_title(f"{dataset}: {s.setting}\n{s.seeds} seeds", fontsize=8, pad=3)
+            if "modes_covered" in s.curves:
+                _band(ax, *s.curves["modes_covered"], colour=FIG5_FAKE_COLOUR)
+            if s.modes_total:
+                ax.axhline(s.modes_total, color="black", lw=0.8, ls="--")
+                ax.set_ylim(-0.03 * s.modes_total, 1.08 * s.modes_total)
+            ax.set_xscale("log")
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            if c == 0:
+                ax.set_ylabel("modes covered", fontsize=8)
+            if r == len(datasets) - 1:
+                ax.set_xlabel("iteration", fontsize=8)
+    _save(fig, path, compress_level=6)
+    return Path(path)
+
+
+def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
+    """D's input-gradient norm at fake, real and mixed points against iteration: one column per
+    kind of point, one row per dataset, one line per setting (median over seeds, band min–max)."""
+    datasets = list(dict.fromkeys(s.dataset for s in summaries))
+    wheres = ("d_grad_fake", "d_grad_real", "d_grad_mixed")
+    fig, axes = _panel_grid(len(datasets), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    colours = [f"C{i}" for i in range(10)]
+    for r, dataset in enumerate(datasets):
+        for c, where in enumerate(wheres):
+            ax = axes[r][c]
+            for k, s in enumerate(x for x in summaries if x.dataset == dataset):
+                if where in s.curves:
+                    _band(ax, *s.curves[where], colour=colours[k % 10], label=s.setting)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{dataset}: ‖∇ₓD‖ at {where.removeprefix('d_grad_')} points", fontsize=8, pad=3)
+            if r == len(datasets) - 1:
+                ax.set_xlabel("iteration", fontsize=8)
+            if c == 0:
+                ax.legend(fontsize=6, loc="best")
+    _save(fig, path, compress_level=6)
+    return Path(path)
+
+
+def _band(ax: Axes, iterations: np.ndarray, values: np.ndarray, *, colour: str, label: str | None = None) -> None:
+    """Median line and min–max band over the rows of ``values`` (seeds), ignoring NaN."""
+    values = np.where(np.isfinite(values), values, np.nan)
+    keep = np.isfinite(values).any(axis=0) & (iterations > 0)
+    if not keep.any():
+        return
+    x, v = iterations[keep], values[:, keep]
+    ax.fill_between(x, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=colour, alpha=0.2, lw=0)
+    ax.plot(x, np.nanmedian(v, axis=0), color=colour, lw=1.4, label=label)
 
 
 # ----- losses ---------------------------------------------------------------------------------
@@ -529,7 +633,7 @@ def figure_iterations(iterations: Sequence[int]) -> list[int]:
 
 
 def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, fps: float = 10,
-                      workers: int | None = None, max_frames: int | None = None) -> dict[str, Path]:
+                      workers: int | None = None, max_frames: int | None = None, quiver: bool = True) -> dict[str, Path]:
     """Show several runs side by side: ``comparison.gif`` and the grid ``figure5.png``.
 
     Each GIF frame has one panel per run (in the dict's order), all at the same iteration, over the
@@ -565,14 +669,14 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
     jobs = [([_snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
-    damaged = _map(_render_comparison_frames, (labels, references), jobs, _worker_count(workers, len(jobs)))
+    damaged = _map(_render_comparison_frames, (labels, references, quiver), jobs, _worker_count(workers, len(jobs)))
     frame_paths = _skip_damaged(damaged, frame_paths, "the runs have no iteration with a readable snapshot in each")
     gif = write_gif(frame_paths, out_dir / COMPARISON_GIF, fps=fps)
     grid = _render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)
     return {"gif": gif, "frames": frames_dir, "figure5": grid}
 
 
-def _render_comparison_frames(labels: list[str], references: list[Reference],
+def _render_comparison_frames(labels: list[str], references: list[Reference], quiver: bool,
                               jobs: list[tuple[list[Path], Path]]) -> list[tuple[Path, list[_Damaged]]]:
     """Render ``(one snapshot file per run, frame path)`` jobs, one panel per run, on one reused figure.
 
@@ -601,7 +705,7 @@ def _render_comparison_frames(labels: list[str], references: list[Reference],
             damaged.append((frame_path, problems))
             continue
         for ax, label, reference, snapshot in zip(axes, labels, references, snapshots):
-            render_frame(reference, snapshot, None, title=label, ax=ax)
+            render_frame(reference, snapshot, None, title=label, ax=ax, quiver=quiver)
         _save(fig, frame_path)
         for ax in axes:
             _clear_data(ax)

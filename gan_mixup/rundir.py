@@ -55,10 +55,17 @@ LOSSES_FILE = "losses.png"
 COMPARISON_GIF_FILE = "comparison.gif"
 COMPARISON_FRAMES_DIR = "comparison_frames"
 FIGURE5_FILE = "figure5.png"
+METRICS_CSV_FILE = "metrics.csv"  # `gan-mixup metrics RUN_DIR`: one row per snapshot
+TENSORBOARD_DIR = "tensorboard"  # --tensorboard event files
+RESULTS_FILE = "results.csv"  # a sweep: one row per run x snapshot iteration
+SCORECARD_MD_FILE = "scorecard.md"
+SCORECARD_PNG_FILE = "scorecard.png"
+GRADIENTS_PNG_FILE = "gradients.png"
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
                CHECKPOINT_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
-               COMPARISON_FRAMES_DIR, FIGURE5_FILE)
+               COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
+               SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE)
 CHECKPOINT_VERSION = 1
 _SNAPSHOT_NAME = re.compile(r"^it_(\d{8})\.npz$")
 
@@ -152,6 +159,10 @@ class Snapshot:
     iteration: int
     fake: np.ndarray  # (N, 2) G(fixed noise); for images (N, C, H, W) uint8
     d_grid: np.ndarray  # (G, G) sigmoid(D) at (grid_axis[j], grid_axis[i]) in row i, column j; (0, 0) for images
+    # ∇ₓ of D's logit at each fake sample, (N, 2), for the frames' quiver (points; None in older runs)
+    d_grad_fake: np.ndarray | None = None
+    # ‖∇ₓ D's logit‖ at real, fake and mixed points: {"real": (M,), "fake": (N,), "mixed": (M,)} (None in older runs)
+    d_grad_norms: dict[str, np.ndarray] | None = None
 
 
 def snapshot_path(run_dir: Path, iteration: int) -> Path:
@@ -181,15 +192,22 @@ def read_reference(run_dir: Path) -> Reference:
 
 
 def write_snapshot(run_dir: Path, snapshot: Snapshot) -> None:
+    extra: dict[str, np.ndarray] = {}
+    if snapshot.d_grad_fake is not None:
+        extra["d_grad_fake"] = snapshot.d_grad_fake
+    for where, norms in (snapshot.d_grad_norms or {}).items():
+        extra[f"d_grad_norm_{where}"] = norms
     _atomic_npz(snapshot_path(run_dir, snapshot.iteration), iteration=np.int64(snapshot.iteration),
-                fake=snapshot.fake, d_grid=snapshot.d_grid)
+                fake=snapshot.fake, d_grid=snapshot.d_grid, **extra)
 
 
 def read_snapshot(path: Path) -> Snapshot:
     """Read one snapshot file; a truncated or damaged file raises ``SnapshotError`` naming it."""
     try:
         with np.load(path) as data:
-            return Snapshot(int(data["iteration"]), data["fake"], data["d_grid"])
+            norms = {name[len("d_grad_norm_"):]: data[name] for name in data.files if name.startswith("d_grad_norm_")}
+            return Snapshot(int(data["iteration"]), data["fake"], data["d_grid"],
+                            data["d_grad_fake"] if "d_grad_fake" in data.files else None, norms or None)
     except FileNotFoundError:
         raise SnapshotError(f"snapshot file {path} is missing") from None
     except Exception as err:  # zipfile.BadZipFile, EOFError, KeyError, ValueError: all mean damaged

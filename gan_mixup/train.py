@@ -30,9 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
-from gan_mixup.metrics import sample_metrics
+from gan_mixup.metrics import gradient_summary, sample_metrics
 from gan_mixup.models import toy_discriminator, toy_generator
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
+from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
 from gan_mixup.rundir import (
     CHECKPOINT_FILE,
@@ -577,21 +578,31 @@ def take_snapshot(state: RunState, run_dir: Path, with_metrics: bool = True) -> 
     """
     with evaluating(state.ema if state.ema is not None else state.generator, state.discriminator) as (G, D):
         if state.config.kind == "images":
-            return _image_snapshot(state, run_dir, G, with_metrics)
-        fake = G(state.fixed_noise).float().cpu().numpy()
+            return _image_snapshot(state, run_dir, G, D, with_metrics)
+        fake_tensor = G(state.fixed_noise).float()
         axis = grid_axis(state)
         xs = torch.as_tensor(axis, device=state.fixed_noise.device, dtype=torch.float32)
         grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), dim=-1).reshape(-1, 2)  # (G*G, 2), x fastest
         d_grid = torch.sigmoid(D(grid)).reshape(len(axis), len(axis)).float().cpu().numpy()
-    write_snapshot(run_dir, Snapshot(state.iteration, fake, d_grid))
-    reference = reference_of(state)
+        reference = reference_of(state)
+        real = torch.as_tensor(reference.real, device=fake_tensor.device)
+        d_grad_fake = logit_gradients(D, fake_tensor)
+        norms = {"real": input_gradient_norms(D, real).cpu().numpy(),
+                 "fake": d_grad_fake.norm(dim=1).cpu().numpy(),
+                 "mixed": input_gradient_norms(D, mixed_points(real, fake_tensor)).cpu().numpy()}
+    fake = fake_tensor.cpu().numpy()
+    write_snapshot(run_dir, Snapshot(state.iteration, fake, d_grid, d_grad_fake.cpu().numpy(), norms))
     return {"kind": "snapshot", "iteration": state.iteration,
-            **sample_metrics(fake, reference.real, reference.modes, reference.std)}
+            **sample_metrics(fake, reference.real, reference.modes, reference.std, reference.extent),
+            **gradient_summary(norms)}
 
 
-def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, with_metrics: bool) -> dict[str, Any]:
+GRADIENT_PROBE_IMAGES = 256  # images (real and fake) whose D input gradients an image snapshot measures
+
+
+def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, with_metrics: bool) -> dict[str, Any]:
     from gan_mixup.image_metrics import image_sample_metrics
-    from gan_mixup.images import images_to_uint8
+    from gan_mixup.images import images_to_uint8, uint8_to_images
 
     fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
     write_snapshot(run_dir, Snapshot(state.iteration, fake, np.zeros((0, 0), np.float32)))
@@ -601,6 +612,11 @@ def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, with_metrics: 
         batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
         metric_fake = images_to_uint8(torch.cat(batches))
         record.update(image_sample_metrics(metric_fake, real, dataset_name=state.config.dataset))
+        # D's input gradients on a few hundred images: enough for a stable mean, cheap at every metric iteration.
+        probe = min(GRADIENT_PROBE_IMAGES, len(real), len(metric_fake))
+        real_images = uint8_to_images(real[:probe], device=state.fixed_noise.device)
+        fake_images = torch.cat(batches)[:probe].float()
+        record.update(gradient_summary(discriminator_gradient_norms(D, real_images, fake_images)))
         if state.iteration == 0:
             # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
             # data shows only ~632 of 1,000 modes), for reading the fake scores against.

@@ -514,7 +514,7 @@ def test_demo_is_the_paper_code_preset_cut_short_and_flags_override_it():
 
 
 def test_compare_specs_with_regularizers_and_a_bare_regularizer():
-    from gan_mixup.cli import config_with_objective
+    from gan_mixup.experiments import config_with_objective
     from gan_mixup.config import ToyConfig
 
     base = ToyConfig()

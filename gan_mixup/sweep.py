@@ -1,0 +1,595 @@
+"""Many runs over seeds and settings, and the stability scorecard that summarises them.
+
+A sweep is a collection directory: one ordinary run directory per member (``render`` and
+``metrics`` work on each), a ``runs.json`` manifest, ``results.csv`` (one row per run x snapshot
+iteration), ``scorecard.md``, ``scorecard.png`` (modes covered against iteration, a band over
+seeds, one panel per setting) and ``gradients.png`` (D's input-gradient norms).
+
+Example:
+    >>> from gan_mixup import RunConfig
+    >>> members = sweep_members({("ring8", ""): RunConfig(iterations=200, hidden=32)},
+    ...                         objectives=["erm", "mixup"], alphas=[0.2], seeds=[0, 1])
+    >>> [m.name for m in members]
+    ['ring8-erm-seed0', 'ring8-erm-seed1', 'ring8-mixup-a0.2-seed0', 'ring8-mixup-a0.2-seed1']
+    >>> run_sweep(members, "runs/sweep", workers=2)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from gan_mixup.config import RunConfig
+from gan_mixup.errors import GanMixupError
+from gan_mixup.experiments import MANIFEST, _prepare_collection, config_with_objective
+from gan_mixup.metrics import recorded_snapshot_metrics
+from gan_mixup.rundir import (
+    CHECKPOINT_FILE,
+    GRADIENTS_PNG_FILE,
+    RESULTS_FILE,
+    SCORECARD_MD_FILE,
+    SCORECARD_PNG_FILE,
+    locked,
+    read_records,
+    read_reference,
+    snapshot_path,
+)
+from gan_mixup.train import check_config
+
+AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: latent sizes ...
+AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
+# Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
+# stopped on a non-finite loss). Stable: every snapshot from some iteration T <= STABLE_BY x the run
+# length to the end covers all modes.
+DIVERGED_OUTSIDE = 0.5
+STABLE_BY = 0.5
+RESULT_COLUMNS = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "seed", "iteration",
+                  "modes_covered", "modes_total", "high_quality", "kl_modes", "sliced_wasserstein",
+                  "mean_mode_distance", "outside_frame", "frechet_digits", "d_grad_real", "d_grad_fake",
+                  "d_grad_mixed", "status", "run")
+
+
+class SweepError(GanMixupError, ValueError):
+    """A sweep that cannot run: no members, clashing members, a folder that is not a sweep."""
+
+
+@dataclass(frozen=True)
+class SweepMember:
+    """One run of a sweep: its config and where it sits in the scorecard."""
+
+    name: str  # the member's folder inside the sweep directory
+    dataset: str
+    setting: str  # the scorecard row: objective[preset] α=.. z=.. (dataset and seed apart)
+    config: RunConfig
+    preset: str = ""
+    alpha: float | None = None  # None where the objective has no α
+    seed: int = 0
+
+
+def sweep_members(
+    bases: dict[tuple[str, str], RunConfig],
+    *,
+    objectives: Sequence[str],
+    alphas: Sequence[float],
+    seeds: Sequence[int],
+    latent_dims: Sequence[int] = (),
+) -> list[SweepMember]:
+    """Every combination of ``bases`` (one config per ``(dataset, preset)``; preset ``""`` for none)
+    x objective x α x latent size x seed.
+
+    An objective without α (anything but ``mixup``) is trained once per seed, not once per α.
+    Objective specs may carry regularizers as in ``compare``: ``erm+r1:10``.
+    """
+    if not seeds:
+        raise SweepError("a sweep needs at least one seed")
+    if not objectives:
+        raise SweepError("a sweep needs at least one objective")
+    members = []
+    several_latents = len(set(latent_dims)) > 1
+    for (dataset, preset), base in bases.items():
+        for spec in objectives:
+            config = config_with_objective(base, spec)
+            for alpha in (alphas or [config.alpha]) if config.objective == "mixup" else [None]:
+                for latent in latent_dims or [config.latent_dim]:
+                    setting = spec + (f"[{preset}]" if preset else "") + (f" α={alpha:g}" if alpha is not None else "")
+                    setting += f" z={latent}" if several_latents else ""
+                    for seed in seeds:
+                        fields: dict[str, Any] = {"seed": int(seed), "latent_dim": int(latent)}
+                        if alpha is not None:
+                            fields["alpha"] = float(alpha)
+                        members.append(SweepMember(
+                            name=_folder_name(dataset, setting, seed), dataset=dataset, setting=setting,
+                            config=config.replace(**fields), preset=preset, alpha=alpha, seed=int(seed)))
+    names = [m.name for m in members]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise SweepError(f"the sweep names a run twice ({', '.join(clashes[:3])}): give each objective, α and seed once")
+    return members
+
+
+def _folder_name(dataset: str, setting: str, seed: int) -> str:
+    text = f"{dataset}-{setting}-seed{seed}".replace(" α=", "-a").replace(" z=", "-z").replace("[", "-").replace("]", "")
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+# ----- running ----------------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    """What ``run_sweep`` did: member name -> status (``done``, ``skipped`` (finished before),
+    ``diverged`` (stopped on a non-finite loss), ``failed: ...``), and the files it wrote."""
+
+    statuses: dict[str, str]
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped the sweep; running members checkpointed, finished ones are kept."""
+
+    def __init__(self, out_dir: Path, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.out_dir, self.signal_name = out_dir, signal_name
+
+
+def run_sweep(
+    members: Sequence[SweepMember],
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    handle_signals: bool = False,
+    callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
+) -> SweepResult:
+    """Train every member into ``out_dir/<member.name>``, ``workers`` at a time (default: one per
+    CPU core), each in its own process with one thread; then write the results and the scorecard.
+
+    Every config is checked before anything is trained. With ``resume`` a finished member is not
+    trained again and an interrupted one continues from its checkpoint; new members (more seeds)
+    are added. A member that stops on a non-finite loss counts as diverged and the sweep goes on.
+    One progress bar counts the iterations of the whole sweep. ``callbacks_for(run_dir)`` gives
+    extra callbacks for a member (e.g. TensorBoard logging); they run in the member's process.
+    """
+    out_dir = Path(out_dir)
+    if not members:
+        raise SweepError("a sweep needs at least one member")
+    for member in members:
+        check_config(member.config)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(members)))
+    with locked(out_dir):
+        _prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep")
+        _write_members(out_dir, members)
+        todo = [m for m in members if not (resume and member_finished(out_dir / m.name, m.config.iterations))]
+        statuses = {m.name: "skipped" for m in members if m not in todo}
+        bar = _progress(progress, sum(m.config.iterations for m in members),
+                        sum(m.config.iterations for m in members if m not in todo) + sum(_done_iterations(out_dir / m.name) for m in todo))
+        try:
+            statuses.update(_run_members(todo, out_dir, workers, bar, handle_signals, callbacks_for))
+        finally:
+            if bar is not None:
+                bar.close()
+        result = SweepResult(statuses)
+        result.outputs = write_scorecard(out_dir)
+        return result
+
+
+def member_finished(run_dir: Path, iterations: int) -> bool:
+    """A member is finished when its last snapshot and a checkpoint are on disk, or when it
+    stopped on a non-finite loss (training it again would only diverge again)."""
+    if snapshot_path(run_dir, iterations).is_file() and (run_dir / CHECKPOINT_FILE).is_file():
+        return True
+    return any(r.get("event") == "nonfinite" for r in _records(run_dir, "event"))
+
+
+def _records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    try:
+        return read_records(run_dir, kind)
+    except (OSError, GanMixupError, ValueError):
+        return []
+
+
+def _done_iterations(run_dir: Path) -> int:
+    snapshots = [r["iteration"] for r in _records(run_dir, "snapshot")]
+    return max(snapshots, default=0)
+
+
+_STOP = threading.Event()
+
+
+def _run_members(todo: list[SweepMember], out_dir: Path, workers: int, bar: Any, handle_signals: bool,
+                 callbacks_for: Any) -> dict[str, str]:
+    """Train ``todo``; returns name -> status. SIGINT/SIGTERM: members in flight checkpoint and
+    stop, no new one starts, then ``SweepInterrupted``."""
+    statuses: dict[str, str] = {}
+    signalled: list[str] = []
+    with _signals_to(signalled, handle_signals):
+        if workers == 1:
+            for member in todo:
+                if signalled:
+                    break
+                statuses[member.name] = _train_member(member.config, out_dir / member.name, None, callbacks_for,
+                                                      in_process_bar=bar, handle_signals=handle_signals)
+                if statuses[member.name] == "interrupted" and not signalled:
+                    signalled.append("SIGINT")
+        else:
+            statuses.update(_run_in_pool(todo, out_dir, workers, bar, signalled, callbacks_for))
+    if signalled or "interrupted" in statuses.values():
+        raise SweepInterrupted(out_dir, signalled[0] if signalled else "SIGINT")
+    return statuses
+
+
+def _run_in_pool(todo: list[SweepMember], out_dir: Path, workers: int, bar: Any, signalled: list[str],
+                 callbacks_for: Any) -> dict[str, str]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    queue = context.Queue()
+    statuses: dict[str, str] = {}
+    pending = list(todo)
+    running: dict[Future, SweepMember] = {}
+    forwarded = False
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(queue,)) as pool:
+        while pending or running:
+            while pending and len(running) < workers and not signalled:
+                member = pending.pop(0)
+                running[pool.submit(_train_member, member.config, out_dir / member.name, member.name, callbacks_for)] = member
+            if not running:
+                break
+            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(queue, bar)
+            if signalled and not forwarded:  # once: members in flight checkpoint and return "interrupted"
+                forwarded = True
+                for process in (getattr(pool, "_processes", None) or {}).values():
+                    _signal(process.pid)
+            for future in done:
+                member = running.pop(future)
+                try:
+                    statuses[member.name] = future.result()
+                except BaseException as err:  # a worker that died (killed, out of memory)
+                    statuses[member.name] = f"failed: {type(err).__name__}: {err}"
+        _drain(queue, bar)
+    return statuses
+
+
+def _signal(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError:
+        pass
+
+
+_QUEUE: Any = None
+
+
+def _worker_init(queue: Any) -> None:
+    """Each worker trains with one thread (two processes on two cores beat one with two threads at
+    these sizes) and ignores Ctrl-C until its member's loop installs its own handler."""
+    global _QUEUE
+    _QUEUE = queue
+    import torch
+
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _train_member(config: RunConfig, run_dir: Path, name: str | None, callbacks_for: Any, *,
+                  in_process_bar: Any = None, handle_signals: bool = True) -> str:
+    """Train (or resume) one member; return its status instead of raising, so the sweep goes on."""
+    from gan_mixup.train import NonFiniteError, TrainingInterrupted, train
+
+    last = [_done_iterations(run_dir)]
+
+    def report(record: dict[str, Any]) -> None:
+        if record.get("kind") == "train":
+            step = record["iteration"] - last[0]
+            last[0] = record["iteration"]
+            if in_process_bar is not None:
+                in_process_bar.update(step)
+            elif _QUEUE is not None:
+                _QUEUE.put(step)
+
+    callbacks = [report, *(callbacks_for(run_dir) if callbacks_for else [])]
+    try:
+        train(config, run_dir, resume=True, callbacks=callbacks, handle_signals=handle_signals)
+    except TrainingInterrupted:
+        return "interrupted"
+    except NonFiniteError:
+        return "diverged"
+    except GanMixupError as err:
+        return f"failed: {err}"
+    return "done"
+
+
+def _drain(queue: Any, bar: Any) -> None:
+    import queue as queue_module
+
+    while True:
+        try:
+            step = queue.get_nowait()
+        except (queue_module.Empty, OSError, ValueError):
+            return
+        if bar is not None:
+            bar.update(step)
+
+
+class _signals_to:
+    """While active (in the main thread), SIGINT/SIGTERM append their name to ``flag``."""
+
+    def __init__(self, flag: list[str], enabled: bool) -> None:
+        self.flag, self.enabled, self.previous = flag, enabled and threading.current_thread() is threading.main_thread(), {}
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, lambda s, _f: self.flag.append(signal.Signals(s).name))
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self.previous.items():
+            signal.signal(sig, old)
+
+
+def _progress(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="sweep", unit="it", dynamic_ncols=True, mininterval=0.5)
+
+
+MEMBERS_KEY = "members"
+
+
+def _write_members(out_dir: Path, members: Sequence[SweepMember]) -> None:
+    """Record each member's place in the scorecard in the manifest (kept across resumes)."""
+    manifest = out_dir / MANIFEST
+    info = json.loads(manifest.read_text())
+    described = info.get(MEMBERS_KEY, {})
+    for m in members:
+        described[m.name] = {"dataset": m.dataset, "setting": m.setting, "objective": m.config.objective,
+                             "preset": m.preset, "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed,
+                             "iterations": m.config.iterations}
+    info[MEMBERS_KEY] = described
+    tmp = manifest.with_name(manifest.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, manifest)
+
+
+# ----- results and the scorecard ------------------------------------------------------------------
+
+def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Member name -> its description, from a sweep directory's manifest."""
+    out_dir = Path(out_dir)
+    try:
+        info = json.loads((out_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise SweepError(f"{out_dir} is not a sweep directory (no readable {MANIFEST})") from None
+    if info.get("kind") != "sweep":
+        raise SweepError(f"{out_dir} is a {info.get('kind', 'compare')} directory, not a sweep")
+    return dict(info.get(MEMBERS_KEY, {}))
+
+
+def collect_results(out_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per member x snapshot iteration (``RESULT_COLUMNS``), from each member's
+    ``metrics.jsonl`` (the metrics training recorded at its snapshots); members not started yet
+    have no rows."""
+    out_dir = Path(out_dir)
+    rows = []
+    for name, info in read_sweep(out_dir).items():
+        run_dir = out_dir / name
+        snapshots = recorded_snapshot_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+        if not snapshots:
+            continue
+        total = _modes_total(run_dir, snapshots)
+        status = _status(run_dir, info["iterations"])
+        for record in snapshots:
+            row = {key: info.get(key) for key in ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "seed")}
+            row.update({key: record.get(key) for key in RESULT_COLUMNS if key in record})
+            row.update(iteration=record["iteration"], modes_total=total, status=status, run=name)
+            rows.append(row)
+    return rows
+
+
+def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
+    """All the modes a run can cover: the toy data's mode count, or for images what the real data
+    covers at the same sample size (recorded at iteration 0)."""
+    try:
+        reference = read_reference(run_dir)
+    except GanMixupError:
+        return None
+    if reference.kind == "points":
+        return len(reference.modes) or None
+    first = snapshots[0]
+    return first.get("real_modes_covered")
+
+
+def _status(run_dir: Path, iterations: int) -> str:
+    if any(r.get("event") == "nonfinite" for r in _records(run_dir, "event")):
+        return "diverged"
+    return "finished" if snapshot_path(run_dir, iterations).is_file() else "unfinished"
+
+
+def write_results_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in RESULT_COLUMNS})
+    os.replace(tmp, path)
+    return path
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+@dataclass
+class SettingSummary:
+    """One scorecard row: a dataset x setting over its seeds, at each run's last snapshot."""
+
+    dataset: str
+    setting: str
+    seeds: int
+    iterations: int
+    modes_total: int | None
+    final: dict[str, list[float]]  # metric -> one value per seed
+    collapsed: float
+    diverged: float
+    stable: float
+    stable_from: list[int]  # per stable seed: the iteration from which all modes stay covered
+    curves: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (iterations, values of shape (seeds, T))
+
+
+SCORE_METRICS = ("modes_covered", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
+                 "d_grad_real", "d_grad_fake", "d_grad_mixed")
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> list[SettingSummary]:
+    """Group ``collect_results`` rows by dataset x setting and score each group over its seeds.
+
+    collapsed: fewer than all modes at the end. diverged: stopped on a non-finite loss, or more than
+    ``DIVERGED_OUTSIDE`` of the samples outside the data's frame at the end. stable: all modes
+    covered at every snapshot from some iteration T ≤ ``STABLE_BY`` x the run's length to the end.
+    """
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["setting"]), {}).setdefault(row["run"], []).append(row)
+    summaries = []
+    for (dataset, setting), runs in groups.items():
+        runs = {name: sorted(r, key=lambda row: row["iteration"]) for name, r in runs.items()}
+        lasts = [r[-1] for r in runs.values()]
+        total = lasts[0].get("modes_total")
+        iterations = max(r["iteration"] for r in lasts)
+        final = {k: [_float(last.get(k)) for last in lasts] for k in SCORE_METRICS if any(last.get(k) is not None for last in lasts)}
+        collapsed = diverged = 0
+        stable_from = []
+        for run in runs.values():
+            last = run[-1]
+            covered = _float(last.get("modes_covered"))
+            if total is not None and not covered >= total:
+                collapsed += 1
+            if last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE:
+                diverged += 1
+            since = _covered_since(run, total)
+            if since is not None and since <= STABLE_BY * last["iteration"] and last.get("status") != "diverged":
+                stable_from.append(since)
+        summaries.append(SettingSummary(
+            dataset=dataset, setting=setting, seeds=len(runs), iterations=iterations, modes_total=total, final=final,
+            collapsed=collapsed / len(runs), diverged=diverged / len(runs), stable=len(stable_from) / len(runs),
+            stable_from=stable_from, curves=_curves(list(runs.values()))))
+    return summaries
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
+
+
+def _covered_since(run: list[dict[str, Any]], total: int | None) -> int | None:
+    """The first iteration from which every snapshot covers all ``total`` modes; None if the last does not."""
+    if total is None:
+        return None
+    since = None
+    for row in run:
+        if _float(row.get("modes_covered")) >= total:
+            since = row["iteration"] if since is None else since
+        else:
+            since = None
+    return since
+
+
+def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per metric, the values of every seed at the iterations all seeds snapshotted."""
+    common = sorted(set.intersection(*(set(r["iteration"] for r in run) for run in runs)))
+    out = {}
+    for metric in ("modes_covered", "d_grad_real", "d_grad_fake", "d_grad_mixed", "kl_modes"):
+        values = np.array([[_float(row.get(metric)) for row in run if row["iteration"] in common] for run in runs])
+        if values.size and np.isfinite(values).any():
+            out[metric] = (np.array(common), values)
+    return out
+
+
+def write_scorecard(out_dir: str | Path) -> dict[str, Path]:
+    """(Re)write ``results.csv``, ``scorecard.md``, ``scorecard.png`` and ``gradients.png`` of a
+    sweep directory from its members' records alone."""
+    out_dir = Path(out_dir)
+    rows = collect_results(out_dir)
+    outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
+    summaries = summarise(rows)
+    md = out_dir / SCORECARD_MD_FILE
+    _write_text(md, scorecard_markdown(summaries))
+    outputs["scorecard"] = md
+    if summaries:
+        from gan_mixup.render import plot_gradient_norms, plot_mode_bands
+
+        outputs["scorecard_png"] = plot_mode_bands(summaries, out_dir / SCORECARD_PNG_FILE)
+        if any("d_grad_fake" in s.curves for s in summaries):
+            outputs["gradients_png"] = plot_gradient_norms(summaries, out_dir / GRADIENTS_PNG_FILE)
+    return outputs
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
+    """The scorecard as a Markdown table: median [min–max] over seeds at each run's last snapshot."""
+    if not summaries:
+        return "# Stability scorecard\n\nNo member has recorded a snapshot yet.\n"
+    images = any("frechet_digits" in s.final for s in summaries)
+    lines = ["# Stability scorecard", "",
+             "Median [min–max] over seeds at each run's last snapshot. *collapsed*: fewer than all modes at the end; "
+             f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "
+             f"*stable*: all modes covered at every snapshot from some iteration ≤ {STABLE_BY:g}x the run's length to the end "
+             "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
+             "when ≥ 1% of the samples are its high-quality samples. ‖∇D‖: mean norm of the gradient of D's logit with respect "
+             "to its input at real, fake and mixed (λ ~ U(0, 1)) points.", ""]
+    header = ["dataset", "setting", "seeds", "iterations", "modes covered", "high quality", "KL(modes)", "sliced W."]
+    if images:
+        header.append("Fréchet (digits)")
+    header += ["collapsed", "diverged", "stable", "‖∇D‖ real", "‖∇D‖ fake", "‖∇D‖ mixed"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in summaries:
+        total = f" / {s.modes_total}" if s.modes_total else ""
+        cells = [s.dataset, s.setting, str(s.seeds), str(s.iterations),
+                 _range(s.final.get("modes_covered"), "{:.0f}") + total, _range(s.final.get("high_quality"), "{:.2f}"),
+                 _range(s.final.get("kl_modes"), "{:.2f}"), _range(s.final.get("sliced_wasserstein"), "{:.3f}")]
+        if images:
+            cells.append(_range(s.final.get("frechet_digits"), "{:.0f}"))
+        stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "")
+        cells += [f"{s.collapsed:.0%}", f"{s.diverged:.0%}", stable,
+                  _range(s.final.get("d_grad_real"), "{:.3g}"), _range(s.final.get("d_grad_fake"), "{:.3g}"),
+                  _range(s.final.get("d_grad_mixed"), "{:.3g}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _range(values: Iterable[float] | None, fmt: str) -> str:
+    finite = [v for v in (values or []) if math.isfinite(v)]
+    if not finite:
+        return "–"
+    lo, mid, hi = min(finite), float(np.median(finite)), max(finite)
+    return fmt.format(mid) if lo == hi else f"{fmt.format(mid)} [{fmt.format(lo)}–{fmt.format(hi)}]"
+
+
+def iter_member_dirs(out_dir: str | Path) -> Iterator[Path]:
+    """The member run directories of a sweep that exist on disk."""
+    out_dir = Path(out_dir)
+    for name in read_sweep(out_dir):
+        if (out_dir / name).is_dir():
+            yield out_dir / name
