@@ -189,6 +189,10 @@ def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _add_tensorboard_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tensorboard", action="store_true", help="also log losses, metrics and frames for TensorBoard to RUN_DIR/tensorboard (needs the tensorboard extra: pip install 'gan-mixup[tensorboard]')")
+
+
 def _add_quiver_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-quiver", action="store_true", help="toy frames: leave out the light arrows at the fake samples (∇ₓ of D's logit: where G's next step pushes each sample)")
 
@@ -212,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--demo", action="store_true", help=f"a quick demo: preset {DEMO_PRESET} with {DEMO_SETTINGS} (a --preset, --config or flag overrides it)")
         p.add_argument("--no-render", action="store_true", help="skip rendering the GIF at the end")
         _add_quiver_flag(p)
+        _add_tensorboard_flag(p)
 
     p = sub.add_parser("compare", help="train several objectives from one seed and fixed noise; render them side by side",
                        description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid. Works for toy and image datasets.")
@@ -220,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10; a regularizer alone (r1) means erm with it")
     _add_output_flags(p, what="compare directory", default_out=None)
     _add_quiver_flag(p)
+    _add_tensorboard_flag(p)
 
     p = sub.add_parser("render", help="re-render frames, GIF and loss plot of a run directory from its snapshots alone")
     p.add_argument("run_dir", help="a run directory written by `gan-mixup toy`, or a compare directory")
@@ -235,8 +241,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_int, default=None, help="override the preset's width 512, for a quick look")
     _add_output_flags(p, what="figure5 directory", default_out=None)
 
+    p = sub.add_parser("sweep", help="train many seeds and settings (in parallel) and write a stability scorecard",
+                       description="Train every combination of datasets, objectives, presets, α, latent sizes and seeds, several at "
+                                   "once (one thread per process), resumably; write results.csv, scorecard.md, scorecard.png and gradients.png.",
+                       conflict_handler="resolve")
+    _add_run_flags(p, objective=False)
+    _add_image_flags(p)
+    p.add_argument("--dataset", default="ring8", help="comma-separated datasets (default ring8), e.g. ring8,grid25 or stacked-digits")
+    p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives (default erm,mixup); NAME+REG[:V] adds regularizers, as in compare")
+    p.add_argument("--alpha", default="", type=_float_list, metavar="A,A,...", help="mixup α values, e.g. 0.1,0.2,0.5,1 (default: the preset's or 0.2); objectives without α run once")
+    p.add_argument("--preset", default="", help="comma-separated presets, each a setting of its own, e.g. paper-text,paper-code (default: none)")
+    p.add_argument("--latent-dim", default="", type=_int_list, metavar="Z,Z,...", help="latent sizes to sweep (default: the preset's or 2)")
+    p.add_argument("--seeds", default="0-4", type=_seed_list, help="seeds: 0-4, 0,1,7 or 0-2,9 (default 0-4)")
+    p.add_argument("--seed", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--authors-grid", action="store_true", help="the mixup authors' own grid: ring8 and grid25 x latent 2, 5, 10 x α 0, 0.1, 0.2, 0.5, 1 with preset paper-code (α 0 is their ERM)")
+    p.add_argument("--workers", type=_int, default=None, help="runs trained at once, one process and one thread each (default: the CPU count)")
+    _add_output_flags(p, what="sweep directory", default_out=None)
+    _add_tensorboard_flag(p)
+
+    p = sub.add_parser("metrics", help="recompute a run's metrics from its snapshots (metrics.csv), or rebuild a sweep's scorecard",
+                       description="RUN_DIR: recompute every snapshot's metrics from the snapshot files, write metrics.csv and print the "
+                                   "paper's iterations and the last. SWEEP_DIR: rewrite results.csv, scorecard.md, scorecard.png and gradients.png.")
+    p.add_argument("path", help="a run directory or a sweep directory")
+
     sub.add_parser("objectives", help="list the objectives and regularizers")
     return parser
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    return tuple(_finite_float(part) for part in text.split(",") if part.strip())
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``0-4`` -> 0..4; ``0,3,7``; ``0-2,9``."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            if dash and low:
+                if int(high) < int(low):
+                    raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards")
+                seeds += range(int(low), int(high) + 1)
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-4 or 0,1,7, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds given")
+    if len(seeds) > 10000:
+        raise argparse.ArgumentTypeError(f"{len(seeds)} seeds is more than a sweep can hold (at most 10000)")
+    return tuple(dict.fromkeys(seeds))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from gan_mixup.train import NonFiniteError, TrainingInterrupted
 
+        _ARGV[:] = argv
         return _run(build_parser().parse_args(argv))
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
@@ -274,7 +331,7 @@ def _nonfinite_hint(err: Any, argv: list[str]) -> str:
 def _interrupted_hint(argv: list[str]) -> str:
     if argv and argv[0] == "render":
         return "Nothing of the run is lost; render again with: gan-mixup " + shlex.join(argv)
-    if argv and argv[0] in ("toy", "images", "compare", "figure5"):
+    if argv and argv[0] in ("toy", "images", "compare", "figure5", "sweep"):
         return "Anything trained up to the last checkpoint is kept; continue with:\n  " + resume_command(argv)
     return ""
 
@@ -316,6 +373,10 @@ def _run(args: argparse.Namespace) -> int:
         return _render(args)
     if args.command == "figure5":
         return _figure5(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "metrics":
+        return _metrics(args)
     return _list_objectives()
 
 
@@ -337,7 +398,7 @@ def _train_one(args: argparse.Namespace) -> int:
             run_dir = Path(f"runs/{config.dataset}-{config.objective}")
     _check_command_fits(args.command, config)
     result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                   progress=not args.no_progress, handle_signals=True)
+                   progress=not args.no_progress, handle_signals=True, callbacks=_tensorboard_callbacks(args, run_dir))
     print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)")
     print(f"run directory: {run_dir}")
     if not args.no_render:
@@ -368,7 +429,7 @@ def _run_dir_of(args: argparse.Namespace) -> Path:
     if chosen is None:
         if args.resume:
             raise UsageError("--resume needs the directory: --out DIR --resume (or --resume DIR)")
-        if args.command in ("compare", "figure5"):
+        if args.command in ("compare", "figure5", "sweep"):
             raise UsageError(f"{args.command} needs --out DIR, the directory for its runs")
         return _PENDING
     return Path(chosen)
@@ -400,10 +461,119 @@ def _compare(args: argparse.Namespace) -> int:
     base = config_from_args(args)
     configs = {spec: config_with_objective(base, spec) for spec in specs}
     outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
-                      progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver)
+                      progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver,
+                      callbacks_for=_tensorboard_factory(args))
     for name, path in outputs.items():
         print(f"{name}: {path}")
     return 0
+
+
+def _tensorboard_factory(args: argparse.Namespace) -> Any:
+    """A ``run_dir -> [callback]`` factory for --tensorboard (checked to be installed now), or None."""
+    if not getattr(args, "tensorboard", False):
+        return None
+    from gan_mixup.tensorboard_log import TensorBoardLogger, require_tensorboard
+
+    require_tensorboard()
+    return TensorBoardLogger.for_run
+
+
+def _tensorboard_callbacks(args: argparse.Namespace, run_dir: Path) -> list[Any]:
+    factory = _tensorboard_factory(args)
+    return list(factory(run_dir)) if factory else []
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from gan_mixup.sweep import AUTHORS_ALPHAS, AUTHORS_LATENT_DIMS, SweepInterrupted, run_sweep, sweep_members
+
+    if args.seed is not None:
+        raise UsageError("a sweep takes --seeds (e.g. 0-4), not --seed")
+    out = _run_dir_of(args)
+    datasets = _names(args.dataset, "--dataset")
+    presets = _names(args.preset, "--preset") if args.preset else [""]
+    objectives, alphas, latents = _names(args.objectives, "--objectives"), list(args.alpha), list(args.latent_dim)
+    if args.authors_grid:
+        if args.preset or args.alpha or args.latent_dim or any(a.startswith("--objectives") for a in _ARGV):
+            raise UsageError("--authors-grid sets --preset, --objectives, --alpha and --latent-dim itself; leave them out")
+        datasets = datasets if any(a.startswith("--dataset") for a in _ARGV) else ["ring8", "grid25"]
+        presets, objectives, alphas, latents = ["paper-code"], ["mixup"], list(AUTHORS_ALPHAS), list(AUTHORS_LATENT_DIMS)
+    for name in presets:
+        if name:
+            load_preset(name)  # an unknown preset: one line before anything is built
+    bases = {}
+    for dataset in datasets:
+        for preset in presets:
+            fields = {k: v for k, v in vars(args).items() if k not in ("dataset", "preset", "alpha", "latent_dim", "seed")}
+            if preset:
+                fields["preset"] = preset
+            bases[(dataset, preset)] = config_from_args(argparse.Namespace(**fields), dataset=dataset)
+    members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents)
+    print(f"sweep: {len(members)} runs ({len(bases)} dataset/preset x {len(members) // len(args.seeds)} settings/latent x "
+          f"{len(args.seeds)} seeds) -> {out}")
+    try:
+        result = run_sweep(members, out, workers=args.workers, overwrite=args.overwrite, resume=bool(args.resume),
+                           progress=not args.no_progress, handle_signals=True, callbacks_for=_tensorboard_factory(args))
+    except SweepInterrupted as stop:
+        print(f"\ngan-mixup: {stop.signal_name}: the sweep stopped; finished runs are kept and the others checkpointed. "
+              f"Resume with:\n  {resume_command(_ARGV, out)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    counts: dict[str, int] = {}
+    for status in result.statuses.values():
+        counts[status.split(":")[0]] = counts.get(status.split(":")[0], 0) + 1
+    print("runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for name, status in result.statuses.items():
+        if status.startswith("failed"):
+            print(f"  {name}: {status}", file=sys.stderr)
+    for name, path in result.outputs.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+_ARGV: list[str] = []  # the argv main() was called with (for the resume command)
+
+
+def _names(text: str, flag: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise UsageError(f"{flag} needs at least one name")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"{flag} names {', '.join(duplicates)} twice")
+    return names
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from gan_mixup.rundir import MANIFEST_FILE
+
+    path = Path(args.path)
+    if (path / MANIFEST_FILE).is_file():
+        from gan_mixup.sweep import write_scorecard
+
+        outputs = write_scorecard(path)
+        print(outputs["scorecard"].read_text())
+        for name, out in outputs.items():
+            print(f"{name}: {out}")
+        return 0
+    if not (path / CONFIG_FILE).is_file():
+        raise UsageError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a sweep directory (no {MANIFEST_FILE})")
+    from gan_mixup.metrics import write_metrics_csv
+    from gan_mixup.rundir import PAPER_ITERATIONS
+
+    csv_path, rows = write_metrics_csv(path)
+    shown = [r for r in rows if r["iteration"] in PAPER_ITERATIONS or r is rows[-1]] if rows else []
+    columns = [c for c in ("iteration", "modes_covered", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
+                           "d_grad_real", "d_grad_fake", "d_grad_mixed") if any(c in r for r in shown)]
+    print("  ".join(f"{c:>18s}" for c in columns))
+    for row in shown:
+        print("  ".join(f"{_cell(row.get(c)):>18s}" for c in columns))
+    print(f"metrics of {len(rows)} snapshots: {csv_path}")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from gan_mixup.config import RunConfig, ToyConfig
 from gan_mixup.presets import load_preset
@@ -42,6 +43,7 @@ def compare(
     progress: bool = False,
     handle_signals: bool = False,
     quiver: bool = True,
+    callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
 ) -> dict[str, Path]:
     """Train each config into ``out_dir/<label>`` and render them side by side (``quiver``: G's
     gradient arrows in toy frames).
@@ -60,7 +62,8 @@ def compare(
             run_dir = out_dir / _slug(label)
             if progress:
                 print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
-            _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
+            _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals,
+                          callbacks=callbacks_for(run_dir) if callbacks_for else ())
             runs[label] = run_dir
             render_run(run_dir, quiver=quiver)
         return render_comparison(runs, out_dir, quiver=quiver)
@@ -115,10 +118,11 @@ def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps
     return outputs
 
 
-def _train_member(config: ToyConfig, run_dir: Path, *, resume: bool, progress: bool, handle_signals: bool) -> None:
+def _train_member(config: ToyConfig, run_dir: Path, *, resume: bool, progress: bool, handle_signals: bool,
+                  callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
     """Train one run of a collection (the collection was cleared already when overwriting). With
     ``resume`` a member continues from its checkpoint, or starts when it has none."""
-    train(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
+    train(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals, callbacks=callbacks)
 
 
 def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,

@@ -172,6 +172,14 @@ def render_frame(
     return ax
 
 
+def frame_pixels(reference: Reference, snapshot: Snapshot, *, quiver: bool = True) -> np.ndarray:
+    """One frame (as ``render_frame`` draws it) as an RGB ``(H, W, 3)`` uint8 array, written nowhere."""
+    fig, ax = _frame_figure(_kind_of(reference))
+    render_frame(reference, snapshot, None, ax=ax, quiver=quiver)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+
+
 def _frame_figure(kind: str = "points") -> tuple[Figure, Axes]:
     # Fixed axes position (no tight/constrained layout): every frame has the same pixel size and
     # the same plot area, so the GIF does not jitter.
