@@ -256,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default=None, help=argparse.SUPPRESS)
     p.add_argument("--authors-grid", action="store_true", help="the mixup authors' own grid: ring8 and grid25 x latent 2, 5, 10 x α 0, 0.1, 0.2, 0.5, 1 with preset paper-code (α 0 is their ERM)")
     p.add_argument("--workers", type=_int, default=None, help="runs trained at once, one process and one thread each (default: the CPU count)")
+    p.add_argument("--batched", action="store_true", help="toy erm/mixup: train the seeds of each setting in lockstep as one batched computation (faster for small networks; each run reproducible from its seed, not bit-identical to it trained alone)")
     _add_output_flags(p, what="sweep directory", default_out=None)
     _add_tensorboard_flag(p)
 
@@ -508,11 +509,12 @@ def _sweep(args: argparse.Namespace) -> int:
                 fields["preset"] = preset
             bases[(dataset, preset)] = config_from_args(argparse.Namespace(**fields), dataset=dataset)
     members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents)
-    print(f"sweep: {len(members)} runs ({len(bases)} dataset/preset x {len(members) // len(args.seeds)} settings/latent x "
-          f"{len(args.seeds)} seeds) -> {out}")
+    settings = len({(m.dataset, m.setting) for m in members})
+    print(f"sweep: {len(members)} runs ({settings} dataset x setting combinations x {len(args.seeds)} seeds) -> {out}", flush=True)
     try:
         result = run_sweep(members, out, workers=args.workers, overwrite=args.overwrite, resume=bool(args.resume),
-                           progress=not args.no_progress, handle_signals=True, callbacks_for=_tensorboard_factory(args))
+                           progress=not args.no_progress, handle_signals=True, callbacks_for=_tensorboard_factory(args),
+                           batched=args.batched)
     except SweepInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name}: the sweep stopped; finished runs are kept and the others checkpointed. "
               f"Resume with:\n  {resume_command(_ARGV, out)}", file=sys.stderr)

@@ -150,6 +150,7 @@ def run_sweep(
     progress: bool = False,
     handle_signals: bool = False,
     callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
+    batched: bool = False,
 ) -> SweepResult:
     """Train every member into ``out_dir/<member.name>``, ``workers`` at a time (default: one per
     CPU core), each in its own process with one thread; then write the results and the scorecard.
@@ -159,6 +160,11 @@ def run_sweep(
     are added. A member that stops on a non-finite loss counts as diverged and the sweep goes on.
     One progress bar counts the iterations of the whole sweep. ``callbacks_for(run_dir)`` gives
     extra callbacks for a member (e.g. TensorBoard logging); they run in the member's process.
+
+    ``batched``: the seeds of each toy erm/mixup setting train in lockstep as one batched
+    computation (``gan_mixup.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
+    reproducible from its seed but not bit-identical to its run trained alone. Settings the
+    batched path does not cover train one run at a time as usual.
     """
     out_dir = Path(out_dir)
     if not members:
@@ -174,7 +180,8 @@ def run_sweep(
         bar = _progress(progress, sum(m.config.iterations for m in members),
                         sum(m.config.iterations for m in members if m not in todo) + sum(_done_iterations(out_dir / m.name) for m in todo))
         try:
-            statuses.update(_run_members(todo, out_dir, workers, bar, handle_signals, callbacks_for))
+            jobs = _lockstep_jobs(todo) if batched else [[m] for m in todo]
+            statuses.update(_run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
         finally:
             if bar is not None:
                 bar.close()
@@ -206,43 +213,65 @@ def _done_iterations(run_dir: Path) -> int:
 _STOP = threading.Event()
 
 
-def _run_members(todo: list[SweepMember], out_dir: Path, workers: int, bar: Any, handle_signals: bool,
+MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it; speed no longer does)
+
+
+def _lockstep_jobs(todo: list[SweepMember]) -> list[list[SweepMember]]:
+    """Group the members that differ only in their seed (and can be batched) into lockstep jobs."""
+    from gan_mixup.batched import batchable, same_setting
+
+    jobs: list[list[SweepMember]] = []
+    for member in todo:
+        if batchable(member.config) is None:
+            for job in jobs:
+                if len(job) < MAX_LOCKSTEP and batchable(job[0].config) is None and same_setting(job[0].config, member.config):
+                    job.append(member)
+                    break
+            else:
+                jobs.append([member])
+        else:
+            jobs.append([member])
+    return jobs
+
+
+def _run_members(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar: Any, handle_signals: bool,
                  callbacks_for: Any) -> dict[str, str]:
-    """Train ``todo``; returns name -> status. SIGINT/SIGTERM: members in flight checkpoint and
-    stop, no new one starts, then ``SweepInterrupted``."""
+    """Train ``jobs`` (each one member, or several in lockstep); returns name -> status.
+    SIGINT/SIGTERM: members in flight checkpoint and stop, no new one starts, then ``SweepInterrupted``."""
     statuses: dict[str, str] = {}
     signalled: list[str] = []
     with _signals_to(signalled, handle_signals):
         if workers == 1:
-            for member in todo:
+            for job in jobs:
                 if signalled:
                     break
-                statuses[member.name] = _train_member(member.config, out_dir / member.name, None, callbacks_for,
-                                                      in_process_bar=bar, handle_signals=handle_signals)
-                if statuses[member.name] == "interrupted" and not signalled:
+                statuses.update(_train_job([m.config for m in job], [out_dir / m.name for m in job], [m.name for m in job],
+                                           callbacks_for, in_process_bar=bar, handle_signals=handle_signals))
+                if "interrupted" in statuses.values() and not signalled:
                     signalled.append("SIGINT")
         else:
-            statuses.update(_run_in_pool(todo, out_dir, workers, bar, signalled, callbacks_for))
+            statuses.update(_run_in_pool(jobs, out_dir, workers, bar, signalled, callbacks_for))
     if signalled or "interrupted" in statuses.values():
         raise SweepInterrupted(out_dir, signalled[0] if signalled else "SIGINT")
     return statuses
 
 
-def _run_in_pool(todo: list[SweepMember], out_dir: Path, workers: int, bar: Any, signalled: list[str],
+def _run_in_pool(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar: Any, signalled: list[str],
                  callbacks_for: Any) -> dict[str, str]:
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     queue = context.Queue()
     statuses: dict[str, str] = {}
-    pending = list(todo)
-    running: dict[Future, SweepMember] = {}
+    pending = list(jobs)
+    running: dict[Future, list[SweepMember]] = {}
     forwarded = False
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(queue,)) as pool:
         while pending or running:
             while pending and len(running) < workers and not signalled:
-                member = pending.pop(0)
-                running[pool.submit(_train_member, member.config, out_dir / member.name, member.name, callbacks_for)] = member
+                job = pending.pop(0)
+                future = pool.submit(_train_job, [m.config for m in job], [out_dir / m.name for m in job], [m.name for m in job], callbacks_for)
+                running[future] = job
             if not running:
                 break
             done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
@@ -252,11 +281,11 @@ def _run_in_pool(todo: list[SweepMember], out_dir: Path, workers: int, bar: Any,
                 for process in (getattr(pool, "_processes", None) or {}).values():
                     _signal(process.pid)
             for future in done:
-                member = running.pop(future)
+                job = running.pop(future)
                 try:
-                    statuses[member.name] = future.result()
+                    statuses.update(future.result())
                 except BaseException as err:  # a worker that died (killed, out of memory)
-                    statuses[member.name] = f"failed: {type(err).__name__}: {err}"
+                    statuses.update({m.name: f"failed: {type(err).__name__}: {err}" for m in job})
         _drain(queue, bar)
     return statuses
 
@@ -282,11 +311,30 @@ def _worker_init(queue: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _train_member(config: RunConfig, run_dir: Path, name: str | None, callbacks_for: Any, *,
-                  in_process_bar: Any = None, handle_signals: bool = True) -> str:
-    """Train (or resume) one member; return its status instead of raising, so the sweep goes on."""
+def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
+               in_process_bar: Any = None, handle_signals: bool = True) -> dict[str, str]:
+    """Train (or resume) one member, or several in lockstep; return name -> status instead of
+    raising, so the sweep goes on."""
     from gan_mixup.train import NonFiniteError, TrainingInterrupted, train
 
+    callbacks = [[_progress_reporter(d, in_process_bar), *(callbacks_for(d) if callbacks_for else [])] for d in run_dirs]
+    try:
+        if len(configs) > 1:
+            from gan_mixup.batched import train_batched
+
+            return dict(zip(names, train_batched(configs, run_dirs, resume=True, callbacks=callbacks, handle_signals=handle_signals)))
+        train(configs[0], run_dirs[0], resume=True, callbacks=callbacks[0], handle_signals=handle_signals)
+    except TrainingInterrupted:
+        return {name: "interrupted" for name in names}
+    except NonFiniteError:
+        return {name: "diverged" for name in names}
+    except GanMixupError as err:
+        return {name: f"failed: {err}" for name in names}
+    return {names[0]: "done"}
+
+
+def _progress_reporter(run_dir: Path, in_process_bar: Any) -> Callable[[dict[str, Any]], None]:
+    """A callback that counts a member's logged iterations into the sweep's one progress bar."""
     last = [_done_iterations(run_dir)]
 
     def report(record: dict[str, Any]) -> None:
@@ -298,16 +346,7 @@ def _train_member(config: RunConfig, run_dir: Path, name: str | None, callbacks_
             elif _QUEUE is not None:
                 _QUEUE.put(step)
 
-    callbacks = [report, *(callbacks_for(run_dir) if callbacks_for else [])]
-    try:
-        train(config, run_dir, resume=True, callbacks=callbacks, handle_signals=handle_signals)
-    except TrainingInterrupted:
-        return "interrupted"
-    except NonFiniteError:
-        return "diverged"
-    except GanMixupError as err:
-        return f"failed: {err}"
-    return "done"
+    return report
 
 
 def _drain(queue: Any, bar: Any) -> None:

@@ -1,0 +1,78 @@
+"""A sweep's cost: N seeds of one toy setting trained one after another vs in lockstep (batched).
+
+Steady state, side by side in one process: every contender's models are first warmed up for
+--warmup iterations (denormals, allocator, caches), then timed on the continuing models for
+--iterations. No snapshots or checkpoints are written (the step is what differs).
+
+    python benchmarks/sweep_throughput.py                  # 8 seeds, width 128 and 512
+    python benchmarks/sweep_throughput.py --widths 128 --seeds 4 --iterations 100 --warmup 20
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from gan_mixup import RunConfig
+from gan_mixup.batched import Lockstep, lockstep_step
+from gan_mixup.presets import load_preset
+from gan_mixup.train import build_state, flush_denormals, train_step
+
+
+def configs(width: int, seeds: int, preset: str | None) -> list[RunConfig]:
+    fields = load_preset(preset) if preset else {}
+    fields.update(hidden=width, iterations=100000)
+    return [RunConfig.from_dict({**fields, "seed": seed}) for seed in range(seeds)]
+
+
+def one_after_another(cfgs: list[RunConfig], warmup: int, iterations: int) -> float:
+    """Seconds for every run's ``iterations``, one run after another (each warmed up first)."""
+    total = 0.0
+    for cfg in cfgs:
+        state = build_state(cfg)
+        for _ in range(warmup):
+            train_step(state)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            train_step(state)
+        state.pending_losses[-1][1].sum().item()
+        total += time.perf_counter() - start
+    return total
+
+
+def lockstep(cfgs: list[RunConfig], warmup: int, iterations: int) -> float:
+    group = Lockstep([build_state(cfg) for cfg in cfgs])
+    for _ in range(warmup):
+        lockstep_step(group)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        d, _ = lockstep_step(group)
+    d.sum().item()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", default="128,512")
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--preset", default="paper-code", help="paper-code (default), paper-text or none")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    preset = None if args.preset == "none" else args.preset
+    print(f"{args.seeds} seeds, preset {preset}, {args.threads} threads, warm-up {args.warmup}, timed {args.iterations} iterations each")
+    with flush_denormals():
+        for width in (int(w) for w in args.widths.split(",")):
+            cfgs = configs(width, args.seeds, preset)
+            sequential = one_after_another(cfgs, args.warmup, args.iterations)
+            batched = lockstep(cfgs, args.warmup, args.iterations)
+            runs = args.seeds * args.iterations
+            print(f"width {width:4d}: one after another {runs / sequential:7.1f} run-it/s, "
+                  f"lockstep {runs / batched:7.1f} run-it/s: {sequential / batched:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

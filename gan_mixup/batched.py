@@ -1,0 +1,336 @@
+"""Several toy runs trained as one batched computation: a sweep's seeds in lockstep.
+
+At the toy sizes one run cannot fill the machine (width 128 runs at about a third of the matmul
+limit: every op is small and the per-op overhead dominates). Here N runs of one setting that differ
+only in their seed are trained together: their G and D weights are stacked
+(``torch.func.stack_module_state``) and evaluated with ``torch.func.vmap`` over
+``functional_call``, so each layer is one batched matmul for all N; one fused Adam updates the
+stacked weights, which is N independent Adams (Adam is element-wise). Each member keeps its own
+RunState: its own initial weights, data, noise and λ streams from its own seed, and its own run
+directory with the same snapshots, metrics, checkpoints and lock as ``train`` writes.
+
+Reproducibility: a batched member is a function of its seed alone (never of the other members), but
+it is not bit-identical to the same run trained alone: batched matmuls sum in another order, so the
+low bits differ and grow over a long run. Its checkpoint has the ordinary format, so ``train`` can
+resume it (unbatched) and vice versa.
+
+Example:
+    >>> from gan_mixup import RunConfig
+    >>> configs = [RunConfig(iterations=200, hidden=128, seed=s) for s in range(8)]
+    >>> train_batched(configs, [f"runs/b/seed{s}" for s in range(8)])  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import copy
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from gan_mixup.config import RunConfig
+from gan_mixup.errors import GanMixupError
+from gan_mixup.objectives import MixupGAN, StepStats
+from gan_mixup.rundir import locked, snapshot_schedule
+from gan_mixup.train import (
+    NonFiniteError,
+    Recorder,
+    RunState,
+    TrainingInterrupted,
+    _signals_to_flag,
+    build_state,
+    flush_denormals,
+    log_record,
+    metric_schedule,
+    sample_noise,
+    sample_real,
+)
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+class BatchingError(GanMixupError, ValueError):
+    """Configs that cannot be trained as one batch (they differ in more than the seed, or use a
+    feature the batched path does not have)."""
+
+
+def batchable(config: RunConfig) -> str | None:
+    """Why ``config`` cannot be trained batched, or ``None`` when it can: toy points, ``erm`` or
+    ``mixup``, no regularizers, no spectral norm, no EMA, on the CPU or one device."""
+    if config.kind != "points":
+        return "image runs train one at a time"
+    if config.objective not in ("erm", "mixup"):
+        return f"the batched path trains erm and mixup, not {config.objective}"
+    if config.regularizers:
+        return "regularizers are not batched"
+    if config.spectral_norm:
+        return "spectral norm is not batched"
+    if config.g_ema:
+        return "an EMA generator is not batched"
+    if config.on_nonfinite != "stop":
+        return "--on-nonfinite skip is not batched"
+    return None
+
+
+def same_setting(a: RunConfig, b: RunConfig) -> bool:
+    """Whether two configs differ at most in their seed."""
+    return a.replace(seed=0) == b.replace(seed=0)
+
+
+class StackedModels:
+    """N modules of one architecture as stacked weights, called with ``vmap``: ``(N, B, ...) -> (N, B, ...)``."""
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        self.params, self.buffers = stack_module_state(list(modules))
+        self.base = copy.deepcopy(modules[0]).to("meta")
+
+        def call(params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+            return functional_call(self.base, (params, buffers), (x,))
+
+        self._call = vmap(call)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self._call(self.params, self.buffers, x)
+
+    def parameters(self) -> list[Tensor]:
+        return list(self.params.values())
+
+    def requires_grad_(self, flag: bool) -> None:
+        for p in self.params.values():
+            p.requires_grad_(flag)
+
+    @torch.no_grad()
+    def copy_to(self, modules: Sequence[nn.Module]) -> None:
+        for k, module in enumerate(modules):
+            for name, p in module.named_parameters():
+                p.copy_(self.params[name][k])
+
+
+def _stack_adam(optimizer: torch.optim.Adam, stacked: StackedModels, members: Sequence[torch.optim.Optimizer],
+                modules: Sequence[nn.Module]) -> None:
+    """Stack the members' Adam states (after a resume) into ``optimizer`` over the stacked weights."""
+    names = [name for name, _ in modules[0].named_parameters()]
+    first = members[0].state
+    if not first:
+        return
+    for name in names:
+        states = [opt.state[dict(module.named_parameters())[name]] for opt, module in zip(members, modules)]
+        optimizer.state[stacked.params[name]] = {
+            "step": states[0]["step"].clone(),
+            "exp_avg": torch.stack([s["exp_avg"] for s in states]),
+            "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in states]),
+        }
+
+
+@torch.no_grad()
+def _unstack_adam(optimizer: torch.optim.Adam, stacked: StackedModels, members: Sequence[torch.optim.Optimizer],
+                  modules: Sequence[nn.Module]) -> None:
+    """Write the stacked Adam state back into each member's own optimizer (for its checkpoint)."""
+    for k, (opt, module) in enumerate(zip(members, modules)):
+        for name, p in module.named_parameters():
+            state = optimizer.state.get(stacked.params[name])
+            if state:
+                opt.state[p] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][k].clone(),
+                                "exp_avg_sq": state["exp_avg_sq"][k].clone()}
+
+
+class Lockstep:
+    """N RunStates of one setting and their stacked models and optimisers."""
+
+    def __init__(self, states: list[RunState]) -> None:
+        self.states = states
+        self.G = StackedModels([s.generator for s in states])
+        self.D = StackedModels([s.discriminator for s in states])
+        config = states[0].config
+        self.opt_g = _adam(self.G.parameters(), config)
+        self.opt_d = _adam(self.D.parameters(), config)
+        _stack_adam(self.opt_g, self.G, [s.opt_g for s in states], [s.generator for s in states])
+        _stack_adam(self.opt_d, self.D, [s.opt_d for s in states], [s.discriminator for s in states])
+
+    def sync_members(self) -> None:
+        """Copy the stacked weights and Adam states into each member's own models and optimisers."""
+        self.G.copy_to([s.generator for s in self.states])
+        self.D.copy_to([s.discriminator for s in self.states])
+        _unstack_adam(self.opt_g, self.G, [s.opt_g for s in self.states], [s.generator for s in self.states])
+        _unstack_adam(self.opt_d, self.D, [s.opt_d for s in self.states], [s.discriminator for s in self.states])
+
+
+def _adam(params: list[Tensor], config: RunConfig) -> torch.optim.Adam:
+    # The members' own optimiser (train.make_adam), over the stacked weights.
+    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
+
+
+def _d_batch(state: RunState, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+    """One member's D input, targets and loss weight, drawn from its own objective stream: the
+    objective's own ``mix`` for mixup; real ∪ fake with targets 1/0 for ERM (whose loss is the sum
+    of two means: twice the mean over the union)."""
+    objective = state.objective
+    if isinstance(objective, MixupGAN):
+        x, target = objective.mix(real, fake)
+        objective.last_stats = StepStats(lam_mean=target.detach().mean())
+        return x, target, 1.0
+    ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=fake.device)
+    return torch.cat([real, fake]), torch.cat([ones, zeros]), 2.0
+
+
+def _g_losses(lockstep: Lockstep, fake: Tensor, real: Tensor) -> Tensor:
+    """Each member's generator loss, shape ``(N,)``; the objectives' unmixed forms, batched."""
+    objective = lockstep.states[0].objective
+    kind = objective.generator_loss_kind
+    D = lockstep.D
+    if kind == "non-saturating":
+        logits = D(fake).squeeze(-1)
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none").mean(1)
+    if kind == "saturating":
+        logits = D(fake).squeeze(-1)
+        return -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none").mean(1)
+    if kind == "minimax":
+        logits = D(torch.cat([real, fake], dim=1)).squeeze(-1)
+        target = torch.cat([torch.ones_like(logits[:, : real.shape[1]]), torch.zeros_like(logits[:, real.shape[1]:])], dim=1)
+        return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
+    # "mixed": G maximises D's mixup loss on a freshly mixed batch, per member
+    xs, targets = zip(*(s.objective.mix(real[k], fake[k]) for k, s in enumerate(lockstep.states)))
+    logits = D(torch.stack(xs)).squeeze(-1)
+    return -F.binary_cross_entropy_with_logits(logits, torch.stack(targets), reduction="none").mean(1)
+
+
+def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
+    """One generator iteration of every member, as ``train_step`` does it for one: ``d_steps`` D
+    updates on fakes from one G forward, then one G update. Returns the last D and the G losses,
+    ``(N,)`` each, detached. A member whose loss turns NaN/Inf only poisons its own slice of the
+    stacked weights (its gradients touch nothing else); the loop stops recording it."""
+    states = lockstep.states
+    cfg = states[0].config
+    batch = cfg.batch_size * getattr(states[0].objective, "batches_per_step", 1)
+    with torch.no_grad():
+        fakes = lockstep.G(torch.stack([sample_noise(s, cfg.d_steps * batch) for s in states]))
+    reals = torch.stack([sample_real(s, cfg.d_steps * batch) for s in states])
+    for step in range(cfg.d_steps):
+        part = slice(step * batch, (step + 1) * batch)
+        xs, targets, weights = zip(*(_d_batch(s, reals[k, part], fakes[k, part]) for k, s in enumerate(states)))
+        logits = lockstep.D(torch.stack(xs)).squeeze(-1)
+        d_losses = F.binary_cross_entropy_with_logits(logits, torch.stack(targets), reduction="none").mean(1) * weights[0]
+        lockstep.opt_d.zero_grad(set_to_none=True)
+        d_losses.sum().backward()
+        lockstep.opt_d.step()
+    fake = lockstep.G(torch.stack([sample_noise(s, cfg.batch_size) for s in states]))
+    real = torch.stack([sample_real(s, cfg.batch_size) for s in states])
+    lockstep.D.requires_grad_(False)
+    try:
+        g_losses = _g_losses(lockstep, fake, real)
+        lockstep.opt_g.zero_grad(set_to_none=True)
+        g_losses.sum().backward()
+    finally:
+        lockstep.D.requires_grad_(True)
+    lockstep.opt_g.step()
+    for s in states:
+        s.iteration += 1
+    return d_losses.detach(), g_losses.detach()
+
+
+def train_batched(
+    configs: Sequence[RunConfig],
+    run_dirs: Sequence[str | Path],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Sequence[Sequence[Callback]] | None = None,
+    handle_signals: bool = False,
+    flush_denormal: bool = True,
+) -> list[str]:
+    """Train ``configs`` (one setting, different seeds) in lockstep into ``run_dirs``.
+
+    Each member's run directory is what ``train`` would write (locked while training). With
+    ``resume`` each member continues from its own checkpoint; members at different iterations are
+    trained in separate lockstep groups. ``callbacks[k]`` are member k's callbacks. Returns each
+    member's status: ``done`` or ``diverged`` (stopped on a non-finite loss; the others go on).
+    SIGINT/SIGTERM (``handle_signals``) checkpoint every member and raise ``TrainingInterrupted``.
+    """
+    if len(configs) != len(run_dirs) or not configs:
+        raise BatchingError("train_batched needs one run directory per config, and at least one config")
+    for config in configs:
+        why = batchable(config)
+        if why:
+            raise BatchingError(f"cannot train {config.objective} on {config.dataset} batched: {why}")
+        if not same_setting(config, configs[0]):
+            raise BatchingError("batched runs must differ only in their seed")
+    callbacks = callbacks or [[] for _ in configs]
+    states = [build_state(c) for c in configs]
+    dirs = [Path(d) for d in run_dirs]
+    statuses = ["done"] * len(configs)
+    with flush_denormals(flush_denormal), ExitStack() as stack:
+        for d in dirs:
+            stack.enter_context(locked(d))
+        recorders = [stack.enter_context(_closing(Recorder.open(d, s, resume=resume, overwrite=overwrite, callbacks=cb, record=True)))
+                     for d, s, cb in zip(dirs, states, callbacks)]
+        by_iteration: dict[int, list[int]] = {}
+        for k, s in enumerate(states):
+            by_iteration.setdefault(s.iteration, []).append(k)
+        with _signals_to_flag(handle_signals) as signalled:
+            for members in by_iteration.values():
+                _run_group([states[k] for k in members], [recorders[k] for k in members], dirs[members[0]],
+                           signalled, statuses, members)
+    return statuses
+
+
+class _closing:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def __enter__(self) -> Recorder:
+        return self.recorder
+
+    def __exit__(self, *exc: Any) -> None:
+        self.recorder.close()
+
+
+def _run_group(states: list[RunState], recorders: list[Recorder], first_dir: Path, signalled: list[str],
+               statuses: list[str], indices: list[int]) -> None:
+    config = states[0].config
+    if states[0].iteration >= config.iterations:
+        return
+    lockstep = Lockstep(states)
+    metric_iterations = metric_schedule(config)
+    schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
+    alive = list(range(len(states)))
+    if states[0].iteration == 0:
+        for k in alive:
+            recorders[k].snapshot(states[k])
+    last_checkpoint = time.perf_counter()
+    while states[0].iteration < config.iterations and alive:
+        d_losses, g_losses = lockstep_step(lockstep)
+        it = states[0].iteration
+        logged = it % config.log_every == 0 or it == config.iterations
+        snapshot = it in schedule or (metric_iterations is not None and it in metric_iterations)
+        checkpoint = (it % config.checkpoint_every == 0 or it == config.iterations or bool(signalled)
+                      or time.perf_counter() - last_checkpoint >= config.checkpoint_seconds > 0)
+        if logged or snapshot or checkpoint:
+            finite = torch.isfinite(torch.stack([d_losses, g_losses])).all(0).tolist()  # one sync for all members
+            for k in [k for k in alive if not finite[k]]:
+                alive.remove(k)
+                statuses[indices[k]] = "diverged"
+                message = f"a loss became non-finite by iteration {it} (batched run)"
+                recorders[k].emit({"kind": "event", "iteration": it, "event": "nonfinite", "message": message})
+        if logged:
+            for k in alive:
+                recorders[k].emit(log_record(states[k], d_losses[k], g_losses[k]))
+        if snapshot or checkpoint:
+            lockstep.sync_members()
+        if snapshot:
+            for k in alive:
+                recorders[k].snapshot(states[k])
+        if checkpoint:
+            for k in list(alive):
+                try:
+                    recorders[k].checkpoint(states[k])
+                except NonFiniteError as err:
+                    alive.remove(k)
+                    statuses[indices[k]] = "diverged"
+                    recorders[k].emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
+            last_checkpoint = time.perf_counter()
+        if signalled:
+            raise TrainingInterrupted(first_dir, it, signalled[0])

@@ -1,0 +1,436 @@
+"""Issue 16: stability metrics on known inputs, D's gradient probes, sweeps, the scorecard, the
+batched (lockstep) path, TensorBoard logging and the `sweep` / `metrics` commands."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_linear_d, make_tiny_config
+from gan_mixup.batched import BatchingError, Lockstep, batchable, lockstep_step, train_batched
+from gan_mixup.config import RunConfig
+from gan_mixup.metrics import gradient_summary, mode_metrics, sample_metrics, sliced_wasserstein
+from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
+from gan_mixup.render import render_frame
+from gan_mixup.rundir import read_reference, read_snapshots
+from gan_mixup.sweep import (
+    RESULT_COLUMNS,
+    SweepError,
+    collect_results,
+    member_finished,
+    run_sweep,
+    summarise,
+    sweep_members,
+)
+from gan_mixup.train import build_state, train, train_step
+from toy_data import get_dataset
+
+RING = get_dataset("ring8")
+
+
+def ring_samples(n: int, seed: int = 0) -> np.ndarray:
+    return RING.sample(n, torch.Generator().manual_seed(seed)).numpy()
+
+
+# ----- metrics on known inputs ---------------------------------------------------------------------
+
+def test_real_samples_cover_every_mode_at_high_quality():
+    out = mode_metrics(ring_samples(2000), RING.modes.numpy(), RING.std)
+    assert out["modes_covered"] == 8
+    assert out["high_quality"] > 0.98  # 3σ holds 98.9% of a 2-D Gaussian's mass
+    assert out["kl_modes"] < 0.01
+
+
+def test_samples_of_one_mode_cover_one():
+    one = RING.modes.numpy()[3] + RING.std * np.random.default_rng(0).normal(size=(1000, 2))
+    out = mode_metrics(one, RING.modes.numpy(), RING.std)
+    assert out["modes_covered"] == 1
+    assert out["kl_modes"] == pytest.approx(np.log(8), rel=1e-6)
+
+
+def test_uniform_noise_scores_low_quality():
+    noise = np.random.default_rng(0).uniform(-1.5, 1.5, size=(2000, 2))
+    assert mode_metrics(noise, RING.modes.numpy(), RING.std)["high_quality"] < 0.02
+
+
+def test_sliced_wasserstein_is_near_zero_between_real_batches_and_grows_with_a_shift():
+    a, b = ring_samples(2000, 0), ring_samples(2000, 1)
+    same = sliced_wasserstein(a, b)
+    shifts = [sliced_wasserstein(a, b + [d, 0.0]) for d in (0.1, 0.3, 1.0)]
+    assert same < 0.02
+    assert same < shifts[0] < shifts[1] < shifts[2]
+
+
+def test_outside_frame_counts_far_and_non_finite_samples():
+    fake = np.array([[0.0, 0.0], [5.0, 0.0], [np.nan, 0.0], [1.0, -1.0]])
+    out = sample_metrics(fake, ring_samples(100), RING.modes.numpy(), RING.std, extent=1.5)
+    assert out["outside_frame"] == pytest.approx(0.5)
+
+
+def test_gradient_norm_of_a_linear_d_is_its_weight_norm():
+    D = make_linear_d([3.0, -4.0], 0.5)
+    x = torch.randn(50, 2)
+    assert torch.allclose(input_gradient_norms(D, x), torch.full((50,), 5.0))
+    assert torch.allclose(logit_gradients(D, x), torch.tensor([[3.0, -4.0]]).expand(50, 2))
+    norms = discriminator_gradient_norms(D, x, torch.randn(30, 2))
+    assert set(norms) == {"real", "fake", "mixed"} and len(norms["mixed"]) == 30
+    assert gradient_summary(norms) == pytest.approx({"d_grad_real": 5.0, "d_grad_fake": 5.0, "d_grad_mixed": 5.0})
+
+
+def test_gradient_norm_of_a_quadratic_d_depends_on_the_point():
+    class Quadratic(torch.nn.Module):
+        def forward(self, x):  # D(x) = |x|², gradient 2x
+            return (x ** 2).sum(dim=1, keepdim=True)
+
+    x = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    assert input_gradient_norms(Quadratic(), x).tolist() == pytest.approx([2.0, 6.0])
+
+
+def test_mixed_points_lie_on_the_segments_and_are_fixed():
+    real, fake = torch.zeros(100, 2), torch.ones(100, 2)
+    a, b = mixed_points(real, fake), mixed_points(real, fake)
+    assert torch.equal(a, b)  # the probe's λ comes from its own fixed seed
+    assert ((a >= 0) & (a <= 1)).all() and torch.allclose(a[:, 0], a[:, 1])
+
+
+def test_probing_leaves_d_untouched_and_its_grads_unset():
+    D = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    before = [p.clone() for p in D.parameters()]
+    with torch.no_grad():  # snapshots run under no_grad: the probe must still work
+        discriminator_gradient_norms(D, torch.randn(10, 2), torch.randn(10, 2))
+    assert all(torch.equal(a, b) for a, b in zip(before, D.parameters()))
+    assert all(p.grad is None for p in D.parameters())
+
+
+# ----- probes in snapshots, records and frames ----------------------------------------------------
+
+def test_toy_snapshots_record_gradients_and_metrics_records_summarise_them(tmp_path):
+    train(make_tiny_config(iterations=20), tmp_path / "run")
+    snapshot = read_snapshots(tmp_path / "run")[-1]
+    assert snapshot.d_grad_fake.shape == snapshot.fake.shape
+    assert set(snapshot.d_grad_norms) == {"real", "fake", "mixed"}
+    assert np.allclose(np.linalg.norm(snapshot.d_grad_fake, axis=1), snapshot.d_grad_norms["fake"], rtol=1e-5)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in records if r["kind"] == "snapshot"][-1]
+    assert last["d_grad_fake"] == pytest.approx(float(snapshot.d_grad_norms["fake"].mean()), rel=1e-5)
+    assert 0.0 <= last["outside_frame"] <= 1.0
+
+
+def test_recording_gradients_does_not_change_training(tmp_path):
+    config = make_tiny_config(iterations=15)
+    recorded = train(config, tmp_path / "run")
+    silent = train(config, None)
+    for a, b in zip(recorded.discriminator.parameters(), silent.discriminator.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_quiver_is_drawn_and_can_be_left_out(tmp_path):
+    train(make_tiny_config(iterations=20), tmp_path / "run")
+    reference, snapshot = read_reference(tmp_path / "run"), read_snapshots(tmp_path / "run")[-1]
+    with_arrows = render_frame(reference, snapshot, tmp_path / "a.png")
+    without = render_frame(reference, snapshot, tmp_path / "b.png", quiver=False)
+    from matplotlib.quiver import Quiver
+
+    assert any(isinstance(c, Quiver) for c in with_arrows.collections)
+    assert not any(isinstance(c, Quiver) for c in without.collections)
+
+
+def test_image_metric_records_hold_gradient_norms(tmp_path):
+    config = RunConfig(dataset="digits", iterations=4, hidden=8, batch_size=16, metric_samples=64, metric_frames=2,
+                       snapshot_frames=2, fixed_samples=16, checkpoint_every=1000)
+    train(config, tmp_path / "img")
+    records = [json.loads(line) for line in (tmp_path / "img" / "metrics.jsonl").read_text().splitlines()]
+    with_metrics = [r for r in records if r["kind"] == "snapshot" and "modes_covered" in r]
+    assert with_metrics and all(r["d_grad_fake"] > 0 and r["d_grad_real"] > 0 for r in with_metrics)
+
+
+# ----- sweeps ------------------------------------------------------------------------------------
+
+def tiny_members(seeds=(0, 1), objectives=("erm", "mixup"), datasets=("ring8",), **overrides):
+    bases = {(d, ""): make_tiny_config(dataset=d, iterations=overrides.pop("iterations", 12), **overrides) for d in datasets}
+    return sweep_members(bases, objectives=list(objectives), alphas=[0.2], seeds=list(seeds))
+
+
+def test_members_expand_every_combination_and_erm_ignores_alpha():
+    bases = {("ring8", "paper-text"): make_tiny_config(), ("ring8", "paper-code"): make_tiny_config()}
+    members = sweep_members(bases, objectives=["erm", "mixup"], alphas=[0.1, 0.5], seeds=[0, 1, 2])
+    assert len(members) == 2 * (1 + 2) * 3
+    assert {m.setting for m in members} == {"erm[paper-text]", "erm[paper-code]", "mixup[paper-text] α=0.1",
+                                            "mixup[paper-text] α=0.5", "mixup[paper-code] α=0.1", "mixup[paper-code] α=0.5"}
+    assert len({m.name for m in members}) == len(members)
+    assert {m.config.alpha for m in members if m.config.objective == "mixup"} == {0.1, 0.5}
+
+
+def test_members_with_latent_sizes_and_bad_requests():
+    members = sweep_members({("ring8", ""): make_tiny_config()}, objectives=["mixup"], alphas=[], seeds=[0],
+                            latent_dims=[2, 5])
+    assert sorted(m.config.latent_dim for m in members) == [2, 5]
+    with pytest.raises(SweepError, match="seed"):
+        sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm"], alphas=[], seeds=[])
+    with pytest.raises(SweepError, match="twice"):
+        sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm", "erm"], alphas=[], seeds=[0])
+
+
+def test_tiny_sweep_end_to_end_writes_results_and_scorecard(tmp_path):
+    out = tmp_path / "sweep"
+    result = run_sweep(tiny_members(), out, workers=1)
+    assert set(result.statuses.values()) == {"done"}
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == RESULT_COLUMNS
+    assert {r["run"] for r in rows} == {"ring8-erm-seed0", "ring8-erm-seed1", "ring8-mixup-a0.2-seed0", "ring8-mixup-a0.2-seed1"}
+    iterations = {int(r["iteration"]) for r in rows if r["run"] == "ring8-erm-seed0"}
+    assert {0, 12} <= iterations
+    assert all(r["modes_total"] == "8" for r in rows)
+    md = (out / "scorecard.md").read_text()
+    assert "| ring8 | erm | 2 | 12 |" in md and "| ring8 | mixup α=0.2 | 2 | 12 |" in md
+    assert (out / "scorecard.png").stat().st_size > 10_000 and (out / "gradients.png").stat().st_size > 10_000
+
+
+def test_resume_skips_finished_members_and_adds_new_seeds(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(tiny_members(seeds=(0,)), out, workers=1)
+    finished = out / "ring8-erm-seed0" / "checkpoint.pt"
+    stamp = finished.stat().st_mtime_ns
+    result = run_sweep(tiny_members(seeds=(0, 1)), out, workers=1, resume=True)
+    assert result.statuses["ring8-erm-seed0"] == "skipped" and result.statuses["ring8-erm-seed1"] == "done"
+    assert finished.stat().st_mtime_ns == stamp  # not retrained
+    assert len({r["run"] for r in collect_results(out)}) == 4
+
+
+def test_an_interrupted_member_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "sweep"
+    members = tiny_members(seeds=(0,), objectives=("mixup",), iterations=30, checkpoint_every=10)
+    run_sweep(members, out, workers=1)
+    member = out / members[0].name
+    uninterrupted = read_snapshots(member)[-1].fake
+    # Cut the member back to its iteration-20 checkpoint, as a kill during iterations 21-30 leaves it.
+    from gan_mixup.rundir import snapshot_path
+
+    (member / "checkpoint.prev.pt").replace(member / "checkpoint.pt")
+    snapshot_path(member, 30).unlink()
+    assert not member_finished(member, 30)
+    result = run_sweep(members, out, workers=1, resume=True)
+    assert result.statuses[members[0].name] == "done"
+    assert np.array_equal(read_snapshots(member)[-1].fake, uninterrupted)
+
+
+def test_sweep_refuses_an_existing_folder_and_a_compare_folder(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(tiny_members(seeds=(0,), objectives=("erm",)), out, workers=1)
+    with pytest.raises(Exception, match="already exists"):
+        run_sweep(tiny_members(seeds=(0,), objectives=("erm",)), out, workers=1)
+    from gan_mixup.experiments import compare
+
+    compare({"erm": make_tiny_config(objective="erm")}, tmp_path / "cmp")
+    with pytest.raises(Exception, match="compare"):
+        run_sweep(tiny_members(seeds=(0,), objectives=("erm",)), tmp_path / "cmp", workers=1, resume=True)
+
+
+def test_two_workers_give_the_same_runs_as_one(tmp_path):
+    members = tiny_members(seeds=(0, 1), objectives=("mixup",))
+    run_sweep(members, tmp_path / "one", workers=1)
+    run_sweep(members, tmp_path / "two", workers=2)
+    for m in members:
+        a, b = read_snapshots(tmp_path / "one" / m.name)[-1], read_snapshots(tmp_path / "two" / m.name)[-1]
+        assert np.array_equal(a.fake, b.fake)
+
+
+def test_scorecard_fractions_on_hand_made_rows():
+    def run(name, covered, outside=0.0, status="finished"):
+        return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
+                 "outside_frame": outside, "status": status} for it, c in zip((10, 100, 1000), covered)]
+
+    rows = run("a", [8, 8, 8]) + run("b", [2, 8, 8]) + run("c", [8, 8, 3]) + run("d", [0, 0, 0], outside=0.9)
+    (summary,) = summarise(rows)
+    assert summary.seeds == 4
+    assert summary.collapsed == 0.5  # c and d end with fewer than 8
+    assert summary.diverged == 0.25  # d left the frame
+    assert summary.stable == 0.5 and sorted(summary.stable_from) == [10, 100]  # a from 10, b from 100 (≤ 500)
+
+
+# ----- the batched path --------------------------------------------------------------------------
+
+def test_batched_members_match_their_single_runs_statistically(tmp_path):
+    configs = [make_tiny_config(iterations=100, hidden=32, batch_size=64, seed=s, snapshot_frames=2) for s in range(3)]
+    statuses = train_batched(configs, [tmp_path / f"b{s}" for s in range(3)])
+    assert statuses == ["done"] * 3
+    modes, std = RING.modes.numpy(), RING.std
+    batched = [mode_metrics(read_snapshots(tmp_path / f"b{s}")[-1].fake, modes, std)["mean_mode_distance"] for s in range(3)]
+    single = [mode_metrics(train(c, None).generator(build_state(c).fixed_noise).detach().numpy(), modes, std)["mean_mode_distance"]
+              for c in configs]
+    start = mode_metrics(read_snapshots(tmp_path / "b0")[0].fake, modes, std)["mean_mode_distance"]
+    assert np.mean(batched) < 0.9 * start and np.mean(single) < 0.9 * start  # both learn
+    # Same seed, same streams: at this size a batched member tracks its single run closely (the
+    # low bits differ, so only statistics are promised).
+    assert np.abs(np.array(batched) - np.array(single)).max() < 0.1
+
+
+@pytest.mark.parametrize("fields", [
+    {"objective": "erm"},
+    {"objective": "erm", "generator_loss": "minimax"},
+    {"objective": "erm", "generator_loss": "saturating"},
+    {"objective": "mixup"},
+    {"objective": "mixup", "generator_loss": "mixed", "lambda_sampling": "per-batch"},
+    {"objective": "mixup", "lambda_distribution": "uniform", "pairing": "shuffled", "generator_loss": "minimax"},
+], ids=lambda f: "-".join(str(v) for v in f.values()))
+def test_batched_first_steps_equal_the_single_steps_up_to_rounding(fields):
+    configs = [make_tiny_config(seed=s, **fields) for s in (0, 1)]
+    group = Lockstep([build_state(c) for c in configs])
+    for _ in range(3):
+        lockstep_step(group)
+    group.sync_members()
+    for config, state in zip(configs, group.states):
+        alone = build_state(config)
+        for _ in range(3):
+            train_step(alone)
+        for a, b in zip(alone.discriminator.parameters(), state.discriminator.parameters()):
+            assert torch.allclose(a, b, atol=1e-5)
+        for a, b in zip(alone.generator.parameters(), state.generator.parameters()):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["paper-text", "paper-code"])
+def test_batched_member_is_reproducible_from_its_seed_alone(tmp_path, preset):
+    from gan_mixup.presets import load_preset
+
+    fields = {**load_preset(preset), "hidden": 16, "iterations": 20, "snapshot_frames": 2, "fixed_samples": 100,
+              "grid_size": 8, "checkpoint_every": 1000}
+    configs = [RunConfig.from_dict({**fields, "seed": s}) for s in (0, 1, 2)]
+    train_batched(configs, [tmp_path / f"x{s}" for s in range(3)])
+    train_batched([configs[1], configs[0]], [tmp_path / "y1", tmp_path / "y0"])  # other company, other order
+    for s in (0, 1):
+        assert np.array_equal(read_snapshots(tmp_path / f"x{s}")[-1].fake, read_snapshots(tmp_path / f"y{s}")[-1].fake)
+
+
+def test_batched_checkpoint_resumes_unbatched(tmp_path):
+    configs = [make_tiny_config(seed=s, iterations=10, checkpoint_every=5) for s in (0, 1)]
+    train_batched(configs, [tmp_path / "a", tmp_path / "b"])
+    longer = configs[0].replace(iterations=14)
+    result = train(longer, tmp_path / "a", resume=True)
+    assert result.iteration == 14
+
+
+def test_batching_refuses_what_it_cannot_do():
+    assert batchable(make_tiny_config(objective="hinge"))
+    assert batchable(make_tiny_config(regularizers=("r1:1",)))
+    assert batchable(make_tiny_config()) is None
+    with pytest.raises(BatchingError, match="seed"):
+        train_batched([make_tiny_config(seed=0), make_tiny_config(seed=1, alpha=0.5)], ["/nonexistent/a", "/nonexistent/b"])
+
+
+def test_batched_sweep_groups_seeds_and_writes_the_scorecard(tmp_path):
+    result = run_sweep(tiny_members(seeds=(0, 1, 2)), tmp_path / "s", workers=1, batched=True)
+    assert set(result.statuses.values()) == {"done"} and len(result.statuses) == 6
+    assert (tmp_path / "s" / "scorecard.md").is_file()
+
+
+# ----- TensorBoard ---------------------------------------------------------------------------------
+
+def test_tensorboard_logs_losses_metrics_and_frames(tmp_path):
+    pytest.importorskip("tensorboard")  # in the test extra, so this runs in CI
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gan_mixup.tensorboard_log import TensorBoardLogger
+
+    train(make_tiny_config(iterations=12), tmp_path / "run", callbacks=TensorBoardLogger.for_run(tmp_path / "run"))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/d_loss", "train/g_loss", "metrics/modes_covered", "metrics/d_grad_fake"} <= set(tags["scalars"])
+    assert len(events.Images("frames")) == len(read_snapshots(tmp_path / "run"))
+
+
+def test_tensorboard_missing_gives_one_line(monkeypatch):
+    import builtins
+
+    from gan_mixup.tensorboard_log import MissingExtraError, require_tensorboard
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name == "tensorboard" or name.startswith("tensorboard."):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(MissingExtraError, match=r"pip install 'gan-mixup\[tensorboard\]'"):
+        require_tensorboard()
+
+
+# ----- the commands --------------------------------------------------------------------------------
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gan_mixup.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+TINY_FLAGS = ["--iterations", "8", "--hidden", "8", "--batch-size", "16", "--d-steps", "1", "--snapshot-frames", "2",
+              "--fixed-samples", "64", "--grid-size", "8", "--no-progress"]
+
+
+def test_cli_sweep_metrics_and_resume(tmp_path):
+    out = tmp_path / "sw"
+    done = cli("sweep", "--dataset", "ring8", "--objectives", "erm,mixup", "--preset", "paper-text,paper-code",
+               "--alpha", "0.2", "--seeds", "0-1", "--workers", "1", "--out", str(out), *TINY_FLAGS, "--tensorboard")
+    assert done.returncode == 0, done.stderr
+    assert "runs: 8 done" in done.stdout
+    with open(out / "results.csv") as f:
+        settings = {r["setting"] for r in csv.DictReader(f)}
+    assert settings == {"erm[paper-text]", "erm[paper-code]", "mixup[paper-text] α=0.2", "mixup[paper-code] α=0.2"}
+    assert (out / "ring8-mixup-paper-code-a0.2-seed1" / "tensorboard").is_dir()
+    again = cli("sweep", "--dataset", "ring8", "--objectives", "erm,mixup", "--preset", "paper-text,paper-code",
+                "--alpha", "0.2", "--seeds", "0-1", "--workers", "1", "--resume", str(out), *TINY_FLAGS)
+    assert again.returncode == 0 and "runs: 8 skipped" in again.stdout
+    (out / "scorecard.md").unlink()
+    rebuilt = cli("metrics", str(out))
+    assert rebuilt.returncode == 0 and "| ring8 | mixup[paper-code] α=0.2 | 2 | 8 |" in rebuilt.stdout
+    assert (out / "scorecard.md").is_file()
+    one = cli("metrics", str(out / "ring8-erm-paper-text-seed0"))
+    assert one.returncode == 0 and "d_grad_fake" in one.stdout
+    with open(out / "ring8-erm-paper-text-seed0" / "metrics.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(read_snapshots(out / "ring8-erm-paper-text-seed0"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sweep", "--seeds", "4-1"], "backwards"),
+    (["sweep", "--seeds", "a"], "seeds like"),
+    (["sweep", "--seed", "3"], "--seeds"),
+    (["sweep", "--preset", "paper-nope"], "unknown preset"),
+    (["sweep", "--objectives", "erm,erm"], "twice"),
+    (["sweep", "--alpha", "0.2,x"], "number"),
+    (["sweep", "--authors-grid", "--alpha", "0.3"], "--authors-grid sets"),
+    (["sweep", "--objectives", "nope"], "nope"),
+    (["sweep", "--dataset", "ring8,mnist-nope"], "mnist-nope"),
+    (["metrics", "/nonexistent/dir"], "neither a run directory"),
+])
+def test_cli_sweep_and_metrics_mistakes_are_one_line(tmp_path, args, message):
+    needs_out = args[0] == "sweep"
+    done = cli(*args, *(["--out", str(tmp_path / "o")] if needs_out else []), *TINY_FLAGS[:2] if needs_out else [])
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_authors_grid_expands_to_thirty_settings(tmp_path, monkeypatch):
+    import gan_mixup.cli as cli_module
+    import gan_mixup.sweep as sweep_module
+
+    seen = {}
+
+    def fake_run_sweep(members, out, **kwargs):
+        seen["members"] = members
+        return sweep_module.SweepResult({m.name: "done" for m in members})
+
+    monkeypatch.setattr(sweep_module, "run_sweep", fake_run_sweep)
+    assert cli_module.main(["sweep", "--authors-grid", "--seeds", "0-1", "--out", str(tmp_path / "g"), "--no-progress"]) == 0
+    members = seen["members"]
+    assert len({(m.dataset, m.setting) for m in members}) == 30 and len(members) == 60
+    assert {m.config.lambda_distribution for m in members} == {"uniform"} and {m.config.pairing for m in members} == {"shuffled"}
+    assert {m.config.latent_dim for m in members} == {2, 5, 10}
