@@ -266,7 +266,7 @@ def _run_in_pool(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
     pending = list(jobs)
     running: dict[Future, list[SweepMember]] = {}
     forwarded = False
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(queue,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(queue, os.getpid())) as pool:
         while pending or running:
             while pending and len(running) < workers and not signalled:
                 job = pending.pop(0)
@@ -300,15 +300,39 @@ def _signal(pid: int) -> None:
 _QUEUE: Any = None
 
 
-def _worker_init(queue: Any) -> None:
+def _worker_init(queue: Any, sweep_pid: int) -> None:
     """Each worker trains with one thread (two processes on two cores beat one with two threads at
-    these sizes) and ignores Ctrl-C until its member's loop installs its own handler."""
+    these sizes), ignores Ctrl-C until its member's loop installs its own handler, and stops when
+    the sweep's process dies (kill -9): it would otherwise wait for work forever."""
     global _QUEUE
     _QUEUE = queue
     import torch
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(sweep_pid,), daemon=True).start()
+
+
+def _exit_with(sweep_pid: int, poll_seconds: float = 1.0, grace_seconds: float = 120.0) -> None:
+    """Wait until process ``sweep_pid`` is gone; then SIGTERM this worker (a member in training
+    checkpoints and stops, an idle worker ends) and, should it still live after the grace time, exit."""
+    import time
+
+    while _alive(sweep_pid):
+        time.sleep(poll_seconds)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace_seconds)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
