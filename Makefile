@@ -50,7 +50,7 @@ samples: $(VENV)/.installed
 	cp runs/demo-images/figure5.png samples/digits_erm_vs_mixup.png
 
 # Re-execute every notebooks/*.ipynb top to bottom at full size and save the outputs in place (about
-# 12 minutes on 2 cores); their runs go to runs/notebooks/. The test suite runs them at the smoke size.
+# 12-15 minutes on 2 cores); their runs go to runs/notebooks/. The test suite runs them at the smoke size.
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python notebooks/run_notebooks.py
 
