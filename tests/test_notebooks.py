@@ -113,3 +113,16 @@ def test_committed_notebook_holds_a_full_size_run(path):
     assert counts == list(range(1, len(counts) + 1)), (
         f"{path.name} was not executed top to bottom in one kernel (execution counts {counts}): run `make notebooks`")
     assert not expectation_problems(nb), "\n".join(expectation_problems(nb))
+
+
+def test_the_checks_catch_a_notebook_without_its_outputs():
+    nb = nbformat.read(ROOT / "notebooks" / "01_mixup_vs_erm_toy.ipynb", as_version=4)
+    assert not expectation_problems(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    problems = "\n".join(expectation_problems(nb))
+    assert "expect-figure" in problems and "expect-table" in problems and "expect-animation" in problems
+    nb.cells[next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")].outputs = [
+        nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])]
+    assert "raised ValueError: boom" in "\n".join(expectation_problems(nb))
