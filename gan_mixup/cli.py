@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="", help="comma-separated presets, each a setting of its own, e.g. paper-text,paper-code (default: none)")
     p.add_argument("--latent-dim", default="", type=_int_list, metavar="Z,Z,...", help="latent sizes to sweep (default: the preset's or 2)")
     p.add_argument("--seeds", default="0-4", type=_seed_list, help="seeds: 0-4, 0,1,7 or 0-2,9 (default 0-4)")
-    p.add_argument("--seed", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seed", default=None, help="not for a sweep: give --seeds")
     p.add_argument("--authors-grid", action="store_true", help="the mixup authors' own grid: ring8 and grid25 x latent 2, 5, 10 x α 0, 0.1, 0.2, 0.5, 1 with preset paper-code (α 0 is their ERM)")
     p.add_argument("--workers", type=_int, default=None, help="runs trained at once, one process and one thread each (default: the CPU count)")
     p.add_argument("--batched", action="store_true", help="toy erm/mixup: train the seeds of each setting in lockstep as one batched computation (faster for small networks; each run reproducible from its seed, not bit-identical to it trained alone)")

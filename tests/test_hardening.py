@@ -649,7 +649,7 @@ def test_compare_resume_finishes_a_member_without_checkpoint_and_one_never_start
         def stop(record):
             if record["kind"] == "train":
                 raise KeyboardInterrupt
-        return real_train(config, run_dir, callbacks=[stop], **kwargs)
+        return real_train(config, run_dir, callbacks=[stop, *kwargs.pop("callbacks", ())], **kwargs)
 
     monkeypatch.setattr(experiments_module, "train", ctrl_c_at_first_record)
     code, _, stderr = run_cli(["compare", "--out", out, *flags])
