@@ -7,6 +7,7 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import shlex
 import sys
@@ -123,6 +124,7 @@ _CONFIG_FLAGS = (
     "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
     "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
     "checkpoint_seconds", "image_size", "channels", "data_root", "d_forward", "g_ema", "amp", "metric_samples", "metric_frames",
+    "sync_batchnorm",
 )
 
 
@@ -177,6 +179,7 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
     g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
     g.add_argument("--amp", default=S, action="store_true", help="CUDA only: bfloat16 autocast for G and D forwards")
+    g.add_argument("--sync-batchnorm", default=S, action="store_true", help="under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's share; ignored by a single process")
     g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 20000; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
     g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations and the last (default 12)")
 
@@ -235,19 +238,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gan-mixup`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from gan_mixup.distributed import is_main_process
+
+    # Under torchrun every rank exits with the same code; rank 0 alone prints the message.
+    report = sys.stderr if is_main_process() else io.StringIO()
     try:
         from gan_mixup.train import NonFiniteError, TrainingInterrupted
 
         return _run(build_parser().parse_args(argv))
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
-              f"  {resume_command(argv, stop.run_dir)}", file=sys.stderr)
+              f"  {resume_command(argv, stop.run_dir)}", file=report)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # Ctrl-C outside the training loop: starting up, or rendering
-        print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=sys.stderr)
+        print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=report)
         return EXIT_INTERRUPTED
     except NonFiniteError as err:
-        print(f"gan-mixup: stopped: {err}. {_nonfinite_hint(err, argv)}", file=sys.stderr)
+        print(f"gan-mixup: stopped: {err}. {_nonfinite_hint(err, argv)}", file=report)
         return EXIT_NONFINITE
     except GanMixupError as err:
         return _fail(str(err))
@@ -296,13 +303,21 @@ def resume_command(argv: list[str], run_dir: Path | None = None) -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"gan-mixup: error: {message}", file=sys.stderr)
+    from gan_mixup.distributed import is_main_process
+
+    if is_main_process():  # under torchrun every rank exits 2; rank 0 alone says why
+        print(f"gan-mixup: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command in ("toy", "images"):
         return _train_one(args)
+    from gan_mixup.distributed import launched_size
+
+    if launched_size() > 1:
+        raise UsageError(f"{args.command} runs in one process; under torchrun train one run at a time with "
+                         "`gan-mixup images` or `gan-mixup toy`")
     if args.command == "compare":
         return _compare(args)
     if args.command == "render":
@@ -313,25 +328,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train_one(args: argparse.Namespace) -> int:
-    """``toy`` and ``images``: one run, the same trainer; they differ only in the default dataset."""
+    """``toy`` and ``images``: one run, the same trainer; they differ only in the default dataset.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains its share of the batch: rank 0
+    reads the run directory and settles the config (the other ranks take its outcome, so they may
+    run on machines without the directory), and rank 0 alone writes, prints and renders.
+    """
+    from gan_mixup.distributed import main_decides, process_group
     from gan_mixup.train import train
 
-    run_dir = _run_dir_of(args)
-    if args.resume and (run_dir / CONFIG_FILE).is_file():
-        base = RunConfig.load(run_dir / CONFIG_FILE)
-        config = config_from_args(args, base=base)
-    else:
-        if args.resume and not holds_only_lock(run_dir):
-            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
-        if args.resume and not run_dir.exists():
-            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
-        config = config_from_args(args, **_default_dataset(args))
-        if run_dir == _PENDING:
-            run_dir = Path(f"runs/{config.dataset}-{config.objective}")
-    _check_command_fits(args.command, config)
-    result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                   progress=not args.no_progress, handle_signals=True)
-    print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)")
+    with process_group() as world:
+        config, run_dir = main_decides(lambda: _config_and_run_dir(args), world)
+        result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
+                       progress=not args.no_progress, handle_signals=True)
+    if world is not None and not world.is_main:
+        return 0
+    print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)"
+          + (f" on {world.world_size} processes" if world is not None else ""))
     print(f"run directory: {run_dir}")
     if not args.no_render:
         try:
@@ -345,6 +358,23 @@ def _train_one(args: argparse.Namespace) -> int:
         for name in sorted(outputs, key=lambda name: name == "gif"):  # the GIF last: what a user opens
             print(f"{name}: {outputs[name]}")
     return 0
+
+
+def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    run_dir = _run_dir_of(args)
+    if args.resume and (run_dir / CONFIG_FILE).is_file():
+        base = RunConfig.load(run_dir / CONFIG_FILE)
+        config = config_from_args(args, base=base)
+    else:
+        if args.resume and not holds_only_lock(run_dir):
+            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
+        if args.resume and not run_dir.exists():
+            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
+        config = config_from_args(args, **_default_dataset(args))
+        if run_dir == _PENDING:
+            run_dir = Path(f"runs/{config.dataset}-{config.objective}")
+    _check_command_fits(args.command, config)
+    return config, run_dir
 
 
 _PENDING = Path("\0pending")  # --out not given: runs/<dataset>-<objective>, known once the config is
