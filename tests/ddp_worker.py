@@ -10,7 +10,11 @@ Environment:
                       after run i)
     DDP_TEST_WATCH    folder whose writes are audited (``sys.addaudithook``): rank 0 writes the run
                       directories there, the other ranks must write nothing
-    DDP_TEST_NAN      ``RANK:CALL``: that rank's CALL-th discriminator loss becomes NaN
+    DDP_TEST_NAN      ``RUN:RANK:CALL``: in run RUN, that rank's CALL-th discriminator loss becomes NaN
+    DDP_TEST_SLOW     ``RUN,RUN,...:SECONDS``: those runs sleep that long after each iteration, so a test
+                      can signal or kill them mid-run (the sleep changes no result)
+
+Rank 0 prints ``--- run I`` before each run, so its log splits by run; the other ranks print nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +59,13 @@ def audit_writes(watch: Path, writes: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-def inject_nan(rank_and_call: str) -> None:
-    rank, call = (int(part) for part in rank_and_call.split(":"))
-    if rank != RANK:
+def inject_nan(spec: str, run: int) -> None:
+    """Patch ``build_objective`` so that run ``run`` gets a NaN D loss as ``spec`` says."""
+    nan_run, rank, call = (int(part) for part in spec.split(":"))
+    original = ORIGINAL["build_objective"]
+    train_module.build_objective = original
+    if rank != RANK or nan_run != run:
         return
-    original = train_module.build_objective
 
     def build_objective(config: Any, generator: Any = None) -> Any:
         objective = original(config, generator)
@@ -75,13 +82,30 @@ def inject_nan(rank_and_call: str) -> None:
     train_module.build_objective = build_objective
 
 
+def pace(spec: str, run: int) -> None:
+    """Patch ``train_step`` so that the runs ``spec`` names sleep after each iteration."""
+    runs, seconds = spec.split(":")
+    original = ORIGINAL["train_step"]
+    train_module.train_step = original
+    if str(run) not in runs.split(","):
+        return
+
+    def train_step(state: Any) -> Any:
+        losses = original(state)
+        time.sleep(float(seconds))
+        return losses
+
+    train_module.train_step = train_step
+
+
+ORIGINAL = {"build_objective": train_module.build_objective, "train_step": train_module.train_step}
+
+
 def main_worker(argv: list[str]) -> int:
     record = Path(os.environ["DDP_TEST_RECORD"])
     writes: list[str] = []
     if RANK != 0:
         audit_writes(Path(os.environ["DDP_TEST_WATCH"]), writes)
-    if os.environ.get("DDP_TEST_NAN"):
-        inject_nan(os.environ["DDP_TEST_NAN"])
     runs, current = [], []
     for arg in argv:
         if arg == "--then":
@@ -102,15 +126,19 @@ def main_worker(argv: list[str]) -> int:
     codes = []
     with process_group():  # one group for all the runs; the CLI uses it as it is
         for i, run in enumerate(runs):
+            if os.environ.get("DDP_TEST_NAN"):
+                inject_nan(os.environ["DDP_TEST_NAN"], i)
+            if os.environ.get("DDP_TEST_SLOW"):
+                pace(os.environ["DDP_TEST_SLOW"], i)
+            if RANK == 0:
+                print(f"--- run {i}", file=sys.stderr, flush=True)
             results.clear()
-            codes.append(main(run))
+            codes.append(main(run))  # a failed run leaves the group usable: every rank failed alike
             if results:
                 states = {"generator": results[0].generator.state_dict(), "discriminator": results[0].discriminator.state_dict()}
                 torch.save(states, record / f"rank{RANK}_run{i}.pt")
-            if codes[-1] != 0:
-                break
-    (record / f"rank{RANK}.json").write_text(json.dumps({"codes": codes, "writes": writes}))
-    return codes[-1]
+            (record / f"rank{RANK}.json").write_text(json.dumps({"codes": codes, "writes": writes}))
+    return max(codes)
 
 
 if __name__ == "__main__":

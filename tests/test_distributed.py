@@ -25,7 +25,12 @@ import torch
 
 from cli_helpers import REPO, run_cli, subprocess_env
 from conftest import assert_same
+from conftest import make_tiny_config
+from gan_mixup import distributed
 from gan_mixup.cli import EXIT_INTERRUPTED, EXIT_NONFINITE, EXIT_USAGE
+from gan_mixup.config import ConfigError
+from gan_mixup.distributed import World
+from gan_mixup.train import build_state, make_data_parallel, rank_stream_seeds, stream_seeds
 from test_reliability import CheckpointWatch, assert_runs_identical, checkpoint_iteration, load
 
 WORKER = REPO / "tests" / "ddp_worker.py"
@@ -143,36 +148,88 @@ def test_rank_zero_alone_writes_a_complete_run_directory(torchrun_runs):
     assert output.count("trained 60 iterations") == 1 and "on 2 processes" in output, output
 
 
-# ----- kill -9 and resume -------------------------------------------------------------------------
+# ----- stopping together, then kill -9 and resume: one process group, several runs ------------
 
-def test_kill_9_then_resume_with_the_same_world_size_is_bit_identical(torchrun_runs, tmp_path):
-    run, watch = tmp_path / "runs" / "A", tmp_path / "runs"
-    env = worker_env(tmp_path / "record", watch)
-    for attempt in range(3):  # a run that ends before the kill lands is started again
-        shutil.rmtree(run, ignore_errors=True)
-        procs = start_ranks([*IMAGES, "--no-render", "--out", run], tmp_path, env)
-        watcher, target, killed_at = CheckpointWatch(run / "checkpoint.pt"), random.choice([10, 20, 30]), None
-        deadline = time.monotonic() + 120
-        while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
-            it = watcher.poll()
-            if it is not None and target <= it < ITERATIONS:
-                time.sleep(random.uniform(0, 0.02))  # mid-iteration, mid-snapshot or mid-checkpoint
-                for proc in procs:  # the whole job dies at once, as on a lost machine
-                    os.killpg(proc.pid, signal.SIGKILL)
-                killed_at = it
-                break
-            time.sleep(0.003)
-        wait_all(procs)
-        after = checkpoint_iteration(run / "checkpoint.pt")
-        if killed_at is not None and after is not None and after < ITERATIONS:
+@pytest.fixture(scope="module")
+def stops(torchrun_runs, tmp_path_factory):
+    """Two ranks started with torchrun's variables run, in one process group:
+
+    0. ``--resume`` of a single-process run: refused by rank 0 (exit 2 on both ranks);
+    1. the image run with a NaN D loss on rank 1 alone at iteration 7 (exit 3 on both);
+    2. the image run A, paced; SIGTERM to rank 1 alone after a checkpoint (exit 130 on both);
+    3. ``--resume`` of A, paced; kill -9 of both ranks mid-run, after a later checkpoint.
+    Then a second launch resumes A to the end. The group stays usable after each failed run,
+    since every rank failed alike.
+    """
+    base = tmp_path_factory.mktemp("stops")
+    watch, record = base / "runs", base / "record"
+    watch.mkdir()
+    single, run = base / "single", watch / "A"
+    code, _, err = run_cli([*with_flag(R1, "--iterations", "2"), "--out", single])
+    assert code == 0, err
+    runs = [["images", "--resume", single, "--iterations", "3", "--no-progress", "--no-render"],
+            [*IMAGES, "--no-render", "--out", watch / "nan"],
+            [*IMAGES, "--no-render", "--out", run],
+            [*IMAGES, "--no-render", "--out", run, "--resume"]]
+    env = worker_env(record, watch, DDP_TEST_NAN="1:1:7", DDP_TEST_SLOW="2,3:0.02")
+    procs = start_ranks([arg for i, args in enumerate(runs) for arg in ([*args] if i == 0 else ["--then", *args])],
+                        base, env)
+    watcher, deadline = CheckpointWatch(run / "checkpoint.pt"), time.monotonic() + 240
+    signalled_at = killed_at = None
+    while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        it = watcher.poll()
+        if signalled_at is None and it is not None and it >= 10:
+            procs[1].send_signal(signal.SIGTERM)  # rank 1 only: rank 0 must learn of it
+            signalled_at = it
+        elif signalled_at is not None and it is not None and it >= signalled_at + 10:
+            time.sleep(random.uniform(0, 0.02))  # mid-iteration, mid-snapshot or mid-checkpoint
+            for proc in procs:  # the whole job dies at once, as on a lost machine
+                os.killpg(proc.pid, signal.SIGKILL)
+            killed_at = it
             break
-    else:
-        pytest.fail("every run ended before it could be killed")
-    print(f"killed after checkpoint {killed_at}; on disk: {after}")
+        time.sleep(0.003)
+    codes = wait_all(procs)
+    log = logs(base)
+    assert killed_at is not None and codes == [-signal.SIGKILL] * 2, (codes, log)
+    rank0 = log[0].split("--- run ")
+    result = {"base": base, "run": run, "codes": [rank_record(record, rank)["codes"] for rank in (0, 1)],
+              "rank0": {int(part.split("\n", 1)[0]): part.split("\n", 1)[1] for part in rank0[1:]},
+              "rank1": log[1], "killed_at": killed_at, "after_kill": checkpoint_iteration(run / "checkpoint.pt"),
+              "watch": watch}
+    procs = start_ranks([*IMAGES, "--no-render", "--out", run, "--resume"], base, env)
+    result["resumed"] = wait_all(procs)
+    result["resumed_logs"] = logs(base)
+    return result
 
-    procs = start_ranks([*IMAGES, "--no-render", "--out", run, "--resume"], tmp_path, env)
-    assert wait_all(procs) == [0, 0], "\n".join(logs(tmp_path))
-    assert_runs_identical(run, torchrun_runs["images"])
+
+def test_a_user_error_found_by_rank_0_ends_both_ranks_with_exit_2_and_one_line(stops):
+    # A single process's checkpoint, resumed by 2 processes: rank 0 finds the mistake in the run
+    # directory, rank 1 learns it from rank 0; both exit 2, rank 0 prints one line, rank 1 nothing.
+    assert [codes[0] for codes in stops["codes"]] == [EXIT_USAGE, EXIT_USAGE]
+    lines = stops["rank0"][0].splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gan-mixup: error: "), lines
+    assert "trained by 1 process and this run has 2 processes" in lines[0] and "without torchrun" in lines[0]
+    assert stops["rank1"] == "", "rank 1 printed something"
+
+
+def test_a_nan_on_one_rank_stops_both_ranks_with_exit_3(stops):
+    assert [codes[1] for codes in stops["codes"]] == [EXIT_NONFINITE, EXIT_NONFINITE]
+    message = stops["rank0"][1]
+    assert "the discriminator loss became nan at iteration 7" in message and "checkpoint of iteration 5" in message
+    assert checkpoint_iteration(stops["watch"] / "nan" / "checkpoint.pt") == 5
+
+
+def test_sigterm_to_one_rank_checkpoints_and_stops_both(stops):
+    assert [codes[2] for codes in stops["codes"]] == [EXIT_INTERRUPTED, EXIT_INTERRUPTED]
+    message = stops["rank0"][2]
+    assert "SIGTERM at iteration " in message and "checkpoint saved" in message and message.rstrip().endswith("--resume")
+
+
+def test_kill_9_then_resume_with_the_same_world_size_is_bit_identical(stops, torchrun_runs):
+    print(f"killed after checkpoint {stops['killed_at']}; on disk: {stops['after_kill']}")
+    assert stops["after_kill"] < ITERATIONS, "the kill landed mid-run"
+    assert stops["resumed"] == [0, 0], stops["resumed_logs"]
+    assert_runs_identical(stops["run"], torchrun_runs["images"])
 
 
 def test_resume_with_another_world_size_is_refused_with_one_line(torchrun_runs, tmp_path):
@@ -186,20 +243,7 @@ def test_resume_with_another_world_size_is_refused_with_one_line(torchrun_runs, 
     assert {p.name: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before, "nothing on disk changed"
 
 
-def test_a_user_error_found_by_rank_0_ends_both_ranks_with_exit_2_and_one_line(tmp_path):
-    # 1 process's checkpoint, 2 processes: rank 0 finds the mistake in the run directory, rank 1
-    # learns it from rank 0; both exit 2, rank 0 prints the one line.
-    single = tmp_path / "single"
-    code, _, err = run_cli([*with_flag(R1, "--iterations", "2"), "--out", single])
-    assert code == 0, err
-    procs = start_ranks(["images", "--resume", single, "--iterations", "3", "--no-progress", "--no-render"],
-                        tmp_path, subprocess_env(), module=True)
-    assert wait_all(procs) == [EXIT_USAGE, EXIT_USAGE], logs(tmp_path)
-    rank0, rank1 = logs(tmp_path)
-    assert rank0.splitlines() == [rank0.strip()] and rank0.startswith("gan-mixup: error: "), rank0
-    assert "trained by 1 process and this run has 2 processes" in rank0 and "without torchrun" in rank0, rank0
-    assert rank1 == "", rank1
-
+# ----- in this process: what needs no second rank ----------------------------------------------------
 
 def test_a_bad_flag_under_torchrun_is_printed_by_rank_0_only(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -209,41 +253,20 @@ def test_a_bad_flag_under_torchrun_is_printed_by_rank_0_only(monkeypatch):
         assert code == EXIT_USAGE and out == "" and len(err.splitlines()) == lines, (rank, err)
 
 
-def test_global_batch_must_split_evenly(tmp_path):
-    procs = start_ranks([*with_flag(R1, "--batch-size", "15"), "--out", tmp_path / "odd"], tmp_path, subprocess_env(),
-                        module=True)
-    assert wait_all(procs) == [EXIT_USAGE, EXIT_USAGE], logs(tmp_path)
-    rank0, rank1 = logs(tmp_path)
-    assert "--batch-size 15 is the global batch and must split evenly over 2 processes" in rank0 and rank1 == ""
-    assert not (tmp_path / "odd").exists()
+def test_the_global_batch_must_split_evenly_over_the_ranks():
+    state = build_state(make_tiny_config(dataset="digits", hidden=8, batch_size=15, metric_samples=0, fixed_samples=16))
+    with pytest.raises(ConfigError, match="--batch-size 15 is the global batch and must split evenly over 2 processes"):
+        make_data_parallel(state, World(rank=0, world_size=2, local_rank=0))  # raises before any collective
 
 
-# ----- stopping together ----------------------------------------------------------------------------
-
-def test_a_nan_on_one_rank_stops_both_ranks_with_exit_3(tmp_path):
-    watch = tmp_path / "runs"
-    env = worker_env(tmp_path / "record", watch, DDP_TEST_NAN="1:7")  # rank 1's 7th D loss: iteration 7
-    procs = start_ranks([*IMAGES, "--no-render", "--out", watch / "nan"], tmp_path, env)
-    assert wait_all(procs) == [EXIT_NONFINITE, EXIT_NONFINITE], logs(tmp_path)
-    rank0, rank1 = logs(tmp_path)
-    assert "the discriminator loss became nan at iteration 7" in rank0, rank0
-    assert "checkpoint of iteration 5" in rank0 and rank1 == "", rank1
-    assert checkpoint_iteration(watch / "nan" / "checkpoint.pt") == 5
+def test_sync_batchnorm_needs_cuda():
+    state = build_state(make_tiny_config(dataset="digits", hidden=8, batch_size=16, metric_samples=0, fixed_samples=16,
+                                         sync_batchnorm=True))
+    with pytest.raises(ConfigError, match="--sync-batchnorm needs CUDA"):
+        make_data_parallel(state, World(rank=0, world_size=2, local_rank=0))
 
 
-def test_sigterm_to_one_rank_checkpoints_and_stops_both(tmp_path):
-    watch = tmp_path / "runs"
-    run = watch / "term"
-    env = worker_env(tmp_path / "record", watch)
-    procs = start_ranks([*with_flag(IMAGES, "--iterations", "2000"), "--no-render", "--out", run], tmp_path, env)
-    watcher, deadline = CheckpointWatch(run / "checkpoint.pt"), time.monotonic() + 120
-    while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
-        if watcher.poll() is not None:
-            procs[1].send_signal(signal.SIGTERM)  # rank 1 only: rank 0 must learn of it
-            break
-        time.sleep(0.003)
-    assert wait_all(procs) == [EXIT_INTERRUPTED, EXIT_INTERRUPTED], logs(tmp_path)
-    rank0, rank1 = logs(tmp_path)
-    stopped = checkpoint_iteration(run / "checkpoint.pt")
-    assert f"SIGTERM at iteration {stopped}; checkpoint saved" in rank0 and "--resume" in rank0, rank0
-    assert rank1 == "" and 5 <= stopped < 2000
+def test_ranks_draw_different_streams_and_a_single_process_keeps_its_own():
+    assert [int(s) for s in rank_stream_seeds(0, 0)] != [int(s) for s in rank_stream_seeds(0, 1)]
+    assert not set(map(int, rank_stream_seeds(0, 0))) & set(map(int, stream_seeds(0)))
+    assert distributed.current_world() is None  # no process group here: train() takes no distributed path
