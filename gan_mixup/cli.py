@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -299,7 +300,20 @@ def resume_command(argv: list[str], run_dir: Path | None = None) -> str:
         kept.append(arg)
     if run_dir is not None and "--out" not in kept and not any(a.startswith("--out=") for a in kept):
         kept += ["--out", str(run_dir)]
-    return "gan-mixup " + shlex.join(kept + ["--resume"])
+    return _launcher() + " " + shlex.join(kept + ["--resume"])
+
+
+def _launcher() -> str:
+    """``gan-mixup``, or under torchrun the torchrun command that resumes with the same world size."""
+    from gan_mixup.distributed import launched_size
+
+    world_size = launched_size()
+    if world_size < 2:
+        return "gan-mixup"
+    local = os.environ.get("LOCAL_WORLD_SIZE", str(world_size))
+    if local == str(world_size):
+        return f"torchrun --standalone --nproc_per_node {world_size} -m gan_mixup.cli"
+    return f"torchrun --nnodes ... --nproc_per_node {local} (the same {world_size} processes) -m gan_mixup.cli"
 
 
 def _fail(message: str) -> int:

@@ -222,7 +222,10 @@ def test_a_nan_on_one_rank_stops_both_ranks_with_exit_3(stops):
 def test_sigterm_to_one_rank_checkpoints_and_stops_both(stops):
     assert [codes[2] for codes in stops["codes"]] == [EXIT_INTERRUPTED, EXIT_INTERRUPTED]
     message = stops["rank0"][2]
-    assert "SIGTERM at iteration " in message and "checkpoint saved" in message and message.rstrip().endswith("--resume")
+    assert "SIGTERM at iteration " in message and "checkpoint saved" in message, message
+    command = message.rstrip().splitlines()[-1].strip()
+    assert command.startswith("torchrun --standalone --nproc_per_node 2 -m gan_mixup.cli images ") and \
+        command.endswith(" --resume"), command
 
 
 def test_kill_9_then_resume_with_the_same_world_size_is_bit_identical(stops, torchrun_runs):
