@@ -207,19 +207,21 @@ def main_decides(work: Callable[[], T], world: World | None = None) -> T:
     if world is None:
         return work()
     outcome: list[Any] = [None]
-    if world.is_main:
-        try:
-            result = work()
-        except BaseException as err:
-            outcome[0] = ("error", _sendable(err))
-            dist.broadcast_object_list(outcome, src=0)
-            raise
-        outcome[0] = ("ok", result)
+    if not world.is_main:
+        dist.broadcast_object_list(outcome, src=0)
+        status, value = outcome[0]
+        if status == "error":
+            raise value
+        return value
+    try:
+        result = work()
+    except BaseException as err:
+        outcome[0] = ("error", _sendable(err))
+        dist.broadcast_object_list(outcome, src=0)
+        raise
+    outcome[0] = ("ok", result)
     dist.broadcast_object_list(outcome, src=0)
-    status, value = outcome[0]
-    if status == "error" and not world.is_main:
-        raise value
-    return value if not world.is_main else result
+    return result
 
 
 def _sendable(err: BaseException) -> BaseException:

@@ -11,6 +11,8 @@ Environment:
     DDP_TEST_WATCH    folder whose writes are audited (``sys.addaudithook``): rank 0 writes the run
                       directories there, the other ranks must write nothing
     DDP_TEST_NAN      ``RUN:RANK:CALL``: in run RUN, that rank's CALL-th discriminator loss becomes NaN
+    DDP_TEST_GRADCHECK  when set: before the runs, check ``all_reduce_gradients`` against the gradient
+                      of the whole batch (ERM + R1, a double backward), recorded as ``gradcheck``
     DDP_TEST_SLOW     ``RUN,RUN,...:SECONDS``: those runs sleep that long after each iteration, so a test
                       can signal or kill them mid-run (the sleep changes no result)
 
@@ -98,6 +100,32 @@ def pace(spec: str, run: int) -> None:
     train_module.train_step = train_step
 
 
+def gradient_check() -> float:
+    """The largest difference between D's gradient averaged over the ranks, each on its half of one
+    batch, and D's gradient on the whole batch in one process: ERM + R1 (γ = 10), a D without
+    BatchNorm (spectral norm, in eval mode so its power iteration stands still), where the mean of
+    the halves' losses is the whole batch's loss."""
+    import copy
+
+    from gan_mixup.dcgan import dcgan_discriminator
+    from gan_mixup.distributed import all_reduce_gradients, current_world
+    from gan_mixup.objectives import get_objective
+    from gan_mixup.regularizers import R1, with_regularizers
+
+    world = current_world()
+    torch.manual_seed(0)  # the same D and batch on every rank
+    D = dcgan_discriminator(1, 16, 8, spectral_norm=True).eval()
+    real, fake = torch.rand(8, 1, 16, 16) * 2 - 1, torch.rand(8, 1, 16, 16) * 2 - 1
+    objective = with_regularizers(get_objective("erm"), R1(10.0))
+    whole = copy.deepcopy(D)
+    objective.discriminator_loss(whole, real, fake).backward()
+    share = slice(4 * world.rank, 4 * world.rank + 4)
+    loss = objective.discriminator_loss(D, real[share], fake[share])
+    loss.backward()
+    all_reduce_gradients(D, loss, world)
+    return max(float((a.grad - b.grad).abs().max()) for a, b in zip(D.parameters(), whole.parameters()))
+
+
 ORIGINAL = {"build_objective": train_module.build_objective, "train_step": train_module.train_step}
 
 
@@ -124,7 +152,10 @@ def main_worker(argv: list[str]) -> int:
 
     train_module.train = train  # the CLI imports it from the module at call time
     codes = []
+    extra: dict[str, Any] = {}
     with process_group():  # one group for all the runs; the CLI uses it as it is
+        if os.environ.get("DDP_TEST_GRADCHECK"):
+            extra["gradcheck"] = gradient_check()
         for i, run in enumerate(runs):
             if os.environ.get("DDP_TEST_NAN"):
                 inject_nan(os.environ["DDP_TEST_NAN"], i)
@@ -137,7 +168,7 @@ def main_worker(argv: list[str]) -> int:
             if results:
                 states = {"generator": results[0].generator.state_dict(), "discriminator": results[0].discriminator.state_dict()}
                 torch.save(states, record / f"rank{RANK}_run{i}.pt")
-            (record / f"rank{RANK}.json").write_text(json.dumps({"codes": codes, "writes": writes}))
+            (record / f"rank{RANK}.json").write_text(json.dumps({"codes": codes, "writes": writes, **extra}))
     return max(codes)
 
 

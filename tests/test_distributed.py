@@ -110,7 +110,7 @@ def torchrun_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
     watch, record = base / "runs", base / "record"
     watch.mkdir()
-    env = worker_env(record, watch)
+    env = worker_env(record, watch, DDP_TEST_GRADCHECK="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
                *IMAGES, "--out", watch / "images", "--then", *R1, "--out", watch / "r1"]
     start = time.perf_counter()
@@ -130,6 +130,13 @@ def test_every_rank_ends_with_the_same_parameters(torchrun_runs, run):
     assert_same(checkpoint["rank_rng"][0], checkpoint["rng"])
     assert not torch.equal(checkpoint["rank_rng"][0]["data"], checkpoint["rank_rng"][1]["data"]), \
         "each rank draws its own batches"
+
+
+def test_gradients_averaged_over_ranks_are_the_whole_batch_gradient_even_through_r1(torchrun_runs):
+    # Each rank's D on its half of one batch, ERM + R1 (double backward), all-reduced: the gradient of
+    # the whole batch in one process, up to float rounding.
+    for rank in (0, 1):
+        assert rank_record(torchrun_runs["record"], rank)["gradcheck"] < 1e-5
 
 
 def test_rank_zero_alone_writes_a_complete_run_directory(torchrun_runs):
