@@ -7,7 +7,9 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -123,6 +125,7 @@ _CONFIG_FLAGS = (
     "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
     "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
     "checkpoint_seconds", "image_size", "channels", "data_root", "d_forward", "g_ema", "amp", "metric_samples", "metric_frames",
+    "sync_batchnorm",
 )
 
 
@@ -177,6 +180,7 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
     g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
     g.add_argument("--amp", default=S, action="store_true", help="CUDA only: bfloat16 autocast for G and D forwards")
+    g.add_argument("--sync-batchnorm", default=S, action="store_true", help="under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's share; ignored by a single process")
     g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 20000; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
     g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations and the last (default 12)")
 
@@ -299,6 +303,10 @@ def _seed_list(text: str) -> tuple[int, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gan-mixup`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from gan_mixup.distributed import is_main_process
+
+    # Under torchrun every rank exits with the same code; rank 0 alone prints the message.
+    report = sys.stderr if is_main_process() else io.StringIO()
     try:
         from gan_mixup.train import NonFiniteError, TrainingInterrupted
 
@@ -306,13 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(build_parser().parse_args(argv))
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
-              f"  {resume_command(argv, stop.run_dir)}", file=sys.stderr)
+              f"  {resume_command(argv, stop.run_dir)}", file=report)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # Ctrl-C outside the training loop: starting up, or rendering
-        print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=sys.stderr)
+        print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=report)
         return EXIT_INTERRUPTED
     except NonFiniteError as err:
-        print(f"gan-mixup: stopped: {err}. {_nonfinite_hint(err, argv)}", file=sys.stderr)
+        print(f"gan-mixup: stopped: {err}. {_nonfinite_hint(err, argv)}", file=report)
         return EXIT_NONFINITE
     except GanMixupError as err:
         return _fail(str(err))
@@ -357,17 +365,38 @@ def resume_command(argv: list[str], run_dir: Path | None = None) -> str:
         kept.append(arg)
     if run_dir is not None and "--out" not in kept and not any(a.startswith("--out=") for a in kept):
         kept += ["--out", str(run_dir)]
-    return "gan-mixup " + shlex.join(kept + ["--resume"])
+    return _launcher() + " " + shlex.join(kept + ["--resume"])
+
+
+def _launcher() -> str:
+    """``gan-mixup``, or under torchrun the torchrun command that resumes with the same world size."""
+    from gan_mixup.distributed import launched_size
+
+    world_size = launched_size()
+    if world_size < 2:
+        return "gan-mixup"
+    local = os.environ.get("LOCAL_WORLD_SIZE", str(world_size))
+    if local == str(world_size):
+        return f"torchrun --standalone --nproc_per_node {world_size} -m gan_mixup.cli"
+    return f"torchrun --nnodes ... --nproc_per_node {local} (the same {world_size} processes) -m gan_mixup.cli"
 
 
 def _fail(message: str) -> int:
-    print(f"gan-mixup: error: {message}", file=sys.stderr)
+    from gan_mixup.distributed import is_main_process
+
+    if is_main_process():  # under torchrun every rank exits 2; rank 0 alone says why
+        print(f"gan-mixup: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command in ("toy", "images"):
         return _train_one(args)
+    from gan_mixup.distributed import launched_size
+
+    if launched_size() > 1:
+        raise UsageError(f"{args.command} runs in one process; under torchrun train one run at a time with "
+                         "`gan-mixup images` or `gan-mixup toy`")
     if args.command == "compare":
         return _compare(args)
     if args.command == "render":
@@ -382,25 +411,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train_one(args: argparse.Namespace) -> int:
-    """``toy`` and ``images``: one run, the same trainer; they differ only in the default dataset."""
+    """``toy`` and ``images``: one run, the same trainer; they differ only in the default dataset.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains its share of the batch: rank 0
+    reads the run directory and settles the config (the other ranks take its outcome, so they may
+    run on machines without the directory), and rank 0 alone writes, prints and renders.
+    """
+    from gan_mixup.distributed import main_decides, process_group
     from gan_mixup.train import train
 
-    run_dir = _run_dir_of(args)
-    if args.resume and (run_dir / CONFIG_FILE).is_file():
-        base = RunConfig.load(run_dir / CONFIG_FILE)
-        config = config_from_args(args, base=base)
-    else:
-        if args.resume and not holds_only_lock(run_dir):
-            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
-        if args.resume and not run_dir.exists():
-            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
-        config = config_from_args(args, **_default_dataset(args))
-        if run_dir == _PENDING:
-            run_dir = Path(f"runs/{config.dataset}-{config.objective}")
-    _check_command_fits(args.command, config)
-    result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                   progress=not args.no_progress, handle_signals=True, callbacks=_tensorboard_callbacks(args, run_dir))
-    print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)")
+    tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
+    with process_group() as world:
+        config, run_dir = main_decides(lambda: _config_and_run_dir(args), world)
+        # Rank 0 writes the snapshots, so it alone logs them.
+        callbacks = list(tensorboard(run_dir)) if tensorboard and (world is None or world.is_main) else []
+        result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
+                       progress=not args.no_progress, handle_signals=True, callbacks=callbacks)
+    if world is not None and not world.is_main:
+        return 0
+    print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)"
+          + (f" on {world.world_size} processes" if world is not None else ""))
     print(f"run directory: {run_dir}")
     if not args.no_render:
         try:
@@ -414,6 +444,23 @@ def _train_one(args: argparse.Namespace) -> int:
         for name in sorted(outputs, key=lambda name: name == "gif"):  # the GIF last: what a user opens
             print(f"{name}: {outputs[name]}")
     return 0
+
+
+def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    run_dir = _run_dir_of(args)
+    if args.resume and (run_dir / CONFIG_FILE).is_file():
+        base = RunConfig.load(run_dir / CONFIG_FILE)
+        config = config_from_args(args, base=base)
+    else:
+        if args.resume and not holds_only_lock(run_dir):
+            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
+        if args.resume and not run_dir.exists():
+            raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
+        config = config_from_args(args, **_default_dataset(args))
+        if run_dir == _PENDING:
+            run_dir = Path(f"runs/{config.dataset}-{config.objective}")
+    _check_command_fits(args.command, config)
+    return config, run_dir
 
 
 _PENDING = Path("\0pending")  # --out not given: runs/<dataset>-<objective>, known once the config is
@@ -477,11 +524,6 @@ def _tensorboard_factory(args: argparse.Namespace) -> Any:
 
     require_tensorboard()
     return TensorBoardLogger.for_run
-
-
-def _tensorboard_callbacks(args: argparse.Namespace, run_dir: Path) -> list[Any]:
-    factory = _tensorboard_factory(args)
-    return list(factory(run_dir)) if factory else []
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -100,6 +100,7 @@ class RunConfig:
     betas: tuple[float, float] | None = None  # Adam betas (points (0.9, 0.999), images (0.5, 0.999))
     g_ema: float = 0.0  # decay of an exponential moving average of G's weights; snapshots use it when > 0
     amp: bool = False  # CUDA only: bfloat16 autocast for G and D forwards
+    sync_batchnorm: bool = False  # data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
     seed: int = 0  # seeds model init, data, noise and λ
     # what is recorded
     snapshot_frames: int | None = None  # size of the dense log-spaced snapshot schedule for the GIF
@@ -152,7 +153,7 @@ class RunConfig:
         for name in ("dataset_options", "objective_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a JSON object of option: value, got {getattr(self, name)!r}")
-        for name in ("spectral_norm", "amp"):
+        for name in ("spectral_norm", "amp", "sync_batchnorm"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not _finite(self.alpha) or self.alpha < 0:
@@ -292,6 +293,7 @@ ARCHITECTURE_FIELDS = (
     "dataset", "dataset_options", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing",
     "generator_loss", "objective_options", "regularizers", "spectral_norm", "latent_dim", "hidden", "layers", "batch_size",
     "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size", "image_size", "channels", "d_forward", "g_ema", "amp", "metric_samples",
+    "sync_batchnorm",
 )
 
 

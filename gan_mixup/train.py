@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -56,6 +56,8 @@ from gan_mixup.rundir import (
     write_snapshot,
 )
 from gan_mixup.data import build_data, resolve_device
+from gan_mixup import distributed
+from gan_mixup.distributed import World
 from toy_data import ToyDataset
 
 Callback = Callable[[dict[str, Any]], None]
@@ -124,6 +126,12 @@ class RunState:
     iteration: int = 0
     pending_losses: list[tuple[int, Tensor]] = field(default_factory=list)  # (iteration, its D and G losses), unchecked
     reference: Reference | None = None  # the frames' shared real samples, made on first use
+    world: World | None = None  # the process group when data-parallel (torchrun); None: one process
+
+    @property
+    def batch_size(self) -> int:
+        """This process's share of the global ``config.batch_size`` (all of it in a single process)."""
+        return self.config.batch_size if self.world is None else self.config.batch_size // self.world.world_size
 
     @property
     def begin_iteration(self) -> Callable[[int, int], None] | None:
@@ -218,6 +226,66 @@ def build_state(config: ToyConfig) -> RunState:
     )
 
 
+def rank_stream_seeds(seed: int, rank: int) -> np.ndarray:
+    """The data, noise and objective seeds of ``rank`` in a data-parallel run: a child of the run's
+    seed per rank (``SeedSequence`` spawn keys), independent of each other and of ``stream_seeds``.
+
+    Example:
+        >>> [int(s) for s in rank_stream_seeds(0, 1)] != [int(s) for s in rank_stream_seeds(0, 0)]
+        True
+    """
+    return np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(3)
+
+
+def make_data_parallel(state: RunState, world: World) -> None:
+    """Make a fresh state this rank's share of a data-parallel run, in place.
+
+    The models, fixed noise and frame reals come from the run's seed, the same on every rank; the
+    models are also broadcast from rank 0, so the ranks start equal whatever the hardware. The data,
+    noise and objective streams are reseeded per rank (``rank_stream_seeds``), so each rank draws its
+    own share of the global batch. ``sync_batchnorm`` turns G's and D's BatchNorm into SyncBatchNorm.
+    Raises ``ConfigError`` (on every rank alike) when the batch does not split evenly or SyncBatchNorm
+    cannot run here.
+    """
+    config = state.config
+    if config.batch_size % world.world_size:
+        raise ConfigError(f"--batch-size {config.batch_size} is the global batch and must split evenly over "
+                          f"{world.world_size} processes")
+    for name, seed in zip(("data", "noise", "objective"), rank_stream_seeds(config.seed, world.rank)):
+        state.rngs[name].manual_seed(int(seed))
+    if config.sync_batchnorm:
+        check_sync_batchnorm(config, state.discriminator, state.fixed_noise.device)
+        # The same Parameter objects move into the SyncBatchNorm layers: the optimisers keep working.
+        state.generator = nn.SyncBatchNorm.convert_sync_batchnorm(state.generator)
+        state.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(state.discriminator)
+    for module in (state.generator, state.discriminator, *([state.ema] if state.ema is not None else [])):
+        distributed.broadcast_from_main(module)
+    state.world = world
+
+
+def check_sync_batchnorm(config: ToyConfig, discriminator: nn.Module, device: torch.device) -> None:
+    """``ConfigError`` where SyncBatchNorm cannot train: off CUDA (torch implements it for GPUs
+    only), and in a D with BatchNorm under a double-backward penalty (R1, GP, WGAN-GP), whose
+    gradient of a gradient does not pass through SyncBatchNorm's hand-written backward."""
+    if device.type != "cuda":
+        raise ConfigError(f"--sync-batchnorm needs CUDA GPUs (torch's SyncBatchNorm runs on GPUs only); this run is "
+                          f"on {device.type}, where each process normalises its own share of the batch")
+    double_backward = config.objective == "wgan-gp" or any(spec.split(":")[0] in ("r1", "gp") for spec in config.regularizers)
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+    if double_backward and has_batchnorm:
+        raise ConfigError("--sync-batchnorm cannot train a D with BatchNorm under r1, gp or wgan-gp (a gradient of a "
+                          "gradient does not pass through SyncBatchNorm): drop it, or use --spectral-norm (D without BatchNorm)")
+
+
+def check_same_config(config: ToyConfig) -> None:
+    """``ConfigError`` on every rank when the ranks were given different configs (one collective)."""
+    configs = distributed.all_gather(config.to_json())
+    if any(other != configs[0] for other in configs):
+        differ = [rank for rank, other in enumerate(configs) if other != configs[0]]
+        raise ConfigError(f"the processes were given different configs (ranks {differ} differ from rank 0); "
+                          "start every rank with the same command")
+
+
 def build_models(config: ToyConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
     """G and D for the run's kind: the paper's MLPs for points, DCGAN for images."""
     if config.kind == "points":
@@ -256,13 +324,14 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     snapshot or checkpoint, and records skips or stops the run (``on_nonfinite``) there.
     """
     cfg, G, D, objective = state.config, state.generator, state.discriminator, state.objective
-    batch = cfg.batch_size * getattr(objective, "batches_per_step", 1)
+    batch_size = state.batch_size  # per process: the global batch over the world size
+    batch = batch_size * getattr(objective, "batches_per_step", 1)
     if state.begin_iteration is not None:  # e.g. instance noise annealing
         state.begin_iteration(state.iteration, cfg.iterations)
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp)
 
-    if cfg.d_steps == 1 and batch == cfg.batch_size:
+    if cfg.d_steps == 1 and batch == batch_size:
         # One D step (DCGAN's setting): G runs once with grad, D trains on the detached fakes, and
         # G's loss reuses them through the updated D, as pytorch/examples' dcgan does; this saves
         # one G forward per iteration. G did not change in between, so the fakes are exactly what a
@@ -286,12 +355,14 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     try:
         with autocast:
             if fake is None:
-                fake = G(sample_noise(state, cfg.batch_size))
-            g_loss = objective.generator_loss(D, fake, sample_real(state, cfg.batch_size)).float()
+                fake = G(sample_noise(state, batch_size))
+            g_loss = objective.generator_loss(D, fake, sample_real(state, batch_size)).float()
         state.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
     finally:
         D.requires_grad_(True)
+    if state.world is not None:  # the mean gradient and loss over the ranks (see distributed.py)
+        g_loss = distributed.all_reduce_gradients(G, g_loss, state.world)
     step_unless_nonfinite(state.opt_g, g_loss)
     if state.ema is not None:
         update_ema(state.ema, G, cfg.g_ema)
@@ -307,6 +378,8 @@ def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any) -> Tenso
         d_loss = state.objective.discriminator_loss(state.discriminator, real, fake).float()
     state.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
+    if state.world is not None:
+        d_loss = distributed.all_reduce_gradients(state.discriminator, d_loss, state.world)
     step_unless_nonfinite(state.opt_d, d_loss)
     return d_loss.detach()
 
@@ -382,10 +455,21 @@ def train(
     ``flush_denormals``).
     """
     run_dir = Path(run_dir) if run_dir is not None else None
+    world = distributed.current_world()
+    if world is not None:
+        check_same_config(config)
     state = build_state(config)
-    with flush_denormals(flush_denormal), (locked(run_dir) if run_dir is not None else nullcontext()):
-        recorder = Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record)
-        return _train_loop(state, recorder, run_dir, progress=progress, handle_signals=handle_signals)
+    if world is not None:
+        make_data_parallel(state, world)
+    with flush_denormals(flush_denormal), ExitStack() as stack:
+        if world is None:
+            if run_dir is not None:
+                stack.enter_context(locked(run_dir))
+            recorder = Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record)
+        else:
+            recorder = open_recorder_distributed(stack, run_dir, state, resume=resume, overwrite=overwrite,
+                                                 callbacks=callbacks, record=record)
+        return _train_loop(state, recorder, run_dir, progress=progress and recorder.is_main, handle_signals=handle_signals)
 
 
 def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, progress: bool,
@@ -409,8 +493,12 @@ def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, 
                 it = state.iteration
                 logged = it % config.log_every == 0 or it == config.iterations
                 snapshot = it in schedule
-                checkpoint = (it % config.checkpoint_every == 0 or it == config.iterations or bool(signalled)
-                              or time.perf_counter() - last_checkpoint >= config.checkpoint_seconds > 0)
+                overdue = time.perf_counter() - last_checkpoint >= config.checkpoint_seconds > 0
+                signal_name, stop = (signalled[0] if signalled else None), recorder.stop_requested
+                if state.world is not None:  # every rank takes the same decisions (distributed.py)
+                    signal_name, overdue, stop = agree_on_stops(state, signal_name, overdue, stop)
+                checkpoint = (it % config.checkpoint_every == 0 or it == config.iterations or signal_name is not None
+                              or overdue or stop)
                 if logged or snapshot or checkpoint or len(state.pending_losses) >= MAX_PENDING_CHECKS:
                     for skipped_at, what, value in check_nonfinite(state, config.on_nonfinite):
                         recorder.emit({"kind": "event", "iteration": skipped_at, "event": "skipped",
@@ -427,8 +515,11 @@ def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, 
                 if checkpoint:
                     recorder.checkpoint(state)
                     last_checkpoint = time.perf_counter()
-                if signalled:
-                    raise TrainingInterrupted(run_dir, it, signalled[0])
+                if signal_name is not None:
+                    raise TrainingInterrupted(run_dir, it, signal_name)
+                if stop:  # a callback's StopTraining on rank 0, agreed at this iteration
+                    stopped_early = True
+                    break
     except NonFiniteError as err:  # a non-finite loss (check_nonfinite) or non-finite weights (checkpoint)
         err.checkpoint_iteration = recorder.checkpoint_iteration
         err.on_nonfinite = config.on_nonfinite
@@ -459,6 +550,15 @@ def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, 
 # Losses of at most this many iterations wait for their non-finite check (a long --log-every must
 # not grow the queue without bound).
 MAX_PENDING_CHECKS = 100
+
+
+def agree_on_stops(state: RunState, signal_name: str | None, overdue: bool, stop: bool) -> tuple[str | None, bool, bool]:
+    """The stop decisions of all ranks, combined (one small all-reduce per iteration): a signal any
+    rank received, a checkpoint any rank's clock says is due, a stop a callback on rank 0 asked for.
+    Every rank then checkpoints and stops at the same iteration."""
+    code = signal.Signals[signal_name].value if signal_name is not None else 0
+    code, overdue_any, stop_any = distributed.max_over_ranks([code, int(overdue), int(stop)], state.fixed_noise.device)
+    return (signal.Signals(code).name if code else None), bool(overdue_any), bool(stop_any)
 
 
 @contextmanager
@@ -512,23 +612,36 @@ class Recorder:
         self.checkpoint_seconds: list[float] = []
         self.checkpoint_iteration = checkpoint_iteration  # of the newest checkpoint on disk, None before the first
         self.metric_iterations: set[int] | None = None  # snapshots that compute metrics; None: every one
+        self.world: World | None = None  # data-parallel: checkpoints gather every rank's streams
+        self.is_main = True  # rank 0 (or the only process): the one that reports
+        self.stop_requested = False  # data-parallel: a callback raised StopTraining, to be agreed on
+        self.resumed_from: dict[str, Any] | None = None  # the checkpoint ``open`` resumed, if any
 
     @classmethod
     def open(cls, run_dir: Path | None, state: RunState, *, resume: bool, overwrite: bool,
              callbacks: Sequence[Callback], record: bool) -> "Recorder":
         if run_dir is None:
             return cls(None, None, callbacks, record=False)
-        metrics_offset = prepare_run_dir(run_dir, state.config, state, resume=resume, overwrite=overwrite)
+        metrics_offset, resumed_from = prepare_run_dir(run_dir, state.config, state, resume=resume, overwrite=overwrite)
         metrics_file, warning = open_metrics(run_dir, metrics_offset)
         if warning:
             print(f"gan-mixup: warning: {warning}", file=sys.stderr)
-        return cls(run_dir, metrics_file, callbacks, record, state.iteration if state.iteration > 0 else None)
+        recorder = cls(run_dir, metrics_file, callbacks, record, state.iteration if state.iteration > 0 else None)
+        recorder.resumed_from = resumed_from
+        return recorder
 
     def emit(self, record: dict[str, Any]) -> None:
         if self.metrics_file is not None and self.record:
             self.metrics_file.write(json.dumps(_json_safe(record)) + "\n")
         for callback in self.callbacks:
-            callback(record)
+            try:
+                callback(record)
+            except StopTraining:
+                if self.world is None:
+                    raise
+                # Data-parallel: stopping here alone would leave the other ranks waiting in a
+                # collective; the loop agrees on the stop at its next iteration instead.
+                self.stop_requested = True
 
     def snapshot(self, state: RunState) -> None:
         if self.run_dir is not None and self.record:
@@ -537,20 +650,72 @@ class Recorder:
 
     def checkpoint(self, state: RunState) -> None:
         """Flush metrics, refuse to checkpoint non-finite weights, then save atomically."""
-        if self.run_dir is None:
+        world = state.world
+        if self.run_dir is None and world is None:
             return
+        # Every rank checks (the parameters are the same everywhere, so is the decision) and takes
+        # part in the gather below, also the ranks that write nothing.
         bad = nonfinite_parameters(state)
         if bad:
             raise NonFiniteError(f"non-finite parameters at iteration {state.iteration}: {', '.join(bad[:4])}", state.iteration)
+        extra: dict[str, Any] = {}
+        if world is not None:
+            distributed.broadcast_from_main(state.generator, parameters=False)
+            distributed.broadcast_from_main(state.discriminator, parameters=False)
+            rank_rngs = distributed.gather_to_main({name: g.get_state() for name, g in state.rngs.items()})
+            extra = {"world_size": world.world_size, "rank_rng": rank_rngs}
+        if self.run_dir is None:
+            return
         self.metrics_file.flush()
         os.fsync(self.metrics_file.fileno())
         offset = self.metrics_file.tell()
-        self.checkpoint_seconds.append(save_checkpoint(self.run_dir, checkpoint_state(state, offset)))
+        self.checkpoint_seconds.append(save_checkpoint(self.run_dir, {**checkpoint_state(state, offset), **extra}))
         self.checkpoint_iteration = state.iteration
 
     def close(self) -> None:
         if self.metrics_file is not None:
             self.metrics_file.close()
+
+
+def open_recorder_distributed(stack: ExitStack, run_dir: Path | None, state: RunState, *, resume: bool,
+                              overwrite: bool, callbacks: Sequence[Callback], record: bool) -> Recorder:
+    """The recorder of a data-parallel rank: rank 0 locks and prepares ``run_dir`` (or resumes it) as
+    a single process does; the other ranks write nothing, and take rank 0's outcome: its error,
+    raised on every rank, or the checkpoint it resumed, with each rank's own RNG streams."""
+    world = state.world
+    assert world is not None
+    opened: list[Recorder] = []
+
+    def prepare() -> dict[str, Any] | None:
+        if run_dir is not None:
+            stack.enter_context(locked(run_dir))
+        opened.append(Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record))
+        checkpoint = opened[0].resumed_from
+        return None if checkpoint is None else _to_cpu(checkpoint)
+
+    checkpoint = distributed.main_decides(prepare, world)
+    if world.is_main:
+        recorder = opened[0]
+    else:
+        recorder = Recorder(None, None, (), record=False)
+        recorder.is_main = False
+        if checkpoint is not None:
+            restore_state(state, checkpoint, world.rank)
+            recorder.checkpoint_iteration = state.iteration
+    recorder.world = world
+    return recorder
+
+
+def _to_cpu(tree: Any) -> Any:
+    """``tree`` with every tensor on the CPU: what rank 0 sends the others (a CUDA tensor would be
+    unpickled onto rank 0's GPU)."""
+    if isinstance(tree, Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {key: _to_cpu(value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_cpu(value) for value in tree)
+    return tree
 
 
 def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
@@ -687,12 +852,15 @@ def nonfinite_parameters(state: RunState) -> list[str]:
     return [name for (name, _), ok in zip(named, flags) if not ok]
 
 
-def restore_state(state: RunState, checkpoint: dict[str, Any]) -> None:
+def restore_state(state: RunState, checkpoint: dict[str, Any], rank: int = 0) -> None:
+    """Load ``checkpoint`` into ``state``: models, optimisers, this rank's RNG streams, iteration."""
     state.generator.load_state_dict(checkpoint["generator"])
     state.discriminator.load_state_dict(checkpoint["discriminator"])
     state.opt_g.load_state_dict(checkpoint["opt_g"])
     state.opt_d.load_state_dict(checkpoint["opt_d"])
-    for name, rng_state in checkpoint["rng"].items():
+    # A data-parallel checkpoint holds every rank's streams ("rank_rng"); "rng" is rank 0's.
+    rng_states = checkpoint["rank_rng"][rank] if "rank_rng" in checkpoint else checkpoint["rng"]
+    for name, rng_state in rng_states.items():
         state.rngs[name].set_state(rng_state)
     state.fixed_noise.copy_(checkpoint["fixed_noise"])
     if state.ema is not None:
@@ -702,9 +870,10 @@ def restore_state(state: RunState, checkpoint: dict[str, Any]) -> None:
     torch.set_rng_state(checkpoint["torch_rng"])
 
 
-def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume: bool, overwrite: bool) -> int:
+def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume: bool,
+                    overwrite: bool) -> tuple[int, dict[str, Any] | None]:
     """Create, replace or resume ``run_dir`` (the caller holds its lock); return the byte length of
-    metrics.jsonl to keep.
+    metrics.jsonl to keep and the checkpoint resumed (``None`` for a fresh start).
 
     ``resume`` restores the newest readable checkpoint; a run directory with no checkpoint yet (a
     run killed before its first one) starts again from iteration 0, which is identical by
@@ -724,10 +893,11 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
             raise ResumeError("the checkpoint was trained with a different setting: " + "; ".join(conflicts))
         if checkpoint["iteration"] > config.iterations:
             raise ResumeError(f"the checkpoint is at iteration {checkpoint['iteration']}, past --iterations {config.iterations}")
+        check_world_size(checkpoint, state.world.world_size if state.world is not None else 1)
         restore_state(state, checkpoint)
         write_marker(run_dir, "run")
         write_config(run_dir, config.to_json())
-        return int(checkpoint["metrics_offset"])
+        return int(checkpoint["metrics_offset"]), checkpoint
     if not holds_only_lock(run_dir):
         if resume and not is_marked(run_dir) and not (run_dir / CONFIG_FILE).is_file():
             raise RunDirectoryError(f"cannot resume {run_dir}: it is not a gan-mixup run directory (no {CONFIG_FILE})")
@@ -740,7 +910,22 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
     write_marker(run_dir, "run")
     write_config(run_dir, config.to_json())
     write_reference(run_dir, reference_of(state))
-    return 0
+    return 0, None
+
+
+def check_world_size(checkpoint: dict[str, Any], world_size: int) -> None:
+    """``ResumeError`` unless the checkpoint was trained by ``world_size`` processes.
+
+    Each rank draws its own share of the batch from its own streams, so another number of processes
+    would train a different run: refused rather than continued without bit-identity.
+    """
+    saved = int(checkpoint.get("world_size", 1))  # single-process checkpoints do not record it
+    if saved != world_size:
+        def processes(n: int) -> str:
+            return "1 process" if n == 1 else f"{n} processes"
+        how = "without torchrun" if saved == 1 else f"with torchrun --nproc_per_node {saved} (or that many processes over --nnodes)"
+        raise ResumeError(f"the checkpoint was trained by {processes(saved)} and this run has {processes(world_size)}: "
+                          f"resume it {how}; another world size would draw different batches and not continue the run")
 
 
 @contextmanager

@@ -1,0 +1,235 @@
+"""Data-parallel training over several processes with torch.distributed, as ``torchrun`` starts them.
+
+``torchrun --nproc_per_node 2 -m gan_mixup.cli images ...`` starts two processes with ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. ``process_group()`` joins
+them (gloo for CPU tensors, NCCL for CUDA ones, each process on ``cuda:LOCAL_RANK``), and the trainer
+then splits the global batch over the ranks. What every rank does differently lives here:
+
+- ``all_reduce_gradients`` averages a module's gradients over the ranks after each backward, in one
+  flat all-reduce, the way NVlabs' StyleGAN2-ADA does it instead of wrapping G and D in
+  ``DistributedDataParallel``: DDP's reducer supports neither the double backward of R1 and gradient
+  penalties (``autograd.grad(create_graph=True)``) nor toggling ``requires_grad`` on D during the G
+  step, and it would see G's parameters as unused in D's step. The loss rides along in the same
+  buffer, so every rank gets the global mean loss and skips (or stops on) a NaN of any rank alike.
+- ``max_over_ranks`` / ``any_rank``: stop decisions (SIGINT/SIGTERM, a due checkpoint) are taken
+  together, so no rank waits in a collective that another rank never enters.
+- ``main_decides``: rank 0 alone touches the run directory; the others receive its result, or its
+  error, and raise the same error, so a user mistake ends every rank alike instead of hanging them.
+
+A single process (``WORLD_SIZE`` unset or 1) takes none of these paths: ``current_world()`` is
+``None`` and the trainer runs exactly as it does without this module.
+
+Example (2 processes on one machine; ``--nnodes`` / ``--rdzv-endpoint`` for several)::
+
+    torchrun --standalone --nproc_per_node 2 -m gan_mixup.cli images --dataset digits --out runs/ddp
+
+    >>> current_world() is None  # a plain process: no process group
+    True
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from gan_mixup.errors import GanMixupError
+
+T = TypeVar("T")
+
+
+class DistributedError(GanMixupError, RuntimeError):
+    """Another rank stopped on a user mistake; this rank stops too (rank 0 reports it)."""
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in a process group of more than one process."""
+
+    rank: int  # 0 .. world_size - 1; rank 0 writes the run directory
+    world_size: int
+    local_rank: int  # the process's index on its machine: its GPU
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_size() -> int:
+    """The world size torchrun set in ``WORLD_SIZE`` (1 when unset: a plain process)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def current_world() -> World | None:
+    """The process group this process trains in, or ``None`` for a single process (no group, or a
+    group of one), which then takes none of the distributed paths."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return None
+    rank = dist.get_rank()
+    return World(rank, dist.get_world_size(), int(os.environ.get("LOCAL_RANK", rank)))
+
+
+def is_main_process() -> bool:
+    """Whether this process reports and writes: rank 0, or a single process.
+
+    Works before the process group exists too (from torchrun's ``RANK``), so the CLI can print a
+    start-up mistake once instead of once per process.
+    """
+    world = current_world()
+    if world is not None:
+        return world.is_main
+    return os.environ.get("RANK", "0") == "0"
+
+
+@contextmanager
+def process_group() -> Iterator[World | None]:
+    """Join torchrun's process group for the block and leave it after; yields the ``World``.
+
+    With ``WORLD_SIZE`` unset or 1 nothing happens and the block gets ``None``. With CUDA present each
+    process works on ``cuda:LOCAL_RANK`` (so ``--device auto`` and ``cuda`` mean that GPU) and CUDA
+    tensors go through NCCL, CPU tensors through gloo; without CUDA everything uses gloo. A group the
+    caller already made is used as it is and left open.
+    """
+    if launched_size() < 2 or dist.is_initialized():
+        yield current_world()
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        backend = "cpu:gloo,cuda:nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend)
+    try:
+        yield current_world()
+    finally:
+        dist.destroy_process_group()
+
+
+def all_reduce_gradients(module: nn.Module, loss: Tensor, world: World) -> Tensor:
+    """Average ``module``'s gradients over the ranks in place; return the loss averaged likewise.
+
+    One flat all-reduce per backward: gradients (those not ``None``; every rank runs the same graph,
+    so the same ones) and the detached loss are concatenated, summed and divided by the world size.
+    The averaged gradient is the gradient of the loss over the global batch (each rank's loss is a
+    mean over an equal share). The returned loss is NaN/Inf when any rank's was, so a skip or stop
+    decision made from it is the same on every rank.
+
+    Example (inside a process group)::
+
+        d_loss.backward()
+        d_loss = all_reduce_gradients(D, d_loss, world)
+        optimizer.step()
+    """
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0].dtype if grads else torch.float32)])
+    dist.all_reduce(flat)
+    flat.div_(world.world_size)
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset: offset + g.numel()].view_as(g))
+        offset += g.numel()
+    return flat[-1].to(loss.dtype)
+
+
+def max_over_ranks(values: list[int], device: torch.device) -> list[int]:
+    """The element-wise maximum of ``values`` over all ranks (the same list on every rank).
+
+    Example: ``max_over_ranks([signal_number, checkpoint_due], device)`` gives every rank the signal
+    any rank received and whether any rank's clock says a checkpoint is due.
+    """
+    tensor = torch.tensor(values, dtype=torch.int64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return [int(v) for v in tensor.tolist()]
+
+
+def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
+    """Whether ``flag`` is true on any rank; the same answer on every rank.
+
+    Example: ``if any_rank(stop_requested, device): save_and_stop()``.
+    """
+    return bool(max_over_ranks([int(flag)], torch.device(device))[0])
+
+
+def broadcast_from_main(module: nn.Module, parameters: bool = True) -> None:
+    """Copy rank 0's parameters (unless ``parameters=False``) and buffers into every rank's ``module``.
+
+    At the start it makes every rank's model rank 0's (DDP does the same). At a checkpoint it
+    equalises the buffers only (BatchNorm running statistics): training-mode forwards never read
+    them, so each rank's copy drifts harmlessly, and afterwards every rank holds what the
+    checkpoint holds, so a resume restores every rank exactly.
+    """
+    tensors = [*(module.parameters() if parameters else ()), *module.buffers()]
+    with torch.no_grad():
+        for tensor in tensors:
+            dist.broadcast(tensor.detach(), src=0)
+
+
+def gather_to_main(obj: T) -> list[T] | None:
+    """Every rank's ``obj`` as a list on rank 0 (in rank order); ``None`` on the other ranks."""
+    world = current_world()
+    assert world is not None, "gather_to_main needs a process group"
+    gathered: list[Any] | None = [None] * world.world_size if world.is_main else None
+    dist.gather_object(obj, gathered, dst=0)
+    return gathered
+
+
+def all_gather(obj: T) -> list[T]:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    world = current_world()
+    assert world is not None, "all_gather needs a process group"
+    gathered: list[Any] = [None] * world.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def main_decides(work: Callable[[], T], world: World | None = None) -> T:
+    """Run ``work`` on rank 0 alone and give every rank its result, or raise its error everywhere.
+
+    For what only rank 0 may do (read or create the run directory): the other ranks wait for the
+    outcome instead of racing ahead into a collective rank 0 will never reach. An exception of rank
+    0 is re-raised on rank 0 unchanged and on the others as the same exception when it can be sent
+    (``GanMixupError``s, ``OSError``, ``KeyboardInterrupt``), else as ``DistributedError``; so the
+    CLI exits every rank with the same code. Without a process group it just calls ``work()``.
+
+    Example:
+        >>> main_decides(lambda: 42)
+        42
+    """
+    world = world if world is not None else current_world()
+    if world is None:
+        return work()
+    outcome: list[Any] = [None]
+    if not world.is_main:
+        dist.broadcast_object_list(outcome, src=0)
+        status, value = outcome[0]
+        if status == "error":
+            raise value
+        return value
+    try:
+        result = work()
+    except BaseException as err:
+        outcome[0] = ("error", _sendable(err))
+        dist.broadcast_object_list(outcome, src=0)
+        raise
+    outcome[0] = ("ok", result)
+    dist.broadcast_object_list(outcome, src=0)
+    return result
+
+
+def _sendable(err: BaseException) -> BaseException:
+    """``err`` itself when it survives pickling, else a ``DistributedError`` carrying its message."""
+    try:
+        copy = pickle.loads(pickle.dumps(err))
+        if type(copy) is type(err) and str(copy) == str(err):
+            return err
+    except Exception:
+        pass
+    return DistributedError(f"rank 0 stopped: {type(err).__name__}: {err}")
