@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("metrics", help="recompute a run's metrics from its snapshots (metrics.csv), or rebuild a sweep's scorecard",
                        description="RUN_DIR: recompute every snapshot's metrics from the snapshot files, write metrics.csv and print the "
-                                   "paper's iterations and the last. SWEEP_DIR: rewrite results.csv, scorecard.md, scorecard.png and gradients.png.")
+                                   "paper's iterations and the last. SWEEP_DIR: recompute the toy members' metrics from their snapshots and rewrite results.csv, scorecard.md, scorecard.png and gradients.png.")
     p.add_argument("path", help="a run directory or a sweep directory")
 
     sub.add_parser("objectives", help="list the objectives and regularizers")
@@ -593,7 +593,7 @@ def _metrics(args: argparse.Namespace) -> int:
     if (path / MANIFEST_FILE).is_file():
         from gan_mixup.sweep import write_scorecard
 
-        outputs = write_scorecard(path)
+        outputs = write_scorecard(path, recompute=True)
         print(outputs["scorecard"].read_text())
         for name, out in outputs.items():
             print(f"{name}: {out}")

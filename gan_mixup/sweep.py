@@ -31,7 +31,7 @@ import numpy as np
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.experiments import MANIFEST, _prepare_collection, config_with_objective
-from gan_mixup.metrics import recorded_snapshot_metrics
+from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
 from gan_mixup.rundir import (
     CHECKPOINT_FILE,
     GRADIENTS_PNG_FILE,
@@ -53,7 +53,7 @@ AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring
 DIVERGED_OUTSIDE = 0.5
 STABLE_BY = 0.5
 RESULT_COLUMNS = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "seed", "iteration",
-                  "modes_covered", "modes_total", "high_quality", "kl_modes", "sliced_wasserstein",
+                  "modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
                   "mean_mode_distance", "outside_frame", "frechet_digits", "d_grad_real", "d_grad_fake",
                   "d_grad_mixed", "status", "run")
 
@@ -210,7 +210,6 @@ def _done_iterations(run_dir: Path) -> int:
     return max(snapshots, default=0)
 
 
-_STOP = threading.Event()
 
 
 MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it; speed no longer does)
@@ -238,9 +237,10 @@ def _run_members(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
                  callbacks_for: Any) -> dict[str, str]:
     """Train ``jobs`` (each one member, or several in lockstep); returns name -> status.
     SIGINT/SIGTERM: members in flight checkpoint and stop, no new one starts, then ``SweepInterrupted``."""
+    from gan_mixup.train import _signals_to_flag
+
     statuses: dict[str, str] = {}
-    signalled: list[str] = []
-    with _signals_to(signalled, handle_signals):
+    with _signals_to_flag(handle_signals) as signalled:
         if workers == 1:
             for job in jobs:
                 if signalled:
@@ -313,7 +313,7 @@ def _worker_init(queue: Any, sweep_pid: int) -> None:
     threading.Thread(target=_exit_with, args=(sweep_pid,), daemon=True).start()
 
 
-def _exit_with(sweep_pid: int, poll_seconds: float = 1.0, grace_seconds: float = 120.0) -> None:
+def _exit_with(sweep_pid: int, poll_seconds: float = 1.0, grace_seconds: float = 20.0) -> None:
     """Wait until process ``sweep_pid`` is gone; then SIGTERM this worker (a member in training
     checkpoints and stops, an idle worker ends) and, should it still live after the grace time, exit."""
     import time
@@ -385,22 +385,6 @@ def _drain(queue: Any, bar: Any) -> None:
             bar.update(step)
 
 
-class _signals_to:
-    """While active (in the main thread), SIGINT/SIGTERM append their name to ``flag``."""
-
-    def __init__(self, flag: list[str], enabled: bool) -> None:
-        self.flag, self.enabled, self.previous = flag, enabled and threading.current_thread() is threading.main_thread(), {}
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, lambda s, _f: self.flag.append(signal.Signals(s).name))
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self.previous.items():
-            signal.signal(sig, old)
-
-
 def _progress(enabled: bool, total: int, initial: int) -> Any:
     if not enabled:
         return None
@@ -441,15 +425,19 @@ def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
     return dict(info.get(MEMBERS_KEY, {}))
 
 
-def collect_results(out_dir: str | Path) -> list[dict[str, Any]]:
+def collect_results(out_dir: str | Path, *, recompute: bool = False) -> list[dict[str, Any]]:
     """One row per member x snapshot iteration (``RESULT_COLUMNS``), from each member's
-    ``metrics.jsonl`` (the metrics training recorded at its snapshots); members not started yet
-    have no rows."""
+    ``metrics.jsonl`` (the metrics training recorded at its snapshots), or with ``recompute`` from
+    its snapshot files (``evaluate_run``: toy runs get this version's metrics, image runs keep
+    their records); members not started yet have no rows."""
     out_dir = Path(out_dir)
     rows = []
     for name, info in read_sweep(out_dir).items():
         run_dir = out_dir / name
-        snapshots = recorded_snapshot_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+        if recompute and (run_dir / "snapshots").is_dir():
+            snapshots = evaluate_run(run_dir)
+        else:
+            snapshots = recorded_snapshot_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
         if not snapshots:
             continue
         total = _modes_total(run_dir, snapshots)
@@ -517,7 +505,7 @@ class SettingSummary:
     curves: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (iterations, values of shape (seeds, T))
 
 
-SCORE_METRICS = ("modes_covered", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
+SCORE_METRICS = ("modes_covered", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
                  "d_grad_real", "d_grad_fake", "d_grad_mixed")
 
 
@@ -585,11 +573,12 @@ def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.
     return out
 
 
-def write_scorecard(out_dir: str | Path) -> dict[str, Path]:
+def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str, Path]:
     """(Re)write ``results.csv``, ``scorecard.md``, ``scorecard.png`` and ``gradients.png`` of a
-    sweep directory from its members' records alone."""
+    sweep directory from its members' records alone (``recompute``: toy metrics from the snapshot
+    files, see ``collect_results``)."""
     out_dir = Path(out_dir)
-    rows = collect_results(out_dir)
+    rows = collect_results(out_dir, recompute=recompute)
     outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
     summaries = summarise(rows)
     md = out_dir / SCORECARD_MD_FILE
@@ -620,9 +609,11 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
              f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "
              f"*stable*: all modes covered at every snapshot from some iteration ≤ {STABLE_BY:g}x the run's length to the end "
              "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
-             "when ≥ 1% of the samples are its high-quality samples. ‖∇D‖: mean norm of the gradient of D's logit with respect "
+             "when ≥ 1% of the samples are its high-quality samples; *within 10σ* counts the modes with ≥ 1% of the samples "
+             "within 10σ (reached, if not hit exactly). ‖∇D‖: mean norm of the gradient of D's logit with respect "
              "to its input at real, fake and mixed (λ ~ U(0, 1)) points.", ""]
-    header = ["dataset", "setting", "seeds", "iterations", "modes covered", "high quality", "KL(modes)", "sliced W."]
+    header = ["dataset", "setting", "seeds", "iterations", "modes covered (3σ)", "within 10σ", "high quality", "KL(modes)",
+              "sliced W."]
     if images:
         header.append("Fréchet (digits)")
     header += ["collapsed", "diverged", "stable", "‖∇D‖ real", "‖∇D‖ fake", "‖∇D‖ mixed"]
@@ -630,7 +621,8 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
     for s in summaries:
         total = f" / {s.modes_total}" if s.modes_total else ""
         cells = [s.dataset, s.setting, str(s.seeds), str(s.iterations),
-                 _range(s.final.get("modes_covered"), "{:.0f}") + total, _range(s.final.get("high_quality"), "{:.2f}"),
+                 _range(s.final.get("modes_covered"), "{:.0f}") + total, _range(s.final.get("modes_near"), "{:.0f}"),
+                 _range(s.final.get("high_quality"), "{:.2f}"),
                  _range(s.final.get("kl_modes"), "{:.2f}"), _range(s.final.get("sliced_wasserstein"), "{:.3f}")]
         if images:
             cells.append(_range(s.final.get("frechet_digits"), "{:.0f}"))

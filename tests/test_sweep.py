@@ -54,6 +54,13 @@ def test_samples_of_one_mode_cover_one():
     assert out["kl_modes"] == pytest.approx(np.log(8), rel=1e-6)
 
 
+def test_modes_near_counts_samples_that_reached_a_mode_but_miss_it_by_more_than_3_sigma():
+    modes = RING.modes.numpy()
+    off = modes + 6 * RING.std * np.array([1.0, 0.0])  # every mode, 6σ off: reached, never hit
+    out = mode_metrics(np.repeat(off, 50, axis=0), modes, RING.std)
+    assert out["modes_covered"] == 0 and out["modes_near"] == 8
+
+
 def test_uniform_noise_scores_low_quality():
     noise = np.random.default_rng(0).uniform(-1.5, 1.5, size=(2000, 2))
     assert mode_metrics(noise, RING.modes.numpy(), RING.std)["high_quality"] < 0.02
