@@ -1,11 +1,12 @@
 """A sweep's cost: N seeds of one toy setting trained one after another vs in lockstep (batched).
 
 Steady state, side by side in one process: every contender's models are first warmed up for
---warmup iterations (denormals, allocator, caches), then timed on the continuing models for
---iterations. No snapshots or checkpoints are written (the step is what differs).
+--warmup iterations (denormals, allocator, caches), then timed on the continuing models in
+alternating blocks of --iterations (best block counts). No snapshots or checkpoints are written (the
+step is what differs); `gan-mixup sweep` end to end is timed by hand, see benchmarks/README.md.
 
     python benchmarks/sweep_throughput.py                  # 8 seeds, width 128 and 512
-    python benchmarks/sweep_throughput.py --widths 128 --seeds 4 --iterations 100 --warmup 20
+    python benchmarks/sweep_throughput.py --widths 128 --seeds 4 --iterations 20 --warmup 20 --blocks 2
 """
 from __future__ import annotations
 
@@ -26,25 +27,18 @@ def configs(width: int, seeds: int, preset: str | None) -> list[RunConfig]:
     return [RunConfig.from_dict({**fields, "seed": seed}) for seed in range(seeds)]
 
 
-def one_after_another(cfgs: list[RunConfig], warmup: int, iterations: int) -> float:
-    """Seconds for every run's ``iterations``, one run after another (each warmed up first)."""
-    total = 0.0
-    for cfg in cfgs:
-        state = build_state(cfg)
-        for _ in range(warmup):
-            train_step(state)
-        start = time.perf_counter()
+def sequential_block(states: list, iterations: int) -> float:
+    """Seconds for ``iterations`` of every run, one run after another."""
+    start = time.perf_counter()
+    for state in states:
         for _ in range(iterations):
             train_step(state)
         state.pending_losses[-1][1].sum().item()
-        total += time.perf_counter() - start
-    return total
+        state.pending_losses.clear()
+    return time.perf_counter() - start
 
 
-def lockstep(cfgs: list[RunConfig], warmup: int, iterations: int) -> float:
-    group = Lockstep([build_state(cfg) for cfg in cfgs])
-    for _ in range(warmup):
-        lockstep_step(group)
+def lockstep_block(group: Lockstep, iterations: int) -> float:
     start = time.perf_counter()
     for _ in range(iterations):
         d, _ = lockstep_step(group)
@@ -52,23 +46,38 @@ def lockstep(cfgs: list[RunConfig], warmup: int, iterations: int) -> float:
     return time.perf_counter() - start
 
 
+def measure(cfgs: list[RunConfig], warmup: int, iterations: int, blocks: int) -> tuple[float, float]:
+    """Best seconds per block of ``iterations`` for each contender, in alternating blocks (so a
+    machine that slows down for a while slows both), after ``warmup`` iterations of each."""
+    states = [build_state(cfg) for cfg in cfgs]
+    group = Lockstep([build_state(cfg) for cfg in cfgs])
+    sequential_block(states, warmup)
+    lockstep_block(group, warmup)
+    seq, lock = [], []
+    for _ in range(blocks):
+        seq.append(sequential_block(states, iterations))
+        lock.append(lockstep_block(group, iterations))
+    return min(seq), min(lock)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="128,512")
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--iterations", type=int, default=50, help="iterations per timed block")
+    parser.add_argument("--blocks", type=int, default=4, help="alternating timed blocks per contender (the best counts)")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--preset", default="paper-code", help="paper-code (default), paper-text or none")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     preset = None if args.preset == "none" else args.preset
-    print(f"{args.seeds} seeds, preset {preset}, {args.threads} threads, warm-up {args.warmup}, timed {args.iterations} iterations each")
+    print(f"{args.seeds} seeds, preset {preset}, {args.threads} threads, warm-up {args.warmup}, best of {args.blocks} "
+          f"alternating blocks of {args.iterations} iterations")
     with flush_denormals():
         for width in (int(w) for w in args.widths.split(",")):
             cfgs = configs(width, args.seeds, preset)
-            sequential = one_after_another(cfgs, args.warmup, args.iterations)
-            batched = lockstep(cfgs, args.warmup, args.iterations)
+            sequential, batched = measure(cfgs, args.warmup, args.iterations, args.blocks)
             runs = args.seeds * args.iterations
             print(f"width {width:4d}: one after another {runs / sequential:7.1f} run-it/s, "
                   f"lockstep {runs / batched:7.1f} run-it/s: {sequential / batched:.2f}x")

@@ -180,7 +180,7 @@ def run_sweep(
         bar = _progress(progress, sum(m.config.iterations for m in members),
                         sum(m.config.iterations for m in members if m not in todo) + sum(_done_iterations(out_dir / m.name) for m in todo))
         try:
-            jobs = _lockstep_jobs(todo) if batched else [[m] for m in todo]
+            jobs = _lockstep_jobs(todo, workers) if batched else [[m] for m in todo]
             statuses.update(_run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
         finally:
             if bar is not None:
@@ -215,8 +215,9 @@ def _done_iterations(run_dir: Path) -> int:
 MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it; speed no longer does)
 
 
-def _lockstep_jobs(todo: list[SweepMember]) -> list[list[SweepMember]]:
-    """Group the members that differ only in their seed (and can be batched) into lockstep jobs."""
+def _lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[SweepMember]]:
+    """Group the members that differ only in their seed (and can be batched) into lockstep jobs;
+    while there are fewer jobs than ``workers``, halve the largest, so every core gets work."""
     from gan_mixup.batched import batchable, same_setting
 
     jobs: list[list[SweepMember]] = []
@@ -230,6 +231,10 @@ def _lockstep_jobs(todo: list[SweepMember]) -> list[list[SweepMember]]:
                 jobs.append([member])
         else:
             jobs.append([member])
+    while len(jobs) < workers and max(len(job) for job in jobs) > 1:
+        largest = max(jobs, key=len)
+        jobs.remove(largest)
+        jobs += [largest[: len(largest) // 2], largest[len(largest) // 2:]]
     return jobs
 
 
