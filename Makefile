@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-images test bench bench-images figure5 samples notebooks clean
+.PHONY: demo demo-images test bench bench-images bench-sweep figure5 scorecard samples notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,21 @@ bench: $(VENV)/.installed
 bench-images: $(VENV)/.installed
 	$(BIN)/python benchmarks/image_throughput.py
 
+bench-sweep: $(VENV)/.installed
+	$(BIN)/python benchmarks/sweep_throughput.py
+
 # The paper's Figure 5 as the authors ran it: 4 runs of 20,000 iterations (about an hour on 2 cores).
 figure5: $(VENV)/.installed
 	$(BIN)/gan-mixup figure5 --out runs/figure5 --overwrite
+
+# The stability scorecard in samples/scorecard/: 40 toy runs (ring8, grid25 x ERM, mixup x the paper's
+# text, the authors' code x 5 seeds) of 2,000 iterations at width 128; about an hour on 2 cores.
+scorecard: $(VENV)/.installed
+	$(BIN)/gan-mixup sweep --dataset ring8,grid25 --objectives erm,mixup --preset paper-text,paper-code \
+		--alpha 0.2 --seeds 0-4 --iterations 2000 --hidden 128 --batched --out runs/scorecard --overwrite
+	$(BIN)/gan-mixup metrics runs/scorecard
+	mkdir -p samples/scorecard
+	cp runs/scorecard/results.csv runs/scorecard/scorecard.md runs/scorecard/scorecard.png runs/scorecard/gradients.png samples/scorecard/
 
 # Re-make the committed pictures in samples/ from the runs above (run `make demo demo-images figure5` first).
 samples: $(VENV)/.installed

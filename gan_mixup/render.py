@@ -462,7 +462,8 @@ def _clear_frames(frames_dir: Path) -> None:
 
 def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
     """Modes covered against iteration: one panel per dataset x setting (rows: datasets), the
-    median over seeds as a line and the min–max range as a band, all modes as a dashed line.
+    median over seeds as a line and the min–max range as a band (within 3σ, and within 10σ where
+    recorded), all modes as a dashed line.
 
     ``summaries`` are ``gan_mixup.sweep.SettingSummary`` objects (from ``summarise``)."""
     datasets = list(dict.fromkeys(s.dataset for s in summaries))
@@ -478,7 +479,11 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
             s = row[c]
             ax.set_title(f"{dataset}: {s.setting}\n{s.seeds} seeds", fontsize=8, pad=3)
             if "modes_covered" in s.curves:
-                _band(ax, *s.curves["modes_covered"], colour=FIG5_FAKE_COLOUR)
+                _band(ax, *s.curves["modes_covered"], colour=FIG5_FAKE_COLOUR, label="within 3σ")
+            if "modes_near" in s.curves:
+                _band(ax, *s.curves["modes_near"], colour=REAL_COLOUR, label="within 10σ")
+            if r == 0 and c == 0 and "modes_near" in s.curves:
+                ax.legend(fontsize=6, loc="upper left")
             if s.modes_total:
                 ax.axhline(s.modes_total, color="black", lw=0.8, ls="--")
                 ax.set_ylim(-0.03 * s.modes_total, 1.08 * s.modes_total)

@@ -571,7 +571,7 @@ def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.
     """Per metric, the values of every seed at the iterations all seeds snapshotted."""
     common = sorted(set.intersection(*(set(r["iteration"] for r in run) for run in runs)))
     out = {}
-    for metric in ("modes_covered", "d_grad_real", "d_grad_fake", "d_grad_mixed", "kl_modes"):
+    for metric in ("modes_covered", "modes_near", "d_grad_real", "d_grad_fake", "d_grad_mixed", "kl_modes"):
         values = np.array([[_float(row.get(metric)) for row in run if row["iteration"] in common] for run in runs])
         if values.size and np.isfinite(values).any():
             out[metric] = (np.array(common), values)
