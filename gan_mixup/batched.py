@@ -58,11 +58,18 @@ class BatchingError(GanMixupError, ValueError):
     feature the batched path does not have)."""
 
 
+# Wider networks fill the machine alone: in lockstep they train slower than one after another
+# (0.92x at width 512 in benchmarks/sweep_throughput.py, against 1.4-1.6x at width 128).
+MAX_BATCHED_WIDTH = 256
+
+
 def batchable(config: RunConfig) -> str | None:
     """Why ``config`` cannot be trained batched, or ``None`` when it can: toy points, ``erm`` or
-    ``mixup``, no regularizers, no spectral norm, no EMA, on the CPU or one device."""
+    ``mixup``, no regularizers, no spectral norm, no EMA, width at most ``MAX_BATCHED_WIDTH``."""
     if config.kind != "points":
         return "image runs train one at a time"
+    if config.hidden > MAX_BATCHED_WIDTH:
+        return f"width {config.hidden} fills the machine alone (batching pays up to width {MAX_BATCHED_WIDTH})"
     if config.objective not in ("erm", "mixup"):
         return f"the batched path trains erm and mixup, not {config.objective}"
     if config.regularizers:
