@@ -169,6 +169,8 @@ def run_sweep(
     out_dir = Path(out_dir)
     if not members:
         raise SweepError("a sweep needs at least one member")
+    if workers is not None and not (isinstance(workers, int) and 1 <= workers <= MAX_WORKERS):
+        raise SweepError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}")
     for member in members:
         check_config(member.config)
     workers = max(1, min(workers or os.cpu_count() or 1, len(members)))
@@ -212,6 +214,7 @@ def _done_iterations(run_dir: Path) -> int:
 
 
 
+MAX_WORKERS = 256  # processes at once; each holds a copy of torch (~0.5 GB)
 MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it; speed no longer does)
 
 

@@ -416,6 +416,7 @@ def test_cli_sweep_metrics_and_resume(tmp_path):
     (["sweep", "--objectives", "nope"], "nope"),
     (["sweep", "--dataset", "ring8,mnist-nope"], "mnist-nope"),
     (["metrics", "/nonexistent/dir"], "neither a run directory"),
+    (["sweep", "--workers", "0"], "--workers must be"),
 ])
 def test_cli_sweep_and_metrics_mistakes_are_one_line(tmp_path, args, message):
     needs_out = args[0] == "sweep"
