@@ -12,12 +12,13 @@ Example:
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gan_mixup.rundir import read_records, read_reference, read_snapshots
+from gan_mixup.rundir import SnapshotError, list_snapshots, read_records, read_reference, read_snapshot
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +116,7 @@ def gradient_summary(norms: dict[str, np.ndarray]) -> dict[str, float]:
 def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     """Metrics for every snapshot of a run directory, read from disk alone.
 
-    Toy runs: recomputed from the snapshot files. Image runs keep only a small sample grid per
+    Toy runs: recomputed from the snapshot files (a damaged one is left out with a warning). Image runs keep only a small sample grid per
     snapshot, so their metrics (computed on ``metric_samples`` fakes while training) are read back
     from ``metrics.jsonl``.
 
@@ -128,12 +129,17 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     reference = read_reference(run_dir)
     if reference.kind == "images":
         return recorded_snapshot_metrics(run_dir)
-    return [
-        {"iteration": snap.iteration,
-         **sample_metrics(snap.fake, reference.real, reference.modes, reference.std, reference.extent),
-         **(gradient_summary(snap.d_grad_norms) if snap.d_grad_norms else {})}
-        for snap in read_snapshots(run_dir)
-    ]
+    rows = []
+    for path in list_snapshots(run_dir):
+        try:
+            snap = read_snapshot(path)
+        except SnapshotError as err:  # one damaged file costs its own row, not the run's metrics
+            print(f"gan-mixup: warning: {err}; its metrics are left out", file=sys.stderr)
+            continue
+        rows.append({"iteration": snap.iteration,
+                     **sample_metrics(snap.fake, reference.real, reference.modes, reference.std, reference.extent),
+                     **(gradient_summary(snap.d_grad_norms) if snap.d_grad_norms else {})})
+    return rows
 
 
 

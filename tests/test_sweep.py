@@ -459,3 +459,15 @@ def test_cli_sweep_on_stacked_digits_scores_modes_of_a_thousand(tmp_path):
     assert all(80 <= int(r["modes_total"]) <= 100 for r in rows)
     assert all(0 <= float(r["kl_modes"]) for r in rows) and all(float(r["d_grad_fake"]) > 0 for r in rows)
     assert "Fréchet (digits)" in (out / "scorecard.md").read_text()
+
+
+def test_metrics_leave_out_a_damaged_snapshot_with_a_warning(tmp_path, capsys):
+    from gan_mixup.metrics import evaluate_run
+    from gan_mixup.rundir import list_snapshots
+
+    train(make_tiny_config(iterations=12), tmp_path / "run")
+    files = list_snapshots(tmp_path / "run")
+    files[2].write_bytes(files[2].read_bytes()[:50])  # cut short, as a crash mid-write would leave it
+    rows = evaluate_run(tmp_path / "run")
+    assert len(rows) == len(files) - 1
+    assert "damaged" in capsys.readouterr().err
