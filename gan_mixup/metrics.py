@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from gan_mixup.rundir import SnapshotError, list_snapshots, read_records, read_reference, read_snapshot
+from gan_mixup.rundir import (METRICS_CSV_FILE, SnapshotError, list_snapshots, read_records, read_reference,
+                              read_snapshot, write_csv)
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,20 +152,7 @@ def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """(Re)compute a run's metrics with ``evaluate_run`` and write them to ``metrics.csv``, one row
     per snapshot; returns the path and the rows."""
-    import csv
-    import os
-
-    from gan_mixup.rundir import METRICS_CSV_FILE
-
     run_dir = Path(run_dir)
     rows = evaluate_run(run_dir)
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    path = run_dir / METRICS_CSV_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
-    return path, rows
+    return write_csv(run_dir / METRICS_CSV_FILE, columns, rows), rows

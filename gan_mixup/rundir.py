@@ -33,7 +33,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -384,11 +384,30 @@ def holds_only_lock(path: Path) -> bool:
 
 
 def write_config(run_dir: Path, config_json: str) -> None:
-    """Write ``config.json`` through a temporary file and a rename, so a reader never sees half of it."""
-    path = Path(run_dir) / CONFIG_FILE
+    """Write ``config.json`` atomically (see ``write_text_atomic``)."""
+    write_text_atomic(Path(run_dir) / CONFIG_FILE, config_json)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` through a temporary file and a rename, so a reader never sees half of it."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(config_json)
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Path:
+    """Write ``rows`` (dicts; keys outside ``columns`` ignored) as a CSV atomically: floats to 6
+    significant digits, ``None`` as an empty cell."""
+    import csv
+
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text_atomic(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 @contextmanager

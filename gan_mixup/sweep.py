@@ -15,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -42,8 +41,10 @@ from gan_mixup.rundir import (
     read_records,
     read_reference,
     snapshot_path,
+    write_csv,
+    write_text_atomic,
 )
-from gan_mixup.train import check_config
+from gan_mixup.train import _progress_bar, check_config
 
 AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: latent sizes ...
 AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
@@ -179,8 +180,9 @@ def run_sweep(
         _write_members(out_dir, members)
         todo = [m for m in members if not (resume and member_finished(out_dir / m.name, m.config.iterations))]
         statuses = {m.name: "skipped" for m in members if m not in todo}
-        bar = _progress(progress, sum(m.config.iterations for m in members),
-                        sum(m.config.iterations for m in members if m not in todo) + sum(_done_iterations(out_dir / m.name) for m in todo))
+        bar = _progress_bar(progress, sum(m.config.iterations for m in members),
+                            sum(m.config.iterations for m in members if m not in todo)
+                            + sum(_done_iterations(out_dir / m.name) for m in todo), "sweep")
         try:
             jobs = _lockstep_jobs(todo, workers) if batched else [[m] for m in todo]
             statuses.update(_run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
@@ -197,6 +199,11 @@ def member_finished(run_dir: Path, iterations: int) -> bool:
     stopped on a non-finite loss (training it again would only diverge again)."""
     if snapshot_path(run_dir, iterations).is_file() and (run_dir / CHECKPOINT_FILE).is_file():
         return True
+    return stopped_nonfinite(run_dir)
+
+
+def stopped_nonfinite(run_dir: Path) -> bool:
+    """Whether the run's ``metrics.jsonl`` records a stop on a non-finite loss."""
     return any(r.get("event") == "nonfinite" for r in _records(run_dir, "event"))
 
 
@@ -393,14 +400,6 @@ def _drain(queue: Any, bar: Any) -> None:
             bar.update(step)
 
 
-def _progress(enabled: bool, total: int, initial: int) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="sweep", unit="it", dynamic_ncols=True, mininterval=0.5)
-
-
 MEMBERS_KEY = "members"
 
 
@@ -414,9 +413,7 @@ def _write_members(out_dir: Path, members: Sequence[SweepMember]) -> None:
                              "preset": m.preset, "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed,
                              "iterations": m.config.iterations}
     info[MEMBERS_KEY] = described
-    tmp = manifest.with_name(manifest.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, manifest)
+    write_text_atomic(manifest, json.dumps(info, indent=2))
 
 
 # ----- results and the scorecard ------------------------------------------------------------------
@@ -472,28 +469,13 @@ def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
 
 
 def _status(run_dir: Path, iterations: int) -> str:
-    if any(r.get("event") == "nonfinite" for r in _records(run_dir, "event")):
+    if stopped_nonfinite(run_dir):
         return "diverged"
     return "finished" if snapshot_path(run_dir, iterations).is_file() else "unfinished"
 
 
 def write_results_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_value(row.get(k)) for k in RESULT_COLUMNS})
-    os.replace(tmp, path)
-    return path
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
+    return write_csv(path, RESULT_COLUMNS, rows)
 
 
 @dataclass
@@ -590,7 +572,7 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
     outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
     summaries = summarise(rows)
     md = out_dir / SCORECARD_MD_FILE
-    _write_text(md, scorecard_markdown(summaries))
+    write_text_atomic(md, scorecard_markdown(summaries))
     outputs["scorecard"] = md
     if summaries:
         from gan_mixup.render import plot_gradient_norms, plot_mode_bands
@@ -599,12 +581,6 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
         if any("d_grad_fake" in s.curves for s in summaries):
             outputs["gradients_png"] = plot_gradient_norms(summaries, out_dir / GRADIENTS_PNG_FILE)
     return outputs
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
