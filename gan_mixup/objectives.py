@@ -530,12 +530,20 @@ def input_gradient(D: Discriminator, x: Tensor) -> Tensor:
     Built with ``create_graph=True`` so a penalty on it trains D. Samples are independent (D without
     batch statistics), so the gradient of the sum is the per-sample gradient. A D whose output does
     not depend on ``x`` has gradient zero.
+
+    Gradients are enabled locally, so a penalty computed under ``torch.no_grad()`` (an evaluation
+    loop logging losses) has its true value, not zero; under ``torch.inference_mode()`` no gradient
+    can be taken at all, which raises ``ObjectiveError``.
     """
-    x = x.detach().requires_grad_(True)
-    out = logits_of(D, x)
-    if not out.requires_grad:
-        return torch.zeros_like(x)
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
+    if torch.is_inference_mode_enabled():
+        raise ObjectiveError("a gradient penalty (R1, WGAN-GP, gp) needs D's input gradient, which "
+                             "torch.inference_mode() forbids: compute the loss under torch.no_grad() instead")
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        out = logits_of(D, x)
+        if not out.requires_grad:
+            return torch.zeros_like(x)
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
     return torch.zeros_like(x) if grad is None else grad
 
 

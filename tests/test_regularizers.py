@@ -14,6 +14,7 @@ from gan_mixup.objectives import (
     HingeGAN,
     LSGAN,
     MixupGAN,
+    ObjectiveError,
     Objective,
     StandardGAN,
     WGANGP,
@@ -387,3 +388,35 @@ def test_any_regularized_objective_returns_a_finite_scalar(name, shape, seed, ga
     assert g_loss.shape == () and torch.isfinite(g_loss)
     d_loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in D.parameters())
+
+
+# ----- penalties under torch.no_grad() and torch.inference_mode() -------------------------------
+
+PENALISED = {  # name -> (the objective with its penalty, the same without it)
+    "r1": (lambda: with_regularizers(StandardGAN(), R1(10.0)), lambda: StandardGAN()),
+    "gp": (lambda: with_regularizers(StandardGAN(), GradientPenalty(10.0, generator=seeded(3))),
+           lambda: StandardGAN()),
+    "wgan-gp": (lambda: WGANGP(gp_weight=10.0, generator=seeded(3)), lambda: WGANGP(gp_weight=0.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PENALISED))
+def test_a_penalty_under_no_grad_has_its_true_value(name):
+    # An evaluation loop logs losses under no_grad: the penalty must not silently become zero.
+    with_penalty, without = PENALISED[name]
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    real, fake = batches()
+    reference = with_penalty().discriminator_loss(D, real, fake).detach()
+    with torch.no_grad():
+        evaluated = with_penalty().discriminator_loss(D, real, fake)
+        unpenalised = without().discriminator_loss(D, real, fake)
+    assert_close(evaluated, reference)
+    assert (evaluated - unpenalised).abs() > 1e-3  # the penalty is in it
+
+
+def test_a_penalty_under_inference_mode_is_refused_with_a_reason():
+    D = nn.Linear(2, 1)
+    real, fake = batches()
+    with torch.inference_mode(), pytest.raises(ObjectiveError, match="inference_mode"):
+        with_regularizers(StandardGAN(), R1(10.0)).discriminator_loss(D, real, fake)
