@@ -453,7 +453,32 @@ def train(
     SIGINT/SIGTERM into a checkpoint and ``TrainingInterrupted`` (the CLI sets it).
     ``flush_denormal`` sets ``torch.set_flush_denormal(True)`` for this call only (see
     ``flush_denormals``).
+
+    The caller's global torch RNG is left as it was, fresh or resumed: the run draws from its own
+    generators, and torch's global RNG as callbacks see it continues the checkpoint's on resume.
     """
+    check_train_arguments(config)
+    with torch.random.fork_rng(devices=[]):
+        return _train(config, run_dir, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
+                      handle_signals=handle_signals, record=record, flush_denormal=flush_denormal)
+
+
+class TrainingSetupError(GanMixupError, TypeError):
+    """``train`` was called with something other than a RunConfig, or where autograd is off."""
+
+
+def check_train_arguments(config: Any) -> None:
+    """Refuse what ``train`` cannot use, before anything is built or written."""
+    if not isinstance(config, ToyConfig):
+        hint = " (build one with RunConfig(**fields) or RunConfig.from_dict(...))" if isinstance(config, dict) else ""
+        raise TrainingSetupError(f"train() takes a RunConfig, got {type(config).__name__}{hint}")
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        raise TrainingSetupError("train() needs autograd, but it was called inside torch.no_grad() or "
+                                 "torch.inference_mode(): call it outside that block")
+
+
+def _train(config: ToyConfig, run_dir: str | Path | None, *, resume: bool, overwrite: bool, callbacks: Sequence[Callback],
+           progress: bool, handle_signals: bool, record: bool, flush_denormal: bool) -> TrainResult:
     run_dir = Path(run_dir) if run_dir is not None else None
     world = distributed.current_world()
     if world is not None:

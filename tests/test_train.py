@@ -294,3 +294,52 @@ def test_train_step_matches_a_plain_reference_step(tiny_config, objective):
     untouched = build_state(config)
     assert not torch.allclose(next(state.generator.parameters()), next(untouched.generator.parameters()))
     assert all(p.requires_grad for p in state.discriminator.parameters())  # D unfrozen after the G step
+
+
+# ----- what train() refuses, and what it leaves alone -------------------------------------------
+
+def test_train_refuses_a_dict_config_naming_the_fix(tmp_path):
+    from gan_mixup.train import TrainingSetupError
+
+    with pytest.raises(TrainingSetupError, match=r"takes a RunConfig, got dict.*from_dict"):
+        train({"iterations": 20}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_train_refuses_to_run_without_autograd(tmp_path, tiny_config, context):
+    from gan_mixup.train import TrainingSetupError
+
+    with context(), pytest.raises(TrainingSetupError, match="needs autograd"):
+        train(tiny_config(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_train_leaves_the_callers_global_rng_as_it_was(tmp_path, tiny_config, resume):
+    config = tiny_config(iterations=12, checkpoint_every=6)
+    if resume:  # a checkpoint at iteration 6, holding the global RNG state of that time (not the caller's below)
+        torch.manual_seed(1)
+        train(config.replace(iterations=6), tmp_path / "run")
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    train(config, tmp_path / "run", resume=resume)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_callbacks_see_the_global_rng_continue_across_a_resume(tmp_path, tiny_config):
+    # A callback drawing from torch's global RNG draws the same numbers in a resumed run as in an
+    # uninterrupted one (the checkpoint carries that RNG), whatever the caller's RNG holds.
+    def drawing(draws):
+        return lambda record: draws.append(torch.rand(()).item()) if record.get("kind") == "train" else None
+
+    config = tiny_config(iterations=12, checkpoint_every=6, log_every=2)
+    whole: list[float] = []
+    torch.manual_seed(5)
+    train(config, tmp_path / "whole", callbacks=[drawing(whole)])
+    first, second = [], []
+    torch.manual_seed(5)
+    train(config.replace(iterations=6), tmp_path / "halves", callbacks=[drawing(first)])
+    torch.manual_seed(99)
+    train(config, tmp_path / "halves", resume=True, callbacks=[drawing(second)])
+    assert first + second == whole
