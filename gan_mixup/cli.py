@@ -19,7 +19,7 @@ from gan_mixup.config import KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
-from gan_mixup.rundir import CONFIG_FILE, holds_only_lock
+from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -452,7 +452,8 @@ def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
         base = RunConfig.load(run_dir / CONFIG_FILE)
         config = config_from_args(args, base=base)
     else:
-        if args.resume and not holds_only_lock(run_dir):
+        # A marked folder without config.json is a run killed while writing it: it starts from 0.
+        if args.resume and not holds_only_lock(run_dir) and not is_marked(run_dir):
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
         if args.resume and not run_dir.exists():
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
@@ -469,6 +470,12 @@ _PENDING = Path("\0pending")  # --out not given: runs/<dataset>-<objective>, kno
 def _run_dir_of(args: argparse.Namespace) -> Path:
     """``--out``, or the DIR of ``--resume DIR``; both given must agree."""
     resume_dir = args.resume if isinstance(args.resume, str) else None
+    for flag, given in (("--out", args.out), ("--resume", resume_dir)):
+        if given is not None and not given.strip():
+            raise UsageError(f"{flag} needs a directory name, got an empty one")
+        if given and Path(given).is_symlink() and not Path(given).exists():
+            raise UsageError(f"{flag} {given} is a symbolic link to {os.readlink(given)}, which does not exist: "
+                             "create that folder or choose another directory")
     if resume_dir is not None and args.out is not None and Path(args.out) != Path(resume_dir):
         raise UsageError("give the directory once: --resume DIR, or --out DIR --resume")
     if args.resume and args.overwrite:

@@ -266,6 +266,8 @@ class RunConfig:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ConfigError(f"config is not valid JSON: {err}") from None
+        except RecursionError:
+            raise ConfigError("config is nested too deeply to be a RunConfig (a config is one flat JSON object)") from None
         return cls.from_dict(data)
 
     @classmethod

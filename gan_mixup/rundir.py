@@ -63,7 +63,7 @@ SCORECARD_PNG_FILE = "scorecard.png"
 GRADIENTS_PNG_FILE = "gradients.png"
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
-               CHECKPOINT_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
+               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
                SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE)
 CHECKPOINT_VERSION = 1
@@ -427,6 +427,9 @@ def locked(path: Path) -> Iterator[None]:
         yield
         return
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise RunDirectoryError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist: "
+                                "create that folder or choose another directory")
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     lock_path = path / LOCK_FILE

@@ -34,7 +34,8 @@ def tree(path: Path) -> dict[str, bytes]:
         return {}
     if path.is_file():
         return {".": path.read_bytes()}
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()} | {
+        str(p.relative_to(path)): f"-> {p.readlink()}".encode() for p in sorted(path.rglob("*")) if p.is_symlink()}
 
 
 def npz_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -311,6 +312,12 @@ BAD_CLI = [
     ("images-amp-on-cpu", ["images", "--amp", "--device", "cpu", "--out", "{out}"], "CUDA"),
     ("images-g-ema-one", ["images", "--g-ema", "1", "--out", "{out}"], "g_ema"),
     ("toy-with-image-size", ["toy", "--image-size", "32"], "image"),
+    # issue 22: each trained somewhere unexpected or gave a traceback
+    ("out-empty", ["toy", "--out", ""], "empty"),
+    ("resume-empty", ["toy", "--resume", ""], "empty"),
+    ("out-dangling-symlink", ["toy", "--out", "{tmp}/dangling"], "symbolic link"),
+    ("sweep-out-dangling-symlink", ["sweep", "--out", "{tmp}/dangling", "--iterations", "5"], "symbolic link"),
+    ("config-nested-deeply", ["toy", "--config", "{tmp}/deep.json"], "nested too deeply"),
 ]
 
 
@@ -331,6 +338,8 @@ def bad_input_dir(tmp_path):
     (existing / "metrics.jsonl").write_text('{"kind": "train", "iteration": 10}\n')
     (tmp_path / "afile").write_text("a regular file\n")
     (tmp_path / "binary.json").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing-target")
     project = tmp_path / "project"  # a user's folder that happens to hold a config.json
     project.mkdir()
     (project / "config.json").write_text('{"lr": 0.1}')
@@ -523,3 +532,16 @@ def test_compare_specs_with_regularizers_and_a_bare_regularizer():
     bare = config_with_objective(base, "r1")
     assert (bare.objective, bare.regularizers) == ("erm", ("r1",))
     assert config_with_objective(base, "wgan-gp").objective == "wgan-gp"
+
+
+def test_a_run_killed_while_writing_its_config_resumes_from_zero(tmp_path):
+    # The folder is marked as a run, but config.json was never renamed into place.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".gan-mixup-run").write_text('{"gan_mixup": "run"}\n')
+    (run / "config.json.tmp").write_text('{"hidden": 8, "iter')
+    code, stdout, stderr = run_cli(["toy", *TINY, "--iterations", "20", "--no-render", "--out", run, "--resume"])
+    assert code == 0, stderr
+    assert json.loads((run / "config.json").read_text())["iterations"] == 20
+    assert not (run / "config.json.tmp").exists()
+    assert "trained 20 iterations" in stdout

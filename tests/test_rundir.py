@@ -236,3 +236,13 @@ def test_a_checkpoint_holding_an_arbitrary_object_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="unreadable"):
         load_checkpoint(tmp_path)
     assert not marker.exists()  # weights_only=True never ran the payload
+
+
+def test_locking_a_dangling_symlink_names_the_missing_target(tmp_path):
+    from gan_mixup.rundir import RunDirectoryError, locked
+
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    with pytest.raises(RunDirectoryError, match="symbolic link to .*gone"):
+        with locked(tmp_path / "link"):
+            pass
+    assert not (tmp_path / "gone").exists()
