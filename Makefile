@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-images test bench bench-images bench-sweep figure5 scorecard samples notebooks clean
+.PHONY: demo demo-images test bench bench-images bench-sweep gpu-check figure5 scorecard samples notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench-images: $(VENV)/.installed
 
 bench-sweep: $(VENV)/.installed
 	$(BIN)/python benchmarks/sweep_throughput.py
+
+# On a machine with a CUDA GPU: the CUDA-only tests, toy and DCGAN (--amp --g-ema) runs on cuda, kill -9 and a
+# bit-for-bit resume, torchrun with NCCL (and --sync-batchnorm); one line per check, under 5 minutes.
+gpu-check: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/gpu_check.py
 
 # The paper's Figure 5 as the authors ran it: 4 runs of 20,000 iterations (about an hour on 2 cores).
 figure5: $(VENV)/.installed

@@ -58,7 +58,7 @@ def test_sampling_leaves_the_global_rng_alone():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_samples_land_on_the_generators_device():
+def test_samples_land_on_the_generators_device_cuda():
     ds = get_image_dataset("stacked-digits", image_size=16)
     g = torch.Generator(device="cuda").manual_seed(0)
     x, modes = ds.sample_with_modes(8, g)
