@@ -27,3 +27,16 @@ def test_gpu_check_lists_every_cuda_path():
     names = " ".join(name for name, _ in gpu_check.CHECKS)
     for path in ("CUDA-only tests", "toy", "DCGAN --amp --g-ema", "kill -9", "NCCL", "--sync-batchnorm"):
         assert path in names
+
+
+def test_the_package_never_moves_a_tensor_with_cuda_calls():
+    # Device-generic code takes the run's device (`.to(device)`, `device=`); a `.cuda()` call would
+    # pin a tensor to GPU 0 whatever --device says, and fail on MPS.
+    import ast
+
+    calls = []
+    for path in sorted((REPO / "gan_mixup").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cuda":
+                calls.append(f"{path.name}:{node.lineno}")
+    assert calls == []
