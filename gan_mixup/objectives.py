@@ -393,7 +393,7 @@ def _log_gamma_sample(alpha: float, n: int, generator: torch.Generator | None, d
 
 
 # Marsaglia–Tsang proposals per sample in the float32 sampler. Each is accepted with probability
-# above 0.95 (for every shape a ≥ 1), so a sample with none accepted has probability < 0.05**16 ≈ 2e-21.
+# above 0.95 (for every shape a ≥ 1), so a sample with none accepted has probability < 0.05**16 ≈ 1.5e-21.
 _PROPOSALS = 16
 
 
