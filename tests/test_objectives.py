@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from gan_mixup import objectives
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, StandardGAN, get_objective
 
 
@@ -47,8 +48,17 @@ def test_hand_logits_are_what_the_linear_d_computes(linear_d):
 
 # ----- λ statistics ----------------------------------------------------------------------------
 
+@pytest.fixture(params=["float64-cpu", "float32-device"])
+def beta_sampler(request, monkeypatch):
+    """Each Beta λ sampler, on the CPU: the CPU's float64 one, and the float32 one that every other
+    device (MPS, CUDA) uses, reached by telling the CPU it is such a device."""
+    if request.param == "float32-device":
+        monkeypatch.setattr(objectives, "_draws_float64_on", lambda device: False)
+    return request.param
+
+
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 2.0])
-def test_beta_lambda_matches_beta_alpha_alpha(alpha):
+def test_beta_lambda_matches_beta_alpha_alpha(alpha, beta_sampler):
     n = 100_000
     lam = MixupGAN(alpha=alpha, generator=_gen(1)).sample_lambda(n, torch.device("cpu"), torch.float64)
     assert lam.shape == (n,)
@@ -59,7 +69,21 @@ def test_beta_lambda_matches_beta_alpha_alpha(alpha):
     torch.testing.assert_close(lam.var().item(), var, rtol=0.03, atol=0)
 
 
-def test_per_batch_lambda_is_one_value_for_the_whole_batch():
+# Closed forms of the Beta(α, α) CDF: the arcsine law, the uniform, and 3x² − 2x³.
+BETA_CDFS = {0.5: lambda x: 2 / math.pi * torch.asin(x.sqrt()), 1.0: lambda x: x, 2.0: lambda x: 3 * x**2 - 2 * x**3}
+
+
+@pytest.mark.parametrize("alpha", sorted(BETA_CDFS))
+def test_beta_lambda_follows_the_beta_cdf(alpha, beta_sampler):
+    n = 100_000
+    lam = MixupGAN(alpha=alpha, generator=_gen(6)).sample_lambda(n, torch.device("cpu"), torch.float64).sort().values
+    cdf = BETA_CDFS[alpha](lam)
+    rank = torch.arange(1, n + 1, dtype=torch.float64)
+    ks = torch.maximum(rank / n - cdf, cdf - (rank - 1) / n).max().item()  # Kolmogorov–Smirnov distance
+    assert ks < 0.01  # P(KS > 0.01) < 1e-8 at n = 1e5 for an exact sampler
+
+
+def test_per_batch_lambda_is_one_value_for_the_whole_batch(beta_sampler):
     objective = MixupGAN(alpha=0.4, per_sample=False, generator=_gen(2))
     lams = [objective.sample_lambda(64, torch.device("cpu"), torch.float32) for _ in range(200)]
     for lam in lams:
@@ -79,12 +103,42 @@ def test_per_batch_mix_uses_one_lambda_for_every_pair():
     torch.testing.assert_close(mixed, target[:, None].expand(16, 2))
 
 
-def test_alpha_to_zero_puts_lambda_on_zero_and_one():
-    lam = MixupGAN(alpha=1e-3, generator=_gen(4)).sample_lambda(20_000, torch.device("cpu"), torch.float64)
-    near_ends = ((lam < 0.01) | (lam > 0.99)).double().mean().item()
-    assert near_ends > 0.99
+def _beta_mass_between(alpha: float, low: float, high: float) -> float:
+    """P(low < λ < high) for λ ~ Beta(α, α), integrated in logit space t (dλ = λ(1 − λ) dt)."""
+    t = torch.linspace(math.log(low / (1 - low)), math.log(high / (1 - high)), 200_001, dtype=torch.float64)
+    lam = torch.sigmoid(t)
+    log_beta = 2 * math.lgamma(alpha) - math.lgamma(2 * alpha)
+    return torch.trapezoid(torch.exp(alpha * (lam.log() + (1 - lam).log()) - log_beta), t).item()
+
+
+def test_alpha_to_zero_puts_lambda_on_zero_and_one(beta_sampler):
+    alpha, n = 1e-3, 100_000
+    lam = MixupGAN(alpha=alpha, generator=_gen(4)).sample_lambda(n, torch.device("cpu"), torch.float64)
+    middle = ((lam > 0.01) & (lam < 0.99)).double().mean().item()
+    # 0.46% of Beta(1e-3, 1e-3) lies in (0.01, 0.99) (an underflowing sampler puts a quarter there);
+    # the count there is Poisson, sd ≈ 21 of 460: 5 sd.
+    expected = _beta_mass_between(alpha, 0.01, 0.99)
+    torch.testing.assert_close(middle, expected, rtol=5 / math.sqrt(n * expected), atol=0)
     # Both ends, evenly: Beta(α, α) is symmetric.
-    torch.testing.assert_close((lam > 0.5).double().mean().item(), 0.5, rtol=0, atol=0.02)
+    torch.testing.assert_close((lam > 0.5).double().mean().item(), 0.5, rtol=0, atol=0.01)
+
+
+def test_alpha_to_zero_mixup_loss_is_half_the_standard_loss(beta_sampler, linear_d):
+    """As α → 0 each λ is 0 or 1: the loss picks, per sample, the real or the fake ERM term."""
+    D = linear_d(W, B0)
+    n = 20_000
+    data = _gen(8)
+    real, fake = torch.randn(n, 2, generator=data), torch.randn(n, 2, generator=data)
+    loss = MixupGAN(alpha=1e-5, generator=_gen(7)).discriminator_loss(D, real, fake)
+    _, lam = MixupGAN(alpha=1e-5, generator=_gen(7)).mix(real, fake)  # the same λ
+    with torch.no_grad():
+        real_terms = F.binary_cross_entropy_with_logits(D(real).squeeze(1), torch.ones(n), reduction="none")
+        fake_terms = F.binary_cross_entropy_with_logits(D(fake).squeeze(1), torch.zeros(n), reduction="none")
+        picked = torch.where(lam > 0.5, real_terms, fake_terms).mean()
+        standard = StandardGAN().discriminator_loss(D, real, fake)
+    torch.testing.assert_close(loss.item(), picked.item(), rtol=1e-3, atol=0)
+    # Half of each pick is real: half the ERM sum (its sd here is 0.3% of it).
+    torch.testing.assert_close(loss.item(), 0.5 * standard.item(), rtol=0.02, atol=0)
 
 
 @pytest.mark.parametrize("alpha", [0.2, 1.0])
@@ -489,7 +543,7 @@ def test_shuffled_alpha_zero_loss_is_the_mean_of_the_standard_terms(linear_d):
     [{}, {"per_sample": False}, {"lambda_distribution": "uniform", "pairing": "shuffled"}, {"alpha": 1e-3}],
     ids=str,
 )
-def test_same_generator_seed_gives_the_same_lambda_and_loss(options):
+def test_same_generator_seed_gives_the_same_lambda_and_loss(options, beta_sampler):
     options = {"alpha": 0.2, **options}
     _, D = _tiny_gan()
     real, fake = torch.randn(16, 2), torch.randn(16, 2)
@@ -502,7 +556,7 @@ def test_same_generator_seed_gives_the_same_lambda_and_loss(options):
     assert not torch.equal(a.discriminator_loss(D, real, fake), la)
 
 
-def test_generator_keeps_lambda_off_the_global_rng():
+def test_generator_keeps_lambda_off_the_global_rng(beta_sampler):
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     before = torch.get_rng_state()
     MixupGAN(alpha=0.2, generator=_gen()).sample_lambda(100, torch.device("cpu"), torch.float32)
