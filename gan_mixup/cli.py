@@ -429,21 +429,34 @@ def _train_one(args: argparse.Namespace) -> int:
                        progress=not args.no_progress, handle_signals=True, callbacks=callbacks)
     if world is not None and not world.is_main:
         return 0
-    print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)"
-          + (f" on {world.world_size} processes" if world is not None else ""))
+    if result.iterations_trained == 0 and not result.stopped_early:
+        print(f"run already finished at iteration {result.iteration}; nothing trained")
+    else:
+        print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)"
+              + (f" on {world.world_size} processes" if world is not None else ""))
     print(f"run directory: {run_dir}")
     if not args.no_render:
+        render_again = f"gan-mixup render {shlex.quote(str(run_dir))}"
         try:
             from gan_mixup.render import render_run
 
             outputs = render_run(run_dir, quiver=not args.no_quiver)
         except KeyboardInterrupt:
             print(f"\ngan-mixup: rendering interrupted; the run is complete. Render it with:\n"
-                  f"  gan-mixup render {shlex.quote(str(run_dir))}", file=sys.stderr)
+                  f"  {render_again}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except (OSError, GanMixupError) as err:  # a full disk, another render of the run, ...
+            reason = str(err) if isinstance(err, GanMixupError) else _os_error_text(err)
+            return _fail(f"training finished at iteration {result.iteration} and its checkpoint is intact, but "
+                         f"rendering failed ({reason}); render it with: {render_again}")
         for name in sorted(outputs, key=lambda name: name == "gif"):  # the GIF last: what a user opens
             print(f"{name}: {outputs[name]}")
     return 0
+
+
+def _os_error_text(err: OSError) -> str:
+    """An ``OSError`` as one line: "No space left on device: runs/x/frames/frame_0003.png"."""
+    return f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
 
 
 def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
@@ -628,10 +641,24 @@ def _cell(value: Any) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from gan_mixup.experiments import render_any
+    import warnings
 
-    for name, path in render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames,
-                                 quiver=not args.no_quiver).items():
+    from gan_mixup.experiments import render_any
+    from gan_mixup.render import RenderWarning
+
+    with warnings.catch_warnings():
+        default = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+            if issubclass(category, RenderWarning):  # a member left out: one line, like every message here
+                print(f"gan-mixup: warning: {message}", file=sys.stderr)
+            else:
+                default(message, category, *rest, **kw)
+
+        warnings.showwarning = show
+        outputs = render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames,
+                             quiver=not args.no_quiver)
+    for name, path in outputs.items():
         print(f"{name}: {path}")
     return 0
 

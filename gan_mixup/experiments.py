@@ -10,15 +10,27 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gan_mixup.config import RunConfig, ToyConfig
 from gan_mixup.presets import load_preset
-from gan_mixup.render import render_comparison, render_figure5, render_run
+from gan_mixup.render import (
+    NothingToRenderError,
+    RenderError,
+    RenderWarning,
+    render_comparison,
+    render_figure5,
+    render_lock,
+    render_run,
+    validate_options,
+)
 from gan_mixup.rundir import (
     CONFIG_FILE,
+    FIGURE5_FILE,
     MANIFEST_FILE,
+    NotARunDirectoryError,
     RunDirectoryError,
     clear_run_dir,
     holds_only_lock,
@@ -127,25 +139,76 @@ def _train_member(config: ToyConfig, run_dir: Path, *, resume: bool, progress: b
 
 def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
                max_frames: int | None = None, quiver: bool = True) -> dict[str, Path]:
-    """Re-render a run directory, or every run of a ``compare`` / ``figure5`` directory, from disk alone."""
+    """Re-render a run directory, or every run of a ``compare`` / ``figure5`` directory, from disk alone.
+
+    A collection's members that have nothing to render yet (not trained, or stopped before their
+    first snapshot) are left out of its pictures with a ``RenderWarning`` naming each; a figure5 row
+    (dataset) missing one of its objectives is left out whole, since the figure compares them.
+    ``NothingToRenderError`` when nothing is left. The directory's render lock is held throughout:
+    a second render of it at the same time gets ``RunLockedError``. A bad ``fps``, ``workers`` or
+    ``max_frames`` is a ``RenderError`` before anything is read or written.
+    """
     path = Path(path)
+    validate_options(fps=fps, workers=workers, max_frames=max_frames)
     if (path / CONFIG_FILE).is_file():
         return render_run(path, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver)
     manifest = path / MANIFEST
     if not manifest.is_file():
-        raise FileNotFoundError(f"{path} is neither a run directory (no config.json) nor a compare directory (no {MANIFEST})")
-    info = json.loads(manifest.read_text())
-    runs = {label: path / sub for label, sub in info["runs"].items()}
-    outputs: dict[str, Path] = {}
-    for label, run_dir in runs.items():
-        outputs.update({f"{label}_{name}": p for name, p in render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver).items()})
-    if info.get("kind") == "figure5":
-        keyed = {tuple(label.split("/", 1)): run_dir for label, run_dir in runs.items()}
-        outputs.update(render_figure5_runs(keyed, path, fps=fps, workers=workers, max_frames=max_frames,  # type: ignore[arg-type]
-                                           quiver=quiver))
-    else:
-        outputs.update(render_comparison(runs, path, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver))
-    return outputs
+        raise NotARunDirectoryError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a compare directory "
+                                    f"(no {MANIFEST})")
+    try:
+        info = json.loads(manifest.read_text())
+        runs = {str(label): path / sub for label, sub in info["runs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise RenderError(f"{manifest} is damaged ({type(err).__name__}); it names the runs to render") from None
+    figure = info.get("kind") == "figure5"
+    with render_lock(path):
+        outputs: dict[str, Path] = {}
+        rendered: dict[str, Path] = {}
+        left_out: dict[str, str] = {}  # label -> why
+        for label, run_dir in runs.items():
+            try:
+                if not run_dir.exists():  # a member a killed compare never reached
+                    raise NothingToRenderError(f"nothing to render yet: {run_dir} was not trained")
+                member = render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver)
+            except NothingToRenderError as err:
+                left_out[label] = str(err)
+                continue
+            outputs.update({f"{label}_{name}": p for name, p in member.items()})
+            rendered[label] = run_dir
+        if figure:
+            keyed = {tuple(label.split("/", 1)): run_dir for label, run_dir in runs.items()}
+            objectives = {objective for _, objective in keyed}
+            complete = [ds for ds in dict.fromkeys(ds for ds, _ in keyed)
+                        if all(f"{ds}/{o}" in rendered for o in objectives)]
+            if not complete:
+                raise NothingToRenderError(f"nothing to render yet: no dataset of {path} has snapshots of all its runs"
+                                           + _first_reason(left_out))
+            _warn_left_out(path, left_out)
+            for dataset in dict.fromkeys(ds for ds, _ in keyed if ds not in complete):
+                warnings.warn(f"{dataset!r} is left out of {path / FIGURE5_FILE}: not all of its runs have snapshots yet",
+                              RenderWarning, stacklevel=2)
+            outputs.update(render_figure5_runs({k: d for k, d in keyed.items() if k[0] in complete},  # type: ignore[misc]
+                                               path, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver))
+        else:
+            if not rendered:
+                raise NothingToRenderError(f"nothing to render yet: no run of {path} has a snapshot" + _first_reason(left_out))
+            _warn_left_out(path, left_out)
+            outputs.update(render_comparison(rendered, path, fps=fps, workers=workers, max_frames=max_frames,
+                                             quiver=quiver))
+        return outputs
+
+
+def _first_reason(left_out: dict[str, str]) -> str:
+    """" (the first: WHY)" for the first run left out, '' when none was."""
+    for why in left_out.values():
+        return f" (the first: {why.removeprefix('nothing to render yet: ')})"
+    return ""
+
+
+def _warn_left_out(path: Path, left_out: dict[str, str]) -> None:
+    for label, why in left_out.items():
+        warnings.warn(f"{label!r} is left out of the pictures of {path}: {why}", RenderWarning, stacklevel=3)
 
 
 def config_with_objective(base: RunConfig, spec: str) -> RunConfig:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from gan_mixup.rundir import (METRICS_CSV_FILE, SnapshotError, list_snapshots, read_records, read_reference,
-                              read_snapshot, write_csv)
+from gan_mixup.rundir import (METRICS_CSV_FILE, RunDirectoryError, SnapshotError, list_snapshots, read_records,
+                              read_reference, read_snapshot, write_csv)
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,8 +151,13 @@ def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """(Re)compute a run's metrics with ``evaluate_run`` and write them to ``metrics.csv``, one row
-    per snapshot; returns the path and the rows."""
+    per snapshot; returns the path and the rows. ``RunDirectoryError`` when something other than a
+    file is in the way of ``metrics.csv`` (nothing is computed or written then)."""
     run_dir = Path(run_dir)
+    path = run_dir / METRICS_CSV_FILE
+    if path.is_dir() or (path.exists() and not path.is_file()):
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise RunDirectoryError(f"{path} is {kind}; move it away, and the metrics are written there as a CSV file")
     rows = evaluate_run(run_dir)
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    return write_csv(run_dir / METRICS_CSV_FILE, columns, rows), rows
+    return write_csv(path, columns, rows), rows

@@ -13,7 +13,12 @@ Frames are written first, then the GIF is assembled from the frame files.
 
 A damaged snapshot file (truncated, corrupt) is skipped with a one-line warning on stderr and the
 rest is rendered; ``SnapshotError`` is raised only when nothing is readable, or when the run's
-``reference.npz`` is damaged (every frame needs it).
+``reference.npz`` is damaged (every frame needs it). A run with no snapshot yet (stopped before its
+first) raises ``NothingToRenderError``.
+
+Rendering holds the directory's render lock (``gan_mixup.rundir.render_locked``), not its training
+lock: a run can be rendered while it trains, but a second render of it at the same time is refused
+with ``RunLockedError``. Finished pictures are written to a temporary file and renamed.
 
 Example:
     >>> from gan_mixup.render import render_run
@@ -48,11 +53,13 @@ from gan_mixup.errors import GanMixupError
 # The run-directory module is the one that knows the files and their names.
 from gan_mixup.rundir import (
     COMPARISON_FRAMES_DIR,
+    CONFIG_FILE,
     FIGURE5_FILE as FIGURE5_NAME,
     FRAMES_DIR,
     GIF_FILE as GIF_NAME,
     LOSSES_FILE as LOSSES_NAME,
     METRICS_FILE,
+    NotARunDirectoryError,
     PAPER_ITERATIONS,
     REFERENCE_FILE,
     SNAPSHOT_DIR,
@@ -63,6 +70,7 @@ from gan_mixup.rundir import (
     read_records,
     read_reference,
     read_snapshot,
+    render_locked,
     snapshot_path,
 )
 from gan_mixup.rundir import COMPARISON_GIF_FILE as COMPARISON_GIF
@@ -109,7 +117,16 @@ _READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError)
 
 class RenderError(GanMixupError, ValueError):
     """Runs that cannot be drawn (together): an unknown kind, points and images in one figure,
-    samples of the wrong shape. (A damaged file is ``SnapshotError``, of ``gan_mixup.rundir``.)"""
+    samples of the wrong shape, no shared iteration, a bad ``fps`` / ``workers`` / ``max_frames``.
+    (A damaged file is ``SnapshotError``, of ``gan_mixup.rundir``.)"""
+
+
+class NothingToRenderError(RenderError):
+    """A run without a snapshot yet: its training stopped before the first one."""
+
+
+class RenderWarning(UserWarning):
+    """A member of a collection left out of its pictures, because it has nothing to render yet."""
 
 
 class _Damaged(NamedTuple):
@@ -320,7 +337,21 @@ def _save(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Frames are intermediate files: fast zlib level 1 instead of the default 6.
-    fig.savefig(path, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": compress_level})
+    _write_replacing(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi,
+                                                   pil_kwargs={"compress_level": compress_level}))
+
+
+def _write_replacing(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)``, then rename ``tmp`` over ``path``: a reader never sees half a picture, and a
+    failure (a full disk, Ctrl-C) leaves the old file and no temporary one. The name holds the pid,
+    so two processes writing one picture never share a temporary file."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ----- a run ----------------------------------------------------------------------------------
@@ -343,7 +374,11 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
 
     A damaged snapshot file is skipped with a one-line warning on stderr (the frames stay numbered
     without gaps); ``SnapshotError`` is raised when no snapshot is readable, or when
-    ``reference.npz`` is damaged.
+    ``reference.npz`` is damaged. A run with no snapshot yet raises ``NothingToRenderError``; a bad
+    ``fps``, ``workers`` or ``max_frames`` raises ``RenderError`` before anything is written.
+
+    The run's render lock is held throughout (see ``render_lock``): while another process renders
+    the run, this raises ``RunLockedError``. A run that is training may be rendered.
 
     Returns ``{"frames": frames dir, "gif": GIF path}`` and ``"losses"`` when that plot was drawn.
 
@@ -352,7 +387,16 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
         PosixPath('runs/tiny/training.gif')
     """
     run_dir = Path(run_dir)
-    _check_fps(fps)
+    validate_options(fps=fps, workers=workers, max_frames=max_frames)
+    if not run_dir.is_dir():  # checked before locking: the lock would create the folder
+        raise NotARunDirectoryError(f"{run_dir} is not a gan-mixup run directory: "
+                                    f"{run_dir / SNAPSHOT_DIR / REFERENCE_FILE} is missing")
+    with render_lock(run_dir):
+        return _render_run(run_dir, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver)
+
+
+def _render_run(run_dir: Path, *, fps: float, workers: int | None, max_frames: int | None,
+                quiver: bool) -> dict[str, Path]:
     reference = _read_reference(run_dir)
     snapshot_files = _snapshot_files(run_dir)
     if max_frames is not None:
@@ -413,7 +457,8 @@ def _skip_damaged(damaged: list[tuple[Path, list[_Damaged]]], frame_paths: list[
 def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: float = 10) -> Path:
     """Assemble PNG frames (all of one size) into a GIF that loops forever, the last frame held.
 
-    Written to a temporary file and renamed, so a reader never sees half a GIF.
+    Written to a temporary file and renamed, so a reader never sees half a GIF, and a failed write
+    leaves no temporary file.
 
     Example:
         >>> write_gif(sorted(Path("runs/tiny/frames").glob("*.png")), "tiny.gif", fps=5)  # doctest: +SKIP
@@ -430,10 +475,9 @@ def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: f
     durations = [frame_ms] * len(frames)
     durations[-1] = max(frame_ms, 1000.0 * LAST_FRAME_HOLD_S)
     images = [_gif_frame(frame) for frame in frames]
-    tmp = gif_path.with_name(gif_path.name + ".tmp")
     # loop=0 is "forever" in the GIF format; durations are in milliseconds for Pillow.
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    os.replace(tmp, gif_path)
+    _write_replacing(gif_path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                                                          duration=durations, loop=0))
     return gif_path
 
 
@@ -453,7 +497,7 @@ def _gif_frame(rgb: np.ndarray) -> Image.Image:
 def _clear_frames(frames_dir: Path) -> None:
     # Stale frames of an earlier render (a longer run) would otherwise sit beside the new ones.
     if frames_dir.is_dir():
-        for old in frames_dir.glob("frame_*.png"):
+        for old in [*frames_dir.glob("frame_*.png"), *frames_dir.glob("frame_*.tmp")]:  # .tmp: a render killed -9
             old.unlink()
     frames_dir.mkdir(parents=True, exist_ok=True)
 
@@ -601,7 +645,7 @@ def common_iterations(run_dirs: Iterable[str | Path]) -> list[int]:
         raise ValueError("no runs given")
     common = sorted(set.intersection(*sets))
     if not common:
-        raise ValueError("the runs share no snapshot iteration; they cannot be shown side by side")
+        raise RenderError("the runs share no snapshot iteration; they cannot be shown side by side")
     return common
 
 
@@ -613,8 +657,8 @@ def thin_iterations(iterations: Sequence[int], max_frames: int) -> list[int]:
         >>> thin_iterations(list(range(0, 101)), 5)
         [0, 10, 50, 100]
     """
-    if max_frames < 2:
-        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
+    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
+        raise RenderError(f"max_frames must be an integer of at least 2 (the first and the last frame), got {max_frames!r}")
     iterations = sorted(iterations)
     if len(iterations) <= max_frames:
         return iterations
@@ -659,7 +703,8 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
 
     The runs must be of one kind (all points or all images; ``RenderError`` otherwise). An iteration
     at which any run's snapshot is damaged is left out of the GIF, and a damaged figure cell says so,
-    each with a one-line warning on stderr; ``SnapshotError`` when nothing is readable.
+    each with a one-line warning on stderr; ``SnapshotError`` when nothing is readable. ``out_dir``'s
+    render lock is held throughout (``RunLockedError`` while another process renders into it).
 
     Returns ``{"gif": ..., "frames": ..., "figure5": ...}``.
 
@@ -667,9 +712,16 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
         >>> render_comparison({"ERM GAN": "runs/erm", "mixup GAN (α = 0.2)": "runs/mixup"}, "runs/compare")  # doctest: +SKIP
         {'gif': PosixPath('runs/compare/comparison.gif'), ...}
     """
-    _check_fps(fps)
+    validate_options(fps=fps, workers=workers, max_frames=max_frames)
     if not run_dirs:
         raise ValueError("render_comparison needs at least one run")
+    with render_lock(out_dir):
+        return _render_comparison(run_dirs, Path(out_dir), fps=fps, workers=workers, max_frames=max_frames,
+                                  quiver=quiver)
+
+
+def _render_comparison(run_dirs: dict[str, str | Path], out_dir: Path, *, fps: float, workers: int | None,
+                       max_frames: int | None, quiver: bool) -> dict[str, Path]:
     labels = [str(label) for label in run_dirs]
     dirs = [Path(d) for d in run_dirs.values()]
     references = [_read_reference(d) for d in dirs]
@@ -677,7 +729,6 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     iterations = common_iterations(dirs)
     if max_frames is not None:
         iterations = thin_iterations(iterations, max_frames)
-    out_dir = Path(out_dir)
     frames_dir = out_dir / COMPARISON_FRAMES_DIR
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
@@ -906,9 +957,14 @@ def _sample_problem(kind: str, fake: np.ndarray) -> str:
 
 def _read_reference(run_dir: Path) -> Reference:
     """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, a missing one
-    ``FileNotFoundError``."""
+    ``NothingToRenderError`` in a run that has its ``config.json`` (training stopped before writing
+    it), ``FileNotFoundError`` elsewhere."""
     try:
         reference = read_reference(run_dir)
+    except NotARunDirectoryError:
+        if (Path(run_dir) / CONFIG_FILE).is_file():
+            raise _nothing_yet(Path(run_dir)) from None
+        raise
     except (GanMixupError, FileNotFoundError):
         raise
     except _READ_ERRORS as err:
@@ -941,10 +997,20 @@ def _reason(err: BaseException) -> str:
 
 
 def _snapshot_files(run_dir: Path) -> list[Path]:
-    files = list_snapshots(run_dir)
+    try:
+        files = list_snapshots(run_dir)
+    except NotARunDirectoryError:
+        if (Path(run_dir) / CONFIG_FILE).is_file():
+            raise _nothing_yet(Path(run_dir)) from None
+        raise
     if not files:
-        raise ValueError(f"{run_dir} has no snapshots (snapshots/it_*.npz); train it with snapshots enabled first")
+        raise _nothing_yet(Path(run_dir))
     return files
+
+
+def _nothing_yet(run_dir: Path) -> NothingToRenderError:
+    return NothingToRenderError(f"nothing to render yet: {run_dir} has no snapshots (snapshots/it_*.npz); its training "
+                                "stopped before the first one: continue it with --resume, then render")
 
 
 def _snapshot_file(run_dir: Path, iteration: int) -> Path:
@@ -955,9 +1021,19 @@ def _iteration_of(snapshot_file: Path) -> int:
     return int(snapshot_file.stem.split("_", 1)[1])  # "it_00000100" -> 100
 
 
+def validate_options(*, fps: float = 10, workers: int | None = None, max_frames: int | None = None) -> None:
+    """``RenderError`` unless ``fps`` is a positive number, ``workers`` ``None`` or an integer >= 1, and
+    ``max_frames`` ``None`` or an integer >= 2 (a GIF keeps its first and last frame)."""
+    _check_fps(fps)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise RenderError(f"workers must be a positive integer (processes drawing frames), got {workers!r}")
+    if max_frames is not None:
+        thin_iterations([], max_frames)
+
+
 def _check_fps(fps: float) -> None:
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if isinstance(fps, bool) or not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise RenderError(f"fps must be a positive number (GIF frames per second), got {fps!r}")
 
 
 def _worker_count(workers: int | None, tasks: int) -> int:
@@ -965,9 +1041,29 @@ def _worker_count(workers: int | None, tasks: int) -> int:
         # The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, min(cpus, MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    validate_options(workers=workers)
     return min(workers, max(1, tasks))
+
+
+_held = threading.local()  # the render locks this thread holds (resolved paths)
+
+
+@contextmanager
+def render_lock(path: str | Path) -> Iterator[None]:
+    """Hold ``path``'s render lock (``gan_mixup.rundir.render_locked``) for the block, re-entrantly in
+    one thread: ``render_any`` holds a collection's lock while ``render_comparison`` draws into it.
+    Another process (or thread) rendering ``path`` makes this raise ``RunLockedError``."""
+    key = Path(path).resolve()
+    held: set[Path] = _held.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
+    with render_locked(Path(path)):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
 
 
 def _map(fn: Callable[..., list[Any]], shared: tuple[Any, ...], jobs: list[Any], workers: int) -> list[Any]:

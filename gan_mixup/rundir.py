@@ -5,6 +5,7 @@ A run directory holds::
 
     .gan-mixup-run       marker: only a folder holding it is ever deleted by --overwrite
     .lock                held (flock) by the process training the run; names its pid
+    .render.lock         held (flock) by the process rendering the run (its frames, GIF and plots)
     config.json          the RunConfig, as JSON
     metrics.jsonl        one JSON object per line: {"kind": "train" | "snapshot" | "event", "iteration": ...}
     snapshots/
@@ -42,6 +43,7 @@ PAPER_ITERATIONS = (10, 100, 1000, 10000, 20000)  # the paper's Figure 5 columns
 
 MARKER_FILE = ".gan-mixup-run"
 LOCK_FILE = ".lock"
+RENDER_LOCK_FILE = ".render.lock"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SNAPSHOT_DIR = "snapshots"
@@ -392,8 +394,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` through a temporary file and a rename, so a reader never sees half of it."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk or a directory in the way leaves no stray half file
+        raise
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Path:
@@ -411,7 +417,8 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, *, lock_file: str = LOCK_FILE,
+           busy: str = "{path} is in use by {holder}; wait for it to finish or stop it first") -> Iterator[None]:
     """Hold an exclusive lock on run directory ``path`` (created if needed) for the block.
 
     ``flock`` on ``path/.lock``, which names the holder's pid and command line: the kernel drops the
@@ -419,7 +426,8 @@ def locked(path: Path) -> Iterator[None]:
     process gets ``RunLockedError`` naming the holder. The lock file is removed on exit (while still
     locked; a process that locked a removed file notices and retries), and a directory created here
     that stayed empty is removed too, so a mistake found after locking leaves no trace. Where
-    ``fcntl`` does not exist (Windows) no lock is taken.
+    ``fcntl`` does not exist (Windows) no lock is taken. ``lock_file`` names another lock of the same
+    kind (see ``render_locked``); ``busy`` is the error message, with ``{path}`` and ``{holder}``.
     """
     try:
         import fcntl
@@ -432,7 +440,7 @@ def locked(path: Path) -> Iterator[None]:
                                 "create that folder or choose another directory")
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    lock_path = path / LOCK_FILE
+    lock_path = path / lock_file
     for _ in range(100):
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -442,7 +450,7 @@ def locked(path: Path) -> Iterator[None]:
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            raise RunLockedError(f"{path} is in use by {holder}; wait for it to finish or stop it first") from None
+            raise RunLockedError(busy.format(path=path, holder=holder)) from None
         try:
             same_file = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
         except FileNotFoundError:
@@ -464,6 +472,20 @@ def locked(path: Path) -> Iterator[None]:
                 path.rmdir()  # only succeeds when nothing was written
             except OSError:
                 pass
+
+
+@contextmanager
+def render_locked(path: Path) -> Iterator[None]:
+    """Hold the render lock of a run or collection directory ``path`` for the block.
+
+    A lock of its own (``.render.lock``), apart from training's ``.lock``: a run can be rendered while
+    it trains (its snapshots are written atomically), but two renders, or a user's and the trainer's
+    final one, never write the same frames and GIF at once. A second render gets ``RunLockedError``
+    ("another render of PATH is running ...; wait for it to finish").
+    """
+    with locked(path, lock_file=RENDER_LOCK_FILE,
+                busy="another render of {path} is running ({holder}); wait for it to finish"):
+        yield
 
 
 def _command_line() -> str:

@@ -106,6 +106,7 @@ class TrainResult:
     discriminator: nn.Module
     stopped_early: bool = False
     checkpoint_seconds: list[float] = field(default_factory=list)
+    iterations_trained: int = 0  # by this call: 0 when a resumed run had finished already
 
 
 @dataclass
@@ -569,6 +570,7 @@ def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, 
         discriminator=state.discriminator,
         stopped_early=stopped_early,
         checkpoint_seconds=recorder.checkpoint_seconds,
+        iterations_trained=done,
     )
 
 

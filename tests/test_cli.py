@@ -179,6 +179,78 @@ def test_render_rerenders_from_snapshots_alone(tmp_path):
     assert not (out / "checkpoint.pt").exists()
 
 
+def _tiny_run(out: Path, *extra: str) -> None:
+    code, _, stderr = run_cli(["toy", "--out", out, "--iterations", "12", "--no-render", *TINY, *extra])
+    assert code == 0, stderr
+
+
+def test_render_while_another_render_holds_the_run_is_one_line(tmp_path):
+    from gan_mixup.rundir import render_locked
+
+    out = tmp_path / "run"
+    _tiny_run(out)
+    before = tree(out)
+    with render_locked(out):  # a render in progress, in this process: the subprocess must wait its turn
+        done = subprocess.run([sys.executable, "-m", "gan_mixup.cli", "render", str(out), "--workers", "1"],
+                              capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    line = assert_one_error_line(done.returncode, done.stderr, "another render of")
+    assert str(out) in line and "wait for it" in line
+    assert tree(out) == before  # nothing written, no temporary file and no lock left
+
+
+def test_final_render_failing_on_a_full_disk_says_training_finished(tmp_path, monkeypatch):
+    import errno
+
+    import gan_mixup.render
+
+    def disk_full(run_dir, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(run_dir) / "frames" / "frame_0003.png"))
+
+    monkeypatch.setattr(gan_mixup.render, "render_run", disk_full)
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["toy", "--out", out, "--iterations", "12", *TINY])
+    line = assert_one_error_line(code, stderr, "training finished at iteration 12")
+    assert "checkpoint is intact" in line and "No space left on device" in line and "frame_0003.png" in line
+    assert line.endswith(f"gan-mixup render {out}")
+    assert "trained 12 iterations" in stdout
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["iteration"] == 12
+
+
+def test_final_render_while_another_render_holds_the_run_says_training_finished(tmp_path):
+    from gan_mixup.rundir import render_locked
+
+    out = tmp_path / "run"
+    _tiny_run(out)
+    with render_locked(out):
+        code, _, stderr = run_cli(["toy", "--out", out, "--resume", "--iterations", "16", *TINY])
+    line = assert_one_error_line(code, stderr, "training finished at iteration 16")
+    assert "another render of" in line and f"gan-mixup render {out}" in line
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["iteration"] == 16
+
+
+def test_resuming_a_finished_run_says_nothing_was_trained(tmp_path):
+    out = tmp_path / "run"
+    _tiny_run(out)
+    code, stdout, stderr = run_cli(["toy", "--out", out, "--resume", "--iterations", "12", "--no-render", *TINY])
+    assert code == 0, stderr
+    assert stdout.splitlines()[0] == "run already finished at iteration 12; nothing trained"
+    assert "it/s" not in stdout
+    code, stdout, stderr = run_cli(["toy", "--out", out, "--resume", "--iterations", "14", "--no-render", *TINY])
+    assert code == 0, stderr
+    assert stdout.startswith("trained 14 iterations in ")
+
+
+def test_metrics_when_metrics_csv_is_a_directory_names_it_and_leaves_nothing(tmp_path):
+    out = tmp_path / "run"
+    _tiny_run(out)
+    (out / "metrics.csv").mkdir()
+    before = tree(out)
+    code, _, stderr = run_cli(["metrics", out])
+    line = assert_one_error_line(code, stderr, f"{out / 'metrics.csv'} is a directory")
+    assert "metrics.csv.tmp" not in line
+    assert tree(out) == before and not list(out.glob("*.tmp"))
+
+
 def test_figure5_runs_the_four_runs_and_writes_the_figure(tmp_path):
     # needs gan_mixup/render.py
     out = tmp_path / "f5"
@@ -283,6 +355,13 @@ BAD_CLI = [
     ("figure5-zero-iterations", ["figure5", "--iterations", "0", "--out", "{out}"], "iterations"),
     ("render-missing-directory", ["render", "{tmp}/nowhere"], "nowhere"),
     ("render-bad-fps", ["render", "{tmp}/nowhere", "--fps", "x"], "integer"),
+    # issue 22: the library's ValueErrors came through as tracebacks
+    ("render-fps-zero", ["render", "{tmp}/existing", "--fps", "0"], "fps"),
+    ("render-fps-negative", ["render", "{tmp}/existing", "--fps", "-5"], "fps"),
+    ("render-max-frames-one", ["render", "{tmp}/existing", "--max-frames", "1"], "max_frames"),
+    ("render-workers-zero", ["render", "{tmp}/existing", "--workers", "0"], "workers"),
+    ("render-run-stopped-before-its-first-snapshot", ["render", "{tmp}/existing"], "nothing to render yet"),
+    ("render-compare-with-no-member-trained", ["render", "{tmp}/acompare"], "nothing to render yet"),
     # found by a hostile new user (issue 14): each failed late, after the run directory was made
     ("grid-size-one", ["toy", "--grid-size", "1"], "grid_size"),
     ("iterations-beyond-64-bits", ["toy", "--iterations", str(10**20)], "iterations"),

@@ -7,8 +7,10 @@ not reach (the paper's 100, 1000, ...) or samples no training would give (NaN, f
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -18,7 +20,13 @@ import torch
 
 from gan_mixup import ToyConfig, train
 from gan_mixup import render
+from gan_mixup.errors import GanMixupError
+from gan_mixup.experiments import render_any
 from gan_mixup.render import (
+    NothingToRenderError,
+    RenderError,
+    RenderWarning,
+    common_iterations,
     figure_iterations,
     load_losses,
     plot_losses,
@@ -27,7 +35,18 @@ from gan_mixup.render import (
     render_frame,
     render_run,
 )
-from gan_mixup.rundir import Reference, Snapshot, list_snapshots, read_reference, read_snapshot, write_reference, write_snapshot
+from gan_mixup.rundir import (
+    Reference,
+    RunLockedError,
+    Snapshot,
+    list_snapshots,
+    locked,
+    read_reference,
+    read_snapshot,
+    render_locked,
+    write_reference,
+    write_snapshot,
+)
 
 TINY = dict(iterations=40, hidden=16, snapshot_frames=8, fixed_samples=200, grid_size=24, log_every=5)
 
@@ -267,11 +286,130 @@ def test_run_without_snapshots(tmp_path: Path) -> None:
         render_figure5({("ring8", "ERM GAN"): run}, tmp_path / "f.png")
 
 
-def test_bad_fps_and_workers(run_copy: Path) -> None:
-    with pytest.raises(ValueError, match="fps"):
-        render_run(run_copy, fps=0)
-    with pytest.raises(ValueError, match="workers"):
-        render_run(run_copy, workers=0)
+def test_a_run_stopped_before_its_first_snapshot_has_nothing_to_render(tmp_path: Path) -> None:
+    only_config = tmp_path / "only-config"  # killed while setting up: config.json, maybe metrics.jsonl
+    only_config.mkdir()
+    (only_config / "config.json").write_text(ToyConfig(**TINY).to_json())
+    (only_config / "metrics.jsonl").write_text("")
+    with_reference = fake_run(tmp_path / "with-reference", [])  # reference.npz, no it_*.npz
+    for run in (only_config, with_reference):
+        before = sorted(p.name for p in run.rglob("*"))
+        for call in (render_run, render_any):
+            with pytest.raises(NothingToRenderError, match="nothing to render yet") as info:
+                call(run)
+            assert str(run) in str(info.value) and "--resume" in str(info.value) and "\n" not in str(info.value)
+            assert isinstance(info.value, GanMixupError)
+        assert sorted(p.name for p in run.rglob("*")) == before  # no frames folder, no lock file left
+
+
+def test_runs_sharing_no_iteration_are_a_render_error(tmp_path: Path) -> None:
+    a, b = fake_run(tmp_path / "a", [1, 2]), fake_run(tmp_path / "b", [3, 4])
+    with pytest.raises(RenderError, match="share no snapshot iteration"):
+        common_iterations([a, b])
+    with pytest.raises(RenderError, match="share no snapshot iteration"):
+        render_comparison({"a": a, "b": b}, tmp_path / "out", workers=1)
+
+
+@pytest.mark.parametrize("options, keyword", [
+    ({"fps": 0}, "fps"), ({"fps": -5}, "fps"), ({"fps": float("nan")}, "fps"),
+    ({"workers": 0}, "workers"), ({"workers": -1}, "workers"),
+    ({"max_frames": 1}, "max_frames"), ({"max_frames": 0}, "max_frames"),
+])
+def test_bad_render_options_are_render_errors_before_anything_is_written(run_copy: Path, tmp_path: Path,
+                                                                        options: dict, keyword: str) -> None:
+    render_run(run_copy, workers=1)
+    before = {p: p.read_bytes() for p in sorted(run_copy.rglob("*")) if p.is_file()}
+    for call in (lambda: render_run(run_copy, **options), lambda: render_any(run_copy, **options),
+                 lambda: render_comparison({"a": run_copy}, tmp_path / "cmp", **options)):
+        with pytest.raises(RenderError, match=keyword) as info:
+            call()
+        assert isinstance(info.value, GanMixupError) and isinstance(info.value, ValueError)
+    after = {p: p.read_bytes() for p in sorted(run_copy.rglob("*")) if p.is_file()}
+    assert after == before  # workers=0 used to clear the old frames before it was refused
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_second_render_of_a_run_is_refused_while_one_holds_it(run_copy: Path) -> None:
+    render_run(run_copy, workers=1)
+    before = {p: p.read_bytes() for p in sorted(run_copy.rglob("*")) if p.is_file()}
+    with render_locked(run_copy):  # another process's render, as the kernel sees it: a second flock
+        with pytest.raises(RunLockedError, match="another render of .* is running") as info:
+            render_run(run_copy, workers=1)
+        assert "wait for it" in str(info.value) and "\n" not in str(info.value)
+        with pytest.raises(RunLockedError, match="another render"):
+            render_any(run_copy, workers=1)
+    assert {p: p.read_bytes() for p in sorted(run_copy.rglob("*")) if p.is_file()} == before
+    with locked(run_copy):  # training's lock: a run that trains can still be rendered
+        assert render_run(run_copy, workers=1)["gif"].is_file()
+    assert not (run_copy / ".render.lock").exists()
+
+
+def test_a_failed_gif_write_keeps_the_old_gif_and_leaves_no_temporary_file(run_copy: Path, monkeypatch) -> None:
+    old = render_run(run_copy, workers=1)["gif"].read_bytes()
+    save = render.Image.Image.save
+
+    def disk_full(self, fp, *args, **kwargs):
+        if kwargs.get("format") != "GIF":  # the frames (PNG through Pillow too) are written as usual
+            return save(self, fp, *args, **kwargs)
+        Path(fp).write_bytes(b"half a GIF")
+        raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+
+    monkeypatch.setattr(render.Image.Image, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        render_run(run_copy, workers=1)
+    assert len(list((run_copy / "frames").glob("frame_*.png"))) == len(list_snapshots(run_copy))  # it got to the GIF
+    assert (run_copy / "training.gif").read_bytes() == old
+    assert not [p for p in run_copy.rglob("*") if p.name.endswith(".tmp")]
+    assert not (run_copy / ".render.lock").exists()
+
+
+def _collection(path: Path, kind: str, members: dict[str, str]) -> Path:
+    path.mkdir()
+    (path / "runs.json").write_text(json.dumps({"kind": kind, "runs": members}))
+    return path
+
+
+def test_a_compare_folder_renders_the_members_that_have_snapshots(runs: dict[str, Path], tmp_path: Path) -> None:
+    folder = _collection(tmp_path / "cmp", "compare", {"mixup": "mixup", "erm": "erm", "r1": "erm_r1"})
+    shutil.copytree(runs["mixup"], folder / "mixup")
+    fake_run(folder / "erm", [])  # killed before its first snapshot; erm_r1 never started
+    with pytest.warns(RenderWarning) as caught:
+        outputs = render_any(folder, workers=1)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert "'erm' is left out" in messages[0] and "has no snapshots" in messages[0]
+    assert "'r1' is left out" in messages[1] and "was not trained" in messages[1]
+    assert outputs["gif"] == folder / "comparison.gif" and "mixup_gif" in outputs
+    assert iio.imread(outputs["figure5"]).shape[0] < 300  # one row (mixup) of 1.9-inch panels at 90 dpi, not two
+    assert not (folder / "erm" / "frames").exists()
+
+
+def test_a_compare_folder_with_nothing_to_render_is_one_error(tmp_path: Path) -> None:
+    folder = _collection(tmp_path / "cmp", "compare", {"erm": "erm", "mixup": "mixup"})
+    fake_run(folder / "erm", [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warnings before the error: it says it all
+        with pytest.raises(NothingToRenderError, match="no run of .* has a snapshot") as info:
+            render_any(folder)
+    assert "erm" in str(info.value) and "\n" not in str(info.value)
+    (folder / "runs.json").write_text('{"kind": "compare", "runs": ')
+    with pytest.raises(RenderError, match="runs.json is damaged"):
+        render_any(folder)
+
+
+def test_a_figure5_folder_leaves_out_a_dataset_with_a_run_missing(tmp_path: Path) -> None:
+    members = {"grid25/ERM GAN": "grid25-erm", "grid25/mixup GAN": "grid25-mixup",
+               "ring8/ERM GAN": "ring8-erm", "ring8/mixup GAN": "ring8-mixup"}
+    folder = _collection(tmp_path / "f5", "figure5", members)
+    for label, sub in members.items():
+        fake_run(folder / sub, [] if label == "ring8/mixup GAN" else [1, 10])
+    with pytest.warns(RenderWarning) as caught:
+        outputs = render_any(folder, workers=1)
+    messages = [str(w.message) for w in caught]
+    assert any("'ring8/mixup GAN' is left out" in m for m in messages)
+    assert any("'ring8' is left out of" in m and "figure5.png" in m for m in messages)
+    assert "grid25_gif" in outputs and "ring8_gif" not in outputs and "ring8/ERM GAN_gif" in outputs
+    assert (folder / "figure5.png").is_file() and not (folder / "ring8").exists()
 
 
 # ----- losses ---------------------------------------------------------------------------------
