@@ -65,7 +65,7 @@ SCORECARD_PNG_FILE = "scorecard.png"
 GRADIENTS_PNG_FILE = "gradients.png"
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
-               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
+               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
                SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE)
 CHECKPOINT_VERSION = 1
@@ -382,7 +382,7 @@ def is_unmarked_run(path: Path) -> bool:
 def holds_only_lock(path: Path) -> bool:
     """Absent, or empty but for our lock file: a run or collection directory with nothing in it yet."""
     path = Path(path)
-    return not path.exists() or (path.is_dir() and all(entry.name == LOCK_FILE for entry in path.iterdir()))
+    return not path.exists() or (path.is_dir() and all(entry.name in (LOCK_FILE, RENDER_LOCK_FILE) for entry in path.iterdir()))
 
 
 def write_config(run_dir: Path, config_json: str) -> None:
