@@ -73,6 +73,14 @@ def dataset_kind(dataset: str) -> str:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Everything that defines one run, toy or image; saved as the run's ``config.json``.
+
+    The dataset decides the kind (``kind``: ``"points"`` or ``"images"``); fields left ``None`` take
+    that kind's default on construction. Each field's comment in the source gives its meaning and
+    allowed values. An invalid value raises ``ConfigError``; ``to_json``/``from_json`` and ``load``
+    round-trip the file, ``replace`` gives a validated copy.
+    """
+
     # what is trained
     dataset: str = "ring8"  # toy: ring8, grid25, spiral, swissroll, moons; images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder
     dataset_options: dict[str, float] = field(default_factory=dict)  # toy only, e.g. {"radius": 2.0, "std": 0.02}

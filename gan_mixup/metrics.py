@@ -121,7 +121,7 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     snapshot, so their metrics (computed on ``metric_samples`` fakes while training) are read back
     from ``metrics.jsonl``.
 
-    Example:
+    Examples:
         >>> rows = evaluate_run("runs/demo")  # doctest: +SKIP
         >>> rows[-1]["modes_covered"]  # doctest: +SKIP
         8

@@ -213,7 +213,7 @@ class MixupGAN:
             ``batches_per_step``): pass ``real`` and ``fake`` of ``2·B`` samples each.
         generator: the ``torch.Generator`` λ and shuffles are drawn from (on the batches' device).
 
-    Example:
+    Examples:
         >>> objective = MixupGAN(alpha=0.2, generator=torch.Generator().manual_seed(0))
         >>> D = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
         >>> real, fake = torch.randn(128, 2), torch.randn(128, 2)
