@@ -214,7 +214,7 @@ def run_sweep(
         finally:
             if bar is not None:
                 bar.close()
-        result = SweepResult({m.name: statuses[m.name] for m in members})
+        result = SweepResult({m.name: statuses.get(m.name, "failed: not started") for m in members})
         result.outputs = write_scorecard(out_dir)
         return result
 
@@ -427,10 +427,13 @@ def _run_in_pool(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
             for sentinel in ended:
                 statuses.update(running.pop(sentinel).outcome())
     finally:
-        for job in running.values():  # only when this process fails: let the members in flight checkpoint
-            _signal(job.process.pid)
-        for job in running.values():
-            job.process.join()
+        # Only when this process fails: the members in flight checkpoint and stop (SIGINT again each
+        # second, for a process that was still starting and ignored the first).
+        while any(job.process.is_alive() for job in running.values()):
+            for job in running.values():
+                _signal(job.process.pid)
+            wait_for([job.process.sentinel for job in running.values()], timeout=1.0)
+            _drain(queue, bar)
         _drain(queue, bar)
     return statuses
 
@@ -488,8 +491,11 @@ def _job_main(results: Any, queue: Any, sweep_pid: int, configs: list[RunConfig]
         outcome = _train_job(configs, run_dirs, names, callbacks_for)
     except Exception as err:  # a bug in a member or a callback: its members fail, the sweep goes on
         outcome = {name: f"failed: {type(err).__name__}: {err}" for name in names}
-    results.send(outcome)
-    results.close()
+    try:
+        results.send(outcome)
+        results.close()
+    except OSError:  # the sweep's process is gone (see _exit_with): the member checkpointed, nobody to tell
+        pass
 
 
 def _signal(pid: int) -> None:

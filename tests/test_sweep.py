@@ -646,9 +646,11 @@ def test_sweep_dataset_comes_from_the_config_file_unless_typed(tmp_path, monkeyp
     assert datasets("--config", str(config)) == (["grid25"], {24})
     assert datasets("--config", str(config), "--dataset", "ring8") == (["ring8"], {24})
     assert datasets() == (["ring8"], {512})
-    assert cli_module.main(["sweep", "--authors-grid", "--config", str(config), "--seeds", "0", "--out", str(tmp_path / "g"),
+    uniform = tmp_path / "uniform.json"  # α = 0 (the authors' ERM) needs their λ ~ U(0, α)
+    uniform.write_text(make_tiny_config(dataset="grid25", lambda_distribution="uniform").to_json())
+    assert cli_module.main(["sweep", "--authors-grid", "--config", str(uniform), "--seeds", "0", "--out", str(tmp_path / "g"),
                             "--no-progress"]) == 0
-    assert {m.dataset for m in seen[-1]} == {"ring8", "grid25"}
+    assert {m.dataset for m in seen[-1]} == {"ring8", "grid25"}  # the grid's own datasets
 
 
 def test_authors_grid_expands_to_thirty_settings(tmp_path, monkeypatch):
