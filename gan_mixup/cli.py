@@ -39,7 +39,10 @@ class UsageError(GanMixupError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        raise UsageError(f"{self.prog}: {message}")
+        # main() prints "gan-mixup: error: " before it; a subcommand's parser (prog "gan-mixup sweep")
+        # adds its own name only, so every error line reads "gan-mixup: error: [SUBCOMMAND: ]...".
+        _, _, command = self.prog.partition(" ")
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _finite_float(text: str) -> float:
@@ -247,11 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="train many seeds and settings (in parallel) and write a stability scorecard",
                        description="Train every combination of datasets, objectives, presets, α, latent sizes and seeds, several at "
-                                   "once (one thread per process), resumably; write results.csv, scorecard.md, scorecard.png and gradients.png.",
+                                   "once (one thread per process), resumably; write results.csv, scorecard.md, scorecard.png and gradients.png. "
+                                   "--resume skips finished runs, continues interrupted ones and adds new ones (more seeds, another "
+                                   "objective); runs of earlier grids stay in the sweep and its scorecard. It refuses, before writing "
+                                   "anything, settings that differ from those the runs were trained with, and --iterations below what "
+                                   "a run has trained; runs that diverged are kept as they are unless --retry-diverged. Exit code 1: "
+                                   "some runs failed (the first reason is printed; the others are kept and scored).",
                        conflict_handler="resolve")
     _add_run_flags(p, objective=False)
     _add_image_flags(p)
-    p.add_argument("--dataset", default="ring8", help="comma-separated datasets (default ring8), e.g. ring8,grid25 or stacked-digits")
+    p.add_argument("--dataset", default=None, help="comma-separated datasets, e.g. ring8,grid25 or stacked-digits (default: the --config file's, else ring8)")
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives (default erm,mixup); NAME+REG[:V] adds regularizers, as in compare")
     p.add_argument("--alpha", default="", type=_float_list, metavar="A,A,...", help="mixup α values, e.g. 0.1,0.2,0.5,1 (default: the preset's or 0.2); objectives without α run once")
     p.add_argument("--preset", default="", help="comma-separated presets, each a setting of its own, e.g. paper-text,paper-code (default: none)")
@@ -260,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default=None, help="not for a sweep: give --seeds")
     p.add_argument("--authors-grid", action="store_true", help="the mixup authors' own grid: ring8 and grid25 x latent 2, 5, 10 x α 0, 0.1, 0.2, 0.5, 1 with preset paper-code (α 0 is their ERM)")
     p.add_argument("--workers", type=_int, default=None, help="runs trained at once, one process and one thread each (default: the CPU count)")
+    p.add_argument("--retry-diverged", action="store_true", help="with --resume: continue the runs that stopped on NaN/Inf from their last checkpoint (with the same settings they diverge again at the same step: add --on-nonfinite skip to step over it)")
     p.add_argument("--batched", action="store_true", help="toy erm/mixup: train the seeds of each setting in lockstep as one batched computation (faster for small networks; each run reproducible from its seed, not bit-identical to it trained alone)")
     _add_output_flags(p, what="sweep directory", default_out=None)
     _add_tensorboard_flag(p)
@@ -277,27 +286,29 @@ def _float_list(text: str) -> tuple[float, ...]:
     return tuple(_finite_float(part) for part in text.split(",") if part.strip())
 
 
+MAX_SEEDS = 10000  # seeds in one sweep
+
+
 def _seed_list(text: str) -> tuple[int, ...]:
-    """``0-4`` -> 0..4; ``0,3,7``; ``0-2,9``."""
-    seeds: list[int] = []
+    """``0-4`` -> 0..4; ``0,3,7``; ``0-2,9``. At most ``MAX_SEEDS``, counted before any list is built."""
+    parts: list[tuple[int, int]] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         low, dash, high = part.partition("-")
         try:
-            if dash and low:
-                if int(high) < int(low):
-                    raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards")
-                seeds += range(int(low), int(high) + 1)
-            else:
-                seeds.append(int(part))
+            bounds = (int(low), int(high)) if dash and low else (int(part), int(part))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected seeds like 0-4 or 0,1,7, got {text!r}") from None
-    if not seeds:
+        if bounds[1] < bounds[0]:
+            raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards")
+        parts.append(bounds)
+    if not parts:
         raise argparse.ArgumentTypeError("no seeds given")
-    if len(seeds) > 10000:
-        raise argparse.ArgumentTypeError(f"{len(seeds)} seeds is more than a sweep can hold (at most 10000)")
-    return tuple(dict.fromkeys(seeds))
+    count = sum(high - low + 1 for low, high in parts)
+    if count > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{count} seeds is more than a sweep can hold (at most {MAX_SEEDS})")
+    return tuple(dict.fromkeys(seed for low, high in parts for seed in range(low, high + 1)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -546,19 +557,25 @@ def _tensorboard_factory(args: argparse.Namespace) -> Any:
     return TensorBoardLogger.for_run
 
 
+EXIT_RUNS_FAILED = 1  # a sweep whose runs (some of them) failed; the rest are kept and scored
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from gan_mixup.sweep import AUTHORS_ALPHAS, AUTHORS_LATENT_DIMS, SweepInterrupted, run_sweep, sweep_members
 
     if args.seed is not None:
         raise UsageError("a sweep takes --seeds (e.g. 0-4), not --seed")
+    if args.retry_diverged and not args.resume:
+        raise UsageError("--retry-diverged continues diverged runs of a sweep: give it with --resume")
     out = _run_dir_of(args)
-    datasets = _names(args.dataset, "--dataset")
+    # Not typed: the --config file's dataset (None here), else RunConfig's default.
+    datasets: list[str | None] = list(_names(args.dataset, "--dataset")) if args.dataset is not None else [None]
     presets = _names(args.preset, "--preset") if args.preset else [""]
     objectives, alphas, latents = _names(args.objectives, "--objectives"), list(args.alpha), list(args.latent_dim)
     if args.authors_grid:
         if args.preset or args.alpha or args.latent_dim or any(a.startswith("--objectives") for a in _ARGV):
             raise UsageError("--authors-grid sets --preset, --objectives, --alpha and --latent-dim itself; leave them out")
-        datasets = datasets if any(a.startswith("--dataset") for a in _ARGV) else ["ring8", "grid25"]
+        datasets = datasets if args.dataset is not None else ["ring8", "grid25"]
         presets, objectives, alphas, latents = ["paper-code"], ["mixup"], list(AUTHORS_ALPHAS), list(AUTHORS_LATENT_DIMS)
     for name in presets:
         if name:
@@ -569,14 +586,15 @@ def _sweep(args: argparse.Namespace) -> int:
             fields = {k: v for k, v in vars(args).items() if k not in ("dataset", "preset", "alpha", "latent_dim", "seed")}
             if preset:
                 fields["preset"] = preset
-            bases[(dataset, preset)] = config_from_args(argparse.Namespace(**fields), dataset=dataset)
+            base = config_from_args(argparse.Namespace(**fields), **({"dataset": dataset} if dataset else {}))
+            bases[(base.dataset, preset)] = base
     members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents)
     settings = len({(m.dataset, m.setting) for m in members})
     print(f"sweep: {len(members)} runs ({settings} dataset x setting combinations x {len(args.seeds)} seeds) -> {out}", flush=True)
     try:
         result = run_sweep(members, out, workers=args.workers, overwrite=args.overwrite, resume=bool(args.resume),
                            progress=not args.no_progress, handle_signals=True, callbacks_for=_tensorboard_factory(args),
-                           batched=args.batched)
+                           batched=args.batched, retry_diverged=args.retry_diverged)
     except SweepInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name}: the sweep stopped; finished runs are kept and the others checkpointed. "
               f"Resume with:\n  {resume_command(_ARGV, out)}", file=sys.stderr)
@@ -585,11 +603,16 @@ def _sweep(args: argparse.Namespace) -> int:
     for status in result.statuses.values():
         counts[status.split(":")[0]] = counts.get(status.split(":")[0], 0) + 1
     print("runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    for name, status in result.statuses.items():
-        if status.startswith("failed"):
-            print(f"  {name}: {status}", file=sys.stderr)
+    if counts.get("diverged") and not args.retry_diverged:
+        print("diverged runs are scored as diverged and kept as they are; add --resume --retry-diverged to continue "
+              "them from their last checkpoint (with --on-nonfinite skip to step over the NaN)")
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
+    failed = [(name, status.partition(": ")[2]) for name, status in result.statuses.items() if status.startswith("failed")]
+    if failed:
+        names = f" ({', '.join(n for n, _ in failed[:3])}{', ...' if len(failed) > 3 else ''})" if len(failed) > 1 else ""
+        _fail(f"{len(failed)} of {len(result.statuses)} runs failed{names}; the first, {failed[0][0]}: {failed[0][1]}")
+        return EXIT_RUNS_FAILED
     return 0
 
 

@@ -37,6 +37,7 @@ from gan_mixup.rundir import (
     is_marked,
     locked,
     marker_kind,
+    write_manifest,
     write_marker,
 )
 from gan_mixup.train import check_config, train
@@ -225,14 +226,19 @@ def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
     return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
 
 
-def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, resume: bool, kind: str = "compare") -> None:
+def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, resume: bool, kind: str = "compare",
+                        members: dict[str, dict[str, Any]] | None = None) -> None:
     """Create, clear (``overwrite``) or continue (``resume``) a collection; the caller holds its lock.
 
     A ``--resume`` into a collection of the other kind (figure5 into a compare folder) is refused,
-    so it never orphans runs the manifest would no longer name."""
+    so it never orphans runs the manifest would no longer name. On resume the manifest is merged,
+    never replaced: runs (and, for a sweep, ``members``: name -> description) named before stay
+    named, whatever the current command asks for, and the merged manifest is written in one atomic
+    write, so a full disk leaves the previous one whole."""
     populated = not holds_only_lock(out_dir)
     if populated and not (overwrite or resume):
         raise RunDirectoryError(f"{out_dir} already exists; pass --overwrite to replace it or --resume to continue it")
+    previous: dict[str, Any] = {}
     if populated and resume:
         existing = _manifest_kind(out_dir)
         if existing is None:
@@ -240,18 +246,37 @@ def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, re
         if existing != kind:
             raise RunDirectoryError(f"cannot resume {out_dir} as a {kind} directory: it holds a {existing} collection; "
                                     f"use `gan-mixup {existing} ... --resume` or another --out")
+        previous = read_manifest(out_dir)
     if populated and overwrite:
         if not is_marked(out_dir) and (out_dir / MANIFEST).is_file():
             write_marker(out_dir, _manifest_kind(out_dir) or kind)  # a collection of an earlier version
         clear_run_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_marker(out_dir, kind)
-    subdirs = {label: _subdir(label, kind) for label in labels}
-    if resume and (out_dir / MANIFEST).is_file():
-        # Keep members named before (a resumed compare with fewer objectives must not orphan them).
-        previous = json.loads((out_dir / MANIFEST).read_text()).get("runs", {})
-        subdirs = {**previous, **subdirs}
-    (out_dir / MANIFEST).write_text(json.dumps({"kind": kind, "runs": subdirs}, indent=2))
+    info = {**previous, "kind": kind, "runs": {**previous.get("runs", {}), **{label: _subdir(label, kind) for label in labels}}}
+    if members is not None:
+        info[MEMBERS_KEY] = {**previous.get(MEMBERS_KEY, {}), **members}
+    write_manifest(out_dir, info)
+
+
+MEMBERS_KEY = "members"  # a sweep's manifest: member name -> its place in the scorecard
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """A collection's ``runs.json`` (``{}`` when there is none); ``RunDirectoryError`` when it is
+    unreadable, so a resume never writes a manifest that forgot the runs it named."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise RunDirectoryError(f"{path} is unreadable ({type(err).__name__}); it names the collection's runs: "
+                                "restore it, or continue in another --out") from None
+    if not isinstance(info, dict) or not isinstance(info.get("runs", {}), dict) \
+            or not isinstance(info.get(MEMBERS_KEY, {}), dict):
+        raise RunDirectoryError(f"{path} is not a gan-mixup manifest (a JSON object with a \"runs\" object)")
+    return info
 
 
 def _manifest_kind(out_dir: Path) -> str | None:

@@ -20,23 +20,25 @@ import math
 import os
 import signal
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from gan_mixup.config import RunConfig
+from gan_mixup.config import RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupError
-from gan_mixup.experiments import MANIFEST, _prepare_collection, config_with_objective
+from gan_mixup.experiments import MANIFEST, MEMBERS_KEY, _prepare_collection, config_with_objective
 from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
 from gan_mixup.rundir import (
     CHECKPOINT_FILE,
+    CONFIG_FILE,
     GRADIENTS_PNG_FILE,
+    PREVIOUS_CHECKPOINT_FILE,
     RESULTS_FILE,
     SCORECARD_MD_FILE,
     SCORECARD_PNG_FILE,
+    load_checkpoint,
     locked,
     read_records,
     read_reference,
@@ -127,7 +129,8 @@ def _folder_name(dataset: str, setting: str, seed: int) -> str:
 @dataclass
 class SweepResult:
     """What ``run_sweep`` did: member name -> status (``done``, ``skipped`` (finished before),
-    ``diverged`` (stopped on a non-finite loss), ``failed: ...``), and the files it wrote."""
+    ``diverged`` (stopped on a non-finite loss, now or before), ``failed: REASON``), and the files it
+    wrote."""
 
     statuses: dict[str, str]
     outputs: dict[str, Path] = field(default_factory=dict)
@@ -152,15 +155,24 @@ def run_sweep(
     handle_signals: bool = False,
     callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
     batched: bool = False,
+    retry_diverged: bool = False,
 ) -> SweepResult:
     """Train every member into ``out_dir/<member.name>``, ``workers`` at a time (default: one per
     CPU core), each in its own process with one thread; then write the results and the scorecard.
 
     Every config is checked before anything is trained. With ``resume`` a finished member is not
-    trained again and an interrupted one continues from its checkpoint; new members (more seeds)
-    are added. A member that stops on a non-finite loss counts as diverged and the sweep goes on.
-    One progress bar counts the iterations of the whole sweep. ``callbacks_for(run_dir)`` gives
-    extra callbacks for a member (e.g. TensorBoard logging); they run in the member's process.
+    trained again and an interrupted one continues from its checkpoint; new members (more seeds,
+    another objective) are added, and members of earlier runs of the sweep that ``members`` no
+    longer names stay in it and in its scorecard. Before anything is written a resume is refused
+    (``SweepError``) when it would change a member's settings (those ``config.resume_conflicts``
+    guards; a new seed is held to the settings of the other seeds of its setting) or set
+    ``iterations`` below what a member has trained. A member that stops on a non-finite loss counts
+    as diverged and the sweep goes on; a resume keeps it as it is unless ``retry_diverged``, which
+    continues it from its last checkpoint (with the same settings it diverges again at the same
+    step: change ``on_nonfinite`` to ``"skip"`` to step over the NaN). A member whose process dies
+    (kill -9, out of memory) fails alone, with the signal as its reason. One progress bar counts the
+    iterations of the whole sweep. ``callbacks_for(run_dir)`` gives extra callbacks for a member
+    (e.g. TensorBoard logging); they run in the member's process.
 
     ``batched``: the seeds of each toy erm/mixup setting train in lockstep as one batched
     computation (``gan_mixup.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
@@ -176,10 +188,23 @@ def run_sweep(
         check_config(member.config)
     workers = max(1, min(workers or os.cpu_count() or 1, len(members)))
     with locked(out_dir):
-        _prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep")
-        _write_members(out_dir, members)
-        todo = [m for m in members if not (resume and member_finished(out_dir / m.name, m.config.iterations))]
-        statuses = {m.name: "skipped" for m in members if m not in todo}
+        on_disk = _check_resume(out_dir, members) if resume else {}
+        _prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep",
+                            members={m.name: _description(m) for m in members})
+        statuses: dict[str, str] = {}
+        todo = []
+        for m in members:
+            found = on_disk.get(m.name)
+            if found is None:
+                todo.append(m)
+            elif found.finished:
+                statuses[m.name] = "skipped"
+            elif found.diverged and not retry_diverged:
+                statuses[m.name] = "diverged"
+            elif found.problem:
+                statuses[m.name] = f"failed: {found.problem}"
+            else:
+                todo.append(m)
         bar = _progress_bar(progress, sum(m.config.iterations for m in members),
                             sum(m.config.iterations for m in members if m not in todo)
                             + sum(_done_iterations(out_dir / m.name) for m in todo), "sweep")
@@ -189,17 +214,113 @@ def run_sweep(
         finally:
             if bar is not None:
                 bar.close()
-        result = SweepResult(statuses)
+        result = SweepResult({m.name: statuses.get(m.name, "failed: not started") for m in members})
         result.outputs = write_scorecard(out_dir)
         return result
 
 
 def member_finished(run_dir: Path, iterations: int) -> bool:
-    """A member is finished when its last snapshot and a checkpoint are on disk, or when it
-    stopped on a non-finite loss (training it again would only diverge again)."""
-    if snapshot_path(run_dir, iterations).is_file() and (run_dir / CHECKPOINT_FILE).is_file():
-        return True
-    return stopped_nonfinite(run_dir)
+    """Whether a member was trained to the end: its newest checkpoint is at ``iterations`` and the
+    snapshot records of its ``metrics.jsonl`` name that iteration and only snapshots on disk.
+
+    A member killed between its last snapshot and its final checkpoint is not finished (a resume
+    trains the rest again from its last checkpoint), nor is one that stopped on a non-finite loss
+    (``stopped_nonfinite``)."""
+    run_dir = Path(run_dir)
+    checkpoint = _newest_checkpoint(run_dir)
+    return checkpoint is not None and int(checkpoint["iteration"]) == iterations and _records_agree(run_dir, iterations)
+
+
+def _records_agree(run_dir: Path, iterations: int) -> bool:
+    recorded = {r.get("iteration") for r in _records(run_dir, "snapshot")}
+    return iterations in recorded and all(isinstance(it, int) and snapshot_path(run_dir, it).is_file() for it in recorded)
+
+
+def _newest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
+    """The checkpoint a resume would continue from (``checkpoint.pt``, else ``checkpoint.prev.pt``),
+    or None when there is none that reads."""
+    if not ((run_dir / CHECKPOINT_FILE).exists() or (run_dir / PREVIOUS_CHECKPOINT_FILE).exists()):
+        return None
+    try:
+        return load_checkpoint(run_dir)[0]
+    except GanMixupError:
+        return None
+
+
+@dataclass(frozen=True)
+class _OnDisk:
+    """What a member's folder holds, read before a resume writes anything."""
+
+    finished: bool
+    diverged: bool
+    problem: str | None = None  # why it can be neither trained on nor counted as finished
+
+
+def _check_resume(out_dir: Path, members: Sequence[SweepMember]) -> dict[str, _OnDisk]:
+    """Read the folders of ``members`` before a resume writes anything: name -> what it holds, for
+    those that exist. ``SweepError`` when the resume would change a member's settings (those its
+    checkpoint or ``config.json`` holds; for a member not started yet, those of another seed of its
+    setting) or cut a member short of the iterations it has trained."""
+    try:
+        previous = read_sweep(out_dir)
+    except SweepError:
+        return {}  # not a sweep: _prepare_collection says what it is
+    same_setting: dict[tuple[Any, Any], list[str]] = {}
+    for name, info in previous.items():
+        same_setting.setdefault((info.get("dataset"), info.get("setting")), []).append(name)
+    found: dict[str, _OnDisk] = {}
+    for m in members:
+        run_dir = out_dir / m.name
+        checkpoint = _newest_checkpoint(run_dir)
+        saved = _config_of(checkpoint.get("config") if checkpoint else None) or _saved_config(run_dir)
+        if saved is not None:
+            _refuse_other_settings(m, saved, m.name)
+        else:
+            for other in same_setting.get((m.dataset, m.setting), []):
+                sibling = _saved_config(out_dir / other)
+                if sibling is not None and other != m.name:
+                    _refuse_other_settings(m, sibling, other)
+                    break
+        if not run_dir.is_dir():
+            continue
+        iteration = int(checkpoint["iteration"]) if checkpoint else 0
+        if iteration > m.config.iterations:
+            raise SweepError(f"{m.name} has trained {iteration} iterations, more than --iterations {m.config.iterations}: "
+                             f"a resume never cuts a member short; give --iterations {iteration} or more")
+        last = iteration == m.config.iterations
+        agree = last and _records_agree(run_dir, iteration)
+        problem = None
+        if last and not agree:
+            problem = (f"its checkpoint is at the last iteration, {iteration}, but {run_dir.name}/metrics.jsonl lacks "
+                       "snapshot records, or names snapshots whose files are gone; delete the folder to train it again")
+        found[m.name] = _OnDisk(finished=agree, diverged=stopped_nonfinite(run_dir), problem=problem)
+    return found
+
+
+def _refuse_other_settings(member: SweepMember, saved: RunConfig, whose: str) -> None:
+    if whose == member.name:
+        conflicts = resume_conflicts(saved, member.config)
+        where = f"{member.name} was trained with"
+    else:  # another seed of the same setting: everything but the seed must agree
+        conflicts = resume_conflicts(saved, member.config.replace(seed=saved.seed))
+        where = f"{member.name} would join {whose}, trained with"
+    if conflicts:
+        raise SweepError(f"--resume would change the settings of the sweep: {where} other settings "
+                         f"({'; '.join(conflicts)}); keep them, or train the new settings into another --out")
+
+
+def _config_of(fields: Any) -> RunConfig | None:
+    try:
+        return RunConfig.from_dict(fields) if isinstance(fields, dict) else None
+    except (GanMixupError, TypeError, ValueError):
+        return None
+
+
+def _saved_config(run_dir: Path) -> RunConfig | None:
+    try:
+        return RunConfig.load(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else None
+    except (OSError, GanMixupError, TypeError, ValueError):
+        return None
 
 
 def stopped_nonfinite(run_dir: Path) -> bool:
@@ -241,7 +362,7 @@ def _lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[Sweep
                 jobs.append([member])
         else:
             jobs.append([member])
-    while len(jobs) < workers and max(len(job) for job in jobs) > 1:
+    while jobs and len(jobs) < workers and max(len(job) for job in jobs) > 1:
         largest = max(jobs, key=len)
         jobs.remove(largest)
         jobs += [largest[: len(largest) // 2], largest[len(largest) // 2:]]
@@ -273,36 +394,108 @@ def _run_members(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
 
 def _run_in_pool(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar: Any, signalled: list[str],
                  callbacks_for: Any) -> dict[str, str]:
-    import multiprocessing
+    """Train ``jobs``, ``workers`` at a time, each job in a fresh process of its own.
 
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    A process per job, not a long-lived pool: a pool one of whose workers dies (kill -9, the out-of-
+    memory killer) breaks as a whole and takes the members of its other workers with it. Here a
+    dead process fails only its own members, with the signal that ended it as their reason, and
+    the sweep goes on. The forkserver has imported this module once, so a job starts in milliseconds.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait as wait_for
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([__name__])
     queue = context.Queue()
     statuses: dict[str, str] = {}
     pending = list(jobs)
-    running: dict[Future, list[SweepMember]] = {}
-    forwarded = False
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(queue, os.getpid())) as pool:
+    running: dict[Any, _JobProcess] = {}  # process sentinel -> its job
+    try:
         while pending or running:
             while pending and len(running) < workers and not signalled:
-                job = pending.pop(0)
-                future = pool.submit(_train_job, [m.config for m in job], [out_dir / m.name for m in job], [m.name for m in job], callbacks_for)
-                running[future] = job
+                job = _JobProcess.start(context, queue, pending.pop(0), out_dir, callbacks_for)
+                running[job.process.sentinel] = job
             if not running:
                 break
-            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            ended = wait_for(list(running), timeout=0.5)
             _drain(queue, bar)
-            if signalled and not forwarded:  # once: members in flight checkpoint and return "interrupted"
-                forwarded = True
-                for process in (getattr(pool, "_processes", None) or {}).values():
-                    _signal(process.pid)
-            for future in done:
-                job = running.pop(future)
-                try:
-                    statuses.update(future.result())
-                except BaseException as err:  # a worker that died (killed, out of memory)
-                    statuses.update({m.name: f"failed: {type(err).__name__}: {err}" for m in job})
+            if signalled:  # members in flight checkpoint and return "interrupted"; again each round, for
+                for job in running.values():  # a process that was still starting and ignored the first
+                    _signal(job.process.pid)
+            for sentinel in ended:
+                statuses.update(running.pop(sentinel).outcome())
+    finally:
+        # Only when this process fails: the members in flight checkpoint and stop (SIGINT again each
+        # second, for a process that was still starting and ignored the first).
+        while any(job.process.is_alive() for job in running.values()):
+            for job in running.values():
+                _signal(job.process.pid)
+            wait_for([job.process.sentinel for job in running.values()], timeout=1.0)
+            _drain(queue, bar)
         _drain(queue, bar)
     return statuses
+
+
+@dataclass
+class _JobProcess:
+    """One job of a sweep running in a process of its own; its statuses come back through a pipe."""
+
+    process: Any
+    results: Any  # the reading end of the pipe
+    names: list[str]
+
+    @classmethod
+    def start(cls, context: Any, queue: Any, job: list[SweepMember], out_dir: Path, callbacks_for: Any) -> "_JobProcess":
+        from gan_mixup.render import _sigint_blocked
+
+        reader, writer = context.Pipe(duplex=False)
+        names = [m.name for m in job]
+        process = context.Process(target=_job_main, name=f"sweep: {names[0]}",
+                                  args=(writer, queue, os.getpid(), [m.config for m in job], [out_dir / n for n in names],
+                                        names, callbacks_for))
+        # Born with SIGINT blocked (spawn copies this thread's mask; the forkserver, started here, its
+        # own): a Ctrl-C that reaches the process group before the job ignores SIGINT kills nothing.
+        with _sigint_blocked():
+            process.start()
+        writer.close()
+        return cls(process, reader, names)
+
+    def outcome(self) -> dict[str, str]:
+        """name -> status, once the process has ended: what it sent, or why it sent nothing."""
+        try:
+            if self.results.poll():
+                return dict(self.results.recv())
+        except (EOFError, OSError):  # the process died before it could send
+            pass
+        finally:
+            self.results.close()
+            self.process.join()
+        return {name: f"failed: {_death(self.process.exitcode)}" for name in self.names}
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
+        why = " (kill -9, or out of memory)" if -exitcode == signal.SIGKILL else ""
+        return f"its process was killed by {name}{why}; --resume continues it from its last checkpoint"
+    return f"its process ended with exit code {exitcode} before it reported; --resume continues it from its last checkpoint"
+
+
+def _job_main(results: Any, queue: Any, sweep_pid: int, configs: list[RunConfig], run_dirs: list[Path],
+              names: list[str], callbacks_for: Any) -> None:
+    """The body of a job's process: train its members, send name -> status back."""
+    _worker_init(queue, sweep_pid)
+    try:
+        outcome = _train_job(configs, run_dirs, names, callbacks_for)
+    except Exception as err:  # a bug in a member or a callback: its members fail, the sweep goes on
+        outcome = {name: f"failed: {type(err).__name__}: {err}" for name in names}
+    try:
+        results.send(outcome)
+        results.close()
+    except OSError:  # the sweep's process is gone (see _exit_with): the member checkpointed, nobody to tell
+        pass
 
 
 def _signal(pid: int) -> None:
@@ -316,15 +509,17 @@ _QUEUE: Any = None
 
 
 def _worker_init(queue: Any, sweep_pid: int) -> None:
-    """Each worker trains with one thread (two processes on two cores beat one with two threads at
+    """Each job trains with one thread (two processes on two cores beat one with two threads at
     these sizes), ignores Ctrl-C until its member's loop installs its own handler, and stops when
-    the sweep's process dies (kill -9): it would otherwise wait for work forever."""
+    the sweep's process dies (kill -9): it would otherwise train on with nobody to report to."""
     global _QUEUE
     _QUEUE = queue
     import torch
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # born blocked (see _JobProcess.start): ignored from now on instead
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_exit_with, args=(sweep_pid,), daemon=True).start()
 
 
@@ -400,20 +595,10 @@ def _drain(queue: Any, bar: Any) -> None:
             bar.update(step)
 
 
-MEMBERS_KEY = "members"
-
-
-def _write_members(out_dir: Path, members: Sequence[SweepMember]) -> None:
-    """Record each member's place in the scorecard in the manifest (kept across resumes)."""
-    manifest = out_dir / MANIFEST
-    info = json.loads(manifest.read_text())
-    described = info.get(MEMBERS_KEY, {})
-    for m in members:
-        described[m.name] = {"dataset": m.dataset, "setting": m.setting, "objective": m.config.objective,
-                             "preset": m.preset, "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed,
-                             "iterations": m.config.iterations}
-    info[MEMBERS_KEY] = described
-    write_text_atomic(manifest, json.dumps(info, indent=2))
+def _description(m: SweepMember) -> dict[str, Any]:
+    """A member's place in the scorecard, as the manifest records it (kept across resumes)."""
+    return {"dataset": m.dataset, "setting": m.setting, "objective": m.config.objective, "preset": m.preset,
+            "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed, "iterations": m.config.iterations}
 
 
 # ----- results and the scorecard ------------------------------------------------------------------
@@ -469,9 +654,11 @@ def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
 
 
 def _status(run_dir: Path, iterations: int) -> str:
+    """``diverged``, ``finished`` (see ``member_finished``) or ``unfinished`` (interrupted, or still
+    training): the scorecard leaves unfinished runs out and counts them beside the seeds."""
     if stopped_nonfinite(run_dir):
         return "diverged"
-    return "finished" if snapshot_path(run_dir, iterations).is_file() else "unfinished"
+    return "finished" if member_finished(run_dir, iterations) else "unfinished"
 
 
 def write_results_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -484,7 +671,7 @@ class SettingSummary:
 
     dataset: str
     setting: str
-    seeds: int
+    seeds: int  # the runs scored: finished or diverged
     iterations: int
     modes_total: int | None
     final: dict[str, list[float]]  # metric -> one value per seed
@@ -493,6 +680,7 @@ class SettingSummary:
     stable: float
     stable_from: list[int]  # per stable seed: the iteration from which all modes stay covered
     curves: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (iterations, values of shape (seeds, T))
+    unfinished: int = 0  # runs left out of every number above: interrupted before their last iteration
 
 
 SCORE_METRICS = ("modes_covered", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
@@ -505,16 +693,19 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[SettingSummary]:
     collapsed: fewer than all modes at the end. diverged: stopped on a non-finite loss, or more than
     ``DIVERGED_OUTSIDE`` of the samples outside the data's frame at the end. stable: all modes
     covered at every snapshot from some iteration T ≤ ``STABLE_BY`` x the run's length to the end.
+    Runs whose rows say ``status`` ``unfinished`` (interrupted before their last iteration) are left
+    out of the scores, whose "end" would otherwise mix iterations, and counted in ``unfinished``.
     """
     groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     for row in rows:
         groups.setdefault((row["dataset"], row["setting"]), {}).setdefault(row["run"], []).append(row)
     summaries = []
-    for (dataset, setting), runs in groups.items():
-        runs = {name: sorted(r, key=lambda row: row["iteration"]) for name, r in runs.items()}
+    for (dataset, setting), every in groups.items():
+        every = {name: sorted(r, key=lambda row: row["iteration"]) for name, r in every.items()}
+        runs = {name: run for name, run in every.items() if run[-1].get("status") != "unfinished"}
         lasts = [r[-1] for r in runs.values()]
-        total = lasts[0].get("modes_total")
-        iterations = max(r["iteration"] for r in lasts)
+        total = next(iter(every.values()))[-1].get("modes_total")
+        iterations = max(r[-1]["iteration"] for r in (runs or every).values())
         final = {k: [_float(last.get(k)) for last in lasts] for k in SCORE_METRICS if any(last.get(k) is not None for last in lasts)}
         collapsed = diverged = 0
         stable_from = []
@@ -528,10 +719,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[SettingSummary]:
             since = _covered_since(run, total)
             if since is not None and since <= STABLE_BY * last["iteration"] and last.get("status") != "diverged":
                 stable_from.append(since)
+        scored = len(runs) or math.nan
         summaries.append(SettingSummary(
             dataset=dataset, setting=setting, seeds=len(runs), iterations=iterations, modes_total=total, final=final,
-            collapsed=collapsed / len(runs), diverged=diverged / len(runs), stable=len(stable_from) / len(runs),
-            stable_from=stable_from, curves=_curves(list(runs.values()))))
+            collapsed=collapsed / scored, diverged=diverged / scored, stable=len(stable_from) / scored,
+            stable_from=stable_from, curves=_curves(list(runs.values())) if runs else {},
+            unfinished=len(every) - len(runs)))
     return summaries
 
 
@@ -566,21 +759,43 @@ def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.
 def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str, Path]:
     """(Re)write ``results.csv``, ``scorecard.md``, ``scorecard.png`` and ``gradients.png`` of a
     sweep directory from its members' records alone (``recompute``: toy metrics from the snapshot
-    files, see ``collect_results``)."""
+    files, see ``collect_results``).
+
+    Refused (``SweepError``, every file left as it is) when ``results.csv`` holds runs of which the
+    members' records give nothing now (a member folder or its ``metrics.jsonl`` deleted or cut): the
+    old results are the only copy left. Delete ``results.csv`` to write it from what is there."""
     out_dir = Path(out_dir)
     rows = collect_results(out_dir, recompute=recompute)
+    _refuse_to_lose_runs(out_dir / RESULTS_FILE, {row["run"] for row in rows})
     outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
     summaries = summarise(rows)
     md = out_dir / SCORECARD_MD_FILE
     write_text_atomic(md, scorecard_markdown(summaries))
     outputs["scorecard"] = md
-    if summaries:
+    scored = [s for s in summaries if s.seeds]
+    if scored:
         from gan_mixup.render import plot_gradient_norms, plot_mode_bands
 
-        outputs["scorecard_png"] = plot_mode_bands(summaries, out_dir / SCORECARD_PNG_FILE)
-        if any("d_grad_fake" in s.curves for s in summaries):
-            outputs["gradients_png"] = plot_gradient_norms(summaries, out_dir / GRADIENTS_PNG_FILE)
+        outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
+        if any("d_grad_fake" in s.curves for s in scored):
+            outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
     return outputs
+
+
+def _refuse_to_lose_runs(results: Path, runs: set[str]) -> None:
+    import csv
+
+    try:
+        with open(results, newline="", encoding="utf-8") as f:
+            before = {row.get("run") for row in csv.DictReader(f)} - {None, ""}
+    except (OSError, ValueError, csv.Error):
+        return  # none yet, or unreadable: nothing in it to keep
+    lost = sorted(before - runs)
+    if lost:
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        raise SweepError(f"kept {results} as it is: it holds {len(lost)} run(s) of which the members' records give "
+                         f"nothing now ({', '.join(lost[:3])}{more}: folder or metrics.jsonl gone); restore them, "
+                         f"or delete {results.name} to write it from what is left")
 
 
 def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
@@ -595,7 +810,8 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
              "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
              "when ≥ 1% of the samples are its high-quality samples; *within 10σ* counts the modes with ≥ 1% of the samples "
              "within 10σ (reached, if not hit exactly). ‖∇D‖: mean norm of the gradient of D's logit with respect "
-             "to its input at real, fake and mixed (λ ~ U(0, 1)) points.", ""]
+             "to its input at real, fake and mixed (λ ~ U(0, 1)) points. Runs interrupted before their last iteration "
+             "are left out of every column and counted beside the seeds (*+k unfinished*).", ""]
     header = ["dataset", "setting", "seeds", "iterations", "modes covered (3σ)", "within 10σ", "high quality", "KL(modes)",
               "sliced W."]
     if images:
@@ -604,14 +820,15 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         total = f" / {s.modes_total}" if s.modes_total else ""
-        cells = [s.dataset, s.setting, str(s.seeds), str(s.iterations),
+        seeds = str(s.seeds) + (f" (+{s.unfinished} unfinished)" if s.unfinished else "")
+        cells = [s.dataset, s.setting, seeds, str(s.iterations),
                  _range(s.final.get("modes_covered"), "{:.0f}") + total, _range(s.final.get("modes_near"), "{:.0f}"),
                  _range(s.final.get("high_quality"), "{:.2f}"),
                  _range(s.final.get("kl_modes"), "{:.2f}"), _range(s.final.get("sliced_wasserstein"), "{:.3f}")]
         if images:
             cells.append(_range(s.final.get("frechet_digits"), "{:.0f}"))
-        stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "")
-        cells += [f"{s.collapsed:.0%}", f"{s.diverged:.0%}", stable,
+        stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "") if s.seeds else "–"
+        cells += [f"{s.collapsed:.0%}" if s.seeds else "–", f"{s.diverged:.0%}" if s.seeds else "–", stable,
                   _range(s.final.get("d_grad_real"), "{:.3g}"), _range(s.final.get("d_grad_fake"), "{:.3g}"),
                   _range(s.final.get("d_grad_mixed"), "{:.3g}")]
         lines.append("| " + " | ".join(cells) + " |")

@@ -467,6 +467,24 @@ def test_bad_cli_input_is_one_line_exit_2_and_leaves_no_trace(argv, keyword, bad
     assert tree(tmp) == before, "a failed command must not touch existing files"
 
 
+@pytest.mark.parametrize("argv, command", [
+    (["nope"], ""),
+    (["toy", "--iterations", "x"], "toy"),
+    (["images", "--image-size", "7"], "images"),
+    (["compare", "--lr", "x"], "compare"),
+    (["render"], "render"),
+    (["figure5", "--seed", "x"], "figure5"),
+    (["sweep", "--seeds", "a"], "sweep"),
+    (["metrics"], "metrics"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_argparse_errors_name_the_program_once(argv, command):
+    code, _, stderr = run_cli(argv)
+    line = assert_one_error_line(code, stderr, "")
+    assert line.count("gan-mixup") == 1, line
+    if command:  # a subcommand's own parser names the subcommand after the prefix, never "gan-mixup X" again
+        assert line.startswith(f"gan-mixup: error: {command}: "), line
+
+
 # ----- bad input: library ---------------------------------------------------------------------------
 
 def _library_cases():

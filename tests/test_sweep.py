@@ -261,6 +261,174 @@ def test_scorecard_fractions_on_hand_made_rows():
     assert summary.stable == 0.5 and sorted(summary.stable_from) == [10, 100]  # a from 10, b from 100 (≤ 500)
 
 
+# ----- resuming a sweep: nothing trained is ever dropped, nothing changed silently ------------------
+
+def cut_back(member_dir):
+    """Leave a member as a kill after its iteration-20 checkpoint leaves it: the newest checkpoint is
+    the one before (snapshots and records written after it stay, as they would)."""
+    (member_dir / "checkpoint.prev.pt").replace(member_dir / "checkpoint.pt")
+
+
+def test_resume_with_another_grid_keeps_every_earlier_member(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1)
+    result = run_sweep(tiny_members(seeds=(2,), objectives=("erm",)), out, workers=1, resume=True)
+    assert result.statuses == {"ring8-erm-seed2": "done"}
+    run_sweep(tiny_members(seeds=(0,), objectives=("mixup",)), out, workers=1, resume=True)  # a new objective
+    everyone = {"ring8-erm-seed0", "ring8-erm-seed1", "ring8-erm-seed2", "ring8-mixup-a0.2-seed0"}
+    manifest = json.loads((out / "runs.json").read_text())
+    assert set(manifest["runs"]) == set(manifest["members"]) == everyone
+    with open(out / "results.csv") as f:
+        assert {r["run"] for r in csv.DictReader(f)} == everyone
+    md = (out / "scorecard.md").read_text()
+    assert "| ring8 | erm | 3 | 12 |" in md and "| ring8 | mixup α=0.2 | 1 | 12 |" in md
+
+
+def test_a_full_disk_during_resume_leaves_the_manifest_whole(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    out = tmp_path / "sweep"
+    run_sweep(tiny_members(seeds=(0,), objectives=("erm",)), out, workers=1)
+    before = (out / "runs.json").read_text()
+    real_write_text = Path.write_text
+
+    def disk_full(self, text, *args, **kwargs):
+        if self.name.startswith("runs.json"):  # half of it fits, then the disk is full
+            real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1, resume=True)
+    monkeypatch.undo()
+    assert (out / "runs.json").read_text() == before
+    assert not (out / "runs.json.tmp").exists()
+
+
+def test_results_are_never_replaced_by_emptier_ones(tmp_path):
+    from gan_mixup.sweep import write_scorecard
+
+    out = tmp_path / "sweep"
+    run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1)
+    results = (out / "results.csv").read_bytes()
+    (out / "ring8-erm-seed1" / "metrics.jsonl").unlink()  # a member's records gone
+    (out / "ring8-erm-seed1" / "snapshots").rename(out / "elsewhere")
+    with pytest.raises(SweepError, match=r"kept .*results.csv.*ring8-erm-seed1.*delete results.csv"):
+        write_scorecard(out, recompute=True)
+    assert (out / "results.csv").read_bytes() == results
+    (out / "results.csv").unlink()  # the way out the message names
+    write_scorecard(out, recompute=True)
+    with open(out / "results.csv") as f:
+        assert {r["run"] for r in csv.DictReader(f)} == {"ring8-erm-seed0"}
+
+
+def test_finished_means_the_final_checkpoint_and_records_that_agree(tmp_path):
+    out = tmp_path / "sweep"
+    members = tiny_members(seeds=(0,), objectives=("erm",), iterations=30, checkpoint_every=10)
+    run_sweep(members, out, workers=1)
+    member = out / members[0].name
+    uninterrupted = read_snapshots(member)[-1].fake
+    assert member_finished(member, 30)
+    # Killed between its last snapshot and its final checkpoint: snapshot 30 and its record are there.
+    cut_back(member)
+    assert not member_finished(member, 30)
+    assert {r["status"] for r in collect_results(out)} == {"unfinished"}
+    result = run_sweep(members, out, workers=1, resume=True)
+    assert result.statuses == {members[0].name: "done"}
+    assert torch.load(member / "checkpoint.pt", weights_only=True)["iteration"] == 30
+    assert np.array_equal(read_snapshots(member)[-1].fake, uninterrupted)
+    # The final checkpoint, but the records of the last snapshots gone (a cut metrics.jsonl).
+    lines = (member / "metrics.jsonl").read_text().splitlines(keepends=True)
+    last_snapshot = max(i for i, line in enumerate(lines) if json.loads(line)["kind"] == "snapshot")
+    (member / "metrics.jsonl").write_text("".join(lines[:last_snapshot]))
+    assert not member_finished(member, 30)
+    result = run_sweep(members, out, workers=1, resume=True)
+    assert result.statuses[members[0].name].startswith("failed: its checkpoint is at the last iteration")
+
+
+def test_resume_refuses_changed_settings_before_writing_anything(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(tiny_members(seeds=(0,), objectives=("erm",)), out, workers=1)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(SweepError, match=r"ring8-erm-seed0 was trained with other settings \(.*lr: 0.001 -> 0.0005"):
+        run_sweep(tiny_members(seeds=(0,), objectives=("erm",), lr=5e-4), out, workers=1, resume=True)
+    with pytest.raises(SweepError, match=r"ring8-erm-seed1 would join ring8-erm-seed0, trained with other settings \(hidden: 16 -> 32"):
+        run_sweep(tiny_members(seeds=(1,), objectives=("erm",), hidden=32), out, workers=1, resume=True)
+    with pytest.raises(SweepError, match="has trained 12 iterations, more than --iterations 8"):
+        run_sweep(tiny_members(seeds=(0,), objectives=("erm",), iterations=8), out, workers=1, resume=True)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    # Harmless settings may change: more iterations continue the finished member.
+    result = run_sweep(tiny_members(seeds=(0,), objectives=("erm",), iterations=16, log_every=4), out, workers=1, resume=True)
+    assert result.statuses == {"ring8-erm-seed0": "done"}
+
+
+def test_diverged_members_are_kept_unless_retried(tmp_path):
+    out = tmp_path / "sweep"
+    members = tiny_members(seeds=(0,), objectives=("erm",), iterations=30, checkpoint_every=10)
+    run_sweep(members, out, workers=1)
+    member = out / members[0].name
+    cut_back(member)  # as a NaN at iteration 25 leaves it: the checkpoint before it and a "nonfinite" event
+    with open(member / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"kind": "event", "iteration": 25, "event": "nonfinite", "message": "the D loss became nan"}) + "\n")
+    assert run_sweep(members, out, workers=1, resume=True).statuses == {members[0].name: "diverged"}
+    assert torch.load(member / "checkpoint.pt", weights_only=True)["iteration"] == 20
+    assert run_sweep(members, out, workers=1, resume=True, retry_diverged=True).statuses == {members[0].name: "done"}
+    assert member_finished(member, 30) and {r["status"] for r in collect_results(out)} == {"finished"}
+
+
+class KillItselfAt:
+    """A callback that kills its own process (kill -9) at a train record of ``iteration``."""
+
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def __call__(self, record):
+        import os
+        import signal
+
+        if record.get("kind") == "train" and record["iteration"] >= self.iteration:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_seed1(run_dir):
+    return [KillItselfAt(6)] if run_dir.name.endswith("seed1") else []
+
+
+def test_a_member_whose_process_is_killed_fails_alone_and_the_sweep_goes_on(tmp_path):
+    out = tmp_path / "sweep"
+    members = tiny_members(seeds=(0, 1, 2), objectives=("erm",))
+    result = run_sweep(members, out, workers=2, callbacks_for=kill_seed1)
+    assert result.statuses["ring8-erm-seed0"] == result.statuses["ring8-erm-seed2"] == "done"
+    assert result.statuses["ring8-erm-seed1"].startswith("failed: its process was killed by SIGKILL")
+    assert "ring8-erm-seed1" not in {r["run"] for r in collect_results(out) if r["status"] == "finished"}
+    again = run_sweep(members, out, workers=2, resume=True)
+    assert again.statuses == {"ring8-erm-seed0": "skipped", "ring8-erm-seed1": "done", "ring8-erm-seed2": "skipped"}
+
+
+def test_scorecard_leaves_unfinished_runs_out_and_counts_them():
+    from gan_mixup.sweep import scorecard_markdown
+
+    def run(name, covered, status):
+        return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
+                 "outside_frame": 0.0, "status": status} for it, c in zip((10, 100, 1000), covered)]
+
+    rows = run("a", [8, 8, 8], "finished") + run("b", [8, 8, 6], "finished") + run("c", [0, 1, 1], "unfinished")[:2]
+    (summary,) = summarise(rows)
+    assert (summary.seeds, summary.unfinished, summary.iterations) == (2, 1, 1000)
+    assert sorted(summary.final["modes_covered"]) == [6.0, 8.0] and summary.collapsed == 0.5
+    assert "| ring8 | s | 2 (+1 unfinished) | 1000 | 7 [6–8] / 8 |" in scorecard_markdown([summary])
+    (only_unfinished,) = summarise(run("c", [0, 1, 1], "unfinished"))
+    assert "| ring8 | s | 0 (+1 unfinished) |" in scorecard_markdown([only_unfinished])
+
+
+def test_lockstep_jobs_of_nothing_to_do():
+    from gan_mixup.sweep import _lockstep_jobs
+
+    assert _lockstep_jobs([], 4) == []
+
+
 # ----- the batched path --------------------------------------------------------------------------
 
 def test_batched_members_match_their_single_runs_statistically(tmp_path):
@@ -336,6 +504,13 @@ def test_batched_sweep_groups_seeds_and_writes_the_scorecard(tmp_path):
     result = run_sweep(tiny_members(seeds=(0, 1, 2)), tmp_path / "s", workers=1, batched=True)
     assert set(result.statuses.values()) == {"done"} and len(result.statuses) == 6
     assert (tmp_path / "s" / "scorecard.md").is_file()
+
+
+def test_batched_resume_of_a_finished_sweep_skips_it(tmp_path):
+    out = tmp_path / "s"
+    run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1, batched=True)
+    again = run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=2, resume=True, batched=True)
+    assert set(again.statuses.values()) == {"skipped"}
 
 
 # ----- TensorBoard ---------------------------------------------------------------------------------
@@ -416,6 +591,8 @@ def test_cli_sweep_metrics_and_resume(tmp_path):
     (["sweep", "--dataset", "ring8,mnist-nope"], "mnist-nope"),
     (["metrics", "/nonexistent/dir"], "neither a run directory"),
     (["sweep", "--workers", "0"], "--workers must be"),
+    (["sweep", "--seeds", "0-999999999"], "at most 10000"),  # counted, not built (37 GB)
+    (["sweep", "--retry-diverged"], "--resume"),
 ])
 def test_cli_sweep_and_metrics_mistakes_are_one_line(tmp_path, args, message):
     needs_out = args[0] == "sweep"
@@ -424,6 +601,56 @@ def test_cli_sweep_and_metrics_mistakes_are_one_line(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_sweep_resume_refuses_changes_and_exits_non_zero_on_failed_runs(tmp_path):
+    from cli_helpers import run_cli
+
+    out = tmp_path / "sw"
+    flags = ["--objectives", "erm", "--seeds", "0", "--workers", "1", "--out", out, *TINY_FLAGS[2:], "--hidden", "8",
+             "--checkpoint-every", "10"]
+    code, stdout, stderr = run_cli(["sweep", "--iterations", "30", *flags])
+    assert code == 0 and "runs: 1 done" in stdout, stderr
+    manifest = (out / "runs.json").read_text()
+    for changed, named in ((["--lr", "5e-4", "--hidden", "32"], "hidden: 8 -> 32; lr: 0.001 -> 0.0005"),
+                           (["--iterations", "20"], "more than --iterations 20")):
+        code, stdout, stderr = run_cli(["sweep", "--iterations", "30", *flags, "--resume", *changed])
+        assert code == 2 and len(stderr.splitlines()) == 1 and named in stderr, stderr
+        assert "skipped" not in stdout
+    assert (out / "runs.json").read_text() == manifest  # the finished member's record is untouched
+    member = out / "ring8-erm-seed0"
+    cut_back(member)
+    for name in ("checkpoint.pt", "checkpoint.prev.pt"):
+        (member / name).write_bytes(b"garbage")
+    code, stdout, stderr = run_cli(["sweep", "--iterations", "30", *flags, "--resume"])
+    assert code == 1 and "runs: 1 failed" in stdout
+    (line,) = stderr.splitlines()
+    assert line.startswith("gan-mixup: error: 1 of 1 runs failed; the first, ring8-erm-seed0: cannot resume"), line
+    assert (out / "scorecard.md").is_file()
+
+
+def test_sweep_dataset_comes_from_the_config_file_unless_typed(tmp_path, monkeypatch):
+    import gan_mixup.cli as cli_module
+    import gan_mixup.sweep as sweep_module
+
+    seen = []
+    monkeypatch.setattr(sweep_module, "run_sweep",
+                        lambda members, out, **kw: seen.append(members) or sweep_module.SweepResult({m.name: "done" for m in members}))
+    config = tmp_path / "grid.json"
+    config.write_text(make_tiny_config(dataset="grid25", hidden=24).to_json())
+
+    def datasets(*argv):
+        assert cli_module.main(["sweep", "--objectives", "erm", "--seeds", "0", "--out", str(tmp_path / "o"), "--no-progress", *argv]) == 0
+        return sorted({m.dataset for m in seen[-1]}), {m.config.hidden for m in seen[-1]}
+
+    assert datasets("--config", str(config)) == (["grid25"], {24})
+    assert datasets("--config", str(config), "--dataset", "ring8") == (["ring8"], {24})
+    assert datasets() == (["ring8"], {512})
+    uniform = tmp_path / "uniform.json"  # α = 0 (the authors' ERM) needs their λ ~ U(0, α)
+    uniform.write_text(make_tiny_config(dataset="grid25", lambda_distribution="uniform").to_json())
+    assert cli_module.main(["sweep", "--authors-grid", "--config", str(uniform), "--seeds", "0", "--out", str(tmp_path / "g"),
+                            "--no-progress"]) == 0
+    assert {m.dataset for m in seen[-1]} == {"ring8", "grid25"}  # the grid's own datasets
 
 
 def test_authors_grid_expands_to_thirty_settings(tmp_path, monkeypatch):
