@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from gan_mixup.config import KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
+from gan_mixup.config import IMAGE_DATASETS, KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
 from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
+from toy_data import DATASETS as TOY_DATASETS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -150,7 +151,9 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
         path = Path(args.config)
         if not path.is_file():
             raise UsageError(f"no config file at {path}")
-        fields.update(RunConfig.load(path).to_dict())
+        # A file that names no dataset is read as the command's (images: digits), not RunConfig's ring8.
+        assumed = overrides.get("dataset", getattr(args, "dataset", None) or fields.get("dataset") or _command_dataset(args))
+        fields.update(RunConfig.load(path, defaults={"dataset": assumed}).to_dict())
     fields.update({name: getattr(args, name) for name in _CONFIG_FLAGS if name in args})
     fields.update({name: value for name, value in overrides.items() if name == "objective"})
     if fields.get("objective") not in (None, "erm", "mixup") and "generator_loss" not in args:
@@ -162,7 +165,10 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
                 fields.pop(name, None)
     dataset = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
     if "data_scale" in args:
-        fields["dataset_options"] = dict(DATA_SCALES[args.data_scale].get(dataset, {}))
+        if dataset not in DATA_SCALES[args.data_scale]:
+            hint = "; set a toy dataset's own parameters with --dataset-option KEY=VALUE" if dataset_kind(dataset) == "points" else ""
+            raise UsageError(f"--data-scale sets the scale of ring8 and grid25 only, not {dataset!r}{hint}")
+        fields["dataset_options"] = dict(DATA_SCALES[args.data_scale][dataset])
     if "dataset_option" in args:
         fields["dataset_options"] = {**fields.get("dataset_options", {}), **dict(args.dataset_option)}
     if "objective_option" in args:
@@ -472,6 +478,8 @@ def _os_error_text(err: OSError) -> str:
 
 def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
     run_dir = _run_dir_of(args)
+    if "dataset" in args:  # before the config: its own complaints (a toy-only flag, ...) would hide this one
+        _check_command_fits(args.command, args.dataset)
     if args.resume and (run_dir / CONFIG_FILE).is_file():
         base = RunConfig.load(run_dir / CONFIG_FILE)
         config = config_from_args(args, base=base)
@@ -484,7 +492,7 @@ def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
         config = config_from_args(args, **_default_dataset(args))
         if run_dir == _PENDING:
             run_dir = Path(f"runs/{config.dataset}-{config.objective}")
-    _check_command_fits(args.command, config)
+    _check_command_fits(args.command, config.dataset)
     return config, run_dir
 
 
@@ -514,17 +522,25 @@ def _run_dir_of(args: argparse.Namespace) -> Path:
     return Path(chosen)
 
 
+def _command_dataset(args: argparse.Namespace) -> str:
+    """The dataset a command trains when neither a flag nor a config file names one."""
+    return "digits" if getattr(args, "command", None) == "images" else RunConfig.dataset
+
+
 def _default_dataset(args: argparse.Namespace) -> dict[str, Any]:
+    # With --config, config_from_args reads the file's own dataset, or this default where it names none.
     if args.command == "images" and "dataset" not in args and "config" not in args:
-        return {"dataset": "digits"}
+        return {"dataset": _command_dataset(args)}
     return {}
 
 
-def _check_command_fits(command: str, config: RunConfig) -> None:
-    if command == "images" and config.kind != "images":
-        raise UsageError(f"{config.dataset} is a toy dataset: train it with `gan-mixup toy --dataset {config.dataset}`")
-    if command == "toy" and config.kind != "points":
-        raise UsageError(f"{config.dataset} is an image dataset: train it with `gan-mixup images --dataset {config.dataset}`")
+def _check_command_fits(command: str, dataset: str) -> None:
+    if dataset not in TOY_DATASETS and dataset not in IMAGE_DATASETS:
+        return  # RunConfig names the choices
+    if command == "images" and dataset_kind(dataset) != "images":
+        raise UsageError(f"{dataset} is a toy dataset: train it with `gan-mixup toy --dataset {dataset}`")
+    if command == "toy" and dataset_kind(dataset) != "points":
+        raise UsageError(f"{dataset} is an image dataset: train it with `gan-mixup images --dataset {dataset}`")
 
 
 def _compare(args: argparse.Namespace) -> int:

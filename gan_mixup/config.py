@@ -25,6 +25,7 @@ from typing import Any
 
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
+from gan_mixup.presets import PRESETS
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS, get_dataset
@@ -60,6 +61,11 @@ LIMITS = {
 }
 IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 20_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# Fields only the toy MLPs and their D grid read: an image run must leave them at their defaults, or
+# config.json would record a setting the run never used.
+TOY_ONLY_FIELDS = {"layers": "a DCGAN's depth follows image_size", "grid_size": "image snapshots draw no D grid"}
+# The image metrics fit a covariance to the metric samples (the Fréchet distance), which needs two.
+MIN_METRIC_SAMPLES = 2
 
 
 class ConfigError(GanMixupError, ValueError):
@@ -200,6 +206,8 @@ class RunConfig:
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)} (or null for none)")
         limits = {**LIMITS, **(IMAGE_LIMITS if self.kind == "images" else {})}
         for name, limit in limits.items():
             if getattr(self, name) > limit:
@@ -215,10 +223,21 @@ class RunConfig:
             if self.metric_samples or self.metric_frames:
                 raise ConfigError("metric_samples and metric_frames apply to image datasets only "
                                   "(toy metrics use every snapshot's own samples)")
+            if self.sync_batchnorm:
+                raise ConfigError(f"sync_batchnorm applies to image datasets only, not {self.dataset!r} "
+                                  "(the toy MLPs have no BatchNorm)")
             check_dataset_options(self.dataset, self.dataset_options)
             return
         if self.dataset_options:
             raise ConfigError(f"dataset_options apply to the toy datasets only; {self.dataset!r} takes none")
+        for name, why in TOY_ONLY_FIELDS.items():
+            default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+            if getattr(self, name) != default:
+                raise ConfigError(f"{name} applies to the toy datasets only, not {self.dataset!r} ({why}); "
+                                  f"leave it at {default}")
+        if 0 < self.metric_samples < MIN_METRIC_SAMPLES:
+            raise ConfigError(f"metric_samples must be 0 (no metrics) or at least {MIN_METRIC_SAMPLES} (the Fréchet "
+                              f"distance fits a covariance), got {self.metric_samples}")
         if self.image_size not in IMAGE_SIZES:
             raise ConfigError(f"image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {self.image_size!r}")
         if self.channels is not None and (not isinstance(self.channels, int) or self.channels not in (1, 3)):
@@ -256,9 +275,11 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any], defaults: dict[str, Any] | None = None) -> "RunConfig":
+        """The config of ``data``; ``defaults`` fill the fields it leaves out (e.g. a command's own dataset)."""
         if not isinstance(data, dict):
             raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+        data = {**(defaults or {}), **data}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -269,17 +290,18 @@ class RunConfig:
             raise ConfigError(f"bad config value: {err}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str, defaults: dict[str, Any] | None = None) -> "RunConfig":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ConfigError(f"config is not valid JSON: {err}") from None
         except RecursionError:
             raise ConfigError("config is nested too deeply to be a RunConfig (a config is one flat JSON object)") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, defaults)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path, defaults: dict[str, Any] | None = None) -> "RunConfig":
+        """The config in JSON file ``path``; ``defaults`` fill the fields the file leaves out."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
@@ -289,7 +311,7 @@ class RunConfig:
             raise ConfigError(f"{path} is not a text file; a config is JSON as written to RUN_DIR/config.json") from None
         except OSError as err:
             raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-        return cls.from_json(text)
+        return cls.from_json(text, defaults)
 
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with ``changes`` applied (and validated)."""

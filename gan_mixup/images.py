@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -226,9 +227,16 @@ def _load_torchvision(name: str, root: Path, image_size: int) -> tuple[Tensor, T
     """MNIST, FashionMNIST or CIFAR10's training split from ``root``: uint8 ``(N, C, S, S)`` and labels."""
     import torchvision
 
+    if name != "cifar10":
+        _check_mnist_files(name, root)
     try:
         dataset = getattr(torchvision.datasets, _TORCHVISION[name])(root=str(root), train=True, download=False)
     except (RuntimeError, FileNotFoundError) as error:
+        damaged = _damaged_cifar_files(root) if name == "cifar10" else []
+        if damaged:
+            raise DataError(f"cifar10: {', '.join(path.name for path in damaged)} under {damaged[0].parent} "
+                            f"fail{'s' if len(damaged) == 1 else ''} torchvision's md5 check (damaged, truncated or "
+                            "another version of CIFAR-10); extract cifar-10-python.tar.gz again") from error
         raise DatasetNotFoundError(_missing_message(name, root)) from error
     except Exception as error:  # present but unreadable: a truncated idx file, a bad pickle
         first_line = (str(error).splitlines() or [type(error).__name__])[0]
@@ -239,19 +247,86 @@ def _load_torchvision(name: str, root: Path, image_size: int) -> tuple[Tensor, T
     return resize(pixels.contiguous(), image_size), torch.as_tensor(dataset.targets, dtype=torch.int64)
 
 
+# The IDX header of MNIST's files: two zero bytes, the element type (0x08: uint8), the number of dims.
+_IDX_UINT8 = 0x08
+_MNIST_TRAIN_FILES = {"train-images-idx3-ubyte": (3, "images"), "train-labels-idx1-ubyte": (1, "labels")}
+
+
+def _check_mnist_files(name: str, root: Path) -> None:
+    """Raise ``DataError`` naming the file when the training images or labels torchvision would read
+    are damaged: a wrong header, a size other than the header's dims say, or counts that disagree.
+
+    Missing files are left to torchvision, whose refusal becomes the message naming all it expects.
+    """
+    folder = root / _TORCHVISION[name]
+    if (folder / "processed" / "training.pt").is_file() and (folder / "processed" / "test.pt").is_file():
+        return  # torchvision reads its legacy processed files and never opens the raw ones
+    counts = {}
+    for file_name, (dims, what) in _MNIST_TRAIN_FILES.items():
+        path = folder / "raw" / file_name
+        if not path.is_file():
+            return
+        counts[what] = (path, _idx_length(name, path, dims, what))
+    (images, n_images), (labels, n_labels) = counts["images"], counts["labels"]
+    if n_images != n_labels:
+        raise DataError(f"{name}: {images} holds {n_images} images but {labels} holds {n_labels} labels; "
+                        "they must be the same split's pair of files")
+    if n_images == 0:
+        raise DataError(f"{name}: {images} holds no images")
+
+
+def _idx_length(name: str, path: Path, dims: int, what: str) -> int:
+    """The first dimension of the uint8 IDX file ``path`` with ``dims`` dimensions, after checking its
+    header and that its size is the header's ``4 + 4·dims + prod(shape)`` bytes."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(4 + 4 * dims)
+        size = path.stat().st_size
+    except OSError as error:
+        raise DataError(f"{name}: cannot read {path}: {error.strerror or error}") from None
+    damaged = f"{name}: {path} is damaged or truncated"
+    if header[:2] == b"\x1f\x8b":
+        raise DataError(f"{name}: {path} is still gzip-compressed: gunzip it (torchvision reads the uncompressed file)")
+    if len(header) >= 4 and (header[:2] != b"\0\0" or header[2] != _IDX_UINT8 or header[3] != dims):
+        raise DataError(f"{damaged}: it starts {header[:4].hex()}, not 0000080{dims}, the header of an IDX file of "
+                        f"uint8 {what}; download it again")
+    if len(header) < 4 + 4 * dims:
+        raise DataError(f"{damaged}: {size} bytes, too short for the IDX header of {what}; download it again")
+    shape = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    expected = 4 + 4 * dims + math.prod(shape)
+    if size != expected:
+        raise DataError(f"{damaged}: its header says {' x '.join(map(str, shape))} {what} ({expected} bytes) but the "
+                        f"file has {size} bytes; download it again")
+    return shape[0]
+
+
+def _damaged_cifar_files(root: Path) -> list[Path]:
+    """The CIFAR-10 files under ``root`` that fail torchvision's md5 check, when all of them are there
+    (a missing one is reported as missing, with the whole list)."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
+
+    base = root / CIFAR10.base_folder
+    expected = [*CIFAR10.train_list, *CIFAR10.test_list, (CIFAR10.meta["filename"], CIFAR10.meta["md5"])]
+    if not all((base / file).is_file() for file, _ in expected):
+        return []
+    return [base / file for file, md5 in expected if not check_integrity(str(base / file), md5)]
+
+
 def _missing_message(name: str, root: Path) -> str:
     """The one line that names exactly what torchvision reads for ``name`` under ``root``."""
+    problem = f"{root} is a file, not a directory" if root.is_file() else f"no data under {root}"
     if name == "cifar10":
         base = root / "cifar-10-batches-py"
         return (
-            f"cifar10: no data under {root}: expected {base}/data_batch_1 .. data_batch_5, test_batch and "
+            f"cifar10: {problem}: expected {base}/data_batch_1 .. data_batch_5, test_batch and "
             f"batches.meta (cifar-10-python.tar.gz extracted, checked by md5, as torchvision's CIFAR10(root={root}) "
             "reads them); download them yourself, nothing is downloaded"
         )
     raw = root / _TORCHVISION[name] / "raw"
     files = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte"
     return (
-        f"{name}: no data under {root}: expected {raw}/ to hold {files} (gunzipped; torchvision's "
+        f"{name}: {problem}: expected {raw}/ to hold {files} (gunzipped; torchvision's "
         f"{_TORCHVISION[name]}(root={root}) needs all four); download them yourself, nothing is downloaded"
     )
 
@@ -261,27 +336,92 @@ _FOLDER_LAYOUT = "<root>/<class>/<image>.png|jpg|... (torchvision's ImageFolder 
 
 def _load_folder(root: Path, image_size: int, channels: int) -> tuple[Tensor, Tensor]:
     """Every image of an ImageFolder tree, centre-cropped and resized: uint8 ``(N, channels, S, S)``."""
-    from torchvision.datasets import ImageFolder
     from torchvision.transforms import v2
 
-    if not root.is_dir():
-        raise DatasetNotFoundError(f"folder: {root} is not a directory; expected {_FOLDER_LAYOUT}")
+    files, labels = _folder_files(root)
     # Resize the short side then centre-crop: the image keeps its aspect ratio and fills the square.
     transform = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
     mode = "L" if channels == 1 else "RGB"
-    try:
-        folder = ImageFolder(str(root), transform=transform, loader=lambda path: _open_image(path, mode))
-    except FileNotFoundError as error:
-        raise DatasetNotFoundError(f"folder: no images under {root}; expected {_FOLDER_LAYOUT}") from error
-    pixels = torch.stack([folder[i][0] for i in range(len(folder))])  # (N, C, S, S) uint8
-    return pixels, torch.as_tensor(folder.targets, dtype=torch.int64)
+    pixels = torch.stack([transform(_open_image(path, mode)) for path in files])  # (N, C, S, S) uint8
+    return pixels, torch.as_tensor(labels, dtype=torch.int64)
+
+
+def _folder_files(root: Path) -> tuple[list[str], list[int]]:
+    """The image files of ``root/<class>/**`` and their class indices, in ImageFolder's order (classes
+    sorted, then paths), with its extensions. Every class must hold an image: an empty one would be a
+    class no sample has, and skipping it would renumber the others. A symlink back to a folder above it
+    is refused: followed, it would read the same images dozens of times over, until the OS gives up."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"folder: {root} is not a directory; expected {_FOLDER_LAYOUT}")
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        raise DatasetNotFoundError(f"folder: no class folders under {root}; expected {_FOLDER_LAYOUT}")
+    files: list[str] = []
+    labels: list[int] = []
+    empty = []
+    for index, name in enumerate(classes):
+        found = [path for path in _walk_files(root / name, root) if has_file_allowed_extension(path, IMG_EXTENSIONS)]
+        if not found:
+            empty.append(str(root / name))
+        files += found
+        labels += [index] * len(found)
+    if empty:
+        shown = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        extensions = "/".join(e.lstrip(".") for e in IMG_EXTENSIONS)
+        raise DatasetNotFoundError(
+            f"folder: {len(empty)} of the {len(classes)} class folders under {root} {'holds' if len(empty) == 1 else 'hold'} "
+            f"no images ({shown}); every class needs at least one {extensions} file: add some or remove the folder"
+        )
+    return files, labels
+
+
+def _walk_files(top: Path, root: Path) -> list[str]:
+    """Every file under ``top``, following symlinks, sorted by folder then name (as ImageFolder does)."""
+    def refuse(error: OSError) -> None:
+        raise DataError(f"folder: cannot read {error.filename}: {error.strerror or error}")
+
+    # The real paths of each folder's ancestors: a link to one of them is a loop.
+    above = {str(top): {os.path.realpath(root), os.path.realpath(top)}}
+    found = []
+    for folder, subfolders, names in os.walk(top, followlinks=True, onerror=refuse):
+        for sub in subfolders:
+            real = os.path.realpath(os.path.join(folder, sub))
+            if real in above[folder]:
+                raise DataError(f"folder: {os.path.join(folder, sub)} links back to {real}, a folder above it "
+                                "(a symlink loop): remove the link")
+            above[os.path.join(folder, sub)] = above[folder] | {real}
+        found.append((folder, sorted(names)))
+    return [os.path.join(folder, name) for folder, names in sorted(found) for name in names]
 
 
 def _open_image(path: str, mode: str):
     from PIL import Image
 
-    with Image.open(path) as image:
-        return image.convert(mode)
+    try:
+        with Image.open(path) as image:
+            return _eight_bit(image, path).convert(mode)
+    except DataError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as error:  # not an image, truncated, too large
+        reason = (str(error).splitlines() or [type(error).__name__])[0].replace(f" {path!r}", "").replace(f" {path}", "")
+        raise DataError(f"folder: cannot read the image {path} ({reason}); remove or replace it") from None
+
+
+def _eight_bit(image, path: str):
+    """``image`` with 8-bit channels. Pillow's ``convert`` clips wider pixels at 255, which turns a 16-bit
+    picture white: 16-bit ones are scaled instead, and those of no fixed range are refused."""
+    from PIL import Image
+
+    # 16-bit grey PNGs open as "I;16" (recent Pillow) or as "I" (older Pillow).
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
+        scaled = np.round(np.asarray(image, dtype=np.float64) / 257.0).clip(0, 255).astype(np.uint8)  # (H, W)
+        return Image.fromarray(scaled)
+    if image.mode in ("I", "F"):
+        raise DataError(f"folder: {path} holds 32-bit {'integer' if image.mode == 'I' else 'float'} pixels, whose "
+                        "range is unknown: save it with 8- or 16-bit channels")
+    return image
 
 
 def get_image_dataset(

@@ -397,6 +397,17 @@ BAD_CLI = [
     ("out-dangling-symlink", ["toy", "--out", "{tmp}/dangling"], "symbolic link"),
     ("sweep-out-dangling-symlink", ["sweep", "--out", "{tmp}/dangling", "--iterations", "5"], "symbolic link"),
     ("config-nested-deeply", ["toy", "--config", "{tmp}/deep.json"], "nested too deeply"),
+    # toy-only flags on images, and image-only ones on toy (issue 22): refused, not recorded and ignored
+    ("images-with-layers", ["images", "--layers", "7", "--out", "{out}"], "layers applies to the toy datasets only"),
+    ("images-with-grid-size", ["images", "--grid-size", "1000", "--out", "{out}"], "grid_size applies to the toy datasets only"),
+    ("images-with-data-scale", ["images", "--data-scale", "later", "--out", "{out}"], "--data-scale"),
+    ("data-scale-on-spiral", ["toy", "--dataset", "spiral", "--data-scale", "later"], "ring8 and grid25 only"),
+    ("compare-images-with-layers", ["compare", "--dataset", "digits", "--layers", "5", "--out", "{out}"], "layers"),
+    ("toy-with-sync-batchnorm", ["toy", "--sync-batchnorm"], "sync_batchnorm"),
+    ("config-unknown-preset", ["toy", "--config", "{tmp}/badpreset.json"], "unknown preset 'nope'"),
+    ("images-metric-samples-one", ["images", "--metric-samples", "1", "--out", "{out}"], "metric_samples"),
+    ("images-folder-without-root", ["images", "--dataset", "folder", "--out", "{out}"], "--data-root"),
+    ("images-mnist-root-a-file", ["images", "--dataset", "mnist", "--data-root", "{tmp}/afile", "--out", "{out}"], "is a file"),
 ]
 
 
@@ -406,6 +417,7 @@ def bad_input_dir(tmp_path):
     (tmp_path / "bad.json").write_text('{"iterations": ')
     (tmp_path / "unknown.json").write_text('{"bogus": 1}')
     (tmp_path / "badvalue.json").write_text('{"hidden": 0}')
+    (tmp_path / "badpreset.json").write_text('{"preset": "nope"}')
     (tmp_path / "notrun").mkdir()
     (tmp_path / "notrun" / "notes.txt").write_text("not a run\n")
     nockpt = tmp_path / "nockpt"
@@ -483,6 +495,70 @@ def test_argparse_errors_name_the_program_once(argv, command):
     assert line.count("gan-mixup") == 1, line
     if command:  # a subcommand's own parser names the subcommand after the prefix, never "gan-mixup X" again
         assert line.startswith(f"gan-mixup: error: {command}: "), line
+def _damaged_data(root: Path, case: str) -> tuple[list[str], list[str]]:
+    """Local data under ``root`` damaged as ``case``: the images flags that read it, and the words
+    (file names, counts) the one error line must hold."""
+    from PIL import Image
+
+    from test_images import write_fake_mnist, write_idx, write_png
+
+    raw = root / "MNIST" / "raw"
+    if case.startswith("mnist"):
+        write_fake_mnist(root, "MNIST", 12)
+        if case == "mnist-counts-disagree":
+            write_idx(raw / "train-labels-idx1-ubyte", np.arange(10))
+            return ["--dataset", "mnist"], [str(raw / "train-images-idx3-ubyte"), str(raw / "train-labels-idx1-ubyte"), "12", "10"]
+        images = raw / "train-images-idx3-ubyte"
+        images.write_bytes(images.read_bytes()[:-100] if case == "mnist-truncated" else b"")
+        return ["--dataset", "mnist"], [str(images), "truncated"]
+    for cls in ("a", "b"):
+        for i in range(6):
+            write_png(root / cls / f"{i}.png", (40 * i, 0, 0), (8, 8))
+    if case == "folder-empty-class":
+        (root / "c").mkdir()
+        return ["--dataset", "folder"], [str(root / "c"), "no images"]
+    if case == "folder-truncated-png":
+        bad = root / "b" / "noise.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(bad)
+        bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+        return ["--dataset", "folder"], [str(bad), "truncated"]
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)
+    return ["--dataset", "folder"], [str(root / "a" / "loop"), "symlink loop"]
+
+
+@pytest.mark.parametrize("case", ["mnist-counts-disagree", "mnist-truncated", "mnist-empty-file", "folder-empty-class",
+                                  "folder-truncated-png", "folder-symlink-loop"])
+def test_images_on_damaged_local_data_name_the_file_in_one_line(tmp_path, case):
+    flags, words = _damaged_data(tmp_path / "data", case)
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["images", *flags, "--data-root", tmp_path / "data", "--out", out, "--iterations", "2",
+                                    "--hidden", "8", "--batch-size", "8", "--image-size", "16", "--metric-samples", "0",
+                                    "--no-progress", "--no-render"])
+    line = assert_one_error_line(code, stderr, words[0])
+    assert all(word in line for word in words), line
+    assert "download them yourself" not in line and not out.exists()
+
+
+IMAGE_TINY = ["--iterations", "2", "--hidden", "8", "--batch-size", "8", "--fixed-samples", "4", "--metric-samples", "0",
+              "--snapshot-frames", "1", "--no-progress", "--no-render"]
+
+
+def test_images_config_without_a_dataset_trains_the_images_default(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"image_size": 16, "hidden": 8}))  # written before the dataset key was needed
+    code, stdout, stderr = run_cli(["images", "--config", old, "--out", tmp_path / "run", *IMAGE_TINY])
+    assert code == 0, stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["dataset"], config["image_size"], config["hidden"]) == ("digits", 16, 8)
+    # A typed --dataset still wins, and toy keeps its own default.
+    code, _, stderr = run_cli(["images", "--config", old, "--dataset", "stacked-digits", "--out", tmp_path / "stacked", *IMAGE_TINY])
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "stacked" / "config.json").read_text())["dataset"] == "stacked-digits"
+    (tmp_path / "toy.json").write_text(json.dumps({"hidden": 8}))
+    code, _, stderr = run_cli(["toy", "--config", tmp_path / "toy.json", "--out", tmp_path / "toy", *TINY, "--iterations", "2",
+                               "--no-render"])
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "toy" / "config.json").read_text())["dataset"] == "ring8"
 
 
 # ----- bad input: library ---------------------------------------------------------------------------

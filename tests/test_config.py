@@ -179,6 +179,42 @@ def test_snapshot_iterations_at_the_edges_of_the_run_are_allowed():
     assert ToyConfig(iterations=100, snapshot_frames=0).snapshot_frames == 0
 
 
+@pytest.mark.parametrize("field, value", [("layers", 7), ("grid_size", 1000), ("grid_size", 8)])
+def test_image_configs_refuse_toy_only_fields_away_from_their_defaults(field, value):
+    with pytest.raises(ConfigError, match=f"{field} applies to the toy datasets only, not 'digits'"):
+        ToyConfig(dataset="digits", **{field: value})
+    # Their defaults, as every image config.json spells them out, are accepted.
+    assert ToyConfig.from_json(ToyConfig(dataset="digits").to_json()).layers == 3
+
+
+def test_toy_configs_refuse_the_image_only_sync_batchnorm():
+    with pytest.raises(ConfigError, match="sync_batchnorm applies to image datasets only, not 'ring8'"):
+        ToyConfig(sync_batchnorm=True)
+    assert ToyConfig(dataset="digits", sync_batchnorm=True).sync_batchnorm
+
+
+@pytest.mark.parametrize("preset", ["nope", "", 3])
+def test_an_unknown_preset_is_refused_with_the_choices(preset):
+    with pytest.raises(ConfigError, match="unknown preset .*paper-code, paper-text"):
+        ToyConfig.from_json(json.dumps({"preset": preset}))
+    assert ToyConfig(preset="paper-code").preset == "paper-code" and ToyConfig().preset is None
+
+
+def test_image_metric_samples_are_off_or_enough_for_a_covariance():
+    with pytest.raises(ConfigError, match="metric_samples must be 0 .* or at least 2"):
+        ToyConfig(dataset="digits", metric_samples=1)
+    assert ToyConfig(dataset="digits", metric_samples=0).metric_samples == 0
+    assert ToyConfig(dataset="digits", metric_samples=2).metric_samples == 2
+
+
+def test_load_fills_only_the_fields_a_file_leaves_out(tmp_path):
+    (tmp_path / "old.json").write_text('{"image_size": 16, "hidden": 8}')
+    cfg = ToyConfig.load(tmp_path / "old.json", defaults={"dataset": "digits"})
+    assert (cfg.dataset, cfg.image_size, cfg.hidden) == ("digits", 16, 8)
+    (tmp_path / "named.json").write_text('{"dataset": "stacked-digits"}')
+    assert ToyConfig.load(tmp_path / "named.json", defaults={"dataset": "digits"}).dataset == "stacked-digits"
+
+
 # ----- resume -----------------------------------------------------------------------------------
 
 def test_resume_conflicts_list_architecture_fields_but_not_iterations():

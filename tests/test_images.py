@@ -246,6 +246,157 @@ def test_unreadable_mnist_files_raise_a_data_error(tmp_path):
     raw.mkdir(parents=True)
     for stem in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
         (raw / f"{stem}-ubyte").write_bytes(b"not an idx file")
-    with pytest.raises(DataError, match="could not read the files under") as info:
+    with pytest.raises(DataError, match="not 00000803, the header of an IDX file of uint8 images") as info:
         get_image_dataset("mnist", data_root=tmp_path)
+    assert "\n" not in str(info.value) and str(raw / "train-images-idx3-ubyte") in str(info.value)
+
+
+def test_mnist_images_and_labels_of_different_counts_name_both_files(tmp_path):
+    write_fake_mnist(tmp_path, "MNIST", 12)
+    raw = tmp_path / "MNIST" / "raw"
+    write_idx(raw / "train-labels-idx1-ubyte", np.arange(10) % 10)
+    with pytest.raises(DataError) as info:
+        get_image_dataset("mnist", data_root=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "12 images" in message and "10 labels" in message
+    assert str(raw / "train-images-idx3-ubyte") in message and str(raw / "train-labels-idx1-ubyte") in message
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda data: data[:-100], ["damaged or truncated", "12 x 28 x 28 images", "9424 bytes", "9324 bytes"]),
+        (lambda data: data + b"\0", ["damaged or truncated", "9425 bytes"]),
+        (lambda data: b"", ["damaged or truncated", "0 bytes"]),
+        (lambda data: data[:10], ["damaged or truncated", "10 bytes"]),
+        (lambda data: __import__("gzip").compress(data), ["gzip-compressed", "gunzip"]),
+    ],
+    ids=["truncated", "trailing-bytes", "empty", "header-cut", "gzipped"],
+)
+def test_damaged_mnist_files_are_named_not_reported_missing(tmp_path, damage, words):
+    write_fake_mnist(tmp_path, "MNIST", 12)
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError) as info:
+        get_image_dataset("mnist", data_root=tmp_path)
+    message = str(info.value)
+    assert not isinstance(info.value, DatasetNotFoundError) and "download them yourself" not in message
+    assert "\n" not in message and str(path) in message
+    for word in words:
+        assert word in message
+
+
+def test_mnist_labels_file_in_place_of_the_images_is_named(tmp_path):
+    write_fake_mnist(tmp_path, "MNIST", 12)
+    raw = tmp_path / "MNIST" / "raw"
+    (raw / "train-images-idx3-ubyte").write_bytes((raw / "train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(DataError, match="starts 00000801, not 00000803") as info:
+        get_image_dataset("mnist", data_root=tmp_path)
+    assert str(raw / "train-images-idx3-ubyte") in str(info.value)
+
+
+def test_folder_keeps_imagefolders_order_and_labels(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    root = tmp_path / "pictures"
+    for i, path in enumerate(("b/z.png", "b/a.jpg", "b/sub/m.png", "a/x.png", "a/deeper/more/y.png", "c/q.PNG")):
+        write_png(root / path, (0, 40 * i + 20, 0), (8, 8))  # each image its own green
+    (root / "a" / "notes.txt").write_text("not an image, skipped as ImageFolder skips it")
+    ds = get_image_dataset("folder", data_root=root, image_size=16)
+    reference = ImageFolder(str(root))
+    assert ds.labels.tolist() == reference.targets
+    greens = [reference[i][0].getpixel((0, 0))[1] for i in range(len(reference))]
+    assert [int(g) for g in ds.pixels[:, 1, 0, 0]] == greens
+
+
+@pytest.mark.parametrize("contents", [[], ["notes.txt"]], ids=["empty", "no-image-files"])
+def test_folder_with_an_empty_class_names_that_folder(tmp_path, contents):
+    root = tmp_path / "pictures"
+    for cls in ("a", "b"):
+        for i in range(6):
+            write_png(root / cls / f"{i}.png", (i * 40, 0, 0), (8, 8))
+    (root / "empty").mkdir()
+    for name in contents:
+        (root / "empty" / name).write_text("hello")
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_image_dataset("folder", data_root=root, image_size=16)
+    message = str(info.value)
+    assert "\n" not in message and str(root / "empty") in message and "1 of the 3 class folders" in message
+    assert "no images under" not in message
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-an-image"])
+def test_folder_with_an_unreadable_image_names_the_file(tmp_path, damage):
+    from PIL import Image
+
+    root = tmp_path / "pictures"
+    write_png(root / "a" / "good.png", (0, 0, 0), (8, 8))
+    bad = root / "a" / "bad.png"
+    if damage == "truncated":
+        noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(bad)
+        bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    else:
+        bad.write_text("hello, not a png")
+    with pytest.raises(DataError) as info:
+        get_image_dataset("folder", data_root=root, image_size=16)
+    message = str(info.value)
+    assert "\n" not in message and str(bad) in message
+    assert ("truncated" if damage == "truncated" else "cannot identify") in message
+
+
+def test_folder_with_a_symlink_loop_is_refused_naming_the_link(tmp_path):
+    root = tmp_path / "pictures"
+    write_png(root / "a" / "x.png", (0, 0, 0), (8, 8))
+    write_png(root / "b" / "y.png", (9, 9, 9), (8, 8))
+    (root / "a" / "up").symlink_to(root, target_is_directory=True)
+    with pytest.raises(DataError) as info:
+        get_image_dataset("folder", data_root=root, image_size=16)
+    message = str(info.value)
+    assert "\n" not in message and str(root / "a" / "up") in message and "symlink loop" in message
+    # A link to a folder outside the tree is followed, as ImageFolder follows it.
+    (root / "a" / "up").unlink()
+    write_png(tmp_path / "elsewhere" / "z.png", (5, 5, 5), (8, 8))
+    (root / "a" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert get_image_dataset("folder", data_root=root, image_size=16).labels.tolist() == [0, 0, 1]
+
+
+def test_folder_data_root_that_is_a_file_is_named(tmp_path):
+    afile = tmp_path / "a.png"
+    write_png(afile, (0, 0, 0), (8, 8))
+    with pytest.raises(DatasetNotFoundError, match=f"{afile} is not a directory"):
+        get_image_dataset("folder", data_root=afile)
+
+
+def test_folder_scales_16_bit_images_and_refuses_those_of_no_fixed_range(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "pictures"
+    (root / "a").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 32896, dtype=np.uint16)).save(root / "a" / "deep.png")  # 128 · 257
+    ds = get_image_dataset("folder", data_root=root, image_size=16, channels=1)
+    assert ds.pixels.unique().tolist() == [128]  # not clipped at 255 (a white square)
+    Image.new("F", (8, 8), 0.5).save(root / "a" / "float.tif")
+    with pytest.raises(DataError, match="float.tif holds 32-bit float pixels") as info:
+        get_image_dataset("folder", data_root=root, image_size=16)
     assert "\n" not in str(info.value)
+
+
+def test_cifar10_files_that_fail_the_md5_check_are_named_as_damaged(tmp_path):
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta"):
+        (base / name).write_bytes(b"cut short")
+    with pytest.raises(DataError) as info:
+        get_image_dataset("cifar10", data_root=tmp_path)
+    message = str(info.value)
+    assert not isinstance(info.value, DatasetNotFoundError) and "\n" not in message
+    assert str(base) in message and "data_batch_1" in message and "md5" in message
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_a_data_root_that_is_a_file_is_named_as_one(tmp_path, name):
+    afile = tmp_path / "train-images-idx3-ubyte"
+    afile.write_bytes(b"\0" * 16)
+    with pytest.raises(DatasetNotFoundError, match=f"{afile} is a file, not a directory"):
+        get_image_dataset(name, data_root=afile)
