@@ -1,7 +1,7 @@
 """``--amp`` on the CPU: float32 vs bfloat16 autocast, the DCGAN and the toy GAN, side by side; and,
 with ``--effect``, what bfloat16 does to the results.
 
-Run:  .venv/bin/python benchmarks/amp_cpu.py [--threads T] [--json PATH]     # ~2.5 minutes on 2 cores
+Run:  .venv/bin/python benchmarks/amp_cpu.py [--threads T] [--json PATH]     # ~3 minutes on 2 cores
       .venv/bin/python benchmarks/amp_cpu.py --effect                        # + ~5 minutes of short trainings
       .venv/bin/python benchmarks/amp_cpu.py --quick                         # a ~30 s smoke run
 
@@ -35,7 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_throughput, beside this file
@@ -159,8 +158,8 @@ def bf16_spacing() -> dict:
 
 # ----- the run --------------------------------------------------------------------------------
 
-FULL = {"images": {"warmup": 20, "rounds": 10, "block_seconds": 4.0, "max_seconds": 80.0},
-        "toy": {"warmup": 200, "rounds": 12, "block_seconds": 2.0, "max_seconds": 50.0}}
+FULL = {"images": {"warmup": 10, "rounds": 10, "block_seconds": 4.0, "max_seconds": 70.0},
+        "toy": {"warmup": 100, "rounds": 12, "block_seconds": 2.0, "max_seconds": 45.0}}
 QUICK = {"images": {"warmup": 2, "rounds": 2, "block_seconds": 1.0, "max_seconds": 4.0},
          "toy": {"warmup": 10, "rounds": 2, "block_seconds": 0.5, "max_seconds": 2.0}}
 
@@ -176,7 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     wall = time.perf_counter()
-    native = precision.cpu_native_bf16()
+    capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    native = ([name for name in precision.NATIVE_BF16 if capabilities.get(name) is True] if capabilities
+              else [name for name in [precision.cpu_native_bf16()] if name])
     result: dict = {**machine(), "native_bf16": native, "amp_refusal": precision.amp_refusal(torch.device("cpu")),
                     "quick": args.quick, "bf16_spacing": bf16_spacing()}
     plan = QUICK if args.quick else FULL
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def print_table(r: dict) -> None:
     print(f"\ngan-mixup --amp on the CPU: float32 vs bfloat16 autocast" + ("   [--quick: a smoke run, not a measurement]" if r["quick"] else ""))
-    print(f"torch {r['torch']}, {r['threads']} threads, {r['cpu_count']} CPUs: {r['cpu']}; native bfloat16: {r['native_bf16']}"
+    print(f"torch {r['torch']}, {r['threads']} threads, {r['cpu_count']} CPUs: {r['cpu']}; native bfloat16: {', '.join(r['native_bf16']) or 'none'}"
           + (f"; the trainer refuses --amp here: {r['amp_refusal']}" if r["amp_refusal"] else ""))
     head = f"{'setting':<52} {'fp32 it/s':>9} {'bf16 it/s':>9} {'bf16/fp32':>9} {'pairs':>11}"
     print(head)
