@@ -1,8 +1,8 @@
 """Mixed precision (``--amp``): where bfloat16 autocast pays, and the autocast context for a device.
 
-On CUDA, autocast is allowed on every device (GPUs from Ampere on run bfloat16 natively). On a CPU, torch's bfloat16 kernels
-are fast only where the hardware has bfloat16 instructions (x86 AVX512-BF16 or AMX, Arm's BF16
-extension); elsewhere each bfloat16 op is emulated through float32 conversions and runs slower than
+On CUDA autocast is allowed on every GPU (from Ampere on they run bfloat16 natively). On a CPU,
+torch's bfloat16 kernels are fast only where the hardware has bfloat16 instructions (x86 AVX512-BF16
+or AMX, Arm's BF16 extension); elsewhere each bfloat16 op is emulated through float32 conversions and runs slower than
 float32 itself, so ``--amp`` is refused there.
 
 Example:

@@ -33,7 +33,6 @@ from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
 from gan_mixup.metrics import gradient_summary, sample_metrics
 from gan_mixup.models import toy_discriminator, toy_generator
 from gan_mixup import precision
-from gan_mixup.precision import amp_refusal
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
@@ -164,7 +163,7 @@ def run_device(config: ToyConfig) -> torch.device:
     """The device ``config`` trains on; ``ConfigError`` when it is missing here or ``amp`` cannot run on it
     (see ``gan_mixup.precision``)."""
     device = resolve_device(config.device)
-    refusal = amp_refusal(device) if config.amp else None
+    refusal = precision.amp_refusal(device) if config.amp else None
     if refusal is not None:
         raise ConfigError(refusal)
     return device
