@@ -113,7 +113,7 @@ class RunConfig:
     lr: float | None = None  # Adam learning rate, G and D (points 1e-3, images 2e-4)
     betas: tuple[float, float] | None = None  # Adam betas (points (0.9, 0.999), images (0.5, 0.999))
     g_ema: float = 0.0  # decay of an exponential moving average of G's weights; snapshots use it when > 0
-    amp: bool = False  # CUDA only: bfloat16 autocast for G and D forwards
+    amp: bool = False  # bfloat16 autocast for G and D forwards: CUDA, or a CPU with native bfloat16
     sync_batchnorm: bool = False  # data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
     seed: int = 0  # seeds model init, data, noise and λ
     # what is recorded

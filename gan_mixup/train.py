@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
 from gan_mixup.metrics import gradient_summary, sample_metrics
 from gan_mixup.models import toy_discriminator, toy_generator
+from gan_mixup import precision
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
@@ -160,10 +161,12 @@ def check_config(config: ToyConfig) -> None:
 
 
 def run_device(config: ToyConfig) -> torch.device:
-    """The device ``config`` trains on; ``ConfigError`` when it is missing here or ``amp`` lacks CUDA."""
+    """The device ``config`` trains on; ``ConfigError`` when it is missing here or ``amp`` cannot run on it
+    (see ``gan_mixup.precision``)."""
     device = resolve_device(config.device)
-    if config.amp and device.type != "cuda":
-        raise ConfigError(f"--amp needs a CUDA device; this run is on {device.type}")
+    refusal = precision.amp_refusal(device) if config.amp else None
+    if refusal is not None:
+        raise ConfigError(refusal)
     return device
 
 
@@ -330,7 +333,7 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     if state.begin_iteration is not None:  # e.g. instance noise annealing
         state.begin_iteration(state.iteration, cfg.iterations)
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp)
+    autocast = precision.autocast(state.fixed_noise.device, cfg.amp)
 
     if cfg.d_steps == 1 and batch == batch_size:
         # One D step (DCGAN's setting): G runs once with grad, D trains on the detached fakes, and
@@ -338,8 +341,9 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
         # one G forward per iteration. G did not change in between, so the fakes are exactly what a
         # second forward on the same noise would give.
         with autocast:
-            fake = G(sample_noise(state, batch))
-        losses = [_d_step(state, sample_real(state, batch), fake.detach().float(), autocast)]
+            # Under autocast G's last layer gives bfloat16; the objectives take real and fake of one dtype.
+            fake = G(sample_noise(state, batch)).float()
+        losses = [_d_step(state, sample_real(state, batch), fake.detach(), autocast)]
     else:
         # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
         # so one G forward for all of them gives exactly the fakes d_steps separate forwards would
@@ -356,7 +360,7 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     try:
         with autocast:
             if fake is None:
-                fake = G(sample_noise(state, batch_size))
+                fake = G(sample_noise(state, batch_size)).float()
             g_loss = objective.generator_loss(D, fake, sample_real(state, batch_size)).float()
         state.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

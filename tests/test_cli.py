@@ -388,7 +388,6 @@ BAD_CLI = [
     ("images-cifar-missing-files", ["images", "--dataset", "cifar10", "--data-root", "{tmp}/nowhere", "--out", "{out}"], "cifar-10-batches-py"),
     ("images-folder-missing", ["images", "--dataset", "folder", "--data-root", "{tmp}/nowhere", "--out", "{out}"], "nowhere"),
     ("images-bad-size", ["images", "--image-size", "24", "--out", "{out}"], "image-size"),
-    ("images-amp-on-cpu", ["images", "--amp", "--device", "cpu", "--out", "{out}"], "CUDA"),
     ("images-g-ema-one", ["images", "--g-ema", "1", "--out", "{out}"], "g_ema"),
     ("toy-with-image-size", ["toy", "--image-size", "32"], "image"),
     # issue 22: each trained somewhere unexpected or gave a traceback

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_mixup import precision
 from gan_mixup.metrics import evaluate_run
 from gan_mixup.objectives import MixupGAN, StandardGAN
 from gan_mixup.rundir import list_snapshots, load_checkpoint, read_reference, read_snapshot, snapshot_path, snapshot_schedule
@@ -135,6 +136,27 @@ def test_erm_and_mixup_with_one_seed_start_from_the_same_networks_and_noise(tiny
     last_erm = read_snapshot(snapshot_path(tmp_path / "erm", 12))
     last_mixup = read_snapshot(snapshot_path(tmp_path / "mixup", 12))
     assert not np.allclose(last_erm.fake, last_mixup.fake)
+
+
+@pytest.mark.parametrize("objective", ["mixup", "erm"])
+def test_amp_trains_the_toy_gan_under_bfloat16_autocast_reproducibly(objective, tiny_config, monkeypatch):
+    # Emulated bfloat16 computes the same numbers as native, only slower: the test runs on any CPU.
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: "amx_bf16")
+    config = tiny_config(objective=objective, amp=True, device="cpu")  # d_steps 2: one G forward for both D steps
+    state = build_state(config)
+    dtypes = {"G": [], "D": []}
+    for name, module in (("G", state.generator), ("D", state.discriminator)):
+        last = [m for m in module.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.register_forward_hook(lambda m, args, out, name=name: dtypes[name].append(out.dtype))
+    d_loss, g_loss = train_step(state)
+    assert set(dtypes["G"]) == set(dtypes["D"]) == {torch.bfloat16} and len(dtypes["D"]) == 3  # 2 D steps, the G step
+    assert d_loss.dtype == g_loss.dtype == torch.float32 and torch.isfinite(d_loss) and torch.isfinite(g_loss)
+
+    a, b = train(config, None), train(config, None)
+    for (name, p), q in zip(a.generator.state_dict().items(), b.generator.state_dict().values()):
+        assert torch.equal(p, q), name
+    float32 = train(config.replace(amp=False), None)
+    assert any(not torch.equal(p, q) for p, q in zip(a.generator.parameters(), float32.generator.parameters()))
 
 
 # ----- it learns --------------------------------------------------------------------------------

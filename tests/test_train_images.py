@@ -25,6 +25,7 @@ from torch import nn
 
 from cli_helpers import run_cli, subprocess_env
 from conftest import assert_same, read_metrics_file
+from gan_mixup import precision
 from gan_mixup.config import RunConfig
 from gan_mixup.images import images_to_uint8
 from gan_mixup.objectives import (
@@ -512,3 +513,46 @@ def test_a_runs_last_snapshot_is_its_ema_generators_samples(tmp_path):
         expected = images_to_uint8(G.eval()(checkpoint["fixed_noise"]))
     last = read_snapshot(snapshot_path(tmp_path / "run", config.iterations)).fake
     np.testing.assert_array_equal(last, expected)
+
+
+# ----- 9. --amp: bfloat16 autocast, on CUDA or a CPU with native bfloat16 ---------------------------------
+
+def test_amp_on_a_cpu_without_native_bfloat16_is_refused_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: None)
+    out = tmp_path / "run"
+    code, _, stderr = run_cli(["images", "--amp", "--device", "cpu", *TINY_FLAGS, "--iterations", 4, "--out", out,
+                               "--no-render", "--no-progress"])
+    assert code != 0
+    assert stderr.startswith("gan-mixup: error: ") and stderr.count("\n") == 1, stderr
+    assert "native bfloat16" in stderr and "slower than float32" in stderr, stderr
+    assert not out.exists()
+
+
+def test_amp_on_a_bfloat16_cpu_trains_in_bfloat16_and_resumes_bit_identically(monkeypatch, tmp_path):
+    # Emulated bfloat16 computes the same numbers as native, only slower: the test runs on any CPU.
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: "avx512_bf16")
+    config = tiny(amp=True, device="cpu", iterations=6, checkpoint_every=3)
+
+    state = build_state(config)
+    dtypes: list[torch.dtype] = []
+    last_layer = [m for m in state.generator.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))][-1]
+    last_layer.register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
+    with flush_denormals():
+        train_step(state)
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in state.generator.parameters()), "autocast keeps float32 weights"
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    train(config, b)
+    train(config.replace(iterations=3), a)
+    assert load(a / "checkpoint.pt")["iteration"] == 3
+    train(config, a, resume=True)
+    ca, cb = load(a / "checkpoint.pt"), load(b / "checkpoint.pt")
+    assert ca["iteration"] == cb["iteration"] == 6
+    for part in ("generator", "discriminator", "opt_g", "opt_d", "rng"):
+        assert_same(ca[part], cb[part], part)
+    assert RunConfig.load(a / "config.json").amp
+
+    float32 = train(config.replace(amp=False), None)
+    assert any(not torch.equal(float32.generator.state_dict()[k], v) for k, v in cb["generator"].items()), \
+        "bfloat16 autocast should train a different G from float32"
