@@ -65,7 +65,7 @@ MAX_BATCHED_WIDTH = 256
 
 def batchable(config: RunConfig) -> str | None:
     """Why ``config`` cannot be trained batched, or ``None`` when it can: toy points, ``erm`` or
-    ``mixup``, no regularizers, no spectral norm, no EMA, width at most ``MAX_BATCHED_WIDTH``."""
+    ``mixup``, no regularizers, no spectral norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
     if config.kind != "points":
         return "image runs train one at a time"
     if config.hidden > MAX_BATCHED_WIDTH:
@@ -80,6 +80,8 @@ def batchable(config: RunConfig) -> str | None:
         return "an EMA generator is not batched"
     if config.on_nonfinite != "stop":
         return "--on-nonfinite skip is not batched"
+    if config.amp:
+        return "--amp (bfloat16 autocast) is not batched"
     return None
 
 

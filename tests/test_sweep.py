@@ -496,6 +496,7 @@ def test_batching_refuses_what_it_cannot_do():
     assert batchable(make_tiny_config(regularizers=("r1:1",)))
     assert batchable(make_tiny_config()) is None
     assert batchable(make_tiny_config(hidden=512))  # slower batched than alone: trained one per process
+    assert "amp" in batchable(make_tiny_config(amp=True))  # trained one per process, in bfloat16 as asked
     with pytest.raises(BatchingError, match="seed"):
         train_batched([make_tiny_config(seed=0), make_tiny_config(seed=1, alpha=0.5)], ["/nonexistent/a", "/nonexistent/b"])
 
