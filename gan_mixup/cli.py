@@ -275,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--authors-grid", action="store_true", help="the mixup authors' own grid: ring8 and grid25 x latent 2, 5, 10 x α 0, 0.1, 0.2, 0.5, 1 with preset paper-code (α 0 is their ERM)")
     p.add_argument("--workers", type=_int, default=None, help="runs trained at once, one process and one thread each (default: the CPU count)")
     p.add_argument("--retry-diverged", action="store_true", help="with --resume: continue the runs that stopped on NaN/Inf from their last checkpoint (with the same settings they diverge again at the same step: add --on-nonfinite skip to step over it)")
+    g = p.add_argument_group("hyperparameter axes (comma-separated values; each combination is a setting of its own)")
+    g.add_argument("--lr", default=(), type=_float_list, metavar="LR,LR,...", help="Adam learning rates, e.g. 5e-5,2e-4,1e-3 (default: the kind's)")
+    g.add_argument("--beta1", default=(), type=_float_list, metavar="B,B,...", help="Adam β1 values, e.g. 0,0.5 (default: the kind's, 0.9 toy, 0.5 images)")
+    g.add_argument("--d-steps", default=(), type=_int_list, metavar="N,N,...", help="D steps per G step, e.g. 1,5 (default: the kind's)")
+    g.add_argument("--batch-size", default=(), type=_int_list, metavar="N,N,...", help="batch sizes, e.g. 32,64 (default: the kind's); regularizer strengths are crossed in --objectives: erm+r1:1,erm+r1:10")
+    g = p.add_argument_group("where the runs train (default: processes on this machine)")
+    g.add_argument("--launcher", default=None, choices=["slurm", "local"], help="slurm: each run one task of a Slurm job array through submitit (pip install 'gan-mixup[slurm]'); local: submitit's local executor, the same path on this machine")
+    g.add_argument("--slurm-partition", default=None, metavar="P", help="Slurm partition (default: the cluster's)")
+    g.add_argument("--slurm-time", default=60, type=_int, metavar="MIN", help="each task's time limit in minutes (default 60); a task stopped by it checkpoints, and --resume continues it")
+    g.add_argument("--slurm-array-parallelism", default=64, type=_int, metavar="N", help="tasks of the array running at once (default 64)")
+    g.add_argument("--slurm-cpus", default=1, type=_int, metavar="N", help="CPU cores (torch threads) per task (default 1)")
+    g.add_argument("--no-wait", action="store_true", help="with --launcher: submit and exit; `gan-mixup sweep ... --resume` (or `gan-mixup metrics DIR`) later collects what finished")
     p.add_argument("--batched", action="store_true", help="toy erm/mixup: train the seeds of each setting in lockstep as one batched computation (faster for small networks; each run reproducible from its seed, not bit-identical to it trained alone)")
     _add_output_flags(p, what="sweep directory", default_out=None)
     _add_tensorboard_flag(p)
@@ -599,18 +611,21 @@ def _sweep(args: argparse.Namespace) -> int:
     bases = {}
     for dataset in datasets:
         for preset in presets:
-            fields = {k: v for k, v in vars(args).items() if k not in ("dataset", "preset", "alpha", "latent_dim", "seed")}
+            fields = {k: v for k, v in vars(args).items()
+                      if k not in ("dataset", "preset", "alpha", "latent_dim", "seed", *SWEEP_AXES)}
             if preset:
                 fields["preset"] = preset
             base = config_from_args(argparse.Namespace(**fields), **({"dataset": dataset} if dataset else {}))
             bases[(base.dataset, preset)] = base
-    members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents)
+    members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents,
+                            axes={name: getattr(args, name) for name in SWEEP_AXES})
+    launcher = _launcher_of(args)
     settings = len({(m.dataset, m.setting) for m in members})
     print(f"sweep: {len(members)} runs ({settings} dataset x setting combinations x {len(args.seeds)} seeds) -> {out}", flush=True)
     try:
         result = run_sweep(members, out, workers=args.workers, overwrite=args.overwrite, resume=bool(args.resume),
                            progress=not args.no_progress, handle_signals=True, callbacks_for=_tensorboard_factory(args),
-                           batched=args.batched, retry_diverged=args.retry_diverged)
+                           batched=args.batched, retry_diverged=args.retry_diverged, launcher=launcher)
     except SweepInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name}: the sweep stopped; finished runs are kept and the others checkpointed. "
               f"Resume with:\n  {resume_command(_ARGV, out)}", file=sys.stderr)
@@ -624,6 +639,9 @@ def _sweep(args: argparse.Namespace) -> int:
               "them from their last checkpoint (with --on-nonfinite skip to step over the NaN)")
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
+    if counts.get("submitted") or counts.get("running") or any(s.startswith("interrupted") for s in result.statuses.values()):
+        print(f"runs still training on the cluster, or stopped by their time limit: collect and continue them with\n"
+              f"  {resume_command(_ARGV, out)}")
     failed = [(name, status.partition(": ")[2]) for name, status in result.statuses.items() if status.startswith("failed")]
     if failed:
         names = f" ({', '.join(n for n, _ in failed[:3])}{', ...' if len(failed) > 3 else ''})" if len(failed) > 1 else ""
@@ -633,6 +651,24 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 _ARGV: list[str] = []  # the argv main() was called with (for the resume command)
+SWEEP_AXES = ("lr", "beta1", "d_steps", "batch_size")  # sweep flags that take a list of values
+
+
+def _launcher_of(args: argparse.Namespace) -> Any:
+    """The ClusterLauncher the sweep's --launcher flags describe, or None (this machine's processes)."""
+    slurm_flags = [a for a in _ARGV if a.startswith(("--slurm-", "--no-wait"))]
+    if args.launcher is None:
+        if slurm_flags:
+            raise UsageError(f"{slurm_flags[0].split('=')[0]} needs --launcher slurm (or local)")
+        return None
+    if args.batched or args.workers is not None:
+        raise UsageError("--launcher trains each run as a task of its own: leave out --batched and --workers")
+    from gan_mixup.launchers import ClusterLauncher, require_submitit
+
+    require_submitit()
+    return ClusterLauncher(cluster=args.launcher, partition=args.slurm_partition, time_minutes=args.slurm_time,
+                           array_parallelism=args.slurm_array_parallelism, cpus_per_task=args.slurm_cpus,
+                           wait=not args.no_wait)
 
 
 def _names(text: str, flag: str) -> list[str]:

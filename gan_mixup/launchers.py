@@ -14,15 +14,13 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gan_mixup.errors import GanMixupError
-from gan_mixup.rundir import RunLockedError, locked, write_text_atomic
-
-JOBS_FILE = "jobs.json"  # member name -> the cluster job that trains it (the sweep's own record)
-SUBMITIT_DIR = ".submitit"  # submitit's pickles and each task's stdout/stderr
+from gan_mixup.rundir import JOBS_FILE, SUBMITIT_DIR, RunLockedError, locked, write_text_atomic
 CLUSTERS = ("slurm", "local")
 
 
@@ -89,9 +87,11 @@ def run_on_cluster(
     submitit = require_submitit()
     statuses: dict[str, str] = {}
     todo = []
+    known = _read_jobs(out_dir)
     for job in jobs:
-        if any(held_by_a_task(run_dir) for run_dir in job[1]):
-            statuses.update({name: "running" for name in job[2]})
+        queued = [known[name] for name in job[2] if name in known and _still_queued(submitit, out_dir, launcher, known[name])]
+        if queued or any(held_by_a_task(run_dir) for run_dir in job[1]):
+            statuses.update({name: f"running: job {queued[0]}" if queued else "running" for name in job[2]})
         else:
             todo.append(job)
     if not todo:
@@ -122,10 +122,39 @@ def _reason(err: Exception) -> str:
     return (useful or lines or [type(err).__name__])[-1][:300]
 
 
-def _record_jobs(out_dir: Path, job_ids: dict[str, str]) -> None:
-    path = out_dir / JOBS_FILE
+def _read_jobs(out_dir: Path) -> dict[str, str]:
     try:
-        known = json.loads(path.read_text())
+        known = json.loads((out_dir / JOBS_FILE).read_text())
     except (OSError, ValueError):
-        known = {}
-    write_text_atomic(path, json.dumps({**(known if isinstance(known, dict) else {}), **job_ids}, indent=1, sort_keys=True))
+        return {}
+    return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
+
+
+def _record_jobs(out_dir: Path, job_ids: dict[str, str]) -> None:
+    write_text_atomic(out_dir / JOBS_FILE, json.dumps({**_read_jobs(out_dir), **job_ids}, indent=1, sort_keys=True))
+
+
+# Slurm states of a job that will still train (or is training) its members.
+_LIVE_SLURM_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
+
+
+def _still_queued(submitit: Any, out_dir: Path, launcher: ClusterLauncher, job_id: str) -> bool:
+    """Whether the job recorded for a member is still queued or running, so that a resume must not
+    submit the member again (a task that has not started yet holds no lock). A job whose state
+    cannot be read counts as gone: the member's lock still keeps two tasks from training it at once."""
+    folder = out_dir / SUBMITIT_DIR / "%j"
+    if launcher.cluster == "local":  # the local executor's job id is the task's process id
+        job = submitit.LocalJob(folder, job_id)
+        if job.paths.result_pickle.exists() or not job_id.isdigit():
+            return False
+        try:
+            os.kill(int(job_id), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        return str(submitit.SlurmJob(folder, job_id).state).upper().split()[0] in _LIVE_SLURM_STATES
+    except Exception:  # sacct missing or failing: nothing to tell
+        return False

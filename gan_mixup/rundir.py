@@ -59,13 +59,15 @@ COMPARISON_FRAMES_DIR = "comparison_frames"
 FIGURE5_FILE = "figure5.png"
 METRICS_CSV_FILE = "metrics.csv"  # `gan-mixup metrics RUN_DIR`: one row per snapshot
 TENSORBOARD_DIR = "tensorboard"  # --tensorboard event files
+JOBS_FILE = "jobs.json"  # a sweep trained on a cluster: member -> the job that trains it
+SUBMITIT_DIR = ".submitit"  # a sweep trained on a cluster: submitit's pickles and each task's logs
 RESULTS_FILE = "results.csv"  # a sweep: one row per run x snapshot iteration
 SCORECARD_MD_FILE = "scorecard.md"
 SCORECARD_PNG_FILE = "scorecard.png"
 GRADIENTS_PNG_FILE = "gradients.png"
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
-               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
+               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
                SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE)
 CHECKPOINT_VERSION = 1

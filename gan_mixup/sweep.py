@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -22,12 +23,13 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from gan_mixup.config import RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupError
+from gan_mixup.launchers import ClusterLauncher, run_on_cluster
 from gan_mixup.experiments import MANIFEST, MEMBERS_KEY, _prepare_collection, config_with_objective
 from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
 from gan_mixup.rundir import (
@@ -55,7 +57,8 @@ AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring
 # length to the end covers all modes.
 DIVERGED_OUTSIDE = 0.5
 STABLE_BY = 0.5
-RESULT_COLUMNS = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "seed", "iteration",
+RESULT_COLUMNS = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps",
+                  "batch_size", "seed", "iteration",
                   "modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
                   "mean_mode_distance", "outside_frame", "frechet_digits", "d_grad_real", "d_grad_fake",
                   "d_grad_mixed", "status", "run")
@@ -85,17 +88,28 @@ def sweep_members(
     alphas: Sequence[float],
     seeds: Sequence[int],
     latent_dims: Sequence[int] = (),
+    axes: Mapping[str, Sequence[float]] | None = None,
 ) -> list[SweepMember]:
     """Every combination of ``bases`` (one config per ``(dataset, preset)``; preset ``""`` for none)
-    x objective x α x latent size x seed.
+    x objective x α x latent size x hyperparameter values x seed.
 
     An objective without α (anything but ``mixup``) is trained once per seed, not once per α.
-    Objective specs may carry regularizers as in ``compare``: ``erm+r1:10``.
+    Objective specs may carry regularizers as in ``compare``: ``erm+r1:10`` (so regularizer
+    strengths are crossed by listing ``erm+r1:1,erm+r1:10``). ``axes`` maps a name of
+    ``HYPERPARAMETER_AXES`` (``lr``, ``beta1``, ``d_steps``, ``batch_size``) to its values; each
+    combination is a setting of its own, named after the axes that have more than one value.
     """
     if not seeds:
         raise SweepError("a sweep needs at least one seed")
     if not objectives:
         raise SweepError("a sweep needs at least one objective")
+    axes = {name: list(values) for name, values in (axes or {}).items() if values}
+    unknown = sorted(set(axes) - set(HYPERPARAMETER_AXES))
+    if unknown:
+        raise SweepError(f"no hyperparameter axis {', '.join(unknown)}; the axes are {', '.join(HYPERPARAMETER_AXES)}")
+    for name, values in axes.items():
+        if len(set(values)) != len(values):
+            raise SweepError(f"--{name.replace('_', '-')} names a value twice")
     members = []
     several_latents = len(set(latent_dims)) > 1
     for (dataset, preset), base in bases.items():
@@ -103,15 +117,18 @@ def sweep_members(
             config = config_with_objective(base, spec)
             for alpha in (alphas or [config.alpha]) if config.objective == "mixup" else [None]:
                 for latent in latent_dims or [config.latent_dim]:
-                    setting = spec + (f"[{preset}]" if preset else "") + (f" α={alpha:g}" if alpha is not None else "")
-                    setting += f" z={latent}" if several_latents else ""
-                    for seed in seeds:
-                        fields: dict[str, Any] = {"seed": int(seed), "latent_dim": int(latent)}
-                        if alpha is not None:
-                            fields["alpha"] = float(alpha)
-                        members.append(SweepMember(
-                            name=_folder_name(dataset, setting, seed), dataset=dataset, setting=setting,
-                            config=config.replace(**fields), preset=preset, alpha=alpha, seed=int(seed)))
+                    for point in itertools.product(*axes.values()):
+                        hyper = dict(zip(axes, point))
+                        setting = spec + (f"[{preset}]" if preset else "") + (f" α={alpha:g}" if alpha is not None else "")
+                        setting += f" z={latent}" if several_latents else ""
+                        setting += "".join(f" {HYPERPARAMETER_AXES[k]}={v:g}" for k, v in hyper.items() if len(axes[k]) > 1)
+                        for seed in seeds:
+                            fields: dict[str, Any] = {"seed": int(seed), "latent_dim": int(latent), **_axis_fields(config, hyper)}
+                            if alpha is not None:
+                                fields["alpha"] = float(alpha)
+                            members.append(SweepMember(
+                                name=_folder_name(dataset, setting, seed), dataset=dataset, setting=setting,
+                                config=config.replace(**fields), preset=preset, alpha=alpha, seed=int(seed)))
     names = [m.name for m in members]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
@@ -119,8 +136,27 @@ def sweep_members(
     return members
 
 
+# Hyperparameters a sweep crosses: axis name -> its label in a setting's name (and a folder's).
+HYPERPARAMETER_AXES = {"lr": "lr", "beta1": "β1", "d_steps": "dsteps", "batch_size": "batch"}
+
+
+def _axis_fields(config: RunConfig, hyper: dict[str, float]) -> dict[str, Any]:
+    """The RunConfig fields one point of the hyperparameter axes sets."""
+    fields: dict[str, Any] = {}
+    for name, value in hyper.items():
+        if name == "beta1":
+            fields["betas"] = (float(value), config.betas[1])
+        elif name == "lr":
+            fields["lr"] = float(value)
+        else:
+            fields[name] = int(value)
+    return fields
+
+
 def _folder_name(dataset: str, setting: str, seed: int) -> str:
     text = f"{dataset}-{setting}-seed{seed}".replace(" α=", "-a").replace(" z=", "-z").replace("[", "-").replace("]", "")
+    for label in HYPERPARAMETER_AXES.values():
+        text = text.replace(f" {label}=", f"-{label.replace('β', 'b')}")
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
 
@@ -156,6 +192,7 @@ def run_sweep(
     callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
     batched: bool = False,
     retry_diverged: bool = False,
+    launcher: ClusterLauncher | None = None,
 ) -> SweepResult:
     """Train every member into ``out_dir/<member.name>``, ``workers`` at a time (default: one per
     CPU core), each in its own process with one thread; then write the results and the scorecard.
@@ -178,6 +215,10 @@ def run_sweep(
     computation (``gan_mixup.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
     reproducible from its seed but not bit-identical to its run trained alone. Settings the
     batched path does not cover train one run at a time as usual.
+
+    ``launcher``: train each job as one task of a Slurm job array (``gan_mixup.launchers``) instead
+    of this machine's processes; with ``launcher.wait=False`` the call submits and returns (statuses
+    ``submitted: job ID``), and a later ``resume`` collects what finished and resubmits the rest.
     """
     out_dir = Path(out_dir)
     if not members:
@@ -210,7 +251,11 @@ def run_sweep(
                             + sum(_done_iterations(out_dir / m.name) for m in todo), "sweep")
         try:
             jobs = _lockstep_jobs(todo, workers) if batched else [[m] for m in todo]
-            statuses.update(_run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
+            if launcher is not None:
+                statuses.update(run_on_cluster([([m.config for m in job], [out_dir / m.name for m in job], [m.name for m in job])
+                                                for job in jobs], out_dir, launcher, _cluster_job, callbacks_for))
+            else:
+                statuses.update(_run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
         finally:
             if bar is not None:
                 bar.close()
@@ -567,6 +612,18 @@ def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str],
     return {names[0]: "done"}
 
 
+def _cluster_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
+                 threads: int = 1) -> dict[str, str]:
+    """One cluster task: ``_train_job`` with the task's CPU count as torch's thread count. A task
+    stopped by its time limit (SIGTERM) checkpoints and reports ``interrupted``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    statuses = _train_job(configs, run_dirs, names, callbacks_for, handle_signals=True)
+    return {name: "interrupted: the task was stopped; --resume continues it" if status == "interrupted" else status
+            for name, status in statuses.items()}
+
+
 def _progress_reporter(run_dir: Path, in_process_bar: Any) -> Callable[[dict[str, Any]], None]:
     """A callback that counts a member's logged iterations into the sweep's one progress bar."""
     last = [_done_iterations(run_dir)]
@@ -598,7 +655,8 @@ def _drain(queue: Any, bar: Any) -> None:
 def _description(m: SweepMember) -> dict[str, Any]:
     """A member's place in the scorecard, as the manifest records it (kept across resumes)."""
     return {"dataset": m.dataset, "setting": m.setting, "objective": m.config.objective, "preset": m.preset,
-            "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed, "iterations": m.config.iterations}
+            "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed, "iterations": m.config.iterations,
+            "lr": m.config.lr, "beta1": m.config.betas[0], "d_steps": m.config.d_steps, "batch_size": m.config.batch_size}
 
 
 # ----- results and the scorecard ------------------------------------------------------------------
@@ -633,7 +691,8 @@ def collect_results(out_dir: str | Path, *, recompute: bool = False) -> list[dic
         total = _modes_total(run_dir, snapshots)
         status = _status(run_dir, info["iterations"])
         for record in snapshots:
-            row = {key: info.get(key) for key in ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "seed")}
+            row = {key: info.get(key) for key in ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr",
+                                                  "beta1", "d_steps", "batch_size", "seed")}
             row.update({key: record.get(key) for key in RESULT_COLUMNS if key in record})
             row.update(iteration=record["iteration"], modes_total=total, status=status, run=name)
             rows.append(row)
