@@ -29,7 +29,7 @@ from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part 
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS, get_dataset
 
-IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
 IMAGE_SIZES = (16, 32, 64)
 D_FORWARDS = ("auto", "joint", "separate")
 
@@ -58,7 +58,7 @@ LIMITS = {
     "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
     "snapshot_frames": 10_000, "seed": 2**63 - 1,
 }
-IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 20_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
+IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 26_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

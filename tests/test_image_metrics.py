@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import gan_mixup.digit_classifier as digit_classifier
+import gan_mixup.domain_classifier as domain_classifier
 import gan_mixup.image_metrics as image_metrics
 from gan_mixup.digit_classifier import cache_path, default_cache_dir, load_digit_classifier, train_digit_classifier
 from gan_mixup.errors import GanMixupError
@@ -71,7 +71,7 @@ def test_training_is_deterministic_and_leaves_the_global_rng_alone():
 def test_cached_classifier_is_reused_without_training(trained, monkeypatch):
     classifier, cache, _ = trained
     assert cache_path(32, cache).is_file()
-    monkeypatch.setattr(digit_classifier, "train_digit_classifier", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(domain_classifier, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
     again = load_digit_classifier(32, cache_dir=cache)
     assert again.held_out_accuracy == classifier.held_out_accuracy
     for x, y in zip(again.state_dict().values(), classifier.state_dict().values()):
@@ -79,19 +79,20 @@ def test_cached_classifier_is_reused_without_training(trained, monkeypatch):
 
 
 @pytest.mark.parametrize("content", [b"", b"not a torch file", None])
-def test_corrupt_or_outdated_cache_is_trained_over(classifier, tmp_path, monkeypatch, content):
+def test_corrupt_or_outdated_cache_is_trained_over_with_a_warning(classifier, tmp_path, monkeypatch, content):
     path = cache_path(32, tmp_path)
     if content is None:  # a well-formed file from another version
         torch.save({"version": -1, "image_size": 32, "held_out_accuracy": 1.0, "state_dict": {}}, path)
     else:
         path.write_bytes(content)
     calls = []
-    monkeypatch.setattr(digit_classifier, "train_digit_classifier", lambda size: calls.append(size) or classifier)
-    assert load_digit_classifier(32, cache_dir=tmp_path) is classifier
+    monkeypatch.setattr(domain_classifier, "train_classifier", lambda pixels, labels, spec, size: calls.append(size) or classifier)
+    with pytest.warns(UserWarning, match="unreadable.*training it again"):
+        assert load_digit_classifier(32, cache_dir=tmp_path) is classifier
     assert calls == [32]
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # rewritten in place, no temp left
     saved = torch.load(path, weights_only=True)
-    assert saved["version"] == digit_classifier.CLASSIFIER_VERSION and saved["image_size"] == 32
+    assert saved["version"] == domain_classifier.CLASSIFIER_VERSION and saved["image_size"] == 32
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
@@ -100,7 +101,8 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("GAN_MIXUP_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "gan-mixup"
-    assert cache_path(64, tmp_path).name == "digit-classifier-v1-64px.pt"
+    assert cache_path(64, tmp_path).parent == tmp_path
+    assert cache_path(64, tmp_path).name.startswith("digits-classifier-64px-")
 
 
 # --- mode metrics ---------------------------------------------------------------------------------
@@ -198,7 +200,9 @@ def test_image_sample_metrics_on_snapshot_arrays(classifier, name, channels):
     real = images_to_uint8(ds.reference(400, seed=1))
     fake = images_to_uint8(ds.reference(400, seed=2))
     metrics = image_sample_metrics(fake, real, dataset_name=name, classifier=classifier)
-    assert set(metrics) == {"modes_covered", "kl_modes", "frechet_digits"}
+    assert set(metrics) == {"modes_covered", "kl_modes", "frechet_digits", "frechet", "precision", "recall",
+                            "density", "coverage"}
+    assert metrics["frechet"] == metrics["frechet_digits"]
     assert isinstance(metrics["modes_covered"], int) and isinstance(metrics["frechet_digits"], float)
     collapsed = image_sample_metrics(np.repeat(fake[:1], 400, axis=0), real, dataset_name=name, classifier=classifier)
     assert collapsed["modes_covered"] == 1
