@@ -12,7 +12,9 @@ excluded). With real features ``X = {x_i}`` (N, F) and fake features ``Y = {y_j}
         (Naeem, Oh, Uh, Choi, Yoo, ICML 2020, "Reliable Fidelity and Diversity Metrics", eq. 3-4)
 
 k = 3 in all four, as both papers recommend. For two independent samples of one distribution,
-precision, recall and coverage approach 1 and density's expectation is 1; a sampler that draws
+precision and recall approach 1, density's expectation is 1, and coverage's is
+1 − (N−1)!(N+M−k−1)! / ((N−k−1)!(N+M−1)!), ≈ 1 − 2^−k = 0.875 for M = N (Naeem et al.,
+Lemma 2): the real-vs-real values a run records are the ceiling to read a GAN's against. A sampler that draws
 only one of C equally likely classes keeps precision and density but has recall and coverage
 near 1/C. Distances are computed in chunks, so 26,000 × 26,000 pairs never sit in memory at once.
 

@@ -238,9 +238,9 @@ def judge_for(dataset: Any, *, cache_dir: str | Path | None = None, spec: Classi
         c0 = dataset.pixels.shape[1]
         classes = int(dataset.labels.max()) + 1 if dataset.labels is not None else 0
         if classes < 2:
-            warnings.warn(f"{dataset.name}: no class subfolders, so no mode coverage or KL over modes (they need "
-                          "<root>/<class>/<image>); Fréchet, precision, recall, density and coverage use random "
-                          "CNN features", stacklevel=2)
+            warnings.warn(f"{dataset.name}: mode coverage and KL over modes need class subfolders "
+                          "(<root>/<class>/<image>, two or more); without them only Fréchet, precision, recall, "
+                          "density and coverage are measured, in random CNN features", stacklevel=2)
             judge = Judge(random_feature_net(c0, dataset.image_size), dataset.stack, None)
         elif dataset.name in DIGIT_DATASETS and spec is None and cache_dir is None:
             judge = Judge(_classifier_for(dataset.image_size), dataset.stack, classes)
