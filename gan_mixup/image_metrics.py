@@ -348,6 +348,56 @@ def ceiling_reals(dataset: Any, n: int, seed: int) -> np.ndarray:
 _INCEPTION: dict[tuple[str, str], torch.nn.Module] = {}
 
 
+def _inception(weights_path: str | Path | None, device: str | torch.device) -> torch.nn.Module:
+    """torch-fidelity's InceptionV3 from a local weights file, loaded once per process; one-line
+    ``ImageMetricError`` when the file or the extra is missing."""
+    if weights_path is None or not Path(weights_path).expanduser().is_file():
+        raise ImageMetricError(
+            f"Inception FID needs a local InceptionV3 weights file (torch-fidelity's "
+            f"weights-inception-2015-12-05-6726825d.pth); {weights_path} is not a file, and nothing is downloaded"
+        )
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError as error:
+        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from error
+    path = str(Path(weights_path).expanduser().resolve())
+    key = (path, str(torch.device(device)))
+    if key not in _INCEPTION:
+        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=path)
+        _INCEPTION[key] = extractor.to(device)
+    return _INCEPTION[key]
+
+
+def check_inception(weights_path: str | Path | None) -> None:
+    """Raise the one-line ``ImageMetricError`` that ``inception_fid`` would, without loading anything.
+
+    Example:
+        >>> check_inception("/nonexistent.pth")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ImageMetricError: Inception FID needs a local InceptionV3 weights file ...
+    """
+    if weights_path is None or not Path(weights_path).expanduser().is_file():
+        _inception(weights_path, "cpu")  # raises the message about the file
+    import importlib.util
+
+    if importlib.util.find_spec("torch_fidelity") is None:
+        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'")
+
+
+def inception_features(images: np.ndarray | Tensor, weights_path: str | Path | None, *,
+                       device: str | torch.device = "cpu", batch_size: int = 64) -> Tensor:
+    """InceptionV3 pool features ``(N, 2048)`` of ``(N, 1 or 3, H, W)`` uint8 or [-1, 1] float images."""
+    extractor = _inception(weights_path, device)
+    x = torch.as_tensor(images)
+    if x.dtype != torch.uint8:  # float [-1, 1] → the uint8 the extractor insists on
+        x = ((x.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ImageMetricError(f"Inception FID needs (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}")
+    x = x.expand(-1, 3, -1, -1)  # (N, 1, H, W) grey → (N, 3, H, W)
+    with torch.no_grad():
+        return torch.cat([extractor(part.to(device))[0].cpu() for part in x.split(batch_size)])  # (N, 2048)
+
+
 def inception_fid(
     real: np.ndarray | Tensor,
     fake: np.ndarray | Tensor,
@@ -367,30 +417,42 @@ def inception_fid(
         >>> inception_fid(real, fake, "~/weights/weights-inception-2015-12-05-6726825d.pth")  # doctest: +SKIP
         12.3
     """
-    if weights_path is None or not Path(weights_path).expanduser().is_file():
-        raise ImageMetricError(
-            f"Inception FID needs a local InceptionV3 weights file (torch-fidelity's "
-            f"weights-inception-2015-12-05-6726825d.pth); {weights_path} is not a file, and nothing is downloaded"
-        )
-    try:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    except ImportError as error:
-        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from error
-    path = str(Path(weights_path).expanduser().resolve())
-    key = (path, str(torch.device(device)))
-    if key not in _INCEPTION:
-        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=path)
-        _INCEPTION[key] = extractor.to(device)
-    extractor = _INCEPTION[key]
+    _inception(weights_path, device)  # the file and the extra, checked before any image is
+    return frechet_distance(inception_features(real, weights_path, device=device, batch_size=batch_size),
+                            inception_features(fake, weights_path, device=device, batch_size=batch_size))
 
-    def features(images: np.ndarray | Tensor) -> Tensor:
-        x = torch.as_tensor(images)
-        if x.dtype != torch.uint8:  # float [-1, 1] → the uint8 the extractor insists on
-            x = ((x.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        if x.dim() != 4 or x.shape[1] not in (1, 3):
-            raise ImageMetricError(f"Inception FID needs (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}")
-        x = x.expand(-1, 3, -1, -1)  # (N, 1, H, W) grey → (N, 3, H, W)
-        with torch.no_grad():
-            return torch.cat([extractor(part.to(device))[0].cpu() for part in x.split(batch_size)])  # (N, 2048)
 
-    return frechet_distance(features(real), features(fake))
+def kernel_inception_distance(features_a: Tensor, features_b: Tensor) -> float:
+    """KID (Bińkowski et al. 2018): the unbiased MMD² of two feature sets ``(N, F)``, ``(M, F)`` with
+    the cubic polynomial kernel k(x, y) = (x·y / F + 1)³, float64.
+
+    Example:
+        >>> a = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+        >>> abs(kernel_inception_distance(a, a.clone())) < 0.02
+        True
+    """
+    x, y = torch.as_tensor(features_a).double(), torch.as_tensor(features_b).double()
+    if len(x) < 2 or len(y) < 2:
+        raise ImageMetricError("KID needs at least two samples on each side")
+    d = x.shape[1]
+    kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+    n, m = len(x), len(y)
+    return float((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+                 - 2 * kxy.mean())
+
+
+_REAL_INCEPTION: dict[tuple, Tensor] = {}
+
+
+def inception_metrics(fake: np.ndarray | Tensor, real: np.ndarray | Tensor, weights_path: str | Path, *,
+                      device: str | torch.device = "cpu") -> dict[str, float]:
+    """``fid`` and ``kid`` of ``fake`` against ``real`` in InceptionV3 features (see ``inception_fid``);
+    the real side's features are computed once per process and reused at every snapshot."""
+    array = np.ascontiguousarray(torch.as_tensor(real).cpu().numpy())
+    key = (str(weights_path), array.shape, hashlib.blake2b(array.data, digest_size=16).hexdigest())
+    if key not in _REAL_INCEPTION:
+        _REAL_INCEPTION.clear()
+        _REAL_INCEPTION[key] = inception_features(array, weights_path, device=device)
+    real_features = _REAL_INCEPTION[key]
+    fake_features = inception_features(fake, weights_path, device=device)
+    return {"fid": frechet_distance(real_features, fake_features), "kid": kernel_inception_distance(real_features, fake_features)}

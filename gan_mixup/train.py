@@ -804,6 +804,10 @@ def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, 
         batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
         metric_fake = images_to_uint8(torch.cat(batches))
         record.update(image_sample_metrics(metric_fake, real, dataset_name=state.config.dataset, dataset=state.dataset))
+        if state.config.fid_weights:
+            from gan_mixup.image_metrics import inception_metrics
+
+            record.update(inception_metrics(metric_fake, real, state.config.fid_weights, device=state.fixed_noise.device))
         # D's input gradients on a few hundred images: enough for a stable mean, cheap at every metric iteration.
         probe = min(GRADIENT_PROBE_IMAGES, len(real), len(metric_fake))
         real_images = uint8_to_images(real[:probe], device=state.fixed_noise.device)

@@ -497,3 +497,81 @@ def test_a_folder_without_classes_is_measured_in_random_features(tmp_path):
     # The random features are fixed: the same weights in every process.
     a, b = random_feature_net(3, 16), random_feature_net(3, 16)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+# --- what a run records -----------------------------------------------------------------------------
+
+
+def test_a_resumed_image_run_records_the_metrics_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    import json
+
+    from gan_mixup import RunConfig, train
+    from gan_mixup.train import StopTraining
+
+    monkeypatch.setenv("GAN_MIXUP_CACHE", str(tmp_path / "cache"))
+    digits_mnist(tmp_path / "data")
+    config = RunConfig(dataset="stacked-mnist", data_root=str(tmp_path / "data"), image_size=16, hidden=8, latent_dim=8,
+                       iterations=12, batch_size=16, snapshot_frames=3, fixed_samples=16, metric_samples=64,
+                       metric_frames=3, log_every=2, checkpoint_every=1000, checkpoint_seconds=0.0)
+
+    def stop_at_six(record):
+        if record["kind"] == "train" and record["iteration"] == 6:
+            raise StopTraining
+
+    train(config, tmp_path / "whole")
+    assert train(config, tmp_path / "parts", callbacks=[stop_at_six]).stopped_early
+    image_metrics._JUDGES.clear()  # a new process: the classifier comes back from the disk cache
+    train(config, tmp_path / "parts", resume=True)
+    whole = (tmp_path / "whole" / "metrics.jsonl").read_bytes()
+    assert whole == (tmp_path / "parts" / "metrics.jsonl").read_bytes()
+    first = next(r for r in map(json.loads, whole.decode().splitlines()) if r["kind"] == "snapshot")
+    assert first["iteration"] == 0 and 0.5 < first["classifier_accuracy"] <= 1.0
+    for key in ("modes_covered", "kl_modes", "frechet", "precision", "recall", "density", "coverage"):
+        assert key in first and f"real_{key}" in first, key
+    assert first["real_precision"] > first["precision"] and first["real_frechet"] < first["frechet"]
+    assert "frechet_digits" not in first
+
+
+TINY_RUN = ["--dataset", "digits", "--image-size", "16", "--hidden", "8", "--nz", "8", "--batch-size", "16",
+            "--iterations", "4", "--snapshot-frames", "2", "--fixed-samples", "16", "--metric-samples", "32",
+            "--metric-frames", "2", "--no-render", "--no-progress"]
+
+
+def test_fid_weights_that_are_missing_is_one_line(tmp_path):
+    from cli_helpers import run_cli
+
+    code, _, stderr = run_cli(["images", *TINY_RUN, "--out", tmp_path / "run", "--fid-weights", tmp_path / "absent.pth"])
+    assert code != 0 and stderr.count("\n") == 1 and stderr.startswith("gan-mixup: error: ")
+    assert "absent.pth is not a file" in stderr and "nothing is downloaded" in stderr
+
+
+def test_fid_weights_without_the_extra_is_one_line(tmp_path, monkeypatch):
+    from cli_helpers import run_cli
+
+    weights = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
+    weights.write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)
+    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
+    code, _, stderr = run_cli(["images", *TINY_RUN, "--out", tmp_path / "run", "--fid-weights", weights])
+    assert code != 0 and stderr.count("\n") == 1
+    assert "pip install 'gan-mixup[fid]'" in stderr
+
+
+def test_kid_of_one_set_is_near_zero_and_grows_with_a_shift():
+    a, b = gaussian(400, 0, dims=8), gaussian(400, 1, dims=8)
+    assert abs(image_metrics.kernel_inception_distance(a, b)) < 0.05
+    assert image_metrics.kernel_inception_distance(a, b + 2.0) > 1.0
+
+
+def test_the_metrics_command_prints_the_new_metrics_and_the_classifier(tmp_path):
+    from cli_helpers import run_cli
+
+    code, _, stderr = run_cli(["images", *TINY_RUN, "--out", tmp_path / "run"])
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli(["metrics", tmp_path / "run"])
+    assert code == 0, stderr
+    header = stdout.splitlines()[0].split()
+    assert {"frechet", "precision", "recall", "density", "coverage", "modes_covered"} <= set(header)
+    assert "frechet_digits" not in header
+    assert "real data at this sample size (the ceiling): " in stdout and "real_precision" not in stdout
+    assert "classifier held-out accuracy: 0.9" in stdout
