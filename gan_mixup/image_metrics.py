@@ -316,7 +316,8 @@ def image_sample_metrics(
     else:
         if fake_images.shape[1] != dataset.channels:
             raise ImageMetricError(f"{dataset.name} images have {dataset.channels} channel(s), got {fake_images.shape[1]}")
-        judge = Judge(classifier, dataset.stack, 10) if classifier is not None else judge_for(dataset)
+        judge = (Judge(classifier, dataset.stack, int(dataset.labels.max()) + 1) if classifier is not None
+                 else judge_for(dataset))
         modes, features = judge.modes_and_features(fake_images)
         num_modes = judge.num_modes
     reference = _real_features(real, judge)
