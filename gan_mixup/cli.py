@@ -175,10 +175,10 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
 
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS
-    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, folder)")
+    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, stacked-mnist, folder)")
     g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32; digits and stacked-digits 16, as their 8x8 source holds no more)")
     g.add_argument("--channels", default=S, type=_int, choices=[1, 3], help="convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)")
-    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10 (as torchvision lays them out) or of images in class subfolders (folder); nothing is downloaded")
+    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is downloaded")
     g.add_argument("--nz", dest="latent_dim", default=S, type=_int, help="size of G's noise (DCGAN's nz; default 100; same as --latent-dim)")
     g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
     g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
