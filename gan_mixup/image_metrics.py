@@ -428,9 +428,9 @@ def kernel_inception_distance(features_a: Tensor, features_b: Tensor) -> float:
     the cubic polynomial kernel k(x, y) = (x·y / F + 1)³, float64.
 
     Example:
-        >>> a = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
-        >>> abs(kernel_inception_distance(a, a.clone())) < 0.02
-        True
+        >>> a, b = (torch.randn(200, 4, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+        >>> abs(kernel_inception_distance(a, b)) < 0.05, kernel_inception_distance(a, b + 1.0) > 5.0
+        (True, True)
     """
     x, y = torch.as_tensor(features_a).double(), torch.as_tensor(features_b).double()
     if len(x) < 2 or len(y) < 2:
