@@ -129,7 +129,7 @@ _CONFIG_FLAGS = (
     "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
     "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
     "checkpoint_seconds", "image_size", "channels", "data_root", "d_forward", "g_ema", "amp", "metric_samples", "metric_frames",
-    "sync_batchnorm",
+    "sync_batchnorm", "fid_weights",
 )
 
 
@@ -181,16 +181,17 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
 
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS
-    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, folder)")
+    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, stacked-mnist, folder)")
     g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32; digits and stacked-digits 16, as their 8x8 source holds no more)")
     g.add_argument("--channels", default=S, type=_int, choices=[1, 3], help="convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)")
-    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10 (as torchvision lays them out) or of images in class subfolders (folder); nothing is downloaded")
+    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is downloaded")
     g.add_argument("--nz", dest="latent_dim", default=S, type=_int, help="size of G's noise (DCGAN's nz; default 100; same as --latent-dim)")
     g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
     g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
     g.add_argument("--amp", default=S, action="store_true", help="bfloat16 autocast for G and D forwards, on CUDA or a CPU with native bfloat16 (AVX512-BF16, AMX)")
     g.add_argument("--sync-batchnorm", default=S, action="store_true", help="under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's share; ignored by a single process")
-    g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 20000; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
+    g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 26000, the VEEGAN/PacGAN Stacked-MNIST count; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
+    g.add_argument("--fid-weights", default=S, metavar="FILE", help="also record Inception FID and KID at the metric iterations, from this local InceptionV3 weights file (torch-fidelity's weights-inception-2015-12-05-6726825d.pth; needs pip install 'gan-mixup[fid]'; nothing is downloaded; slow on a CPU)")
     g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations and the last (default 12)")
 
 
@@ -700,11 +701,20 @@ def _metrics(args: argparse.Namespace) -> int:
 
     csv_path, rows = write_metrics_csv(path)
     shown = [r for r in rows if r["iteration"] in PAPER_ITERATIONS or r is rows[-1]] if rows else []
-    columns = [c for c in ("iteration", "modes_covered", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
+    # Runs from before the per-dataset classifiers have only frechet_digits; newer ones have both.
+    frechet = "frechet" if any("frechet" in r for r in shown) else "frechet_digits"
+    columns = [c for c in ("iteration", "modes_covered", "high_quality", "kl_modes", "sliced_wasserstein", frechet,
+                           "precision", "recall", "density", "coverage", "fid", "kid",
                            "d_grad_real", "d_grad_fake", "d_grad_mixed") if any(c in r for r in shown)]
-    print("  ".join(f"{c:>18s}" for c in columns))
+    print("  ".join(f"{c:>14s}" for c in columns))
     for row in shown:
-        print("  ".join(f"{_cell(row.get(c)):>18s}" for c in columns))
+        print("  ".join(f"{_cell(row.get(c)):>14s}" for c in columns))
+    first = rows[0] if rows and rows[0].get("iteration") == 0 else {}
+    ceiling = [f"{c} {_cell(first[f'real_{c}'])}" for c in columns if first.get(f"real_{c}") is not None]
+    if ceiling:
+        print("real data at this sample size (the ceiling): " + ", ".join(ceiling))
+    if first.get("classifier_accuracy") is not None:
+        print(f"classifier held-out accuracy: {first['classifier_accuracy']:.4f}")
     print(f"metrics of {len(rows)} snapshots: {csv_path}")
     return 0
 

@@ -30,7 +30,7 @@ from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part 
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS, get_dataset
 
-IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
 IMAGE_SIZES = (16, 32, 64)
 D_FORWARDS = ("auto", "joint", "separate")
 
@@ -59,7 +59,7 @@ LIMITS = {
     "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
     "snapshot_frames": 10_000, "seed": 2**63 - 1,
 }
-IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 20_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
+IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 26_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # Fields only the toy MLPs and their D grid read: an image run must leave them at their defaults, or
 # config.json would record a setting the run never used.
@@ -121,6 +121,7 @@ class RunConfig:
     snapshot_iterations: tuple[int, ...] = ()  # explicit extra snapshot iterations
     fixed_samples: int | None = None  # fake samples per snapshot, from one fixed noise batch (points 1000, images 64)
     metric_samples: int | None = None  # images: fakes (and reals) the snapshot metrics use, beyond the grid (default 1000); points: 0
+    fid_weights: str | None = None  # images: a local InceptionV3 weights file (torch-fidelity's); adds FID and KID to the metrics (extra gan-mixup[fid])
     metric_frames: int | None = None  # images: metrics at this many log-spaced iterations (and the paper's, the last; default 12), each also a snapshot; points: 0 = every snapshot
     grid_size: int = 64  # points: D is evaluated on a grid_size × grid_size grid per snapshot
     log_every: int = 10  # iterations between metrics.jsonl records
@@ -217,7 +218,7 @@ class RunConfig:
 
     def _validate_data(self) -> None:
         if self.kind == "points":
-            for name in ("channels", "data_root", "image_size"):
+            for name in ("channels", "data_root", "image_size", "fid_weights"):
                 if getattr(self, name) is not None:
                     raise ConfigError(f"{name} applies to image datasets only, not {self.dataset!r}")
             if self.metric_samples or self.metric_frames:
@@ -242,6 +243,8 @@ class RunConfig:
             raise ConfigError(f"image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {self.image_size!r}")
         if self.channels is not None and (not isinstance(self.channels, int) or self.channels not in (1, 3)):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.fid_weights is not None and not isinstance(self.fid_weights, str):
+            raise ConfigError(f"fid_weights must be a path, got {self.fid_weights!r}")
         if self.data_root is not None and not isinstance(self.data_root, str):
             raise ConfigError(f"data_root must be a path, got {self.data_root!r}")
         if self.dataset in ("digits", "stacked-digits") and self.data_root is not None:

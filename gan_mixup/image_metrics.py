@@ -1,8 +1,9 @@
-"""Metrics on image samples: digit modes covered, KL over modes, Fréchet distances.
+"""Metrics on image samples: modes covered, KL over modes, Fréchet distances, precision, recall,
+density and coverage, in the feature space of each dataset's classifier (``domain_classifier``).
 
 Images come in as numpy or torch, ``(N, C, H, W)``: uint8 0..255 (the on-disk snapshot format) or
-float in [-1, 1]; every metric comes out as a python number. The digit metrics judge samples with
-``digit_classifier``'s CNN, one channel at a time, so stacked digits have 1,000 modes.
+float in [-1, 1]; every metric comes out as a python number. Stacked datasets are judged one channel
+at a time by the single-image classifier, so stacked digits and stacked MNIST have 1,000 modes.
 
 Example:
     >>> import numpy as np
@@ -12,17 +13,21 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import warnings
 import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from gan_mixup.digit_classifier import DigitClassifier, load_digit_classifier
+from gan_mixup.domain_classifier import ClassifierSpec, DomainClassifier, load_classifier, random_feature_net
 from gan_mixup.errors import GanMixupError
+from gan_mixup.feature_metrics import NEAREST_K, knn_radii, prdc
 
 # The channels of each digit dataset; each channel is one digit, so it has 10 ** channels modes.
 DIGIT_DATASETS = {"digits": 1, "stacked-digits": 3}
@@ -47,7 +52,7 @@ def as_images(images: np.ndarray | Tensor) -> Tensor:
     return tensor.float()
 
 
-def digit_modes(images: np.ndarray | Tensor, classifier: DigitClassifier) -> tuple[Tensor, Tensor]:
+def digit_modes(images: np.ndarray | Tensor, classifier: DomainClassifier) -> tuple[Tensor, Tensor]:
     """The mode of each image ``(N,)`` and its classifier features ``(N, C·F)``.
 
     Each channel is read as one digit; the mode is the digits read as a number, first channel most
@@ -81,7 +86,7 @@ def mode_metrics(modes: np.ndarray | Tensor, num_modes: int) -> dict[str, float 
     return {"modes_covered": int((counts > 0).sum()), "kl_modes": float((p * np.log(p * num_modes)).sum())}
 
 
-def digit_mode_metrics(images: np.ndarray | Tensor, classifier: DigitClassifier, num_modes: int) -> dict[str, float | int]:
+def digit_mode_metrics(images: np.ndarray | Tensor, classifier: DomainClassifier, num_modes: int) -> dict[str, float | int]:
     """Modes covered and KL over modes of digit samples ``(N, C, H, W)``, judged by ``classifier``.
 
     One channel: 10 modes (the digit). Three channels (stacked digits): each channel is classified
@@ -161,27 +166,113 @@ def frechet_distance(features_a: np.ndarray | Tensor, features_b: np.ndarray | T
     return frechet_distance_from_stats(gaussian_stats(features_a), gaussian_stats(features_b))
 
 
-# The loaded classifier per image size, and each classifier's statistics of the real references the
-# trainer passes at every snapshot (the same array each time, so hashing it beats re-classifying it).
-_CLASSIFIERS: dict[int, DigitClassifier] = {}
+# The loaded digit classifier per image size, each dataset's judge, and each judge's statistics of
+# the real references the trainer passes at every snapshot (the same array each time, so hashing it
+# beats re-classifying it).
+_CLASSIFIERS: dict[int, DomainClassifier] = {}
+_JUDGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _REAL_STATS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _classifier_for(image_size: int) -> DigitClassifier:
+def _classifier_for(image_size: int) -> DomainClassifier:
     if image_size not in _CLASSIFIERS:
         _CLASSIFIERS[image_size] = load_digit_classifier(image_size)
     return _CLASSIFIERS[image_size]
 
 
-def _real_stats(real: np.ndarray | Tensor, classifier: DigitClassifier) -> GaussianStats:
+@dataclass(eq=False)
+class Judge:
+    """The feature space a dataset's samples are measured in.
+
+    ``net`` reads one stacked image ``(B, C0, H, W)`` at a time (C0 = channels / stack); ``num_modes``
+    is ``classes ** stack`` for a labelled dataset and None for a label-free one, whose ``net`` is
+    ``random_feature_net`` (no modes, only the feature metrics). ``accuracy`` is the classifier's
+    held-out accuracy (NaN for random features).
+    """
+
+    net: DomainClassifier
+    stack: int
+    num_classes: int | None
+
+    @property
+    def num_modes(self) -> int | None:
+        return None if self.num_classes is None else self.num_classes**self.stack
+
+    @property
+    def accuracy(self) -> float:
+        return self.net.held_out_accuracy
+
+    def modes_and_features(self, images: np.ndarray | Tensor) -> tuple[Tensor | None, Tensor]:
+        """Modes ``(N,)`` (None when label-free) and features ``(N, stack·F)`` of ``(N, C, H, W)`` images.
+
+        Each channel group is classified on its own; the mode reads the classes as digits base
+        ``num_classes``, first group most significant; the groups' features are concatenated.
+        """
+        x = as_images(images)
+        n, c, h, w = x.shape
+        c0 = c // self.stack
+        if c0 * self.stack != c or c0 != self.net.spec.in_channels:
+            raise ImageMetricError(f"images with {c} channel(s) do not fit a judge of {self.stack} × "
+                                   f"{self.net.spec.in_channels}-channel images")
+        labels, features = self.net.predict_and_features(x.reshape(n * self.stack, c0, h, w))
+        features = features.reshape(n, -1)
+        if self.num_classes is None:
+            return None, features
+        weights = self.num_classes ** torch.arange(self.stack - 1, -1, -1, device=labels.device)
+        return (labels.view(n, self.stack) * weights).sum(dim=1), features
+
+
+def judge_for(dataset: Any, *, cache_dir: str | Path | None = None, spec: ClassifierSpec | None = None) -> Judge:
+    """The judge of an ``images.ImageDataset``, built once per dataset object: its classifier (from
+    the disk cache, or trained, see ``domain_classifier``), or for a dataset without labels (a
+    ``folder`` without class subfolders) a fixed random CNN, with one warning that mode coverage
+    needs class subfolders.
+
+    Example:
+        >>> from gan_mixup.images import get_image_dataset
+        >>> judge_for(get_image_dataset("stacked-digits", image_size=16)).num_modes   # doctest: +SKIP
+        1000
+    """
+    judge = _JUDGES.get(dataset)
+    if judge is None:
+        c0 = dataset.pixels.shape[1]
+        classes = int(dataset.labels.max()) + 1 if dataset.labels is not None else 0
+        if classes < 2:
+            warnings.warn(f"{dataset.name}: mode coverage and KL over modes need class subfolders "
+                          "(<root>/<class>/<image>, two or more); without them only Fréchet, precision, recall, "
+                          "density and coverage are measured, in random CNN features", stacklevel=2)
+            judge = Judge(random_feature_net(c0, dataset.image_size), dataset.stack, None)
+        elif dataset.name in DIGIT_DATASETS and spec is None and cache_dir is None:
+            judge = Judge(_classifier_for(dataset.image_size), dataset.stack, classes)
+        else:
+            judge = Judge(load_classifier(dataset, cache_dir=cache_dir, spec=spec), dataset.stack, classes)
+        _JUDGES[dataset] = judge
+    return judge
+
+
+@dataclass(frozen=True)
+class RealFeatures:
+    """What the metrics reuse of a real reference: Gaussian statistics, features ``(N, F)``, k-NN radii ``(N,)``."""
+
+    stats: GaussianStats
+    features: Tensor
+    radii: Tensor
+
+
+def _real_features(real: np.ndarray | Tensor, judge: Judge | DomainClassifier) -> RealFeatures:
     array = np.ascontiguousarray(torch.as_tensor(real).cpu().numpy())
     key = (array.shape, str(array.dtype), hashlib.blake2b(array.data, digest_size=16).hexdigest())
-    cache = _REAL_STATS.setdefault(classifier, {})
+    cache = _REAL_STATS.setdefault(judge, {})
     if key not in cache:
         if len(cache) >= 4:
             cache.pop(next(iter(cache)))
-        cache[key] = gaussian_stats(digit_modes(array, classifier)[1])
+        features = judge.modes_and_features(array)[1] if isinstance(judge, Judge) else digit_modes(array, judge)[1]
+        cache[key] = RealFeatures(gaussian_stats(features), features, knn_radii(features))
     return cache[key]
+
+
+def _real_stats(real: np.ndarray | Tensor, classifier: DomainClassifier) -> GaussianStats:
+    return _real_features(real, classifier).stats
 
 
 def image_sample_metrics(
@@ -189,37 +280,123 @@ def image_sample_metrics(
     real: np.ndarray | Tensor,
     *,
     dataset_name: str,
-    classifier: DigitClassifier | None = None,
+    classifier: DomainClassifier | None = None,
+    dataset: Any = None,
 ) -> dict[str, float | int]:
-    """What a snapshot of an image run records: for digits and stacked-digits, ``modes_covered``,
-    ``kl_modes`` (see ``digit_mode_metrics``) and ``frechet_digits``, the Fréchet distance between
-    fake and real in the classifier's feature space (per-channel features concatenated).
+    """What a snapshot of an image run records, in the feature space of the dataset's judge
+    (``judge_for``; per-channel features concatenated for stacked sets):
+
+        modes_covered, kl_modes    labelled datasets only (see ``digit_mode_metrics``)
+        frechet                    Fréchet distance of Gaussians fitted to fake and real features
+        precision, recall          Kynkäänniemi et al. 2019, k = 3 (``feature_metrics``)
+        density, coverage          Naeem et al. 2020, k = 3
+        frechet_digits             digits and stacked-digits: the same value as ``frechet`` (older runs' key)
 
     ``fake`` and ``real`` are ``(N, C, H, W)`` uint8 0..255 (the snapshot format) or float in [-1, 1].
-    The classifier defaults to the one for the images' size, loaded once per process (the very first
-    call on a machine trains and caches it, ~5 s). Other datasets return ``{}``:
-    they have no classifier here; Inception FID is the separate, optional ``inception_fid``.
+    ``dataset`` is the run's ``images.ImageDataset``; without it only digits and stacked-digits are
+    judged (their data is bundled), with ``classifier`` (a digit classifier) when given, and every
+    other dataset returns ``{}``. Inception FID is the separate, optional ``inception_fid``.
 
     Example:
         >>> x = np.zeros((4, 1, 16, 16), dtype=np.uint8)
         >>> image_sample_metrics(x, x, dataset_name="cifar10")
         {}
     """
-    if dataset_name not in DIGIT_DATASETS:
-        return {}
     fake_images = as_images(fake)
-    classifier = classifier if classifier is not None else _classifier_for(fake_images.shape[-1])
-    channels = DIGIT_DATASETS[dataset_name]
-    if fake_images.shape[1] != channels:
-        raise ImageMetricError(f"{dataset_name} images have {channels} channel(s), got {fake_images.shape[1]}")
-    modes, features = digit_modes(fake_images, classifier)
-    metrics = mode_metrics(modes, 10**channels)
-    metrics["frechet_digits"] = frechet_distance_from_stats(_real_stats(real, classifier), gaussian_stats(features))
+    if dataset is None:
+        if dataset_name not in DIGIT_DATASETS:
+            return {}
+        channels = DIGIT_DATASETS[dataset_name]
+        if fake_images.shape[1] != channels:
+            raise ImageMetricError(f"{dataset_name} images have {channels} channel(s), got {fake_images.shape[1]}")
+        net = classifier if classifier is not None else _classifier_for(fake_images.shape[-1])
+        judge: Judge | DomainClassifier = net
+        modes, features = digit_modes(fake_images, net)
+        num_modes: int | None = 10**channels
+    else:
+        if fake_images.shape[1] != dataset.channels:
+            raise ImageMetricError(f"{dataset.name} images have {dataset.channels} channel(s), got {fake_images.shape[1]}")
+        judge = (Judge(classifier, dataset.stack, int(dataset.labels.max()) + 1) if classifier is not None
+                 else judge_for(dataset))
+        modes, features = judge.modes_and_features(fake_images)
+        num_modes = judge.num_modes
+    reference = _real_features(real, judge)
+    metrics: dict[str, float | int] = mode_metrics(modes, num_modes) if modes is not None else {}
+    metrics["frechet"] = frechet_distance_from_stats(reference.stats, gaussian_stats(features))
+    if dataset_name in DIGIT_DATASETS:
+        metrics["frechet_digits"] = metrics["frechet"]
+    if len(features) > NEAREST_K and len(reference.features) > NEAREST_K:
+        metrics.update(prdc(reference.features, features, real_radii=reference.radii))
     return metrics
+
+
+def ceiling_reals(dataset: Any, n: int, seed: int) -> np.ndarray:
+    """``n`` real images ``(n, C, H, W)`` uint8 drawn apart from the run's reference (own generator,
+    seeded from ``seed``): the second real sample whose scores are the real-vs-real ceiling.
+
+    Example:
+        >>> from gan_mixup.images import get_image_dataset
+        >>> ceiling_reals(get_image_dataset("digits", image_size=16), 3, 0).shape
+        (3, 1, 16, 16)
+    """
+    from gan_mixup.images import images_to_uint8
+
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 24]).generate_state(1)[0]))
+    return images_to_uint8(dataset.sample(n, generator))
 
 
 # torch-fidelity's InceptionV3 per weights file: loading ~100 MB of weights once per process is enough.
 _INCEPTION: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def _inception(weights_path: str | Path | None, device: str | torch.device) -> torch.nn.Module:
+    """torch-fidelity's InceptionV3 from a local weights file, loaded once per process; one-line
+    ``ImageMetricError`` when the file or the extra is missing."""
+    if weights_path is None or not Path(weights_path).expanduser().is_file():
+        raise ImageMetricError(
+            f"Inception FID needs a local InceptionV3 weights file (torch-fidelity's "
+            f"weights-inception-2015-12-05-6726825d.pth); {weights_path} is not a file, and nothing is downloaded"
+        )
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError as error:
+        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from error
+    path = str(Path(weights_path).expanduser().resolve())
+    key = (path, str(torch.device(device)))
+    if key not in _INCEPTION:
+        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=path)
+        _INCEPTION[key] = extractor.to(device)
+    return _INCEPTION[key]
+
+
+def check_inception(weights_path: str | Path | None) -> None:
+    """Raise the one-line ``ImageMetricError`` that ``inception_fid`` would, without loading anything.
+
+    Example:
+        >>> check_inception("/nonexistent.pth")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ImageMetricError: Inception FID needs a local InceptionV3 weights file ...
+    """
+    if weights_path is None or not Path(weights_path).expanduser().is_file():
+        _inception(weights_path, "cpu")  # raises the message about the file
+    import importlib.util
+
+    if importlib.util.find_spec("torch_fidelity") is None:
+        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'")
+
+
+def inception_features(images: np.ndarray | Tensor, weights_path: str | Path | None, *,
+                       device: str | torch.device = "cpu", batch_size: int = 64) -> Tensor:
+    """InceptionV3 pool features ``(N, 2048)`` of ``(N, 1 or 3, H, W)`` uint8 or [-1, 1] float images."""
+    extractor = _inception(weights_path, device)
+    x = torch.as_tensor(images)
+    if x.dtype != torch.uint8:  # float [-1, 1] → the uint8 the extractor insists on
+        x = ((x.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ImageMetricError(f"Inception FID needs (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}")
+    x = x.expand(-1, 3, -1, -1)  # (N, 1, H, W) grey → (N, 3, H, W)
+    with torch.no_grad():
+        return torch.cat([extractor(part.to(device))[0].cpu() for part in x.split(batch_size)])  # (N, 2048)
 
 
 def inception_fid(
@@ -241,30 +418,42 @@ def inception_fid(
         >>> inception_fid(real, fake, "~/weights/weights-inception-2015-12-05-6726825d.pth")  # doctest: +SKIP
         12.3
     """
-    if weights_path is None or not Path(weights_path).expanduser().is_file():
-        raise ImageMetricError(
-            f"Inception FID needs a local InceptionV3 weights file (torch-fidelity's "
-            f"weights-inception-2015-12-05-6726825d.pth); {weights_path} is not a file, and nothing is downloaded"
-        )
-    try:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    except ImportError as error:
-        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from error
-    path = str(Path(weights_path).expanduser().resolve())
-    key = (path, str(torch.device(device)))
-    if key not in _INCEPTION:
-        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=path)
-        _INCEPTION[key] = extractor.to(device)
-    extractor = _INCEPTION[key]
+    _inception(weights_path, device)  # the file and the extra, checked before any image is
+    return frechet_distance(inception_features(real, weights_path, device=device, batch_size=batch_size),
+                            inception_features(fake, weights_path, device=device, batch_size=batch_size))
 
-    def features(images: np.ndarray | Tensor) -> Tensor:
-        x = torch.as_tensor(images)
-        if x.dtype != torch.uint8:  # float [-1, 1] → the uint8 the extractor insists on
-            x = ((x.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        if x.dim() != 4 or x.shape[1] not in (1, 3):
-            raise ImageMetricError(f"Inception FID needs (N, 1 or 3, H, W) images, got shape {tuple(x.shape)}")
-        x = x.expand(-1, 3, -1, -1)  # (N, 1, H, W) grey → (N, 3, H, W)
-        with torch.no_grad():
-            return torch.cat([extractor(part.to(device))[0].cpu() for part in x.split(batch_size)])  # (N, 2048)
 
-    return frechet_distance(features(real), features(fake))
+def kernel_inception_distance(features_a: Tensor, features_b: Tensor) -> float:
+    """KID (Bińkowski et al. 2018): the unbiased MMD² of two feature sets ``(N, F)``, ``(M, F)`` with
+    the cubic polynomial kernel k(x, y) = (x·y / F + 1)³, float64.
+
+    Example:
+        >>> a, b = (torch.randn(200, 4, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+        >>> abs(kernel_inception_distance(a, b)) < 0.05, kernel_inception_distance(a, b + 1.0) > 5.0
+        (True, True)
+    """
+    x, y = torch.as_tensor(features_a).double(), torch.as_tensor(features_b).double()
+    if len(x) < 2 or len(y) < 2:
+        raise ImageMetricError("KID needs at least two samples on each side")
+    d = x.shape[1]
+    kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+    n, m = len(x), len(y)
+    return float((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+                 - 2 * kxy.mean())
+
+
+_REAL_INCEPTION: dict[tuple, Tensor] = {}
+
+
+def inception_metrics(fake: np.ndarray | Tensor, real: np.ndarray | Tensor, weights_path: str | Path, *,
+                      device: str | torch.device = "cpu") -> dict[str, float]:
+    """``fid`` and ``kid`` of ``fake`` against ``real`` in InceptionV3 features (see ``inception_fid``);
+    the real side's features are computed once per process and reused at every snapshot."""
+    array = np.ascontiguousarray(torch.as_tensor(real).cpu().numpy())
+    key = (str(weights_path), array.shape, hashlib.blake2b(array.data, digest_size=16).hexdigest())
+    if key not in _REAL_INCEPTION:
+        _REAL_INCEPTION.clear()
+        _REAL_INCEPTION[key] = inception_features(array, weights_path, device=device)
+    real_features = _REAL_INCEPTION[key]
+    fake_features = inception_features(fake, weights_path, device=device)
+    return {"fid": frechet_distance(real_features, fake_features), "kid": kernel_inception_distance(real_features, fake_features)}

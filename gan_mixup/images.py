@@ -7,8 +7,10 @@ draws exactly the batches an uninterrupted one would.
 
     digits          scikit-learn's bundled 8x8 digits (1,797 images, 10 modes), upsampled; no files
     stacked-digits  three independent digits as the R, G, B channels (1,000 modes): offline Stacked MNIST
+    stacked-mnist   three independent MNIST digits from ``data_root`` as R, G, B (1,000 modes; VEEGAN, PacGAN)
     mnist, fashion-mnist, cifar10   torchvision's files under ``data_root``; nothing is ever downloaded
-    folder          ``data_root/<class>/<image>`` as torchvision's ImageFolder reads it
+    folder          ``data_root/<class>/<image>`` as torchvision's ImageFolder reads it, or
+                    ``data_root/<image>`` without classes (no labels, so no mode metrics)
 
 Example:
     >>> ds = get_image_dataset("digits", image_size=16)
@@ -32,7 +34,7 @@ from torch import Tensor
 
 from gan_mixup.errors import DataError, DatasetNotFoundError
 
-IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
 IMAGE_SIZES = (16, 32, 64)
 
 # The torchvision class of each dataset (for MNIST-like sets also its folder under data_root).
@@ -396,6 +398,23 @@ def _walk_files(top: Path, root: Path) -> list[str]:
     return [os.path.join(folder, name) for folder, names in sorted(found) for name in names]
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def _load_flat_folder(root: Path, image_size: int, channels: int) -> tuple[Tensor, None] | None:
+    """The images directly under ``root`` when it has no subfolders (None otherwise): uint8 ``(N, C, S, S)``."""
+    if not root.is_dir() or any(p.is_dir() for p in root.iterdir()):
+        return None
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    if not files:
+        return None  # ImageFolder's own message names the layout expected
+    from torchvision.transforms import v2
+
+    transform = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+    mode = "L" if channels == 1 else "RGB"
+    return torch.stack([transform(_open_image(str(p), mode)) for p in files]), None
+
+
 def _open_image(path: str, mode: str):
     from PIL import Image
 
@@ -461,7 +480,14 @@ def get_image_dataset(
         raise DataError(f"{name} reads local files: --data-root DIR is needed (nothing is downloaded)")
     root = Path(os.path.expanduser(str(data_root)))
     if name == "folder":
-        pixels, labels = _load_folder(root, image_size, channels or 3)
-        return ImageDataset(name, pixels, labels)
+        flat = _load_flat_folder(root, image_size, channels or 3)
+        pixels, labels = flat if flat is not None else _load_folder(root, image_size, channels or 3)
+        # One class folder (ImageFolder's layout for unlabelled data) is no labelling either.
+        return ImageDataset(name, pixels, labels if labels is not None and int(labels.max()) > 0 else None)
+    if name == "stacked-mnist":
+        if channels not in (None, 3):
+            raise DataError(f"stacked-mnist has 3 channels (its modes depend on it), got channels={channels}")
+        pixels, labels = _load_torchvision("mnist", root, image_size)
+        return ImageDataset(name, pixels, labels, num_modes=1000, stack=3)
     pixels, labels = _load_torchvision(name, root, image_size)
     return ImageDataset(name, _convert_channels(pixels, channels or pixels.shape[1]), labels)

@@ -797,7 +797,7 @@ GRADIENT_PROBE_IMAGES = 256  # images (real and fake) whose D input gradients an
 
 
 def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, with_metrics: bool) -> dict[str, Any]:
-    from gan_mixup.image_metrics import image_sample_metrics
+    from gan_mixup.image_metrics import ceiling_reals, image_sample_metrics, judge_for
     from gan_mixup.images import images_to_uint8, uint8_to_images
 
     fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
@@ -807,7 +807,11 @@ def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, 
         real = reference_of(state).real
         batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
         metric_fake = images_to_uint8(torch.cat(batches))
-        record.update(image_sample_metrics(metric_fake, real, dataset_name=state.config.dataset))
+        record.update(image_sample_metrics(metric_fake, real, dataset_name=state.config.dataset, dataset=state.dataset))
+        if state.config.fid_weights:
+            from gan_mixup.image_metrics import inception_metrics
+
+            record.update(inception_metrics(metric_fake, real, state.config.fid_weights, device=state.fixed_noise.device))
         # D's input gradients on a few hundred images: enough for a stable mean, cheap at every metric iteration.
         probe = min(GRADIENT_PROBE_IMAGES, len(real), len(metric_fake))
         real_images = uint8_to_images(real[:probe], device=state.fixed_noise.device)
@@ -816,8 +820,14 @@ def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, 
         if state.iteration == 0:
             # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
             # data shows only ~632 of 1,000 modes), for reading the fake scores against.
-            own = image_sample_metrics(real[: len(metric_fake)], real, dataset_name=state.config.dataset)
+            own = image_sample_metrics(real[: len(metric_fake)], real, dataset_name=state.config.dataset, dataset=state.dataset)
             record.update({f"real_{k}": v for k, v in own.items() if k in ("modes_covered", "kl_modes")})
+            # The other metrics of real data against itself are trivial (0, 1): a second, independent
+            # real sample of the same size gives their ceiling.
+            other = ceiling_reals(state.dataset, len(metric_fake), state.config.seed)
+            own = image_sample_metrics(other, real, dataset_name=state.config.dataset, dataset=state.dataset)
+            record.update({f"real_{k}": v for k, v in own.items() if k not in ("modes_covered", "kl_modes", "frechet_digits")})
+            record["classifier_accuracy"] = judge_for(state.dataset).accuracy
     return record
 
 

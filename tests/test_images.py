@@ -133,7 +133,7 @@ def test_bad_requests_raise_one_line_data_errors(kwargs, words):
 
 
 def test_dataset_names():
-    assert IMAGE_DATASETS == ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "folder")
+    assert IMAGE_DATASETS == ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
 
 
 @pytest.mark.parametrize(
@@ -228,13 +228,11 @@ def test_folder_converts_to_grey(tiny_folder):
     assert abs(int(ds.pixels[1].float().mean()) - 76) <= 1
 
 
-@pytest.mark.parametrize("layout", ["missing", "empty", "flat"])
+@pytest.mark.parametrize("layout", ["missing", "empty"])
 def test_folder_without_the_layout_names_it(tmp_path, layout):
     root = tmp_path / "pictures"
     if layout != "missing":
         root.mkdir()
-    if layout == "flat":
-        write_png(root / "a.png", (0, 0, 0), (8, 8))  # images but no class sub-folders
     with pytest.raises(DatasetNotFoundError) as info:
         get_image_dataset("folder", data_root=root)
     message = str(info.value)
@@ -400,3 +398,36 @@ def test_a_data_root_that_is_a_file_is_named_as_one(tmp_path, name):
     afile.write_bytes(b"\0" * 16)
     with pytest.raises(DatasetNotFoundError, match=f"{afile} is a file, not a directory"):
         get_image_dataset(name, data_root=afile)
+
+
+def test_a_flat_folder_loads_without_labels(tmp_path):
+    root = tmp_path / "pictures"
+    write_png(root / "a.png", (255, 0, 0), (8, 8))
+    write_png(root / "b.jpg", (0, 0, 255), (12, 8))
+    (root / "notes.txt").write_text("not an image")
+    ds = get_image_dataset("folder", data_root=root, image_size=16)
+    assert ds.pixels.shape == (2, 3, 16, 16) and ds.labels is None and ds.num_modes is None
+    with pytest.raises(DataError, match="no labels"):
+        ds.sample_with_modes(2, seeded(0))
+
+
+def test_a_folder_with_one_class_has_no_labels(tmp_path):
+    write_png(tmp_path / "all" / "a.png", (255, 0, 0), (8, 8))
+    write_png(tmp_path / "all" / "b.png", (0, 255, 0), (8, 8))
+    assert get_image_dataset("folder", data_root=tmp_path, image_size=16).labels is None
+
+
+def test_stacked_mnist_stacks_three_independent_mnist_digits(tmp_path):
+    _, labels = write_fake_mnist(tmp_path, "MNIST", 30)
+    ds = get_image_dataset("stacked-mnist", data_root=tmp_path, image_size=16)
+    assert (ds.channels, ds.num_modes, ds.stack, len(ds)) == (3, 1000, 3, 30)
+    np.testing.assert_array_equal(ds.labels.numpy(), labels)
+    images, modes = ds.sample_with_modes(200, seeded(0))
+    assert images.shape == (200, 3, 16, 16) and int(modes.max()) < 1000
+    assert len(set(modes.tolist())) > 150  # three independent draws, not one digit repeated
+    # Each channel is one MNIST image: the mode's hundreds digit is the label of channel 0's image.
+    first = images[:, :1]
+    match = (uint8_to_images(ds.pixels)[None] - first[:, None]).abs().flatten(2).amax(dim=2) < 1e-6  # (200, 30)
+    assert torch.equal(ds.labels[match.float().argmax(dim=1)], modes // 100)
+    with pytest.raises(DataError, match="3 channels"):
+        get_image_dataset("stacked-mnist", data_root=tmp_path, channels=1)
