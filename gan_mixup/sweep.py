@@ -60,7 +60,8 @@ STABLE_BY = 0.5
 RESULT_COLUMNS = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps",
                   "batch_size", "seed", "iteration",
                   "modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
-                  "mean_mode_distance", "outside_frame", "frechet_digits", "d_grad_real", "d_grad_fake",
+                  "mean_mode_distance", "outside_frame", "frechet_digits", "frechet", "precision", "recall", "density",
+                  "coverage", "classifier_accuracy", "d_grad_real", "d_grad_fake",
                   "d_grad_mixed", "status", "run")
 
 
@@ -743,6 +744,7 @@ class SettingSummary:
 
 
 SCORE_METRICS = ("modes_covered", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
+                 "frechet", "precision", "recall", "density", "coverage",
                  "d_grad_real", "d_grad_fake", "d_grad_mixed")
 
 
@@ -861,7 +863,7 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
     """The scorecard as a Markdown table: median [min–max] over seeds at each run's last snapshot."""
     if not summaries:
         return "# Stability scorecard\n\nNo member has recorded a snapshot yet.\n"
-    images = any("frechet_digits" in s.final for s in summaries)
+    images = any("frechet_digits" in s.final or "frechet" in s.final for s in summaries)
     lines = ["# Stability scorecard", "",
              "Median [min–max] over seeds at each run's last snapshot. *collapsed*: fewer than all modes at the end; "
              f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "
@@ -873,8 +875,8 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
              "are left out of every column and counted beside the seeds (*+k unfinished*).", ""]
     header = ["dataset", "setting", "seeds", "iterations", "modes covered (3σ)", "within 10σ", "high quality", "KL(modes)",
               "sliced W."]
-    if images:
-        header.append("Fréchet (digits)")
+    if images:  # the image metrics in the domain classifier's feature space (frechet_digits: runs before it)
+        header += ["Fréchet", "precision", "recall", "density", "coverage"]
     header += ["collapsed", "diverged", "stable", "‖∇D‖ real", "‖∇D‖ fake", "‖∇D‖ mixed"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
@@ -885,7 +887,8 @@ def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
                  _range(s.final.get("high_quality"), "{:.2f}"),
                  _range(s.final.get("kl_modes"), "{:.2f}"), _range(s.final.get("sliced_wasserstein"), "{:.3f}")]
         if images:
-            cells.append(_range(s.final.get("frechet_digits"), "{:.0f}"))
+            cells.append(_range(s.final.get("frechet") or s.final.get("frechet_digits"), "{:.3g}"))
+            cells += [_range(s.final.get(k), "{:.2f}") for k in ("precision", "recall", "density", "coverage")]
         stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "") if s.seeds else "–"
         cells += [f"{s.collapsed:.0%}" if s.seeds else "–", f"{s.diverged:.0%}" if s.seeds else "–", stable,
                   _range(s.final.get("d_grad_real"), "{:.3g}"), _range(s.final.get("d_grad_fake"), "{:.3g}"),

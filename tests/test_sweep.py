@@ -685,7 +685,9 @@ def test_cli_sweep_on_stacked_digits_scores_modes_of_a_thousand(tmp_path):
     # the ceiling: what 100 real samples of 1,000 equally likely modes cover (about 95)
     assert all(80 <= int(r["modes_total"]) <= 100 for r in rows)
     assert all(0 <= float(r["kl_modes"]) for r in rows) and all(float(r["d_grad_fake"]) > 0 for r in rows)
-    assert "Fréchet (digits)" in (out / "scorecard.md").read_text()
+    scorecard = (out / "scorecard.md").read_text()
+    assert "| Fréchet | precision | recall | density | coverage |" in scorecard
+    assert all(0 <= float(r["precision"]) <= 1 and 0 <= float(r["coverage"]) <= 1 for r in rows)
 
 
 def test_metrics_leave_out_a_damaged_snapshot_with_a_warning(tmp_path, capsys):
