@@ -332,7 +332,22 @@ def _seed_list(text: str) -> tuple[int, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gan-mixup`` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from gan_mixup.distributed import ignore_sigterm_while_exiting, launched_size
+
+    # Called without arguments, main is the program (the console script, `python -m`): the process
+    # ends with the code it returns. Under torchrun every rank then exits with that same code, and
+    # none may be reported killed by the SIGTERM torchrun sends once the first rank is out.
+    _EXITS_AFTER_MAIN[0] = argv is None and launched_size() > 1
+    code = _main(list(sys.argv[1:] if argv is None else argv))
+    if code and _EXITS_AFTER_MAIN[0]:
+        ignore_sigterm_while_exiting()
+    return code
+
+
+_EXITS_AFTER_MAIN = [False]  # main runs as the program under torchrun (see main)
+
+
+def _main(argv: list[str]) -> int:
     from gan_mixup.distributed import is_main_process
 
     # Under torchrun every rank exits with the same code; rank 0 alone prints the message.
@@ -447,16 +462,23 @@ def _train_one(args: argparse.Namespace) -> int:
     reads the run directory and settles the config (the other ranks take its outcome, so they may
     run on machines without the directory), and rank 0 alone writes, prints and renders.
     """
-    from gan_mixup.distributed import main_decides, process_group
+    from gan_mixup.distributed import ignore_sigterm_while_exiting, main_decides, process_group
     from gan_mixup.train import train
 
     tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
     with process_group() as world:
-        config, run_dir = main_decides(lambda: _config_and_run_dir(args), world)
-        # Rank 0 writes the snapshots, so it alone logs them.
-        callbacks = list(tensorboard(run_dir)) if tensorboard and (world is None or world.is_main) else []
-        result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
-                       progress=not args.no_progress, handle_signals=True, callbacks=callbacks)
+        try:
+            config, run_dir = main_decides(lambda: _config_and_run_dir(args), world)
+            # Rank 0 writes the snapshots, so it alone logs them.
+            callbacks = list(tensorboard(run_dir)) if tensorboard and (world is None or world.is_main) else []
+            result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
+                           progress=not args.no_progress, handle_signals=True, callbacks=callbacks)
+        except BaseException:
+            # The ranks stop together (main_decides, agreed stops) and exit non-zero: from here on,
+            # leaving the group included, torchrun's SIGTERM must not cut a rank short (see main).
+            if world is not None and _EXITS_AFTER_MAIN[0]:
+                ignore_sigterm_while_exiting()
+            raise
     if world is not None and not world.is_main:
         return 0
     if result.iterations_trained == 0 and not result.stopped_early:

@@ -28,8 +28,11 @@ Example (2 processes on one machine; ``--nnodes`` / ``--rdzv-endpoint`` for seve
 """
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
+import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
@@ -96,7 +99,9 @@ def process_group() -> Iterator[World | None]:
     With ``WORLD_SIZE`` unset or 1 nothing happens and the block gets ``None``. With CUDA present each
     process works on ``cuda:LOCAL_RANK`` (so ``--device auto`` and ``cuda`` mean that GPU) and CUDA
     tensors go through NCCL, CPU tensors through gloo; without CUDA everything uses gloo. A group the
-    caller already made is used as it is and left open.
+    caller already made is used as it is and left open. When the block ends normally every rank
+    waits for the others (a barrier) before the group is destroyed; after an exception it is
+    destroyed at once.
     """
     if launched_size() < 2 or dist.is_initialized():
         yield current_world()
@@ -106,11 +111,37 @@ def process_group() -> Iterator[World | None]:
         backend = "cpu:gloo,cuda:nccl"
     else:
         backend = "gloo"
+    # torch.distributed.nn evaluates ``group.WORLD`` into default arguments when first imported,
+    # and torch._dynamo imports it (torch.optim does, on the first optimiser). Imported while the
+    # group exists, it would hold the group past destroy_process_group, and gloo's worker threads
+    # with it: at interpreter shutdown such a thread, letting go of the last collective's tensors,
+    # takes the GIL of a finalizing interpreter, and the process aborts ("terminate called without
+    # an active exception"). Imported before the group, it binds None.
+    importlib.import_module("torch.distributed.nn")
+
     dist.init_process_group(backend)
     try:
         yield current_world()
+        # No rank leaves while another may still exchange data with it (a closed connection can
+        # cut off data not yet read). Not after an exception: that rank may have failed alone,
+        # with the others in another collective, which a barrier would be matched with.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def ignore_sigterm_while_exiting() -> None:
+    """Ignore SIGTERM from now on, so that this process ends with the exit code it already decided.
+
+    For a process about to exit under torchrun, which sends SIGTERM to every rank still running as
+    soon as one rank exits with a non-zero code, and reports those ranks as killed by it. When the
+    ranks stop on one decision (rank 0 refuses the run, a NaN, Ctrl-C) the first one out would have
+    the others killed while they leave the group or shut down; ignoring it, each finishes (torchrun
+    waits 30 s before a SIGKILL) and torchrun reports every rank's own code. The CLI calls it only
+    when it runs as the program, which ends right after. Does nothing off the main thread.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def all_reduce_gradients(module: nn.Module, loss: Tensor, world: World) -> Tensor:

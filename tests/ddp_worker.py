@@ -17,6 +17,8 @@ Environment:
                       can signal or kill them mid-run (the sleep changes no result)
 
 Rank 0 prints ``--- run I`` before each run, so its log splits by run; the other ranks print nothing.
+After the process group is left, the record gets ``threads_after_group``: the names of the threads
+still running (gloo's would be ``gloo_*`` / ``pt_gloo_*``).
 """
 from __future__ import annotations
 
@@ -169,7 +171,24 @@ def main_worker(argv: list[str]) -> int:
                 states = {"generator": results[0].generator.state_dict(), "discriminator": results[0].discriminator.state_dict()}
                 torch.save(states, record / f"rank{RANK}_run{i}.pt")
             (record / f"rank{RANK}.json").write_text(json.dumps({"codes": codes, "writes": writes, **extra}))
+    extra["threads_after_group"] = native_threads()
+    (record / f"rank{RANK}.json").write_text(json.dumps({"codes": codes, "writes": writes, **extra}))
     return max(codes)
+
+
+def native_threads() -> list[str] | None:
+    """The names of this process's threads, C++ ones included (``None`` without ``/proc``)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    names = []
+    for task in tasks:
+        try:
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
+        except OSError:  # a thread that just ended
+            pass
+    return names
 
 
 if __name__ == "__main__":

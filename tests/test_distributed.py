@@ -155,6 +155,61 @@ def test_rank_zero_alone_writes_a_complete_run_directory(torchrun_runs):
     assert output.count("trained 60 iterations") == 1 and "on 2 processes" in output, output
 
 
+def test_leaving_the_process_group_ends_its_gloo_threads(torchrun_runs):
+    # A group still held after destroy_process_group keeps gloo's threads into interpreter shutdown,
+    # where one letting go of a collective's tensors aborts the process now and then.
+    for rank in (0, 1):
+        threads = rank_record(torchrun_runs["record"], rank)["threads_after_group"]
+        if threads is None:
+            pytest.skip("no /proc to list threads")
+        assert not [name for name in threads if "gloo" in name], (rank, threads)
+
+
+# ----- the CLI itself under torchrun: how every rank exits ---------------------------------------
+
+TOY = ["toy", "--hidden", "16", "--batch-size", "32", "--snapshot-frames", "3", "--fixed-samples", "100",
+       "--grid-size", "8", "--no-progress"]
+
+
+def torchrun_cli(args: list[Any], cwd: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "gan_mixup.cli", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+
+
+def rank_deaths(output: str) -> list[str]:
+    """torchrun's lines that say a rank died by a signal (or aborted). torchrun's own notice that it
+    sends SIGTERM to the ranks still running once one has exited non-zero is left out: what counts
+    is how each rank ended, which its summary gives."""
+    return [line for line in output.splitlines() if any(word in line for word in ("SIGTERM", "SIGABRT", "Signal",
+                                                                                 "terminate called"))
+            and "closing signal SIGTERM" not in line]
+
+
+def test_a_torchrun_run_of_the_cli_exits_0_on_every_rank_after_rendering(tmp_path):
+    run = tmp_path / "run"
+    done = torchrun_cli([*TOY, "--iterations", "20", "--out", run], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and not rank_deaths(output), output
+    assert "trained 20 iterations" in done.stdout and (run / "training.gif").is_file(), output
+
+
+def test_a_refusal_under_torchrun_exits_2_on_every_rank_and_kills_none(tmp_path):
+    # A single process's checkpoint resumed by 2: rank 0 refuses, rank 1 learns it from rank 0, and
+    # each rank exits 2 by itself, none killed by torchrun on its way out; torchrun, as for any
+    # failed job, exits 1 after its summary of the ranks' codes.
+    single = tmp_path / "single"
+    code, _, err = run_cli([*TOY, "--iterations", "2", "--no-render", "--out", single])
+    assert code == 0, err
+    done = torchrun_cli([*TOY, "--resume", single, "--iterations", "4", "--no-render"], tmp_path)
+    output = done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("gan-mixup: error: ")]
+    assert len(errors) == 1 and "trained by 1 process and this run has 2 processes" in errors[0], output
+    assert done.returncode == 1 and not rank_deaths(output), output
+    codes = [line.split(":", 1)[1].split()[0] for line in output.splitlines() if line.strip().startswith("exitcode")]
+    assert codes == [str(EXIT_USAGE)] * 2, output
+
+
 # ----- stopping together, then kill -9 and resume: one process group, several runs ------------
 
 @pytest.fixture(scope="module")
