@@ -379,10 +379,10 @@ def check_inception(weights_path: str | Path | None) -> None:
     """
     if weights_path is None or not Path(weights_path).expanduser().is_file():
         _inception(weights_path, "cpu")  # raises the message about the file
-    import importlib.util
-
-    if importlib.util.find_spec("torch_fidelity") is None:
-        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'")
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from None
 
 
 def inception_features(images: np.ndarray | Tensor, weights_path: str | Path | None, *,

@@ -158,6 +158,15 @@ def check_config(config: ToyConfig) -> None:
     run_device(config)
     build_data(config)
     build_objective(config)
+    check_fid_weights(config)
+
+
+def check_fid_weights(config: ToyConfig) -> None:
+    """``--fid-weights``: the local weights file and the torch-fidelity extra, before anything is written."""
+    if config.fid_weights:
+        from gan_mixup.image_metrics import check_inception
+
+        check_inception(config.fid_weights)
 
 
 def run_device(config: ToyConfig) -> torch.device:
@@ -480,6 +489,7 @@ def check_train_arguments(config: Any) -> None:
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
         raise TrainingSetupError("train() needs autograd, but it was called inside torch.no_grad() or "
                                  "torch.inference_mode(): call it outside that block")
+    check_fid_weights(config)
 
 
 def _train(config: ToyConfig, run_dir: str | Path | None, *, resume: bool, overwrite: bool, callbacks: Sequence[Callback],

@@ -543,6 +543,7 @@ def test_fid_weights_that_are_missing_is_one_line(tmp_path):
     code, _, stderr = run_cli(["images", *TINY_RUN, "--out", tmp_path / "run", "--fid-weights", tmp_path / "absent.pth"])
     assert code != 0 and stderr.count("\n") == 1 and stderr.startswith("gan-mixup: error: ")
     assert "absent.pth is not a file" in stderr and "nothing is downloaded" in stderr
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 def test_fid_weights_without_the_extra_is_one_line(tmp_path, monkeypatch):
@@ -555,6 +556,7 @@ def test_fid_weights_without_the_extra_is_one_line(tmp_path, monkeypatch):
     code, _, stderr = run_cli(["images", *TINY_RUN, "--out", tmp_path / "run", "--fid-weights", weights])
     assert code != 0 and stderr.count("\n") == 1
     assert "pip install 'gan-mixup[fid]'" in stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_kid_of_one_set_is_near_zero_and_grows_with_a_shift():
