@@ -451,6 +451,8 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
     if path.is_symlink() and not path.exists():
         raise RunDirectoryError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist: "
                                 "create that folder or choose another directory")
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(f"{path} is a file, not a directory: choose another directory")
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     lock_path = path / lock_file

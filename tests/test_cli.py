@@ -396,6 +396,8 @@ BAD_CLI = [
     ("out-dangling-symlink", ["toy", "--out", "{tmp}/dangling"], "symbolic link"),
     ("sweep-out-dangling-symlink", ["sweep", "--out", "{tmp}/dangling", "--iterations", "5"], "symbolic link"),
     ("config-nested-deeply", ["toy", "--config", "{tmp}/deep.json"], "nested too deeply"),
+    ("out-is-a-file", ["toy", "--out", "{tmp}/afile"], "is a file, not a directory"),
+    ("sweep-out-is-a-file", ["sweep", "--out", "{tmp}/afile", "--iterations", "5"], "is a file, not a directory"),
     # toy-only flags on images, and image-only ones on toy (issue 22): refused, not recorded and ignored
     ("images-with-layers", ["images", "--layers", "7", "--out", "{out}"], "layers applies to the toy datasets only"),
     ("images-with-grid-size", ["images", "--grid-size", "1000", "--out", "{out}"], "grid_size applies to the toy datasets only"),
