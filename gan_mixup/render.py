@@ -542,6 +542,31 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
     return Path(path)
 
 
+def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
+    """Per dataset, one box per objective of its runs' final values over every hyperparameter
+    setting and seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
+
+    ``spreads`` are ``gan_mixup.sweep.ObjectiveSpread`` objects (from ``robustness``)."""
+    datasets = list(dict.fromkeys(s.dataset for s in spreads))
+    fig = Figure(figsize=(9, 3.2 * len(datasets)), dpi=100)
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
+    for r, dataset in enumerate(datasets):
+        row = [s for s in spreads if s.dataset == dataset]
+        for c, (metric, label) in enumerate(((row[0].distance_metric, row[0].distance_metric.replace("_", " ")),
+                                             ("modes_covered", "modes covered"))):
+            ax = axes[r][c]
+            values = [[v for v in s.final.get(metric, []) if math.isfinite(v)] for s in row]
+            ax.boxplot([v or [math.nan] for v in values], showfliers=True)
+            ax.set_xticks(range(1, len(row) + 1), [f"{s.objective}\n{s.trains}/{s.runs} train" for s in row], fontsize=7)
+            ax.set_title(f"{dataset}: final {label} over {row[0].settings} settings x seeds", fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+            if metric != "modes_covered" and all(v and min(v) > 0 for v in values):
+                ax.set_yscale("log")
+    fig.tight_layout()
+    _save(fig, path, compress_level=6)
+    return Path(path)
+
+
 def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
     """D's input-gradient norm at fake, real and mixed points against iteration: one column per
     kind of point, one row per dataset, one line per setting (median over seeds, band min–max)."""

@@ -38,6 +38,8 @@ from gan_mixup.rundir import (
     GRADIENTS_PNG_FILE,
     PREVIOUS_CHECKPOINT_FILE,
     RESULTS_FILE,
+    ROBUSTNESS_MD_FILE,
+    ROBUSTNESS_PNG_FILE,
     SCORECARD_MD_FILE,
     SCORECARD_PNG_FILE,
     load_checkpoint,
@@ -817,6 +819,82 @@ def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.
     return out
 
 
+# When a run "trains", fixed before the image study's runs were looked at (docs/evidence.md): at its
+# last snapshot it covers every mode (digit class), and, where the domain classifier's features give
+# them, at least this precision and recall (Kynkäänniemi et al. 2019, k = 3); toy runs: every mode
+# within 10σ. Diverged runs never train.
+TRAINS_PRECISION = 0.5
+TRAINS_RECALL = 0.5
+
+
+@dataclass
+class ObjectiveSpread:
+    """One objective's outcomes over every hyperparameter setting and seed of a sweep (the
+    robustness view of Lucic et al. 2018): how often it trains, collapses or diverges."""
+
+    dataset: str
+    objective: str  # the objective spec (erm, mixup, erm+r1:10, ...)
+    settings: int  # hyperparameter settings (α, lr, β1, ...) of this objective
+    runs: int  # finished runs over those settings and seeds
+    trains: int
+    collapsed: int
+    diverged: int
+    distance_metric: str  # frechet (images) or sliced_wasserstein (toy)
+    final: dict[str, list[float]]  # metric -> one value per run
+
+
+def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
+    """Group ``collect_results`` rows by dataset x objective spec across settings; unfinished runs
+    are left out. Only objectives trained at two or more settings are reported."""
+    last: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("status") != "unfinished" and (row["run"] not in last or row["iteration"] > last[row["run"]]["iteration"]):
+            last[row["run"]] = row
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in last.values():
+        spec = str(row["setting"]).split(" ")[0].split("[")[0]
+        groups.setdefault((row["dataset"], spec), []).append(row)
+    spreads = []
+    for (dataset, spec), runs in groups.items():
+        settings = len({r["setting"] for r in runs})
+        if settings < 2:
+            continue
+        distance = "frechet" if any(r.get("frechet") is not None for r in runs) else "sliced_wasserstein"
+        trains = collapsed = diverged = 0
+        for r in runs:
+            total = _float(r.get("modes_total"))
+            is_diverged = r.get("status") == "diverged" or _float(r.get("outside_frame")) > DIVERGED_OUTSIDE
+            covered = _float(r.get("modes_covered")) >= total
+            if r.get("precision") is not None:
+                good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL
+            else:
+                good = _float(r.get("modes_near")) >= total
+            diverged += is_diverged
+            collapsed += not covered and not is_diverged
+            trains += good and not is_diverged
+        final = {k: [_float(r.get(k)) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
+        spreads.append(ObjectiveSpread(dataset, spec, settings, len(runs), trains, collapsed, diverged, distance, final))
+    return spreads
+
+
+def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
+    lines = ["# Robustness over hyperparameters", "",
+             "Each objective's runs at their last snapshot, over every setting (α, learning rate, β1, D steps, batch "
+             "size, ...) and seed; unfinished runs left out. *trains*: every mode covered and, for images, precision ≥ "
+             f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
+             "fewer than all modes covered; *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
+             "Median [min–max] over the runs.", "",
+             "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in spreads:
+        name = "Fréchet " if s.distance_metric == "frechet" else "sliced W. "
+        lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | {s.collapsed}/{s.runs} | "
+                     f"{s.diverged}/{s.runs} | {name}{_range(s.final.get(s.distance_metric), '{:.3g}')} | "
+                     f"{_range(s.final.get('modes_covered'), '{:.0f}')} | {_range(s.final.get('precision'), '{:.2f}')} | "
+                     f"{_range(s.final.get('recall'), '{:.2f}')} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str, Path]:
     """(Re)write ``results.csv``, ``scorecard.md``, ``scorecard.png`` and ``gradients.png`` of a
     sweep directory from its members' records alone (``recompute``: toy metrics from the snapshot
@@ -840,6 +918,13 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
         outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
         if any("d_grad_fake" in s.curves for s in scored):
             outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
+    spreads = robustness(rows)
+    if spreads:  # some objective was trained at several hyperparameter settings
+        from gan_mixup.render import plot_robustness
+
+        write_text_atomic(out_dir / ROBUSTNESS_MD_FILE, robustness_markdown(spreads))
+        outputs["robustness"] = out_dir / ROBUSTNESS_MD_FILE
+        outputs["robustness_png"] = plot_robustness(spreads, out_dir / ROBUSTNESS_PNG_FILE)
     return outputs
 
 

@@ -700,3 +700,22 @@ def test_metrics_leave_out_a_damaged_snapshot_with_a_warning(tmp_path, capsys):
     rows = evaluate_run(tmp_path / "run")
     assert len(rows) == len(files) - 1
     assert "damaged" in capsys.readouterr().err
+
+
+def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thresholds():
+    from gan_mixup.sweep import TRAINS_PRECISION, robustness, robustness_markdown
+
+    def row(setting, seed, precision, recall, covered, status="finished"):
+        return {"dataset": "digits", "setting": setting, "run": f"{setting}-{seed}", "iteration": 1000, "modes_total": 10,
+                "modes_covered": covered, "precision": precision, "recall": recall, "frechet": 1.0 + seed, "status": status}
+
+    rows = [row("erm lr=0.001", 0, 0.9, 0.8, 10), row("erm lr=0.001", 1, TRAINS_PRECISION - 0.01, 0.8, 10),
+            row("erm lr=0.0002", 0, 0.9, 0.9, 7), row("erm lr=0.0002", 1, 0.9, 0.9, 10, status="diverged"),
+            row("mixup α=0.2 lr=0.001", 0, 0.9, 0.9, 10), row("mixup α=0.2 lr=0.001", 1, 0.9, 0.9, 10, status="unfinished"),
+            row("hinge", 0, 0.9, 0.9, 10)]  # one setting only: no spread to report
+    spreads = {s.objective: s for s in robustness(rows)}
+    assert set(spreads) == {"erm"}  # mixup: one setting once its unfinished run is left out
+    erm = spreads["erm"]
+    assert (erm.settings, erm.runs, erm.trains, erm.collapsed, erm.diverged) == (2, 4, 1, 1, 1)
+    assert erm.final["frechet"] == [1.0, 2.0, 1.0, 2.0]
+    assert "| digits | erm | 2 | 4 | 1/4 | 1/4 | 1/4 |" in robustness_markdown(list(spreads.values()))
