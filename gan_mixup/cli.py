@@ -7,13 +7,15 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import math
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from gan_mixup.config import IMAGE_DATASETS, KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
 from gan_mixup.errors import GanMixupError
@@ -338,13 +340,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ends with the code it returns. Under torchrun every rank then exits with that same code, and
     # none may be reported killed by the SIGTERM torchrun sends once the first rank is out.
     _EXITS_AFTER_MAIN[0] = argv is None and launched_size() > 1
-    code = _main(list(sys.argv[1:] if argv is None else argv))
+    with _warnings_as_lines():
+        code = _main(list(sys.argv[1:] if argv is None else argv))
     if code and _EXITS_AFTER_MAIN[0]:
         ignore_sigterm_while_exiting()
     return code
 
 
 _EXITS_AFTER_MAIN = [False]  # main runs as the program under torchrun (see main)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each ``GanMixupWarning`` (a damaged file skipped, a fallback taken) as one line on
+    stderr, every time it happens, as every other message of the CLI; other warnings as Python does."""
+    from gan_mixup.distributed import is_main_process
+    from gan_mixup.errors import GanMixupWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", GanMixupWarning)
+        default = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+            if issubclass(category, GanMixupWarning):
+                if is_main_process():
+                    print(f"gan-mixup: warning: {message}", file=sys.stderr)
+            else:
+                default(message, category, *rest, **kw)
+
+        warnings.showwarning = show
+        yield
 
 
 def _main(argv: list[str]) -> int:
@@ -748,23 +773,10 @@ def _cell(value: Any) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    import warnings
-
     from gan_mixup.experiments import render_any
-    from gan_mixup.render import RenderWarning
 
-    with warnings.catch_warnings():
-        default = warnings.showwarning
-
-        def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
-            if issubclass(category, RenderWarning):  # a member left out: one line, like every message here
-                print(f"gan-mixup: warning: {message}", file=sys.stderr)
-            else:
-                default(message, category, *rest, **kw)
-
-        warnings.showwarning = show
-        outputs = render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames,
-                             quiver=not args.no_quiver)
+    outputs = render_any(Path(args.run_dir), fps=args.fps, workers=args.workers, max_frames=args.max_frames,
+                         quiver=not args.no_quiver)
     for name, path in outputs.items():
         print(f"{name}: {path}")
     return 0

@@ -16,6 +16,11 @@ class GanMixupError(Exception):
     """A user mistake: bad input, a missing file, an unusable run directory."""
 
 
+class GanMixupWarning(UserWarning):
+    """A problem gan-mixup works around (a damaged file skipped, a fallback taken); the CLI shows
+    each as one line ``gan-mixup: warning: ...``."""
+
+
 class DataError(GanMixupError, ValueError):
     """A dataset cannot be built or loaded (unknown name, bad option, missing local files)."""
 

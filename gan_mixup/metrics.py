@@ -12,12 +12,15 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
+
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import (METRICS_CSV_FILE, RunDirectoryError, SnapshotError, list_snapshots, read_records,
                               read_reference, read_snapshot, write_csv)
 
@@ -135,7 +138,7 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
         try:
             snap = read_snapshot(path)
         except SnapshotError as err:  # one damaged file costs its own row, not the run's metrics
-            print(f"gan-mixup: warning: {err}; its metrics are left out", file=sys.stderr)
+            warnings.warn(f"{err}; its metrics are left out", GanMixupWarning, stacklevel=2)
             continue
         rows.append({"iteration": snap.iteration,
                      **sample_metrics(snap.fake, reference.real, reference.modes, reference.std, reference.extent),

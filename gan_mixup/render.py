@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import warnings
 from contextlib import contextmanager
 import sys
 import zipfile
@@ -48,7 +49,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from gan_mixup.errors import GanMixupError
+from gan_mixup.errors import GanMixupError, GanMixupWarning
 
 # The run-directory module is the one that knows the files and their names.
 from gan_mixup.rundir import (
@@ -125,7 +126,7 @@ class NothingToRenderError(RenderError):
     """A run without a snapshot yet: its training stopped before the first one."""
 
 
-class RenderWarning(UserWarning):
+class RenderWarning(GanMixupWarning):
     """A member of a collection left out of its pictures, because it has nothing to render yet."""
 
 
@@ -444,7 +445,7 @@ def _skip_damaged(damaged: list[tuple[Path, list[_Damaged]]], frame_paths: list[
     if not written:
         raise SnapshotError(nothing_left + _all_damaged(unique))
     for d in unique:
-        print(f"gan-mixup: warning: {d.message} (skipped)", file=sys.stderr)
+        warnings.warn(f"{d.message} (skipped)", GanMixupWarning, stacklevel=2)
     renumbered = []
     for i, frame in enumerate(written):
         target = frame.with_name(FRAME_NAME.format(i))
@@ -855,7 +856,7 @@ def _grid_problems(problems: list[_Damaged], cells: int) -> None:
     if problems and len(problems) == cells:
         raise SnapshotError("no snapshot of the figure is readable" + _all_damaged(problems))
     for problem in problems:
-        print(f"gan-mixup: warning: {problem.message} (its figure cell is left blank)", file=sys.stderr)
+        warnings.warn(f"{problem.message} (its figure cell is left blank)", GanMixupWarning, stacklevel=2)
 
 
 def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path) -> Path:

@@ -10,7 +10,7 @@ Example:
 """
 from __future__ import annotations
 
-from gan_mixup.errors import GanMixupError
+from gan_mixup.errors import GanMixupError, GanMixupWarning
 
 import copy
 import inspect
@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -666,7 +667,7 @@ class Recorder:
         metrics_offset, resumed_from = prepare_run_dir(run_dir, state.config, state, resume=resume, overwrite=overwrite)
         metrics_file, warning = open_metrics(run_dir, metrics_offset)
         if warning:
-            print(f"gan-mixup: warning: {warning}", file=sys.stderr)
+            warnings.warn(warning, GanMixupWarning, stacklevel=2)
         recorder = cls(run_dir, metrics_file, callbacks, record, state.iteration if state.iteration > 0 else None)
         recorder.resumed_from = resumed_from
         return recorder
@@ -932,9 +933,9 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
     """
     has_checkpoint = (run_dir / CHECKPOINT_FILE).exists() or (run_dir / PREVIOUS_CHECKPOINT_FILE).exists()
     if resume and has_checkpoint:
-        checkpoint, warnings = load_checkpoint(run_dir, map_location=state.fixed_noise.device)
-        for warning in warnings:
-            print(f"gan-mixup: warning: {warning}", file=sys.stderr)
+        checkpoint, fallbacks = load_checkpoint(run_dir, map_location=state.fixed_noise.device)
+        for fallback in fallbacks:
+            warnings.warn(fallback, GanMixupWarning, stacklevel=2)
         try:
             saved = ToyConfig.from_dict(checkpoint["config"])
         except ConfigError as err:
