@@ -394,6 +394,10 @@ def _main(argv: list[str]) -> int:
         return EXIT_NONFINITE
     except GanMixupError as err:
         return _fail(str(err))
+    except BrokenPipeError:  # `gan-mixup metrics RUN | head`: the reader left; nothing went wrong here
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush of stdout cannot fail too
+        return 0
     except OSError as err:  # disk full, unwritable path, ...: one line, earlier files untouched
         return _fail(f"{err.strerror or err}: {err.filename or ''}".rstrip(": "))
 

@@ -327,7 +327,7 @@ def is_marked(path: Path) -> bool:
 
 def write_marker(path: Path, kind: str) -> None:
     """Mark ``path`` as gan-mixup's own (``kind``: ``run``, ``compare`` or ``figure5``)."""
-    (Path(path) / MARKER_FILE).write_text(json.dumps({"gan_mixup": kind}) + "\n")
+    write_text_atomic(Path(path) / MARKER_FILE, json.dumps({"gan_mixup": kind}) + "\n")
 
 
 def marker_kind(path: Path) -> str | None:

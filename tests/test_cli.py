@@ -719,3 +719,14 @@ def test_a_run_killed_while_writing_its_config_resumes_from_zero(tmp_path):
     assert json.loads((run / "config.json").read_text())["iterations"] == 20
     assert not (run / "config.json.tmp").exists()
     assert "trained 20 iterations" in stdout
+
+
+def test_a_reader_that_leaves_early_is_no_error(tmp_path):
+    # `gan-mixup metrics RUN | head -1`: the pipe closes under the printing; no "Broken pipe" line.
+    run = tmp_path / "run"
+    assert run_cli(["toy", *TINY, "--iterations", "20", "--no-render", "--out", run])[0] == 0
+    # `true` exits before the CLI has even started, so every write of it meets a closed pipe.
+    script = (f"{shlex.quote(sys.executable)} -m gan_mixup.cli metrics {shlex.quote(str(run))} | true; "
+              "exit ${PIPESTATUS[0]}")
+    done = subprocess.run(["bash", "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Broken pipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
