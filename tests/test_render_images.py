@@ -6,12 +6,16 @@ and brightness where the samples are all black or all white.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+
+from gan_mixup.errors import GanMixupWarning
 
 from gan_mixup import render
 from gan_mixup.render import RenderError, render_comparison, render_figure5, render_frame, render_run
@@ -202,6 +206,11 @@ def test_old_reference_without_kind_renders_as_points(tmp_path: Path) -> None:
 
 # ----- damaged files --------------------------------------------------------------------------
 
+def messages(caught: Any) -> list[str]:
+    """The GanMixupWarning messages among the warnings ``pytest.warns`` caught."""
+    return [str(w.message) for w in caught if issubclass(w.category, GanMixupWarning)]
+
+
 @pytest.mark.parametrize("kind,how", [("points", "truncated"), ("images", "truncated"), ("images", "empty"),
                                       ("points", "garbage")])
 def test_damaged_snapshot_is_skipped_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str,
@@ -210,11 +219,12 @@ def test_damaged_snapshot_is_skipped_with_a_warning(tmp_path: Path, capsys: pyte
     run = make(tmp_path / "run", [0, 10, 20, 30])
     bad = list_snapshots(run)[1]
     damage(bad, how)
-    paths = render_run(run, workers=1)
+    with pytest.warns(GanMixupWarning) as caught:
+        paths = render_run(run, workers=1)
     assert gif_frames(paths["gif"]).shape[0] == 3
     # The frames stay numbered without a gap.
     assert [f.name for f in sorted(paths["frames"].glob("*.png"))] == [f"frame_{i:04d}.png" for i in range(3)]
-    warnings = capsys.readouterr().err.strip().splitlines()
+    warnings = messages(caught)
     assert len(warnings) == 1 and str(bad) in warnings[0] and "damaged" in warnings[0]
 
     for snapshot_file in list_snapshots(run):
@@ -237,8 +247,9 @@ def test_damaged_reference_is_an_error_naming_it(tmp_path: Path, kind: str) -> N
 def test_wrong_samples_in_an_image_run_count_as_damaged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = image_run(tmp_path / "run", [0, 10])
     write_snapshot(run, Snapshot(5, np.zeros((64, 2), np.float32), NO_GRID))  # points in an image run
-    assert gif_frames(render_run(run, workers=1)["gif"]).shape[0] == 2
-    assert "it_00000005.npz" in capsys.readouterr().err
+    with pytest.warns(GanMixupWarning) as caught:
+        assert gif_frames(render_run(run, workers=1)["gif"]).shape[0] == 2
+    assert any("it_00000005.npz" in message for message in messages(caught))
 
 
 def test_comparison_skips_damaged_iterations_and_blanks_their_cells(tmp_path: Path,
@@ -246,9 +257,10 @@ def test_comparison_skips_damaged_iterations_and_blanks_their_cells(tmp_path: Pa
     a = image_run(tmp_path / "a", [0, 10, 100], channels=3)
     b = image_run(tmp_path / "b", [0, 10, 100], channels=3)
     damage(b / "snapshots" / "it_00000010.npz", "truncated")
-    paths = render_comparison({"a": a, "b": b}, tmp_path / "cmp", workers=1)
+    with pytest.warns(GanMixupWarning) as caught:
+        paths = render_comparison({"a": a, "b": b}, tmp_path / "cmp", workers=1)
     assert gif_frames(paths["gif"]).shape[0] == 2  # iteration 10 left out
-    err = capsys.readouterr().err.strip().splitlines()
+    err = messages(caught)
     assert len(err) == 2 and all("it_00000010.npz" in line for line in err)  # the GIF's and the grid cell's
     assert "figure cell" in err[1]
     # The grid keeps its two columns (10 and 100), the damaged cell left blank.
