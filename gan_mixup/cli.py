@@ -567,11 +567,8 @@ def _run_dir_of(args: argparse.Namespace) -> Path:
     """``--out``, or the DIR of ``--resume DIR``; both given must agree."""
     resume_dir = args.resume if isinstance(args.resume, str) else None
     for flag, given in (("--out", args.out), ("--resume", resume_dir)):
-        if given is not None and not given.strip():
+        if given is not None and not given.strip():  # Path("") is the current directory
             raise UsageError(f"{flag} needs a directory name, got an empty one")
-        if given and Path(given).is_symlink() and not Path(given).exists():
-            raise UsageError(f"{flag} {given} is a symbolic link to {os.readlink(given)}, which does not exist: "
-                             "create that folder or choose another directory")
     if resume_dir is not None and args.out is not None and Path(args.out) != Path(resume_dir):
         raise UsageError("give the directory once: --resume DIR, or --out DIR --resume")
     if args.resume and args.overwrite:
