@@ -31,7 +31,7 @@ EXIT_NONFINITE = 3
 # `make demo`: the authors' Figure-5 setting (preset paper-code), at width 128 and cut to 2,000
 # iterations: well under a minute of training on 2 cores, by when mixup has reached all eight ring
 # modes (by eye; widths 256 and 512 get there too, at 4x and 16x the matmul cost). The paper-text
-# variant needs far longer to get there (see README, "The paper's text and the authors' code").
+# variant needs far longer to get there (see docs/toy.md, "The paper's text and the authors' code").
 DEMO_PRESET = "paper-code"
 DEMO_SETTINGS = {"iterations": 2000, "hidden": 128, "snapshot_frames": 100, "checkpoint_every": 500}
 
