@@ -688,7 +688,7 @@ def _sweep(args: argparse.Namespace) -> int:
               "them from their last checkpoint (with --on-nonfinite skip to step over the NaN)")
     for name, path in result.outputs.items():
         print(f"{name}: {path}")
-    if counts.get("submitted") or counts.get("running") or any(s.startswith("interrupted") for s in result.statuses.values()):
+    if any(counts.get(status) for status in ("submitted", "running", "interrupted")):
         print(f"runs still training on the cluster, or stopped by their time limit: collect and continue them with\n"
               f"  {resume_command(_ARGV, out)}")
     failed = [(name, status.partition(": ")[2]) for name, status in result.statuses.items() if status.startswith("failed")]

@@ -777,7 +777,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[SettingSummary]:
             covered = _float(last.get("modes_covered"))
             if total is not None and not covered >= total:
                 collapsed += 1
-            if last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE:
+            if _diverged(last):
                 diverged += 1
             since = _covered_since(run, total)
             if since is not None and since <= STABLE_BY * last["iteration"] and last.get("status") != "diverged":
@@ -789,6 +789,11 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[SettingSummary]:
             stable_from=stable_from, curves=_curves(list(runs.values())) if runs else {},
             unfinished=len(every) - len(runs)))
     return summaries
+
+
+def _diverged(last: dict[str, Any]) -> bool:
+    """A run's last row says it diverged: stopped on a non-finite loss, or most samples outside the frame."""
+    return last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE
 
 
 def _float(value: Any) -> float:
@@ -863,7 +868,7 @@ def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
         trains = collapsed = diverged = 0
         for r in runs:
             total = _float(r.get("modes_total"))
-            is_diverged = r.get("status") == "diverged" or _float(r.get("outside_frame")) > DIVERGED_OUTSIDE
+            is_diverged = _diverged(r)
             covered = _float(r.get("modes_covered")) >= total
             if r.get("precision") is not None:
                 good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL
