@@ -5,8 +5,8 @@ Run:  .venv/bin/python benchmarks/image_throughput.py [--width 32] [--image-size
       .venv/bin/python benchmarks/image_throughput.py --width 64        # the issue's setting (~3× longer)
       .venv/bin/python benchmarks/image_throughput.py --quick           # a ~20 s smoke run (width 16, 16 px)
 
-Setting: scikit-learn's bundled digits (``gan_mixup.images``, upsampled to ``--image-size``), DCGAN G and D
-of ``gan_mixup.dcgan`` (base width ``--width``; 100-d noise; D with BatchNorm), batch 64, 1 D step per
+Setting: scikit-learn's bundled digits (``gan_mixup.modalities.images.data``, upsampled to ``--image-size``), DCGAN G and D
+of ``gan_mixup.modalities.images.models`` (base width ``--width``; 100-d noise; D with BatchNorm), batch 64, 1 D step per
 G step, Adam lr 2e-4, betas (0.5, 0.999), non-saturating G loss; mixup: λ ~ Beta(0.2, 0.2) per sample,
 one D forward on λ·real + (1−λ)·fake with target λ. The issue asks for width 64; on a 2-core CPU a
 64-wide DCGAN at 32 px takes ~0.4 s per iteration, so the default is width 32 (a run of ~4 minutes).
@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_throughput, besi
 from toy_throughput import CLEAN, OtherLoad, machine, rss_mib, summarise  # noqa: E402  (also puts the checkout on sys.path)
 
 from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
-from gan_mixup.dcgan import dcgan_discriminator, dcgan_generator  # noqa: E402
-from gan_mixup.images import get_image_dataset  # noqa: E402
+from gan_mixup.modalities.images.models import dcgan_discriminator, dcgan_generator  # noqa: E402
+from gan_mixup.modalities.images.data import get_image_dataset  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
 from gan_mixup.train import (  # noqa: E402
     StopTraining, build_state, denormals_flushed, flush_denormals, metric_schedule, take_snapshot, train, train_step,
@@ -68,7 +68,7 @@ class PlainDCGAN:
     batches), ``optimizerD.step()``; then ``netG.zero_grad()``, D on the same ``fake`` with label 1
     (D's weights keep requiring grad), ``optimizerG.step()``; ``.item()`` of the losses and of D's mean
     outputs every iteration (main.py prints them). Different from main.py: the models come from
-    ``gan_mixup.dcgan`` (the same architecture and init as the trainer's; D returns logits, so the
+    ``gan_mixup.modalities.images.models`` (the same architecture and init as the trainer's; D returns logits, so the
     criterion is ``nn.BCEWithLogitsLoss`` instead of main.py's Sigmoid + ``nn.BCELoss``), the batches
     are drawn from the in-memory digits instead of a DataLoader, and the log is kept in a list
     instead of printed. ``objective="mixup"``: λ ~ Beta(0.2, 0.2) per sample from

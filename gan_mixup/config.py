@@ -30,7 +30,8 @@ from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part 
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from toy_data import DATASETS, get_dataset
 
-IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
+from gan_mixup.modalities import modality_of
+from gan_mixup.modalities.images import IMAGE_DATASETS  # noqa: F401  (re-exported for the CLI)
 IMAGE_SIZES = (16, 32, 64)
 D_FORWARDS = ("auto", "joint", "separate")
 
@@ -73,8 +74,8 @@ class ConfigError(GanMixupError, ValueError):
 
 
 def dataset_kind(dataset: str) -> str:
-    """``"images"`` for an image dataset name, else ``"points"``."""
-    return "images" if dataset in IMAGE_DATASETS else "points"
+    """The name of the modality that serves ``dataset`` (``"points"``, ``"images"``)."""
+    return modality_of(dataset).name
 
 
 @dataclass(frozen=True)

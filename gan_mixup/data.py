@@ -3,7 +3,7 @@
 Every dataset has ``sample(n, generator) -> Tensor`` that draws ``n`` samples on the generator's
 device from that generator alone (so a checkpointed generator state resumes the data stream
 bit-identically), and ``kind``: ``"points"`` (``(n, 2)``, a ``toy_data`` distribution) or
-``"images"`` (``(n, C, H, W)`` in [-1, 1], ``gan_mixup.images``).
+``"images"`` (``(n, C, H, W)`` in [-1, 1], ``gan_mixup.modalities.images.data``).
 
 Example:
     >>> import torch
@@ -36,14 +36,9 @@ def build_data(config: RunConfig) -> Any:
     Toy options were checked when ``config`` was made; image data raises
     ``gan_mixup.errors.DataError`` (e.g. ``DatasetNotFoundError`` naming the files expected).
     """
-    if config.kind == "points":
-        from toy_data import get_dataset
+    from gan_mixup.modalities import modality_of
 
-        return get_dataset(config.dataset, **config.dataset_options)
-    from gan_mixup.images import get_image_dataset
-
-    return get_image_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
-                             channels=config.channels)
+    return modality_of(config.dataset).build_data(config)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
 from gan_mixup.metrics import gradient_summary, sample_metrics
-from gan_mixup.models import toy_discriminator, toy_generator
+from gan_mixup.modalities import modality_of
 from gan_mixup import precision
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
@@ -165,7 +165,7 @@ def check_config(config: ToyConfig) -> None:
 def check_fid_weights(config: ToyConfig) -> None:
     """``--fid-weights``: the local weights file and the torch-fidelity extra, before anything is written."""
     if config.fid_weights:
-        from gan_mixup.image_metrics import check_inception
+        from gan_mixup.modalities.images.metrics import check_inception
 
         check_inception(config.fid_weights)
 
@@ -302,14 +302,7 @@ def check_same_config(config: ToyConfig) -> None:
 
 def build_models(config: ToyConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
     """G and D for the run's kind: the paper's MLPs for points, DCGAN for images."""
-    if config.kind == "points":
-        return (toy_generator(config.latent_dim, config.hidden, config.layers),
-                toy_discriminator(config.hidden, config.layers, config.spectral_norm))
-    from gan_mixup.dcgan import dcgan_discriminator, dcgan_generator
-
-    channels = dataset.channels
-    return (dcgan_generator(config.latent_dim, channels, config.image_size, config.hidden),
-            dcgan_discriminator(channels, config.image_size, config.hidden, spectral_norm=config.spectral_norm))
+    return modality_of(config.dataset).build_models(config, dataset)
 
 
 def make_adam(module: nn.Module, config: ToyConfig) -> torch.optim.Adam:
@@ -808,8 +801,8 @@ GRADIENT_PROBE_IMAGES = 256  # images (real and fake) whose D input gradients an
 
 
 def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, with_metrics: bool) -> dict[str, Any]:
-    from gan_mixup.image_metrics import ceiling_reals, image_sample_metrics, judge_for
-    from gan_mixup.images import images_to_uint8, uint8_to_images
+    from gan_mixup.modalities.images.metrics import ceiling_reals, image_sample_metrics, judge_for
+    from gan_mixup.modalities.images.data import images_to_uint8, uint8_to_images
 
     fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
     write_snapshot(run_dir, Snapshot(state.iteration, fake, np.zeros((0, 0), np.float32)))
@@ -820,7 +813,7 @@ def _image_snapshot(state: RunState, run_dir: Path, G: nn.Module, D: nn.Module, 
         metric_fake = images_to_uint8(torch.cat(batches))
         record.update(image_sample_metrics(metric_fake, real, dataset_name=state.config.dataset, dataset=state.dataset))
         if state.config.fid_weights:
-            from gan_mixup.image_metrics import inception_metrics
+            from gan_mixup.modalities.images.metrics import inception_metrics
 
             record.update(inception_metrics(metric_fake, real, state.config.fid_weights, device=state.fixed_noise.device))
         # D's input gradients on a few hundred images: enough for a stable mean, cheap at every metric iteration.
@@ -865,7 +858,7 @@ def make_reference(state: RunState) -> Reference:
     """Real samples for the frames come from their own seeded stream, not the training data stream."""
     real_rng = torch.Generator().manual_seed(int(stream_seeds(state.config.seed)[5]))
     if state.config.kind == "images":
-        from gan_mixup.images import images_to_uint8
+        from gan_mixup.modalities.images.data import images_to_uint8
 
         count = max(state.config.fixed_samples, state.config.metric_samples)
         real_images = images_to_uint8(state.dataset.sample(count, real_rng))  # (N, C, H, W) uint8

@@ -109,7 +109,7 @@ def gradient_check() -> float:
     the halves' losses is the whole batch's loss."""
     import copy
 
-    from gan_mixup.dcgan import dcgan_discriminator
+    from gan_mixup.modalities.images.models import dcgan_discriminator
     from gan_mixup.distributed import all_reduce_gradients, current_world
     from gan_mixup.objectives import get_objective
     from gan_mixup.regularizers import R1, with_regularizers

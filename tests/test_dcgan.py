@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_mixup.dcgan import ModelError, dcgan_discriminator, dcgan_generator, dcgan_init_
+from gan_mixup.modalities.images.models import ModelError, dcgan_discriminator, dcgan_generator, dcgan_init_
 from gan_mixup.errors import GanMixupError
 
 

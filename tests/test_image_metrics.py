@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-import gan_mixup.domain_classifier as domain_classifier
-import gan_mixup.image_metrics as image_metrics
-from gan_mixup.domain_classifier import MNIST, NATURAL, data_key, load_or_train, random_feature_net, train_classifier
-from gan_mixup.feature_metrics import density_coverage, knn_radii, prdc, precision_recall
-from gan_mixup.digit_classifier import cache_path, default_cache_dir, load_digit_classifier, train_digit_classifier
+import gan_mixup.modalities.images.classifier as domain_classifier
+import gan_mixup.modalities.images.metrics as image_metrics
+from gan_mixup.modalities.images.classifier import MNIST, NATURAL, data_key, load_or_train, random_feature_net, train_classifier
+from gan_mixup.modalities.images.features import density_coverage, knn_radii, prdc, precision_recall
+from gan_mixup.modalities.images.digit_classifier import cache_path, default_cache_dir, load_digit_classifier, train_digit_classifier
 from gan_mixup.errors import GanMixupError
-from gan_mixup.image_metrics import (
+from gan_mixup.modalities.images.metrics import (
     GaussianStats,
     ImageMetricError,
     digit_mode_metrics,
@@ -27,7 +27,7 @@ from gan_mixup.image_metrics import (
     inception_fid,
     judge_for,
 )
-from gan_mixup.images import digits_pixels, get_image_dataset, images_to_uint8
+from gan_mixup.modalities.images.data import digits_pixels, get_image_dataset, images_to_uint8
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gan_mixup.errors import DataError, DatasetNotFoundError, GanMixupError
-from gan_mixup.images import (
+from gan_mixup.modalities.images.data import (
     IMAGE_DATASETS,
     digits_pixels,
     get_image_dataset,

@@ -27,7 +27,7 @@ from cli_helpers import run_cli, subprocess_env
 from conftest import assert_same, read_metrics_file
 from gan_mixup import precision
 from gan_mixup.config import RunConfig
-from gan_mixup.images import images_to_uint8
+from gan_mixup.modalities.images.data import images_to_uint8
 from gan_mixup.objectives import (
     HingeGAN,
     LSGAN,

@@ -13,7 +13,7 @@ trained over, with a warning.
     folder (grey)                   the MNIST recipe
 
 Example:
-    >>> from gan_mixup.images import get_image_dataset
+    >>> from gan_mixup.modalities.images.data import get_image_dataset
     >>> clf = load_classifier(get_image_dataset("digits", image_size=16))   # doctest: +SKIP
     >>> clf.held_out_accuracy >= 0.95                                       # doctest: +SKIP
     True
@@ -289,7 +289,7 @@ def train_classifier(pixels: Tensor, labels: Tensor, spec: ClassifierSpec, image
     ``labels`` ``(N,)``: deterministic, local generators only; ``held_out_accuracy`` on a fixed 20 %.
 
     Example:
-        >>> from gan_mixup.images import digits_pixels
+        >>> from gan_mixup.modalities.images.data import digits_pixels
         >>> train_classifier(*digits_pixels(16), replace(DIGITS, epochs=1)).held_out_accuracy > 0.5  # doctest: +SKIP
         True
     """
@@ -369,7 +369,7 @@ def load_or_train(
     """The classifier of ``pixels``/``labels`` with ``spec``: from the cache, or trained and cached.
 
     Example:
-        >>> from gan_mixup.images import digits_pixels
+        >>> from gan_mixup.modalities.images.data import digits_pixels
         >>> load_or_train("digits", *digits_pixels(16), DIGITS).spec.num_classes   # doctest: +SKIP
         10
     """
@@ -395,7 +395,7 @@ def load_classifier(
     Raises ``ValueError`` when the dataset has no labels or fewer than two classes.
 
     Example:
-        >>> from gan_mixup.images import get_image_dataset
+        >>> from gan_mixup.modalities.images.data import get_image_dataset
         >>> load_classifier(get_image_dataset("stacked-digits", image_size=16)).spec.in_channels   # doctest: +SKIP
         1
     """

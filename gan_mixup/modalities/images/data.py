@@ -34,7 +34,7 @@ from torch import Tensor
 
 from gan_mixup.errors import DataError, DatasetNotFoundError
 
-IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
+from gan_mixup.modalities.images import IMAGE_DATASETS
 IMAGE_SIZES = (16, 32, 64)
 
 # The torchvision class of each dataset (for MNIST-like sets also its folder under data_root).

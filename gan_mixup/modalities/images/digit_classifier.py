@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from gan_mixup.domain_classifier import (  # noqa: F401  (re-exported)
+from gan_mixup.modalities.images.classifier import (  # noqa: F401  (re-exported)
     CLASSIFIER_VERSION,
     DIGITS,
     FEATURES,
@@ -21,7 +21,7 @@ from gan_mixup.domain_classifier import (  # noqa: F401  (re-exported)
     load_or_train,
     train_classifier,
 )
-from gan_mixup.images import digits_pixels
+from gan_mixup.modalities.images.data import digits_pixels
 
 
 def DigitClassifier(image_size: int = 32) -> DomainClassifier:  # noqa: N802  (was a class)

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_mixup.digit_classifier import DigitClassifier, load_digit_classifier
-from gan_mixup.domain_classifier import ClassifierSpec, DomainClassifier, load_classifier, random_feature_net
+from gan_mixup.modalities.images.digit_classifier import DigitClassifier, load_digit_classifier
+from gan_mixup.modalities.images.classifier import ClassifierSpec, DomainClassifier, load_classifier, random_feature_net
 from gan_mixup.errors import GanMixupError
-from gan_mixup.feature_metrics import NEAREST_K, knn_radii, prdc
+from gan_mixup.modalities.images.features import NEAREST_K, knn_radii, prdc
 
 # The channels of each digit dataset; each channel is one digit, so it has 10 ** channels modes.
 DIGIT_DATASETS = {"digits": 1, "stacked-digits": 3}
@@ -229,7 +229,7 @@ def judge_for(dataset: Any, *, cache_dir: str | Path | None = None, spec: Classi
     needs class subfolders.
 
     Example:
-        >>> from gan_mixup.images import get_image_dataset
+        >>> from gan_mixup.modalities.images.data import get_image_dataset
         >>> judge_for(get_image_dataset("stacked-digits", image_size=16)).num_modes   # doctest: +SKIP
         1000
     """
@@ -335,11 +335,11 @@ def ceiling_reals(dataset: Any, n: int, seed: int) -> np.ndarray:
     seeded from ``seed``): the second real sample whose scores are the real-vs-real ceiling.
 
     Example:
-        >>> from gan_mixup.images import get_image_dataset
+        >>> from gan_mixup.modalities.images.data import get_image_dataset
         >>> ceiling_reals(get_image_dataset("digits", image_size=16), 3, 0).shape
         (3, 1, 16, 16)
     """
-    from gan_mixup.images import images_to_uint8
+    from gan_mixup.modalities.images.data import images_to_uint8
 
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 24]).generate_state(1)[0]))
     return images_to_uint8(dataset.sample(n, generator))

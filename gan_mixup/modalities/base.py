@@ -1,0 +1,52 @@
+"""The ``Modality`` protocol: what a kind of data (points, images, ...) provides to the package.
+
+A modality is a small object with declarative attributes and methods; the methods of the built-in
+modalities import their implementation lazily, so importing the registry (as ``config`` does to
+find a dataset's defaults) costs nothing and creates no import cycle.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # annotations only: the registry sits below config in the import graph
+    from torch import nn
+
+    from gan_mixup.config import RunConfig
+
+
+class Modality:
+    """One kind of data. Subclasses set the attributes and implement the methods.
+
+    Attributes:
+        name: the modality's name, recorded as ``kind`` in run directories (``"points"``).
+        datasets: the dataset names it serves (``owns`` may accept more, e.g. ``folder:PATH``).
+        defaults: RunConfig field values that differ from the dataclass's own default.
+        limits: upper limits of RunConfig integer fields for this modality (over the common ones).
+        refused_fields: fields this modality never reads, with why; a config must leave them at
+            their defaults so ``config.json`` records nothing the run did not use.
+    """
+
+    name: str = ""
+    datasets: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = {}
+    limits: Mapping[str, int] = {}
+    refused_fields: Mapping[str, str] = {}
+
+    def owns(self, dataset: str) -> bool:
+        """Whether this modality serves ``dataset``."""
+        return dataset in self.datasets
+
+    def dataset_defaults(self, dataset: str) -> Mapping[str, Any]:
+        """Defaults of one dataset over the modality's (e.g. the 8x8 digits train at 16 px)."""
+        return {}
+
+    def build_data(self, config: "RunConfig") -> Any:
+        """The run's dataset: ``sample(n, generator) -> Tensor`` drawing from that generator alone."""
+        raise NotImplementedError
+
+    def build_models(self, config: "RunConfig", data: Any) -> "tuple[nn.Module, nn.Module]":
+        """G and D for ``config`` and ``data``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<modality {self.name}>"

@@ -1,0 +1,31 @@
+"""The points modality: 2-D toy distributions (``toy_data``), the paper's MLPs, D drawn on a grid."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gan_mixup.modalities.base import Modality
+from toy_data import DATASETS
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from gan_mixup.config import RunConfig
+
+
+class Points(Modality):
+    name = "points"
+    datasets = tuple(DATASETS)
+
+    def build_data(self, config: "RunConfig") -> Any:
+        from toy_data import get_dataset
+
+        return get_dataset(config.dataset, **config.dataset_options)
+
+    def build_models(self, config: "RunConfig", data: Any) -> "tuple[nn.Module, nn.Module]":
+        from gan_mixup.modalities.points.models import toy_discriminator, toy_generator
+
+        return (toy_generator(config.latent_dim, config.hidden, config.layers),
+                toy_discriminator(config.hidden, config.layers, config.spectral_norm))
+
+
+POINTS = Points()
