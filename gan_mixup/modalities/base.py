@@ -2,16 +2,15 @@
 
 A modality is a small object with declarative attributes and methods; the methods of the built-in
 modalities import their implementation lazily, so importing the registry (as ``config`` does to
-find a dataset's defaults) costs nothing and creates no import cycle.
+find a dataset's defaults) costs nothing and creates no import cycle. A modality takes the run's
+config as any object with RunConfig's attributes: modalities sit below ``config`` in the imports.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-if TYPE_CHECKING:  # annotations only: the registry sits below config in the import graph
+if TYPE_CHECKING:  # annotations only
     from torch import nn
-
-    from gan_mixup.config import RunConfig
 
 
 class Modality:
@@ -40,11 +39,11 @@ class Modality:
         """Defaults of one dataset over the modality's (e.g. the 8x8 digits train at 16 px)."""
         return {}
 
-    def build_data(self, config: "RunConfig") -> Any:
+    def build_data(self, config: Any) -> Any:
         """The run's dataset: ``sample(n, generator) -> Tensor`` drawing from that generator alone."""
         raise NotImplementedError
 
-    def build_models(self, config: "RunConfig", data: Any) -> "tuple[nn.Module, nn.Module]":
+    def build_models(self, config: Any, data: Any) -> "tuple[nn.Module, nn.Module]":
         """G and D for ``config`` and ``data``."""
         raise NotImplementedError
 

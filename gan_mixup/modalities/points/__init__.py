@@ -9,19 +9,17 @@ from toy_data import DATASETS
 if TYPE_CHECKING:
     from torch import nn
 
-    from gan_mixup.config import RunConfig
-
 
 class Points(Modality):
     name = "points"
     datasets = tuple(DATASETS)
 
-    def build_data(self, config: "RunConfig") -> Any:
+    def build_data(self, config: Any) -> Any:
         from toy_data import get_dataset
 
         return get_dataset(config.dataset, **config.dataset_options)
 
-    def build_models(self, config: "RunConfig", data: Any) -> "tuple[nn.Module, nn.Module]":
+    def build_models(self, config: Any, data: Any) -> "tuple[nn.Module, nn.Module]":
         from gan_mixup.modalities.points.models import toy_discriminator, toy_generator
 
         return (toy_generator(config.latent_dim, config.hidden, config.layers),
