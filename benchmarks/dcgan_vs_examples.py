@@ -1,0 +1,204 @@
+"""DCGAN against the loop people copy: ``gan-mixup images`` vs pytorch/examples' ``dcgan/main.py``,
+both as whole processes, on the same MNIST-format files, alternated, start-up cancelled.
+
+Run:  .venv/bin/python benchmarks/dcgan_vs_examples.py --examples PATH [--objective erm] [--amp]
+                                                        [--from 40] [--to 120] [--repeats 3] [--json PATH]
+      make bench-dcgan EXAMPLES=PATH
+
+``PATH`` is a checkout of https://github.com/pytorch/examples (its ``dcgan/main.py`` runs unchanged;
+nothing is downloaded: the script refuses to run without it). The benchmark writes MNIST's four IDX
+files (scikit-learn's bundled digits, upsampled to 28 px, tiled to ``--to + 8`` batches: one epoch of
+the example covers the timed window) under a temporary ``MNIST/raw``, where torchvision finds them and
+skips its download.
+
+Both sides train the same network: DCGAN at 64 px, ngf = ndf = 64, nz = 100, batch 64, Adam 2e-4,
+β1 0.5, ERM (non-saturating G loss), one D step, D's BatchNorm on pure real and fake batches.
+
+- example:   ``python -u main.py --dataset mnist --dataroot DATA --imageSize 64 --niter 1 --manualSeed 0``
+             with its other defaults (2 data-loader workers, a PNG of G's fixed noise every 100 iterations).
+- gan-mixup: ``gan-mixup images --dataset mnist --data-root DATA --image-size 64 --hidden 64`` with the
+             image defaults of a 2,000-iteration run: its snapshot schedule (G's fixed noise, D's input
+             gradients at real, fake and mixed images) and metric snapshots (Fréchet distance, precision,
+             recall... in the MNIST classifier's features, the classifier trained once, before timing,
+             into a cache of this benchmark), metrics.jsonl and checkpoints.
+
+Each process is timed from its own progress: the example prints one line per iteration, gan-mixup's
+progress bar (tqdm, to a pipe) reports its count; the parent timestamps what arrives and reports
+iterations per second between ``--from`` and ``--to`` (start-up, data loading and the first
+iterations excluded), then kills the process. The two alternate, ``--repeats`` times each, and the
+table gives the median and best of each and the ratio of the medians.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from toy_throughput import machine  # noqa: E402  (also puts the checkout on sys.path)
+
+BATCH = 64
+EXAMPLE_LINE = re.compile(r"^\[(\d+)/(\d+)\]\[(\d+)/(\d+)\] Loss_D")
+TQDM_COUNT = re.compile(r"(\d+)/(\d+) \[")
+
+
+def write_mnist(root: Path, n: int) -> Path:
+    """MNIST's four IDX files under ``root/MNIST/raw`` with ``n`` training images: the bundled digits
+    (8 px, 0..16) upsampled to 28 px and tiled. Returns ``root``."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    big = F.interpolate(pixels, size=28, mode="bilinear", align_corners=False).clamp(0, 1)
+    images = (big.squeeze(1).numpy() * 255).round().astype(np.uint8)
+    labels = digits.target.astype(np.uint8)
+    reps = -(-n // len(images))
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+
+    def idx(path: Path, array: np.ndarray) -> None:
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        path.write_bytes(header + array.tobytes())
+
+    train_x, train_y = np.tile(images, (reps, 1, 1))[:n], np.tile(labels, reps)[:n]
+    idx(raw / "train-images-idx3-ubyte", train_x)
+    idx(raw / "train-labels-idx1-ubyte", train_y)
+    idx(raw / "t10k-images-idx3-ubyte", images[:1000])
+    idx(raw / "t10k-labels-idx1-ubyte", labels[:1000])
+    return root
+
+
+def example_command(main_py: Path, data: Path, out: Path) -> list[str]:
+    return [sys.executable, "-u", str(main_py), "--dataset", "mnist", "--dataroot", str(data), "--imageSize", "64",
+            "--niter", "1", "--manualSeed", "0", "--outf", str(out)]
+
+
+def ours_command(data: Path, out: Path, objective: str, amp: bool) -> list[str]:
+    command = [sys.executable, "-m", "gan_mixup.cli", "images", "--dataset", "mnist", "--data-root", str(data),
+               "--image-size", "64", "--hidden", "64", "--objective", objective, "--seed", "0", "--out", str(out),
+               "--overwrite"]
+    return command + (["--amp"] if amp else [])
+
+
+def timed_progress(command: list[str], env: dict[str, str], kind: str, first: int, last: int,
+                   timeout: float) -> dict:
+    """Run ``command``, timestamp its progress, kill it after iteration ``last``; the seconds between
+    iterations ``first`` and ``last`` and the iterations per second."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO),
+                               start_new_session=True)
+    seen: dict[int, float] = {}
+    done = threading.Event()
+    tail: list[str] = []
+
+    def read(stream, split: bytes) -> None:
+        buffer = b""
+        while True:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(1)
+            if not chunk:
+                break
+            now = time.perf_counter()
+            buffer += chunk
+            *pieces, buffer = re.split(split, buffer)
+            for piece in pieces:
+                text = piece.decode(errors="replace")
+                tail.append(text)
+                del tail[:-20]
+                count = _count(kind, text)
+                if count is not None and count not in seen:
+                    seen[count] = now
+                    if count >= last:
+                        done.set()
+
+    readers = [threading.Thread(target=read, args=(process.stdout, rb"\n"), daemon=True),
+               threading.Thread(target=read, args=(process.stderr, rb"[\r\n]"), daemon=True)]
+    for reader in readers:
+        reader.start()
+    start = time.perf_counter()
+    while not done.wait(0.2):
+        if process.poll() is not None or time.perf_counter() - start > timeout:
+            break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    reached = [i for i in seen if i >= last]
+    begun = [i for i in seen if i >= first]
+    if not reached or not begun:
+        raise RuntimeError(f"{kind} did not reach iteration {last} (last output: {' | '.join(tail[-3:])[-400:]})")
+    a, b = min(begun), min(reached)
+    seconds = seen[b] - seen[a]
+    return {"from": a, "to": b, "seconds": seconds, "it_s": (b - a) / seconds, "startup_s": seen[a] - start}
+
+
+def _count(kind: str, text: str) -> int | None:
+    """Iterations completed, as the process reports them."""
+    if kind == "example":
+        match = EXAMPLE_LINE.match(text.strip())
+        return int(match.group(3)) + 1 if match else None
+    matches = TQDM_COUNT.findall(text)
+    return int(matches[-1][0]) if matches else None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", required=True, type=Path, help="a checkout of github.com/pytorch/examples")
+    parser.add_argument("--objective", default="erm", help="gan-mixup's objective (the example is ERM)")
+    parser.add_argument("--amp", action="store_true", help="gan-mixup under bfloat16 autocast (--amp)")
+    parser.add_argument("--from", dest="first", type=int, default=40)
+    parser.add_argument("--to", dest="last", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    main_py = args.examples / "dcgan" / "main.py"
+    if not main_py.is_file():
+        parser.error(f"{main_py} is missing: pass --examples, a checkout of github.com/pytorch/examples")
+
+    with tempfile.TemporaryDirectory(prefix="bench-dcgan-") as tmp:
+        tmp = Path(tmp)
+        data = write_mnist(tmp / "data", BATCH * (args.last + 8))
+        env = {**os.environ, "GAN_MIXUP_CACHE": str(tmp / "cache"), "PYTHONPATH": str(REPO),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        # Once, untimed: trains and caches the MNIST classifier the metric snapshots use.
+        timed_progress(ours_command(data, tmp / "warm", args.objective, args.amp), env, "ours", 1, 2, args.timeout)
+        runs: dict[str, list[dict]] = {"example": [], "gan-mixup": []}
+        for repeat in range(args.repeats):
+            order = [("example", example_command(main_py, data, tmp / f"ex{repeat}")),
+                     ("gan-mixup", ours_command(data, tmp / f"ours{repeat}", args.objective, args.amp))]
+            (tmp / f"ex{repeat}").mkdir()
+            for name, command in order if repeat % 2 == 0 else order[::-1]:
+                result = timed_progress(command, env, "example" if name == "example" else "ours", args.first,
+                                        args.last, args.timeout)
+                runs[name].append(result)
+                print(f"  {name:9s} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
+                      f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
+    median = {name: statistics.median(r["it_s"] for r in rs) for name, rs in runs.items()}
+    best = {name: max(r["it_s"] for r in rs) for name, rs in runs.items()}
+    report = {"machine": machine(), "objective": args.objective, "amp": args.amp, "window": [args.first, args.last],
+              "runs": runs, "median_it_s": median, "best_it_s": best,
+              "ratio_median": median["gan-mixup"] / median["example"]}
+    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
+          f"{report['machine'].get('cpu', '')}")
+    print(f"| contender | median it/s | best it/s |\n|---|---|---|")
+    for name in runs:
+        print(f"| {name} | {median[name]:.3f} | {best[name]:.3f} |")
+    print(f"gan-mixup {args.objective}{' --amp' if args.amp else ''} / example: {report['ratio_median']:.2f}x (medians)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()
