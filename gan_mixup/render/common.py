@@ -1,0 +1,410 @@
+"""What every picture of a run needs: the run's files read with their damage handled, the iterations
+to draw, bare Agg figures written atomically, the render lock and the frame workers."""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import warnings
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gan_mixup.errors import GanMixupError, GanMixupWarning
+from gan_mixup.rundir import (
+    CONFIG_FILE, NotARunDirectoryError, PAPER_ITERATIONS, REFERENCE_FILE, Reference, SNAPSHOT_DIR, Snapshot,
+    SnapshotError, list_snapshots, read_reference, read_snapshot, render_locked, snapshot_path,
+)
+
+FRAME_NAME = "frame_{:04d}.png"
+
+FRAME_INCHES = 4.0  # a frame is FRAME_INCHES² at FRAME_DPI: 320 x 320 px, small enough for 200-frame GIFs
+FRAME_DPI = 80
+MAX_DEFAULT_WORKERS = 4
+FRAMES_PER_WORKER = 8  # below this many frames per worker a process pool costs more than it saves
+
+# Colours: D's output on a diverging map (red = "real", blue = "fake"), gan_toy's orange real
+# samples and a dark green for the fakes, which reads on both ends of the map.
+D_CMAP = "RdBu_r"
+D_LEVELS = np.linspace(0.0, 1.0, 11)  # fixed levels, so one colour means one D value in every frame
+REAL_COLOUR = "#ff7f0e"
+FAKE_COLOUR = "#0b5d1e"
+# G's gradient arrows (toy frames): at most this many, each QUIVER_LENGTH x the frame's half-width long,
+# light grey to black by the norm of ∇ₓ D's logit.
+QUIVER_ARROWS = 150
+QUIVER_LENGTH = 0.09
+QUIVER_CMAP = "Greys"
+MODE_COLOUR = "black"
+# Figure 5: modes in one colour, fakes translucent, no D (as in the paper).
+FIG5_MODE_COLOUR = "#d62728"
+FIG5_FAKE_COLOUR = "#1f4e9c"
+
+# Image runs. A frame is IMAGE_FRAME_INCHES² at FRAME_DPI = 340 x 340 px; its image area (306 px high)
+# shows the 8 x 8 grid of 64 samples of 32 px (8 * 34 + 2 = 274 px) with every pixel >= 1 screen pixel.
+IMAGE_FRAME_INCHES = 4.25
+IMAGE_AXES = (0.02, 0.02, 0.96, 0.9)  # (left, bottom, width, height) of the sample grid in a frame
+GRID_PADDING = 2  # pixels between samples, as make_grid's default
+GRID_PAD_VALUE = 128  # mid-grey: separates white-on-black digits and colour images alike
+GRID_CELL_SAMPLES = 36  # a figure cell shows the first 36 samples (6 x 6), small enough to read
+GRID_CELL_INCHES = 2.4  # at 90 dpi: 216 px for a 6 x 6 grid of 32 px samples (206 px)
+SAMPLES_GID = "gan_mixup-samples"  # marks the reusable AxesImage of a frame
+KINDS = ("points", "images")
+
+# What reading a damaged .npz raises (SnapshotError, from gan_mixup.rundir, is a ValueError).
+_READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError)
+
+
+class RenderError(GanMixupError, ValueError):
+    """Runs that cannot be drawn (together): an unknown kind, points and images in one figure,
+    samples of the wrong shape, no shared iteration, a bad ``fps`` / ``workers`` / ``max_frames``.
+    (A damaged file is ``SnapshotError``, of ``gan_mixup.rundir``.)"""
+
+
+class NothingToRenderError(RenderError):
+    """A run without a snapshot yet: its training stopped before the first one."""
+
+
+class RenderWarning(GanMixupWarning):
+    """A member of a collection left out of its pictures, because it has nothing to render yet."""
+
+
+class _Damaged(NamedTuple):
+    """A snapshot file that cannot be drawn, and a one-line message naming it (picklable, for workers)."""
+
+    path: Path
+    message: str
+
+
+def _fix_axes(ax: Axes, extent: float) -> None:
+    # Limits set after drawing, so no point outside the square (an exploding G) can rescale the frame.
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_autoscale_on(False)
+
+
+def _figure(width: float, height: float, dpi: int) -> Figure:
+    # A bare Figure on an Agg canvas: no pyplot figure manager, no global "current figure", so
+    # figures in threads or processes cannot see each other and are freed when dropped.
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Frames are intermediate files: fast zlib level 1 instead of the default 6.
+    _write_replacing(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi,
+                                                   pil_kwargs={"compress_level": compress_level}))
+
+
+def _write_replacing(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)``, then rename ``tmp`` over ``path``: a reader never sees half a picture, and a
+    failure (a full disk, Ctrl-C) leaves the old file and no temporary one. The name holds the pid,
+    so two processes writing one picture never share a temporary file."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _skip_damaged(damaged: list[tuple[Path, list[_Damaged]]], frame_paths: list[Path], nothing_left: str) -> list[Path]:
+    """Warn once per damaged snapshot, then renumber the frames that were written to close the gaps
+    (``frame_0000.png`` ... without holes); ``SnapshotError`` if none was."""
+    unique = list(dict.fromkeys(d for _, ds in damaged for d in ds))
+    missing = {frame for frame, _ in damaged}
+    written = [frame for frame in frame_paths if frame not in missing]
+    if not written:
+        raise SnapshotError(nothing_left + _all_damaged(unique))
+    for d in unique:
+        warnings.warn(f"{d.message} (skipped)", GanMixupWarning, stacklevel=2)
+    renumbered = []
+    for i, frame in enumerate(written):
+        target = frame.with_name(FRAME_NAME.format(i))
+        if target != frame:  # ascending order: target's slot is a skipped frame's, or already moved on
+            os.replace(frame, target)
+        renumbered.append(target)
+    return renumbered
+
+
+def _clear_frames(frames_dir: Path) -> None:
+    # Stale frames of an earlier render (a longer run) would otherwise sit beside the new ones.
+    if frames_dir.is_dir():
+        for old in [*frames_dir.glob("frame_*.png"), *frames_dir.glob("frame_*.tmp")]:  # .tmp: a render killed -9
+            old.unlink()
+    frames_dir.mkdir(parents=True, exist_ok=True)
+
+
+# ----- several runs ---------------------------------------------------------------------------
+
+def snapshot_iterations(run_dir: str | Path) -> list[int]:
+    """The iterations of a run's snapshots, ascending, read from the file names alone."""
+    return [_iteration_of(p) for p in _snapshot_files(Path(run_dir))]
+
+
+def common_iterations(run_dirs: Iterable[str | Path]) -> list[int]:
+    """The snapshot iterations that every run in ``run_dirs`` has, ascending."""
+    sets = [set(snapshot_iterations(d)) for d in run_dirs]
+    if not sets:
+        raise ValueError("no runs given")
+    common = sorted(set.intersection(*sets))
+    if not common:
+        raise RenderError("the runs share no snapshot iteration; they cannot be shown side by side")
+    return common
+
+
+def thin_iterations(iterations: Sequence[int], max_frames: int) -> list[int]:
+    """At most ``max_frames`` of ``iterations``, evenly spaced by index (so a log-spaced schedule
+    stays log-spaced), always keeping the first, the last and the paper's iterations.
+
+    Example:
+        >>> thin_iterations(list(range(0, 101)), 5)
+        [0, 10, 50, 100]
+    """
+    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
+        raise RenderError(f"max_frames must be an integer of at least 2 (the first and the last frame), got {max_frames!r}")
+    iterations = sorted(iterations)
+    if len(iterations) <= max_frames:
+        return iterations
+    keep = set(PAPER_ITERATIONS) & set(iterations)
+    room = max(2, max_frames - len(keep))
+    picks = np.unique(np.rint(np.linspace(0, len(iterations) - 1, room)).astype(int))
+    return sorted(keep | {iterations[i] for i in picks})
+
+
+def figure_iterations(iterations: Sequence[int]) -> list[int]:
+    """Figure-5 columns: the paper's iterations (10, 100, 1000, 10000, 20000) among ``iterations``,
+    then the last of ``iterations`` when it is not one of them (a 2,000-iteration run ends on its
+    final state, not at 1,000).
+
+    Example:
+        >>> figure_iterations([0, 1, 10, 50, 100, 300])
+        [10, 100, 300]
+        >>> figure_iterations([0, 1, 5])
+        [5]
+        >>> figure_iterations([0, 10, 100, 1000, 10000, 20000])
+        [10, 100, 1000, 10000, 20000]
+    """
+    if not iterations:
+        raise ValueError("no iterations to choose figure columns from")
+    available = set(iterations)
+    reached = [it for it in PAPER_ITERATIONS if it in available]
+    last = max(iterations)
+    return reached if last in reached else reached + [last]
+
+
+def _all_damaged(damaged: list[_Damaged]) -> str:
+    return (f": {len(damaged)} damaged, the first {damaged[0].path}; re-train the run (with --overwrite) "
+            f"to recreate its snapshots")
+
+
+def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, dpi: int, gap: float = 0.08,
+                bottom: float = 0.08, right: float = 0.08, block: int | None = None,
+                block_gap: float = 0.0) -> tuple[Figure, list[list[Axes]]]:
+    """A figure of ``rows`` x ``cols`` square panels of ``panel`` inches at fixed positions (sizes in
+    inches), so the picture grows by exactly one panel per row or column; ``block`` columns form a
+    group followed by an extra ``block_gap``."""
+    blocks = (cols - 1) // block if block else 0
+    width = left + cols * panel + (cols - 1) * gap + blocks * block_gap + right
+    height = top + rows * panel + (rows - 1) * gap + bottom
+    fig = _figure(width, height, dpi)
+    axes = []
+    for r in range(rows):
+        row = []
+        for c in range(cols):
+            x = left + c * (panel + gap) + (c // block if block else 0) * block_gap
+            y = height - top - (r + 1) * panel - r * gap
+            row.append(fig.add_axes((x / width, y / height, panel / width, panel / height)))
+        axes.append(row)
+    return fig, axes
+
+
+# ----- helpers --------------------------------------------------------------------------------
+
+def _kind_of(reference: Reference) -> str:
+    if reference.kind not in KINDS:
+        raise RenderError(f"unknown run kind {reference.kind!r} (this version draws {', '.join(KINDS)})")
+    return reference.kind
+
+
+def _one_kind(references: list[Reference], labels: list[str]) -> str:
+    """The kind all ``references`` share; ``RenderError`` naming each run's kind when they differ."""
+    kinds = [_kind_of(r) for r in references]
+    if len(set(kinds)) > 1:
+        listed = ", ".join(f"{label!r} ({kind})" for label, kind in zip(labels, kinds))
+        raise RenderError(f"cannot draw points and image runs in one figure: {listed}; compare runs of one kind")
+    return kinds[0]
+
+
+def _sample_problem(kind: str, fake: np.ndarray) -> str:
+    """Why ``fake`` is not a sample batch of ``kind`` ('' if it is one)."""
+    fake = np.asarray(fake)
+    if kind == "images":
+        if fake.dtype != np.uint8 or fake.ndim != 4 or fake.shape[1] not in (1, 3) or not len(fake):
+            return f"expected images as uint8 (N, C, H, W) with C = 1 or 3, got {fake.dtype} {fake.shape}"
+    elif fake.ndim != 2 or fake.shape[1] != 2:
+        return f"expected 2-D points (N, 2), got {fake.dtype} {fake.shape}"
+    return ""
+
+
+def _read_reference(run_dir: Path) -> Reference:
+    """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, a missing one
+    ``NothingToRenderError`` in a run that has its ``config.json`` (training stopped before writing
+    it), ``FileNotFoundError`` elsewhere."""
+    try:
+        reference = read_reference(run_dir)
+    except NotARunDirectoryError:
+        if (Path(run_dir) / CONFIG_FILE).is_file():
+            raise _nothing_yet(Path(run_dir)) from None
+        raise
+    except (GanMixupError, FileNotFoundError):
+        raise
+    except _READ_ERRORS as err:
+        path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
+        raise SnapshotError(f"{path} is damaged ({_reason(err)}); the run's frames cannot be drawn without it") from None
+    _kind_of(reference)
+    return reference
+
+
+def _try_read_snapshot(path: Path, kind: str) -> Snapshot | _Damaged:
+    """The snapshot at ``path``, or why it cannot be drawn: truncated, corrupt, missing, or samples of
+    the wrong shape for the run's ``kind``."""
+    try:
+        snapshot = read_snapshot(path)
+    except _READ_ERRORS as err:
+        # gan_mixup.rundir's own SnapshotError already names the file and says what to do.
+        message = str(err) if isinstance(err, GanMixupError) else _damaged_message(path, _reason(err))
+        return _Damaged(Path(path), message)
+    problem = _sample_problem(kind, snapshot.fake)
+    return _Damaged(Path(path), _damaged_message(path, problem)) if problem else snapshot
+
+
+def _damaged_message(path: Path, reason: str) -> str:
+    return f"snapshot file {path} is damaged ({reason}); delete it to render the rest"
+
+
+def _reason(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
+
+
+def _snapshot_files(run_dir: Path) -> list[Path]:
+    try:
+        files = list_snapshots(run_dir)
+    except NotARunDirectoryError:
+        if (Path(run_dir) / CONFIG_FILE).is_file():
+            raise _nothing_yet(Path(run_dir)) from None
+        raise
+    if not files:
+        raise _nothing_yet(Path(run_dir))
+    return files
+
+
+def _nothing_yet(run_dir: Path) -> NothingToRenderError:
+    return NothingToRenderError(f"nothing to render yet: {run_dir} has no snapshots (snapshots/it_*.npz); its training "
+                                "stopped before the first one: continue it with --resume, then render")
+
+
+def _snapshot_file(run_dir: Path, iteration: int) -> Path:
+    return snapshot_path(Path(run_dir), iteration)
+
+
+def _iteration_of(snapshot_file: Path) -> int:
+    return int(snapshot_file.stem.split("_", 1)[1])  # "it_00000100" -> 100
+
+
+def validate_options(*, fps: float = 10, workers: int | None = None, max_frames: int | None = None) -> None:
+    """``RenderError`` unless ``fps`` is a positive number, ``workers`` ``None`` or an integer >= 1, and
+    ``max_frames`` ``None`` or an integer >= 2 (a GIF keeps its first and last frame)."""
+    _check_fps(fps)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise RenderError(f"workers must be a positive integer (processes drawing frames), got {workers!r}")
+    if max_frames is not None:
+        thin_iterations([], max_frames)
+
+
+def _check_fps(fps: float) -> None:
+    if isinstance(fps, bool) or not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise RenderError(f"fps must be a positive number (GIF frames per second), got {fps!r}")
+
+
+def _worker_count(workers: int | None, tasks: int) -> int:
+    if workers is None:
+        # The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, min(cpus, MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
+    validate_options(workers=workers)
+    return min(workers, max(1, tasks))
+
+
+_held = threading.local()  # the render locks this thread holds (resolved paths)
+
+
+@contextmanager
+def render_lock(path: str | Path) -> Iterator[None]:
+    """Hold ``path``'s render lock (``gan_mixup.rundir.render_locked``) for the block, re-entrantly in
+    one thread: ``render_any`` holds a collection's lock while ``render_comparison`` draws into it.
+    Another process (or thread) rendering ``path`` makes this raise ``RunLockedError``."""
+    key = Path(path).resolve()
+    held: set[Path] = _held.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
+    with render_locked(Path(path)):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+
+
+def _map(fn: Callable[..., list[Any]], shared: tuple[Any, ...], jobs: list[Any], workers: int) -> list[Any]:
+    """Run ``fn(*shared, chunk)`` over contiguous chunks of ``jobs``: in this process as one chunk
+    (``workers == 1``), or in a process pool, two chunks per worker to even out the load. Returns the
+    lists ``fn`` returned, concatenated in job order."""
+    if workers == 1:
+        return list(fn(*shared, jobs))
+    # Not "fork": the caller may hold torch's thread pools (render right after training), and
+    # forking a multi-threaded process can deadlock a child. A forkserver forks clean children from
+    # one server that has imported this module once, so each worker starts in milliseconds. Like
+    # any spawn/forkserver pool, it needs the calling script's `if __name__ == "__main__":` guard.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([__name__])
+    bounds = np.linspace(0, len(jobs), min(len(jobs), 2 * workers) + 1).astype(int)
+    chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    results: list[Any] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        # Workers (and the forkserver) start with SIGINT blocked, inherited from this thread's mask:
+        # Ctrl-C reaches only this process, which stops the pool, instead of one traceback per child.
+        with _sigint_blocked():
+            futures = [pool.submit(fn, *shared, chunk) for chunk in chunks]
+        for future in futures:
+            results.extend(future.result())  # re-raises a worker's exception here
+    return results
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C that came meanwhile is delivered now
