@@ -21,6 +21,7 @@ from PIL import Image
 
 from gan_mixup import ToyConfig, train
 from gan_mixup import render
+from gan_mixup.modalities.points import POINTS
 from gan_mixup.errors import GanMixupError
 from gan_mixup.experiments import render_any
 from gan_mixup.render import (
@@ -134,7 +135,7 @@ def test_render_module_imports_no_torch_model_code() -> None:
         imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     ours = {name for name in imported if name.split(".")[0] in {"gan_mixup", "torch", "toy_data"}}
-    assert ours - {m for m in ours if m.startswith("gan_mixup.render")} <= {"gan_mixup.rundir", "gan_mixup.errors"}, ours
+    assert ours - {m for m in ours if m.startswith("gan_mixup.render")} <= {"gan_mixup.rundir", "gan_mixup.errors", "gan_mixup.modalities"}, ours
 
 
 def test_parallel_frames_equal_serial_and_standalone_frames(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_non_finite_samples_are_dropped_and_counted(tmp_path: Path) -> None:
 
 def test_render_frame_into_a_given_axes_writes_nothing(tmp_path: Path) -> None:
     run = fake_run(tmp_path / "run", [3])
-    fig, ax = render._frame_figure()
+    fig, (ax,) = render.frame_figure(POINTS)
     assert render_frame(read_reference(run), read_snapshot(list_snapshots(run)[0]), None, ax=ax) is ax
     assert ax.get_title() == "iteration 3"
     assert not list(tmp_path.glob("*.png"))

@@ -5,14 +5,15 @@ matplotlib's object API (``Figure`` + the Agg canvas, never ``pyplot``), so rend
 the models nor the code that trained them, and frames can be drawn in parallel processes without
 sharing any plotting state.
 
-Two kinds of runs, told apart by ``Reference.kind``. For ``"points"`` (2-D toy data) the frame recipe
-is igul222's ``gan_toy.py``: the discriminator's output behind the real and the fake samples, on axes
-that stay fixed from frame to frame. For ``"images"`` a frame is pytorch/examples' DCGAN picture: the
-fake samples of the fixed noise batch as one grid (the layout of ``torchvision.utils.make_grid``).
-Frames are written first, then the GIF is assembled from the frame files.
+What a frame or a grid cell shows is the run's modality's (``gan_mixup.modalities``, found from the
+kind ``reference.npz`` records): for points igul222's ``gan_toy.py`` recipe, the discriminator's
+output behind the real and the fake samples on axes that stay fixed from frame to frame; for images
+pytorch/examples' DCGAN picture, the fake samples of the fixed noise batch as one
+``torchvision.utils.make_grid`` grid. This package lays out the figures, reads the files and writes
+the pictures. Frames are written first, then the GIF is assembled from the frame files.
 
-A damaged snapshot file (truncated, corrupt) is skipped with a one-line warning on stderr and the
-rest is rendered; ``SnapshotError`` is raised only when nothing is readable, or when the run's
+A damaged snapshot file (truncated, corrupt) is skipped with a one-line warning (``warnings``, a
+``GanMixupWarning``) and the rest is rendered; ``SnapshotError`` is raised only when nothing is readable, or when the run's
 ``reference.npz`` is damaged (every frame needs it). A run with no snapshot yet (stopped before its
 first) raises ``NothingToRenderError``.
 
@@ -34,11 +35,8 @@ Example:
 from __future__ import annotations
 
 from gan_mixup.render.common import (  # noqa: F401
-    FRAME_NAME, FRAME_INCHES, FRAME_DPI, MAX_DEFAULT_WORKERS, FRAMES_PER_WORKER, D_CMAP, D_LEVELS, REAL_COLOUR,
-    FAKE_COLOUR, QUIVER_ARROWS, QUIVER_LENGTH, QUIVER_CMAP, MODE_COLOUR, FIG5_MODE_COLOUR, FIG5_FAKE_COLOUR,
-    IMAGE_FRAME_INCHES, IMAGE_AXES, GRID_PADDING, GRID_PAD_VALUE, GRID_CELL_SAMPLES, GRID_CELL_INCHES,
-    SAMPLES_GID, KINDS, RenderError, NothingToRenderError, RenderWarning, snapshot_iterations,
-    common_iterations, thin_iterations, figure_iterations, validate_options, render_lock,
+    FRAME_DPI, FRAME_NAME, FRAMES_PER_WORKER, MAX_DEFAULT_WORKERS, NothingToRenderError, RenderError, RenderWarning,
+    common_iterations, figure_iterations, render_lock, snapshot_iterations, thin_iterations, validate_options,
 )
 from gan_mixup.render.gif import (  # noqa: F401
     LAST_FRAME_HOLD_S, FAST_PALETTE_ABOVE, write_gif,
@@ -50,7 +48,6 @@ from gan_mixup.render.figures import (  # noqa: F401
     render_figure5,
 )
 from gan_mixup.render.frames import (  # noqa: F401
-    render_frame, frame_pixels, render_run, render_comparison,
+    frame_figure, frame_pixels, render_comparison, render_frame, render_run,
 )
 from gan_mixup.render.common import _sigint_blocked  # noqa: F401  (the sweep's job processes)
-from gan_mixup.render.draw import _frame_figure, _sample_grid  # noqa: F401

@@ -24,47 +24,20 @@ from gan_mixup.rundir import (
     CONFIG_FILE, NotARunDirectoryError, PAPER_ITERATIONS, REFERENCE_FILE, Reference, SNAPSHOT_DIR, Snapshot,
     SnapshotError, list_snapshots, read_reference, read_snapshot, render_locked, snapshot_path,
 )
+from gan_mixup.modalities import REGISTRY, Modality, UnknownDatasetError, modality_named
 
 FRAME_NAME = "frame_{:04d}.png"
 
-FRAME_INCHES = 4.0  # a frame is FRAME_INCHES² at FRAME_DPI: 320 x 320 px, small enough for 200-frame GIFs
-FRAME_DPI = 80
+FRAME_DPI = 80  # every frame; its size in inches is its modality's frame_layout (points: 320 x 320 px)
 MAX_DEFAULT_WORKERS = 4
 FRAMES_PER_WORKER = 8  # below this many frames per worker a process pool costs more than it saves
-
-# Colours: D's output on a diverging map (red = "real", blue = "fake"), gan_toy's orange real
-# samples and a dark green for the fakes, which reads on both ends of the map.
-D_CMAP = "RdBu_r"
-D_LEVELS = np.linspace(0.0, 1.0, 11)  # fixed levels, so one colour means one D value in every frame
-REAL_COLOUR = "#ff7f0e"
-FAKE_COLOUR = "#0b5d1e"
-# G's gradient arrows (toy frames): at most this many, each QUIVER_LENGTH x the frame's half-width long,
-# light grey to black by the norm of ∇ₓ D's logit.
-QUIVER_ARROWS = 150
-QUIVER_LENGTH = 0.09
-QUIVER_CMAP = "Greys"
-MODE_COLOUR = "black"
-# Figure 5: modes in one colour, fakes translucent, no D (as in the paper).
-FIG5_MODE_COLOUR = "#d62728"
-FIG5_FAKE_COLOUR = "#1f4e9c"
-
-# Image runs. A frame is IMAGE_FRAME_INCHES² at FRAME_DPI = 340 x 340 px; its image area (306 px high)
-# shows the 8 x 8 grid of 64 samples of 32 px (8 * 34 + 2 = 274 px) with every pixel >= 1 screen pixel.
-IMAGE_FRAME_INCHES = 4.25
-IMAGE_AXES = (0.02, 0.02, 0.96, 0.9)  # (left, bottom, width, height) of the sample grid in a frame
-GRID_PADDING = 2  # pixels between samples, as make_grid's default
-GRID_PAD_VALUE = 128  # mid-grey: separates white-on-black digits and colour images alike
-GRID_CELL_SAMPLES = 36  # a figure cell shows the first 36 samples (6 x 6), small enough to read
-GRID_CELL_INCHES = 2.4  # at 90 dpi: 216 px for a 6 x 6 grid of 32 px samples (206 px)
-SAMPLES_GID = "gan_mixup-samples"  # marks the reusable AxesImage of a frame
-KINDS = ("points", "images")
 
 # What reading a damaged .npz raises (SnapshotError, from gan_mixup.rundir, is a ValueError).
 _READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError)
 
 
 class RenderError(GanMixupError, ValueError):
-    """Runs that cannot be drawn (together): an unknown kind, points and images in one figure,
+    """Runs that cannot be drawn (together): an unknown kind, runs of two kinds in one figure,
     samples of the wrong shape, no shared iteration, a bad ``fps`` / ``workers`` / ``max_frames``.
     (A damaged file is ``SnapshotError``, of ``gan_mixup.rundir``.)"""
 
@@ -82,14 +55,6 @@ class _Damaged(NamedTuple):
 
     path: Path
     message: str
-
-
-def _fix_axes(ax: Axes, extent: float) -> None:
-    # Limits set after drawing, so no point outside the square (an exploding G) can rescale the frame.
-    ax.set_xlim(-extent, extent)
-    ax.set_ylim(-extent, extent)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_autoscale_on(False)
 
 
 def _figure(width: float, height: float, dpi: int) -> Figure:
@@ -234,30 +199,23 @@ def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, 
 
 # ----- helpers --------------------------------------------------------------------------------
 
-def _kind_of(reference: Reference) -> str:
-    if reference.kind not in KINDS:
-        raise RenderError(f"unknown run kind {reference.kind!r} (this version draws {', '.join(KINDS)})")
-    return reference.kind
+def _modality(reference: Reference) -> Modality:
+    """The modality that draws ``reference``'s run (its recorded kind); ``RenderError`` for a kind
+    this version does not know."""
+    try:
+        return modality_named(reference.kind)
+    except UnknownDatasetError:
+        raise RenderError(f"unknown run kind {reference.kind!r} (this version draws {', '.join(REGISTRY)})") from None
 
 
-def _one_kind(references: list[Reference], labels: list[str]) -> str:
-    """The kind all ``references`` share; ``RenderError`` naming each run's kind when they differ."""
-    kinds = [_kind_of(r) for r in references]
-    if len(set(kinds)) > 1:
-        listed = ", ".join(f"{label!r} ({kind})" for label, kind in zip(labels, kinds))
-        raise RenderError(f"cannot draw points and image runs in one figure: {listed}; compare runs of one kind")
-    return kinds[0]
-
-
-def _sample_problem(kind: str, fake: np.ndarray) -> str:
-    """Why ``fake`` is not a sample batch of ``kind`` ('' if it is one)."""
-    fake = np.asarray(fake)
-    if kind == "images":
-        if fake.dtype != np.uint8 or fake.ndim != 4 or fake.shape[1] not in (1, 3) or not len(fake):
-            return f"expected images as uint8 (N, C, H, W) with C = 1 or 3, got {fake.dtype} {fake.shape}"
-    elif fake.ndim != 2 or fake.shape[1] != 2:
-        return f"expected 2-D points (N, 2), got {fake.dtype} {fake.shape}"
-    return ""
+def _one_modality(references: list[Reference], labels: list[str]) -> Modality:
+    """The modality all ``references`` share; ``RenderError`` naming each run's kind when they differ."""
+    modalities = [_modality(r) for r in references]
+    if len(set(modalities)) > 1:
+        listed = ", ".join(f"{label!r} ({m.name})" for label, m in zip(labels, modalities))
+        kinds = " and ".join(dict.fromkeys(m.name for m in modalities))
+        raise RenderError(f"cannot draw runs of {kinds} in one figure: {listed}; compare runs of one kind")
+    return modalities[0]
 
 
 def _read_reference(run_dir: Path) -> Reference:
@@ -275,20 +233,20 @@ def _read_reference(run_dir: Path) -> Reference:
     except _READ_ERRORS as err:
         path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
         raise SnapshotError(f"{path} is damaged ({_reason(err)}); the run's frames cannot be drawn without it") from None
-    _kind_of(reference)
+    _modality(reference)
     return reference
 
 
-def _try_read_snapshot(path: Path, kind: str) -> Snapshot | _Damaged:
+def _try_read_snapshot(path: Path, modality: Modality) -> Snapshot | _Damaged:
     """The snapshot at ``path``, or why it cannot be drawn: truncated, corrupt, missing, or samples of
-    the wrong shape for the run's ``kind``."""
+    the wrong shape for the run's modality."""
     try:
         snapshot = read_snapshot(path)
     except _READ_ERRORS as err:
         # gan_mixup.rundir's own SnapshotError already names the file and says what to do.
         message = str(err) if isinstance(err, GanMixupError) else _damaged_message(path, _reason(err))
         return _Damaged(Path(path), message)
-    problem = _sample_problem(kind, snapshot.fake)
+    problem = modality.sample_problem(snapshot.fake)
     return _Damaged(Path(path), _damaged_message(path, problem)) if problem else snapshot
 
 
@@ -384,7 +342,7 @@ def _map(fn: Callable[..., list[Any]], shared: tuple[Any, ...], jobs: list[Any],
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([fn.__module__])
     bounds = np.linspace(0, len(jobs), min(len(jobs), 2 * workers) + 1).astype(int)
     chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     results: list[Any] = []

@@ -9,27 +9,26 @@ from matplotlib.axes import Axes
 
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import Reference, Snapshot, SnapshotError
+from gan_mixup.modalities import Modality
 from gan_mixup.render.common import (
-    GRID_CELL_INCHES, GRID_CELL_SAMPLES, _Damaged, _all_damaged, _one_kind, _panel_grid, _read_reference, _save,
-    _snapshot_file, _try_read_snapshot, common_iterations, figure_iterations,
+    _Damaged, _all_damaged, _one_modality, _panel_grid, _read_reference, _save, _snapshot_file, _try_read_snapshot,
+    common_iterations, figure_iterations,
 )
-from gan_mixup.render.draw import _draw_figure5_points, _draw_panel, _draw_samples
+
 
 def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Reference], iterations: list[int],
                      path: Path) -> Path:
-    """One row per run, one column per iteration, each panel the frame recipe (points) or the first
-    ``GRID_CELL_SAMPLES`` samples (images)."""
-    images = references[0].kind == "images"
-    if images:
-        fig, axes = _panel_grid(len(labels), len(iterations), panel=GRID_CELL_INCHES, left=0.35, top=0.35, dpi=90)
-    else:
-        fig, axes = _panel_grid(len(labels), len(iterations), panel=1.9, left=0.45, top=0.35, dpi=90)
+    """One row per run, one column per iteration, each cell as the modality draws it (``draw_cell``:
+    the frame recipe without arrows for points, the first 36 samples for images)."""
+    modality = _one_modality(references, labels)
+    cell = modality.compare_cell
+    fig, axes = _panel_grid(len(labels), len(iterations), panel=cell.inches, left=cell.left, top=0.35, dpi=cell.dpi)
     cells = [(r, c, run_dir, reference, it) for r, (run_dir, reference) in enumerate(zip(dirs, references))
              for c, it in enumerate(iterations)]
     problems: list[_Damaged] = []
     for r, c, run_dir, reference, it in cells:
         ax = axes[r][c]
-        _draw_grid_cell(ax, run_dir, reference, it, problems, lambda snap: _draw_panel(ax, reference, snap))
+        _draw_grid_cell(ax, run_dir, modality, it, problems, lambda snap: modality.draw_cell(ax, reference, snap))
         ax.set_xticks([])
         ax.set_yticks([])
         if r == 0:
@@ -41,18 +40,15 @@ def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Refer
     return path
 
 
-def _draw_grid_cell(ax: Axes, run_dir: Path, reference: Reference, iteration: int, problems: list[_Damaged],
-                    draw_points: Callable[[Snapshot], Any]) -> None:
-    """One cell of a figure grid: the first ``GRID_CELL_SAMPLES`` samples of an image run, or
-    ``draw_points(snapshot)`` for points; a damaged snapshot is a blank cell, noted in ``problems``."""
-    snapshot = _try_read_snapshot(_snapshot_file(run_dir, iteration), reference.kind)
+def _draw_grid_cell(ax: Axes, run_dir: Path, modality: Modality, iteration: int, problems: list[_Damaged],
+                    draw: Callable[[Snapshot], Any]) -> None:
+    """One cell of a figure grid: ``draw(snapshot)``; a damaged snapshot is a blank cell, noted in ``problems``."""
+    snapshot = _try_read_snapshot(_snapshot_file(run_dir, iteration), modality)
     if isinstance(snapshot, _Damaged):
         problems.append(snapshot)
         _damaged_cell(ax)
-    elif reference.kind == "images":
-        _draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
     else:
-        draw_points(snapshot)
+        draw(snapshot)
 
 
 def _damaged_cell(ax: Axes) -> None:
@@ -77,7 +73,7 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     ``figure_iterations``). As in the paper, point panels show the real mode centres in one colour
     and the translucent fake samples (the real samples, faint, for data without modes), axes off,
     with limits fixed per dataset (the largest extent of its runs). Image runs (say digits and
-    CIFAR rows) are drawn too: each panel is the first ``GRID_CELL_SAMPLES`` (36) samples as a
+    CIFAR rows) are drawn too: each panel is the first 36 samples as a
     6 x 6 grid, as in ``render_comparison``. Points and image runs in one figure raise
     ``RenderError``; a damaged snapshot leaves its panel blank with a warning on stderr. Returns
     ``out_path``.
@@ -95,13 +91,13 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
         raise ValueError(f"render_figure5 needs every (dataset, objective) pair; missing: {missing}")
     dirs = {key: Path(d) for key, d in runs.items()}
     references = {key: _read_reference(d) for key, d in dirs.items()}
-    images = _one_kind(list(references.values()), [f"{d} / {o}" for d, o in references]) == "images"
+    modality = _one_modality(list(references.values()), [f"{d} / {o}" for d, o in references])
     iterations = figure_iterations(common_iterations(dirs.values()))
     n_it = len(iterations)
     block_gap = 0.35  # inches between objective blocks, so the halves read as two figures
-    panel, dpi = (GRID_CELL_INCHES, 90) if images else (1.25, 80)
-    fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=panel, left=0.5, top=0.62, dpi=dpi,
-                            block=n_it, block_gap=block_gap)
+    cell = modality.figure5_cell
+    fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=cell.inches, left=cell.left, top=0.62,
+                            dpi=cell.dpi, block=n_it, block_gap=block_gap)
     problems: list[_Damaged] = []
     for r, dataset in enumerate(datasets):
         for b, objective in enumerate(objectives):
@@ -109,8 +105,8 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
             for c, it in enumerate(iterations):
                 ax = axes[r][b * n_it + c]
                 extent = max(references[(dataset, o)].extent for o in objectives)
-                _draw_grid_cell(ax, dirs[(dataset, objective)], reference, it, problems,
-                                lambda snap: _draw_figure5_points(ax, reference, snap, extent))
+                _draw_grid_cell(ax, dirs[(dataset, objective)], modality, it, problems,
+                                lambda snap: modality.draw_figure5_cell(ax, reference, snap, extent))
                 ax.axis("off")
                 if r == 0:
                     ax.set_title(f"iteration {it}", fontsize=8, pad=2)

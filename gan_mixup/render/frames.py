@@ -5,19 +5,19 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from gan_mixup.rundir import (
     COMPARISON_FRAMES_DIR, COMPARISON_GIF_FILE as COMPARISON_GIF, FIGURE5_FILE as FIGURE5_NAME, FRAMES_DIR,
     GIF_FILE as GIF_NAME, LOSSES_FILE as LOSSES_NAME, METRICS_FILE, NotARunDirectoryError, REFERENCE_FILE,
     Reference, SNAPSHOT_DIR, Snapshot,
 )
+from gan_mixup.modalities import Modality
 from gan_mixup.render.common import (
-    FRAME_DPI, FRAME_NAME, IMAGE_AXES, IMAGE_FRAME_INCHES, RenderError, _Damaged, _clear_frames, _figure,
-    _iteration_of, _kind_of, _map, _one_kind, _read_reference, _sample_problem, _save, _skip_damaged,
-    _snapshot_file, _snapshot_files, _try_read_snapshot, _worker_count, common_iterations, figure_iterations,
-    render_lock, thin_iterations, validate_options,
+    FRAME_DPI, FRAME_NAME, RenderError, _Damaged, _clear_frames, _figure, _iteration_of, _map, _modality,
+    _one_modality, _read_reference, _save, _skip_damaged, _snapshot_file, _snapshot_files, _try_read_snapshot,
+    _worker_count, common_iterations, figure_iterations, render_lock, thin_iterations, validate_options,
 )
-from gan_mixup.render.draw import _clear_data, _draw_panel, _draw_samples, _frame_figure, _frame_ticks
 from gan_mixup.render.figures import _render_run_grid
 from gan_mixup.render.gif import write_gif
 from gan_mixup.render.plots import load_losses, plot_losses
@@ -33,41 +33,33 @@ def render_frame(
     ax: Axes | None = None,
     quiver: bool = True,
 ) -> Axes:
-    """Draw one snapshot and write it to ``path`` as a PNG; what is drawn depends on ``reference.kind``.
+    """Draw one snapshot and write it to ``path`` as a PNG, as the run's modality draws it.
 
-    ``"points"``: gan_toy's recipe. D's output (sigmoid, fixed 0..1 colour scale) is a filled contour
-    behind the real samples (faint), the fake samples (bold) and the mode centres (if the data has
-    any), on the fixed square ``[-extent, extent]²`` with equal aspect. Non-finite fake samples are
-    dropped and counted in the title, so a diverged run still renders. With ``quiver`` (and a
-    snapshot that recorded D's input gradients) light arrows at up to ``QUIVER_ARROWS`` fake samples
-    point along ∇ₓ D's logit: −∇ of G's loss, where G's next step pushes each sample; all arrows
-    have one length, so they show direction, and the arrows' shade shows the norm (darker = steeper).
-
-    ``"images"``: the fake samples ``(N, C, H, W)`` uint8 as one grid, ``ceil(sqrt(N))`` per row,
-    ``GRID_PADDING`` mid-grey pixels apart (``torchvision.utils.make_grid``'s layout), grey images
-    in a grey colour map and RGB as they are, nearest-neighbour scaled, axes off.
+    Points (``gan_mixup.modalities.points.draw``): gan_toy's recipe, D's output behind the real
+    samples, the fake ones, the modes and (``quiver``) G's gradient arrows, on fixed axes; non-finite
+    fake samples are dropped and counted in the title. Images (``gan_mixup.modalities.images.draw``):
+    the fake samples as one ``torchvision.utils.make_grid`` grid, axes off.
 
     The title ends with the snapshot's iteration; ``title`` (e.g. a run's label) goes before it.
     With ``ax`` the panel is drawn into that axes, of a figure the caller owns, and ``path`` may be
     ``None`` (nothing is written; with a path the whole figure is saved). Without ``ax`` a figure of
-    fixed size is made, saved and released: ``FRAME_INCHES``² (points) or ``IMAGE_FRAME_INCHES``²
-    (images) at ``FRAME_DPI``. Returns the axes drawn into. Samples of the wrong shape for the
-    reference's kind raise ``RenderError``.
+    the modality's fixed ``frame_layout`` at ``FRAME_DPI`` is made, saved and released. Returns the
+    axes drawn into. Samples of the wrong shape for the reference's kind raise ``RenderError``.
 
     Example:
         >>> from gan_mixup.rundir import read_reference, read_snapshots
         >>> ref = read_reference("runs/tiny")  # doctest: +SKIP
         >>> render_frame(ref, read_snapshots("runs/tiny")[-1], "last.png", title="mixup")  # doctest: +SKIP
     """
-    kind = _kind_of(reference)
-    problem = _sample_problem(kind, snapshot.fake)
+    modality = _modality(reference)
+    problem = modality.sample_problem(snapshot.fake)
     if problem:
         raise RenderError(f"cannot draw the snapshot of iteration {snapshot.iteration}: {problem}")
     if ax is None:
         if path is None:
             raise ValueError("render_frame needs a path to write to, or an ax to draw into")
-        _, ax = _frame_figure(kind)
-    text = _draw_samples(ax, snapshot.fake) if kind == "images" else _draw_panel(ax, reference, snapshot, quiver)
+        _, (ax,) = frame_figure(modality)
+    text = modality.draw_frame(ax, reference, snapshot, quiver=quiver)
     heading = f"iteration {snapshot.iteration}" if title is None else f"{title}, iteration {snapshot.iteration}"
     ax.set_title(heading + text, fontsize=9, pad=3)
     if path is not None:
@@ -77,10 +69,27 @@ def render_frame(
 
 def frame_pixels(reference: Reference, snapshot: Snapshot, *, quiver: bool = True) -> np.ndarray:
     """One frame (as ``render_frame`` draws it) as an RGB ``(H, W, 3)`` uint8 array, written nowhere."""
-    fig, ax = _frame_figure(_kind_of(reference))
+    fig, (ax,) = frame_figure(_modality(reference))
     render_frame(reference, snapshot, None, ax=ax, quiver=quiver)
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+
+
+def frame_figure(modality: Modality, panels: int = 0) -> tuple[Figure, list[Axes]]:
+    """A bare figure for one frame of ``modality`` (``panels=0``), or for a comparison frame of
+    ``panels`` panels side by side, with its axes dressed by the modality.
+
+    Fixed axes positions (no tight/constrained layout): every frame has the same pixel size and the
+    same plot area, so the GIF does not jitter.
+    """
+    layout = modality.comparison_layout if panels else modality.frame_layout
+    n = panels or 1
+    fig = _figure(layout.width * n, layout.height, FRAME_DPI)
+    left, bottom, width, height = layout.axes
+    axes = [fig.add_axes(((k + left) / n, bottom, width / n, height)) for k in range(n)]
+    for ax in axes:
+        modality.setup_axes(ax, labelsize=6 if panels else 7)
+    return fig, axes
 
 
 # ----- a run ----------------------------------------------------------------------------------
@@ -152,15 +161,16 @@ def _render_run_frames(reference: Reference, quiver: bool, jobs: list[tuple[Path
     Returns ``(frame path, [what was damaged])`` for each frame not written because its snapshot
     could not be read.
     """
-    _, ax = _frame_figure(reference.kind)
+    modality = _modality(reference)
+    _, (ax,) = frame_figure(modality)
     damaged = []
     for snapshot_file, frame_path in jobs:
-        snapshot = _try_read_snapshot(snapshot_file, reference.kind)
+        snapshot = _try_read_snapshot(snapshot_file, modality)
         if isinstance(snapshot, _Damaged):
             damaged.append((frame_path, [snapshot]))
             continue
         render_frame(reference, snapshot, frame_path, ax=ax, quiver=quiver)
-        _clear_data(ax)
+        modality.clear_frame(ax)
     return damaged
 
 
@@ -172,8 +182,8 @@ def render_comparison(run_dirs: dict[str, str | Path], out_dir: str | Path, *, f
     iterations that all runs snapshotted; a panel is the run's own frame (``render_frame``), so an
     image comparison is ``len(run_dirs)`` frames wide. ``figure5.png`` has one row per run (labelled
     with its key) and one column per paper iteration the runs reached (see ``figure_iterations``),
-    titled "iteration N"; for image runs a cell shows the first ``GRID_CELL_SAMPLES`` (36, a 6 x 6
-    grid) samples of the fixed noise batch, enough to judge variety while each stays legible.
+    titled "iteration N"; for image runs a cell shows the first 36 (a 6 x 6 grid)
+    samples of the fixed noise batch, enough to judge variety while each stays legible.
     Frames go to ``out_dir/comparison_frames``.
 
     The runs must be of one kind (all points or all images; ``RenderError`` otherwise). An iteration
@@ -200,7 +210,7 @@ def _render_comparison(run_dirs: dict[str, str | Path], out_dir: Path, *, fps: f
     labels = [str(label) for label in run_dirs]
     dirs = [Path(d) for d in run_dirs.values()]
     references = [_read_reference(d) for d in dirs]
-    _one_kind(references, labels)
+    _one_modality(references, labels)
     iterations = common_iterations(dirs)
     if max_frames is not None:
         iterations = thin_iterations(iterations, max_frames)
@@ -221,31 +231,18 @@ def _render_comparison_frames(labels: list[str], references: list[Reference], qu
 
     Returns ``(frame path, [problems])`` for each frame left out because a snapshot could not be read.
     """
-    n = len(labels)
-    kind = references[0].kind
-    if kind == "images":
-        # Each panel is exactly a single image frame, IMAGE_FRAME_INCHES wide, laid side by side.
-        fig = _figure(IMAGE_FRAME_INCHES * n, IMAGE_FRAME_INCHES, FRAME_DPI)
-        left, bottom, width, height = IMAGE_AXES
-        axes = [fig.add_axes(((k + left) / n, bottom, width / n, height)) for k in range(n)]
-        for ax in axes:
-            ax.set_axis_off()
-    else:
-        panel = 3.2
-        fig = _figure(panel * n, panel + 0.15, FRAME_DPI)
-        axes = [fig.add_axes(((k + 0.13) / n, 0.07, 0.82 / n, 0.82)) for k in range(n)]
-        for ax in axes:
-            _frame_ticks(ax, labelsize=6)
+    modality = _modality(references[0])
+    _, axes = frame_figure(modality, len(labels))
     damaged = []
     for snapshot_files, frame_path in jobs:
-        snapshots = [_try_read_snapshot(f, kind) for f in snapshot_files]
+        snapshots = [_try_read_snapshot(f, modality) for f in snapshot_files]
         problems = [s for s in snapshots if isinstance(s, _Damaged)]
         if problems:
             damaged.append((frame_path, problems))
             continue
         for ax, label, reference, snapshot in zip(axes, labels, references, snapshots):
             render_frame(reference, snapshot, None, title=label, ax=ax, quiver=quiver)
-        _save(fig, frame_path)
+        _save(axes[0].figure, frame_path)
         for ax in axes:
-            _clear_data(ax)
+            modality.clear_frame(ax)
     return damaged

@@ -10,7 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gan_mixup.rundir import LOSSES_FILE as LOSSES_NAME, read_records
-from gan_mixup.render.common import FIG5_FAKE_COLOUR, REAL_COLOUR, _figure, _panel_grid, _save
+from gan_mixup.render.common import _figure, _panel_grid, _save
+
+COVERED_COLOUR = "#1f4e9c"  # modes within 3σ (Figure 5's fake samples' blue)
+NEAR_COLOUR = "#ff7f0e"  # modes within 10σ (the frames' orange)
 
 # ----- a sweep's scorecard ---------------------------------------------------------------------
 
@@ -33,9 +36,9 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
             s = row[c]
             ax.set_title(f"{dataset}: {s.setting}\n{s.seeds} seeds", fontsize=8, pad=3)
             if "modes_covered" in s.curves:
-                _band(ax, *s.curves["modes_covered"], colour=FIG5_FAKE_COLOUR, label="within 3σ")
+                _band(ax, *s.curves["modes_covered"], colour=COVERED_COLOUR, label="within 3σ")
             if "modes_near" in s.curves:
-                _band(ax, *s.curves["modes_near"], colour=REAL_COLOUR, label="within 10σ")
+                _band(ax, *s.curves["modes_near"], colour=NEAR_COLOUR, label="within 10σ")
             if r == 0 and c == 0 and "modes_near" in s.curves:
                 ax.legend(fontsize=6, loc="upper left")
             if s.modes_total:
