@@ -32,6 +32,7 @@ from gan_mixup.errors import GanMixupError
 from gan_mixup.launchers import ClusterLauncher, run_on_cluster
 from gan_mixup.experiments import MANIFEST, MEMBERS_KEY, _prepare_collection, config_with_objective
 from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
+from gan_mixup.modalities import modality_named
 from gan_mixup.rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -707,12 +708,10 @@ def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
     covers at the same sample size (recorded at iteration 0)."""
     try:
         reference = read_reference(run_dir)
+        modality = modality_named(reference.kind)
     except GanMixupError:
         return None
-    if reference.kind == "points":
-        return len(reference.modes) or None
-    first = snapshots[0]
-    return first.get("real_modes_covered")
+    return modality.modes_total(reference, snapshots)
 
 
 def _status(run_dir: Path, iterations: int) -> str:

@@ -18,6 +18,14 @@ if TYPE_CHECKING:  # annotations only
 REUSABLE_GID = "gan_mixup-reusable"  # marks an artist a frame keeps for the next one (see Modality.clear_frame)
 
 
+def recorded_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The ``{"kind": "snapshot"}`` records of a run's ``metrics.jsonl`` that hold metrics (more than
+    the kind and the iteration), without the kind: what training measured at its snapshots."""
+    from gan_mixup.rundir import read_records
+
+    return [{k: v for k, v in r.items() if k != "kind"} for r in read_records(Path(run_dir), "snapshot") if len(r) > 2]
+
+
 class FrameLayout(NamedTuple):
     """Where one frame sits: a figure of ``width`` x ``height`` inches, its axes at ``axes``
     (left, bottom, width, height, as fractions of the figure). A comparison frame puts one such
@@ -119,8 +127,9 @@ class Modality:
             artist.remove()
 
     def evaluate_run(self, run_dir: Path, reference: Any) -> list[dict[str, Any]]:
-        """The metrics of every snapshot of ``run_dir``, from the run directory alone."""
-        raise NotImplementedError
+        """The metrics of every snapshot of ``run_dir``, from the run directory alone; by default the
+        ones training recorded (``recorded_metrics``), for data whose snapshots cannot recompute them."""
+        return recorded_metrics(run_dir)
 
     def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
         """All the modes a run can cover (None where the data has none), from its reference and its

@@ -54,5 +54,11 @@ class Images(Modality):
 
         draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
 
+    # evaluate_run: the base's, the metrics training recorded (a snapshot keeps only a sample grid).
+
+    def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
+        # What the real data covers at the metrics' sample size, recorded at iteration 0.
+        return records[0].get("real_modes_covered") if records else None
+
 
 IMAGES = Images()

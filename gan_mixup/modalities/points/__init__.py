@@ -57,4 +57,13 @@ class Points(Modality):
         draw_figure5_cell(ax, reference, snapshot, extent)
 
 
+    def evaluate_run(self, run_dir: Any, reference: Any) -> list[dict[str, Any]]:
+        from gan_mixup.modalities.points.metrics import evaluate_points_run
+
+        return evaluate_points_run(run_dir, reference)
+
+    def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
+        return len(reference.modes) or None
+
+
 POINTS = Points()
