@@ -18,15 +18,9 @@ from gan_mixup.metrics import gradient_summary, mode_metrics, sample_metrics, sl
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.render import render_frame
 from gan_mixup.rundir import read_reference, read_snapshots
-from gan_mixup.sweep import (
-    RESULT_COLUMNS,
-    SweepError,
-    collect_results,
-    member_finished,
-    run_sweep,
-    summarise,
-    sweep_members,
-)
+from gan_mixup.scorecard import RESULT_COLUMNS, collect_results, summarise
+from gan_mixup.sweep import SweepError, run_sweep, sweep_members
+from gan_mixup.sweepdir import member_finished
 from gan_mixup.train import build_state, train, train_step
 from toy_data import get_dataset
 
@@ -308,7 +302,7 @@ def test_a_full_disk_during_resume_leaves_the_manifest_whole(tmp_path, monkeypat
 
 
 def test_results_are_never_replaced_by_emptier_ones(tmp_path):
-    from gan_mixup.sweep import write_scorecard
+    from gan_mixup.scorecard import write_scorecard
 
     out = tmp_path / "sweep"
     run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1)
@@ -408,7 +402,7 @@ def test_a_member_whose_process_is_killed_fails_alone_and_the_sweep_goes_on(tmp_
 
 
 def test_scorecard_leaves_unfinished_runs_out_and_counts_them():
-    from gan_mixup.sweep import scorecard_markdown
+    from gan_mixup.scorecard import scorecard_markdown
 
     def run(name, covered, status):
         return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
@@ -705,7 +699,7 @@ def test_metrics_leave_out_a_damaged_snapshot_with_a_warning(tmp_path, capsys):
 
 
 def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thresholds():
-    from gan_mixup.sweep import TRAINS_PRECISION, robustness, robustness_markdown
+    from gan_mixup.scorecard import TRAINS_PRECISION, robustness, robustness_markdown
 
     def row(setting, seed, precision, recall, covered, status="finished"):
         return {"dataset": "digits", "setting": setting, "run": f"{setting}-{seed}", "iteration": 1000, "modes_total": 10,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality
+from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreColumn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -35,6 +35,16 @@ class Images(Modality):
     # A grid cell: the first 36 samples (6 x 6) in 2.4 in at 90 dpi, 216 px for 32-px samples (206 px).
     compare_cell = CellLayout(2.4, 90, left=0.35)
     figure5_cell = CellLayout(2.4, 90)
+    # Modes are the classifier's (digit classes); the distances in its feature space (frechet_digits:
+    # the name of runs before other datasets had a classifier).
+    result_columns = ("modes_covered", "modes_total", "kl_modes", "frechet_digits", "frechet", "precision", "recall",
+                      "density", "coverage", "classifier_accuracy")
+    score_columns = (ScoreColumn("modes covered", ("modes_covered",), "{:.0f}", of_total=True),
+                     ScoreColumn("KL(modes)", ("kl_modes",)),
+                     ScoreColumn("Fréchet", ("frechet", "frechet_digits"), "{:.3g}"),
+                     *(ScoreColumn(name, (name,)) for name in ("precision", "recall", "density", "coverage")))
+    distance_metric = "frechet"
+    distance_label = "Fréchet"
 
     def sample_problem(self, fake: Any) -> str:
         from gan_mixup.modalities.images.draw import sample_problem
