@@ -27,6 +27,7 @@ from gan_mixup.config import RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupError
 from gan_mixup.launchers import ClusterLauncher, run_on_cluster
 from gan_mixup.experiments import _prepare_collection, config_with_objective
+from gan_mixup.pool import process_context, sigint_blocked
 from gan_mixup.rundir import CONFIG_FILE, locked
 from gan_mixup.scorecard import write_scorecard
 from gan_mixup.sweepdir import SweepError, _newest_checkpoint, _records, _records_agree, read_sweep, stopped_nonfinite
@@ -386,13 +387,9 @@ def _run_in_pool(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
     dead process fails only its own members, with the signal that ended it as their reason, and
     the sweep goes on. The forkserver has imported this module once, so a job starts in milliseconds.
     """
-    import multiprocessing
     from multiprocessing.connection import wait as wait_for
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload([__name__])
+    context = process_context([__name__])
     queue = context.Queue()
     statuses: dict[str, str] = {}
     pending = list(jobs)
@@ -433,8 +430,6 @@ class _JobProcess:
 
     @classmethod
     def start(cls, context: Any, queue: Any, job: list[SweepMember], out_dir: Path, callbacks_for: Any) -> "_JobProcess":
-        from gan_mixup.render import _sigint_blocked
-
         reader, writer = context.Pipe(duplex=False)
         names = [m.name for m in job]
         process = context.Process(target=_job_main, name=f"sweep: {names[0]}",
@@ -442,7 +437,7 @@ class _JobProcess:
                                         names, callbacks_for))
         # Born with SIGINT blocked (spawn copies this thread's mask; the forkserver, started here, its
         # own): a Ctrl-C that reaches the process group before the job ignores SIGINT kills nothing.
-        with _sigint_blocked():
+        with sigint_blocked():
             process.start()
         writer.close()
         return cls(process, reader, names)

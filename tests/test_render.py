@@ -135,7 +135,7 @@ def test_render_module_imports_no_torch_model_code() -> None:
         imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     ours = {name for name in imported if name.split(".")[0] in {"gan_mixup", "torch", "toy_data"}}
-    assert ours - {m for m in ours if m.startswith("gan_mixup.render")} <= {"gan_mixup.rundir", "gan_mixup.errors", "gan_mixup.modalities"}, ours
+    assert ours - {m for m in ours if m.startswith("gan_mixup.render")} <= {"gan_mixup.rundir", "gan_mixup.errors", "gan_mixup.modalities", "gan_mixup.pool"}, ours
 
 
 def test_parallel_frames_equal_serial_and_standalone_frames(runs: dict[str, Path], tmp_path: Path) -> None:

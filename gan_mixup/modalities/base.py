@@ -96,6 +96,7 @@ class Modality:
     comparison_layout: FrameLayout = FrameLayout(4.0, 4.0, (0.0, 0.0, 1.0, 1.0))  # one panel of a comparison frame
     compare_cell: CellLayout = CellLayout(1.9, 90)  # a cell of a comparison grid (runs x iterations)
     figure5_cell: CellLayout = CellLayout(1.25, 80)  # a cell of the paper's Figure 5
+    render_modules: tuple[str, ...] = ()  # what drawing imports, for frame workers to import once
     result_columns: tuple[str, ...] = ()  # metric columns of a sweep's results.csv, in order
     score_columns: tuple[ScoreColumn, ...] = ()  # metric columns of scorecard.md, in order
     distance_metric: str = ""  # the distance to the data the robustness report ranks by

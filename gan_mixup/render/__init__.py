@@ -50,4 +50,3 @@ from gan_mixup.render.figures import (  # noqa: F401
 from gan_mixup.render.frames import (  # noqa: F401
     frame_figure, frame_pixels, render_comparison, render_frame, render_run,
 )
-from gan_mixup.render.common import _sigint_blocked  # noqa: F401  (the sweep's job processes)

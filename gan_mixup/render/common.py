@@ -1,15 +1,12 @@
 """What every picture of a run needs: the run's files read with their damage handled, the iterations
-to draw, bare Agg figures written atomically, the render lock and the frame workers."""
+to draw, bare Agg figures written atomically, the render lock and how many frame workers."""
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
-import signal
 import threading
 import warnings
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
@@ -25,6 +22,7 @@ from gan_mixup.rundir import (
     SnapshotError, list_snapshots, read_reference, read_snapshot, render_locked, snapshot_path,
 )
 from gan_mixup.modalities import REGISTRY, Modality, UnknownDatasetError, modality_named
+from gan_mixup.pool import available_cpus
 
 FRAME_NAME = "frame_{:04d}.png"
 
@@ -301,9 +299,7 @@ def _check_fps(fps: float) -> None:
 
 def _worker_count(workers: int | None, tasks: int) -> int:
     if workers is None:
-        # The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(1, min(cpus, MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
+        return max(1, min(available_cpus(), MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
     validate_options(workers=workers)
     return min(workers, max(1, tasks))
 
@@ -327,42 +323,3 @@ def render_lock(path: str | Path) -> Iterator[None]:
             yield
         finally:
             held.discard(key)
-
-
-def _map(fn: Callable[..., list[Any]], shared: tuple[Any, ...], jobs: list[Any], workers: int) -> list[Any]:
-    """Run ``fn(*shared, chunk)`` over contiguous chunks of ``jobs``: in this process as one chunk
-    (``workers == 1``), or in a process pool, two chunks per worker to even out the load. Returns the
-    lists ``fn`` returned, concatenated in job order."""
-    if workers == 1:
-        return list(fn(*shared, jobs))
-    # Not "fork": the caller may hold torch's thread pools (render right after training), and
-    # forking a multi-threaded process can deadlock a child. A forkserver forks clean children from
-    # one server that has imported this module once, so each worker starts in milliseconds. Like
-    # any spawn/forkserver pool, it needs the calling script's `if __name__ == "__main__":` guard.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload([fn.__module__])
-    bounds = np.linspace(0, len(jobs), min(len(jobs), 2 * workers) + 1).astype(int)
-    chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    results: list[Any] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        # Workers (and the forkserver) start with SIGINT blocked, inherited from this thread's mask:
-        # Ctrl-C reaches only this process, which stops the pool, instead of one traceback per child.
-        with _sigint_blocked():
-            futures = [pool.submit(fn, *shared, chunk) for chunk in chunks]
-        for future in futures:
-            results.extend(future.result())  # re-raises a worker's exception here
-    return results
-
-
-@contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C that came meanwhile is delivered now

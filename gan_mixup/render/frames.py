@@ -13,8 +13,9 @@ from gan_mixup.rundir import (
     Reference, SNAPSHOT_DIR, Snapshot,
 )
 from gan_mixup.modalities import Modality
+from gan_mixup.pool import map_chunks
 from gan_mixup.render.common import (
-    FRAME_DPI, FRAME_NAME, RenderError, _Damaged, _clear_frames, _figure, _iteration_of, _map, _modality,
+    FRAME_DPI, FRAME_NAME, RenderError, _Damaged, _clear_frames, _figure, _iteration_of, _modality,
     _one_modality, _read_reference, _save, _skip_damaged, _snapshot_file, _snapshot_files, _try_read_snapshot,
     _worker_count, common_iterations, figure_iterations, render_lock, thin_iterations, validate_options,
 )
@@ -144,7 +145,8 @@ def _render_run(run_dir: Path, *, fps: float, workers: int | None, max_frames: i
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(snapshot_files))]
     jobs = list(zip(snapshot_files, frame_paths))
-    damaged = _map(_render_run_frames, (reference, quiver), jobs, _worker_count(workers, len(jobs)))
+    damaged = map_chunks(_render_run_frames, (reference, quiver), jobs, _worker_count(workers, len(jobs)),
+                         preload=_modality(reference).render_modules)
     frame_paths = _skip_damaged(damaged, frame_paths, f"{run_dir} has no readable snapshot")
     paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
     # The loss plot is a bonus: a run copied without metrics.jsonl, or one stopped before its first
@@ -218,7 +220,8 @@ def _render_comparison(run_dirs: dict[str, str | Path], out_dir: Path, *, fps: f
     _clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
     jobs = [([_snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
-    damaged = _map(_render_comparison_frames, (labels, references, quiver), jobs, _worker_count(workers, len(jobs)))
+    damaged = map_chunks(_render_comparison_frames, (labels, references, quiver), jobs, _worker_count(workers, len(jobs)),
+                         preload=_modality(references[0]).render_modules)
     frame_paths = _skip_damaged(damaged, frame_paths, "the runs have no iteration with a readable snapshot in each")
     gif = write_gif(frame_paths, out_dir / COMPARISON_GIF, fps=fps)
     grid = _render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)

@@ -35,6 +35,7 @@ class Images(Modality):
     # A grid cell: the first 36 samples (6 x 6) in 2.4 in at 90 dpi, 216 px for 32-px samples (206 px).
     compare_cell = CellLayout(2.4, 90, left=0.35)
     figure5_cell = CellLayout(2.4, 90)
+    render_modules = ("gan_mixup.modalities.images.draw", "torchvision.utils")
     # Modes are the classifier's (digit classes); the distances in its feature space (frechet_digits:
     # the name of runs before other datasets had a classifier).
     result_columns = ("modes_covered", "modes_total", "kl_modes", "frechet_digits", "frechet", "precision", "recall",

@@ -30,6 +30,7 @@ class Points(Modality):
     comparison_layout = FrameLayout(3.2, 3.35, (0.13, 0.07, 0.82, 0.82))
     compare_cell = CellLayout(1.9, 90, left=0.45)
     figure5_cell = CellLayout(1.25, 80)
+    render_modules = ("gan_mixup.modalities.points.draw",)
     result_columns = ("modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
                       "mean_mode_distance", "outside_frame")
     score_columns = (ScoreColumn("modes covered (3σ)", ("modes_covered",), "{:.0f}", of_total=True),
