@@ -90,3 +90,51 @@ def test_table_iterations_leave_out_what_the_last_snapshot_table_already_shows(e
     for k, end in enumerate(ends):
         rows += toy_run(f"r{k}", [8] * 6, iterations=tuple(it for it in (10, 100, 1000, 10000, 20000) if it <= end))
     assert table_iterations(rows) == expected
+
+
+def test_scorecard_fractions_on_hand_made_rows():
+    def run(name, covered, outside=0.0, status="finished"):
+        return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
+                 "outside_frame": outside, "status": status} for it, c in zip((10, 100, 1000), covered)]
+
+    rows = run("a", [8, 8, 8]) + run("b", [2, 8, 8]) + run("c", [8, 8, 3]) + run("d", [0, 0, 0], outside=0.9)
+    (summary,) = summarise(rows)
+    assert summary.seeds == 4
+    assert summary.collapsed == 0.5  # c and d end with fewer than 8
+    assert summary.diverged == 0.25  # d left the frame
+    assert summary.stable == 0.5 and sorted(summary.stable_from) == [10, 100]  # a from 10, b from 100 (≤ 500)
+
+
+def test_scorecard_leaves_unfinished_runs_out_and_counts_them():
+    from gan_mixup.scorecard import scorecard_markdown
+
+    def run(name, covered, status):
+        return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
+                 "outside_frame": 0.0, "status": status} for it, c in zip((10, 100, 1000), covered)]
+
+    rows = run("a", [8, 8, 8], "finished") + run("b", [8, 8, 6], "finished") + run("c", [0, 1, 1], "unfinished")[:2]
+    (summary,) = summarise(rows)
+    assert (summary.seeds, summary.unfinished, summary.iterations) == (2, 1, 1000)
+    assert sorted(summary.final["modes_covered"]) == [6.0, 8.0] and summary.collapsed == 0.5
+    assert "| ring8 | s | 2 (+1 unfinished) | 1000 | 7 [6–8] / 8 |" in scorecard_markdown([summary])
+    (only_unfinished,) = summarise(run("c", [0, 1, 1], "unfinished"))
+    assert "| ring8 | s | 0 (+1 unfinished) |" in scorecard_markdown([only_unfinished])
+
+
+def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thresholds():
+    from gan_mixup.scorecard import TRAINS_PRECISION, robustness, robustness_markdown
+
+    def row(setting, seed, precision, recall, covered, status="finished"):
+        return {"dataset": "digits", "setting": setting, "run": f"{setting}-{seed}", "iteration": 1000, "modes_total": 10,
+                "modes_covered": covered, "precision": precision, "recall": recall, "frechet": 1.0 + seed, "status": status}
+
+    rows = [row("erm lr=0.001", 0, 0.9, 0.8, 10), row("erm lr=0.001", 1, TRAINS_PRECISION - 0.01, 0.8, 10),
+            row("erm lr=0.0002", 0, 0.9, 0.9, 7), row("erm lr=0.0002", 1, 0.9, 0.9, 10, status="diverged"),
+            row("mixup α=0.2 lr=0.001", 0, 0.9, 0.9, 10), row("mixup α=0.2 lr=0.001", 1, 0.9, 0.9, 10, status="unfinished"),
+            row("hinge", 0, 0.9, 0.9, 10)]  # one setting only: no spread to report
+    spreads = {s.objective: s for s in robustness(rows)}
+    assert set(spreads) == {"erm"}  # mixup: one setting once its unfinished run is left out
+    erm = spreads["erm"]
+    assert (erm.settings, erm.runs, erm.trains, erm.collapsed, erm.diverged) == (2, 4, 1, 1, 1)
+    assert erm.final["frechet"] == [1.0, 2.0, 1.0, 2.0]
+    assert "| digits | erm | 2 | 4 | 1/4 | 1/4 | 1/4 |" in robustness_markdown(list(spreads.values()))

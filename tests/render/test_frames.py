@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import make_tiny_config
 from gan_mixup import ToyConfig, train
 from gan_mixup import render
 from gan_mixup.modalities.points import POINTS
@@ -45,6 +46,7 @@ from gan_mixup.rundir import (
     locked,
     read_reference,
     read_snapshot,
+    read_snapshots,
     render_locked,
     write_reference,
     write_snapshot,
@@ -430,3 +432,14 @@ def test_load_losses_reads_the_train_records(run_copy: Path) -> None:
     assert "lam_mean" in losses  # mixup's statistics come along
     out = plot_losses(run_copy)
     assert out == run_copy / "losses.png" and png_size(out) == (300, 500)
+
+
+def test_quiver_is_drawn_and_can_be_left_out(tmp_path):
+    train(make_tiny_config(iterations=20), tmp_path / "run")
+    reference, snapshot = read_reference(tmp_path / "run"), read_snapshots(tmp_path / "run")[-1]
+    with_arrows = render_frame(reference, snapshot, tmp_path / "a.png")
+    without = render_frame(reference, snapshot, tmp_path / "b.png", quiver=False)
+    from matplotlib.quiver import Quiver
+
+    assert any(isinstance(c, Quiver) for c in with_arrows.collections)
+    assert not any(isinstance(c, Quiver) for c in without.collections)
