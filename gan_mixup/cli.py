@@ -735,7 +735,7 @@ def _metrics(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     if (path / MANIFEST_FILE).is_file():
-        from gan_mixup.sweep import write_scorecard
+        from gan_mixup.scorecard import write_scorecard
 
         outputs = write_scorecard(path, recompute=True)
         print(outputs["scorecard"].read_text())

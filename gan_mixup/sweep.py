@@ -1,4 +1,4 @@
-"""Many runs over seeds and settings, and the stability scorecard that summarises them.
+"""Many runs over seeds and settings; their scorecard is ``gan_mixup.scorecard``'s.
 
 A sweep is a collection directory: one ordinary run directory per member (``render`` and
 ``metrics`` work on each), a ``runs.json`` manifest, ``results.csv`` (one row per run x snapshot
@@ -16,59 +16,27 @@ Example:
 from __future__ import annotations
 
 import itertools
-import json
-import math
 import os
 import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
-
-import numpy as np
+from typing import Any, Callable, Mapping, Sequence
 
 from gan_mixup.config import RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupError
 from gan_mixup.launchers import ClusterLauncher, run_on_cluster
-from gan_mixup.experiments import MANIFEST, MEMBERS_KEY, _prepare_collection, config_with_objective
-from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
-from gan_mixup.rundir import (
-    CHECKPOINT_FILE,
-    CONFIG_FILE,
-    GRADIENTS_PNG_FILE,
-    PREVIOUS_CHECKPOINT_FILE,
-    RESULTS_FILE,
-    ROBUSTNESS_MD_FILE,
-    ROBUSTNESS_PNG_FILE,
-    SCORECARD_MD_FILE,
-    SCORECARD_PNG_FILE,
-    load_checkpoint,
-    locked,
-    read_records,
-    read_reference,
-    snapshot_path,
-    write_csv,
-    write_text_atomic,
-)
+from gan_mixup.experiments import _prepare_collection, config_with_objective
+from gan_mixup.pool import process_context, sigint_blocked
+from gan_mixup.rundir import CONFIG_FILE, locked
+from gan_mixup.scorecard import write_scorecard
+from gan_mixup.sweepdir import SweepError, _newest_checkpoint, _records, _records_agree, read_sweep, stopped_nonfinite
 from gan_mixup.train import _progress_bar, check_config
 
 AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: latent sizes ...
 AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
-# Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
-# stopped on a non-finite loss). Stable: every snapshot from some iteration T <= STABLE_BY x the run
-# length to the end covers all modes.
-DIVERGED_OUTSIDE = 0.5
-STABLE_BY = 0.5
-RESULT_COLUMNS = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps",
-                  "batch_size", "seed", "iteration",
-                  "modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
-                  "mean_mode_distance", "outside_frame", "frechet_digits", "frechet", "precision", "recall", "density",
-                  "coverage", "classifier_accuracy", "d_grad_real", "d_grad_fake",
-                  "d_grad_mixed", "status", "run")
 
 
-class SweepError(GanMixupError, ValueError):
-    """A sweep that cannot run: no members, clashing members, a folder that is not a sweep."""
 
 
 @dataclass(frozen=True)
@@ -267,32 +235,10 @@ def run_sweep(
         return result
 
 
-def member_finished(run_dir: Path, iterations: int) -> bool:
-    """Whether a member was trained to the end: its newest checkpoint is at ``iterations`` and the
-    snapshot records of its ``metrics.jsonl`` name that iteration and only snapshots on disk.
-
-    A member killed between its last snapshot and its final checkpoint is not finished (a resume
-    trains the rest again from its last checkpoint), nor is one that stopped on a non-finite loss
-    (``stopped_nonfinite``)."""
-    run_dir = Path(run_dir)
-    checkpoint = _newest_checkpoint(run_dir)
-    return checkpoint is not None and int(checkpoint["iteration"]) == iterations and _records_agree(run_dir, iterations)
 
 
-def _records_agree(run_dir: Path, iterations: int) -> bool:
-    recorded = {r.get("iteration") for r in _records(run_dir, "snapshot")}
-    return iterations in recorded and all(isinstance(it, int) and snapshot_path(run_dir, it).is_file() for it in recorded)
 
 
-def _newest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """The checkpoint a resume would continue from (``checkpoint.pt``, else ``checkpoint.prev.pt``),
-    or None when there is none that reads."""
-    if not ((run_dir / CHECKPOINT_FILE).exists() or (run_dir / PREVIOUS_CHECKPOINT_FILE).exists()):
-        return None
-    try:
-        return load_checkpoint(run_dir)[0]
-    except GanMixupError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -371,16 +317,8 @@ def _saved_config(run_dir: Path) -> RunConfig | None:
         return None
 
 
-def stopped_nonfinite(run_dir: Path) -> bool:
-    """Whether the run's ``metrics.jsonl`` records a stop on a non-finite loss."""
-    return any(r.get("event") == "nonfinite" for r in _records(run_dir, "event"))
 
 
-def _records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
-    try:
-        return read_records(run_dir, kind)
-    except (OSError, GanMixupError, ValueError):
-        return []
 
 
 def _done_iterations(run_dir: Path) -> int:
@@ -449,13 +387,9 @@ def _run_in_pool(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
     dead process fails only its own members, with the signal that ended it as their reason, and
     the sweep goes on. The forkserver has imported this module once, so a job starts in milliseconds.
     """
-    import multiprocessing
     from multiprocessing.connection import wait as wait_for
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload([__name__])
+    context = process_context([__name__])
     queue = context.Queue()
     statuses: dict[str, str] = {}
     pending = list(jobs)
@@ -496,8 +430,6 @@ class _JobProcess:
 
     @classmethod
     def start(cls, context: Any, queue: Any, job: list[SweepMember], out_dir: Path, callbacks_for: Any) -> "_JobProcess":
-        from gan_mixup.render import _sigint_blocked
-
         reader, writer = context.Pipe(duplex=False)
         names = [m.name for m in job]
         process = context.Process(target=_job_main, name=f"sweep: {names[0]}",
@@ -505,7 +437,7 @@ class _JobProcess:
                                         names, callbacks_for))
         # Born with SIGINT blocked (spawn copies this thread's mask; the forkserver, started here, its
         # own): a Ctrl-C that reaches the process group before the job ignores SIGINT kills nothing.
-        with _sigint_blocked():
+        with sigint_blocked():
             process.start()
         writer.close()
         return cls(process, reader, names)
@@ -660,344 +592,3 @@ def _description(m: SweepMember) -> dict[str, Any]:
     return {"dataset": m.dataset, "setting": m.setting, "objective": m.config.objective, "preset": m.preset,
             "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed, "iterations": m.config.iterations,
             "lr": m.config.lr, "beta1": m.config.betas[0], "d_steps": m.config.d_steps, "batch_size": m.config.batch_size}
-
-
-# ----- results and the scorecard ------------------------------------------------------------------
-
-def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Member name -> its description, from a sweep directory's manifest."""
-    out_dir = Path(out_dir)
-    try:
-        info = json.loads((out_dir / MANIFEST).read_text())
-    except (OSError, ValueError):
-        raise SweepError(f"{out_dir} is not a sweep directory (no readable {MANIFEST})") from None
-    if info.get("kind") != "sweep":
-        raise SweepError(f"{out_dir} is a {info.get('kind', 'compare')} directory, not a sweep")
-    return dict(info.get(MEMBERS_KEY, {}))
-
-
-def collect_results(out_dir: str | Path, *, recompute: bool = False) -> list[dict[str, Any]]:
-    """One row per member x snapshot iteration (``RESULT_COLUMNS``), from each member's
-    ``metrics.jsonl`` (the metrics training recorded at its snapshots), or with ``recompute`` from
-    its snapshot files (``evaluate_run``: toy runs get this version's metrics, image runs keep
-    their records); members not started yet have no rows."""
-    out_dir = Path(out_dir)
-    rows = []
-    for name, info in read_sweep(out_dir).items():
-        run_dir = out_dir / name
-        if recompute and (run_dir / "snapshots").is_dir():
-            snapshots = evaluate_run(run_dir)
-        else:
-            snapshots = recorded_snapshot_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
-        if not snapshots:
-            continue
-        total = _modes_total(run_dir, snapshots)
-        status = _status(run_dir, info["iterations"])
-        for record in snapshots:
-            row = {key: info.get(key) for key in ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr",
-                                                  "beta1", "d_steps", "batch_size", "seed")}
-            row.update({key: record.get(key) for key in RESULT_COLUMNS if key in record})
-            row.update(iteration=record["iteration"], modes_total=total, status=status, run=name)
-            rows.append(row)
-    return rows
-
-
-def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
-    """All the modes a run can cover: the toy data's mode count, or for images what the real data
-    covers at the same sample size (recorded at iteration 0)."""
-    try:
-        reference = read_reference(run_dir)
-    except GanMixupError:
-        return None
-    if reference.kind == "points":
-        return len(reference.modes) or None
-    first = snapshots[0]
-    return first.get("real_modes_covered")
-
-
-def _status(run_dir: Path, iterations: int) -> str:
-    """``diverged``, ``finished`` (see ``member_finished``) or ``unfinished`` (interrupted, or still
-    training): the scorecard leaves unfinished runs out and counts them beside the seeds."""
-    if stopped_nonfinite(run_dir):
-        return "diverged"
-    return "finished" if member_finished(run_dir, iterations) else "unfinished"
-
-
-def write_results_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    return write_csv(path, RESULT_COLUMNS, rows)
-
-
-@dataclass
-class SettingSummary:
-    """One scorecard row: a dataset x setting over its seeds, at each run's last snapshot."""
-
-    dataset: str
-    setting: str
-    seeds: int  # the runs scored: finished or diverged
-    iterations: int
-    modes_total: int | None
-    final: dict[str, list[float]]  # metric -> one value per seed
-    collapsed: float
-    diverged: float
-    stable: float
-    stable_from: list[int]  # per stable seed: the iteration from which all modes stay covered
-    curves: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (iterations, values of shape (seeds, T))
-    unfinished: int = 0  # runs left out of every number above: interrupted before their last iteration
-
-
-SCORE_METRICS = ("modes_covered", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein", "frechet_digits",
-                 "frechet", "precision", "recall", "density", "coverage",
-                 "d_grad_real", "d_grad_fake", "d_grad_mixed")
-
-
-def summarise(rows: Sequence[dict[str, Any]]) -> list[SettingSummary]:
-    """Group ``collect_results`` rows by dataset x setting and score each group over its seeds.
-
-    collapsed: fewer than all modes at the end. diverged: stopped on a non-finite loss, or more than
-    ``DIVERGED_OUTSIDE`` of the samples outside the data's frame at the end. stable: all modes
-    covered at every snapshot from some iteration T ≤ ``STABLE_BY`` x the run's length to the end.
-    Runs whose rows say ``status`` ``unfinished`` (interrupted before their last iteration) are left
-    out of the scores, whose "end" would otherwise mix iterations, and counted in ``unfinished``.
-    """
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-    for row in rows:
-        groups.setdefault((row["dataset"], row["setting"]), {}).setdefault(row["run"], []).append(row)
-    summaries = []
-    for (dataset, setting), every in groups.items():
-        every = {name: sorted(r, key=lambda row: row["iteration"]) for name, r in every.items()}
-        runs = {name: run for name, run in every.items() if run[-1].get("status") != "unfinished"}
-        lasts = [r[-1] for r in runs.values()]
-        total = next(iter(every.values()))[-1].get("modes_total")
-        iterations = max(r[-1]["iteration"] for r in (runs or every).values())
-        final = {k: [_float(last.get(k)) for last in lasts] for k in SCORE_METRICS if any(last.get(k) is not None for last in lasts)}
-        collapsed = diverged = 0
-        stable_from = []
-        for run in runs.values():
-            last = run[-1]
-            covered = _float(last.get("modes_covered"))
-            if total is not None and not covered >= total:
-                collapsed += 1
-            if _diverged(last):
-                diverged += 1
-            since = _covered_since(run, total)
-            if since is not None and since <= STABLE_BY * last["iteration"] and last.get("status") != "diverged":
-                stable_from.append(since)
-        scored = len(runs) or math.nan
-        summaries.append(SettingSummary(
-            dataset=dataset, setting=setting, seeds=len(runs), iterations=iterations, modes_total=total, final=final,
-            collapsed=collapsed / scored, diverged=diverged / scored, stable=len(stable_from) / scored,
-            stable_from=stable_from, curves=_curves(list(runs.values())) if runs else {},
-            unfinished=len(every) - len(runs)))
-    return summaries
-
-
-def _diverged(last: dict[str, Any]) -> bool:
-    """A run's last row says it diverged: stopped on a non-finite loss, or most samples outside the frame."""
-    return last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE
-
-
-def _float(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
-
-
-def _covered_since(run: list[dict[str, Any]], total: int | None) -> int | None:
-    """The first iteration from which every snapshot covers all ``total`` modes; None if the last does not."""
-    if total is None:
-        return None
-    since = None
-    for row in run:
-        if _float(row.get("modes_covered")) >= total:
-            since = row["iteration"] if since is None else since
-        else:
-            since = None
-    return since
-
-
-def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per metric, the values of every seed at the iterations all seeds snapshotted."""
-    common = sorted(set.intersection(*(set(r["iteration"] for r in run) for run in runs)))
-    out = {}
-    for metric in ("modes_covered", "modes_near", "d_grad_real", "d_grad_fake", "d_grad_mixed", "kl_modes"):
-        values = np.array([[_float(row.get(metric)) for row in run if row["iteration"] in common] for run in runs])
-        if values.size and np.isfinite(values).any():
-            out[metric] = (np.array(common), values)
-    return out
-
-
-# When a run "trains", fixed before the image study's runs were looked at (docs/evidence.md): at its
-# last snapshot it covers every mode (digit class), and, where the domain classifier's features give
-# them, at least this precision and recall (Kynkäänniemi et al. 2019, k = 3); toy runs: every mode
-# within 10σ. Diverged runs never train.
-TRAINS_PRECISION = 0.5
-TRAINS_RECALL = 0.5
-
-
-@dataclass
-class ObjectiveSpread:
-    """One objective's outcomes over every hyperparameter setting and seed of a sweep (the
-    robustness view of Lucic et al. 2018): how often it trains, collapses or diverges."""
-
-    dataset: str
-    objective: str  # the objective spec (erm, mixup, erm+r1:10, ...)
-    settings: int  # hyperparameter settings (α, lr, β1, ...) of this objective
-    runs: int  # finished runs over those settings and seeds
-    trains: int
-    collapsed: int
-    diverged: int
-    distance_metric: str  # frechet (images) or sliced_wasserstein (toy)
-    final: dict[str, list[float]]  # metric -> one value per run
-
-
-def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
-    """Group ``collect_results`` rows by dataset x objective spec across settings; unfinished runs
-    are left out. Only objectives trained at two or more settings are reported."""
-    last: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.get("status") != "unfinished" and (row["run"] not in last or row["iteration"] > last[row["run"]]["iteration"]):
-            last[row["run"]] = row
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in last.values():
-        spec = str(row["setting"]).split(" ")[0].split("[")[0]
-        groups.setdefault((row["dataset"], spec), []).append(row)
-    spreads = []
-    for (dataset, spec), runs in groups.items():
-        settings = len({r["setting"] for r in runs})
-        if settings < 2:
-            continue
-        distance = "frechet" if any(r.get("frechet") is not None for r in runs) else "sliced_wasserstein"
-        trains = collapsed = diverged = 0
-        for r in runs:
-            total = _float(r.get("modes_total"))
-            is_diverged = _diverged(r)
-            covered = _float(r.get("modes_covered")) >= total
-            if r.get("precision") is not None:
-                good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL
-            else:
-                good = _float(r.get("modes_near")) >= total
-            diverged += is_diverged
-            collapsed += not covered and not is_diverged
-            trains += good and not is_diverged
-        final = {k: [_float(r.get(k)) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
-        spreads.append(ObjectiveSpread(dataset, spec, settings, len(runs), trains, collapsed, diverged, distance, final))
-    return spreads
-
-
-def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
-    lines = ["# Robustness over hyperparameters", "",
-             "Each objective's runs at their last snapshot, over every setting (α, learning rate, β1, D steps, batch "
-             "size, ...) and seed; unfinished runs left out. *trains*: every mode covered and, for images, precision ≥ "
-             f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
-             "fewer than all modes covered; *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
-             "Median [min–max] over the runs.", "",
-             "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in spreads:
-        name = "Fréchet " if s.distance_metric == "frechet" else "sliced W. "
-        lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | {s.collapsed}/{s.runs} | "
-                     f"{s.diverged}/{s.runs} | {name}{_range(s.final.get(s.distance_metric), '{:.3g}')} | "
-                     f"{_range(s.final.get('modes_covered'), '{:.0f}')} | {_range(s.final.get('precision'), '{:.2f}')} | "
-                     f"{_range(s.final.get('recall'), '{:.2f}')} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str, Path]:
-    """(Re)write ``results.csv``, ``scorecard.md``, ``scorecard.png`` and ``gradients.png`` of a
-    sweep directory from its members' records alone (``recompute``: toy metrics from the snapshot
-    files, see ``collect_results``).
-
-    Refused (``SweepError``, every file left as it is) when ``results.csv`` holds runs of which the
-    members' records give nothing now (a member folder or its ``metrics.jsonl`` deleted or cut): the
-    old results are the only copy left. Delete ``results.csv`` to write it from what is there."""
-    out_dir = Path(out_dir)
-    rows = collect_results(out_dir, recompute=recompute)
-    _refuse_to_lose_runs(out_dir / RESULTS_FILE, {row["run"] for row in rows})
-    outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
-    summaries = summarise(rows)
-    md = out_dir / SCORECARD_MD_FILE
-    write_text_atomic(md, scorecard_markdown(summaries))
-    outputs["scorecard"] = md
-    scored = [s for s in summaries if s.seeds]
-    if scored:
-        from gan_mixup.render import plot_gradient_norms, plot_mode_bands
-
-        outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
-        if any("d_grad_fake" in s.curves for s in scored):
-            outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
-    spreads = robustness(rows)
-    if spreads:  # some objective was trained at several hyperparameter settings
-        from gan_mixup.render import plot_robustness
-
-        write_text_atomic(out_dir / ROBUSTNESS_MD_FILE, robustness_markdown(spreads))
-        outputs["robustness"] = out_dir / ROBUSTNESS_MD_FILE
-        outputs["robustness_png"] = plot_robustness(spreads, out_dir / ROBUSTNESS_PNG_FILE)
-    return outputs
-
-
-def _refuse_to_lose_runs(results: Path, runs: set[str]) -> None:
-    import csv
-
-    try:
-        with open(results, newline="", encoding="utf-8") as f:
-            before = {row.get("run") for row in csv.DictReader(f)} - {None, ""}
-    except (OSError, ValueError, csv.Error):
-        return  # none yet, or unreadable: nothing in it to keep
-    lost = sorted(before - runs)
-    if lost:
-        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
-        raise SweepError(f"kept {results} as it is: it holds {len(lost)} run(s) of which the members' records give "
-                         f"nothing now ({', '.join(lost[:3])}{more}: folder or metrics.jsonl gone); restore them, "
-                         f"or delete {results.name} to write it from what is left")
-
-
-def scorecard_markdown(summaries: Sequence[SettingSummary]) -> str:
-    """The scorecard as a Markdown table: median [min–max] over seeds at each run's last snapshot."""
-    if not summaries:
-        return "# Stability scorecard\n\nNo member has recorded a snapshot yet.\n"
-    images = any("frechet_digits" in s.final or "frechet" in s.final for s in summaries)
-    lines = ["# Stability scorecard", "",
-             "Median [min–max] over seeds at each run's last snapshot. *collapsed*: fewer than all modes at the end; "
-             f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "
-             f"*stable*: all modes covered at every snapshot from some iteration ≤ {STABLE_BY:g}x the run's length to the end "
-             "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
-             "when ≥ 1% of the samples are its high-quality samples; *within 10σ* counts the modes with ≥ 1% of the samples "
-             "within 10σ (reached, if not hit exactly). ‖∇D‖: mean norm of the gradient of D's logit with respect "
-             "to its input at real, fake and mixed (λ ~ U(0, 1)) points. Runs interrupted before their last iteration "
-             "are left out of every column and counted beside the seeds (*+k unfinished*).", ""]
-    header = ["dataset", "setting", "seeds", "iterations", "modes covered (3σ)", "within 10σ", "high quality", "KL(modes)",
-              "sliced W."]
-    if images:  # the image metrics in the domain classifier's feature space (frechet_digits: runs before it)
-        header += ["Fréchet", "precision", "recall", "density", "coverage"]
-    header += ["collapsed", "diverged", "stable", "‖∇D‖ real", "‖∇D‖ fake", "‖∇D‖ mixed"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for s in summaries:
-        total = f" / {s.modes_total}" if s.modes_total else ""
-        seeds = str(s.seeds) + (f" (+{s.unfinished} unfinished)" if s.unfinished else "")
-        cells = [s.dataset, s.setting, seeds, str(s.iterations),
-                 _range(s.final.get("modes_covered"), "{:.0f}") + total, _range(s.final.get("modes_near"), "{:.0f}"),
-                 _range(s.final.get("high_quality"), "{:.2f}"),
-                 _range(s.final.get("kl_modes"), "{:.2f}"), _range(s.final.get("sliced_wasserstein"), "{:.3f}")]
-        if images:
-            cells.append(_range(s.final.get("frechet") or s.final.get("frechet_digits"), "{:.3g}"))
-            cells += [_range(s.final.get(k), "{:.2f}") for k in ("precision", "recall", "density", "coverage")]
-        stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "") if s.seeds else "–"
-        cells += [f"{s.collapsed:.0%}" if s.seeds else "–", f"{s.diverged:.0%}" if s.seeds else "–", stable,
-                  _range(s.final.get("d_grad_real"), "{:.3g}"), _range(s.final.get("d_grad_fake"), "{:.3g}"),
-                  _range(s.final.get("d_grad_mixed"), "{:.3g}")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _range(values: Iterable[float] | None, fmt: str) -> str:
-    finite = [v for v in (values or []) if math.isfinite(v)]
-    if not finite:
-        return "–"
-    lo, mid, hi = min(finite), float(np.median(finite)), max(finite)
-    return fmt.format(mid) if lo == hi else f"{fmt.format(mid)} [{fmt.format(lo)}–{fmt.format(hi)}]"
-
-
-def iter_member_dirs(out_dir: str | Path) -> Iterator[Path]:
-    """The member run directories of a sweep that exist on disk."""
-    out_dir = Path(out_dir)
-    for name in read_sweep(out_dir):
-        if (out_dir / name).is_dir():
-            yield out_dir / name

@@ -14,19 +14,12 @@ import torch
 from conftest import make_linear_d, make_tiny_config
 from gan_mixup.batched import BatchingError, Lockstep, batchable, lockstep_step, train_batched
 from gan_mixup.config import RunConfig
-from gan_mixup.metrics import gradient_summary, mode_metrics, sample_metrics, sliced_wasserstein
+from gan_mixup.metrics import gradient_summary, mode_metrics
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
-from gan_mixup.render import render_frame
-from gan_mixup.rundir import read_reference, read_snapshots
-from gan_mixup.sweep import (
-    RESULT_COLUMNS,
-    SweepError,
-    collect_results,
-    member_finished,
-    run_sweep,
-    summarise,
-    sweep_members,
-)
+from gan_mixup.rundir import read_snapshots
+from gan_mixup.scorecard import RESULT_COLUMNS, collect_results
+from gan_mixup.sweep import SweepError, run_sweep, sweep_members
+from gan_mixup.sweepdir import member_finished
 from gan_mixup.train import build_state, train, train_step
 from toy_data import get_dataset
 
@@ -38,46 +31,6 @@ def ring_samples(n: int, seed: int = 0) -> np.ndarray:
 
 
 # ----- metrics on known inputs ---------------------------------------------------------------------
-
-def test_real_samples_cover_every_mode_at_high_quality():
-    out = mode_metrics(ring_samples(2000), RING.modes.numpy(), RING.std)
-    assert out["modes_covered"] == 8
-    assert out["high_quality"] > 0.98  # 3σ holds 98.9% of a 2-D Gaussian's mass
-    assert out["kl_modes"] < 0.01
-
-
-def test_samples_of_one_mode_cover_one():
-    one = RING.modes.numpy()[3] + RING.std * np.random.default_rng(0).normal(size=(1000, 2))
-    out = mode_metrics(one, RING.modes.numpy(), RING.std)
-    assert out["modes_covered"] == 1
-    assert out["kl_modes"] == pytest.approx(np.log(8), rel=1e-6)
-
-
-def test_modes_near_counts_samples_that_reached_a_mode_but_miss_it_by_more_than_3_sigma():
-    modes = RING.modes.numpy()
-    off = modes + 6 * RING.std * np.array([1.0, 0.0])  # every mode, 6σ off: reached, never hit
-    out = mode_metrics(np.repeat(off, 50, axis=0), modes, RING.std)
-    assert out["modes_covered"] == 0 and out["modes_near"] == 8
-
-
-def test_uniform_noise_scores_low_quality():
-    noise = np.random.default_rng(0).uniform(-1.5, 1.5, size=(2000, 2))
-    assert mode_metrics(noise, RING.modes.numpy(), RING.std)["high_quality"] < 0.02
-
-
-def test_sliced_wasserstein_is_near_zero_between_real_batches_and_grows_with_a_shift():
-    a, b = ring_samples(2000, 0), ring_samples(2000, 1)
-    same = sliced_wasserstein(a, b)
-    shifts = [sliced_wasserstein(a, b + [d, 0.0]) for d in (0.1, 0.3, 1.0)]
-    assert same < 0.02
-    assert same < shifts[0] < shifts[1] < shifts[2]
-
-
-def test_outside_frame_counts_far_and_non_finite_samples():
-    fake = np.array([[0.0, 0.0], [5.0, 0.0], [np.nan, 0.0], [1.0, -1.0]])
-    out = sample_metrics(fake, ring_samples(100), RING.modes.numpy(), RING.std, extent=1.5)
-    assert out["outside_frame"] == pytest.approx(0.5)
-
 
 def test_gradient_norm_of_a_linear_d_is_its_weight_norm():
     D = make_linear_d([3.0, -4.0], 0.5)
@@ -134,17 +87,6 @@ def test_recording_gradients_does_not_change_training(tmp_path):
     silent = train(config, None)
     for a, b in zip(recorded.discriminator.parameters(), silent.discriminator.parameters()):
         assert torch.equal(a, b)
-
-
-def test_quiver_is_drawn_and_can_be_left_out(tmp_path):
-    train(make_tiny_config(iterations=20), tmp_path / "run")
-    reference, snapshot = read_reference(tmp_path / "run"), read_snapshots(tmp_path / "run")[-1]
-    with_arrows = render_frame(reference, snapshot, tmp_path / "a.png")
-    without = render_frame(reference, snapshot, tmp_path / "b.png", quiver=False)
-    from matplotlib.quiver import Quiver
-
-    assert any(isinstance(c, Quiver) for c in with_arrows.collections)
-    assert not any(isinstance(c, Quiver) for c in without.collections)
 
 
 def test_image_metric_records_hold_gradient_norms(tmp_path):
@@ -248,19 +190,6 @@ def test_two_workers_give_the_same_runs_as_one(tmp_path):
         assert np.array_equal(a.fake, b.fake)
 
 
-def test_scorecard_fractions_on_hand_made_rows():
-    def run(name, covered, outside=0.0, status="finished"):
-        return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
-                 "outside_frame": outside, "status": status} for it, c in zip((10, 100, 1000), covered)]
-
-    rows = run("a", [8, 8, 8]) + run("b", [2, 8, 8]) + run("c", [8, 8, 3]) + run("d", [0, 0, 0], outside=0.9)
-    (summary,) = summarise(rows)
-    assert summary.seeds == 4
-    assert summary.collapsed == 0.5  # c and d end with fewer than 8
-    assert summary.diverged == 0.25  # d left the frame
-    assert summary.stable == 0.5 and sorted(summary.stable_from) == [10, 100]  # a from 10, b from 100 (≤ 500)
-
-
 # ----- resuming a sweep: nothing trained is ever dropped, nothing changed silently ------------------
 
 def cut_back(member_dir):
@@ -308,7 +237,7 @@ def test_a_full_disk_during_resume_leaves_the_manifest_whole(tmp_path, monkeypat
 
 
 def test_results_are_never_replaced_by_emptier_ones(tmp_path):
-    from gan_mixup.sweep import write_scorecard
+    from gan_mixup.scorecard import write_scorecard
 
     out = tmp_path / "sweep"
     run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1)
@@ -405,22 +334,6 @@ def test_a_member_whose_process_is_killed_fails_alone_and_the_sweep_goes_on(tmp_
     assert "ring8-erm-seed1" not in {r["run"] for r in collect_results(out) if r["status"] == "finished"}
     again = run_sweep(members, out, workers=2, resume=True)
     assert again.statuses == {"ring8-erm-seed0": "skipped", "ring8-erm-seed1": "done", "ring8-erm-seed2": "skipped"}
-
-
-def test_scorecard_leaves_unfinished_runs_out_and_counts_them():
-    from gan_mixup.sweep import scorecard_markdown
-
-    def run(name, covered, status):
-        return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
-                 "outside_frame": 0.0, "status": status} for it, c in zip((10, 100, 1000), covered)]
-
-    rows = run("a", [8, 8, 8], "finished") + run("b", [8, 8, 6], "finished") + run("c", [0, 1, 1], "unfinished")[:2]
-    (summary,) = summarise(rows)
-    assert (summary.seeds, summary.unfinished, summary.iterations) == (2, 1, 1000)
-    assert sorted(summary.final["modes_covered"]) == [6.0, 8.0] and summary.collapsed == 0.5
-    assert "| ring8 | s | 2 (+1 unfinished) | 1000 | 7 [6–8] / 8 |" in scorecard_markdown([summary])
-    (only_unfinished,) = summarise(run("c", [0, 1, 1], "unfinished"))
-    assert "| ring8 | s | 0 (+1 unfinished) |" in scorecard_markdown([only_unfinished])
 
 
 def test_lockstep_jobs_of_nothing_to_do():
@@ -690,34 +603,3 @@ def test_cli_sweep_on_stacked_digits_scores_modes_of_a_thousand(tmp_path):
     assert all(0 <= float(r["precision"]) <= 1 and 0 <= float(r["coverage"]) <= 1 for r in rows)
 
 
-def test_metrics_leave_out_a_damaged_snapshot_with_a_warning(tmp_path, capsys):
-    from gan_mixup.metrics import evaluate_run
-    from gan_mixup.rundir import list_snapshots
-
-    train(make_tiny_config(iterations=12), tmp_path / "run")
-    files = list_snapshots(tmp_path / "run")
-    files[2].write_bytes(files[2].read_bytes()[:50])  # cut short, as a crash mid-write would leave it
-    from gan_mixup.errors import GanMixupWarning
-
-    with pytest.warns(GanMixupWarning, match="damaged"):
-        rows = evaluate_run(tmp_path / "run")
-    assert len(rows) == len(files) - 1
-
-
-def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thresholds():
-    from gan_mixup.sweep import TRAINS_PRECISION, robustness, robustness_markdown
-
-    def row(setting, seed, precision, recall, covered, status="finished"):
-        return {"dataset": "digits", "setting": setting, "run": f"{setting}-{seed}", "iteration": 1000, "modes_total": 10,
-                "modes_covered": covered, "precision": precision, "recall": recall, "frechet": 1.0 + seed, "status": status}
-
-    rows = [row("erm lr=0.001", 0, 0.9, 0.8, 10), row("erm lr=0.001", 1, TRAINS_PRECISION - 0.01, 0.8, 10),
-            row("erm lr=0.0002", 0, 0.9, 0.9, 7), row("erm lr=0.0002", 1, 0.9, 0.9, 10, status="diverged"),
-            row("mixup α=0.2 lr=0.001", 0, 0.9, 0.9, 10), row("mixup α=0.2 lr=0.001", 1, 0.9, 0.9, 10, status="unfinished"),
-            row("hinge", 0, 0.9, 0.9, 10)]  # one setting only: no spread to report
-    spreads = {s.objective: s for s in robustness(rows)}
-    assert set(spreads) == {"erm"}  # mixup: one setting once its unfinished run is left out
-    erm = spreads["erm"]
-    assert (erm.settings, erm.runs, erm.trains, erm.collapsed, erm.diverged) == (2, 4, 1, 1, 1)
-    assert erm.final["frechet"] == [1.0, 2.0, 1.0, 2.0]
-    assert "| digits | erm | 2 | 4 | 1/4 | 1/4 | 1/4 |" in robustness_markdown(list(spreads.values()))

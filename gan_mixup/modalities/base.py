@@ -7,10 +7,51 @@ config as any object with RunConfig's attributes: modalities sit below ``config`
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 if TYPE_CHECKING:  # annotations only
     from torch import nn
+
+# --- render and metrics ---
+
+REUSABLE_GID = "gan_mixup-reusable"  # marks an artist a frame keeps for the next one (see Modality.clear_frame)
+
+
+def recorded_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The ``{"kind": "snapshot"}`` records of a run's ``metrics.jsonl`` that hold metrics (more than
+    the kind and the iteration), without the kind: what training measured at its snapshots."""
+    from gan_mixup.rundir import read_records
+
+    return [{k: v for k, v in r.items() if k != "kind"} for r in read_records(Path(run_dir), "snapshot") if len(r) > 2]
+
+
+class FrameLayout(NamedTuple):
+    """Where one frame sits: a figure of ``width`` x ``height`` inches, its axes at ``axes``
+    (left, bottom, width, height, as fractions of the figure). A comparison frame puts one such
+    panel per run side by side (width and axes scaled by the number of runs)."""
+
+    width: float
+    height: float
+    axes: tuple[float, float, float, float]
+
+
+class CellLayout(NamedTuple):
+    """One square cell of a figure grid: ``inches`` wide at ``dpi``, the grid ``left`` inches from the edge."""
+
+    inches: float
+    dpi: int
+    left: float = 0.5
+
+
+class ScoreColumn(NamedTuple):
+    """A scorecard column: its header, the metric keys it shows (the first one recorded wins: older
+    runs may name a metric differently), the cell format, and whether ``/ total`` follows (modes)."""
+
+    header: str
+    keys: tuple[str, ...]
+    fmt: str = "{:.2f}"
+    of_total: bool = False
 
 
 class Modality:
@@ -46,6 +87,55 @@ class Modality:
     def build_models(self, config: Any, data: Any) -> "tuple[nn.Module, nn.Module]":
         """G and D for ``config`` and ``data``."""
         raise NotImplementedError
+
+    # --- render and metrics ---
+    # What render, metrics and the scorecard ask of a modality (the drawing and the toy metrics live
+    # in its own draw and metrics modules). ``reference`` and ``snapshot`` are gan_mixup.rundir's.
+
+    frame_layout: FrameLayout = FrameLayout(4.0, 4.0, (0.0, 0.0, 1.0, 1.0))  # one frame, at FRAME_DPI
+    comparison_layout: FrameLayout = FrameLayout(4.0, 4.0, (0.0, 0.0, 1.0, 1.0))  # one panel of a comparison frame
+    compare_cell: CellLayout = CellLayout(1.9, 90)  # a cell of a comparison grid (runs x iterations)
+    figure5_cell: CellLayout = CellLayout(1.25, 80)  # a cell of the paper's Figure 5
+    render_modules: tuple[str, ...] = ()  # what drawing imports, for frame workers to import once
+    result_columns: tuple[str, ...] = ()  # metric columns of a sweep's results.csv, in order
+    score_columns: tuple[ScoreColumn, ...] = ()  # metric columns of scorecard.md, in order
+    distance_metric: str = ""  # the distance to the data the robustness report ranks by
+    distance_label: str = ""  # its name in a table ("sliced W.", "Fréchet")
+
+    def sample_problem(self, fake: Any) -> str:
+        """Why ``fake`` is not a batch of this modality's samples ('' if it is one)."""
+        return ""
+
+    def setup_axes(self, ax: Any, labelsize: float) -> None:
+        """Dress a frame's fresh axes (ticks, or none) once; frames drawn into it keep that."""
+
+    def draw_frame(self, ax: Any, reference: Any, snapshot: Any, *, quiver: bool = True) -> str:
+        """Draw one snapshot into ``ax``; return a note for the frame's title ('' when all is well)."""
+        raise NotImplementedError
+
+    def draw_cell(self, ax: Any, reference: Any, snapshot: Any) -> None:
+        """Draw one cell of a comparison grid (runs x iterations)."""
+        raise NotImplementedError
+
+    def draw_figure5_cell(self, ax: Any, reference: Any, snapshot: Any, extent: float) -> None:
+        """Draw one cell of the paper's Figure 5; ``extent``: the largest of the row's runs."""
+        self.draw_cell(ax, reference, snapshot)
+
+    def clear_frame(self, ax: Any) -> None:
+        """Remove what ``draw_frame`` added, keeping the axes, its ticks, its limits and any artist
+        marked ``REUSABLE_GID`` (a frame worker reuses one figure for all its frames)."""
+        for artist in [*ax.lines, *ax.collections, *(im for im in ax.images if im.get_gid() != REUSABLE_GID)]:
+            artist.remove()
+
+    def evaluate_run(self, run_dir: Path, reference: Any) -> list[dict[str, Any]]:
+        """The metrics of every snapshot of ``run_dir``, from the run directory alone; by default the
+        ones training recorded (``recorded_metrics``), for data whose snapshots cannot recompute them."""
+        return recorded_metrics(run_dir)
+
+    def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
+        """All the modes a run can cover (None where the data has none), from its reference and its
+        snapshot records."""
+        return None
 
     def __repr__(self) -> str:
         return f"<modality {self.name}>"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gan_mixup.modalities.base import Modality
+from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreColumn
 from toy_data import DATASETS
 
 if TYPE_CHECKING:
@@ -24,6 +24,56 @@ class Points(Modality):
 
         return (toy_generator(config.latent_dim, config.hidden, config.layers),
                 toy_discriminator(config.hidden, config.layers, config.spectral_norm))
+
+    # --- render and metrics ---
+    frame_layout = FrameLayout(4.0, 4.0, (0.11, 0.07, 0.85, 0.85))  # 320 x 320 px at 80 dpi, ticks left and below
+    comparison_layout = FrameLayout(3.2, 3.35, (0.13, 0.07, 0.82, 0.82))
+    compare_cell = CellLayout(1.9, 90, left=0.45)
+    figure5_cell = CellLayout(1.25, 80)
+    render_modules = ("gan_mixup.modalities.points.draw",)
+    result_columns = ("modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
+                      "mean_mode_distance", "outside_frame")
+    score_columns = (ScoreColumn("modes covered (3σ)", ("modes_covered",), "{:.0f}", of_total=True),
+                     ScoreColumn("within 10σ", ("modes_near",), "{:.0f}"),
+                     ScoreColumn("high quality", ("high_quality",)),
+                     ScoreColumn("KL(modes)", ("kl_modes",)),
+                     ScoreColumn("sliced W.", ("sliced_wasserstein",), "{:.3f}"))
+    distance_metric = "sliced_wasserstein"
+    distance_label = "sliced W."
+
+    def sample_problem(self, fake: Any) -> str:
+        from gan_mixup.modalities.points.draw import sample_problem
+
+        return sample_problem(fake)
+
+    def setup_axes(self, ax: Any, labelsize: float) -> None:
+        from gan_mixup.modalities.points.draw import setup_axes
+
+        setup_axes(ax, labelsize)
+
+    def draw_frame(self, ax: Any, reference: Any, snapshot: Any, *, quiver: bool = True) -> str:
+        from gan_mixup.modalities.points.draw import draw_frame
+
+        return draw_frame(ax, reference, snapshot, quiver)
+
+    def draw_cell(self, ax: Any, reference: Any, snapshot: Any) -> None:
+        from gan_mixup.modalities.points.draw import draw_frame
+
+        draw_frame(ax, reference, snapshot, quiver=False)
+
+    def draw_figure5_cell(self, ax: Any, reference: Any, snapshot: Any, extent: float) -> None:
+        from gan_mixup.modalities.points.draw import draw_figure5_cell
+
+        draw_figure5_cell(ax, reference, snapshot, extent)
+
+
+    def evaluate_run(self, run_dir: Any, reference: Any) -> list[dict[str, Any]]:
+        from gan_mixup.modalities.points.metrics import evaluate_points_run
+
+        return evaluate_points_run(run_dir, reference)
+
+    def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
+        return len(reference.modes) or None
 
 
 POINTS = Points()

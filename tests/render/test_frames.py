@@ -17,9 +17,12 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from conftest import make_tiny_config
 from gan_mixup import ToyConfig, train
 from gan_mixup import render
+from gan_mixup.modalities.points import POINTS
 from gan_mixup.errors import GanMixupError
 from gan_mixup.experiments import render_any
 from gan_mixup.render import (
@@ -43,6 +46,7 @@ from gan_mixup.rundir import (
     locked,
     read_reference,
     read_snapshot,
+    read_snapshots,
     render_locked,
     write_reference,
     write_snapshot,
@@ -127,11 +131,13 @@ def test_render_run_needs_only_the_snapshots(run_copy: Path) -> None:
 
 
 def test_render_module_imports_no_torch_model_code() -> None:
-    tree = ast.parse(Path(render.__file__).read_text())
-    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
-    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = set()
+    for module in Path(render.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     ours = {name for name in imported if name.split(".")[0] in {"gan_mixup", "torch", "toy_data"}}
-    assert ours <= {"gan_mixup.rundir", "gan_mixup.errors"}, ours
+    assert ours - {m for m in ours if m.startswith("gan_mixup.render")} <= {"gan_mixup.rundir", "gan_mixup.errors", "gan_mixup.modalities", "gan_mixup.pool"}, ours
 
 
 def test_parallel_frames_equal_serial_and_standalone_frames(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -184,7 +190,7 @@ def test_non_finite_samples_are_dropped_and_counted(tmp_path: Path) -> None:
 
 def test_render_frame_into_a_given_axes_writes_nothing(tmp_path: Path) -> None:
     run = fake_run(tmp_path / "run", [3])
-    fig, ax = render._frame_figure()
+    fig, (ax,) = render.frame_figure(POINTS)
     assert render_frame(read_reference(run), read_snapshot(list_snapshots(run)[0]), None, ax=ax) is ax
     assert ax.get_title() == "iteration 3"
     assert not list(tmp_path.glob("*.png"))
@@ -346,7 +352,7 @@ def test_a_second_render_of_a_run_is_refused_while_one_holds_it(run_copy: Path) 
 
 def test_a_failed_gif_write_keeps_the_old_gif_and_leaves_no_temporary_file(run_copy: Path, monkeypatch) -> None:
     old = render_run(run_copy, workers=1)["gif"].read_bytes()
-    save = render.Image.Image.save
+    save = Image.Image.save
 
     def disk_full(self, fp, *args, **kwargs):
         if kwargs.get("format") != "GIF":  # the frames (PNG through Pillow too) are written as usual
@@ -354,7 +360,7 @@ def test_a_failed_gif_write_keeps_the_old_gif_and_leaves_no_temporary_file(run_c
         Path(fp).write_bytes(b"half a GIF")
         raise OSError(errno.ENOSPC, "No space left on device", str(fp))
 
-    monkeypatch.setattr(render.Image.Image, "save", disk_full)
+    monkeypatch.setattr(Image.Image, "save", disk_full)
     with pytest.raises(OSError, match="No space left"):
         render_run(run_copy, workers=1)
     assert len(list((run_copy / "frames").glob("frame_*.png"))) == len(list_snapshots(run_copy))  # it got to the GIF
@@ -426,3 +432,14 @@ def test_load_losses_reads_the_train_records(run_copy: Path) -> None:
     assert "lam_mean" in losses  # mixup's statistics come along
     out = plot_losses(run_copy)
     assert out == run_copy / "losses.png" and png_size(out) == (300, 500)
+
+
+def test_quiver_is_drawn_and_can_be_left_out(tmp_path):
+    train(make_tiny_config(iterations=20), tmp_path / "run")
+    reference, snapshot = read_reference(tmp_path / "run"), read_snapshots(tmp_path / "run")[-1]
+    with_arrows = render_frame(reference, snapshot, tmp_path / "a.png")
+    without = render_frame(reference, snapshot, tmp_path / "b.png", quiver=False)
+    from matplotlib.quiver import Quiver
+
+    assert any(isinstance(c, Quiver) for c in with_arrows.collections)
+    assert not any(isinstance(c, Quiver) for c in without.collections)

@@ -18,6 +18,8 @@ import pytest
 from gan_mixup.errors import GanMixupWarning
 
 from gan_mixup import render
+from gan_mixup.modalities.images import IMAGES
+from gan_mixup.modalities.images.draw import GRID_PAD_VALUE, GRID_PADDING, sample_grid
 from gan_mixup.render import RenderError, render_comparison, render_figure5, render_frame, render_run
 from gan_mixup.rundir import (
     Reference,
@@ -118,14 +120,14 @@ def test_sample_grid_has_make_grids_layout_and_every_pixel_shows(tmp_path: Path)
     rng = np.random.default_rng(2)
     for n, channels in ((10, 1), (64, 3)):
         images = rng.integers(0, 256, (n, channels, 8, 6), dtype=np.uint8)
-        ours = render._sample_grid(images)
-        theirs = make_grid(torch.from_numpy(images), nrow=int(np.ceil(np.sqrt(n))), padding=render.GRID_PADDING,
-                           pad_value=render.GRID_PAD_VALUE).numpy().transpose(1, 2, 0)  # grey comes back as 3 channels
+        ours = sample_grid(images)
+        theirs = make_grid(torch.from_numpy(images), nrow=int(np.ceil(np.sqrt(n))), padding=GRID_PADDING,
+                           pad_value=GRID_PAD_VALUE).numpy().transpose(1, 2, 0)  # grey comes back as 3 channels
         np.testing.assert_array_equal(ours, theirs[..., :channels])
-    assert render._sample_grid(images, 36).shape == (6 * 10 + 2, 6 * 8 + 2, 3)  # a figure cell: the first 36
+    assert sample_grid(images, 36).shape == (6 * 10 + 2, 6 * 8 + 2, 3)  # a figure cell: the first 36
 
     # 64 samples of 32 px: the 274-px grid gets at least one screen pixel per image pixel.
-    fig, ax = render._frame_figure("images")
+    fig, (ax,) = render.frame_figure(IMAGES)
     run = image_run(tmp_path / "run", [3], size=32)
     render_frame(read_reference(run), read_snapshot(list_snapshots(run)[0]), None, ax=ax)
     fig.canvas.draw()
@@ -165,7 +167,7 @@ def test_image_comparison_side_by_side_and_grid(tmp_path: Path) -> None:
     short = image_run(tmp_path / "short", [0, 5, 10])  # reaches 10 only
     one_col = iio.imread(render_comparison({"ERM": short}, tmp_path / "short_out", workers=1)["figure5"]).shape[:2]
     panel = two_rows[0] - one_row[0]
-    assert panel == pytest.approx(90 * (render.GRID_CELL_INCHES + 0.08), abs=1)  # one more row of cells
+    assert panel == pytest.approx(90 * (IMAGES.compare_cell.inches + 0.08), abs=1)  # one more row of cells
     assert one_row[1] == two_rows[1] and one_col[0] == one_row[0]
     assert one_row[1] - one_col[1] == pytest.approx(panel, abs=1)  # 10, 100 vs 10: one more column
 
@@ -183,9 +185,9 @@ def test_render_figure5_draws_image_runs(tmp_path: Path) -> None:
 def test_points_and_images_do_not_mix(tmp_path: Path) -> None:
     points = point_run(tmp_path / "points", [0, 10])
     images = image_run(tmp_path / "images", [0, 10])
-    with pytest.raises(RenderError, match=r"points and image runs.*'toy' \(points\).*'mnist' \(images\)"):
+    with pytest.raises(RenderError, match=r"runs of points and images.*'toy' \(points\).*'mnist' \(images\)"):
         render_comparison({"toy": points, "mnist": images}, tmp_path / "cmp")
-    with pytest.raises(ValueError, match="points and image runs"):
+    with pytest.raises(ValueError, match="runs of points and images"):
         render_figure5({("ring8", "ERM"): points, ("mnist", "ERM"): images}, tmp_path / "f.png")
     with pytest.raises(RenderError, match="expected images"):
         render_frame(read_reference(images), Snapshot(3, np.zeros((5, 2), np.float32), NO_GRID), tmp_path / "x.png")

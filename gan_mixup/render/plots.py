@@ -1,0 +1,169 @@
+"""Line plots: a run's losses, a sweep's modes and gradient norms against iteration, its robustness boxes."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from gan_mixup.rundir import LOSSES_FILE as LOSSES_NAME, read_records
+from gan_mixup.render.common import _figure, _panel_grid, _save
+
+COVERED_COLOUR = "#1f4e9c"  # modes within 3σ (Figure 5's fake samples' blue)
+NEAR_COLOUR = "#ff7f0e"  # modes within 10σ (the frames' orange)
+
+# ----- a sweep's scorecard ---------------------------------------------------------------------
+
+def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
+    """Modes covered against iteration: one panel per dataset x setting (rows: datasets), the
+    median over seeds as a line and the min–max range as a band (within 3σ, and within 10σ where
+    recorded), all modes as a dashed line.
+
+    ``summaries`` are ``gan_mixup.sweep.SettingSummary`` objects (from ``summarise``)."""
+    datasets = list(dict.fromkeys(s.dataset for s in summaries))
+    cols = max(sum(1 for s in summaries if s.dataset == d) for d in datasets)
+    fig, axes = _panel_grid(len(datasets), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    for r, dataset in enumerate(datasets):
+        row = [s for s in summaries if s.dataset == dataset]
+        for c in range(cols):
+            ax = axes[r][c]
+            if c >= len(row):
+                ax.set_axis_off()
+                continue
+            s = row[c]
+            ax.set_title(f"{dataset}: {s.setting}\n{s.seeds} seeds", fontsize=8, pad=3)
+            if "modes_covered" in s.curves:
+                _band(ax, *s.curves["modes_covered"], colour=COVERED_COLOUR, label="within 3σ")
+            if "modes_near" in s.curves:
+                _band(ax, *s.curves["modes_near"], colour=NEAR_COLOUR, label="within 10σ")
+            if r == 0 and c == 0 and "modes_near" in s.curves:
+                ax.legend(fontsize=6, loc="upper left")
+            if s.modes_total:
+                ax.axhline(s.modes_total, color="black", lw=0.8, ls="--")
+                ax.set_ylim(-0.03 * s.modes_total, 1.08 * s.modes_total)
+            ax.set_xscale("log")
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            if c == 0:
+                ax.set_ylabel("modes covered", fontsize=8)
+            if r == len(datasets) - 1:
+                ax.set_xlabel("iteration", fontsize=8)
+    _save(fig, path, compress_level=6)
+    return Path(path)
+
+
+def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
+    """Per dataset, one box per objective of its runs' final values over every hyperparameter
+    setting and seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
+
+    ``spreads`` are ``gan_mixup.sweep.ObjectiveSpread`` objects (from ``robustness``)."""
+    datasets = list(dict.fromkeys(s.dataset for s in spreads))
+    fig = Figure(figsize=(9, 3.2 * len(datasets)), dpi=100)
+    axes = fig.subplots(len(datasets), 2, squeeze=False)
+    for r, dataset in enumerate(datasets):
+        row = [s for s in spreads if s.dataset == dataset]
+        for c, (metric, label) in enumerate(((row[0].distance_metric, row[0].distance_metric.replace("_", " ")),
+                                             ("modes_covered", "modes covered"))):
+            ax = axes[r][c]
+            values = [[v for v in s.final.get(metric, []) if math.isfinite(v)] for s in row]
+            ax.boxplot([v or [math.nan] for v in values], showfliers=True)
+            ax.set_xticks(range(1, len(row) + 1), [f"{s.objective}\n{s.trains}/{s.runs} train" for s in row], fontsize=7)
+            ax.set_title(f"{dataset}: final {label} over {row[0].settings} settings x seeds", fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+            if metric != "modes_covered" and all(v and min(v) > 0 for v in values):
+                ax.set_yscale("log")
+    fig.tight_layout()
+    _save(fig, path, compress_level=6)
+    return Path(path)
+
+
+def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
+    """D's input-gradient norm at fake, real and mixed points against iteration: one column per
+    kind of point, one row per dataset, one line per setting (median over seeds, band min–max)."""
+    datasets = list(dict.fromkeys(s.dataset for s in summaries))
+    wheres = ("d_grad_fake", "d_grad_real", "d_grad_mixed")
+    fig, axes = _panel_grid(len(datasets), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    colours = [f"C{i}" for i in range(10)]
+    for r, dataset in enumerate(datasets):
+        for c, where in enumerate(wheres):
+            ax = axes[r][c]
+            for k, s in enumerate(x for x in summaries if x.dataset == dataset):
+                if where in s.curves:
+                    _band(ax, *s.curves[where], colour=colours[k % 10], label=s.setting)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{dataset}: ‖∇ₓD‖ at {where.removeprefix('d_grad_')} points", fontsize=8, pad=3)
+            if r == len(datasets) - 1:
+                ax.set_xlabel("iteration", fontsize=8)
+            if c == 0:
+                ax.legend(fontsize=6, loc="best")
+    _save(fig, path, compress_level=6)
+    return Path(path)
+
+
+def _band(ax: Axes, iterations: np.ndarray, values: np.ndarray, *, colour: str, label: str | None = None) -> None:
+    """Median line and min–max band over the rows of ``values`` (seeds), ignoring NaN."""
+    values = np.where(np.isfinite(values), values, np.nan)
+    keep = np.isfinite(values).any(axis=0) & (iterations > 0)
+    if not keep.any():
+        return
+    x, v = iterations[keep], values[:, keep]
+    ax.fill_between(x, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=colour, alpha=0.2, lw=0)
+    ax.plot(x, np.nanmedian(v, axis=0), color=colour, lw=1.4, label=label)
+
+
+# ----- losses ---------------------------------------------------------------------------------
+
+def load_losses(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """The ``"train"`` records of ``metrics.jsonl`` as columns: ``iteration``, ``d_loss``, ``g_loss``
+    and any other numeric statistic logged (``lam_mean``, ``d_real``, ...; NaN where a record lacks it).
+
+    A line that is not valid JSON (a write cut short by a crash) is skipped.
+
+    Example:
+        >>> losses = load_losses("runs/tiny")  # doctest: +SKIP
+        >>> losses["iteration"][:3], losses["d_loss"][:3]  # doctest: +SKIP
+        (array([10, 20, 30]), array([1.38, 1.36, 1.31]))
+    """
+    records = read_records(Path(run_dir), "train")
+    keys = ["iteration", "d_loss", "g_loss"]
+    keys += sorted({k for r in records for k, v in r.items()
+                    if k not in keys and k != "kind" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    columns = {k: np.array([float(r.get(k, math.nan)) for r in records], dtype=np.float64) for k in keys}
+    columns["iteration"] = columns["iteration"].astype(np.int64)
+    return columns
+
+
+def plot_losses(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Plot D and G loss against iteration (log x) to ``path`` (default ``run_dir/losses.png``).
+
+    Example:
+        >>> plot_losses("runs/tiny")  # doctest: +SKIP
+        PosixPath('runs/tiny/losses.png')
+    """
+    run_dir = Path(run_dir)
+    path = Path(path) if path is not None else run_dir / LOSSES_NAME
+    losses = load_losses(run_dir)
+    fig = _figure(5.0, 3.0, 100)
+    ax = fig.add_axes((0.12, 0.16, 0.84, 0.74))
+    it = losses["iteration"]
+    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+        # inf/NaN losses become gaps, so a diverged run still plots its finite part.
+        y = np.where(np.isfinite(losses[key]), losses[key], np.nan)
+        ax.plot(it, y, lw=1, label=label)
+    if len(it):
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no training records", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("iteration", fontsize=9)
+    ax.set_ylabel("loss", fontsize=9)
+    ax.set_title(run_dir.name, fontsize=9)
+    ax.tick_params(labelsize=8)
+    _save(fig, path, compress_level=6)
+    return path

@@ -1,0 +1,451 @@
+"""A sweep's results and its stability scorecard, from the member run directories alone.
+
+``collect_results`` reads one row per member x snapshot iteration (``results.csv``, columns
+``result_columns()``: each modality declares its metrics); ``summarise`` scores each dataset x
+setting over its seeds, at each run's last snapshot or as the runs stood at one iteration;
+``robustness`` scores each objective over its hyperparameter settings; ``write_scorecard`` writes
+``results.csv``, ``scorecard.md`` (a table at the last snapshot, then one at each of the paper's
+iterations 1,000, 10,000 and 20,000 that the runs went through), ``scorecard.png`` and
+``gradients.png`` (drawn by ``gan_mixup.render``), and the robustness report.
+
+Example:
+    >>> from gan_mixup.scorecard import collect_results, summarise
+    >>> summaries = summarise(collect_results("runs/sweep"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from gan_mixup.errors import GanMixupError
+from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
+from gan_mixup.modalities import REGISTRY, Modality, UnknownDatasetError, modality_named, modality_of
+from gan_mixup.modalities.base import ScoreColumn
+from gan_mixup.rundir import (
+    GRADIENTS_PNG_FILE,
+    PAPER_ITERATIONS,
+    RESULTS_FILE,
+    ROBUSTNESS_MD_FILE,
+    ROBUSTNESS_PNG_FILE,
+    SCORECARD_MD_FILE,
+    SCORECARD_PNG_FILE,
+    read_reference,
+    write_csv,
+    write_text_atomic,
+)
+from gan_mixup.sweepdir import SweepError, member_status, read_sweep
+
+
+# Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
+# stopped on a non-finite loss). Stable: every snapshot from some iteration T <= STABLE_BY x the run
+# length to the end covers all modes.
+DIVERGED_OUTSIDE = 0.5
+
+
+STABLE_BY = 0.5
+
+
+# results.csv: the member's place in the sweep, the iteration, each modality's metric columns
+# (``Modality.result_columns``, in registry order, each once), D's gradient norms, status and run.
+RESULT_HEAD = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps",
+               "batch_size", "seed", "iteration")
+RESULT_TAIL = ("d_grad_real", "d_grad_fake", "d_grad_mixed", "status", "run")
+GRADIENT_METRICS = ("d_grad_real", "d_grad_fake", "d_grad_mixed")
+# The paper's iterations that get a scorecard table of their own (besides each run's last snapshot).
+TABLE_ITERATIONS = tuple(it for it in PAPER_ITERATIONS if it >= 1_000)
+
+
+def result_columns() -> tuple[str, ...]:
+    """The columns of ``results.csv``: ``RESULT_HEAD``, every registered modality's metrics, ``RESULT_TAIL``."""
+    metrics = dict.fromkeys(key for m in REGISTRY.values() for key in m.result_columns if key not in RESULT_TAIL)
+    return RESULT_HEAD + tuple(metrics) + RESULT_TAIL
+
+
+RESULT_COLUMNS = result_columns()
+
+
+def collect_results(out_dir: str | Path, *, recompute: bool = False) -> list[dict[str, Any]]:
+    """One row per member x snapshot iteration (``RESULT_COLUMNS``), from each member's
+    ``metrics.jsonl`` (the metrics training recorded at its snapshots), or with ``recompute`` from
+    its snapshot files (``evaluate_run``: toy runs get this version's metrics, image runs keep
+    their records); members not started yet have no rows."""
+    out_dir = Path(out_dir)
+    columns = result_columns()
+    rows = []
+    for name, info in read_sweep(out_dir).items():
+        run_dir = out_dir / name
+        if recompute and (run_dir / "snapshots").is_dir():
+            snapshots = evaluate_run(run_dir)
+        else:
+            snapshots = recorded_snapshot_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+        if not snapshots:
+            continue
+        total = _modes_total(run_dir, snapshots)
+        status = member_status(run_dir, info["iterations"])
+        for record in snapshots:
+            row = {key: info.get(key) for key in ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr",
+                                                  "beta1", "d_steps", "batch_size", "seed")}
+            row.update({key: record.get(key) for key in columns if key in record})
+            row.update(iteration=record["iteration"], modes_total=total, status=status, run=name)
+            rows.append(row)
+    return rows
+
+
+def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
+    """All the modes a run can cover: the toy data's mode count, or for images what the real data
+    covers at the same sample size (recorded at iteration 0)."""
+    try:
+        reference = read_reference(run_dir)
+        modality = modality_named(reference.kind)
+    except GanMixupError:
+        return None
+    return modality.modes_total(reference, snapshots)
+
+
+def write_results_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """``rows`` (of ``collect_results``) as ``results.csv``: one row per run x snapshot iteration."""
+    return write_csv(path, result_columns(), rows)
+
+
+@dataclass
+class SettingSummary:
+    """One scorecard row: a dataset x setting over its seeds, at each run's last snapshot."""
+
+    dataset: str
+    setting: str
+    seeds: int  # the runs scored: finished or diverged
+    iterations: int
+    modes_total: int | None
+    final: dict[str, list[float]]  # metric -> one value per seed
+    collapsed: float
+    diverged: float
+    stable: float
+    stable_from: list[int]  # per stable seed: the iteration from which all modes stay covered
+    curves: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (iterations, values of shape (seeds, T))
+    unfinished: int = 0  # runs left out of every number above: interrupted before their last iteration
+
+
+def score_metrics() -> tuple[str, ...]:
+    """The metrics a ``SettingSummary`` keeps: every registered modality's scorecard keys, D's gradient norms."""
+    return tuple(dict.fromkeys([*(key for m in REGISTRY.values() for c in m.score_columns for key in c.keys),
+                                *GRADIENT_METRICS]))
+
+
+SCORE_METRICS = score_metrics()
+
+
+def summarise(rows: Sequence[dict[str, Any]], *, at: int | None = None) -> list[SettingSummary]:
+    """Group ``collect_results`` rows by dataset x setting and score each group over its seeds.
+
+    collapsed: fewer than all modes at the end. diverged: stopped on a non-finite loss, or more than
+    ``DIVERGED_OUTSIDE`` of the samples outside the data's frame at the end. stable: all modes
+    covered at every snapshot from some iteration T ≤ ``STABLE_BY`` x the run's length to the end.
+    Runs whose rows say ``status`` ``unfinished`` (interrupted before their last iteration) are left
+    out of the scores, whose "end" would otherwise mix iterations, and counted in ``unfinished``.
+
+    With ``at``, every run as it stood at iteration ``at``: the runs with a snapshot there (finished
+    or not), their rows up to it, ``at`` being "the end" (a run that diverged later had not yet).
+    """
+    if at is not None:
+        rows = _as_of(rows, at)
+    metrics = score_metrics()
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["setting"]), {}).setdefault(row["run"], []).append(row)
+    summaries = []
+    for (dataset, setting), every in groups.items():
+        every = {name: sorted(r, key=lambda row: row["iteration"]) for name, r in every.items()}
+        runs = {name: run for name, run in every.items() if run[-1].get("status") != "unfinished"}
+        lasts = [r[-1] for r in runs.values()]
+        total = next(iter(every.values()))[-1].get("modes_total")
+        iterations = max(r[-1]["iteration"] for r in (runs or every).values())
+        final = {k: [_float(last.get(k)) for last in lasts] for k in metrics if any(last.get(k) is not None for last in lasts)}
+        collapsed = diverged = 0
+        stable_from = []
+        for run in runs.values():
+            last = run[-1]
+            covered = _float(last.get("modes_covered"))
+            if total is not None and not covered >= total:
+                collapsed += 1
+            if _diverged(last):
+                diverged += 1
+            since = _covered_since(run, total)
+            if since is not None and since <= STABLE_BY * last["iteration"] and last.get("status") != "diverged":
+                stable_from.append(since)
+        scored = len(runs) or math.nan
+        summaries.append(SettingSummary(
+            dataset=dataset, setting=setting, seeds=len(runs), iterations=iterations, modes_total=total, final=final,
+            collapsed=collapsed / scored, diverged=diverged / scored, stable=len(stable_from) / scored,
+            stable_from=stable_from, curves=_curves(list(runs.values())) if runs else {},
+            unfinished=len(every) - len(runs)))
+    return summaries
+
+
+def _as_of(rows: Sequence[dict[str, Any]], at: int) -> list[dict[str, Any]]:
+    """The rows up to iteration ``at`` of the runs that snapshotted it, as ``summarise`` scores them:
+    finished there, unless ``at`` is where the run stopped on a non-finite loss."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        runs.setdefault(row["run"], []).append(row)
+    out = []
+    for run in runs.values():
+        if not any(row["iteration"] == at for row in run):
+            continue
+        last = max(row["iteration"] for row in run)
+        diverged_here = last == at and run[0].get("status") == "diverged"
+        out += [{**row, "status": "diverged" if diverged_here else "finished"} for row in run if row["iteration"] <= at]
+    return out
+
+
+def table_iterations(rows: Sequence[dict[str, Any]]) -> list[int]:
+    """The iterations of ``TABLE_ITERATIONS`` (the paper's 1,000, 10,000, 20,000) that some run
+    snapshotted and some run of those went beyond: where a table adds to the last snapshot's."""
+    last: dict[str, int] = {}
+    reached: dict[int, set[str]] = {}
+    for row in rows:
+        last[row["run"]] = max(last.get(row["run"], row["iteration"]), row["iteration"])
+        reached.setdefault(row["iteration"], set()).add(row["run"])
+    return [it for it in TABLE_ITERATIONS if any(last[run] > it for run in reached.get(it, ()))]
+
+
+def _diverged(last: dict[str, Any]) -> bool:
+    """A run's last row says it diverged: stopped on a non-finite loss, or most samples outside the frame."""
+    return last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
+
+
+def _covered_since(run: list[dict[str, Any]], total: int | None) -> int | None:
+    """The first iteration from which every snapshot covers all ``total`` modes; None if the last does not."""
+    if total is None:
+        return None
+    since = None
+    for row in run:
+        if _float(row.get("modes_covered")) >= total:
+            since = row["iteration"] if since is None else since
+        else:
+            since = None
+    return since
+
+
+def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per metric, the values of every seed at the iterations all seeds snapshotted."""
+    common = sorted(set.intersection(*(set(r["iteration"] for r in run) for run in runs)))
+    out = {}
+    for metric in ("modes_covered", "modes_near", "d_grad_real", "d_grad_fake", "d_grad_mixed", "kl_modes"):
+        values = np.array([[_float(row.get(metric)) for row in run if row["iteration"] in common] for run in runs])
+        if values.size and np.isfinite(values).any():
+            out[metric] = (np.array(common), values)
+    return out
+
+
+# When a run "trains", fixed before the image study's runs were looked at (docs/evidence.md): at its
+# last snapshot it covers every mode (digit class), and, where the domain classifier's features give
+# them, at least this precision and recall (Kynkäänniemi et al. 2019, k = 3); toy runs: every mode
+# within 10σ. Diverged runs never train.
+TRAINS_PRECISION = 0.5
+
+
+TRAINS_RECALL = 0.5
+
+
+@dataclass
+class ObjectiveSpread:
+    """One objective's outcomes over every hyperparameter setting and seed of a sweep (the
+    robustness view of Lucic et al. 2018): how often it trains, collapses or diverges."""
+
+    dataset: str
+    objective: str  # the objective spec (erm, mixup, erm+r1:10, ...)
+    settings: int  # hyperparameter settings (α, lr, β1, ...) of this objective
+    runs: int  # finished runs over those settings and seeds
+    trains: int
+    collapsed: int
+    diverged: int
+    distance_metric: str  # frechet (images) or sliced_wasserstein (toy)
+    final: dict[str, list[float]]  # metric -> one value per run
+
+
+def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
+    """Group ``collect_results`` rows by dataset x objective spec across settings; unfinished runs
+    are left out. Only objectives trained at two or more settings are reported."""
+    last: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("status") != "unfinished" and (row["run"] not in last or row["iteration"] > last[row["run"]]["iteration"]):
+            last[row["run"]] = row
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in last.values():
+        spec = str(row["setting"]).split(" ")[0].split("[")[0]
+        groups.setdefault((row["dataset"], spec), []).append(row)
+    spreads = []
+    for (dataset, spec), runs in groups.items():
+        settings = len({r["setting"] for r in runs})
+        if settings < 2:
+            continue
+        distance = _modality_of(dataset, runs).distance_metric
+        trains = collapsed = diverged = 0
+        for r in runs:
+            total = _float(r.get("modes_total"))
+            is_diverged = _diverged(r)
+            covered = _float(r.get("modes_covered")) >= total
+            if r.get("precision") is not None:
+                good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL
+            else:
+                good = _float(r.get("modes_near")) >= total
+            diverged += is_diverged
+            collapsed += not covered and not is_diverged
+            trains += good and not is_diverged
+        final = {k: [_float(r.get(k)) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
+        spreads.append(ObjectiveSpread(dataset, spec, settings, len(runs), trains, collapsed, diverged, distance, final))
+    return spreads
+
+
+def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
+    lines = ["# Robustness over hyperparameters", "",
+             "Each objective's runs at their last snapshot, over every setting (α, learning rate, β1, D steps, batch "
+             "size, ...) and seed; unfinished runs left out. *trains*: every mode covered and, for images, precision ≥ "
+             f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
+             "fewer than all modes covered; *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
+             "Median [min–max] over the runs.", "",
+             "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in spreads:
+        name = next((m.distance_label + " " for m in REGISTRY.values() if m.distance_metric == s.distance_metric), "")
+        lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | {s.collapsed}/{s.runs} | "
+                     f"{s.diverged}/{s.runs} | {name}{_range(s.final.get(s.distance_metric), '{:.3g}')} | "
+                     f"{_range(s.final.get('modes_covered'), '{:.0f}')} | {_range(s.final.get('precision'), '{:.2f}')} | "
+                     f"{_range(s.final.get('recall'), '{:.2f}')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str, Path]:
+    """(Re)write ``results.csv``, ``scorecard.md``, ``scorecard.png`` and ``gradients.png`` of a
+    sweep directory from its members' records alone (``recompute``: toy metrics from the snapshot
+    files, see ``collect_results``).
+
+    Refused (``SweepError``, every file left as it is) when ``results.csv`` holds runs of which the
+    members' records give nothing now (a member folder or its ``metrics.jsonl`` deleted or cut): the
+    old results are the only copy left. Delete ``results.csv`` to write it from what is there."""
+    out_dir = Path(out_dir)
+    rows = collect_results(out_dir, recompute=recompute)
+    _refuse_to_lose_runs(out_dir / RESULTS_FILE, {row["run"] for row in rows})
+    outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
+    summaries = summarise(rows)
+    md = out_dir / SCORECARD_MD_FILE
+    write_text_atomic(md, scorecard_markdown(summaries, {it: summarise(rows, at=it) for it in table_iterations(rows)}))
+    outputs["scorecard"] = md
+    scored = [s for s in summaries if s.seeds]
+    if scored:
+        from gan_mixup.render import plot_gradient_norms, plot_mode_bands
+
+        outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
+        if any("d_grad_fake" in s.curves for s in scored):
+            outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
+    spreads = robustness(rows)
+    if spreads:  # some objective was trained at several hyperparameter settings
+        from gan_mixup.render import plot_robustness
+
+        write_text_atomic(out_dir / ROBUSTNESS_MD_FILE, robustness_markdown(spreads))
+        outputs["robustness"] = out_dir / ROBUSTNESS_MD_FILE
+        outputs["robustness_png"] = plot_robustness(spreads, out_dir / ROBUSTNESS_PNG_FILE)
+    return outputs
+
+
+def _refuse_to_lose_runs(results: Path, runs: set[str]) -> None:
+    import csv
+
+    try:
+        with open(results, newline="", encoding="utf-8") as f:
+            before = {row.get("run") for row in csv.DictReader(f)} - {None, ""}
+    except (OSError, ValueError, csv.Error):
+        return  # none yet, or unreadable: nothing in it to keep
+    lost = sorted(before - runs)
+    if lost:
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        raise SweepError(f"kept {results} as it is: it holds {len(lost)} run(s) of which the members' records give "
+                         f"nothing now ({', '.join(lost[:3])}{more}: folder or metrics.jsonl gone); restore them, "
+                         f"or delete {results.name} to write it from what is left")
+
+
+def scorecard_markdown(summaries: Sequence[SettingSummary],
+                       by_iteration: Mapping[int, Sequence[SettingSummary]] | None = None) -> str:
+    """The scorecard in Markdown: a table of the median [min–max] over seeds at each run's last
+    snapshot, then one per iteration of ``by_iteration`` (``summarise(rows, at=iteration)``).
+
+    The metric columns are those of the modalities of the datasets in the table
+    (``Modality.score_columns``: modes, high quality, KL and sliced W. for points; modes, KL,
+    Fréchet, precision, recall, density and coverage for images)."""
+    if not summaries:
+        return "# Stability scorecard\n\nNo member has recorded a snapshot yet.\n"
+    lines = ["# Stability scorecard", "",
+             "Median [min–max] over seeds at each run's last snapshot. *collapsed*: fewer than all modes at the end; "
+             f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "
+             f"*stable*: all modes covered at every snapshot from some iteration ≤ {STABLE_BY:g}x the run's length to the end "
+             "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
+             "when ≥ 1% of the samples are its high-quality samples; *within 10σ* counts the modes with ≥ 1% of the samples "
+             "within 10σ (reached, if not hit exactly). ‖∇D‖: mean norm of the gradient of D's logit with respect "
+             "to its input at real, fake and mixed (λ ~ U(0, 1)) points. Runs interrupted before their last iteration "
+             "are left out of every column and counted beside the seeds (*+k unfinished*)."
+             + (" Below, the same at the paper's iterations the runs reached, each run as it stood then."
+                if by_iteration else ""), ""]
+    lines += _table(summaries)
+    for iteration, at in (by_iteration or {}).items():
+        lines += ["", f"## At iteration {iteration:,}", "",
+                  f"The runs that reached iteration {iteration:,}, scored there (that iteration is their end).", ""]
+        lines += _table(at) if at else ["No run reached it."]
+    return "\n".join(lines) + "\n"
+
+
+def _table(summaries: Sequence[SettingSummary]) -> list[str]:
+    columns = _score_columns(summaries)
+    header = ["dataset", "setting", "seeds", "iterations", *(c.header for c in columns),
+              "collapsed", "diverged", "stable", "‖∇D‖ real", "‖∇D‖ fake", "‖∇D‖ mixed"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for s in summaries:
+        total = f" / {s.modes_total}" if s.modes_total else ""
+        seeds = str(s.seeds) + (f" (+{s.unfinished} unfinished)" if s.unfinished else "")
+        cells = [s.dataset, s.setting, seeds, str(s.iterations)]
+        for column in columns:
+            values = next((s.final[k] for k in column.keys if s.final.get(k)), None)
+            cells.append(_range(values, column.fmt) + (total if column.of_total else ""))
+        stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "") if s.seeds else "–"
+        cells += [f"{s.collapsed:.0%}" if s.seeds else "–", f"{s.diverged:.0%}" if s.seeds else "–", stable,
+                  *(_range(s.final.get(k), "{:.3g}") for k in GRADIENT_METRICS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _score_columns(summaries: Sequence[SettingSummary]) -> list[ScoreColumn]:
+    """The metric columns of the modalities in ``summaries``, in registry order, each metric once."""
+    present = {_modality_of(s.dataset, [s.final]) for s in summaries}
+    columns: dict[str, ScoreColumn] = {}
+    for modality in REGISTRY.values():
+        if modality in present:
+            for column in modality.score_columns:
+                columns.setdefault(column.keys[0], column)
+    return list(columns.values())
+
+
+def _modality_of(dataset: str, recorded: Sequence[Mapping[str, Any]]) -> Modality:
+    """The modality of ``dataset``; for a name no modality serves now (a dataset registered by the
+    code that trained it), the first whose distance metric the ``recorded`` rows hold."""
+    try:
+        return modality_of(dataset)
+    except UnknownDatasetError:
+        for modality in REGISTRY.values():
+            if any(row.get(modality.distance_metric) is not None for row in recorded):
+                return modality
+        return next(iter(REGISTRY.values()))
+
+
+def _range(values: Iterable[float] | None, fmt: str) -> str:
+    finite = [v for v in (values or []) if math.isfinite(v)]
+    if not finite:
+        return "–"
+    lo, mid, hi = min(finite), float(np.median(finite)), max(finite)
+    return fmt.format(mid) if lo == hi else f"{fmt.format(mid)} [{fmt.format(lo)}–{fmt.format(hi)}]"
