@@ -45,7 +45,11 @@ from gan_mixup.config import RunConfig  # noqa: E402
 from gan_mixup.metrics import mode_metrics  # noqa: E402
 from gan_mixup.presets import load_preset  # noqa: E402
 from gan_mixup.rundir import read_records  # noqa: E402
-from gan_mixup.train import RunState, build_state, check_nonfinite, flush_denormals, reference_of, train, train_step  # noqa: E402
+from gan_mixup.training.state import RunState, build_state
+from gan_mixup.training.step import check_nonfinite, train_step
+from gan_mixup.training.process import flush_denormals
+from gan_mixup.training.snapshot import reference_of
+from gan_mixup.training.loop import train
 
 SETTINGS = {
     "images": {"dataset": "digits", "image_size": 32, "hidden": 64, "batch_size": 64, "d_steps": 1},

@@ -49,9 +49,12 @@ from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
 from gan_mixup.modalities.images.models import dcgan_discriminator, dcgan_generator  # noqa: E402
 from gan_mixup.modalities.images.data import get_image_dataset  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
-from gan_mixup.train import (  # noqa: E402
-    StopTraining, build_state, denormals_flushed, flush_denormals, metric_schedule, take_snapshot, train, train_step,
-)
+from gan_mixup.training.errors import StopTraining
+from gan_mixup.training.state import build_state
+from gan_mixup.training.process import denormals_flushed, flush_denormals
+from gan_mixup.training.snapshot import metric_schedule, take_snapshot
+from gan_mixup.training.loop import train
+from gan_mixup.training.step import train_step
 
 BATCH, NZ, ALPHA, LR, BETAS = 64, 100, 0.2, 2e-4, (0.5, 0.999)
 DEFAULT_RUN = 2000  # iterations of a default digits run (RunConfig's image default)

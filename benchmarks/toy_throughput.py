@@ -60,9 +60,12 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
-from gan_mixup.train import (  # noqa: E402
-    StopTraining, build_state, denormals_flushed, log_record, take_snapshot, train, train_step,
-)
+from gan_mixup.training.errors import StopTraining
+from gan_mixup.training.state import build_state
+from gan_mixup.training.process import denormals_flushed
+from gan_mixup.training.step import log_record, train_step
+from gan_mixup.training.snapshot import take_snapshot
+from gan_mixup.training.loop import train
 
 FULL_RUN = 20_000  # the paper's generator iterations
 BATCH, D_STEPS, LATENT, ALPHA = 128, 5, 2, 0.2
@@ -184,7 +187,7 @@ def trainer_state() -> Iterator[list]:
     """Lend the benchmark a reference to the ``RunState`` that ``train`` builds inside itself, for the
     denormal census only (it changes nothing ``train`` runs). Empty if ``train`` stops calling
     ``build_state``; the census then says so."""
-    train_module = sys.modules[train.__module__]  # gan_mixup.train (the package exports a function of that name)
+    train_module = sys.modules[train.__module__]  # the module of the training loop
     captured: list = []
     original = train_module.build_state
 

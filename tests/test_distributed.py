@@ -30,7 +30,8 @@ from gan_mixup import distributed
 from gan_mixup.cli import EXIT_INTERRUPTED, EXIT_NONFINITE, EXIT_USAGE
 from gan_mixup.config import ConfigError
 from gan_mixup.distributed import World
-from gan_mixup.train import build_state, make_data_parallel, rank_stream_seeds, stream_seeds
+from gan_mixup.training.state import build_state, stream_seeds
+from gan_mixup.training.distributed import make_data_parallel, rank_stream_seeds
 from test_reliability import CheckpointWatch, assert_runs_identical, checkpoint_iteration, load
 
 WORKER = REPO / "tests" / "ddp_worker.py"

@@ -48,18 +48,15 @@ from gan_mixup.rundir import (
     locked,
     snapshot_schedule,
 )
-from gan_mixup.train import (
-    NonFiniteError,
-    build_state,
-    check_nonfinite,
-    denormals_flushed,
-    nonfinite_parameters,
-    train,
-    train_step,
-)
+from gan_mixup.training.errors import NonFiniteError
+from gan_mixup.training.state import build_state, nonfinite_parameters
+from gan_mixup.training.step import check_nonfinite, train_step
+from gan_mixup.training.process import denormals_flushed
+from gan_mixup.training.loop import train
 from toy_data import DATASETS, get_dataset, grid25, ring8
 
-train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.train` would give the function
+import gan_mixup.training as training  # noqa: E402
+from gan_mixup.training import loop as training_loop, recorder as training_recorder, state as training_state  # noqa: E402
 experiments_module = importlib.import_module("gan_mixup.experiments")
 
 # The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
@@ -128,7 +125,7 @@ def poison_loss_calls(monkeypatch, where: str, bad_calls: set[int], seen: list |
     the D/G weights and Adam state at the moment of the call, i.e. before that call's update."""
     seen = [] if seen is None else seen
     states: list[Any] = []
-    original_state, original_objective = train_module.build_state, train_module.build_objective
+    original_state, original_objective = training_loop.build_state, training_state.build_objective
 
     def build_state_(config):
         states.append(original_state(config))
@@ -151,8 +148,8 @@ def poison_loss_calls(monkeypatch, where: str, bad_calls: set[int], seen: list |
         setattr(objective, f"{where}_loss", loss)
         return objective
 
-    monkeypatch.setattr(train_module, "build_state", build_state_)
-    monkeypatch.setattr(train_module, "build_objective", build_objective_)
+    monkeypatch.setattr(training_loop, "build_state", build_state_)
+    monkeypatch.setattr(training_state, "build_objective", build_objective_)
     return seen
 
 
@@ -315,12 +312,12 @@ def test_stop_run_raises_with_the_first_bad_iteration_and_the_checkpoint_on_disk
 
 def test_pending_checks_are_bounded_and_report_the_first_bad_iteration(tmp_path, monkeypatch):
     # No log, snapshot or checkpoint before iteration 10: only the queue bound forces a check.
-    monkeypatch.setattr(train_module, "MAX_PENDING_CHECKS", 4)
+    monkeypatch.setattr(training_loop, "MAX_PENDING_CHECKS", 4)
     poison_loss_calls(monkeypatch, "discriminator", {3, 5})  # iterations 2 and 3
     seen_at: list[tuple[int, int]] = []
     states: list[Any] = []
-    build = train_module.build_state
-    monkeypatch.setattr(train_module, "build_state", lambda config: states.append(build(config)) or states[-1])
+    build = training_loop.build_state
+    monkeypatch.setattr(training_loop, "build_state", lambda config: states.append(build(config)) or states[-1])
 
     def watch(record):
         if record["kind"] == "event":
@@ -366,7 +363,7 @@ def test_nonfinite_message_names_the_kept_checkpoint(tmp_path, monkeypatch):
 
 def fail_parameter_check(monkeypatch) -> None:
     """Every checkpoint finds non-finite weights (what a huge lr can do even with skip)."""
-    monkeypatch.setattr(train_module, "nonfinite_parameters", lambda state: ["discriminator.0.weight"])
+    monkeypatch.setattr(training_recorder, "nonfinite_parameters", lambda state: ["discriminator.0.weight"])
 
 
 @pytest.mark.parametrize("flags", [["--on-nonfinite", "skip"], ["--on-nonfinite=skip"]], ids=["space", "equals"])
@@ -563,7 +560,7 @@ def test_nested_lock_in_one_process_is_refused(tmp_path):
 KILLED_BEFORE_CHECKPOINT = """
 import sys, time
 from gan_mixup.config import RunConfig
-from gan_mixup.train import train
+from gan_mixup.training.loop import train
 
 def hold(record):
     if record["kind"] == "train":
@@ -852,7 +849,7 @@ def test_cli_lets_a_bug_keep_its_traceback(error, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(train_module, "train", broken)
+    monkeypatch.setattr(training, "train", broken)
     with pytest.raises(type(error), match="bug"):
         run_cli(["toy", "--out", tmp_path / "run", *TINY, *QUIET])
 
@@ -861,7 +858,7 @@ def test_cli_turns_a_gan_mixup_error_into_one_line(tmp_path, monkeypatch):
     def mistaken(*args, **kwargs):
         raise GanMixupError("mistake")
 
-    monkeypatch.setattr(train_module, "train", mistaken)
+    monkeypatch.setattr(training, "train", mistaken)
     code, stdout, stderr = run_cli(["toy", "--out", tmp_path / "run", *TINY, *QUIET])
     assert stderr == "gan-mixup: error: mistake\n"
     assert code == 2 and stdout == ""
@@ -983,7 +980,7 @@ def test_compare_resume_dir_without_out_retrains_a_deleted_member(tmp_path, monk
 
 
 def test_overwrite_accepts_a_run_of_the_version_before_markers(tmp_path):
-    from gan_mixup.train import train
+    from gan_mixup.training.loop import train
 
     run = tmp_path / "old"
     train(make_tiny_config(), run)

@@ -36,19 +36,12 @@ from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import MixupGAN, StepStats
 from gan_mixup.rundir import locked, snapshot_schedule
-from gan_mixup.train import (
-    NonFiniteError,
-    Recorder,
-    RunState,
-    TrainingInterrupted,
-    _signals_to_flag,
-    build_state,
-    flush_denormals,
-    log_record,
-    metric_schedule,
-    sample_noise,
-    sample_real,
-)
+from gan_mixup.training.errors import NonFiniteError, TrainingInterrupted
+from gan_mixup.training.recorder import Recorder
+from gan_mixup.training.state import RunState, build_state, sample_noise, sample_real
+from gan_mixup.training.process import _signals_to_flag, flush_denormals
+from gan_mixup.training.step import log_record
+from gan_mixup.training.snapshot import metric_schedule
 
 Callback = Callable[[dict[str, Any]], None]
 
