@@ -49,7 +49,7 @@ from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
 from gan_mixup.modalities.images.models import dcgan_discriminator, dcgan_generator  # noqa: E402
 from gan_mixup.modalities.images.data import get_image_dataset  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
-from gan_mixup.training.errors import StopTraining
+from gan_mixup.training.outcomes import StopTraining
 from gan_mixup.training.state import build_state
 from gan_mixup.training.process import denormals_flushed, flush_denormals
 from gan_mixup.training.snapshot import metric_schedule, take_snapshot

@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
-from gan_mixup.training.errors import StopTraining
+from gan_mixup.training.outcomes import StopTraining
 from gan_mixup.training.state import build_state
 from gan_mixup.training.process import denormals_flushed
 from gan_mixup.training.step import log_record, train_step

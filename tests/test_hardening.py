@@ -48,15 +48,15 @@ from gan_mixup.rundir import (
     locked,
     snapshot_schedule,
 )
-from gan_mixup.training.errors import NonFiniteError
-from gan_mixup.training.state import build_state, nonfinite_parameters
+from gan_mixup.training.outcomes import NonFiniteError
+from gan_mixup.training.state import RunState, build_state
 from gan_mixup.training.step import check_nonfinite, train_step
 from gan_mixup.training.process import denormals_flushed
 from gan_mixup.training.loop import train
 from toy_data import DATASETS, get_dataset, grid25, ring8
 
 import gan_mixup.training as training  # noqa: E402
-from gan_mixup.training import loop as training_loop, recorder as training_recorder, state as training_state  # noqa: E402
+from gan_mixup.training import loop as training_loop, schedule as training_schedule, state as training_state  # noqa: E402
 experiments_module = importlib.import_module("gan_mixup.experiments")
 
 # The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
@@ -127,8 +127,8 @@ def poison_loss_calls(monkeypatch, where: str, bad_calls: set[int], seen: list |
     states: list[Any] = []
     original_state, original_objective = training_loop.build_state, training_state.build_objective
 
-    def build_state_(config):
-        states.append(original_state(config))
+    def build_state_(config, *world):
+        states.append(original_state(config, *world))
         return states[-1]
 
     def build_objective_(config, generator=None):
@@ -238,7 +238,7 @@ def test_train_step_skips_a_nan_update_on_the_device_and_check_nonfinite_reports
     assert steps_of(hit[1]) == {3.0}
     assert any(not torch.equal(a, b) for a, b in zip(clone_state(hit[0]).values(), weights.values()))
     assert check_nonfinite(state, "stop") == []
-    assert nonfinite_parameters(state) == []
+    assert state.nonfinite_parameters() == []
 
 
 def test_check_nonfinite_stop_raises_at_the_first_bad_iteration():
@@ -259,7 +259,7 @@ def test_check_nonfinite_stop_raises_at_the_first_bad_iteration():
     assert info.value.iteration == 2
     assert info.value.checkpoint_iteration is None
     assert "iteration 2" in str(info.value) and "discriminator loss" in str(info.value)
-    assert nonfinite_parameters(state) == [], "a skipped update leaves the weights finite"
+    assert state.nonfinite_parameters() == [], "a skipped update leaves the weights finite"
 
 
 def test_skip_run_records_the_skipped_update_and_leaves_d_and_adam_unchanged(tmp_path, monkeypatch):
@@ -312,12 +312,12 @@ def test_stop_run_raises_with_the_first_bad_iteration_and_the_checkpoint_on_disk
 
 def test_pending_checks_are_bounded_and_report_the_first_bad_iteration(tmp_path, monkeypatch):
     # No log, snapshot or checkpoint before iteration 10: only the queue bound forces a check.
-    monkeypatch.setattr(training_loop, "MAX_PENDING_CHECKS", 4)
+    monkeypatch.setattr(training_schedule, "MAX_PENDING_CHECKS", 4)
     poison_loss_calls(monkeypatch, "discriminator", {3, 5})  # iterations 2 and 3
     seen_at: list[tuple[int, int]] = []
     states: list[Any] = []
     build = training_loop.build_state
-    monkeypatch.setattr(training_loop, "build_state", lambda config: states.append(build(config)) or states[-1])
+    monkeypatch.setattr(training_loop, "build_state", lambda config, *world: states.append(build(config, *world)) or states[-1])
 
     def watch(record):
         if record["kind"] == "event":
@@ -363,7 +363,7 @@ def test_nonfinite_message_names_the_kept_checkpoint(tmp_path, monkeypatch):
 
 def fail_parameter_check(monkeypatch) -> None:
     """Every checkpoint finds non-finite weights (what a huge lr can do even with skip)."""
-    monkeypatch.setattr(training_recorder, "nonfinite_parameters", lambda state: ["discriminator.0.weight"])
+    monkeypatch.setattr(RunState, "nonfinite_parameters", lambda state: ["discriminator.0.weight"])
 
 
 @pytest.mark.parametrize("flags", [["--on-nonfinite", "skip"], ["--on-nonfinite=skip"]], ids=["space", "equals"])

@@ -451,7 +451,7 @@ def test_nonfinite_parameters_with_finite_losses_stop_with_an_event(tmp_path, mo
     # parameter check catches that, and the run must record it like a non-finite loss.
     states = []
     original = training_loop.build_state
-    monkeypatch.setattr(training_loop, "build_state", lambda config: states.append(original(config)) or states[-1])
+    monkeypatch.setattr(training_loop, "build_state", lambda config, *world: states.append(original(config, *world)) or states[-1])
 
     def blow_up(record):
         if record["kind"] == "train" and record["iteration"] == 20:

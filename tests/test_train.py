@@ -15,7 +15,7 @@ from gan_mixup.metrics import evaluate_run
 from gan_mixup.objectives import MixupGAN, StandardGAN
 from gan_mixup.rundir import list_snapshots, load_checkpoint, read_reference, read_snapshot, snapshot_path, snapshot_schedule
 from gan_mixup.rundir import RunDirectoryError
-from gan_mixup.training.errors import StopTraining
+from gan_mixup.training.outcomes import StopTraining
 from gan_mixup.training.state import build_state
 from gan_mixup.training.loop import train
 from gan_mixup.training.step import train_step
@@ -325,7 +325,7 @@ def test_train_step_matches_a_plain_reference_step(tiny_config, objective):
 # ----- what train() refuses, and what it leaves alone -------------------------------------------
 
 def test_train_refuses_a_dict_config_naming_the_fix(tmp_path):
-    from gan_mixup.training.errors import TrainingSetupError
+    from gan_mixup.training.outcomes import TrainingSetupError
 
     with pytest.raises(TrainingSetupError, match=r"takes a RunConfig, got dict.*from_dict"):
         train({"iterations": 20}, tmp_path / "run")
@@ -334,7 +334,7 @@ def test_train_refuses_a_dict_config_naming_the_fix(tmp_path):
 
 @pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
 def test_train_refuses_to_run_without_autograd(tmp_path, tiny_config, context):
-    from gan_mixup.training.errors import TrainingSetupError
+    from gan_mixup.training.outcomes import TrainingSetupError
 
     with context(), pytest.raises(TrainingSetupError, match="needs autograd"):
         train(tiny_config(), tmp_path / "run")

@@ -2,11 +2,15 @@
 checkpoints, resume, a locked run directory.
 
 ``gan_mixup.train`` is the function (``from gan_mixup import train``); its parts live here:
-``state`` (RunState, building a run), ``step`` (one G iteration), ``loop`` (``train``),
-``recorder`` (records, snapshots, checkpoints), ``checkpoint`` (the run directory), ``distributed``
-(data-parallel ranks), ``process`` (process settings while training), ``batched`` (seeds in lockstep).
+``state`` (``RunState``: building a run, saving and loading it), ``step`` (one generator iteration),
+``schedule`` (what an iteration records, and its one agreed decision), ``loop`` (``train``),
+``recorder`` (the sink of records, snapshots and checkpoints), ``checkpoint`` (opening a run
+directory), ``distributed`` (a rank's share of a data-parallel run), ``process`` (process settings
+while training), ``batched`` (a sweep's seeds in lockstep), ``outcomes`` (what ``train`` raises and
+returns).
 """
-from gan_mixup.training.errors import (
+from gan_mixup.training.loop import train
+from gan_mixup.training.outcomes import (
     NonFiniteError,
     ResumeError,
     StopTraining,
@@ -14,7 +18,6 @@ from gan_mixup.training.errors import (
     TrainingSetupError,
     TrainResult,
 )
-from gan_mixup.training.loop import train
 from gan_mixup.training.state import RunState, build_objective, build_state, check_config
 
 __all__ = ["NonFiniteError", "ResumeError", "RunState", "StopTraining", "TrainResult", "TrainingInterrupted",

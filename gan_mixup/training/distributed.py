@@ -1,22 +1,23 @@
-"""Data-parallel training: a fresh state made one rank's share, decisions agreed across ranks."""
+"""Data-parallel training (torchrun): each rank's share of a fresh run, and the checks that every
+rank trains the same run.
+
+The collectives are ``gan_mixup.distributed``'s, through the run's ``World``; a single process is a
+world of one, for which none of this is called (``build_state`` makes a state data-parallel only in
+a world of several).
+"""
 from __future__ import annotations
 
-import signal
-from contextlib import ExitStack
-from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gan_mixup.config import ConfigError, ToyConfig
-from gan_mixup.rundir import locked
-from gan_mixup import distributed
 from gan_mixup.distributed import World
-from gan_mixup.training.errors import Callback
-from gan_mixup.training.recorder import Recorder
-from gan_mixup.training.state import RunState, restore_state, stream_seeds
+
+if TYPE_CHECKING:  # annotations only: state.py builds on this module
+    from gan_mixup.training.state import RunState
 
 
 def rank_stream_seeds(seed: int, rank: int) -> np.ndarray:
@@ -47,12 +48,12 @@ def make_data_parallel(state: RunState, world: World) -> None:
     for name, seed in zip(("data", "noise", "objective"), rank_stream_seeds(config.seed, world.rank)):
         state.rngs[name].manual_seed(int(seed))
     if config.sync_batchnorm:
-        check_sync_batchnorm(config, state.discriminator, state.fixed_noise.device)
+        check_sync_batchnorm(config, state.discriminator, state.device)
         # The same Parameter objects move into the SyncBatchNorm layers: the optimisers keep working.
         state.generator = nn.SyncBatchNorm.convert_sync_batchnorm(state.generator)
         state.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(state.discriminator)
     for module in (state.generator, state.discriminator, *([state.ema] if state.ema is not None else [])):
-        distributed.broadcast_from_main(module)
+        world.broadcast_from_main(module)
     state.world = world
 
 
@@ -70,60 +71,10 @@ def check_sync_batchnorm(config: ToyConfig, discriminator: nn.Module, device: to
                           "gradient does not pass through SyncBatchNorm): drop it, or use --spectral-norm (D without BatchNorm)")
 
 
-def check_same_config(config: ToyConfig) -> None:
+def check_same_config(config: ToyConfig, world: World) -> None:
     """``ConfigError`` on every rank when the ranks were given different configs (one collective)."""
-    configs = distributed.all_gather(config.to_json())
+    configs = world.all_gather(config.to_json())
     if any(other != configs[0] for other in configs):
         differ = [rank for rank, other in enumerate(configs) if other != configs[0]]
         raise ConfigError(f"the processes were given different configs (ranks {differ} differ from rank 0); "
                           "start every rank with the same command")
-
-
-def agree_on_stops(state: RunState, signal_name: str | None, overdue: bool, stop: bool) -> tuple[str | None, bool, bool]:
-    """The stop decisions of all ranks, combined (one small all-reduce per iteration): a signal any
-    rank received, a checkpoint any rank's clock says is due, a stop a callback on rank 0 asked for.
-    Every rank then checkpoints and stops at the same iteration."""
-    code = signal.Signals[signal_name].value if signal_name is not None else 0
-    code, overdue_any, stop_any = distributed.max_over_ranks([code, int(overdue), int(stop)], state.fixed_noise.device)
-    return (signal.Signals(code).name if code else None), bool(overdue_any), bool(stop_any)
-
-
-def open_recorder_distributed(stack: ExitStack, run_dir: Path | None, state: RunState, *, resume: bool,
-                              overwrite: bool, callbacks: Sequence[Callback], record: bool) -> Recorder:
-    """The recorder of a data-parallel rank: rank 0 locks and prepares ``run_dir`` (or resumes it) as
-    a single process does; the other ranks write nothing, and take rank 0's outcome: its error,
-    raised on every rank, or the checkpoint it resumed, with each rank's own RNG streams."""
-    world = state.world
-    assert world is not None
-    opened: list[Recorder] = []
-
-    def prepare() -> dict[str, Any] | None:
-        if run_dir is not None:
-            stack.enter_context(locked(run_dir))
-        opened.append(Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record))
-        checkpoint = opened[0].resumed_from
-        return None if checkpoint is None else _to_cpu(checkpoint)
-
-    checkpoint = distributed.main_decides(prepare, world)
-    if world.is_main:
-        recorder = opened[0]
-    else:
-        recorder = Recorder(None, None, (), record=False)
-        recorder.is_main = False
-        if checkpoint is not None:
-            restore_state(state, checkpoint, world.rank)
-            recorder.checkpoint_iteration = state.iteration
-    recorder.world = world
-    return recorder
-
-
-def _to_cpu(tree: Any) -> Any:
-    """``tree`` with every tensor on the CPU: what rank 0 sends the others (a CUDA tensor would be
-    unpickled onto rank 0's GPU)."""
-    if isinstance(tree, Tensor):
-        return tree.cpu()
-    if isinstance(tree, dict):
-        return {key: _to_cpu(value) for key, value in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_to_cpu(value) for value in tree)
-    return tree

@@ -1,5 +1,8 @@
-"""The one training loop, for toy points and images alike: D steps per G step, snapshots, metrics,
-checkpoints, resume, a locked run directory.
+"""The one training loop, for toy points and images alike: build the run, resume it, train it.
+
+Each iteration trains one generator step (``step.py``), records what the schedule says it records
+(a log line, a snapshot, its metrics), then takes one decision, agreed by every rank of a
+data-parallel run: checkpoint, stop, or stop on a signal (``schedule.py``).
 
 Example:
     >>> from gan_mixup import RunConfig, train
@@ -19,18 +22,17 @@ from typing import Any, Sequence
 import torch
 
 from gan_mixup.config import ToyConfig
-from gan_mixup.rundir import locked, snapshot_schedule
-from gan_mixup import distributed
-from gan_mixup.training.distributed import agree_on_stops, check_same_config, make_data_parallel, open_recorder_distributed
-from gan_mixup.training.errors import Callback, NonFiniteError, StopTraining, TrainResult, TrainingInterrupted, TrainingSetupError
-from gan_mixup.training.process import _progress_bar, _signals_to_flag, flush_denormals
+from gan_mixup.distributed import this_world
+from gan_mixup.training.checkpoint import open_run
+from gan_mixup.training.distributed import check_same_config
+from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted, TrainingSetupError, TrainResult
+from gan_mixup.training.process import Progress, _signals_to_flag, flush_denormals
 from gan_mixup.training.recorder import Recorder
+from gan_mixup.training.schedule import Decision, Schedule
 from gan_mixup.training.snapshot import metric_schedule
-from gan_mixup.training.state import RunState, build_state, check_fid_weights
-from gan_mixup.training.step import MAX_PENDING_CHECKS, check_nonfinite, log_record, train_step
+from gan_mixup.training.state import build_state, check_fid_weights
+from gan_mixup.training.step import check_nonfinite, log_record, train_step
 
-
-# ----- the loop -------------------------------------------------------------------------------
 
 def train(
     config: ToyConfig,
@@ -55,15 +57,58 @@ def train(
     ``record=False`` keeps the checkpoints but skips snapshots and metrics. ``handle_signals`` turns
     SIGINT/SIGTERM into a checkpoint and ``TrainingInterrupted`` (the CLI sets it).
     ``flush_denormal`` sets ``torch.set_flush_denormal(True)`` for this call only (see
-    ``flush_denormals``).
+    ``flush_denormals``). Under ``torchrun`` it trains data-parallel (``gan_mixup.distributed``).
 
     The caller's global torch RNG is left as it was, fresh or resumed: the run draws from its own
     generators, and torch's global RNG as callbacks see it continues the checkpoint's on resume.
     """
     check_train_arguments(config)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    world = this_world()
     with torch.random.fork_rng(devices=[]):
-        return _train(config, run_dir, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
-                      handle_signals=handle_signals, record=record, flush_denormal=flush_denormal)
+        check_same_config(config, world)
+        state = build_state(config, world)
+        with flush_denormals(flush_denormal), ExitStack() as stack:
+            checkpoint = open_run(stack, run_dir, state, resume=resume, overwrite=overwrite)
+            if checkpoint is not None:
+                state.load_state_dict(checkpoint)
+            recorder = stack.enter_context(Recorder.for_rank(run_dir, state, checkpoint, callbacks, record))
+            schedule = Schedule(config, world, metric_schedule(config), state.device)
+            bar = stack.enter_context(Progress(progress and world.is_main, config.iterations, state.iteration,
+                                               f"{config.objective} {config.dataset}"))
+            signalled = stack.enter_context(_signals_to_flag(handle_signals))
+            start_iteration, start = state.iteration, time.perf_counter()
+            last: dict[str, Any] = {}
+            decision = Decision()
+            try:
+                if state.iteration == 0:
+                    recorder.snapshot(state, with_metrics=schedule.metrics_at(0))
+                while state.iteration < config.iterations and not decision.stop:
+                    d_loss, g_loss = train_step(state)
+                    due = schedule.records(state.iteration, len(state.pending_losses))
+                    if due.check:
+                        recorder.skipped(check_nonfinite(state, config.on_nonfinite, recorder.checkpoint_iteration))
+                    if due.log:
+                        last = log_record(state, d_loss, g_loss)
+                        recorder.emit(last)
+                    if due.snapshot:
+                        recorder.snapshot(state, with_metrics=due.metrics)
+                    bar.advance(last if due.log else None)
+                    decision = schedule.decide(state.iteration, signalled[0] if signalled else None, recorder.stop_requested)
+                    if decision.checkpoint:
+                        recorder.skipped(check_nonfinite(state, config.on_nonfinite, recorder.checkpoint_iteration))
+                        recorder.checkpoint(state)
+                    if decision.signal_name is not None:
+                        raise TrainingInterrupted(run_dir, state.iteration, decision.signal_name)
+            except NonFiniteError as err:  # a non-finite loss (check_nonfinite) or non-finite weights (checkpoint)
+                recorder.event(err.iteration, "nonfinite", str(err))
+                raise
+        seconds = time.perf_counter() - start
+    done = state.iteration - start_iteration
+    return TrainResult(run_dir=run_dir, iteration=state.iteration, seconds=seconds,
+                       iterations_per_second=done / seconds if seconds > 0 else math.inf, last=last,
+                       generator=state.generator, discriminator=state.discriminator, stopped_early=decision.stop,
+                       checkpoint_seconds=recorder.checkpoint_seconds, iterations_trained=done)
 
 
 def check_train_arguments(config: Any) -> None:
@@ -75,99 +120,3 @@ def check_train_arguments(config: Any) -> None:
         raise TrainingSetupError("train() needs autograd, but it was called inside torch.no_grad() or "
                                  "torch.inference_mode(): call it outside that block")
     check_fid_weights(config)
-
-
-def _train(config: ToyConfig, run_dir: str | Path | None, *, resume: bool, overwrite: bool, callbacks: Sequence[Callback],
-           progress: bool, handle_signals: bool, record: bool, flush_denormal: bool) -> TrainResult:
-    run_dir = Path(run_dir) if run_dir is not None else None
-    world = distributed.current_world()
-    if world is not None:
-        check_same_config(config)
-    state = build_state(config)
-    if world is not None:
-        make_data_parallel(state, world)
-    with flush_denormals(flush_denormal), ExitStack() as stack:
-        if world is None:
-            if run_dir is not None:
-                stack.enter_context(locked(run_dir))
-            recorder = Recorder.open(run_dir, state, resume=resume, overwrite=overwrite, callbacks=callbacks, record=record)
-        else:
-            recorder = open_recorder_distributed(stack, run_dir, state, resume=resume, overwrite=overwrite,
-                                                 callbacks=callbacks, record=record)
-        return _train_loop(state, recorder, run_dir, progress=progress and recorder.is_main, handle_signals=handle_signals)
-
-
-def _train_loop(state: RunState, recorder: "Recorder", run_dir: Path | None, *, progress: bool,
-                handle_signals: bool) -> TrainResult:
-    config = state.config
-    recorder.metric_iterations = metric_schedule(config)
-    # Every metric iteration is a snapshot too (the metrics are taken at snapshots).
-    schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
-    schedule |= (recorder.metric_iterations or set()) - {0}
-    last: dict[str, Any] = {}
-    stopped_early = False
-    start_iteration = state.iteration
-    bar = _progress_bar(progress, config.iterations, state.iteration, f"{config.objective} {config.dataset}")
-    start = last_checkpoint = time.perf_counter()
-    try:
-        with _signals_to_flag(handle_signals) as signalled:
-            if state.iteration == 0:
-                recorder.snapshot(state)
-            while state.iteration < config.iterations:
-                d_loss, g_loss = train_step(state)
-                it = state.iteration
-                logged = it % config.log_every == 0 or it == config.iterations
-                snapshot = it in schedule
-                overdue = time.perf_counter() - last_checkpoint >= config.checkpoint_seconds > 0
-                signal_name, stop = (signalled[0] if signalled else None), recorder.stop_requested
-                if state.world is not None:  # every rank takes the same decisions (distributed.py)
-                    signal_name, overdue, stop = agree_on_stops(state, signal_name, overdue, stop)
-                checkpoint = (it % config.checkpoint_every == 0 or it == config.iterations or signal_name is not None
-                              or overdue or stop)
-                if logged or snapshot or checkpoint or len(state.pending_losses) >= MAX_PENDING_CHECKS:
-                    for skipped_at, what, value in check_nonfinite(state, config.on_nonfinite):
-                        recorder.emit({"kind": "event", "iteration": skipped_at, "event": "skipped",
-                                       "message": f"non-finite {what} ({value}): update skipped"})
-                if logged:
-                    last = log_record(state, d_loss, g_loss)
-                    recorder.emit(last)
-                    if bar is not None:
-                        bar.set_postfix(d_loss=f"{last['d_loss']:.3f}", g_loss=f"{last['g_loss']:.3f}", refresh=False)
-                if snapshot:
-                    recorder.snapshot(state)
-                if bar is not None:
-                    bar.update(1)
-                if checkpoint:
-                    recorder.checkpoint(state)
-                    last_checkpoint = time.perf_counter()
-                if signal_name is not None:
-                    raise TrainingInterrupted(run_dir, it, signal_name)
-                if stop:  # a callback's StopTraining on rank 0, agreed at this iteration
-                    stopped_early = True
-                    break
-    except NonFiniteError as err:  # a non-finite loss (check_nonfinite) or non-finite weights (checkpoint)
-        err.checkpoint_iteration = recorder.checkpoint_iteration
-        err.on_nonfinite = config.on_nonfinite
-        recorder.emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
-        raise
-    except StopTraining:
-        stopped_early = True
-        recorder.checkpoint(state)
-    finally:
-        if bar is not None:
-            bar.close()
-        recorder.close()
-    seconds = time.perf_counter() - start
-    done = state.iteration - start_iteration
-    return TrainResult(
-        run_dir=run_dir,
-        iteration=state.iteration,
-        seconds=seconds,
-        iterations_per_second=done / seconds if seconds > 0 else math.inf,
-        last=last,
-        generator=state.generator,
-        discriminator=state.discriminator,
-        stopped_early=stopped_early,
-        checkpoint_seconds=recorder.checkpoint_seconds,
-        iterations_trained=done,
-    )

@@ -8,7 +8,6 @@ from typing import Any, Iterator
 import torch
 
 
-
 @contextmanager
 def flush_denormals(enabled: bool = True) -> Iterator[None]:
     """Flush denormal floats to zero for the block, then restore the previous setting.
@@ -71,3 +70,25 @@ def _progress_bar(enabled: bool, total: int, initial: int, description: str) -> 
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=description, unit="it", dynamic_ncols=True, mininterval=0.5)
+
+
+class Progress:
+    """The loop's progress bar (tqdm), or nothing at all when it is off."""
+
+    def __init__(self, enabled: bool, total: int, initial: int, description: str) -> None:
+        self.bar = _progress_bar(enabled, total, initial, description)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def advance(self, logged: dict[str, Any] | None = None) -> None:
+        """One iteration done; ``logged``: its ``"train"`` record, whose losses the bar shows."""
+        if self.bar is None:
+            return
+        if logged is not None:
+            self.bar.set_postfix(d_loss=f"{logged['d_loss']:.3f}", g_loss=f"{logged['g_loss']:.3f}", refresh=False)
+        self.bar.update(1)

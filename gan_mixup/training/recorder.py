@@ -1,4 +1,10 @@
-"""Where a run's records go: metrics.jsonl, snapshots, checkpoints, callbacks."""
+"""The sink of a run's records: ``metrics.jsonl``, snapshot files and checkpoints in the run
+directory, and the user's callbacks.
+
+A recorder decides nothing: the loop tells it what to record and when (``schedule.py``). It notes a
+callback's ``StopTraining`` in ``stop_requested`` for the loop's decision, and counts the seconds
+each checkpoint took.
+"""
 from __future__ import annotations
 
 import json
@@ -8,87 +14,101 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import open_metrics, save_checkpoint
-from gan_mixup import distributed
-from gan_mixup.distributed import World
-from gan_mixup.training.checkpoint import prepare_run_dir
-from gan_mixup.training.errors import Callback, NonFiniteError, StopTraining
+from gan_mixup.training.outcomes import Callback, NonFiniteError, StopTraining
 from gan_mixup.training.snapshot import take_snapshot
-from gan_mixup.training.state import RunState, checkpoint_state, nonfinite_parameters
+from gan_mixup.training.state import RunState
 
-
-# ----- snapshots and checkpoints --------------------------------------------------------------
 
 class Recorder:
-    """Where a run's records go: ``metrics.jsonl``, snapshots and checkpoints in the run directory
-    (none of them when it is ``None``), and the user's callbacks (always)."""
+    """Records of one run: written to ``run_dir`` (nothing is written when it is ``None``: a run
+    without a directory, or a data-parallel rank other than 0) and passed to ``callbacks``.
 
-    def __init__(self, run_dir: Path | None, metrics_file: Any, callbacks: Sequence[Callback], record: bool,
-                 checkpoint_iteration: int | None = None) -> None:
-        self.run_dir, self.metrics_file, self.callbacks, self.record = run_dir, metrics_file, callbacks, record
+    ``metrics_offset`` is the byte length of ``metrics.jsonl`` to keep (a resumed run drops what
+    was logged after its checkpoint); ``checkpoint_iteration`` is the newest checkpoint's iteration
+    (``None`` before the first); ``record=False`` writes checkpoints only. ``checkpoints``: whether
+    ``checkpoint`` does anything, also with no directory here (another rank may wait for this one).
+    """
+
+    def __init__(self, run_dir: Path | None, callbacks: Sequence[Callback] = (), *, record: bool = True,
+                 metrics_offset: int = 0, checkpoint_iteration: int | None = None, checkpoints: bool | None = None) -> None:
+        self.run_dir, self.callbacks = run_dir, tuple(callbacks)
+        self.record = record and run_dir is not None
+        self.metrics_file: Any = None
+        if run_dir is not None:
+            self.metrics_file, warning = open_metrics(run_dir, metrics_offset)
+            if warning:
+                warnings.warn(warning, GanMixupWarning, stacklevel=2)
+        self.checkpoints = run_dir is not None if checkpoints is None else checkpoints
+        self.checkpoint_iteration = checkpoint_iteration
         self.checkpoint_seconds: list[float] = []
-        self.checkpoint_iteration = checkpoint_iteration  # of the newest checkpoint on disk, None before the first
-        self.metric_iterations: set[int] | None = None  # snapshots that compute metrics; None: every one
-        self.world: World | None = None  # data-parallel: checkpoints gather every rank's streams
-        self.is_main = True  # rank 0 (or the only process): the one that reports
-        self.stop_requested = False  # data-parallel: a callback raised StopTraining, to be agreed on
-        self.resumed_from: dict[str, Any] | None = None  # the checkpoint ``open`` resumed, if any
+        self.stop_requested = False
 
     @classmethod
-    def open(cls, run_dir: Path | None, state: RunState, *, resume: bool, overwrite: bool,
-             callbacks: Sequence[Callback], record: bool) -> "Recorder":
-        if run_dir is None:
-            return cls(None, None, callbacks, record=False)
-        metrics_offset, resumed_from = prepare_run_dir(run_dir, state.config, state, resume=resume, overwrite=overwrite)
-        metrics_file, warning = open_metrics(run_dir, metrics_offset)
-        if warning:
-            warnings.warn(warning, GanMixupWarning, stacklevel=2)
-        recorder = cls(run_dir, metrics_file, callbacks, record, state.iteration if state.iteration > 0 else None)
-        recorder.resumed_from = resumed_from
-        return recorder
+    def for_rank(cls, run_dir: Path | None, state: RunState, checkpoint: dict[str, Any] | None,
+                 callbacks: Sequence[Callback], record: bool) -> "Recorder":
+        """The recorder of this process: rank 0 (or the only process) writes ``run_dir`` and calls
+        the callbacks; the other ranks of a data-parallel run take part in its checkpoints only."""
+        world = state.world
+        resumed_at = int(checkpoint["iteration"]) if checkpoint is not None and checkpoint["iteration"] > 0 else None
+        if not world.is_main:
+            return cls(None, (), record=False, checkpoint_iteration=resumed_at, checkpoints=True)
+        return cls(run_dir, callbacks, record=record, checkpoint_iteration=resumed_at,
+                   metrics_offset=int(checkpoint["metrics_offset"]) if checkpoint is not None else 0,
+                   checkpoints=run_dir is not None or not world.alone)
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def emit(self, record: dict[str, Any]) -> None:
-        if self.metrics_file is not None and self.record:
+        """Write ``record`` to ``metrics.jsonl`` (NaN and Inf as null) and pass it to every callback."""
+        if self.record:
             self.metrics_file.write(json.dumps(_json_safe(record)) + "\n")
         for callback in self.callbacks:
             try:
                 callback(record)
             except StopTraining:
-                if self.world is None:
-                    raise
-                # Data-parallel: stopping here alone would leave the other ranks waiting in a
-                # collective; the loop agrees on the stop at its next iteration instead.
                 self.stop_requested = True
 
-    def snapshot(self, state: RunState) -> None:
-        if self.run_dir is not None and self.record:
-            with_metrics = self.metric_iterations is None or state.iteration in self.metric_iterations
+    def event(self, iteration: int, event: str, message: str) -> None:
+        self.emit({"kind": "event", "iteration": iteration, "event": event, "message": message})
+
+    def skipped(self, updates: list[tuple[int, str, float]]) -> None:
+        """One ``skipped`` event per update that a non-finite loss skipped (``check_nonfinite``)."""
+        for iteration, what, value in updates:
+            self.event(iteration, "skipped", f"non-finite {what} ({value}): update skipped")
+
+    def snapshot(self, state: RunState, with_metrics: bool = True) -> None:
+        """Write the snapshot of ``state.iteration`` and emit its record (with its metrics, when asked)."""
+        if self.record:
             self.emit(take_snapshot(state, self.run_dir, with_metrics=with_metrics))
 
     def checkpoint(self, state: RunState) -> None:
-        """Flush metrics, refuse to checkpoint non-finite weights, then save atomically."""
-        world = state.world
-        if self.run_dir is None and world is None:
+        """Flush the metrics, refuse non-finite weights (``NonFiniteError``), save ``state`` atomically.
+
+        Every rank of a data-parallel run calls it at the same iteration: the weights are the same
+        everywhere, so is the refusal; the BatchNorm statistics are made rank 0's and the RNG
+        streams of every rank gathered, so a resume restores every rank exactly.
+        """
+        if not self.checkpoints:
             return
-        # Every rank checks (the parameters are the same everywhere, so is the decision) and takes
-        # part in the gather below, also the ranks that write nothing.
-        bad = nonfinite_parameters(state)
+        bad = state.nonfinite_parameters()
         if bad:
-            raise NonFiniteError(f"non-finite parameters at iteration {state.iteration}: {', '.join(bad[:4])}", state.iteration)
-        extra: dict[str, Any] = {}
-        if world is not None:
-            distributed.broadcast_from_main(state.generator, parameters=False)
-            distributed.broadcast_from_main(state.discriminator, parameters=False)
-            rank_rngs = distributed.gather_to_main({name: g.get_state() for name, g in state.rngs.items()})
-            extra = {"world_size": world.world_size, "rank_rng": rank_rngs}
+            raise NonFiniteError(f"non-finite parameters at iteration {state.iteration}: {', '.join(bad[:4])}",
+                                 state.iteration, self.checkpoint_iteration, state.config.on_nonfinite)
+        state.world.broadcast_from_main(state.generator, parameters=False)
+        state.world.broadcast_from_main(state.discriminator, parameters=False)
+        checkpoint = state.state_dict()
         if self.run_dir is None:
             return
         self.metrics_file.flush()
         os.fsync(self.metrics_file.fileno())
-        offset = self.metrics_file.tell()
-        self.checkpoint_seconds.append(save_checkpoint(self.run_dir, {**checkpoint_state(state, offset), **extra}))
+        checkpoint["metrics_offset"] = self.metrics_file.tell()
+        self.checkpoint_seconds.append(save_checkpoint(self.run_dir, checkpoint))
         self.checkpoint_iteration = state.iteration
 
     def close(self) -> None:

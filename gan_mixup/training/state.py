@@ -1,32 +1,48 @@
-"""A run's evolving state and how a fresh one is built from a config."""
+"""A run's evolving state: ``RunState``, built from a config and a world, saved and loaded whole.
+
+Example:
+    >>> from gan_mixup import RunConfig
+    >>> state = build_state(RunConfig(hidden=16, fixed_samples=8))
+    >>> saved = state.state_dict()
+    >>> state.load_state_dict(saved)
+    >>> state.iteration
+    0
+"""
 from __future__ import annotations
 
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_mixup.config import ConfigError, ToyConfig
-from gan_mixup.modalities import modality_of
 from gan_mixup import precision
+from gan_mixup.config import ConfigError, ToyConfig
+from gan_mixup.distributed import SINGLE_PROCESS, World
+from gan_mixup.modalities import modality_of
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
 from gan_mixup.rundir import Reference
-from gan_mixup.data import build_data, resolve_device
-from gan_mixup.distributed import World
-from toy_data import ToyDataset
+from gan_mixup.training.distributed import make_data_parallel
+
+
+class Data(Protocol):
+    """What the trainer needs of a dataset (the modality builds it): ``sample(n, generator)`` draws
+    ``n`` samples from that generator alone, so a checkpointed generator state resumes the data
+    stream bit-identically."""
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
 
 
 @dataclass
 class RunState:
-    """Everything that evolves during a run; a checkpoint is exactly this, serialised."""
+    """Everything that evolves during a run; a checkpoint is ``state_dict()``, serialised."""
 
     config: ToyConfig
-    dataset: ToyDataset
+    dataset: Data
     generator: nn.Module
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
@@ -35,21 +51,70 @@ class RunState:
     rngs: dict[str, torch.Generator]  # "data", "noise", "objective"
     fixed_noise: Tensor  # (fixed_samples, latent_dim): every snapshot's G input
     ema: nn.Module | None = None  # EMA of G's weights (config.g_ema > 0); snapshots draw from it
-    metric_noise: Tensor | None = None  # images: (metric_samples, latent_dim), the metrics' fixed G input
+    metric_noise: Tensor | None = None  # (metric_samples, latent_dim), the metrics' fixed G input, when they have one
     iteration: int = 0
     pending_losses: list[tuple[int, Tensor]] = field(default_factory=list)  # (iteration, its D and G losses), unchecked
     reference: Reference | None = None  # the frames' shared real samples, made on first use
-    world: World | None = None  # the process group when data-parallel (torchrun); None: one process
+    world: World = SINGLE_PROCESS  # the processes training this run (torchrun), or this one alone
 
     @property
     def batch_size(self) -> int:
         """This process's share of the global ``config.batch_size`` (all of it in a single process)."""
-        return self.config.batch_size if self.world is None else self.config.batch_size // self.world.world_size
+        return self.config.batch_size // self.world.world_size
 
     @property
-    def begin_iteration(self) -> Callable[[int, int], None] | None:
-        """The objective's optional per-iteration hook (regularizers that anneal use it)."""
-        return getattr(self.objective, "begin_iteration", None)
+    def device(self) -> torch.device:
+        return self.fixed_noise.device
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds: models, optimisers, iteration, fixed noise, and the RNG streams
+        of every rank (``rank_rng``, gathered on rank 0, ``None`` on the others; ``rng`` is this
+        rank's). A collective in a data-parallel run: every rank calls it at the same iteration."""
+        rng = {name: g.get_state() for name, g in self.rngs.items()}
+        return {
+            "iteration": self.iteration,
+            "config": self.config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng,
+            "torch_rng": torch.get_rng_state(),
+            "fixed_noise": self.fixed_noise,
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            "world_size": self.world.world_size,
+            "rank_rng": self.world.gather_to_main(rng),
+        }
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from ``checkpoint``: models, optimisers, this rank's RNG streams, iteration, and
+        torch's global RNG (the run draws nothing from it, but user callbacks may)."""
+        self.generator.load_state_dict(checkpoint["generator"])
+        self.discriminator.load_state_dict(checkpoint["discriminator"])
+        self.opt_g.load_state_dict(checkpoint["opt_g"])
+        self.opt_d.load_state_dict(checkpoint["opt_d"])
+        # Every rank's streams are in "rank_rng"; checkpoints of one process before it was written have "rng" alone.
+        rng_states = checkpoint["rank_rng"][self.world.rank] if checkpoint.get("rank_rng") else checkpoint["rng"]
+        for name, rng_state in rng_states.items():
+            self.rngs[name].set_state(rng_state)
+        self.fixed_noise.copy_(checkpoint["fixed_noise"])
+        if self.ema is not None:
+            self.ema.load_state_dict(checkpoint["ema"])
+        self.iteration = int(checkpoint["iteration"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+
+    def nonfinite_parameters(self) -> list[str]:
+        """The names of G's and D's parameters holding a NaN or Inf (one host sync)."""
+        named = [("generator." + n, p) for n, p in self.generator.named_parameters()]
+        named += [("discriminator." + n, p) for n, p in self.discriminator.named_parameters()]
+        flags = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
+        return [name for (name, _), ok in zip(named, flags) if not ok]
+
+    def sample_real(self, n: int) -> Tensor:
+        return self.dataset.sample(n, self.rngs["data"]).to(self.device)
+
+    def sample_noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=self.rngs["noise"], device=self.device)
 
 
 def build_objective(config: ToyConfig, generator: torch.Generator | None = None) -> Objective:
@@ -67,7 +132,7 @@ def check_config(config: ToyConfig) -> None:
     """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
     regularizers, dataset options), without building models or touching the disk."""
     run_device(config)
-    build_data(config)
+    modality_of(config.dataset).build_data(config)
     build_objective(config)
     check_fid_weights(config)
 
@@ -87,6 +152,25 @@ def run_device(config: ToyConfig) -> torch.device:
     refusal = precision.amp_refusal(device) if config.amp else None
     if refusal is not None:
         raise ConfigError(refusal)
+    return device
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; any other name must be usable here.
+
+    Raises ``ConfigError`` for a device this machine lacks (``cuda`` without a GPU, ``cuda:3`` on a
+    machine with two, ``mps`` off Apple silicon), before anything is built or written.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} is not usable here: torch finds no CUDA GPU (use --device cpu or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} is not usable here: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r} is not usable here: MPS is not available (use --device cpu or auto)")
     return device
 
 
@@ -115,15 +199,16 @@ def stream_seeds(seed: int) -> np.ndarray:
     return np.random.SeedSequence(seed).generate_state(6)
 
 
-def build_state(config: ToyConfig) -> RunState:
-    """Models, optimisers, objective and RNG streams of a fresh run, all derived from ``config.seed``.
+def build_state(config: ToyConfig, world: World = SINGLE_PROCESS) -> RunState:
+    """Models, optimisers, objective and RNG streams of a fresh run, all derived from ``config.seed``;
+    in a world of several processes, this rank's share of it (``make_data_parallel``).
 
     Model initialisation draws from torch's global RNG, so it runs inside ``fork_rng`` with the
     run's seed: the user's global RNG state is left untouched, and two runs with one seed (ERM and
     mixup in ``compare``) start from identical networks and see the same fixed noise.
     """
     device = run_device(config)
-    dataset = build_data(config)
+    dataset = modality_of(config.dataset).build_data(config)
     seeds = stream_seeds(config.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))
@@ -135,7 +220,7 @@ def build_state(config: ToyConfig) -> RunState:
     # Drawn after the fixed noise from the same stream, so adding it changed no earlier run.
     metric_noise = (torch.randn(config.metric_samples, config.latent_dim, generator=fixed, device=device)
                     if config.metric_samples else None)
-    return RunState(
+    state = RunState(
         config=config,
         dataset=dataset,
         generator=generator,
@@ -148,10 +233,13 @@ def build_state(config: ToyConfig) -> RunState:
         ema=copy.deepcopy(generator).requires_grad_(False) if config.g_ema > 0 else None,
         metric_noise=metric_noise,
     )
+    if not world.alone:
+        make_data_parallel(state, world)
+    return state
 
 
 def build_models(config: ToyConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
-    """G and D for the run's kind: the paper's MLPs for points, DCGAN for images."""
+    """G and D of the run's modality (the paper's MLPs for points, DCGAN for images)."""
     return modality_of(config.dataset).build_models(config, dataset)
 
 
@@ -159,52 +247,3 @@ def make_adam(module: nn.Module, config: ToyConfig) -> torch.optim.Adam:
     # fused=True runs the whole Adam update as one kernel per device (CPU included since torch 2.4):
     # about 30 small ops per parameter tensor fewer than the default, which matters at batch 128.
     return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=True)
-
-
-def sample_real(state: RunState, n: int) -> Tensor:
-    return state.dataset.sample(n, state.rngs["data"]).to(state.fixed_noise.device)
-
-
-def sample_noise(state: RunState, n: int) -> Tensor:
-    return torch.randn(n, state.config.latent_dim, generator=state.rngs["noise"], device=state.fixed_noise.device)
-
-
-def checkpoint_state(state: RunState, metrics_offset: int) -> dict[str, Any]:
-    return {
-        "iteration": state.iteration,
-        "config": state.config.to_dict(),
-        "generator": state.generator.state_dict(),
-        "discriminator": state.discriminator.state_dict(),
-        "opt_g": state.opt_g.state_dict(),
-        "opt_d": state.opt_d.state_dict(),
-        "rng": {name: g.get_state() for name, g in state.rngs.items()},
-        "torch_rng": torch.get_rng_state(),
-        "fixed_noise": state.fixed_noise,
-        "metrics_offset": metrics_offset,
-        **({"ema": state.ema.state_dict()} if state.ema is not None else {}),
-    }
-
-
-def nonfinite_parameters(state: RunState) -> list[str]:
-    named = [("generator." + n, p) for n, p in state.generator.named_parameters()]
-    named += [("discriminator." + n, p) for n, p in state.discriminator.named_parameters()]
-    flags = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
-    return [name for (name, _), ok in zip(named, flags) if not ok]
-
-
-def restore_state(state: RunState, checkpoint: dict[str, Any], rank: int = 0) -> None:
-    """Load ``checkpoint`` into ``state``: models, optimisers, this rank's RNG streams, iteration."""
-    state.generator.load_state_dict(checkpoint["generator"])
-    state.discriminator.load_state_dict(checkpoint["discriminator"])
-    state.opt_g.load_state_dict(checkpoint["opt_g"])
-    state.opt_d.load_state_dict(checkpoint["opt_d"])
-    # A data-parallel checkpoint holds every rank's streams ("rank_rng"); "rng" is rank 0's.
-    rng_states = checkpoint["rank_rng"][rank] if "rank_rng" in checkpoint else checkpoint["rng"]
-    for name, rng_state in rng_states.items():
-        state.rngs[name].set_state(rng_state)
-    state.fixed_noise.copy_(checkpoint["fixed_noise"])
-    if state.ema is not None:
-        state.ema.load_state_dict(checkpoint["ema"])
-    state.iteration = int(checkpoint["iteration"])
-    # The run draws nothing from torch's global RNG, but user callbacks may: continue it too.
-    torch.set_rng_state(checkpoint["torch_rng"])

@@ -7,9 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from gan_mixup import precision
-from gan_mixup import distributed
-from gan_mixup.training.errors import NonFiniteError
-from gan_mixup.training.state import RunState, sample_noise, sample_real
+from gan_mixup.training.outcomes import NonFiniteError
+from gan_mixup.training.state import RunState
 
 
 def train_step(state: RunState) -> tuple[Tensor, Tensor]:
@@ -24,10 +23,11 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     cfg, G, D, objective = state.config, state.generator, state.discriminator, state.objective
     batch_size = state.batch_size  # per process: the global batch over the world size
     batch = batch_size * getattr(objective, "batches_per_step", 1)
-    if state.begin_iteration is not None:  # e.g. instance noise annealing
-        state.begin_iteration(state.iteration, cfg.iterations)
+    begin_iteration = getattr(objective, "begin_iteration", None)
+    if begin_iteration is not None:  # e.g. instance noise annealing
+        begin_iteration(state.iteration, cfg.iterations)
 
-    autocast = precision.autocast(state.fixed_noise.device, cfg.amp)
+    autocast = precision.autocast(state.device, cfg.amp)
 
     if cfg.d_steps == 1 and batch == batch_size:
         # One D step (DCGAN's setting): G runs once with grad, D trains on the detached fakes, and
@@ -36,15 +36,15 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
         # second forward on the same noise would give.
         with autocast:
             # Under autocast G's last layer gives bfloat16; the objectives take real and fake of one dtype.
-            fake = G(sample_noise(state, batch)).float()
-        losses = [_d_step(state, sample_real(state, batch), fake.detach(), autocast)]
+            fake = G(state.sample_noise(batch)).float()
+        losses = [_d_step(state, state.sample_real(batch), fake.detach(), autocast)]
     else:
         # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
         # so one G forward for all of them gives exactly the fakes d_steps separate forwards would
         # (a G with BatchNorm normalises over all of them: one batch of d_steps x batch noise).
         with torch.no_grad(), autocast:
-            fakes = G(sample_noise(state, cfg.d_steps * batch)).float()
-        reals = sample_real(state, cfg.d_steps * batch)
+            fakes = G(state.sample_noise(cfg.d_steps * batch)).float()
+        reals = state.sample_real(cfg.d_steps * batch)
         losses = [_d_step(state, real, fake_batch, autocast)
                   for real, fake_batch in zip(reals.split(batch), fakes.split(batch))]
         fake = None
@@ -54,14 +54,13 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     try:
         with autocast:
             if fake is None:
-                fake = G(sample_noise(state, batch_size)).float()
-            g_loss = objective.generator_loss(D, fake, sample_real(state, batch_size)).float()
+                fake = G(state.sample_noise(batch_size)).float()
+            g_loss = objective.generator_loss(D, fake, state.sample_real(batch_size)).float()
         state.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
     finally:
         D.requires_grad_(True)
-    if state.world is not None:  # the mean gradient and loss over the ranks (see distributed.py)
-        g_loss = distributed.all_reduce_gradients(G, g_loss, state.world)
+    g_loss = state.world.all_reduce_gradients(G, g_loss)  # the mean over the ranks (none to average alone)
     step_unless_nonfinite(state.opt_g, g_loss)
     if state.ema is not None:
         update_ema(state.ema, G, cfg.g_ema)
@@ -77,8 +76,7 @@ def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any) -> Tenso
         d_loss = state.objective.discriminator_loss(state.discriminator, real, fake).float()
     state.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
-    if state.world is not None:
-        d_loss = distributed.all_reduce_gradients(state.discriminator, d_loss, state.world)
+    d_loss = state.world.all_reduce_gradients(state.discriminator, d_loss)
     step_unless_nonfinite(state.opt_d, d_loss)
     return d_loss.detach()
 
@@ -104,11 +102,12 @@ def step_unless_nonfinite(optimizer: torch.optim.Optimizer, loss: Tensor) -> Non
         del optimizer.found_inf  # type: ignore[attr-defined]
 
 
-def check_nonfinite(state: RunState, on_nonfinite: str) -> list[tuple[int, str, float]]:
+def check_nonfinite(state: RunState, on_nonfinite: str, checkpoint_iteration: int | None = None) -> list[tuple[int, str, float]]:
     """Inspect the losses queued since the last check (one host sync for all of them).
 
     Returns ``(iteration, "discriminator loss" | "generator loss", value)`` for every skipped update;
-    with ``on_nonfinite="stop"`` raises ``NonFiniteError`` at the first instead.
+    with ``on_nonfinite="stop"`` raises ``NonFiniteError`` at the first instead (naming
+    ``checkpoint_iteration``, the newest checkpoint on disk).
     """
     if not state.pending_losses:
         return []
@@ -122,13 +121,8 @@ def check_nonfinite(state: RunState, on_nonfinite: str) -> list[tuple[int, str, 
         skipped.append((iterations[row], what, float(values[row, col])))
     if skipped and on_nonfinite == "stop":
         it, what, value = skipped[0]
-        raise NonFiniteError(f"the {what} became {value} at iteration {it}", it)
+        raise NonFiniteError(f"the {what} became {value} at iteration {it}", it, checkpoint_iteration, on_nonfinite)
     return skipped
-
-
-# Losses of at most this many iterations wait for their non-finite check (a long --log-every must
-# not grow the queue without bound).
-MAX_PENDING_CHECKS = 100
 
 
 def log_record(state: RunState, d_loss: Tensor, g_loss: Tensor) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The training errors and results: what ``train`` raises and returns."""
+"""What ``train`` raises and returns, and the callbacks' type."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,14 +21,16 @@ class NonFiniteError(FloatingPointError):
     """A loss or parameter became NaN/Inf at ``iteration``; the run stopped.
 
     ``checkpoint_iteration`` is the iteration of the last checkpoint on disk, ``None`` when the run
-    has none yet (or trained without a run directory).
+    has none yet (or trained without a run directory); ``on_nonfinite`` is the run's setting (with
+    ``"skip"``, only non-finite weights stop a run).
     """
 
-    def __init__(self, message: str, iteration: int, checkpoint_iteration: int | None = None) -> None:
+    def __init__(self, message: str, iteration: int, checkpoint_iteration: int | None = None,
+                 on_nonfinite: str = "stop") -> None:
         super().__init__(message)
         self.iteration = iteration
         self.checkpoint_iteration = checkpoint_iteration
-        self.on_nonfinite = "stop"  # the run's setting (with "skip", only non-finite weights stop a run)
+        self.on_nonfinite = on_nonfinite
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -40,7 +42,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class StopTraining(Exception):
-    """Raise from a callback to end the run early (a checkpoint is written)."""
+    """Raise from a callback to end the run early: the run checkpoints and stops at the end of the
+    iteration whose record the callback received (on every rank of a data-parallel run alike)."""
 
 
 @dataclass
