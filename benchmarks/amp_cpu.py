@@ -48,7 +48,6 @@ from gan_mixup.rundir import read_records  # noqa: E402
 from gan_mixup.training.state import RunState, build_state
 from gan_mixup.training.step import check_nonfinite, train_step
 from gan_mixup.training.process import flush_denormals
-from gan_mixup.training.snapshot import reference_of
 from gan_mixup.training.loop import train
 
 SETTINGS = {
@@ -119,7 +118,7 @@ def toy_effect(seeds: list[int], iterations: int, width: int) -> list[dict]:
                     train_step(state)
                 check_nonfinite(state, "stop")
             seconds = time.perf_counter() - start
-            reference = reference_of(state)
+            reference = state.reference
             row = {"seed": seed, "amp": amp, "seconds": seconds}
             with torch.no_grad():
                 for evaluated, enabled in (("fp32", False), ("bf16", True)):

@@ -52,7 +52,8 @@ from gan_mixup.rundir import snapshot_schedule  # noqa: E402
 from gan_mixup.training.outcomes import StopTraining
 from gan_mixup.training.state import build_state
 from gan_mixup.training.process import denormals_flushed, flush_denormals
-from gan_mixup.training.snapshot import metric_schedule, take_snapshot
+from gan_mixup.training.recorder import take_snapshot
+from gan_mixup.training.schedule import metric_schedule
 from gan_mixup.training.loop import train
 from gan_mixup.training.step import train_step
 

@@ -64,7 +64,7 @@ from gan_mixup.training.outcomes import StopTraining
 from gan_mixup.training.state import build_state
 from gan_mixup.training.process import denormals_flushed
 from gan_mixup.training.step import log_record, train_step
-from gan_mixup.training.snapshot import take_snapshot
+from gan_mixup.training.recorder import take_snapshot
 from gan_mixup.training.loop import train
 
 FULL_RUN = 20_000  # the paper's generator iterations

@@ -40,7 +40,8 @@ from gan_mixup.objectives import (
 from gan_mixup.rundir import read_reference, read_snapshot, read_snapshots, snapshot_path, snapshot_schedule
 from gan_mixup.training.state import build_state
 from gan_mixup.training.process import flush_denormals
-from gan_mixup.training.snapshot import metric_schedule, take_snapshot
+from gan_mixup.training.recorder import take_snapshot
+from gan_mixup.training.schedule import metric_schedule
 from gan_mixup.training.loop import train
 from gan_mixup.training.step import train_step, update_ema
 

@@ -34,14 +34,14 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
+from gan_mixup.modalities import modality_of
 from gan_mixup.objectives import MixupGAN, StepStats
 from gan_mixup.rundir import locked
 from gan_mixup.training.checkpoint import prepare_run_dir
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
 from gan_mixup.training.process import _signals_to_flag, flush_denormals
 from gan_mixup.training.recorder import Recorder
-from gan_mixup.training.schedule import Schedule
-from gan_mixup.training.snapshot import metric_schedule
+from gan_mixup.training.schedule import Schedule, metric_schedule
 from gan_mixup.training.state import RunState, build_state
 from gan_mixup.training.step import log_record
 
@@ -57,10 +57,11 @@ MAX_BATCHED_WIDTH = 256
 
 
 def batchable(config: RunConfig) -> str | None:
-    """Why ``config`` cannot be trained batched, or ``None`` when it can: toy points, ``erm`` or
-    ``mixup``, no regularizers, no spectral norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
-    if config.kind != "points":
-        return "image runs train one at a time"
+    """Why ``config`` cannot be trained batched, or ``None`` when it can: a modality that trains in
+    lockstep (toy points), ``erm`` or ``mixup``, no regularizers, no spectral norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
+    modality = modality_of(config.dataset)
+    if not modality.lockstep:
+        return f"{modality.name} runs train one at a time"
     if config.hidden > MAX_BATCHED_WIDTH:
         return f"width {config.hidden} fills the machine alone (batching pays up to width {MAX_BATCHED_WIDTH})"
     if config.objective not in ("erm", "mixup"):

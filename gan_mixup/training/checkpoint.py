@@ -27,7 +27,6 @@ from gan_mixup.rundir import (
     write_reference,
 )
 from gan_mixup.training.outcomes import ResumeError
-from gan_mixup.training.snapshot import reference_of
 from gan_mixup.training.state import RunState
 
 
@@ -89,7 +88,7 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
     run_dir.mkdir(parents=True, exist_ok=True)
     write_marker(run_dir, "run")
     write_config(run_dir, config.to_json())
-    write_reference(run_dir, reference_of(state))
+    write_reference(run_dir, state.reference)
     return None
 
 

@@ -11,13 +11,16 @@ import json
 import math
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
 
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import open_metrics, save_checkpoint
 from gan_mixup.training.outcomes import Callback, NonFiniteError, StopTraining
-from gan_mixup.training.snapshot import take_snapshot
 from gan_mixup.training.state import RunState
 
 
@@ -114,6 +117,32 @@ class Recorder:
     def close(self) -> None:
         if self.metrics_file is not None:
             self.metrics_file.close()
+
+
+@torch.no_grad()
+def take_snapshot(state: RunState, run_dir: Path, with_metrics: bool = True) -> dict[str, Any]:
+    """Write the snapshot of this iteration (what the run's modality records); return its record.
+
+    G and D run in ``eval()`` mode (BatchNorm uses its running statistics and updates nothing),
+    restored afterwards, so recording never changes training. With ``g_ema`` the EMA generator
+    draws the samples.
+    """
+    with evaluating(state.ema if state.ema is not None else state.generator, state.discriminator) as (G, D):
+        return state.modality.take_snapshot(state, run_dir, G, D, with_metrics)
+
+
+@contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[tuple[nn.Module, ...]]:
+    """Put ``modules`` in ``eval()`` mode for the block and restore each one's own mode after."""
+    modes = [[m.training for m in module.modules()] for module in modules]
+    for module in modules:
+        module.eval()
+    try:
+        yield modules
+    finally:
+        for module, flags in zip(modules, modes):
+            for m, flag in zip(module.modules(), flags):
+                m.train(flag)
 
 
 def _json_safe(record: dict[str, Any]) -> dict[str, Any]:

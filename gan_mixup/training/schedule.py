@@ -25,11 +25,17 @@ import torch
 
 from gan_mixup.config import ToyConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
+from gan_mixup.modalities import modality_of
 from gan_mixup.rundir import snapshot_schedule
 
 # Losses of at most this many iterations wait for their non-finite check (a long --log-every must
 # not grow the queue without bound).
 MAX_PENDING_CHECKS = 100
+
+
+def metric_schedule(config: ToyConfig) -> set[int] | None:
+    """The snapshots that compute metrics, as the run's modality says (``None``: every one)."""
+    return modality_of(config.dataset).metric_iterations(config)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from gan_mixup import precision
 from gan_mixup.config import ConfigError, ToyConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
-from gan_mixup.modalities import modality_of
+from gan_mixup.modalities import Modality, modality_of
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
 from gan_mixup.rundir import Reference
@@ -54,8 +54,21 @@ class RunState:
     metric_noise: Tensor | None = None  # (metric_samples, latent_dim), the metrics' fixed G input, when they have one
     iteration: int = 0
     pending_losses: list[tuple[int, Tensor]] = field(default_factory=list)  # (iteration, its D and G losses), unchecked
-    reference: Reference | None = None  # the frames' shared real samples, made on first use
     world: World = SINGLE_PROCESS  # the processes training this run (torchrun), or this one alone
+    _reference: Reference | None = field(default=None, repr=False)
+
+    @property
+    def modality(self) -> Modality:
+        return modality_of(self.config.dataset)
+
+    @property
+    def reference(self) -> Reference:
+        """The real samples every snapshot is drawn against (the modality's), made on first use
+        from their own seeded stream, never from the training data stream."""
+        if self._reference is None:
+            generator = torch.Generator().manual_seed(int(stream_seeds(self.config.seed)[5]))
+            self._reference = self.modality.make_reference(self.config, self.dataset, generator)
+        return self._reference
 
     @property
     def batch_size(self) -> int:
