@@ -28,21 +28,19 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.modalities import modality_of
-from gan_mixup.objectives import MixupGAN, StepStats
 from gan_mixup.rundir import locked
 from gan_mixup.training.checkpoint import prepare_run_dir
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
 from gan_mixup.training.process import _signals_to_flag, flush_denormals
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Schedule, metric_schedule
-from gan_mixup.training.state import RunState, build_state
+from gan_mixup.training.state import RunState, build_state, make_adam
 from gan_mixup.training.step import log_record
 
 
@@ -58,7 +56,8 @@ MAX_BATCHED_WIDTH = 256
 
 def batchable(config: RunConfig) -> str | None:
     """Why ``config`` cannot be trained batched, or ``None`` when it can: a modality that trains in
-    lockstep (toy points), ``erm`` or ``mixup``, no regularizers, no spectral norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
+    lockstep (toy points), ``erm`` or ``mixup`` (``PerSampleObjective``), no regularizers, no spectral
+    norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
     modality = modality_of(config.dataset)
     if not modality.lockstep:
         return f"{modality.name} runs train one at a time"
@@ -149,8 +148,9 @@ class Lockstep:
         self.G = StackedModels([s.generator for s in states])
         self.D = StackedModels([s.discriminator for s in states])
         config = states[0].config
-        self.opt_g = _adam(self.G.parameters(), config)
-        self.opt_d = _adam(self.D.parameters(), config)
+        # The members' own optimiser (make_adam: fused Adam is element-wise), over the stacked weights.
+        self.opt_g = make_adam(self.G.parameters(), config)
+        self.opt_d = make_adam(self.D.parameters(), config)
         _stack_adam(self.opt_g, self.G, [s.opt_g for s in states], [s.generator for s in states])
         _stack_adam(self.opt_d, self.D, [s.opt_d for s in states], [s.discriminator for s in states])
 
@@ -162,61 +162,24 @@ class Lockstep:
         _unstack_adam(self.opt_d, self.D, [s.opt_d for s in self.states], [s.discriminator for s in self.states])
 
 
-def _adam(params: list[Tensor], config: RunConfig) -> torch.optim.Adam:
-    # The members' own optimiser (train.make_adam), over the stacked weights.
-    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
-
-
-def _d_batch(state: RunState, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-    """One member's D input, targets and loss weight, drawn from its own objective stream: the
-    objective's own ``mix`` for mixup; real ∪ fake with targets 1/0 for ERM (whose loss is the sum
-    of two means: twice the mean over the union)."""
-    objective = state.objective
-    if isinstance(objective, MixupGAN):
-        x, target = objective.mix(real, fake)
-        objective.last_stats = StepStats(lam_mean=target.detach().mean())
-        return x, target, 1.0
-    ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=fake.device)
-    return torch.cat([real, fake]), torch.cat([ones, zeros]), 2.0
-
-
-def _g_losses(lockstep: Lockstep, fake: Tensor, real: Tensor) -> Tensor:
-    """Each member's generator loss, shape ``(N,)``; the objectives' unmixed forms, batched."""
-    objective = lockstep.states[0].objective
-    kind = objective.generator_loss_kind
-    D = lockstep.D
-    if kind == "non-saturating":
-        logits = D(fake).squeeze(-1)
-        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none").mean(1)
-    if kind == "saturating":
-        logits = D(fake).squeeze(-1)
-        return -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none").mean(1)
-    if kind == "minimax":
-        logits = D(torch.cat([real, fake], dim=1)).squeeze(-1)
-        target = torch.cat([torch.ones_like(logits[:, : real.shape[1]]), torch.zeros_like(logits[:, real.shape[1]:])], dim=1)
-        return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
-    # "mixed": G maximises D's mixup loss on a freshly mixed batch, per member
-    xs, targets = zip(*(s.objective.mix(real[k], fake[k]) for k, s in enumerate(lockstep.states)))
-    logits = D(torch.stack(xs)).squeeze(-1)
-    return -F.binary_cross_entropy_with_logits(logits, torch.stack(targets), reduction="none").mean(1)
-
-
 def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     """One generator iteration of every member, as ``train_step`` does it for one: ``d_steps`` D
     updates on fakes from one G forward, then one G update. Returns the last D and the G losses,
-    ``(N,)`` each, detached. A member whose loss turns NaN/Inf only poisons its own slice of the
-    stacked weights (its gradients touch nothing else); the loop stops recording it."""
+    ``(N,)`` each, detached. Each member's objective states its own losses (``PerSampleObjective``:
+    D's batch and targets, drawn from the member's own stream, and the per-sample loss); one
+    batched D forward evaluates them all. A member whose loss turns NaN/Inf only poisons its own
+    slice of the stacked weights (its gradients touch nothing else); the loop stops recording it."""
     states = lockstep.states
     cfg = states[0].config
-    batch = cfg.batch_size * getattr(states[0].objective, "batches_per_step", 1)
+    objectives = [s.objective for s in states]
+    batch = cfg.batch_size * objectives[0].batches_per_step
     with torch.no_grad():
         fakes = lockstep.G(torch.stack([s.sample_noise(cfg.d_steps * batch) for s in states]))
     reals = torch.stack([s.sample_real(cfg.d_steps * batch) for s in states])
     for step in range(cfg.d_steps):
         part = slice(step * batch, (step + 1) * batch)
-        xs, targets, weights = zip(*(_d_batch(s, reals[k, part], fakes[k, part]) for k, s in enumerate(states)))
-        logits = lockstep.D(torch.stack(xs)).squeeze(-1)
-        d_losses = F.binary_cross_entropy_with_logits(logits, torch.stack(targets), reduction="none").mean(1) * weights[0]
+        d_losses = _member_losses(lockstep, [o.discriminator_targets(reals[k, part], fakes[k, part])
+                                             for k, o in enumerate(objectives)])
         lockstep.opt_d.zero_grad(set_to_none=True)
         d_losses.sum().backward()
         lockstep.opt_d.step()
@@ -224,7 +187,7 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     real = torch.stack([s.sample_real(cfg.batch_size) for s in states])
     lockstep.D.requires_grad_(False)
     try:
-        g_losses = _g_losses(lockstep, fake, real)
+        g_losses = _member_losses(lockstep, [o.generator_targets(real[k], fake[k]) for k, o in enumerate(objectives)])
         lockstep.opt_g.zero_grad(set_to_none=True)
         g_losses.sum().backward()
     finally:
@@ -233,6 +196,15 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     for s in states:
         s.iteration += 1
     return d_losses.detach(), g_losses.detach()
+
+
+def _member_losses(lockstep: Lockstep, batches: list[tuple[Tensor, Tensor, float]]) -> Tensor:
+    """Each member's loss, shape ``(N,)``: its objective's per-sample loss on the stacked D's logits
+    of its batch, averaged over the batch and scaled (one setting: one scale for all members)."""
+    xs, targets, scales = zip(*batches)
+    logits = lockstep.D(torch.stack(xs)).squeeze(-1)
+    per_sample = lockstep.states[0].objective.per_sample_loss(logits, torch.stack(targets))
+    return per_sample.mean(1) * scales[0]
 
 
 def train_batched(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from gan_mixup import precision
 from gan_mixup.config import ConfigError, ToyConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
 from gan_mixup.modalities import Modality, modality_of
-from gan_mixup.objectives import OBJECTIVES, MixupGAN, Objective, ObjectiveError, get_objective
+from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, TrainingObjective, get_objective
 from gan_mixup.regularizers import parse_regularizer, with_regularizers
 from gan_mixup.rundir import Reference
 from gan_mixup.training.distributed import make_data_parallel
@@ -47,7 +47,7 @@ class RunState:
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    objective: Objective
+    objective: TrainingObjective
     rngs: dict[str, torch.Generator]  # "data", "noise", "objective"
     fixed_noise: Tensor  # (fixed_samples, latent_dim): every snapshot's G input
     ema: nn.Module | None = None  # EMA of G's weights (config.g_ema > 0); snapshots draw from it
@@ -130,12 +130,10 @@ class RunState:
         return torch.randn(n, self.config.latent_dim, generator=self.rngs["noise"], device=self.device)
 
 
-def build_objective(config: ToyConfig, generator: torch.Generator | None = None) -> Objective:
+def build_objective(config: ToyConfig, generator: torch.Generator | None = None) -> TrainingObjective:
     """The objective named by ``config``, with its options and regularizers; all its randomness
     (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
     objective = _base_objective(config, generator)
-    # D on real and fake: None lets the objective decide (two forwards exactly when D has BatchNorm).
-    objective.separate_forwards = {"auto": None, "joint": False, "separate": True}[config.d_forward]
     if not config.regularizers:
         return objective
     return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
@@ -187,7 +185,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> Objective:
+# --d-forward: D on real and fake in one forward or two; "auto" lets the objective decide (two exactly
+# when D has BatchNorm).
+SEPARATE_FORWARDS = {"auto": None, "joint": False, "separate": True}
+
+
+def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> TrainingObjective:
+    separate_forwards = SEPARATE_FORWARDS[config.d_forward]
     if config.objective == "mixup":
         return MixupGAN(
             alpha=config.alpha,
@@ -196,6 +200,7 @@ def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> Obj
             lambda_distribution=config.lambda_distribution,
             pairing=config.pairing,
             generator=generator,
+            separate_forwards=separate_forwards,
         )
     options: dict[str, object] = dict(config.objective_options)
     if config.objective == "erm":
@@ -204,6 +209,7 @@ def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> Obj
         raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
     if "generator" in inspect.signature(OBJECTIVES[config.objective]).parameters:
         options["generator"] = generator
+    options["separate_forwards"] = separate_forwards
     return get_objective(config.objective, **options)
 
 
@@ -238,8 +244,8 @@ def build_state(config: ToyConfig, world: World = SINGLE_PROCESS) -> RunState:
         dataset=dataset,
         generator=generator,
         discriminator=discriminator,
-        opt_g=make_adam(generator, config),
-        opt_d=make_adam(discriminator, config),
+        opt_g=make_adam(generator.parameters(), config),
+        opt_d=make_adam(discriminator.parameters(), config),
         objective=build_objective(config, rngs["objective"]),
         rngs=rngs,
         fixed_noise=fixed_noise,
@@ -256,7 +262,8 @@ def build_models(config: ToyConfig, dataset: Any) -> tuple[nn.Module, nn.Module]
     return modality_of(config.dataset).build_models(config, dataset)
 
 
-def make_adam(module: nn.Module, config: ToyConfig) -> torch.optim.Adam:
+def make_adam(parameters: Iterable[Tensor], config: ToyConfig) -> torch.optim.Adam:
+    """The run's optimiser over ``parameters`` (a model's, or the lockstep trainer's stacked ones)."""
     # fused=True runs the whole Adam update as one kernel per device (CPU included since torch 2.4):
     # about 30 small ops per parameter tensor fewer than the default, which matters at batch 128.
-    return torch.optim.Adam(module.parameters(), lr=config.lr, betas=config.betas, fused=True)
+    return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, fused=True)

@@ -22,10 +22,8 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     """
     cfg, G, D, objective = state.config, state.generator, state.discriminator, state.objective
     batch_size = state.batch_size  # per process: the global batch over the world size
-    batch = batch_size * getattr(objective, "batches_per_step", 1)
-    begin_iteration = getattr(objective, "begin_iteration", None)
-    if begin_iteration is not None:  # e.g. instance noise annealing
-        begin_iteration(state.iteration, cfg.iterations)
+    batch = batch_size * objective.batches_per_step
+    objective.begin_iteration(state.iteration, cfg.iterations)  # e.g. instance noise annealing
 
     autocast = precision.autocast(state.device, cfg.amp)
 
@@ -127,7 +125,7 @@ def check_nonfinite(state: RunState, on_nonfinite: str, checkpoint_iteration: in
 
 def log_record(state: RunState, d_loss: Tensor, g_loss: Tensor) -> dict[str, Any]:
     """The ``metrics.jsonl`` record of one logged iteration (the only host syncs of the hot loop)."""
-    stats = getattr(state.objective, "last_stats", None)
+    stats = state.objective.last_stats
     record: dict[str, Any] = {"kind": "train", "iteration": state.iteration, "d_loss": d_loss.item(), "g_loss": g_loss.item()}
     for name in ("lam_mean", "d_real", "d_fake"):
         value = getattr(stats, name, None)
