@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/amp_cpu.py [--threads T] [--json PATH]     # ~
       .venv/bin/python benchmarks/amp_cpu.py --effect                        # + ~5 minutes of short trainings
       .venv/bin/python benchmarks/amp_cpu.py --quick                         # a ~30 s smoke run
 
-Speed. Two settings, each trained by ``gan_mixup.train.train_step`` (the trainer's own step, inside
+Speed. Two settings, each trained by ``gan_mixup.training.step.train_step`` (the trainer's own step, inside
 ``flush_denormals`` as ``train`` runs it) on two states built from one config and one seed, one with
 ``amp=False`` and one with ``amp=True``:
 
@@ -45,10 +45,9 @@ from gan_mixup.config import RunConfig  # noqa: E402
 from gan_mixup.metrics import mode_metrics  # noqa: E402
 from gan_mixup.presets import load_preset  # noqa: E402
 from gan_mixup.rundir import read_records  # noqa: E402
-from gan_mixup.training.state import RunState, build_state
-from gan_mixup.training.step import check_nonfinite, train_step
-from gan_mixup.training.process import flush_denormals
-from gan_mixup.training.loop import train
+from gan_mixup.training import RunState, build_state, train  # noqa: E402
+from gan_mixup.training.process import flush_denormals  # noqa: E402
+from gan_mixup.training.step import check_nonfinite, train_step  # noqa: E402
 
 SETTINGS = {
     "images": {"dataset": "digits", "image_size": 32, "hidden": 64, "batch_size": 64, "d_steps": 1},

@@ -18,7 +18,7 @@ import torch
 from gan_mixup import RunConfig
 from gan_mixup.training.batched import Lockstep, lockstep_step
 from gan_mixup.presets import load_preset
-from gan_mixup.training.state import build_state
+from gan_mixup.training import build_state
 from gan_mixup.training.process import flush_denormals
 from gan_mixup.training.step import train_step
 

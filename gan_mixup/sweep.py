@@ -216,7 +216,7 @@ def run_sweep(
     (e.g. TensorBoard logging); they run in the member's process.
 
     ``batched``: the seeds of each toy erm/mixup setting train in lockstep as one batched
-    computation (``gan_mixup.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
+    computation (``gan_mixup.training.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
     reproducible from its seed but not bit-identical to its run trained alone. Settings the
     batched path does not cover train one run at a time as usual.
 

@@ -27,8 +27,7 @@ from gan_mixup.sweep import (
     summarise,
     sweep_members,
 )
-from gan_mixup.training.state import build_state
-from gan_mixup.training.loop import train
+from gan_mixup.training import build_state, train
 from gan_mixup.training.step import train_step
 from toy_data import get_dataset
 

@@ -2,12 +2,12 @@
 checkpoints, resume, a locked run directory.
 
 ``gan_mixup.train`` is the function (``from gan_mixup import train``); its parts live here:
-``state`` (``RunState``: building a run, saving and loading it), ``step`` (one generator iteration),
-``schedule`` (what an iteration records, and its one agreed decision), ``loop`` (``train``),
-``recorder`` (the sink of records, snapshots and checkpoints), ``checkpoint`` (opening a run
-directory), ``distributed`` (a rank's share of a data-parallel run), ``process`` (process settings
-while training), ``batched`` (a sweep's seeds in lockstep), ``outcomes`` (what ``train`` raises and
-returns).
+``state`` (``RunState``: building a run, a rank's share of it, saving and loading it), ``step`` (one
+generator iteration), ``schedule`` (what an iteration records, and its one agreed decision),
+``loop`` (``train``), ``recorder`` (the sink of records, snapshots and checkpoints), ``checkpoint``
+(opening a run directory), ``process`` (process settings while training), ``batched`` (a sweep's
+seeds in lockstep), ``outcomes`` (what ``train`` raises and returns). The collectives of a
+data-parallel run are ``gan_mixup.distributed``'s.
 """
 from gan_mixup.training.loop import train
 from gan_mixup.training.outcomes import (

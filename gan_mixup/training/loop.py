@@ -24,12 +24,11 @@ import torch
 from gan_mixup.config import ToyConfig
 from gan_mixup.distributed import this_world
 from gan_mixup.training.checkpoint import open_run
-from gan_mixup.training.distributed import check_same_config
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted, TrainingSetupError, TrainResult
 from gan_mixup.training.process import Progress, _signals_to_flag, flush_denormals
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Decision, Schedule, metric_schedule
-from gan_mixup.training.state import build_state, check_fid_weights
+from gan_mixup.training.state import build_state, check_fid_weights, check_same_config
 from gan_mixup.training.step import check_nonfinite, log_record, train_step
 
 

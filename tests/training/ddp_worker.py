@@ -2,7 +2,7 @@
 process group, recording what the rank did. Started by ``tests/test_distributed.py`` through
 torchrun or with torchrun's environment variables; never imported by the library.
 
-    python tests/ddp_worker.py images --out RUN ... [--then images --out RUN2 ...]
+    python tests/training/ddp_worker.py images --out RUN ... [--then images --out RUN2 ...]
 
 Environment:
     DDP_TEST_RECORD   folder for this rank's record: ``rank{R}.json`` (exit codes, and every write the
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import gan_mixup.training as training  # noqa: E402

@@ -369,3 +369,13 @@ def test_callbacks_see_the_global_rng_continue_across_a_resume(tmp_path, tiny_co
     torch.manual_seed(99)
     train(config, tmp_path / "halves", resume=True, callbacks=[drawing(second)])
     assert first + second == whole
+
+
+def test_gan_mixup_train_is_the_function_and_no_module_shadows_it():
+    from pathlib import Path
+
+    import gan_mixup
+    import gan_mixup.training
+
+    assert gan_mixup.train is gan_mixup.training.train and callable(gan_mixup.train)
+    assert not (Path(gan_mixup.__file__).parent / "train.py").exists(), "a module gan_mixup/train.py would shadow it"
