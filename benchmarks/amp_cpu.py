@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/amp_cpu.py [--threads T] [--json PATH]     # ~
       .venv/bin/python benchmarks/amp_cpu.py --effect                        # + ~5 minutes of short trainings
       .venv/bin/python benchmarks/amp_cpu.py --quick                         # a ~30 s smoke run
 
-Speed. Two settings, each trained by ``gan_mixup.train.train_step`` (the trainer's own step, inside
+Speed. Two settings, each trained by ``gan_mixup.training.step.train_step`` (the trainer's own step, inside
 ``flush_denormals`` as ``train`` runs it) on two states built from one config and one seed, one with
 ``amp=False`` and one with ``amp=True``:
 
@@ -45,7 +45,9 @@ from gan_mixup.config import RunConfig  # noqa: E402
 from gan_mixup.metrics import mode_metrics  # noqa: E402
 from gan_mixup.presets import load_preset  # noqa: E402
 from gan_mixup.rundir import read_records  # noqa: E402
-from gan_mixup.train import RunState, build_state, check_nonfinite, flush_denormals, reference_of, train, train_step  # noqa: E402
+from gan_mixup.training import RunState, build_state, train  # noqa: E402
+from gan_mixup.training.process import flush_denormals  # noqa: E402
+from gan_mixup.training.step import check_nonfinite, train_step  # noqa: E402
 
 SETTINGS = {
     "images": {"dataset": "digits", "image_size": 32, "hidden": 64, "batch_size": 64, "d_steps": 1},
@@ -115,7 +117,7 @@ def toy_effect(seeds: list[int], iterations: int, width: int) -> list[dict]:
                     train_step(state)
                 check_nonfinite(state, "stop")
             seconds = time.perf_counter() - start
-            reference = reference_of(state)
+            reference = state.reference
             row = {"seed": seed, "amp": amp, "seconds": seconds}
             with torch.no_grad():
                 for evaluated, enabled in (("fp32", False), ("bf16", True)):

@@ -60,7 +60,7 @@ def worker(args: argparse.Namespace) -> None:
     from contextlib import nullcontext
 
     from gan_mixup.config import RunConfig
-    from gan_mixup.train import StopTraining, train
+    from gan_mixup.training import StopTraining, train
 
     try:
         from gan_mixup.distributed import process_group

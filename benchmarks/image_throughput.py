@@ -13,7 +13,7 @@ one D forward on λ·real + (1−λ)·fake with target λ. The issue asks for wi
 
 1. plain ERM      ``PlainDCGAN`` below: the loop of pytorch/examples dcgan/main.py, as a user writes it.
 2. plain mixup    the same loop with the mixup D loss (the three-line change of the project's README).
-3. trainer ERM    ``gan_mixup.train.train(RunConfig(dataset="digits", ...), run_dir=None)``.
+3. trainer ERM    ``gan_mixup.train(RunConfig(dataset="digits", ...), run_dir=None)``.
 4. trainer mixup  the same, ``objective="mixup"``.
 
 Sustained: every contender is built once, trains ``--warmup`` iterations (≥ 100), and is then timed in
@@ -49,9 +49,11 @@ from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
 from gan_mixup.modalities.images.models import dcgan_discriminator, dcgan_generator  # noqa: E402
 from gan_mixup.modalities.images.data import get_image_dataset  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
-from gan_mixup.train import (  # noqa: E402
-    StopTraining, build_state, denormals_flushed, flush_denormals, metric_schedule, take_snapshot, train, train_step,
-)
+from gan_mixup.training import StopTraining, build_state, train  # noqa: E402
+from gan_mixup.training.process import denormals_flushed, flush_denormals  # noqa: E402
+from gan_mixup.training.recorder import take_snapshot  # noqa: E402
+from gan_mixup.training.schedule import metric_schedule  # noqa: E402
+from gan_mixup.training.step import train_step  # noqa: E402
 
 BATCH, NZ, ALPHA, LR, BETAS = 64, 100, 0.2, 2e-4, (0.5, 0.999)
 DEFAULT_RUN = 2000  # iterations of a default digits run (RunConfig's image default)

@@ -16,9 +16,11 @@ import time
 import torch
 
 from gan_mixup import RunConfig
-from gan_mixup.batched import Lockstep, lockstep_step
+from gan_mixup.training.batched import Lockstep, lockstep_step
 from gan_mixup.presets import load_preset
-from gan_mixup.train import build_state, flush_denormals, train_step
+from gan_mixup.training import build_state
+from gan_mixup.training.process import flush_denormals
+from gan_mixup.training.step import train_step
 
 
 def configs(width: int, seeds: int, preset: str | None) -> list[RunConfig]:

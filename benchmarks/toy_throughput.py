@@ -11,7 +11,7 @@ All contenders train the paper's toy GAN (G and D: MLPs with 3 hidden ReLU layer
 
 1. naive      the step as a user writes it from the paper (``NaiveGAN`` below, plain PyTorch, no
               flags: denormal floats are not flushed).
-2. trainer    ``gan_mixup.train.train(config, run_dir=None)``: no snapshots, no metrics file.
+2. trainer    ``gan_mixup.train(config, run_dir=None)``: no snapshots, no metrics file.
 3. recording  the trainer with a run directory, the default snapshot schedule and metrics; its
               per-iteration cost is projected from directly timed components (see ``recording_cost``).
 4. limit      FLOPs of one generator iteration / the float32 matmul rate measured on exactly the
@@ -21,7 +21,7 @@ All contenders train the paper's toy GAN (G and D: MLPs with 3 hidden ReLU layer
 
 Steady state. A long run is not a fresh one: deep into training, tiny gradients and Adam moments
 become denormal floats, which make every operation touching them many times slower on many x86 CPUs
-(``gan_mixup.train.flush_denormals``). So rows 1 and 2 build their models once, train ``--warmup``
+(``gan_mixup.training.process.flush_denormals``). So rows 1 and 2 build their models once, train ``--warmup``
 iterations (≥ 300), and only then are timed, in short blocks on the same, continuing models, in
 rotation with the GEMM blocks of row 4 (``SteadyRotation``: the whole rotation runs inside one
 ``train`` call, from the callback that receives its log records, so row 2 is exactly what ``train``
@@ -60,9 +60,10 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from gan_mixup.config import LIMITS, RunConfig  # noqa: E402
 from gan_mixup.rundir import snapshot_schedule  # noqa: E402
-from gan_mixup.train import (  # noqa: E402
-    StopTraining, build_state, denormals_flushed, log_record, take_snapshot, train, train_step,
-)
+from gan_mixup.training import StopTraining, build_state, train  # noqa: E402
+from gan_mixup.training.process import denormals_flushed  # noqa: E402
+from gan_mixup.training.recorder import take_snapshot  # noqa: E402
+from gan_mixup.training.step import log_record, train_step  # noqa: E402
 
 FULL_RUN = 20_000  # the paper's generator iterations
 BATCH, D_STEPS, LATENT, ALPHA = 128, 5, 2, 0.2
@@ -184,7 +185,7 @@ def trainer_state() -> Iterator[list]:
     """Lend the benchmark a reference to the ``RunState`` that ``train`` builds inside itself, for the
     denormal census only (it changes nothing ``train`` runs). Empty if ``train`` stops calling
     ``build_state``; the census then says so."""
-    train_module = sys.modules[train.__module__]  # gan_mixup.train (the package exports a function of that name)
+    train_module = sys.modules[train.__module__]  # the module of the training loop
     captured: list = []
     original = train_module.build_state
 

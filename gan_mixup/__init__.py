@@ -20,7 +20,7 @@ from gan_mixup.objectives import (
     get_objective,
 )
 from gan_mixup.regularizers import R1, GradientPenalty, InstanceNoise, LabelSmoothing, with_regularizers
-from gan_mixup.train import TrainResult, train
+from gan_mixup.training import TrainResult, train
 
 __version__ = "0.1.0"
 

@@ -378,7 +378,7 @@ def _main(argv: list[str]) -> int:
     # Under torchrun every rank exits with the same code; rank 0 alone prints the message.
     report = sys.stderr if is_main_process() else io.StringIO()
     try:
-        from gan_mixup.train import NonFiniteError, TrainingInterrupted
+        from gan_mixup.training import NonFiniteError, TrainingInterrupted
 
         _ARGV[:] = argv
         return _run(build_parser().parse_args(argv))
@@ -492,7 +492,7 @@ def _train_one(args: argparse.Namespace) -> int:
     run on machines without the directory), and rank 0 alone writes, prints and renders.
     """
     from gan_mixup.distributed import ignore_sigterm_while_exiting, main_decides, process_group
-    from gan_mixup.train import train
+    from gan_mixup.training import train
 
     tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
     with process_group() as world:

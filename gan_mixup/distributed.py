@@ -16,8 +16,10 @@ then splits the global batch over the ranks. What every rank does differently li
 - ``main_decides``: rank 0 alone touches the run directory; the others receive its result, or its
   error, and raise the same error, so a user mistake ends every rank alike instead of hanging them.
 
-A single process (``WORLD_SIZE`` unset or 1) takes none of these paths: ``current_world()`` is
-``None`` and the trainer runs exactly as it does without this module.
+A single process (``WORLD_SIZE`` unset or 1) is a world of one: ``this_world()`` gives
+``SINGLE_PROCESS``, whose methods do no communication (the loss and the gradients stay as they are,
+an agreement is this process's own values, rank 0's work is just done), so the trainer has one code
+path. ``current_world()`` is ``None`` there: no process group exists.
 
 Example (2 processes on one machine; ``--nnodes`` / ``--rdzv-endpoint`` for several)::
 
@@ -52,7 +54,7 @@ class DistributedError(GanMixupError, RuntimeError):
 
 @dataclass(frozen=True)
 class World:
-    """This process's place in a process group of more than one process."""
+    """This process's place among the processes that train one run (``SINGLE_PROCESS`` when it is alone)."""
 
     rank: int  # 0 .. world_size - 1; rank 0 writes the run directory
     world_size: int
@@ -61,6 +63,39 @@ class World:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def alone(self) -> bool:
+        """A world of one: every collective below is a no-op."""
+        return self.world_size == 1
+
+    def all_reduce_gradients(self, module: nn.Module, loss: Tensor) -> Tensor:
+        """``all_reduce_gradients`` over this world; alone: ``loss`` itself, the gradients untouched."""
+        return loss if self.alone else all_reduce_gradients(module, loss, self)
+
+    def agree(self, values: list[int], device: torch.device) -> list[int]:
+        """The element-wise maximum of ``values`` over the ranks (``max_over_ranks``); alone: ``values``."""
+        return list(values) if self.alone else max_over_ranks(values, device)
+
+    def broadcast_from_main(self, module: nn.Module, parameters: bool = True) -> None:
+        """``broadcast_from_main`` over this world; alone: nothing to do."""
+        if not self.alone:
+            broadcast_from_main(module, parameters)
+
+    def gather_to_main(self, obj: T) -> list[T] | None:
+        """Every rank's ``obj`` on rank 0 (``None`` elsewhere); alone: ``[obj]``."""
+        return [obj] if self.alone else gather_to_main(obj)
+
+    def all_gather(self, obj: T) -> list[T]:
+        """Every rank's ``obj`` on every rank; alone: ``[obj]``."""
+        return [obj] if self.alone else all_gather(obj)
+
+    def main_decides(self, work: Callable[[], T]) -> T:
+        """``main_decides`` over this world; alone: ``work()``."""
+        return work() if self.alone else main_decides(work, self)
+
+
+SINGLE_PROCESS = World(rank=0, world_size=1, local_rank=0)
 
 
 def launched_size() -> int:
@@ -78,6 +113,16 @@ def current_world() -> World | None:
         return None
     rank = dist.get_rank()
     return World(rank, dist.get_world_size(), int(os.environ.get("LOCAL_RANK", rank)))
+
+
+def this_world() -> World:
+    """The world this process trains in: its process group, or ``SINGLE_PROCESS``.
+
+    Example:
+        >>> this_world().world_size  # a plain process
+        1
+    """
+    return current_world() or SINGLE_PROCESS
 
 
 def is_main_process() -> bool:

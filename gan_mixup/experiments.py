@@ -40,7 +40,7 @@ from gan_mixup.rundir import (
     write_manifest,
     write_marker,
 )
-from gan_mixup.train import check_config, train
+from gan_mixup.training import check_config, train
 
 MANIFEST = MANIFEST_FILE  # label -> subdirectory, written by compare / figure5
 FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom

@@ -21,12 +21,12 @@ from gan_mixup.modalities import modality_named
 from gan_mixup.modalities.base import recorded_metrics
 from gan_mixup.modalities.points.metrics import (  # noqa: F401  (the toy metrics' public home before modalities)
     NEAR_STD,
-    gradient_summary,
     mode_metrics,
     nearest_mode,
     sample_metrics,
     sliced_wasserstein,
 )
+from gan_mixup.probes import gradient_summary  # noqa: F401  (re-exported beside the toy metrics)
 from gan_mixup.rundir import METRICS_CSV_FILE, RunDirectoryError, read_reference, write_csv
 
 

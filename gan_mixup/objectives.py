@@ -52,13 +52,52 @@ class StepStats:
 
 @runtime_checkable
 class Objective(Protocol):
-    """The two-method contract every objective follows."""
+    """The two-method contract every objective follows (all a hand-written training loop needs)."""
 
     name: str
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor: ...
 
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor: ...
+
+
+class TrainingObjective(Objective, Protocol):
+    """Everything gan_mixup's trainer reads of an objective: the two losses and these. Every
+    built-in objective has them, and so does one wrapped by ``with_regularizers``.
+
+    Attributes:
+        batches_per_step: real (and fake) batches of the run's size one ``discriminator_loss``
+            consumes (2 for shuffled mixup pairing: pass ``real`` and ``fake`` of twice the size).
+        last_stats: the statistics of the last ``discriminator_loss`` call, for the log (``None``
+            when a wrapped objective keeps none).
+
+    Whether D sees real and fake in one forward or two is each objective's constructor argument
+    ``separate_forwards`` (``None``: two exactly when D has BatchNorm in training mode).
+    """
+
+    batches_per_step: int
+    last_stats: StepStats | None
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Called at the start of each generator iteration (``total`` of them); regularizers that
+        anneal read it, the objectives themselves ignore it."""
+
+
+class PerSampleObjective(TrainingObjective, Protocol):
+    """An objective whose losses are means of per-sample terms on D's logits, stated as D's inputs
+    and targets, so that many runs can share one batched D forward (``gan_mixup.training.batched``):
+    a loss is ``scale * per_sample_loss(D(x), target).mean()``, equal to the ``*_loss`` method's
+    value up to the order of the sums. ``erm`` and ``mixup`` have this form.
+    """
+
+    def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """D's batch, its targets and the scale of the D loss (λ drawn as ``discriminator_loss`` draws it)."""
+
+    def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """D's batch, its targets and the scale of the G loss (negative where G maximises D's loss)."""
+
+    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """The per-sample loss terms (no reduction), same shape as ``logits``."""
 
 
 def logits_of(D: Discriminator, x: Tensor) -> Tensor:
@@ -148,17 +187,20 @@ class StandardGAN:
     """
 
     name = "erm"
-    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1  # real/fake batches the D loss consumes per step
     real_target = 1.0  # D's target for real samples
 
-    def __init__(self, generator_loss: str = "non-saturating") -> None:
+    def __init__(self, generator_loss: str = "non-saturating", separate_forwards: bool | None = None) -> None:
         if generator_loss not in ("non-saturating", "saturating", "minimax"):
             raise ObjectiveError(
                 f"StandardGAN generator_loss must be non-saturating, saturating or minimax, got {generator_loss!r}"
             )
         self.generator_loss_kind = generator_loss
+        self.separate_forwards = separate_forwards  # see real_fake_logits
         self.last_stats = StepStats()
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in this objective."""
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
         """``real_target`` replaces the target 1 for this call (how label smoothing reaches this loss)."""
@@ -169,8 +211,33 @@ class StandardGAN:
     def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return generator_loss_on(D, fake, real, self.generator_loss_kind, self.separate_forwards)
 
+    def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """real ∪ fake with targets 1 and 0; the loss is a sum of two means over B samples each,
+        which is twice the mean over the union."""
+        ones = torch.ones(len(real), device=real.device)
+        zeros = torch.zeros(len(fake), device=fake.device)
+        return torch.cat([real, fake]), torch.cat([ones, zeros]), 2.0
+
+    def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        return unmixed_generator_targets(real, fake, self.generator_loss_kind)
+
+    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
     def __repr__(self) -> str:
         return f"StandardGAN(generator_loss={self.generator_loss_kind!r})"
+
+
+def unmixed_generator_targets(real: Tensor, fake: Tensor, kind: str) -> tuple[Tensor, Tensor, float]:
+    """``generator_loss_on``'s losses as D's batch, targets and scale (``PerSampleObjective``)."""
+    if kind == "non-saturating":
+        return fake, torch.ones(len(fake), device=fake.device), 1.0
+    if kind == "saturating":
+        return fake, torch.zeros(len(fake), device=fake.device), -1.0
+    if kind == "minimax":  # the mean BCE over real ∪ fake
+        targets = torch.cat([torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=fake.device)])
+        return torch.cat([real, fake]), targets, -1.0
+    raise ObjectiveError(f"{kind!r} is no unmixed generator loss; choose non-saturating, saturating or minimax")
 
 
 def generator_loss_on(D: Discriminator, fake: Tensor, real: Tensor | None, kind: str,
@@ -223,7 +290,6 @@ class MixupGAN:
     """
 
     name = "mixup"
-    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     real_target = 1.0  # the share of real in x̃ is multiplied by this to give D's target
 
     def __init__(
@@ -234,6 +300,7 @@ class MixupGAN:
         lambda_distribution: str = "beta",
         pairing: str = "real-fake",
         generator: torch.Generator | None = None,
+        separate_forwards: bool | None = None,
     ) -> None:
         if lambda_distribution not in LAMBDA_DISTRIBUTIONS:
             raise ObjectiveError(f"unknown lambda distribution {lambda_distribution!r}; choose beta or uniform")
@@ -258,7 +325,11 @@ class MixupGAN:
         self.lambda_distribution = lambda_distribution
         self.pairing = pairing
         self.generator = generator
+        self.separate_forwards = separate_forwards  # see real_fake_logits and generator_loss
         self.last_stats = StepStats()
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in this objective."""
 
     @property
     def batches_per_step(self) -> int:
@@ -332,6 +403,22 @@ class MixupGAN:
             raise ObjectiveError("the mixed generator loss needs the real batch: generator_loss(D, fake, real)")
         mixed, target = self.mix(real, fake)
         return -bce(logits_of(D, mixed), target)
+
+    def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """x̃ and λ from ``mix``, as ``discriminator_loss`` draws them (``last_stats`` alike)."""
+        x, target = self.mix(real, fake)
+        self.last_stats = StepStats(lam_mean=target.detach().mean())
+        return x, target, 1.0
+
+    def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """The unmixed losses as ``StandardGAN``'s; ``mixed``: a fresh x̃ and λ, G maximising D's loss."""
+        if self.generator_loss_kind != "mixed":
+            return unmixed_generator_targets(real, fake, self.generator_loss_kind)
+        x, target = self.mix(real, fake)
+        return x, target, -1.0
+
+    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
     def __repr__(self) -> str:
         return (
@@ -463,15 +550,19 @@ class WGANGP:
     """
 
     name = "wgan-gp"
-    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1
 
-    def __init__(self, gp_weight: float = 10.0, generator: torch.Generator | None = None) -> None:
+    def __init__(self, gp_weight: float = 10.0, generator: torch.Generator | None = None,
+                 separate_forwards: bool | None = None) -> None:
         if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (math.isfinite(gp_weight) and gp_weight >= 0):
             raise ObjectiveError(f"WGANGP gp_weight must be a finite number >= 0, got {gp_weight!r}")
         self.gp_weight = float(gp_weight)
         self.generator = generator
+        self.separate_forwards = separate_forwards  # see real_fake_logits
         self.last_stats = StepStats()
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in this objective."""
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
         real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
@@ -506,11 +597,14 @@ class HingeGAN:
     """
 
     name = "hinge"
-    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1
 
-    def __init__(self) -> None:
+    def __init__(self, separate_forwards: bool | None = None) -> None:
+        self.separate_forwards = separate_forwards  # see real_fake_logits
         self.last_stats = StepStats()
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in this objective."""
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
         real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
@@ -546,10 +640,10 @@ class LSGAN:
     """
 
     name = "lsgan"
-    separate_forwards: bool | None = None  # D on real and fake in two forwards? None: when D has BatchNorm
     batches_per_step = 1
 
-    def __init__(self, real_target: float = 1.0, fake_target: float = 0.0, generator_target: float = 1.0) -> None:
+    def __init__(self, real_target: float = 1.0, fake_target: float = 0.0, generator_target: float = 1.0,
+                 separate_forwards: bool | None = None) -> None:
         targets = {"real_target": real_target, "fake_target": fake_target, "generator_target": generator_target}
         for key, value in targets.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -559,7 +653,11 @@ class LSGAN:
         self.real_target = float(real_target)
         self.fake_target = float(fake_target)
         self.generator_target = float(generator_target)
+        self.separate_forwards = separate_forwards  # see real_fake_logits
         self.last_stats = StepStats()
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in this objective."""
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
         """``real_target`` overrides b for this call only (how label smoothing reaches this loss)."""

@@ -68,3 +68,14 @@ def discriminator_gradient_norms(D: nn.Module, real: Tensor, fake: Tensor) -> di
         "fake": input_gradient_norms(D, fake).cpu().numpy(),
         "mixed": input_gradient_norms(D, mixed_points(real, fake)).cpu().numpy(),
     }
+
+
+def gradient_summary(norms: dict[str, np.ndarray]) -> dict[str, float]:
+    """Summarise ``gan_mixup.probes.discriminator_gradient_norms``: the mean finite norm at each kind
+    of point, ``d_grad_real``, ``d_grad_fake``, ``d_grad_mixed`` (NaN where no norm is finite)."""
+    out = {}
+    for where, values in norms.items():
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        out[f"d_grad_{where}"] = float(finite.mean()) if len(finite) else float("nan")
+    return out

@@ -31,7 +31,8 @@ from gan_mixup.pool import process_context, sigint_blocked
 from gan_mixup.rundir import CONFIG_FILE, locked
 from gan_mixup.scorecard import write_scorecard
 from gan_mixup.sweepdir import SweepError, _newest_checkpoint, _records, _records_agree, read_sweep, stopped_nonfinite
-from gan_mixup.train import _progress_bar, check_config
+from gan_mixup.training import check_config
+from gan_mixup.training.process import _progress_bar
 
 AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: latent sizes ...
 AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
@@ -183,7 +184,7 @@ def run_sweep(
     (e.g. TensorBoard logging); they run in the member's process.
 
     ``batched``: the seeds of each toy erm/mixup setting train in lockstep as one batched
-    computation (``gan_mixup.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
+    computation (``gan_mixup.training.batched``), up to ``MAX_LOCKSTEP`` at a time; each member is then
     reproducible from its seed but not bit-identical to its run trained alone. Settings the
     batched path does not cover train one run at a time as usual.
 
@@ -335,7 +336,7 @@ MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it;
 def _lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[SweepMember]]:
     """Group the members that differ only in their seed (and can be batched) into lockstep jobs;
     while there are fewer jobs than ``workers``, halve the largest, so every core gets work."""
-    from gan_mixup.batched import batchable, same_setting
+    from gan_mixup.training.batched import batchable, same_setting
 
     jobs: list[list[SweepMember]] = []
     for member in todo:
@@ -359,7 +360,7 @@ def _run_members(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar
                  callbacks_for: Any) -> dict[str, str]:
     """Train ``jobs`` (each one member, or several in lockstep); returns name -> status.
     SIGINT/SIGTERM: members in flight checkpoint and stop, no new one starts, then ``SweepInterrupted``."""
-    from gan_mixup.train import _signals_to_flag
+    from gan_mixup.training.process import _signals_to_flag
 
     statuses: dict[str, str] = {}
     with _signals_to_flag(handle_signals) as signalled:
@@ -529,12 +530,12 @@ def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str],
                in_process_bar: Any = None, handle_signals: bool = True) -> dict[str, str]:
     """Train (or resume) one member, or several in lockstep; return name -> status instead of
     raising, so the sweep goes on."""
-    from gan_mixup.train import NonFiniteError, TrainingInterrupted, train
+    from gan_mixup.training import NonFiniteError, TrainingInterrupted, train
 
     callbacks = [[_progress_reporter(d, in_process_bar), *(callbacks_for(d) if callbacks_for else [])] for d in run_dirs]
     try:
         if len(configs) > 1:
-            from gan_mixup.batched import train_batched
+            from gan_mixup.training.batched import train_batched
 
             return dict(zip(names, train_batched(configs, run_dirs, resume=True, callbacks=callbacks, handle_signals=handle_signals)))
         train(configs[0], run_dirs[0], resume=True, callbacks=callbacks[0], handle_signals=handle_signals)

@@ -569,7 +569,8 @@ def _library_cases():
     from gan_mixup.objectives import MixupGAN, ObjectiveError, StandardGAN, get_objective
     from gan_mixup.presets import PresetError, load_preset
     from gan_mixup.rundir import CheckpointError, load_checkpoint, snapshot_schedule
-    from gan_mixup.train import RunDirectoryError, train
+    from gan_mixup.rundir import RunDirectoryError
+    from gan_mixup.training import train
     from toy_data import get_dataset
 
     real, fake = torch.randn(8, 2), torch.randn(8, 2)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gan_mixup.config import ARCHITECTURE_FIELDS, PAPER_ITERATIONS, ConfigError, ToyConfig, resume_conflicts
-from gan_mixup.train import check_config
+from gan_mixup.training import check_config
 from toy_data import DATASETS
 
 POSITIVE_INT_FIELDS = (

@@ -111,7 +111,7 @@ def test_the_site_builds_strictly_and_offline(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
-    for name in ("gan_mixup.MixupGAN", "gan_mixup.get_objective", "gan_mixup.with_regularizers", "gan_mixup.train.train",
+    for name in ("gan_mixup.MixupGAN", "gan_mixup.get_objective", "gan_mixup.with_regularizers", "gan_mixup.train",
                  "gan_mixup.RunConfig", "gan_mixup.metrics.evaluate_run", "gan_mixup.experiments.compare",
                  "gan_mixup.sweep.run_sweep"):
         assert f'id="{name}"' in api, f"the API page lost {name}"

@@ -1,15 +1,14 @@
-"""Hardening: the scoped denormal flush, NaN/Inf handling without host syncs, safe --overwrite,
-metrics continuation, the run lock, resume without a checkpoint, time-based checkpoints,
-collections, checkpoint fallbacks, the snapshot schedule, and which errors the CLI turns into one line.
+"""Hardening: safe --overwrite, the run lock, collections, checkpoint fallbacks, the snapshot
+schedule, and which errors the CLI turns into one line (the training loop's own hardening is under
+tests/training/).
 
-Every training is tiny (width 16, 12 iterations). Two real processes are started, each only where a
-real process is the point (another process holding the lock; kill -9 before the first checkpoint).
+Every training is tiny (width 16, 12 iterations). A real process is started only where one is the
+point (another process holding the lock).
 """
 from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import shlex
 import signal
@@ -26,7 +25,7 @@ from torch import nn
 
 from cli_helpers import run_cli, subprocess_env
 from conftest import make_tiny_config, read_metrics_file
-from gan_mixup.cli import EXIT_INTERRUPTED, EXIT_NONFINITE
+from gan_mixup.cli import EXIT_INTERRUPTED
 from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import (
@@ -48,18 +47,10 @@ from gan_mixup.rundir import (
     locked,
     snapshot_schedule,
 )
-from gan_mixup.train import (
-    NonFiniteError,
-    build_state,
-    check_nonfinite,
-    denormals_flushed,
-    nonfinite_parameters,
-    train,
-    train_step,
-)
+from gan_mixup.training.loop import train
 from toy_data import DATASETS, get_dataset, grid25, ring8
 
-train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.train` would give the function
+import gan_mixup.training as training  # noqa: E402
 experiments_module = importlib.import_module("gan_mixup.experiments")
 
 # The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
@@ -94,311 +85,6 @@ def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tens
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-
-
-def clone_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def adam_state(optimizer: torch.optim.Optimizer) -> list[dict[str, torch.Tensor]]:
-    """Every parameter's Adam state (step, exp_avg, exp_avg_sq), cloned."""
-    return [{k: v.detach().clone() for k, v in optimizer.state[p].items()}
-            for group in optimizer.param_groups for p in group["params"]]
-
-
-def assert_adam_equal(a: list[dict[str, torch.Tensor]], b: list[dict[str, torch.Tensor]]) -> None:
-    assert len(a) == len(b) and a
-    for x, y in zip(a, b):
-        assert x.keys() == y.keys() and {"step", "exp_avg", "exp_avg_sq"} <= set(x)
-        for key in x:
-            assert torch.equal(x[key], y[key]), key
-
-
-def steps_of(optimizer: torch.optim.Optimizer) -> set[float]:
-    return {float(optimizer.state[p]["step"]) for group in optimizer.param_groups for p in group["params"]}
-
-
-def all_finite(state_dict: dict[str, torch.Tensor]) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in state_dict.values() if t.is_floating_point())
-
-
-def poison_loss_calls(monkeypatch, where: str, bad_calls: set[int], seen: list | None = None) -> list:
-    """Make ``build_objective`` return the run's objective with its ``<where>_loss`` turned NaN on the
-    given calls (1-based, counted over the run). ``seen`` (returned) gets, per call, its number and
-    the D/G weights and Adam state at the moment of the call, i.e. before that call's update."""
-    seen = [] if seen is None else seen
-    states: list[Any] = []
-    original_state, original_objective = train_module.build_state, train_module.build_objective
-
-    def build_state_(config):
-        states.append(original_state(config))
-        return states[-1]
-
-    def build_objective_(config, generator=None):
-        objective = original_objective(config, generator)
-        inner = getattr(objective, f"{where}_loss")
-        count = [0]
-
-        def loss(D, *args, **kwargs):
-            count[0] += 1
-            if states:
-                state = states[-1]
-                seen.append((count[0], clone_state(state.discriminator), adam_state(state.opt_d),
-                             clone_state(state.generator), adam_state(state.opt_g)))
-            value = inner(D, *args, **kwargs)
-            return value * float("nan") if count[0] in bad_calls else value
-
-        setattr(objective, f"{where}_loss", loss)
-        return objective
-
-    monkeypatch.setattr(train_module, "build_state", build_state_)
-    monkeypatch.setattr(train_module, "build_objective", build_objective_)
-    return seen
-
-
-def events(run: Path) -> list[dict[str, Any]]:
-    return [r for r in read_metrics_file(run) if r["kind"] == "event"]
-
-
-# ----- 1. flush_denormal is scoped to train() -------------------------------------------------------
-
-@pytest.fixture
-def keep_flush_denormal():
-    before = denormals_flushed()
-    yield
-    torch.set_flush_denormal(before)
-
-
-@pytest.mark.parametrize("before", [False, True], ids=["off-before", "on-before"])
-def test_train_flushes_denormals_inside_and_restores_the_setting(before, keep_flush_denormal):
-    assert torch.set_flush_denormal(before), "this CPU cannot flush denormals: the test means nothing here"
-    assert denormals_flushed() is before
-    during: list[bool] = []
-    result = train(make_tiny_config(), None, callbacks=[lambda record: during.append(denormals_flushed())])
-    assert result.iteration == 12
-    assert len(during) == 6 and all(during), during  # every train record (2, 4, ..., 12) saw the flush on
-    assert denormals_flushed() is before
-
-
-def test_flush_denormal_false_leaves_it_off_during_training(keep_flush_denormal):
-    torch.set_flush_denormal(False)
-    during: list[bool] = []
-    train(make_tiny_config(), None, flush_denormal=False, callbacks=[lambda record: during.append(denormals_flushed())])
-    assert len(during) == 6 and not any(during)
-    assert denormals_flushed() is False
-
-
-def test_flush_denormal_is_restored_when_train_raises(tmp_path, keep_flush_denormal):
-    torch.set_flush_denormal(False)
-
-    def crash(record):
-        raise RuntimeError("callback failed")
-
-    with pytest.raises(RuntimeError, match="callback failed"):
-        train(make_tiny_config(), tmp_path / "run", callbacks=[crash])
-    assert denormals_flushed() is False
-    assert not (tmp_path / "run" / LOCK_FILE).exists()
-
-
-# ----- 2. NaN/Inf without a host sync per step ------------------------------------------------------
-
-@pytest.mark.parametrize("where", ["discriminator", "generator"])
-def test_train_step_skips_a_nan_update_on_the_device_and_check_nonfinite_reports_it(where):
-    config = make_tiny_config(d_steps=1)
-    state = build_state(config)
-    inner = getattr(state.objective, f"{where}_loss")
-    calls = [0]
-
-    def poisoned(D, *args, **kwargs):
-        calls[0] += 1
-        value = inner(D, *args, **kwargs)
-        return value * float("nan") if calls[0] == 3 else value
-
-    setattr(state.objective, f"{where}_loss", poisoned)
-    train_step(state)
-    train_step(state)
-    hit, other = (state.discriminator, state.opt_d), (state.generator, state.opt_g)
-    if where == "generator":
-        hit, other = other, hit
-    weights, moments = clone_state(hit[0]), adam_state(hit[1])
-    other_weights = clone_state(other[0])
-    assert steps_of(hit[1]) == {2.0} and steps_of(other[1]) == {2.0}
-
-    d_loss, g_loss = train_step(state)  # iteration 3: the poisoned update; no exception, no sync
-    assert state.iteration == 3
-    assert torch.isnan(d_loss if where == "discriminator" else g_loss)
-    assert_state_dicts_equal(clone_state(hit[0]), weights)
-    assert_adam_equal(adam_state(hit[1]), moments)  # step count and moments untouched
-    assert steps_of(other[1]) == {3.0}, "the other network's update still happened"
-    assert any(not torch.equal(a, b) for a, b in zip(clone_state(other[0]).values(), other_weights.values()))
-
-    skipped = check_nonfinite(state, "skip")
-    assert [(it, what) for it, what, _ in skipped] == [(3, f"{where} loss")]
-    assert math.isnan(skipped[0][2])
-    assert state.pending_losses == [] and check_nonfinite(state, "skip") == []
-
-    train_step(state)  # training goes on: the next update is taken
-    assert steps_of(hit[1]) == {3.0}
-    assert any(not torch.equal(a, b) for a, b in zip(clone_state(hit[0]).values(), weights.values()))
-    assert check_nonfinite(state, "stop") == []
-    assert nonfinite_parameters(state) == []
-
-
-def test_check_nonfinite_stop_raises_at_the_first_bad_iteration():
-    state = build_state(make_tiny_config(d_steps=1))
-    inner = state.objective.discriminator_loss
-    calls = [0]
-
-    def poisoned(D, real, fake):
-        calls[0] += 1
-        value = inner(D, real, fake)
-        return value * float("nan") if calls[0] in (2, 4) else value
-
-    state.objective.discriminator_loss = poisoned
-    for _ in range(4):
-        train_step(state)
-    with pytest.raises(NonFiniteError) as info:
-        check_nonfinite(state, "stop")
-    assert info.value.iteration == 2
-    assert info.value.checkpoint_iteration is None
-    assert "iteration 2" in str(info.value) and "discriminator loss" in str(info.value)
-    assert nonfinite_parameters(state) == [], "a skipped update leaves the weights finite"
-
-
-def test_skip_run_records_the_skipped_update_and_leaves_d_and_adam_unchanged(tmp_path, monkeypatch):
-    # d_steps 2: calls 9 and 10 are iteration 5's D steps; poison the second one only.
-    seen = poison_loss_calls(monkeypatch, "discriminator", {10})
-    run = tmp_path / "run"
-    result = train(make_tiny_config(on_nonfinite="skip"), run)
-    assert result.iteration == 12
-    assert [(e["event"], e["iteration"]) for e in events(run)] == [("skipped", 5)]
-    assert "discriminator" in events(run)[0]["message"]
-
-    by_call = {call: (d, opt_d) for call, d, opt_d, _, _ in seen}
-    assert len(by_call) == 24
-    # Call 10 saw the weights after call 9's update; call 11 sees them after call 10's skipped one.
-    assert_state_dicts_equal(by_call[11][0], by_call[10][0])
-    assert_adam_equal(by_call[11][1], by_call[10][1])
-    assert {float(s["step"]) for s in by_call[10][1]} == {9.0}
-    # The updates around it were taken.
-    assert any(not torch.equal(a, b) for a, b in zip(by_call[10][0].values(), by_call[9][0].values()))
-    assert any(not torch.equal(a, b) for a, b in zip(by_call[12][0].values(), by_call[11][0].values()))
-    final = load(run / "checkpoint.pt")
-    assert final["iteration"] == 12 and all_finite(final["discriminator"]) and all_finite(final["generator"])
-    assert {float(s["step"]) for s in final["opt_d"]["state"].values()} == {23.0}, "24 D updates, one skipped"
-
-
-@pytest.mark.parametrize("bad_iteration, checkpoint_every, expected", [
-    (8, 1000, None),  # no checkpoint before the bad iteration
-    (8, 5, 5),
-    (10, 5, 5),  # found at a checkpoint iteration: the bad iteration is not checkpointed
-], ids=["no-checkpoint", "checkpoint-before", "found-at-checkpoint"])
-def test_stop_run_raises_with_the_first_bad_iteration_and_the_checkpoint_on_disk(
-        bad_iteration, checkpoint_every, expected, tmp_path, monkeypatch):
-    poison_loss_calls(monkeypatch, "discriminator", {2 * bad_iteration - 1})
-    run = tmp_path / "run"
-    config = make_tiny_config(checkpoint_every=checkpoint_every, checkpoint_seconds=0)
-    with pytest.raises(NonFiniteError) as info:
-        train(config, run)
-    assert info.value.iteration == bad_iteration
-    assert info.value.checkpoint_iteration == expected
-    last = read_metrics_file(run)[-1]
-    assert (last["kind"], last["event"], last["iteration"]) == ("event", "nonfinite", bad_iteration)
-    if expected is None:
-        assert not (run / "checkpoint.pt").exists() and not (run / "checkpoint.prev.pt").exists()
-    else:
-        checkpoint = load(run / "checkpoint.pt")
-        assert checkpoint["iteration"] == expected
-        assert all_finite(checkpoint["discriminator"]) and all_finite(checkpoint["generator"])
-    assert not (run / LOCK_FILE).exists()
-
-
-def test_pending_checks_are_bounded_and_report_the_first_bad_iteration(tmp_path, monkeypatch):
-    # No log, snapshot or checkpoint before iteration 10: only the queue bound forces a check.
-    monkeypatch.setattr(train_module, "MAX_PENDING_CHECKS", 4)
-    poison_loss_calls(monkeypatch, "discriminator", {3, 5})  # iterations 2 and 3
-    seen_at: list[tuple[int, int]] = []
-    states: list[Any] = []
-    build = train_module.build_state
-    monkeypatch.setattr(train_module, "build_state", lambda config: states.append(build(config)) or states[-1])
-
-    def watch(record):
-        if record["kind"] == "event":
-            seen_at.append((record["iteration"], states[0].iteration))
-
-    config = make_tiny_config(log_every=1000, snapshot_frames=0, checkpoint_seconds=0, on_nonfinite="skip")
-    train(config, tmp_path / "skip", callbacks=[watch])
-    assert seen_at == [(2, 4), (3, 4)], "the queue of 4 unchecked iterations is checked at iteration 4"
-
-    states.clear()
-    with pytest.raises(NonFiniteError) as info:
-        train(config.replace(on_nonfinite="stop"), tmp_path / "stop")
-    assert info.value.iteration == 2
-    assert states[0].iteration == 4, "stopped where the bounded queue was checked"
-
-
-# ----- 3. the CLI on a non-finite run ---------------------------------------------------------------
-
-def test_huge_lr_goes_nonfinite_exit_3_without_a_checkpoint(tmp_path):
-    run = tmp_path / "run"
-    code, _, stderr = run_cli(["toy", "--out", run, *TINY, "--lr", "1e30", *QUIET])
-    assert code == EXIT_NONFINITE, stderr
-    assert [e["event"] for e in events(run)] == ["nonfinite"], "the run really went non-finite"
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr
-    assert lines[0].startswith("gan-mixup: stopped:")
-    assert f"iteration {events(run)[0]['iteration']}" in lines[0]
-    assert "No checkpoint was written yet" in lines[0]
-    assert "--on-nonfinite skip" in lines[0]
-    assert not (run / "checkpoint.pt").exists()
-
-
-def test_nonfinite_message_names_the_kept_checkpoint(tmp_path, monkeypatch):
-    poison_loss_calls(monkeypatch, "discriminator", {15})  # iteration 8
-    run = tmp_path / "run"
-    code, _, stderr = run_cli(["toy", "--out", run, *TINY, "--checkpoint-every", "5", *QUIET])
-    assert code == EXIT_NONFINITE, stderr
-    line, = stderr.splitlines()
-    assert "iteration 8" in line and "The checkpoint of iteration 5" in line
-    assert "No checkpoint" not in line and "--on-nonfinite skip" in line
-    assert load(run / "checkpoint.pt")["iteration"] == 5
-
-
-def fail_parameter_check(monkeypatch) -> None:
-    """Every checkpoint finds non-finite weights (what a huge lr can do even with skip)."""
-    monkeypatch.setattr(train_module, "nonfinite_parameters", lambda state: ["discriminator.0.weight"])
-
-
-@pytest.mark.parametrize("flags", [["--on-nonfinite", "skip"], ["--on-nonfinite=skip"]], ids=["space", "equals"])
-def test_nonfinite_hint_does_not_suggest_skip_when_the_user_passed_it(flags, tmp_path, monkeypatch):
-    fail_parameter_check(monkeypatch)
-    code, _, stderr = run_cli(["toy", "--out", tmp_path / "run", *TINY, *flags, *QUIET])
-    assert code == EXIT_NONFINITE, stderr
-    line, = stderr.splitlines()
-    assert "non-finite parameters at iteration 12" in line and "No checkpoint was written yet" in line
-    assert "try a lower --lr" in line
-    assert "--on-nonfinite skip" not in line, line
-
-
-def test_nonfinite_hint_does_not_suggest_skip_to_a_resumed_run_that_skips(tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    code, _, stderr = run_cli(["toy", "--out", run, *TINY, "--on-nonfinite", "skip", *QUIET])
-    assert code == 0, stderr
-    fail_parameter_check(monkeypatch)
-    code, _, stderr = run_cli(["toy", "--resume", run, "--iterations", "14", *QUIET])
-    assert code == EXIT_NONFINITE, stderr
-    line, = stderr.splitlines()
-    assert "The checkpoint of iteration 12" in line
-    assert "--on-nonfinite skip" not in line, "the run already skips (its config.json says so)"
-
-
-def test_nonfinite_hint_suggests_skip_when_only_the_out_dir_is_called_skip(tmp_path, monkeypatch):
-    fail_parameter_check(monkeypatch)
-    monkeypatch.chdir(tmp_path)
-    code, _, stderr = run_cli(["toy", "--out", "skip", *TINY, *QUIET])
-    assert code == EXIT_NONFINITE, stderr
-    line, = stderr.splitlines()
-    assert "--on-nonfinite skip" in line, "the user never passed --on-nonfinite; a folder name is no flag"
 
 
 # ----- 4. --overwrite safety ------------------------------------------------------------------------
@@ -454,41 +140,6 @@ def test_overwrite_removes_only_gan_mixups_files(marked_run):
     assert not (marked_run / "snapshots" / "it_00000012.npz").exists(), "the old run's snapshots are gone"
     assert max(r["iteration"] for r in read_metrics_file(marked_run)) == 8
     assert (marked_run / MARKER_FILE).is_file() and not (marked_run / LOCK_FILE).exists()
-
-
-# ----- 5. metrics.jsonl deleted or cut before --resume ----------------------------------------------
-
-@pytest.mark.parametrize("damage", ["deleted", "cut-mid-line"])
-def test_resume_continues_a_deleted_or_cut_metrics_file(damage, tmp_path):
-    run = tmp_path / "run"
-    train(make_tiny_config(iterations=20, checkpoint_every=10), run)
-    path = run / "metrics.jsonl"
-    data = path.read_bytes()
-    kept = b""
-    if damage == "deleted":
-        path.unlink()
-    else:
-        cut = data.rindex(b"\n", 0, len(data) - 1) + 6  # 5 bytes into the last line
-        assert data[cut - 1:cut] != b"\n"
-        kept = data[:cut]
-        path.write_bytes(kept)
-
-    code, _, stderr = run_cli(["toy", "--resume", run, "--iterations", "30", *QUIET])
-    assert code == 0, stderr
-    assert "Traceback" not in stderr
-    warnings = [line for line in stderr.splitlines() if line.startswith("gan-mixup: warning:")]
-    assert len(warnings) == 1 and "metrics.jsonl" in warnings[0], stderr
-
-    after = path.read_bytes()
-    assert b"\x00" not in after
-    assert after.startswith(kept)
-    new_lines = after[len(kept):].decode().splitlines()
-    if damage == "cut-mid-line":
-        assert new_lines[0] == "", "the cut line is ended, and the next record starts on a line of its own"
-        new_lines = new_lines[1:]
-    new = [json.loads(line) for line in new_lines]  # every new record is strict JSON
-    assert [r["iteration"] for r in new if r["kind"] == "train"] == [22, 24, 26, 28, 30]
-    assert new[-1]["iteration"] == 30 and load(run / "checkpoint.pt")["iteration"] == 30
 
 
 # ----- 6. the run lock ------------------------------------------------------------------------------
@@ -556,78 +207,6 @@ def test_nested_lock_in_one_process_is_refused(tmp_path):
     assert not run.exists(), "a directory created by the lock that stayed empty is removed"
     with locked(run):  # free again
         pass
-
-
-# ----- 7. a run killed before its first checkpoint resumes from iteration 0 ---------------------------
-
-KILLED_BEFORE_CHECKPOINT = """
-import sys, time
-from gan_mixup.config import RunConfig
-from gan_mixup.train import train
-
-def hold(record):
-    if record["kind"] == "train":
-        print("ready", flush=True)
-        time.sleep(120)
-
-train(RunConfig.from_json(sys.argv[2]), sys.argv[1], callbacks=[hold])
-"""
-
-
-def test_resume_of_a_run_killed_before_its_first_checkpoint_is_bit_identical(tmp_path):
-    run = tmp_path / "run"
-    config = make_tiny_config(checkpoint_every=100000, checkpoint_seconds=0)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_BEFORE_CHECKPOINT, str(run), config.to_json()],
-                             cwd=tmp_path, env=subprocess_env(), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
-    assert (run / "config.json").is_file() and (run / "snapshots" / "it_00000001.npz").is_file()
-    assert not (run / "checkpoint.pt").exists() and not (run / "checkpoint.prev.pt").exists()
-
-    code, _, stderr = run_cli(["toy", "--resume", run, *QUIET])
-    assert code == 0, stderr
-    final = load(run / "checkpoint.pt")
-    assert final["iteration"] == 12
-    reference = train(config, None)
-    assert_state_dicts_equal(final["generator"], reference.generator.state_dict())
-    assert_state_dicts_equal(final["discriminator"], reference.discriminator.state_dict())
-    train_records = [r["iteration"] for r in read_metrics_file(run) if r["kind"] == "train"]
-    assert train_records == [2, 4, 6, 8, 10, 12], "the killed run's records are not kept twice"
-    assert not (run / LOCK_FILE).exists()
-
-
-# ----- 8. time-based checkpoints --------------------------------------------------------------------
-
-@pytest.mark.parametrize("seconds, expected", [
-    (1e-9, [(k, k - 1) for k in range(2, 13, 2)]),  # every iteration is past 1 ns: a checkpoint each
-    (0.0, [(k, None) for k in range(2, 13, 2)]),  # off: only the final one
-    (3600.0, [(k, None) for k in range(2, 13, 2)]),  # an hour never passes in 12 iterations
-], ids=["1ns", "off", "hour"])
-def test_checkpoint_seconds(seconds, expected, tmp_path):
-    run = tmp_path / "run"
-    seen: list[tuple[int, int | None]] = []
-
-    def watch(record):
-        if record["kind"] == "train":
-            on_disk = load_checkpoint(run)[0]["iteration"] if (run / "checkpoint.pt").exists() else None
-            seen.append((record["iteration"], on_disk))
-
-    result = train(make_tiny_config(checkpoint_every=10**9, checkpoint_seconds=seconds), run, callbacks=[watch])
-    assert seen == expected
-    assert load(run / "checkpoint.pt")["iteration"] == 12
-    assert len(result.checkpoint_seconds) == (12 if seconds == 1e-9 else 1)
-    if seconds == 1e-9:
-        assert load(run / "checkpoint.prev.pt")["iteration"] == 11
-    else:
-        assert not (run / "checkpoint.prev.pt").exists()
 
 
 # ----- 9. compare and figure5 -----------------------------------------------------------------------
@@ -852,7 +431,7 @@ def test_cli_lets_a_bug_keep_its_traceback(error, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(train_module, "train", broken)
+    monkeypatch.setattr(training, "train", broken)
     with pytest.raises(type(error), match="bug"):
         run_cli(["toy", "--out", tmp_path / "run", *TINY, *QUIET])
 
@@ -861,7 +440,7 @@ def test_cli_turns_a_gan_mixup_error_into_one_line(tmp_path, monkeypatch):
     def mistaken(*args, **kwargs):
         raise GanMixupError("mistake")
 
-    monkeypatch.setattr(train_module, "train", mistaken)
+    monkeypatch.setattr(training, "train", mistaken)
     code, stdout, stderr = run_cli(["toy", "--out", tmp_path / "run", *TINY, *QUIET])
     assert stderr == "gan-mixup: error: mistake\n"
     assert code == 2 and stdout == ""
@@ -983,7 +562,7 @@ def test_compare_resume_dir_without_out_retrains_a_deleted_member(tmp_path, monk
 
 
 def test_overwrite_accepts_a_run_of_the_version_before_markers(tmp_path):
-    from gan_mixup.train import train
+    from gan_mixup.training.loop import train
 
     run = tmp_path / "old"
     train(make_tiny_config(), run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import make_tiny_config
-from gan_mixup.train import train
+from gan_mixup.training import train
 
 
 def test_metrics_leave_out_a_damaged_snapshot_with_a_warning(tmp_path, capsys):

@@ -583,3 +583,59 @@ def test_mixup_discriminator_loss_is_a_finite_nonnegative_scalar(alpha, batch, s
     assert loss.shape == ()
     assert torch.isfinite(loss)
     assert loss.item() >= 0
+
+
+# ----- what the trainer reads: the declared protocol ------------------------------------------------
+
+def _every_training_objective():
+    from gan_mixup.regularizers import R1, with_regularizers
+
+    built = [get_objective(name) for name in OBJECTIVES]
+    return built + [with_regularizers(MixupGAN(alpha=0.2, generator=_gen()), R1(1.0))]
+
+
+@pytest.mark.parametrize("objective", _every_training_objective(), ids=lambda o: type(o).__name__)
+def test_every_builtin_objective_has_what_the_trainer_reads(objective):
+    # The trainer reads exactly these (TrainingObjective), with no getattr fallback.
+    declared = set(objectives.TrainingObjective.__annotations__) | {"begin_iteration"}
+    assert declared == {"batches_per_step", "last_stats", "begin_iteration"}
+    assert isinstance(objective.batches_per_step, int) and objective.batches_per_step >= 1
+    assert objective.last_stats is None or isinstance(objective.last_stats, objectives.StepStats)
+    assert objective.begin_iteration(3, 10) is None
+    assert isinstance(objective, objectives.Objective)
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+@pytest.mark.parametrize("separate", [None, False, True])
+def test_separate_forwards_is_a_constructor_option_of_every_objective(name, separate):
+    assert get_objective(name, separate_forwards=separate).separate_forwards is separate
+
+
+PER_SAMPLE_CASES = [("erm", kind, None) for kind in ("non-saturating", "saturating", "minimax")] + \
+    [("mixup", kind, pairing) for kind in ("non-saturating", "saturating", "minimax", "mixed")
+     for pairing in ("real-fake", "shuffled")]
+
+
+@pytest.mark.parametrize("name,kind,pairing", PER_SAMPLE_CASES)
+def test_per_sample_losses_are_the_objectives_own_losses(name, kind, pairing):
+    # The lockstep trainer evaluates each loss as scale * per_sample_loss(D(x), target).mean(); it
+    # must be the objective's own discriminator_loss / generator_loss, with the same λ draws.
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+
+    def make():
+        if name == "erm":
+            return StandardGAN(generator_loss=kind)
+        return MixupGAN(alpha=0.4, generator_loss=kind, pairing=pairing, generator=_gen(5))
+
+    direct, stated = make(), make()
+    assert isinstance(stated, objectives.PerSampleObjective)
+    for loss, targets in ((direct.discriminator_loss(D, real, fake), stated.discriminator_targets(real, fake)),
+                          (direct.generator_loss(D, fake, real), stated.generator_targets(real, fake))):
+        x, target, scale = targets
+        per_sample = stated.per_sample_loss(D(x).squeeze(-1), target)
+        assert per_sample.shape == target.shape
+        torch.testing.assert_close(scale * per_sample.mean(), loss)
+    if name == "mixup":  # the same statistic reaches the log
+        torch.testing.assert_close(stated.last_stats.lam_mean, direct.last_stats.lam_mean)

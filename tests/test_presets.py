@@ -8,7 +8,7 @@ from gan_mixup.config import ToyConfig
 from gan_mixup.objectives import MixupGAN
 from gan_mixup.presets import PRESETS, PresetError, load_preset
 from gan_mixup.rundir import list_snapshots, read_snapshot
-from gan_mixup.train import build_objective, train
+from gan_mixup.training import build_objective, train
 
 
 def test_paper_code_preset_is_the_authors_demo():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import make_linear_d, make_tiny_config
-from gan_mixup.batched import BatchingError, Lockstep, batchable, lockstep_step, train_batched
+from gan_mixup.training.batched import BatchingError, Lockstep, batchable, lockstep_step, train_batched
 from gan_mixup.config import RunConfig
 from gan_mixup.metrics import gradient_summary, mode_metrics
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
@@ -20,7 +20,8 @@ from gan_mixup.rundir import read_snapshots
 from gan_mixup.scorecard import RESULT_COLUMNS, collect_results
 from gan_mixup.sweep import SweepError, run_sweep, sweep_members
 from gan_mixup.sweepdir import member_finished
-from gan_mixup.train import build_state, train, train_step
+from gan_mixup.training import build_state, train
+from gan_mixup.training.step import train_step
 from toy_data import get_dataset
 
 RING = get_dataset("ring8")

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 if TYPE_CHECKING:  # annotations only
+    import torch
     from torch import nn
+
+    from gan_mixup.rundir import Reference
 
 # --- render and metrics ---
 
@@ -136,6 +139,28 @@ class Modality:
         """All the modes a run can cover (None where the data has none), from its reference and its
         snapshot records."""
         return None
+
+    # --- training ---
+    # What the trainer asks of a modality: what a snapshot records, the reference it is drawn
+    # against, which snapshots compute metrics, and whether runs can train in lockstep.
+
+    lockstep: bool = False  # whether runs can train batched over stacked weights (gan_mixup.training.batched)
+
+    def metric_iterations(self, config: Any) -> "set[int] | None":
+        """The snapshot iterations whose records compute metrics; ``None``: every snapshot (each
+        of these iterations is a snapshot too)."""
+        return None
+
+    def make_reference(self, config: Any, data: Any, generator: "torch.Generator") -> "Reference":
+        """The real samples every snapshot is drawn and measured against, from ``generator`` alone."""
+        raise NotImplementedError
+
+    def take_snapshot(self, state: Any, run_dir: "Path", G: "nn.Module", D: "nn.Module",
+                      with_metrics: bool = True) -> dict[str, Any]:
+        """Write the snapshot of ``state.iteration`` to ``run_dir`` and return its ``metrics.jsonl``
+        record. ``state`` is the run's state (``fixed_noise``, ``metric_noise``, ``iteration``,
+        ``config``, ``dataset``, ``reference``); G and D are in eval mode, gradients off."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<modality {self.name}>"

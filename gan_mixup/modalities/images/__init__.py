@@ -6,7 +6,12 @@ from typing import TYPE_CHECKING, Any
 from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreColumn
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
     from torch import nn
+
+    from gan_mixup.rundir import Reference
 
 IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
 
@@ -70,6 +75,26 @@ class Images(Modality):
     def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
         # What the real data covers at the metrics' sample size, recorded at iteration 0.
         return records[0].get("real_modes_covered") if records else None
+    # --- training ---
+    def metric_iterations(self, config: Any) -> "set[int] | None":
+        """A metric costs a few training steps here: ``metric_frames`` log-spaced snapshots, the
+        paper's iterations, the first and the last (none without ``metric_samples``)."""
+        from gan_mixup.rundir import snapshot_schedule
+
+        if not config.metric_samples:
+            return set()
+        return {0, *snapshot_schedule(config.iterations, config.metric_frames)}
+
+    def make_reference(self, config: Any, data: Any, generator: "torch.Generator") -> "Reference":
+        from gan_mixup.modalities.images.snapshot import make_reference
+
+        return make_reference(config, data, generator)
+
+    def take_snapshot(self, state: Any, run_dir: "Path", G: "nn.Module", D: "nn.Module",
+                      with_metrics: bool = True) -> dict[str, Any]:
+        from gan_mixup.modalities.images.snapshot import take_snapshot
+
+        return take_snapshot(state, run_dir, G, D, with_metrics)
 
 
 IMAGES = Images()

@@ -7,7 +7,12 @@ from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreCo
 from toy_data import DATASETS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
     from torch import nn
+
+    from gan_mixup.rundir import Reference
 
 
 class Points(Modality):
@@ -74,6 +79,19 @@ class Points(Modality):
 
     def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
         return len(reference.modes) or None
+    # --- training ---
+    lockstep = True
+
+    def make_reference(self, config: Any, data: Any, generator: "torch.Generator") -> "Reference":
+        from gan_mixup.modalities.points.snapshot import make_reference
+
+        return make_reference(config, data, generator)
+
+    def take_snapshot(self, state: Any, run_dir: "Path", G: "nn.Module", D: "nn.Module",
+                      with_metrics: bool = True) -> dict[str, Any]:
+        from gan_mixup.modalities.points.snapshot import take_snapshot
+
+        return take_snapshot(state, run_dir, G, D, with_metrics)
 
 
 POINTS = Points()

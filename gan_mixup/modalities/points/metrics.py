@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gan_mixup.errors import GanMixupWarning
+from gan_mixup.probes import gradient_summary
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,17 +100,6 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
     if extent is not None:
         inside = finite & (np.abs(np.where(finite[:, None], fake, 0.0)) <= extent).all(axis=1)
         out["outside_frame"] = float(1.0 - inside.mean()) if len(fake) else 0.0
-    return out
-
-
-def gradient_summary(norms: dict[str, np.ndarray]) -> dict[str, float]:
-    """Summarise ``gan_mixup.probes.discriminator_gradient_norms``: the mean finite norm at each kind
-    of point, ``d_grad_real``, ``d_grad_fake``, ``d_grad_mixed`` (NaN where no norm is finite)."""
-    out = {}
-    for where, values in norms.items():
-        values = np.asarray(values, dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        out[f"d_grad_{where}"] = float(finite.mean()) if len(finite) else float("nan")
     return out
 
 

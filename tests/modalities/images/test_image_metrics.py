@@ -506,7 +506,7 @@ def test_a_resumed_image_run_records_the_metrics_of_an_uninterrupted_one(tmp_pat
     import json
 
     from gan_mixup import RunConfig, train
-    from gan_mixup.train import StopTraining
+    from gan_mixup.training import StopTraining
 
     monkeypatch.setenv("GAN_MIXUP_CACHE", str(tmp_path / "cache"))
     digits_mnist(tmp_path / "data")

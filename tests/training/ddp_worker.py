@@ -2,7 +2,7 @@
 process group, recording what the rank did. Started by ``tests/test_distributed.py`` through
 torchrun or with torchrun's environment variables; never imported by the library.
 
-    python tests/ddp_worker.py images --out RUN ... [--then images --out RUN2 ...]
+    python tests/training/ddp_worker.py images --out RUN ... [--then images --out RUN2 ...]
 
 Environment:
     DDP_TEST_RECORD   folder for this rank's record: ``rank{R}.json`` (exit codes, and every write the
@@ -22,7 +22,6 @@ still running (gloo's would be ``gloo_*`` / ``pt_gloo_*``).
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -32,10 +31,11 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.train as m` gives the function
+import gan_mixup.training as training  # noqa: E402
+from gan_mixup.training import loop as training_loop, state as training_state  # noqa: E402
 from gan_mixup.cli import main  # noqa: E402
 from gan_mixup.distributed import process_group  # noqa: E402
 
@@ -67,7 +67,7 @@ def inject_nan(spec: str, run: int) -> None:
     """Patch ``build_objective`` so that run ``run`` gets a NaN D loss as ``spec`` says."""
     nan_run, rank, call = (int(part) for part in spec.split(":"))
     original = ORIGINAL["build_objective"]
-    train_module.build_objective = original
+    training_state.build_objective = original
     if rank != RANK or nan_run != run:
         return
 
@@ -83,14 +83,14 @@ def inject_nan(spec: str, run: int) -> None:
         objective.discriminator_loss = discriminator_loss
         return objective
 
-    train_module.build_objective = build_objective
+    training_state.build_objective = build_objective
 
 
 def pace(spec: str, run: int) -> None:
     """Patch ``train_step`` so that the runs ``spec`` names sleep after each iteration."""
     runs, seconds = spec.split(":")
     original = ORIGINAL["train_step"]
-    train_module.train_step = original
+    training_loop.train_step = original
     if str(run) not in runs.split(","):
         return
 
@@ -99,7 +99,7 @@ def pace(spec: str, run: int) -> None:
         time.sleep(float(seconds))
         return losses
 
-    train_module.train_step = train_step
+    training_loop.train_step = train_step
 
 
 def gradient_check() -> float:
@@ -128,7 +128,7 @@ def gradient_check() -> float:
     return max(float((a.grad - b.grad).abs().max()) for a, b in zip(D.parameters(), whole.parameters()))
 
 
-ORIGINAL = {"build_objective": train_module.build_objective, "train_step": train_module.train_step}
+ORIGINAL = {"build_objective": training_state.build_objective, "train_step": training_loop.train_step}
 
 
 def main_worker(argv: list[str]) -> int:
@@ -146,13 +146,13 @@ def main_worker(argv: list[str]) -> int:
     runs.append(current)
 
     results: list[Any] = []
-    original_train = train_module.train
+    original_train = training.train
 
     def train(*args: Any, **kwargs: Any) -> Any:
         results.append(original_train(*args, **kwargs))
         return results[-1]
 
-    train_module.train = train  # the CLI imports it from the module at call time
+    training.train = train  # the CLI imports it from the package at call time
     codes = []
     extra: dict[str, Any] = {}
     with process_group():  # one group for all the runs; the CLI uses it as it is

@@ -30,10 +30,11 @@ from gan_mixup import distributed
 from gan_mixup.cli import EXIT_INTERRUPTED, EXIT_NONFINITE, EXIT_USAGE
 from gan_mixup.config import ConfigError
 from gan_mixup.distributed import World
-from gan_mixup.train import build_state, make_data_parallel, rank_stream_seeds, stream_seeds
+from gan_mixup.training.state import build_state, stream_seeds
+from gan_mixup.training.state import make_data_parallel, rank_stream_seeds
 from test_reliability import CheckpointWatch, assert_runs_identical, checkpoint_iteration, load
 
-WORKER = REPO / "tests" / "ddp_worker.py"
+WORKER = REPO / "tests" / "training" / "ddp_worker.py"
 ITERATIONS = 60
 # The image GAN as small as it goes; checkpoints often, so a kill lands between two of them.
 IMAGES = ["images", "--dataset", "digits", "--objective", "mixup", "--hidden", "8", "--batch-size", "16",
@@ -335,3 +336,18 @@ def test_ranks_draw_different_streams_and_a_single_process_keeps_its_own():
     assert [int(s) for s in rank_stream_seeds(0, 0)] != [int(s) for s in rank_stream_seeds(0, 1)]
     assert not set(map(int, rank_stream_seeds(0, 0))) & set(map(int, stream_seeds(0)))
     assert distributed.current_world() is None  # no process group here: train() takes no distributed path
+
+
+def test_a_world_of_one_communicates_nothing():
+    from gan_mixup.distributed import SINGLE_PROCESS, this_world
+
+    world = this_world()
+    assert world is SINGLE_PROCESS and world.alone and world.is_main
+    D = torch.nn.Linear(2, 1)
+    loss = D(torch.ones(3, 2)).mean()
+    loss.backward()
+    grad = D.weight.grad.clone()
+    assert world.all_reduce_gradients(D, loss) is loss and torch.equal(D.weight.grad, grad)
+    assert world.agree([3, 0, 1], torch.device("cpu")) == [3, 0, 1]
+    assert world.gather_to_main({"a": 1}) == [{"a": 1}] and world.all_gather(7) == [7]
+    assert world.main_decides(lambda: 42) == 42

@@ -38,15 +38,12 @@ from gan_mixup.objectives import (
     has_batch_statistics,
 )
 from gan_mixup.rundir import read_reference, read_snapshot, read_snapshots, snapshot_path, snapshot_schedule
-from gan_mixup.train import (
-    build_state,
-    flush_denormals,
-    metric_schedule,
-    take_snapshot,
-    train,
-    train_step,
-    update_ema,
-)
+from gan_mixup.training.state import build_state
+from gan_mixup.training.process import flush_denormals
+from gan_mixup.training.recorder import take_snapshot
+from gan_mixup.training.schedule import metric_schedule
+from gan_mixup.training.loop import train
+from gan_mixup.training.step import train_step, update_ema
 
 TINY: dict[str, Any] = dict(
     dataset="digits", image_size=16, hidden=8, latent_dim=8, batch_size=16, iterations=6, snapshot_frames=3,

@@ -34,7 +34,8 @@ from conftest import make_tiny_config
 from gan_mixup import objectives
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, StandardGAN, get_objective
 from gan_mixup.regularizers import REGULARIZERS, parse_regularizer, with_regularizers
-from gan_mixup.train import build_state, train_step
+from gan_mixup.training.state import build_state
+from gan_mixup.training.step import train_step
 
 META = torch.device("meta")
 

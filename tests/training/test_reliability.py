@@ -23,14 +23,12 @@ import numpy as np
 import pytest
 import torch
 
-import importlib
-
-train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.train as m` gives the function `train`
 from cli_helpers import run_cli, subprocess_env
 from conftest import assert_same
 from gan_mixup.cli import EXIT_INTERRUPTED
 from gan_mixup.config import ToyConfig
-from gan_mixup.train import NonFiniteError, train
+from gan_mixup.training import NonFiniteError, train
+from gan_mixup.training import loop as training_loop, state as training_state
 
 SMALL = ["--snapshot-frames", "3", "--fixed-samples", "100", "--grid-size", "8", "--no-progress", "--no-render"]
 TINY = ["--hidden", "8", *SMALL]
@@ -400,8 +398,8 @@ class NaNAt:
 
 
 def poison(monkeypatch, bad: set[int], where: str = "discriminator", value: float = math.nan) -> None:
-    original = train_module.build_objective
-    monkeypatch.setattr(train_module, "build_objective",
+    original = training_state.build_objective
+    monkeypatch.setattr(training_state, "build_objective",
                         lambda config, generator=None: NaNAt(original(config, generator), bad, where, value))
 
 
@@ -452,8 +450,8 @@ def test_nonfinite_parameters_with_finite_losses_stop_with_an_event(tmp_path, mo
     # A finite loss can still take a step to Inf weights (a huge lr overflows); the checkpoint's
     # parameter check catches that, and the run must record it like a non-finite loss.
     states = []
-    original = train_module.build_state
-    monkeypatch.setattr(train_module, "build_state", lambda config: states.append(original(config)) or states[-1])
+    original = training_loop.build_state
+    monkeypatch.setattr(training_loop, "build_state", lambda config, *world: states.append(original(config, *world)) or states[-1])
 
     def blow_up(record):
         if record["kind"] == "train" and record["iteration"] == 20:

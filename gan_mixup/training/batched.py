@@ -25,32 +25,23 @@ import copy
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
-from gan_mixup.objectives import MixupGAN, StepStats
-from gan_mixup.rundir import locked, snapshot_schedule
-from gan_mixup.train import (
-    NonFiniteError,
-    Recorder,
-    RunState,
-    TrainingInterrupted,
-    _signals_to_flag,
-    build_state,
-    flush_denormals,
-    log_record,
-    metric_schedule,
-    sample_noise,
-    sample_real,
-)
-
-Callback = Callable[[dict[str, Any]], None]
+from gan_mixup.modalities import modality_of
+from gan_mixup.rundir import locked
+from gan_mixup.training.checkpoint import prepare_run_dir
+from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
+from gan_mixup.training.process import _signals_to_flag, flush_denormals
+from gan_mixup.training.recorder import Recorder
+from gan_mixup.training.schedule import Schedule, metric_schedule
+from gan_mixup.training.state import RunState, build_state, make_adam
+from gan_mixup.training.step import log_record
 
 
 class BatchingError(GanMixupError, ValueError):
@@ -64,10 +55,12 @@ MAX_BATCHED_WIDTH = 256
 
 
 def batchable(config: RunConfig) -> str | None:
-    """Why ``config`` cannot be trained batched, or ``None`` when it can: toy points, ``erm`` or
-    ``mixup``, no regularizers, no spectral norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
-    if config.kind != "points":
-        return "image runs train one at a time"
+    """Why ``config`` cannot be trained batched, or ``None`` when it can: a modality that trains in
+    lockstep (toy points), ``erm`` or ``mixup`` (``PerSampleObjective``), no regularizers, no spectral
+    norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
+    modality = modality_of(config.dataset)
+    if not modality.lockstep:
+        return f"{modality.name} runs train one at a time"
     if config.hidden > MAX_BATCHED_WIDTH:
         return f"width {config.hidden} fills the machine alone (batching pays up to width {MAX_BATCHED_WIDTH})"
     if config.objective not in ("erm", "mixup"):
@@ -155,8 +148,9 @@ class Lockstep:
         self.G = StackedModels([s.generator for s in states])
         self.D = StackedModels([s.discriminator for s in states])
         config = states[0].config
-        self.opt_g = _adam(self.G.parameters(), config)
-        self.opt_d = _adam(self.D.parameters(), config)
+        # The members' own optimiser (make_adam: fused Adam is element-wise), over the stacked weights.
+        self.opt_g = make_adam(self.G.parameters(), config)
+        self.opt_d = make_adam(self.D.parameters(), config)
         _stack_adam(self.opt_g, self.G, [s.opt_g for s in states], [s.generator for s in states])
         _stack_adam(self.opt_d, self.D, [s.opt_d for s in states], [s.discriminator for s in states])
 
@@ -168,69 +162,32 @@ class Lockstep:
         _unstack_adam(self.opt_d, self.D, [s.opt_d for s in self.states], [s.discriminator for s in self.states])
 
 
-def _adam(params: list[Tensor], config: RunConfig) -> torch.optim.Adam:
-    # The members' own optimiser (train.make_adam), over the stacked weights.
-    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
-
-
-def _d_batch(state: RunState, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-    """One member's D input, targets and loss weight, drawn from its own objective stream: the
-    objective's own ``mix`` for mixup; real ∪ fake with targets 1/0 for ERM (whose loss is the sum
-    of two means: twice the mean over the union)."""
-    objective = state.objective
-    if isinstance(objective, MixupGAN):
-        x, target = objective.mix(real, fake)
-        objective.last_stats = StepStats(lam_mean=target.detach().mean())
-        return x, target, 1.0
-    ones, zeros = torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=fake.device)
-    return torch.cat([real, fake]), torch.cat([ones, zeros]), 2.0
-
-
-def _g_losses(lockstep: Lockstep, fake: Tensor, real: Tensor) -> Tensor:
-    """Each member's generator loss, shape ``(N,)``; the objectives' unmixed forms, batched."""
-    objective = lockstep.states[0].objective
-    kind = objective.generator_loss_kind
-    D = lockstep.D
-    if kind == "non-saturating":
-        logits = D(fake).squeeze(-1)
-        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none").mean(1)
-    if kind == "saturating":
-        logits = D(fake).squeeze(-1)
-        return -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none").mean(1)
-    if kind == "minimax":
-        logits = D(torch.cat([real, fake], dim=1)).squeeze(-1)
-        target = torch.cat([torch.ones_like(logits[:, : real.shape[1]]), torch.zeros_like(logits[:, real.shape[1]:])], dim=1)
-        return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
-    # "mixed": G maximises D's mixup loss on a freshly mixed batch, per member
-    xs, targets = zip(*(s.objective.mix(real[k], fake[k]) for k, s in enumerate(lockstep.states)))
-    logits = D(torch.stack(xs)).squeeze(-1)
-    return -F.binary_cross_entropy_with_logits(logits, torch.stack(targets), reduction="none").mean(1)
-
-
 def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     """One generator iteration of every member, as ``train_step`` does it for one: ``d_steps`` D
     updates on fakes from one G forward, then one G update. Returns the last D and the G losses,
-    ``(N,)`` each, detached. A member whose loss turns NaN/Inf only poisons its own slice of the
-    stacked weights (its gradients touch nothing else); the loop stops recording it."""
+    ``(N,)`` each, detached. Each member's objective states its own losses (``PerSampleObjective``:
+    D's batch and targets, drawn from the member's own stream, and the per-sample loss); one
+    batched D forward evaluates them all. A member whose loss turns NaN/Inf only poisons its own
+    slice of the stacked weights (its gradients touch nothing else); the loop stops recording it."""
     states = lockstep.states
     cfg = states[0].config
-    batch = cfg.batch_size * getattr(states[0].objective, "batches_per_step", 1)
+    objectives = [s.objective for s in states]
+    batch = cfg.batch_size * objectives[0].batches_per_step
     with torch.no_grad():
-        fakes = lockstep.G(torch.stack([sample_noise(s, cfg.d_steps * batch) for s in states]))
-    reals = torch.stack([sample_real(s, cfg.d_steps * batch) for s in states])
+        fakes = lockstep.G(torch.stack([s.sample_noise(cfg.d_steps * batch) for s in states]))
+    reals = torch.stack([s.sample_real(cfg.d_steps * batch) for s in states])
     for step in range(cfg.d_steps):
         part = slice(step * batch, (step + 1) * batch)
-        xs, targets, weights = zip(*(_d_batch(s, reals[k, part], fakes[k, part]) for k, s in enumerate(states)))
-        logits = lockstep.D(torch.stack(xs)).squeeze(-1)
-        d_losses = F.binary_cross_entropy_with_logits(logits, torch.stack(targets), reduction="none").mean(1) * weights[0]
+        d_losses = _member_losses(lockstep, [o.discriminator_targets(reals[k, part], fakes[k, part])
+                                             for k, o in enumerate(objectives)])
         lockstep.opt_d.zero_grad(set_to_none=True)
         d_losses.sum().backward()
         lockstep.opt_d.step()
-    fake = lockstep.G(torch.stack([sample_noise(s, cfg.batch_size) for s in states]))
-    real = torch.stack([sample_real(s, cfg.batch_size) for s in states])
+    fake = lockstep.G(torch.stack([s.sample_noise(cfg.batch_size) for s in states]))
+    real = torch.stack([s.sample_real(cfg.batch_size) for s in states])
     lockstep.D.requires_grad_(False)
     try:
-        g_losses = _g_losses(lockstep, fake, real)
+        g_losses = _member_losses(lockstep, [o.generator_targets(real[k], fake[k]) for k, o in enumerate(objectives)])
         lockstep.opt_g.zero_grad(set_to_none=True)
         g_losses.sum().backward()
     finally:
@@ -239,6 +196,15 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     for s in states:
         s.iteration += 1
     return d_losses.detach(), g_losses.detach()
+
+
+def _member_losses(lockstep: Lockstep, batches: list[tuple[Tensor, Tensor, float]]) -> Tensor:
+    """Each member's loss, shape ``(N,)``: its objective's per-sample loss on the stacked D's logits
+    of its batch, averaged over the batch and scaled (one setting: one scale for all members)."""
+    xs, targets, scales = zip(*batches)
+    logits = lockstep.D(torch.stack(xs)).squeeze(-1)
+    per_sample = lockstep.states[0].objective.per_sample_loss(logits, torch.stack(targets))
+    return per_sample.mean(1) * scales[0]
 
 
 def train_batched(
@@ -253,11 +219,13 @@ def train_batched(
 ) -> list[str]:
     """Train ``configs`` (one setting, different seeds) in lockstep into ``run_dirs``.
 
-    Each member's run directory is what ``train`` would write (locked while training). With
-    ``resume`` each member continues from its own checkpoint; members at different iterations are
-    trained in separate lockstep groups. ``callbacks[k]`` are member k's callbacks. Returns each
-    member's status: ``done`` or ``diverged`` (stopped on a non-finite loss; the others go on).
-    SIGINT/SIGTERM (``handle_signals``) checkpoint every member and raise ``TrainingInterrupted``.
+    Each member's run directory is what ``train`` would write (locked while training), on the same
+    schedule (``Schedule``) and through the same recorder. With ``resume`` each member continues
+    from its own checkpoint; members at different iterations are trained in separate lockstep
+    groups. ``callbacks[k]`` are member k's callbacks; one that raises ``StopTraining`` ends that
+    member (checkpointed, ``done``) and the others go on. Returns each member's status: ``done`` or
+    ``diverged`` (stopped on a non-finite loss; the others go on). SIGINT/SIGTERM
+    (``handle_signals``) checkpoint every member and raise ``TrainingInterrupted``.
     """
     if len(configs) != len(run_dirs) or not configs:
         raise BatchingError("train_batched needs one run directory per config, and at least one config")
@@ -272,10 +240,14 @@ def train_batched(
     dirs = [Path(d) for d in run_dirs]
     statuses = ["done"] * len(configs)
     with flush_denormals(flush_denormal), ExitStack() as stack:
-        for d in dirs:
+        for d in dirs:  # every lock before any directory is touched: a refused member leaves the others as they were
             stack.enter_context(locked(d))
-        recorders = [stack.enter_context(_closing(Recorder.open(d, s, resume=resume, overwrite=overwrite, callbacks=cb, record=True)))
-                     for d, s, cb in zip(dirs, states, callbacks)]
+        recorders = []
+        for d, s, cb in zip(dirs, states, callbacks):
+            checkpoint = prepare_run_dir(d, s.config, s, resume=resume, overwrite=overwrite)
+            if checkpoint is not None:
+                s.load_state_dict(checkpoint)
+            recorders.append(stack.enter_context(Recorder.for_rank(d, s, checkpoint, cb, record=True)))
         by_iteration: dict[int, list[int]] = {}
         for k, s in enumerate(states):
             by_iteration.setdefault(s.iteration, []).append(k)
@@ -286,60 +258,59 @@ def train_batched(
     return statuses
 
 
-class _closing:
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-
-    def __enter__(self) -> Recorder:
-        return self.recorder
-
-    def __exit__(self, *exc: Any) -> None:
-        self.recorder.close()
-
-
 def _run_group(states: list[RunState], recorders: list[Recorder], first_dir: Path, signalled: list[str],
                statuses: list[str], indices: list[int]) -> None:
+    """Train one lockstep group to the end, on ``train``'s schedule: each iteration records what the
+    schedule says, then checkpoints when it decides; a member whose loss turned non-finite, or whose
+    callback asked to stop, leaves the group."""
     config = states[0].config
     if states[0].iteration >= config.iterations:
         return
     lockstep = Lockstep(states)
-    metric_iterations = metric_schedule(config)
-    schedule = set(snapshot_schedule(config.iterations, config.snapshot_frames, config.snapshot_iterations))
+    schedule = Schedule(config, metric_iterations=metric_schedule(config))
     alive = list(range(len(states)))
     if states[0].iteration == 0:
         for k in alive:
-            recorders[k].snapshot(states[k])
-    last_checkpoint = time.perf_counter()
+            recorders[k].snapshot(states[k], with_metrics=schedule.metrics_at(0))
     while states[0].iteration < config.iterations and alive:
         d_losses, g_losses = lockstep_step(lockstep)
         it = states[0].iteration
-        logged = it % config.log_every == 0 or it == config.iterations
-        snapshot = it in schedule or (metric_iterations is not None and it in metric_iterations)
-        checkpoint = (it % config.checkpoint_every == 0 or it == config.iterations or bool(signalled)
-                      or time.perf_counter() - last_checkpoint >= config.checkpoint_seconds > 0)
-        if logged or snapshot or checkpoint:
-            finite = torch.isfinite(torch.stack([d_losses, g_losses])).all(0).tolist()  # one sync for all members
-            for k in [k for k in alive if not finite[k]]:
-                alive.remove(k)
-                statuses[indices[k]] = "diverged"
-                message = f"a loss became non-finite by iteration {it} (batched run)"
-                recorders[k].emit({"kind": "event", "iteration": it, "event": "nonfinite", "message": message})
-        if logged:
+        due = schedule.records(it)
+        synced = False
+        if due.check:
+            _drop_diverged(d_losses, g_losses, alive, recorders, statuses, indices, it)
+        if due.log:
             for k in alive:
                 recorders[k].emit(log_record(states[k], d_losses[k], g_losses[k]))
-        if snapshot or checkpoint:
+        if due.snapshot:
             lockstep.sync_members()
-        if snapshot:
+            synced = True
             for k in alive:
-                recorders[k].snapshot(states[k])
-        if checkpoint:
-            for k in list(alive):
+                recorders[k].snapshot(states[k], with_metrics=due.metrics)
+        decision = schedule.decide(it, signalled[0] if signalled else None, stop_requested=False)
+        leaving = [k for k in alive if recorders[k].stop_requested]
+        if decision.checkpoint or leaving:
+            if not due.check:
+                _drop_diverged(d_losses, g_losses, alive, recorders, statuses, indices, it)
+            if not synced:
+                lockstep.sync_members()
+            for k in [k for k in alive if decision.checkpoint or k in leaving]:
                 try:
                     recorders[k].checkpoint(states[k])
                 except NonFiniteError as err:
                     alive.remove(k)
                     statuses[indices[k]] = "diverged"
-                    recorders[k].emit({"kind": "event", "iteration": err.iteration, "event": "nonfinite", "message": str(err)})
-            last_checkpoint = time.perf_counter()
-        if signalled:
-            raise TrainingInterrupted(first_dir, it, signalled[0])
+                    recorders[k].event(err.iteration, "nonfinite", str(err))
+            alive[:] = [k for k in alive if k not in leaving]
+        if decision.signal_name is not None:
+            raise TrainingInterrupted(first_dir, it, decision.signal_name)
+
+
+def _drop_diverged(d_losses: Tensor, g_losses: Tensor, alive: list[int], recorders: list[Recorder],
+                   statuses: list[str], indices: list[int], iteration: int) -> None:
+    """Stop recording the members whose last D or G loss is non-finite (one sync for all members)."""
+    finite = torch.isfinite(torch.stack([d_losses, g_losses])).all(0).tolist()
+    for k in [k for k in alive if not finite[k]]:
+        alive.remove(k)
+        statuses[indices[k]] = "diverged"
+        recorders[k].event(iteration, "nonfinite", f"a loss became non-finite by iteration {iteration} (batched run)")

@@ -14,7 +14,11 @@ from gan_mixup import precision
 from gan_mixup.metrics import evaluate_run
 from gan_mixup.objectives import MixupGAN, StandardGAN
 from gan_mixup.rundir import list_snapshots, load_checkpoint, read_reference, read_snapshot, snapshot_path, snapshot_schedule
-from gan_mixup.train import RunDirectoryError, StopTraining, build_state, train, train_step
+from gan_mixup.rundir import RunDirectoryError
+from gan_mixup.training.outcomes import StopTraining
+from gan_mixup.training.state import build_state
+from gan_mixup.training.loop import train
+from gan_mixup.training.step import train_step
 
 
 def _snapshot_iterations(run_dir) -> list[int]:
@@ -321,7 +325,7 @@ def test_train_step_matches_a_plain_reference_step(tiny_config, objective):
 # ----- what train() refuses, and what it leaves alone -------------------------------------------
 
 def test_train_refuses_a_dict_config_naming_the_fix(tmp_path):
-    from gan_mixup.train import TrainingSetupError
+    from gan_mixup.training.outcomes import TrainingSetupError
 
     with pytest.raises(TrainingSetupError, match=r"takes a RunConfig, got dict.*from_dict"):
         train({"iterations": 20}, tmp_path / "run")
@@ -330,7 +334,7 @@ def test_train_refuses_a_dict_config_naming_the_fix(tmp_path):
 
 @pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
 def test_train_refuses_to_run_without_autograd(tmp_path, tiny_config, context):
-    from gan_mixup.train import TrainingSetupError
+    from gan_mixup.training.outcomes import TrainingSetupError
 
     with context(), pytest.raises(TrainingSetupError, match="needs autograd"):
         train(tiny_config(), tmp_path / "run")
@@ -365,3 +369,13 @@ def test_callbacks_see_the_global_rng_continue_across_a_resume(tmp_path, tiny_co
     torch.manual_seed(99)
     train(config, tmp_path / "halves", resume=True, callbacks=[drawing(second)])
     assert first + second == whole
+
+
+def test_gan_mixup_train_is_the_function_and_no_module_shadows_it():
+    from pathlib import Path
+
+    import gan_mixup
+    import gan_mixup.training
+
+    assert gan_mixup.train is gan_mixup.training.train and callable(gan_mixup.train)
+    assert not (Path(gan_mixup.__file__).parent / "train.py").exists(), "a module gan_mixup/train.py would shadow it"

@@ -1,0 +1,68 @@
+"""What an image snapshot records and the reference it is drawn against.
+
+A snapshot holds G(fixed noise) as uint8 images; at the metric iterations its record holds the
+classifier metrics of G(metric noise) against the reference's real images (and the Inception
+metrics with ``fid_weights``), D's input-gradient summary on a few hundred real and fake images,
+and at iteration 0 the ceilings real data reaches at this sample size.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan_mixup.probes import discriminator_gradient_norms, gradient_summary
+from gan_mixup.rundir import Reference, Snapshot, write_snapshot
+
+GRADIENT_PROBE_IMAGES = 256  # images (real and fake) whose D input gradients an image snapshot measures
+
+
+def make_reference(config: Any, data: Any, generator: torch.Generator) -> Reference:
+    """``max(fixed_samples, metric_samples)`` real images from ``generator``, as uint8."""
+    from gan_mixup.modalities.images.data import images_to_uint8
+
+    count = max(config.fixed_samples, config.metric_samples)
+    real_images = images_to_uint8(data.sample(count, generator))  # (N, C, H, W) uint8
+    return Reference(real_images, np.zeros((0, 2), np.float32), math.nan, np.zeros(0, np.float32), None, "images")
+
+
+def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_metrics: bool = True) -> dict[str, Any]:
+    """Write the snapshot of ``state.iteration`` (G and D as given, in eval mode); return its record,
+    with the metrics when ``with_metrics`` and the run has metric noise."""
+    from gan_mixup.modalities.images.data import images_to_uint8, uint8_to_images
+    from gan_mixup.modalities.images.metrics import ceiling_reals, image_sample_metrics, judge_for
+
+    config, device = state.config, state.fixed_noise.device
+    fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
+    write_snapshot(run_dir, Snapshot(state.iteration, fake, np.zeros((0, 0), np.float32)))
+    record: dict[str, Any] = {"kind": "snapshot", "iteration": state.iteration}
+    if with_metrics and state.metric_noise is not None:
+        real = state.reference.real
+        batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
+        metric_fake = images_to_uint8(torch.cat(batches))
+        record.update(image_sample_metrics(metric_fake, real, dataset_name=config.dataset, dataset=state.dataset))
+        if config.fid_weights:
+            from gan_mixup.modalities.images.metrics import inception_metrics
+
+            record.update(inception_metrics(metric_fake, real, config.fid_weights, device=device))
+        # D's input gradients on a few hundred images: enough for a stable mean, cheap at every metric iteration.
+        probe = min(GRADIENT_PROBE_IMAGES, len(real), len(metric_fake))
+        real_images = uint8_to_images(real[:probe], device=device)
+        fake_images = torch.cat(batches)[:probe].float()
+        record.update(gradient_summary(discriminator_gradient_norms(D, real_images, fake_images)))
+        if state.iteration == 0:
+            # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
+            # data shows only ~632 of 1,000 modes), for reading the fake scores against.
+            own = image_sample_metrics(real[: len(metric_fake)], real, dataset_name=config.dataset, dataset=state.dataset)
+            record.update({f"real_{k}": v for k, v in own.items() if k in ("modes_covered", "kl_modes")})
+            # The other metrics of real data against itself are trivial (0, 1): a second, independent
+            # real sample of the same size gives their ceiling.
+            other = ceiling_reals(state.dataset, len(metric_fake), config.seed)
+            own = image_sample_metrics(other, real, dataset_name=config.dataset, dataset=state.dataset)
+            record.update({f"real_{k}": v for k, v in own.items() if k not in ("modes_covered", "kl_modes", "frechet_digits")})
+            record["classifier_accuracy"] = judge_for(state.dataset).accuracy
+    return record
