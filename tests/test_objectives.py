@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from gan_mixup import objectives
-from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, StandardGAN, get_objective
+from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, StandardGAN, get_objective, lambdas
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -53,7 +53,7 @@ def beta_sampler(request, monkeypatch):
     """Each Beta λ sampler, on the CPU: the CPU's float64 one, and the float32 one that every other
     device (MPS, CUDA) uses, reached by telling the CPU it is such a device."""
     if request.param == "float32-device":
-        monkeypatch.setattr(objectives, "_draws_float64_on", lambda device: False)
+        monkeypatch.setattr(lambdas, "_draws_float64_on", lambda device: False)
     return request.param
 
 

@@ -14,8 +14,9 @@ is made observable in two ways:
    device fails the test. Float64 on the CPU stays allowed: CPU runs draw λ in float64 on the host,
    and must train byte for byte as they did.
 2. The trainer's step cannot run on meta (fused Adam refuses it), so ``train_step`` runs on the CPU
-   with λ's one device rule (``objectives._draws_float64_on``) answering "no" for the CPU too: the
-   step then takes the non-CPU path everywhere, and no op may see float64 at all, on any device.
+   with λ's one device rule (``objectives.lambdas._draws_float64_on``) answering "no" for the CPU
+   too: the step then takes the non-CPU path everywhere, and no op may see float64 at all, on any
+   device.
 
 Where CUDA or MPS is present, the step is also checked there for real.
 """
@@ -31,8 +32,7 @@ from torch.utils._pytree import tree_leaves
 
 from cli_helpers import run_cli
 from conftest import make_tiny_config
-from gan_mixup import objectives
-from gan_mixup.objectives import OBJECTIVES, MixupGAN, StandardGAN, get_objective
+from gan_mixup.objectives import OBJECTIVES, MixupGAN, StandardGAN, get_objective, lambdas
 from gan_mixup.regularizers import REGULARIZERS, parse_regularizer, with_regularizers
 from gan_mixup.training.state import build_state
 from gan_mixup.training.step import train_step
@@ -81,7 +81,7 @@ def test_the_recorder_catches_float64_on_a_device_and_allows_it_on_the_cpu():
 
 def test_the_cpu_float64_sampler_on_a_device_is_what_the_recorder_catches(monkeypatch):
     """Drawing λ in float64 where the batches live, as every device did before, fails here."""
-    monkeypatch.setattr(objectives, "_draws_float64_on", lambda device: True)
+    monkeypatch.setattr(lambdas, "_draws_float64_on", lambda device: True)
     for alpha in (0.2, 0.005):  # torch's Gamma sampler, and the log-space one for small α
         with Float64Recorder() as recorder, contextlib.suppress(NotImplementedError):
             # (the log-space rounds index with a mask, which meta cannot size: it stops there)
@@ -159,8 +159,8 @@ def test_regularizers_put_no_float64_on_a_device(regularizer, make_objective):
 
 def test_lambda_on_a_device_is_float32_from_the_device_sampler(monkeypatch):
     calls = []
-    sampler = objectives._sample_beta_float32
-    monkeypatch.setattr(objectives, "_sample_beta_float32", lambda *a: calls.append(a) or sampler(*a))
+    sampler = lambdas._sample_beta_float32
+    monkeypatch.setattr(lambdas, "_sample_beta_float32", lambda *a: calls.append(a) or sampler(*a))
     for per_sample in (True, False):
         lam = MixupGAN(alpha=0.2, per_sample=per_sample).sample_lambda(8, META, torch.float32)
         assert lam.shape == (8,) and lam.dtype == torch.float32 and lam.device == META
@@ -186,7 +186,7 @@ STEP_CONFIGS = {
 @pytest.mark.parametrize("changes", list(STEP_CONFIGS.values()), ids=list(STEP_CONFIGS))
 def test_train_steps_create_no_float64_off_the_cpu(changes, monkeypatch):
     """Told that no device here has float64, the whole step (D and G updates, EMA) uses none."""
-    monkeypatch.setattr(objectives, "_draws_float64_on", lambda device: False)
+    monkeypatch.setattr(lambdas, "_draws_float64_on", lambda device: False)
     state = build_state(make_tiny_config(device="cpu", **changes))
     with Float64Recorder() as recorder:
         for _ in range(3):

@@ -1,0 +1,193 @@
+"""The mixup GAN of Zhang et al. (ICLR 2018): D trained on λ·real + (1−λ)·fake with target λ."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_mixup.objectives.base import (
+    GENERATOR_LOSSES,
+    LAMBDA_DISTRIBUTIONS,
+    PAIRINGS,
+    Discriminator,
+    ObjectiveError,
+    StepStats,
+    bce,
+    check_pair,
+    has_batch_statistics,
+    logits_of,
+)
+from gan_mixup.objectives.lambdas import _sample_beta
+from gan_mixup.objectives.standard import generator_loss_on, unmixed_generator_targets
+
+
+class MixupGAN:
+    """The mixup GAN of Zhang et al. (ICLR 2018, "Stabilization of GANs", Figure 5).
+
+    D sees ``x̃ = λ·real + (1−λ)·fake`` with target λ:  ``D loss = BCE(D(x̃), λ)``, λ ~ Beta(α, α).
+
+    Args:
+        alpha: the Beta(α, α) (or Uniform(0, α)) parameter; α > 0. As α → 0, Beta(α, α) puts its
+            mass on {0, 1}, and the loss tends to the mean of the two ERM terms (half of
+            ``StandardGAN``'s sum, so Adam takes the same steps).
+        per_sample: one λ per sample (default) or one per batch.
+        generator_loss: ``non-saturating`` (default): ``BCE(D(fake), 1)``; ``saturating``:
+            ``-BCE(D(fake), 0)``; ``mixed``: G maximises D's mixup loss, ``-BCE(D(x̃), λ)`` (the
+            paper's max_g min_d written literally); ``minimax``: ``-BCE`` on an unmixed real ∪ fake
+            batch (the authors' code, ``gan/example_gan.py``).
+        lambda_distribution: ``beta`` (the paper's text, default) or ``uniform``: λ ~ U(0, α)
+            (the authors' code; α = 0 is then allowed and means no mixing at all).
+        pairing: ``real-fake`` (the paper's text, default) mixes real_i with fake_i.
+            ``shuffled`` (the authors' code) concatenates real and fake with labels 1/0, shuffles,
+            and mixes two such batches, so real–real, fake–fake and real–fake pairs all occur,
+            labels mixed the same way. It consumes two real and two fake batches per step (see
+            ``batches_per_step``): pass ``real`` and ``fake`` of ``2·B`` samples each.
+        generator: the ``torch.Generator`` λ and shuffles are drawn from (on the batches' device).
+
+    Examples:
+        >>> objective = MixupGAN(alpha=0.2, generator=torch.Generator().manual_seed(0))
+        >>> D = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+        >>> real, fake = torch.randn(128, 2), torch.randn(128, 2)
+        >>> loss = objective.discriminator_loss(D, real, fake)
+        >>> 0.0 < float(objective.last_stats.lam_mean) < 1.0
+        True
+    """
+
+    name = "mixup"
+    real_target = 1.0  # the share of real in x̃ is multiplied by this to give D's target
+
+    def __init__(
+        self,
+        alpha: float = 0.2,
+        per_sample: bool = True,
+        generator_loss: str = "non-saturating",
+        lambda_distribution: str = "beta",
+        pairing: str = "real-fake",
+        generator: torch.Generator | None = None,
+        separate_forwards: bool | None = None,
+    ) -> None:
+        if lambda_distribution not in LAMBDA_DISTRIBUTIONS:
+            raise ObjectiveError(f"unknown lambda distribution {lambda_distribution!r}; choose beta or uniform")
+        if pairing not in PAIRINGS:
+            raise ObjectiveError(f"unknown pairing {pairing!r}; choose real-fake or shuffled")
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ObjectiveError(f"unknown generator loss {generator_loss!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
+        alpha_ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and (
+            alpha > 0 or (alpha == 0 and lambda_distribution == "uniform")
+        )
+        if not alpha_ok:
+            raise ObjectiveError(
+                f"alpha must be a finite number > 0 (0 is allowed only with the uniform λ distribution), got {alpha!r}"
+            )
+        if not isinstance(per_sample, bool):
+            raise ObjectiveError(f"per_sample must be True or False, got {per_sample!r}")
+        if lambda_distribution == "uniform" and alpha > 1:
+            raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
+        self.alpha = float(alpha)
+        self.per_sample = per_sample
+        self.generator_loss_kind = generator_loss
+        self.lambda_distribution = lambda_distribution
+        self.pairing = pairing
+        self.generator = generator
+        self.separate_forwards = separate_forwards  # see real_fake_logits and generator_loss
+        self.last_stats = StepStats()
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in this objective."""
+
+    @property
+    def batches_per_step(self) -> int:
+        """How many real (and fake) batches one D step consumes: 2 for shuffled pairing with α > 0."""
+        return 2 if self.pairing == "shuffled" and self.alpha > 0 else 1
+
+    def sample_lambda(self, n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """Draw λ of shape ``(n,)`` (per sample) or one λ repeated ``n`` times (per batch)."""
+        count = n if self.per_sample else 1
+        if self.lambda_distribution == "uniform":
+            lam = self.alpha * torch.rand(count, generator=self.generator, device=device, dtype=dtype)
+        else:
+            lam = _sample_beta(self.alpha, count, self.generator, device, dtype)
+        return lam.expand(n) if count == 1 else lam
+
+    def mix(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """Return the discriminator's batch and its targets: ``(x̃, λ)``.
+
+        ``real-fake``: x̃ = λ·real + (1−λ)·fake, target λ; shapes ``(B, ...)`` and ``(B,)``.
+        ``shuffled``: see the class docstring; ``(2B', ...)`` and ``(2B',)`` for inputs of ``B = 2B'``
+        (or ``2B`` for α = 0, where the one unmixed shuffled batch is used).
+        """
+        check_pair(real, fake)
+        if self.pairing == "real-fake":
+            if real.shape[0] != fake.shape[0]:
+                raise ObjectiveError(f"real-fake mixup needs equal batch sizes, got {real.shape[0]} and {fake.shape[0]}")
+            lam = self.sample_lambda(real.shape[0], real.device, real.dtype)
+            lam_x = lam.view(-1, *([1] * (real.dim() - 1)))
+            # torch.lerp(fake, real, λ) = fake + λ·(real − fake) = λ·real + (1−λ)·fake, in one kernel.
+            return torch.lerp(fake, real, lam_x), lam
+        return self._mix_shuffled(real, fake)
+
+    def _mix_shuffled(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        def one_batch(r: Tensor, f: Tensor) -> tuple[Tensor, Tensor]:
+            data = torch.cat([r, f])
+            labels = torch.cat([torch.ones(len(r), device=r.device, dtype=r.dtype), torch.zeros(len(f), device=f.device, dtype=f.dtype)])
+            perm = torch.randperm(len(data), generator=self.generator, device=data.device)
+            return data[perm], labels[perm]
+
+        if self.batches_per_step == 1:  # α = 0: the authors' unmixed ERM batch
+            return one_batch(real, fake)
+        if real.shape[0] % 2 or fake.shape[0] % 2:
+            raise ObjectiveError("shuffled pairing consumes two batches per step: real and fake need an even batch size")
+        (r1, r2), (f1, f2) = real.chunk(2), fake.chunk(2)
+        d1, l1 = one_batch(r1, f1)
+        d2, l2 = one_batch(r2, f2)
+        lam = self.sample_lambda(len(d1), d1.device, d1.dtype)
+        lam_x = lam.view(-1, *([1] * (d1.dim() - 1)))
+        return torch.lerp(d2, d1, lam_x), torch.lerp(l2, l1, lam)
+
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
+        """``real_target`` t turns the target λ into t·λ for this call (one-sided label smoothing)."""
+        mixed, target = self.mix(real, fake)
+        logits = logits_of(D, mixed)
+        self.last_stats = StepStats(lam_mean=target.detach().mean())
+        return bce(logits, target if real_target is None else real_target * target)
+
+    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        """With a BatchNorm D and the real batch given, the unmixed losses run D on real ∪ fake and
+        use the fake half: D was trained on batches that mix real and fake, and a batch of fakes
+        alone would be normalised by statistics D never saw (on the digits, DCGAN's D with that
+        mismatch drove G to noise within a few hundred iterations). Without BatchNorm nothing changes."""
+        if self.generator_loss_kind in ("non-saturating", "saturating") and real is not None \
+                and self.separate_forwards is not True and has_batch_statistics(D):
+            check_pair(real, fake)
+            fake_logits = logits_of(D, torch.cat([real, fake]))[len(real):]
+            return bce(fake_logits, 1.0) if self.generator_loss_kind == "non-saturating" else -bce(fake_logits, 0.0)
+        if self.generator_loss_kind != "mixed":
+            return generator_loss_on(D, fake, real, self.generator_loss_kind, self.separate_forwards)
+        if real is None:
+            raise ObjectiveError("the mixed generator loss needs the real batch: generator_loss(D, fake, real)")
+        mixed, target = self.mix(real, fake)
+        return -bce(logits_of(D, mixed), target)
+
+    def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """x̃ and λ from ``mix``, as ``discriminator_loss`` draws them (``last_stats`` alike)."""
+        x, target = self.mix(real, fake)
+        self.last_stats = StepStats(lam_mean=target.detach().mean())
+        return x, target, 1.0
+
+    def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """The unmixed losses as ``StandardGAN``'s; ``mixed``: a fresh x̃ and λ, G maximising D's loss."""
+        if self.generator_loss_kind != "mixed":
+            return unmixed_generator_targets(real, fake, self.generator_loss_kind)
+        x, target = self.mix(real, fake)
+        return x, target, -1.0
+
+    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+    def __repr__(self) -> str:
+        return (
+            f"MixupGAN(alpha={self.alpha}, per_sample={self.per_sample}, generator_loss={self.generator_loss_kind!r}, "
+            f"lambda_distribution={self.lambda_distribution!r}, pairing={self.pairing!r})"
+        )
