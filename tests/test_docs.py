@@ -26,16 +26,16 @@ COVERED_BY = {
     "gan-mixup render runs/x": "test_cli.py::test_render_rerenders_from_snapshots_alone",
     "gan-mixup metrics runs/x": "test_sweep.py::test_cli_sweep_metrics_and_resume",
     "gan-mixup objectives": "test_cli.py::test_objectives_lists_objectives_and_regularizers",
-    "gan-mixup render runs/cmp-digits": "test_train_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
+    "gan-mixup render runs/cmp-digits": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
     "gan-mixup figure5 --iterations 200 --out runs/f5-quick": "test_cli.py::test_figure5_runs_the_four_runs_and_writes_the_figure",
     "gan-mixup metrics runs/scorecard": "test_sweep.py::test_cli_sweep_metrics_and_resume",
     "gan-mixup toy --dataset ring8 --out runs/x --no-render":
-        "test_reliability.py::test_signal_saves_a_checkpoint_and_prints_the_resume_command",
-    "gan-mixup toy --out runs/x --resume": "test_reliability.py::test_sigkill_at_an_arbitrary_point_then_resume_is_bit_identical",
+        "training/test_reliability.py::test_signal_saves_a_checkpoint_and_prints_the_resume_command",
+    "gan-mixup toy --out runs/x --resume": "training/test_reliability.py::test_sigkill_at_an_arbitrary_point_then_resume_is_bit_identical",
     "gan-mixup toy --out runs/x --resume --iterations 40000":
-        "test_reliability.py::test_resume_with_more_iterations_continues_to_the_new_length",
+        "training/test_reliability.py::test_resume_with_more_iterations_continues_to_the_new_length",
     "torchrun --standalone --nproc_per_node 2 -m gan_mixup.cli images --dataset digits --objective mixup --out runs/ddp":
-        "test_distributed.py::test_rank_zero_alone_writes_a_complete_run_directory",
+        "training/test_distributed.py::test_rank_zero_alone_writes_a_complete_run_directory",
     "make docs": "test_docs.py::test_the_site_builds_strictly_and_offline",
 }
 
@@ -90,11 +90,12 @@ def shown_commands(text: str) -> list[tuple[str, str]]:
 
 
 def defined_tests() -> set[str]:
+    """Every test as ``FILE::NAME``, the file relative to tests/ (e.g. ``training/test_loop.py::test_x``)."""
     names = set()
     for path in (REPO / "tests").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
-                names.add(node.name)
+                names.add(f"{path.relative_to(REPO / 'tests').as_posix()}::{node.name}")
     return names
 
 
@@ -142,7 +143,7 @@ def test_every_shown_command_is_run_by_a_test_or_marked_long_running():
                              "`# long-running: ...`:\n" + "\n".join(unaccounted))
     stale = sorted(set(COVERED_BY) - shown)
     assert not stale, f"COVERED_BY names commands no page shows any more: {stale}"
-    missing = sorted(f"{command} -> {test}" for command, test in COVERED_BY.items() if test.split("::")[1] not in tests)
+    missing = sorted(f"{command} -> {test}" for command, test in COVERED_BY.items() if test not in tests)
     assert not missing, f"COVERED_BY names tests that do not exist under tests/: {missing}"
 
 
