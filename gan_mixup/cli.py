@@ -17,12 +17,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from gan_mixup.config import IMAGE_DATASETS, KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
+from gan_mixup.config import LIMITS, RunConfig, dataset_kind
+from gan_mixup.modalities import all_datasets, modality_of
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
 from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
-from toy_data import DATASETS as TOY_DATASETS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -160,9 +160,10 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
     fields.update({name: value for name, value in overrides.items() if name == "objective"})
     if fields.get("objective") not in (None, "erm", "mixup") and "generator_loss" not in args:
         fields["generator_loss"] = RunConfig.generator_loss
-    if dataset_kind(overrides.get("dataset", fields.get("dataset", RunConfig.dataset))) == "images":
+    dataset_now = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
+    if dataset_kind(dataset_now) == "images":
         # The presets size the toy networks; on images their sizes give way to DCGAN's defaults.
-        for name in KIND_DEFAULTS["points"]:
+        for name in modality_of(dataset_now).defaults:
             if name in preset and name not in args:
                 fields.pop(name, None)
     dataset = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
@@ -596,7 +597,7 @@ def _default_dataset(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_command_fits(command: str, dataset: str) -> None:
-    if dataset not in TOY_DATASETS and dataset not in IMAGE_DATASETS:
+    if dataset not in all_datasets():
         return  # RunConfig names the choices
     if command == "images" and dataset_kind(dataset) != "images":
         raise UsageError(f"{dataset} is a toy dataset: train it with `gan-mixup toy --dataset {dataset}`")

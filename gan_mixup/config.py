@@ -2,8 +2,8 @@
 
 The data decides the kind of run: a ``toy_data`` name (ring8, grid25, ...) trains the paper's MLPs on
 2-D points, an image dataset name (digits, stacked-digits, mnist, ...) trains a DCGAN. Fields left
-``None`` take the kind's default (``KIND_DEFAULTS``: the paper's toy settings, or the DCGAN paper's),
-resolved on construction, so ``config.json`` always spells every value out.
+``None`` take the default of the dataset's modality (``Modality.defaults``: the paper's toy settings,
+or the DCGAN paper's), resolved on construction, so ``config.json`` always spells every value out.
 
 Example:
     >>> cfg = ToyConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
@@ -28,49 +28,34 @@ from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_
 from gan_mixup.presets import PRESETS
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
-from toy_data import DATASETS, get_dataset
-
-from gan_mixup.modalities import modality_of
-from gan_mixup.modalities.images import IMAGE_DATASETS  # noqa: F401  (re-exported for the CLI)
-IMAGE_SIZES = (16, 32, 64)
+from gan_mixup.modalities import Modality, all_datasets, modality_of
 D_FORWARDS = ("auto", "joint", "separate")
 
-# Defaults that differ by kind. points: the paper's toy GAN (text and authors' code); images: DCGAN
-# (Radford et al. 2016: batch 64... we use 64, Adam 2e-4, β1 0.5, 100-d noise, 1 D step), sized so
-# the digits default ends in a few minutes on 2 CPU cores.
-KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "points": {"latent_dim": 2, "hidden": 512, "iterations": 20000, "batch_size": 128, "d_steps": 5, "lr": 1e-3,
-               "betas": (0.9, 0.999), "snapshot_frames": 200, "fixed_samples": 1000, "checkpoint_every": 1000,
-               "metric_samples": 0, "metric_frames": 0},
-    "images": {"latent_dim": 100, "hidden": 64, "iterations": 2000, "batch_size": 64, "d_steps": 1, "lr": 2e-4,
-               "betas": (0.5, 0.999), "snapshot_frames": 60, "fixed_samples": 64, "checkpoint_every": 500,
-               "metric_samples": 1000, "metric_frames": 12},
-}
-
-# The bundled digits are 8x8: 16 px keeps all they hold, and a 32-wide DCGAN at 16 px trains at about
-# 13 it/s on 2 CPU cores (a 64-wide one at 32 px: about 1 it/s), so the default run takes minutes.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {"image_size": 16, "hidden": 32},
-    "stacked-digits": {"image_size": 16, "hidden": 32},
-}
-
-# Upper limits where memory or time is at stake; each is in the flag's --help.
+# Upper limits where memory or time is at stake; each is in the flag's --help. A modality may lower
+# them (``Modality.limits``).
 LIMITS = {
     "iterations": 10**9, "batch_size": 65536, "d_steps": 100, "latent_dim": 4096, "hidden": 16384, "layers": 64,
     "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
     "snapshot_frames": 10_000, "seed": 2**63 - 1,
 }
-IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 26_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-# Fields only the toy MLPs and their D grid read: an image run must leave them at their defaults, or
-# config.json would record a setting the run never used.
-TOY_ONLY_FIELDS = {"layers": "a DCGAN's depth follows image_size", "grid_size": "image snapshots draw no D grid"}
-# The image metrics fit a covariance to the metric samples (the Fréchet distance), which needs two.
-MIN_METRIC_SAMPLES = 2
 
 
 class ConfigError(GanMixupError, ValueError):
     """A configuration value is out of range, of the wrong type, or unknown."""
+
+
+def _default_of(name: str) -> Any:
+    """RunConfig's own default of field ``name`` (before any modality's)."""
+    spec = _FIELDS[name]
+    return spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+
+
+def _readers(name: str) -> list[Modality]:
+    """The registered modalities that read field ``name`` (refuse it not)."""
+    from gan_mixup.modalities import REGISTRY
+
+    return [m for m in REGISTRY.values() if name not in m.refused_fields]
 
 
 def dataset_kind(dataset: str) -> str:
@@ -134,12 +119,10 @@ class RunConfig:
     preset: str | None = None  # name of the preset this config came from, for the record
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dataset, str) or not (self.dataset in DATASETS or self.dataset in IMAGE_DATASETS):
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join([*DATASETS, *IMAGE_DATASETS])}")
-        defaults = {**KIND_DEFAULTS[self.kind], **DATASET_DEFAULTS.get(self.dataset, {})}
-        if self.kind == "images":
-            defaults.setdefault("image_size", 32)
-        for name, value in defaults.items():
+        if not isinstance(self.dataset, str) or self.dataset not in all_datasets():
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(all_datasets())}")
+        modality = self.modality
+        for name, value in {**modality.defaults, **modality.dataset_defaults(self.dataset)}.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         # JSON gives lists; keep the frozen dataclass comparable.
@@ -153,7 +136,12 @@ class RunConfig:
     @property
     def kind(self) -> str:
         """``"points"`` (toy data, MLPs) or ``"images"`` (image data, DCGAN)."""
-        return dataset_kind(self.dataset)
+        return self.modality.name
+
+    @property
+    def modality(self) -> Modality:
+        """The modality that serves the dataset: its defaults, limits and the fields it refuses."""
+        return modality_of(self.dataset)
 
     def _validate(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -210,7 +198,7 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)} (or null for none)")
-        limits = {**LIMITS, **(IMAGE_LIMITS if self.kind == "images" else {})}
+        limits = {**LIMITS, **self.modality.limits}
         for name, limit in limits.items():
             if getattr(self, name) > limit:
                 raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)!r}")
@@ -218,40 +206,20 @@ class RunConfig:
         self._validate_objective_options()
 
     def _validate_data(self) -> None:
-        if self.kind == "points":
-            for name in ("channels", "data_root", "image_size", "fid_weights"):
-                if getattr(self, name) is not None:
-                    raise ConfigError(f"{name} applies to image datasets only, not {self.dataset!r}")
-            if self.metric_samples or self.metric_frames:
-                raise ConfigError("metric_samples and metric_frames apply to image datasets only "
-                                  "(toy metrics use every snapshot's own samples)")
-            if self.sync_batchnorm:
-                raise ConfigError(f"sync_batchnorm applies to image datasets only, not {self.dataset!r} "
-                                  "(the toy MLPs have no BatchNorm)")
-            check_dataset_options(self.dataset, self.dataset_options)
-            return
-        if self.dataset_options:
-            raise ConfigError(f"dataset_options apply to the toy datasets only; {self.dataset!r} takes none")
-        for name, why in TOY_ONLY_FIELDS.items():
-            default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+        modality = self.modality
+        for name, why in modality.refused_fields.items():
+            default = modality.defaults.get(name, _default_of(name))
             if getattr(self, name) != default:
-                raise ConfigError(f"{name} applies to the toy datasets only, not {self.dataset!r} ({why}); "
-                                  f"leave it at {default}")
-        if 0 < self.metric_samples < MIN_METRIC_SAMPLES:
-            raise ConfigError(f"metric_samples must be 0 (no metrics) or at least {MIN_METRIC_SAMPLES} (the Fréchet "
-                              f"distance fits a covariance), got {self.metric_samples}")
-        if self.image_size not in IMAGE_SIZES:
-            raise ConfigError(f"image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {self.image_size!r}")
-        if self.channels is not None and (not isinstance(self.channels, int) or self.channels not in (1, 3)):
-            raise ConfigError(f"channels must be 1 or 3, got {self.channels!r}")
-        if self.fid_weights is not None and not isinstance(self.fid_weights, str):
-            raise ConfigError(f"fid_weights must be a path, got {self.fid_weights!r}")
-        if self.data_root is not None and not isinstance(self.data_root, str):
-            raise ConfigError(f"data_root must be a path, got {self.data_root!r}")
-        if self.dataset in ("digits", "stacked-digits") and self.data_root is not None:
-            raise ConfigError(f"{self.dataset} is bundled with scikit-learn and takes no --data-root")
-        if self.dataset not in ("digits", "stacked-digits") and self.data_root is None:
-            raise ConfigError(f"{self.dataset} loads local files only: give --data-root DIR (nothing is downloaded)")
+                users = [m.label for m in _readers(name)]
+                raise ConfigError(f"{name} applies to {' and '.join(users) or 'no'} datasets only, not {self.dataset!r} "
+                                  f"({why}); " + ("leave it out" if default is None else f"leave it at {default}"))
+        for name, choices in modality.choices.items():
+            value = getattr(self, name)
+            if value is not None and not any(type(value) is type(c) and value == c for c in choices):
+                raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        problem = modality.config_problem(self)
+        if problem:
+            raise ConfigError(problem)
 
     def _validate_objective_options(self) -> None:
         if not self.objective_options:
@@ -322,6 +290,7 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
 
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 ToyConfig = RunConfig  # the name from before image data; the same class
 
 # Fields that must match for a checkpoint to be resumed; the rest (iterations, logging, ...) may change.
@@ -331,15 +300,6 @@ ARCHITECTURE_FIELDS = (
     "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size", "image_size", "channels", "d_forward", "g_ema", "amp", "metric_samples",
     "sync_batchnorm",
 )
-
-
-def check_dataset_options(dataset: str, options: dict[str, Any]) -> None:
-    """Raise ``ConfigError`` unless ``options`` are keyword parameters of toy dataset ``dataset``,
-    each a number of the parameter's type (``int`` options take whole numbers) within its limits."""
-    try:
-        get_dataset(dataset, **options)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(str(err)) from None
 
 
 def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:

@@ -399,8 +399,8 @@ BAD_CLI = [
     ("out-is-a-file", ["toy", "--out", "{tmp}/afile"], "is a file, not a directory"),
     ("sweep-out-is-a-file", ["sweep", "--out", "{tmp}/afile", "--iterations", "5"], "is a file, not a directory"),
     # toy-only flags on images, and image-only ones on toy (issue 22): refused, not recorded and ignored
-    ("images-with-layers", ["images", "--layers", "7", "--out", "{out}"], "layers applies to the toy datasets only"),
-    ("images-with-grid-size", ["images", "--grid-size", "1000", "--out", "{out}"], "grid_size applies to the toy datasets only"),
+    ("images-with-layers", ["images", "--layers", "7", "--out", "{out}"], "layers applies to toy datasets only"),
+    ("images-with-grid-size", ["images", "--grid-size", "1000", "--out", "{out}"], "grid_size applies to toy datasets only"),
     ("images-with-data-scale", ["images", "--data-scale", "later", "--out", "{out}"], "--data-scale"),
     ("data-scale-on-spiral", ["toy", "--dataset", "spiral", "--data-scale", "later"], "ring8 and grid25 only"),
     ("compare-images-with-layers", ["compare", "--dataset", "digits", "--layers", "5", "--out", "{out}"], "layers"),

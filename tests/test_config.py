@@ -181,7 +181,7 @@ def test_snapshot_iterations_at_the_edges_of_the_run_are_allowed():
 
 @pytest.mark.parametrize("field, value", [("layers", 7), ("grid_size", 1000), ("grid_size", 8)])
 def test_image_configs_refuse_toy_only_fields_away_from_their_defaults(field, value):
-    with pytest.raises(ConfigError, match=f"{field} applies to the toy datasets only, not 'digits'"):
+    with pytest.raises(ConfigError, match=f"{field} applies to toy datasets only, not 'digits'"):
         ToyConfig(dataset="digits", **{field: value})
     # Their defaults, as every image config.json spells them out, are accepted.
     assert ToyConfig.from_json(ToyConfig(dataset="digits").to_json()).layers == 3
