@@ -31,13 +31,6 @@ from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from gan_mixup.modalities import Modality, all_datasets, modality_of
 D_FORWARDS = ("auto", "joint", "separate")
 
-# Upper limits where memory or time is at stake; each is in the flag's --help. A modality may lower
-# them (``Modality.limits``).
-LIMITS = {
-    "iterations": 10**9, "batch_size": 65536, "d_steps": 100, "latent_dim": 4096, "hidden": 16384, "layers": 64,
-    "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
-    "snapshot_frames": 10_000, "seed": 2**63 - 1,
-}
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -64,59 +57,150 @@ def dataset_kind(dataset: str) -> str:
 
 
 @dataclass(frozen=True)
+class FieldSpec:
+    """What a RunConfig field is, declared once beside it: the CLI flag, its --help, the resume rule.
+
+    ``help`` says what the field means; the per-modality defaults and the limits are added to it
+    from the modalities (``flag_help``), so each is written in one place. ``group`` is the --help
+    section of its flag (``GROUPS``), ``None`` for a field without a flag; ``flag`` its name where it
+    is not ``--field-name``; ``aliases`` further flags as ``(flag, group, help, after)``: the alias
+    is listed after field ``after``. ``limit`` is an upper limit for integers (a modality may lower
+    it), ``choices`` the allowed values, and ``resume_must_match`` whether a changed value would make
+    a resumed run a different run.
+    """
+
+    help: str
+    group: str | None = None
+    flag: str | None = None
+    metavar: str | None = None
+    choices: tuple[Any, ...] | None = None
+    limit: int | None = None
+    limit_in_help: bool = True
+    resume_must_match: bool = False
+    aliases: tuple[tuple[str, str, str, str], ...] = ()
+
+
+GROUPS = {
+    "trained": "what is trained",
+    "networks": "networks and optimisation (defaults: the paper's for toy data, DCGAN's for images)",
+    "recording": "recording",
+    "images": "image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, stacked-mnist, folder)",
+}
+
+
+def _field(default: Any = None, help: str = "", *, factory: Any = None, **spec: Any) -> Any:
+    metadata = {"spec": FieldSpec(help=help, **spec)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run, toy or image; saved as the run's ``config.json``.
 
-    The dataset decides the kind (``kind``: ``"points"`` or ``"images"``); fields left ``None`` take
-    that kind's default on construction. Each field's comment in the source gives its meaning and
-    allowed values. An invalid value raises ``ConfigError``; ``to_json``/``from_json`` and ``load``
-    round-trip the file, ``replace`` gives a validated copy.
+    The dataset decides the modality (``kind``: ``"points"`` or ``"images"``); fields left ``None``
+    take that modality's default on construction. Each field's ``FieldSpec`` (``field_spec(name)``)
+    gives its meaning, its flag and its limits. An invalid value raises ``ConfigError``;
+    ``to_json``/``from_json`` and ``load`` round-trip the file, ``replace`` gives a validated copy.
     """
 
     # what is trained
-    dataset: str = "ring8"  # toy: ring8, grid25, spiral, swissroll, moons; images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder
-    dataset_options: dict[str, float] = field(default_factory=dict)  # toy only, e.g. {"radius": 2.0, "std": 0.02}
-    objective: str = "mixup"  # erm, mixup, wgan-gp, hinge, lsgan (`gan-mixup objectives` lists them)
-    alpha: float = 0.2  # mixup: λ ~ Beta(α, α), or U(0, α) with the uniform distribution
-    lambda_distribution: str = "beta"  # mixup: beta (paper's text) or uniform (authors' code)
-    lambda_sampling: str = "per-sample"  # mixup: per-sample or per-batch λ
-    pairing: str = "real-fake"  # mixup: real-fake (paper's text) or shuffled (authors' code)
-    generator_loss: str = "non-saturating"  # non-saturating, saturating, mixed (mixup only), minimax
-    objective_options: dict[str, float] = field(default_factory=dict)  # extra keyword options of non-mixup objectives
-    regularizers: tuple[str, ...] = ()  # e.g. ("r1:10",); see gan_mixup.regularizers
-    spectral_norm: bool = False  # spectral normalization on every layer of D
-    # networks and optimiser (None: the kind's default, KIND_DEFAULTS)
-    latent_dim: int | None = None  # size of G's Gaussian noise (points 2, images 100)
-    hidden: int | None = None  # MLP width (points 512) or DCGAN base feature maps (images 64, digits 32)
-    layers: int = 3  # hidden layers of the toy MLPs (images: set by image_size)
-    image_size: int | None = None  # images: side in pixels, 16, 32 or 64 (digits 16, else 32)
-    channels: int | None = None  # images: 1 or 3 (None: the dataset's own; folder images are converted)
-    data_root: str | None = None  # images: local folder of mnist, fashion-mnist, cifar10 or folder data
-    d_forward: str = "auto"  # D on real and fake: joint (one forward) or separate (two, BatchNorm's way); auto: separate for images
-    iterations: int | None = None  # generator iterations (points 20000, images 2000)
-    batch_size: int | None = None  # real (and fake) samples per step (points 128, images 64)
-    d_steps: int | None = None  # discriminator steps per generator step (points 5, images 1)
-    lr: float | None = None  # Adam learning rate, G and D (points 1e-3, images 2e-4)
-    betas: tuple[float, float] | None = None  # Adam betas (points (0.9, 0.999), images (0.5, 0.999))
-    g_ema: float = 0.0  # decay of an exponential moving average of G's weights; snapshots use it when > 0
-    amp: bool = False  # bfloat16 autocast for G and D forwards: CUDA, or a CPU with native bfloat16
-    sync_batchnorm: bool = False  # data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
-    seed: int = 0  # seeds model init, data, noise and λ
+    dataset: str = _field("ring8", "{datasets}", group="trained", resume_must_match=True)
+    dataset_options: dict[str, float] = _field(
+        factory=dict, group="trained", flag="--dataset-option", metavar="KEY=VALUE", resume_must_match=True,
+        help="a toy dataset parameter, e.g. radius=2, std=0.05, n_modes=8 (whole number, at most 10000) (repeatable)")
+    objective: str = _field("mixup", "erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)",
+                            group="trained", resume_must_match=True)
+    alpha: float = _field(0.2, "mixup α: λ ~ Beta(α, α), or U(0, α) with --lambda-distribution uniform (default 0.2)",
+                          group="trained", resume_must_match=True)
+    lambda_distribution: str = _field(
+        "beta", "mixup λ distribution: beta (paper's text, default) or uniform (authors' code)",
+        group="trained", choices=LAMBDA_DISTRIBUTIONS, resume_must_match=True)
+    lambda_sampling: str = _field("per-sample", "one λ per sample (default) or per batch", group="trained",
+                                  choices=LAMBDA_SAMPLINGS, resume_must_match=True)
+    pairing: str = _field(
+        "real-fake", "mixup pairs: real-fake (paper's text, default) or shuffled real∪fake batches (authors' code)",
+        group="trained", choices=PAIRINGS, resume_must_match=True)
+    generator_loss: str = _field(
+        "non-saturating", "G loss: non-saturating (default), saturating, mixed (G maximises D's mixup loss), minimax "
+        "(authors' code: -BCE on an unmixed real∪fake batch)", group="trained", choices=GENERATOR_LOSSES,
+        resume_must_match=True)
+    regularizers: tuple[str, ...] = _field(
+        (), "add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)",
+        group="trained", flag="--regularizer", metavar="NAME[:VALUE]", resume_must_match=True)
+    objective_options: dict[str, float] = _field(
+        factory=dict, group="trained", flag="--objective-option", metavar="KEY=VALUE", resume_must_match=True,
+        help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
+    spectral_norm: bool = _field(False, "spectral normalization on every layer of D", group="trained",
+                                 resume_must_match=True)
+    # networks and optimiser (None: the modality's default)
+    iterations: int | None = _field(None, "generator iterations", group="networks", limit=10**9)
+    batch_size: int | None = _field(None, "real and fake samples per step", group="networks", limit=65536,
+                                    resume_must_match=True)
+    d_steps: int | None = _field(None, "discriminator steps per generator step", group="networks", limit=100,
+                                 resume_must_match=True)
+    latent_dim: int | None = _field(
+        None, "size of G's Gaussian noise", group="networks", limit=4096, resume_must_match=True,
+        aliases=(("--nz", "images", "size of G's noise, DCGAN's nz, the same as --latent-dim", "data_root"),))
+    hidden: int | None = _field(None, "hidden units per layer of the toy MLPs, or the DCGAN's base feature maps",
+                                group="networks", limit=16384, resume_must_match=True)
+    layers: int = _field(3, "hidden layers of the toy MLPs", group="networks", limit=64, resume_must_match=True)
+    lr: float | None = _field(None, "Adam learning rate of G and D", group="networks", resume_must_match=True)
+    betas: tuple[float, float] | None = _field(None, "Adam betas", resume_must_match=True)
+    seed: int = _field(0, "seed for model init, data, noise and λ", group="networks", limit=2**63 - 1,
+                       limit_in_help=False, resume_must_match=True)
+    device: str = _field("auto", "auto (CUDA when present, else CPU; default), cpu, cuda, cuda:N or mps", group="networks")
     # what is recorded
-    snapshot_frames: int | None = None  # size of the dense log-spaced snapshot schedule for the GIF
-    snapshot_iterations: tuple[int, ...] = ()  # explicit extra snapshot iterations
-    fixed_samples: int | None = None  # fake samples per snapshot, from one fixed noise batch (points 1000, images 64)
-    metric_samples: int | None = None  # images: fakes (and reals) the snapshot metrics use, beyond the grid (default 1000); points: 0
-    fid_weights: str | None = None  # images: a local InceptionV3 weights file (torch-fidelity's); adds FID and KID to the metrics (extra gan-mixup[fid])
-    metric_frames: int | None = None  # images: metrics at this many log-spaced iterations (and the paper's, the last; default 12), each also a snapshot; points: 0 = every snapshot
-    grid_size: int = 64  # points: D is evaluated on a grid_size × grid_size grid per snapshot
-    log_every: int = 10  # iterations between metrics.jsonl records
-    checkpoint_every: int | None = None  # iterations between checkpoints (and one at the end)
-    checkpoint_seconds: float = 60.0  # also checkpoint when this many seconds passed since the last; 0: off
-    on_nonfinite: str = "stop"  # stop the run, or skip an update whose loss is NaN/Inf
-    # how it runs
-    device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:N or mps
-    preset: str | None = None  # name of the preset this config came from, for the record
+    snapshot_frames: int | None = _field(None, "log-spaced snapshots for the GIF, besides the paper's iterations",
+                                         group="recording", limit=10_000)
+    snapshot_iterations: tuple[int, ...] = _field((), "extra snapshot iterations", group="recording", metavar="N,N,...")
+    fixed_samples: int | None = _field(None, "fake samples per snapshot", group="recording", limit=100_000,
+                                       resume_must_match=True)
+    grid_size: int = _field(64, "toy: D is drawn on a GRID×GRID grid, at least 2×2", group="recording", limit=1024,
+                            resume_must_match=True)
+    log_every: int = _field(10, "iterations between metrics.jsonl records", group="recording", limit=10**9)
+    checkpoint_every: int | None = _field(None, "iterations between checkpoints (and one at the end)",
+                                          group="recording", limit=10**9)
+    checkpoint_seconds: float = _field(
+        60.0, "also checkpoint when this many seconds passed since the last one, so a kill loses at most that much "
+        "(default 60; 0: off)", group="recording")
+    on_nonfinite: str = _field("stop", "on a NaN/Inf loss: stop the run (default) or skip that update",
+                               group="recording", choices=("stop", "skip"))
+    # image data
+    image_size: int | None = _field(None, "image side in pixels; the 8x8 digits hold no more than 16",
+                                    group="images", resume_must_match=True)
+    channels: int | None = _field(
+        None, "convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)",
+        group="images", resume_must_match=True)
+    data_root: str | None = _field(
+        None, "local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of "
+        "images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is "
+        "downloaded", group="images", metavar="DIR")
+    d_forward: str = _field(
+        "auto", "D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for "
+        "images) or one joint forward", group="images", choices=D_FORWARDS, resume_must_match=True)
+    g_ema: float = _field(
+        0.0, "keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it "
+        "(default 0: off)", group="images", metavar="DECAY", resume_must_match=True)
+    amp: bool = _field(False, "bfloat16 autocast for G and D forwards, on CUDA or a CPU with native bfloat16 "
+                       "(AVX512-BF16, AMX)", group="images", resume_must_match=True)
+    sync_batchnorm: bool = _field(
+        False, "under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of "
+        "each process's share; ignored by a single process", group="images", resume_must_match=True)
+    metric_samples: int | None = _field(
+        None, "fakes and reals the image metrics use (0: no metrics; the limit is the VEEGAN/PacGAN Stacked-MNIST "
+        "count). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's "
+        "own count at the same size", group="images", resume_must_match=True)
+    fid_weights: str | None = _field(
+        None, "also record Inception FID and KID at the metric iterations, from this local InceptionV3 weights file "
+        "(torch-fidelity's weights-inception-2015-12-05-6726825d.pth; needs pip install 'gan-mixup[fid]'; nothing is "
+        "downloaded; slow on a CPU)", group="images", metavar="FILE")
+    metric_frames: int | None = _field(
+        None, "image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations "
+        "and the last", group="images")
+    # for the record
+    preset: str | None = _field(None, "the preset this config came from")
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or self.dataset not in all_datasets():
@@ -175,12 +259,9 @@ class RunConfig:
             raise ConfigError(f"g_ema must be a decay in [0, 1) (0: off), got {self.g_ema!r}")
         if not _finite(self.checkpoint_seconds) or self.checkpoint_seconds < 0:
             raise ConfigError(f"checkpoint_seconds must be a number >= 0 (0: off), got {self.checkpoint_seconds!r}")
-        _choice(self, "lambda_distribution", LAMBDA_DISTRIBUTIONS)
-        _choice(self, "lambda_sampling", LAMBDA_SAMPLINGS)
-        _choice(self, "pairing", PAIRINGS)
-        _choice(self, "generator_loss", GENERATOR_LOSSES)
-        _choice(self, "on_nonfinite", ("stop", "skip"))
-        _choice(self, "d_forward", D_FORWARDS)
+        for name, spec in SPECS.items():
+            if spec.choices is not None:
+                _choice(self, name, spec.choices)
         for it in self.snapshot_iterations:
             if not isinstance(it, int) or isinstance(it, bool) or not 1 <= it <= self.iterations:
                 raise ConfigError(
@@ -293,13 +374,11 @@ class RunConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 ToyConfig = RunConfig  # the name from before image data; the same class
 
+SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
+# Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).
+LIMITS: dict[str, int] = {name: spec.limit for name, spec in SPECS.items() if spec.limit is not None}
 # Fields that must match for a checkpoint to be resumed; the rest (iterations, logging, ...) may change.
-ARCHITECTURE_FIELDS = (
-    "dataset", "dataset_options", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing",
-    "generator_loss", "objective_options", "regularizers", "spectral_norm", "latent_dim", "hidden", "layers", "batch_size",
-    "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size", "image_size", "channels", "d_forward", "g_ema", "amp", "metric_samples",
-    "sync_batchnorm",
-)
+ARCHITECTURE_FIELDS = tuple(name for name, spec in SPECS.items() if spec.resume_must_match)
 
 
 def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
@@ -326,3 +405,69 @@ def _choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(cfg, name)
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+# ----- what the command line shows of a field ------------------------------------------------------
+def flag_choices(name: str) -> tuple[Any, ...] | None:
+    """The values the flag of field ``name`` accepts: the field's own choices, else the modalities'."""
+    from gan_mixup.modalities import REGISTRY
+
+    if SPECS[name].choices is not None:
+        return SPECS[name].choices
+    found = [value for m in REGISTRY.values() for value in m.choices.get(name, ())]
+    return tuple(dict.fromkeys(found)) or None
+
+
+def flag_help(name: str, text: str | None = None) -> str:
+    """The --help of field ``name`` (or ``text`` about it): its meaning, then its defaults and limits
+    as the modalities declare them, e.g. "generator iterations (toy 20000, images 2000; at most 1e+09)"."""
+    from gan_mixup.modalities import REGISTRY
+
+    text = SPECS[name].help if text is None else text
+    if "{datasets}" in text:
+        text = text.replace("{datasets}", "; ".join(
+            f"{m.command}: {', '.join(m.datasets)} ({m.command} default {m.default_dataset})" for m in REGISTRY.values()))
+    readers = _readers(name)
+    defaults = _defaults_note(name, readers, text)
+    limits = _limits_note(name, readers)
+    if not (defaults or limits):
+        return text
+    joiner = ", " if len(readers) == 1 or not defaults.startswith(tuple(m.command for m in readers)) else "; "
+    return f"{text} ({joiner.join(part for part in (defaults, limits) if part)})"
+
+
+def _defaults_note(name: str, readers: list[Modality], text: str) -> str:
+    if not any(name in m.defaults for m in readers):
+        default = _default_of(name)
+        unset = default is None or default is False or default == () or default == {}
+        return "" if "default" in text or unset else f"default {_shown(default)}"
+    parts = [(m.command if len(readers) > 1 else "default", m.defaults.get(name, _default_of(name))) for m in readers]
+    for m in readers:  # datasets that default otherwise, grouped by value
+        by_value: dict[Any, list[str]] = {}
+        for dataset in m.datasets:
+            value = m.dataset_defaults(dataset).get(name, m.defaults.get(name))
+            if value != m.defaults.get(name):
+                by_value.setdefault(value, []).append(dataset)
+        parts += [(" and ".join(datasets), value) for value, datasets in by_value.items()]
+    sep = ", " if len(readers) > 1 else "; "
+    return sep.join(f"{label} {_shown(value)}" for label, value in parts)
+
+
+def _limits_note(name: str, readers: list[Modality]) -> str:
+    spec = SPECS[name]
+    if not spec.limit_in_help:
+        return ""
+    parts = [f"at most {_shown(spec.limit)}"] if spec.limit is not None else []
+    for m in readers:
+        if name in m.limits:
+            parts.append(f"{m.command} at most {_shown(m.limits[name])}" if parts or len(readers) > 1
+                         else f"at most {_shown(m.limits[name])}")
+    return ", ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and value >= 10**6 and str(value).rstrip("0") == "1":
+        return f"{value:.0e}"
+    return str(value)
