@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -17,10 +18,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from gan_mixup.config import LIMITS, RunConfig, dataset_kind
+from gan_mixup.config import GROUPS, SPECS, RunConfig, dataset_kind, flag_choices, flag_help
 from gan_mixup.modalities import all_datasets, modality_of
 from gan_mixup.errors import GanMixupError
-from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
 from gan_mixup.presets import PRESETS, load_preset
 from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
 
@@ -79,45 +79,47 @@ def _key_value(text: str) -> tuple[str, float]:
     return key.strip().replace("-", "_"), _finite_float(value)
 
 
-def _add_run_flags(p: argparse.ArgumentParser, *, objective: bool = True) -> None:
-    """Flags that set RunConfig fields. Defaults are SUPPRESSed so that only flags the user typed
-    override the preset / config file / RunConfig defaults (in that order)."""
+# How a flag parses the values of a RunConfig field, by the field's type.
+_FLAG_TYPES: dict[str, dict[str, Any]] = {
+    "str": {}, "int": {"type": _int}, "float": {"type": _finite_float}, "bool": {"action": "store_true"},
+    "tuple[int, ...]": {"type": _int_list}, "tuple[str, ...]": {"action": "append"},
+    "dict[str, float]": {"action": "append", "type": _key_value},
+}
+
+
+def build_run_flags(p: argparse.ArgumentParser, *, groups: Sequence[str] = tuple(GROUPS),
+                    exclude: Sequence[str] = ()) -> None:
+    """The flags of the RunConfig fields in ``groups``, generated from their ``FieldSpec``: name,
+    type, choices and --help. Defaults are SUPPRESSed so that only flags the user typed override the
+    preset / config file / RunConfig defaults (in that order); each flag's dest is its field."""
     S = argparse.SUPPRESS
-    g = p.add_argument_group("what is trained")
-    g.add_argument("--preset", default=S, choices=sorted(PRESETS), help="start from a named preset: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
-    g.add_argument("--config", default=S, metavar="FILE", help="start from a config JSON file (as written to RUN_DIR/config.json); flags override it")
-    g.add_argument("--dataset", default=S, help="toy: ring8, grid25, spiral, swissroll, moons (toy default ring8); images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder (images default digits)")
-    g.add_argument("--data-scale", default=S, choices=["authors", "later"], help="ring/grid scale: authors = radius 1 / spacing 0.5, std 0.01 (mixup authors' code, default); later = ring radius 2 std 0.02, grid spacing 2 std 0.05 (later papers)")
-    g.add_argument("--dataset-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="a toy dataset parameter, e.g. radius=2, std=0.05, n_modes=8 (whole number, at most 10000) (repeatable)")
-    if objective:
-        g.add_argument("--objective", default=S, help="erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)")
-    g.add_argument("--alpha", default=S, type=_finite_float, help="mixup α: λ ~ Beta(α, α), or U(0, α) with --lambda-distribution uniform (default 0.2)")
-    g.add_argument("--lambda-distribution", default=S, choices=LAMBDA_DISTRIBUTIONS, help="mixup λ distribution: beta (paper's text, default) or uniform (authors' code)")
-    g.add_argument("--lambda-sampling", default=S, choices=LAMBDA_SAMPLINGS, help="one λ per sample (default) or per batch")
-    g.add_argument("--pairing", default=S, choices=PAIRINGS, help="mixup pairs: real-fake (paper's text, default) or shuffled real∪fake batches (authors' code)")
-    g.add_argument("--generator-loss", default=S, choices=GENERATOR_LOSSES, help="G loss: non-saturating (default), saturating, mixed (G maximises D's mixup loss), minimax (authors' code: -BCE on an unmixed real∪fake batch)")
-    g.add_argument("--regularizer", default=S, action="append", metavar="NAME[:VALUE]", help="add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)")
-    g.add_argument("--objective-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
-    g.add_argument("--spectral-norm", default=S, action="store_true", help="spectral normalization on every layer of D")
-    g = p.add_argument_group("networks and optimisation (defaults: the paper's for toy data, DCGAN's for images)")
-    g.add_argument("--iterations", default=S, type=_int, help=f"generator iterations (toy 20000, images 2000; at most {LIMITS['iterations']:.0e})")
-    g.add_argument("--batch-size", default=S, type=_int, help=f"real and fake samples per step (toy 128, images 64; at most {LIMITS['batch_size']})")
-    g.add_argument("--d-steps", default=S, type=_int, help=f"discriminator steps per generator step (toy 5, images 1; at most {LIMITS['d_steps']})")
-    g.add_argument("--latent-dim", default=S, type=_int, help=f"size of G's Gaussian noise (toy 2, images 100; at most {LIMITS['latent_dim']})")
-    g.add_argument("--hidden", default=S, type=_int, help=f"toy: hidden units per layer (default 512, at most {LIMITS['hidden']}); images: DCGAN base feature maps (default 64; digits 32; at most 1024)")
-    g.add_argument("--layers", default=S, type=_int, help=f"hidden layers of the toy MLPs (default 3, at most {LIMITS['layers']})")
-    g.add_argument("--lr", default=S, type=_finite_float, help="Adam learning rate (toy 1e-3, Adam's default; images 2e-4 with β1 0.5, DCGAN's)")
-    g.add_argument("--seed", default=S, type=_int, help="seed for model init, data, noise and λ (default 0)")
-    g.add_argument("--device", default=S, help="auto (CUDA when present, else CPU; default), cpu, cuda, cuda:N or mps")
-    g = p.add_argument_group("recording")
-    g.add_argument("--snapshot-frames", default=S, type=_int, help=f"log-spaced snapshots for the GIF, besides the paper's iterations (toy 200, images 60; at most {LIMITS['snapshot_frames']})")
-    g.add_argument("--snapshot-iterations", default=S, type=_int_list, metavar="N,N,...", help="extra snapshot iterations")
-    g.add_argument("--fixed-samples", default=S, type=_int, help=f"fake samples per snapshot (toy 1000, at most {LIMITS['fixed_samples']}; images 64, at most 1024)")
-    g.add_argument("--grid-size", default=S, type=_int, help=f"toy: D is drawn on a GRID×GRID grid (default 64, from 2 to {LIMITS['grid_size']})")
-    g.add_argument("--log-every", default=S, type=_int, help="iterations between metrics.jsonl records (default 10)")
-    g.add_argument("--checkpoint-every", default=S, type=_int, help="iterations between checkpoints (toy 1000, images 500)")
-    g.add_argument("--checkpoint-seconds", default=S, type=_finite_float, help="also checkpoint when this many seconds passed since the last one, so a kill loses at most that much (default 60; 0: off)")
-    g.add_argument("--on-nonfinite", default=S, choices=["stop", "skip"], help="on a NaN/Inf loss: stop the run (default) or skip that update")
+    for group in groups:
+        g = p.add_argument_group(GROUPS[group])
+        if group == "trained":
+            g.add_argument("--preset", default=S, choices=sorted(PRESETS), help="start from a named preset: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
+            g.add_argument("--config", default=S, metavar="FILE", help="start from a config JSON file (as written to RUN_DIR/config.json); flags override it")
+        for f in dataclasses.fields(RunConfig):
+            spec = SPECS[f.name]
+            if spec.group == group and f.name not in exclude:
+                g.add_argument(spec.flag or "--" + f.name.replace("_", "-"), dest=f.name, default=S,
+                               **_flag_type(f.name), **_flag_options(f.name, spec.metavar), help=flag_help(f.name))
+            if f.name == "dataset" and group == "trained":
+                g.add_argument("--data-scale", default=S, choices=list(DATA_SCALES), help="ring/grid scale: authors = radius 1 / spacing 0.5, std 0.01 (mixup authors' code, default); later = ring radius 2 std 0.02, grid spacing 2 std 0.05 (later papers)")
+            for other, other_spec in SPECS.items():
+                for flag, alias_group, text, after in other_spec.aliases:
+                    if alias_group == group and after == f.name:
+                        g.add_argument(flag, dest=other, default=S, **_flag_type(other),
+                                       **_flag_options(other, None), help=flag_help(other, text))
+
+
+def _flag_type(name: str) -> dict[str, Any]:
+    annotation = next(str(f.type) for f in dataclasses.fields(RunConfig) if f.name == name)
+    return _FLAG_TYPES[annotation.removesuffix(" | None")]
+
+
+def _flag_options(name: str, metavar: str | None) -> dict[str, Any]:
+    choices = flag_choices(name)
+    return {**({"choices": list(choices)} if choices else {}), **({"metavar": metavar} if metavar else {})}
 
 
 DATA_SCALES = {
@@ -172,30 +174,14 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **
             hint = "; set a toy dataset's own parameters with --dataset-option KEY=VALUE" if dataset_kind(dataset) == "points" else ""
             raise UsageError(f"--data-scale sets the scale of ring8 and grid25 only, not {dataset!r}{hint}")
         fields["dataset_options"] = dict(DATA_SCALES[args.data_scale][dataset])
-    if "dataset_option" in args:
-        fields["dataset_options"] = {**fields.get("dataset_options", {}), **dict(args.dataset_option)}
-    if "objective_option" in args:
-        fields["objective_options"] = {**fields.get("objective_options", {}), **dict(args.objective_option)}
-    if "regularizer" in args:
-        fields["regularizers"] = tuple(args.regularizer)
+    if "dataset_options" in args:
+        fields["dataset_options"] = {**fields.get("dataset_options", {}), **dict(args.dataset_options)}
+    if "objective_options" in args:
+        fields["objective_options"] = {**fields.get("objective_options", {}), **dict(args.objective_options)}
+    if "regularizers" in args:
+        fields["regularizers"] = tuple(args.regularizers)
     fields.update(overrides)
     return RunConfig.from_dict(fields)
-
-
-def _add_image_flags(p: argparse.ArgumentParser) -> None:
-    S = argparse.SUPPRESS
-    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, stacked-mnist, folder)")
-    g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32; digits and stacked-digits 16, as their 8x8 source holds no more)")
-    g.add_argument("--channels", default=S, type=_int, choices=[1, 3], help="convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)")
-    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is downloaded")
-    g.add_argument("--nz", dest="latent_dim", default=S, type=_int, help="size of G's noise (DCGAN's nz; default 100; same as --latent-dim)")
-    g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
-    g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
-    g.add_argument("--amp", default=S, action="store_true", help="bfloat16 autocast for G and D forwards, on CUDA or a CPU with native bfloat16 (AVX512-BF16, AMX)")
-    g.add_argument("--sync-batchnorm", default=S, action="store_true", help="under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's share; ignored by a single process")
-    g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 26000, the VEEGAN/PacGAN Stacked-MNIST count; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
-    g.add_argument("--fid-weights", default=S, metavar="FILE", help="also record Inception FID and KID at the metric iterations, from this local InceptionV3 weights file (torch-fidelity's weights-inception-2015-12-05-6726825d.pth; needs pip install 'gan-mixup[fid]'; nothing is downloaded; slow on a CPU)")
-    g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations and the last (default 12)")
 
 
 def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str | None) -> None:
@@ -226,8 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
          "objectives, run directory, resume and GIFs as the toy GAN."),
     ):
         p = sub.add_parser(name, help=help_line, description=description)
-        _add_run_flags(p)
-        _add_image_flags(p)
+        build_run_flags(p)
         _add_output_flags(p, what="run directory", default_out="runs/<dataset>-<objective>")
         if name == "toy":
             p.add_argument("--demo", action="store_true", help=f"a quick demo: preset {DEMO_PRESET} with {DEMO_SETTINGS} (a --preset, --config or flag overrides it)")
@@ -237,8 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="train several objectives from one seed and fixed noise; render them side by side",
                        description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid. Works for toy and image datasets.")
-    _add_run_flags(p, objective=False)
-    _add_image_flags(p)
+    build_run_flags(p, exclude=("objective",))
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10; a regularizer alone (r1) means erm with it")
     _add_output_flags(p, what="compare directory", default_out=None)
     _add_quiver_flag(p)
@@ -267,8 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a run has trained; runs that diverged are kept as they are unless --retry-diverged. Exit code 1: "
                                    "some runs failed (the first reason is printed; the others are kept and scored).",
                        conflict_handler="resolve")
-    _add_run_flags(p, objective=False)
-    _add_image_flags(p)
+    build_run_flags(p, exclude=("objective",))
     p.add_argument("--dataset", default=None, help="comma-separated datasets, e.g. ring8,grid25 or stacked-digits (default: the --config file's, else ring8)")
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives (default erm,mixup); NAME+REG[:V] adds regularizers, as in compare")
     p.add_argument("--alpha", default="", type=_float_list, metavar="A,A,...", help="mixup α values, e.g. 0.1,0.2,0.5,1 (default: the preset's or 0.2); objectives without α run once")
