@@ -18,23 +18,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from gan_mixup.config import GROUPS, SPECS, RunConfig, dataset_kind, flag_choices, flag_help
-from gan_mixup.modalities import all_datasets, modality_of
+from gan_mixup.config import GROUPS, SPECS, RunConfig, field_default, readers_of, resolve
+from gan_mixup.modalities import REGISTRY, Modality, all_datasets, modality_of
 from gan_mixup.errors import GanMixupError
-from gan_mixup.presets import PRESETS, load_preset
+from gan_mixup.presets import DATA_SCALES, DEMO, DEMO_PRESET, DEMO_SETTINGS, PRESETS, load_preset  # noqa: F401  (DEMO_*: `make demo`)
 from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_NONFINITE = 3
-
-# `make demo`: the authors' Figure-5 setting (preset paper-code), at width 128 and cut to 2,000
-# iterations: well under a minute of training on 2 cores, by when mixup has reached all eight ring
-# modes (by eye; widths 256 and 512 get there too, at 4x and 16x the matmul cost). The paper-text
-# variant needs far longer to get there (see docs/toy.md, "The paper's text and the authors' code").
-DEMO_PRESET = "paper-code"
-DEMO_SETTINGS = {"iterations": 2000, "hidden": 128, "snapshot_frames": 100, "checkpoint_every": 500}
-
 
 class UsageError(GanMixupError):
     """A mistake in the command line, reported as one line and exit code 2."""
@@ -112,6 +104,67 @@ def build_run_flags(p: argparse.ArgumentParser, *, groups: Sequence[str] = tuple
                                        **_flag_options(other, None), help=flag_help(other, text))
 
 
+def flag_choices(name: str) -> tuple[Any, ...] | None:
+    """The values the flag of field ``name`` accepts: the field's own choices, else the modalities'."""
+    if SPECS[name].choices is not None:
+        return SPECS[name].choices
+    found = [value for m in REGISTRY.values() for value in m.choices.get(name, ())]
+    return tuple(dict.fromkeys(found)) or None
+
+
+def flag_help(name: str, text: str | None = None) -> str:
+    """The --help of field ``name`` (or ``text`` about it): its meaning, then its defaults and limits
+    as the modalities declare them, e.g. "generator iterations (toy 20000, images 2000; at most 1e+09)"."""
+    text = SPECS[name].help if text is None else text
+    if "{datasets}" in text:
+        text = text.replace("{datasets}", "; ".join(
+            f"{m.command}: {', '.join(m.datasets)} ({m.command} default {m.default_dataset})" for m in REGISTRY.values()))
+    readers = readers_of(name)
+    defaults = _defaults_note(name, readers, text)
+    limits = _limits_note(name, readers)
+    if not (defaults or limits):
+        return text
+    joiner = ", " if len(readers) == 1 or not defaults.startswith(tuple(m.command for m in readers)) else "; "
+    return f"{text} ({joiner.join(part for part in (defaults, limits) if part)})"
+
+
+def _defaults_note(name: str, readers: list[Modality], text: str) -> str:
+    if not any(name in m.defaults for m in readers):
+        default = field_default(name)
+        unset = default is None or default is False or default == () or default == {}
+        return "" if "default" in text or unset else f"default {_shown(default)}"
+    parts = [(m.command if len(readers) > 1 else "default", m.defaults.get(name, field_default(name))) for m in readers]
+    for m in readers:  # datasets that default otherwise, grouped by value
+        by_value: dict[Any, list[str]] = {}
+        for dataset in m.datasets:
+            value = m.dataset_defaults(dataset).get(name, m.defaults.get(name))
+            if value != m.defaults.get(name):
+                by_value.setdefault(value, []).append(dataset)
+        parts += [(" and ".join(datasets), value) for value, datasets in by_value.items()]
+    sep = ", " if len(readers) > 1 else "; "
+    return sep.join(f"{label} {_shown(value)}" for label, value in parts)
+
+
+def _limits_note(name: str, readers: list[Modality]) -> str:
+    spec = SPECS[name]
+    if not spec.limit_in_help:
+        return ""
+    parts = [f"at most {_shown(spec.limit)}"] if spec.limit is not None else []
+    for m in readers:
+        if name in m.limits:
+            parts.append(f"{m.command} at most {_shown(m.limits[name])}" if parts or len(readers) > 1
+                         else f"at most {_shown(m.limits[name])}")
+    return ", ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and value >= 10**6 and str(value).rstrip("0") == "1":
+        return f"{value:.0e}"
+    return str(value)
+
+
 def _flag_type(name: str) -> dict[str, Any]:
     annotation = next(str(f.type) for f in dataclasses.fields(RunConfig) if f.name == name)
     return _FLAG_TYPES[annotation.removesuffix(" | None")]
@@ -122,66 +175,21 @@ def _flag_options(name: str, metavar: str | None) -> dict[str, Any]:
     return {**({"choices": list(choices)} if choices else {}), **({"metavar": metavar} if metavar else {})}
 
 
-DATA_SCALES = {
-    "authors": {"ring8": {}, "grid25": {}},
-    "later": {"ring8": {"radius": 2.0, "std": 0.02}, "grid25": {"spacing": 2.0, "std": 0.05}},
-}
-
-# Flags whose argparse dest is the RunConfig field of the same name.
-_CONFIG_FLAGS = (
-    "dataset", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing", "generator_loss",
-    "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
-    "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
-    "checkpoint_seconds", "image_size", "channels", "data_root", "d_forward", "g_ema", "amp", "metric_samples", "metric_frames",
-    "sync_batchnorm", "fid_weights",
-)
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, *,
+                     exclude: Sequence[str] = (), **flags: Any) -> RunConfig:
+    """The config the command line ``args`` names (``config.resolve``): defaults < ``base`` (a
+    resumed run's config) < --demo < --preset < --config < the run flags typed (but those in
+    ``exclude``, flags a subcommand spells otherwise) < ``flags``."""
+    presets = ([DEMO] if getattr(args, "demo", False) else []) + ([args.preset] if "preset" in args else [])
+    return resolve(base=base, preset=presets, file=args.config if "config" in args else None,
+                   flags={**_typed_run_flags(args, exclude=exclude), **flags},
+                   data_scale=getattr(args, "data_scale", None), default_dataset=_command_dataset(args))
 
 
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **overrides: Any) -> RunConfig:
-    """defaults < base (a resumed run's config) < --demo < --preset < --config < typed flags < overrides.
-
-    A preset's mixup-only settings (the paper-code preset's minimax G loss, ...) give way when the
-    command names another objective and not those settings: ``--preset paper-code --objective hinge``
-    is the paper's networks and data with hinge's own losses.
-    """
-    fields: dict[str, Any] = base.to_dict() if base is not None else {}
-    preset: dict[str, Any] = {}
-    if getattr(args, "demo", False):
-        preset = {**load_preset(DEMO_PRESET), **DEMO_SETTINGS}
-    if "preset" in args:
-        preset = {**preset, **load_preset(args.preset)}
-    fields.update(preset)
-    if "config" in args:
-        path = Path(args.config)
-        if not path.is_file():
-            raise UsageError(f"no config file at {path}")
-        # A file that names no dataset is read as the command's (images: digits), not RunConfig's ring8.
-        assumed = overrides.get("dataset", getattr(args, "dataset", None) or fields.get("dataset") or _command_dataset(args))
-        fields.update(RunConfig.load(path, defaults={"dataset": assumed}).to_dict())
-    fields.update({name: getattr(args, name) for name in _CONFIG_FLAGS if name in args})
-    fields.update({name: value for name, value in overrides.items() if name == "objective"})
-    if fields.get("objective") not in (None, "erm", "mixup") and "generator_loss" not in args:
-        fields["generator_loss"] = RunConfig.generator_loss
-    dataset_now = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
-    if dataset_kind(dataset_now) == "images":
-        # The presets size the toy networks; on images their sizes give way to DCGAN's defaults.
-        for name in modality_of(dataset_now).defaults:
-            if name in preset and name not in args:
-                fields.pop(name, None)
-    dataset = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
-    if "data_scale" in args:
-        if dataset not in DATA_SCALES[args.data_scale]:
-            hint = "; set a toy dataset's own parameters with --dataset-option KEY=VALUE" if dataset_kind(dataset) == "points" else ""
-            raise UsageError(f"--data-scale sets the scale of ring8 and grid25 only, not {dataset!r}{hint}")
-        fields["dataset_options"] = dict(DATA_SCALES[args.data_scale][dataset])
-    if "dataset_options" in args:
-        fields["dataset_options"] = {**fields.get("dataset_options", {}), **dict(args.dataset_options)}
-    if "objective_options" in args:
-        fields["objective_options"] = {**fields.get("objective_options", {}), **dict(args.objective_options)}
-    if "regularizers" in args:
-        fields["regularizers"] = tuple(args.regularizers)
-    fields.update(overrides)
-    return RunConfig.from_dict(fields)
+def _typed_run_flags(args: argparse.Namespace, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """The RunConfig fields whose flags were typed (their defaults are SUPPRESSed), but ``exclude``."""
+    return {name: getattr(args, name) for name, spec in SPECS.items()
+            if spec.group is not None and name in args and name not in exclude}
 
 
 def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str | None) -> None:
@@ -537,7 +545,7 @@ def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
         if args.resume and not run_dir.exists():
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
-        config = config_from_args(args, **_default_dataset(args))
+        config = config_from_args(args)
         if run_dir == _PENDING:
             run_dir = Path(f"runs/{config.dataset}-{config.objective}")
     _check_command_fits(args.command, config.dataset)
@@ -567,25 +575,20 @@ def _run_dir_of(args: argparse.Namespace) -> Path:
     return Path(chosen)
 
 
-def _command_dataset(args: argparse.Namespace) -> str:
-    """The dataset a command trains when neither a flag nor a config file names one."""
-    return "digits" if getattr(args, "command", None) == "images" else RunConfig.dataset
-
-
-def _default_dataset(args: argparse.Namespace) -> dict[str, Any]:
-    # With --config, config_from_args reads the file's own dataset, or this default where it names none.
-    if args.command == "images" and "dataset" not in args and "config" not in args:
-        return {"dataset": _command_dataset(args)}
-    return {}
+def _command_dataset(args: argparse.Namespace) -> str | None:
+    """The dataset a command trains when neither a flag nor a config file names one: its modality's
+    (``toy``, ``images``); ``None`` for RunConfig's own."""
+    return next((m.default_dataset for m in REGISTRY.values() if m.command == getattr(args, "command", None)), None)
 
 
 def _check_command_fits(command: str, dataset: str) -> None:
-    if dataset not in all_datasets():
-        return  # RunConfig names the choices
-    if command == "images" and dataset_kind(dataset) != "images":
-        raise UsageError(f"{dataset} is a toy dataset: train it with `gan-mixup toy --dataset {dataset}`")
-    if command == "toy" and dataset_kind(dataset) != "points":
-        raise UsageError(f"{dataset} is an image dataset: train it with `gan-mixup images --dataset {dataset}`")
+    if dataset not in all_datasets() or command not in {m.command for m in REGISTRY.values()}:
+        return  # RunConfig names the choices; compare and sweep train any dataset
+    modality = modality_of(dataset)
+    if modality.command != command:
+        article = "an" if modality.label[:1] in "aeiou" else "a"
+        raise UsageError(f"{dataset} is {article} {modality.label} dataset: train it with "
+                         f"`gan-mixup {modality.command} --dataset {dataset}`")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -644,11 +647,9 @@ def _sweep(args: argparse.Namespace) -> int:
     bases = {}
     for dataset in datasets:
         for preset in presets:
-            fields = {k: v for k, v in vars(args).items()
-                      if k not in ("dataset", "preset", "alpha", "latent_dim", "seed", *SWEEP_AXES)}
-            if preset:
-                fields["preset"] = preset
-            base = config_from_args(argparse.Namespace(**fields), **({"dataset": dataset} if dataset else {}))
+            base = resolve(preset=preset or None, file=args.config if "config" in args else None,
+                           flags={**_typed_run_flags(args, exclude=_SWEEP_OWN), **({"dataset": dataset} if dataset else {})},
+                           data_scale=getattr(args, "data_scale", None))
             bases[(base.dataset, preset)] = base
     members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents,
                             axes={name: getattr(args, name) for name in SWEEP_AXES})
@@ -685,6 +686,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 _ARGV: list[str] = []  # the argv main() was called with (for the resume command)
 SWEEP_AXES = ("lr", "beta1", "d_steps", "batch_size")  # sweep flags that take a list of values
+_SWEEP_OWN = ("dataset", "alpha", "latent_dim", "seed", *SWEEP_AXES)  # run flags a sweep spells as lists
 
 
 def _launcher_of(args: argparse.Namespace) -> Any:

@@ -21,11 +21,11 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
-from gan_mixup.presets import PRESETS
+from gan_mixup.presets import DATA_SCALES, PRESETS, Preset, get_preset, preset_fields
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from gan_mixup.modalities import Modality, all_datasets, modality_of
@@ -38,13 +38,13 @@ class ConfigError(GanMixupError, ValueError):
     """A configuration value is out of range, of the wrong type, or unknown."""
 
 
-def _default_of(name: str) -> Any:
+def field_default(name: str) -> Any:
     """RunConfig's own default of field ``name`` (before any modality's)."""
     spec = _FIELDS[name]
     return spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
 
 
-def _readers(name: str) -> list[Modality]:
+def readers_of(name: str) -> list[Modality]:
     """The registered modalities that read field ``name`` (refuse it not)."""
     from gan_mixup.modalities import REGISTRY
 
@@ -289,9 +289,9 @@ class RunConfig:
     def _validate_data(self) -> None:
         modality = self.modality
         for name, why in modality.refused_fields.items():
-            default = modality.defaults.get(name, _default_of(name))
+            default = modality.defaults.get(name, field_default(name))
             if getattr(self, name) != default:
-                users = [m.label for m in _readers(name)]
+                users = [m.label for m in readers_of(name)]
                 raise ConfigError(f"{name} applies to {' and '.join(users) or 'no'} datasets only, not {self.dataset!r} "
                                   f"({why}); " + ("leave it out" if default is None else f"leave it at {default}"))
         for name, choices in modality.choices.items():
@@ -407,67 +407,65 @@ def _choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-# ----- what the command line shows of a field ------------------------------------------------------
-def flag_choices(name: str) -> tuple[Any, ...] | None:
-    """The values the flag of field ``name`` accepts: the field's own choices, else the modalities'."""
-    from gan_mixup.modalities import REGISTRY
+# ----- preset < file < flags ----------------------------------------------------------------------
+def resolve(
+    *,
+    preset: "str | Preset | Sequence[str | Preset] | None" = None,
+    file: str | Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    base: RunConfig | None = None,
+    data_scale: str | None = None,
+    default_dataset: str | None = None,
+) -> RunConfig:
+    """The config of RunConfig's defaults < ``base`` (a resumed run's config) < ``preset`` (one or
+    several, later ones win) < config ``file`` < ``flags`` (field -> value, the fields a user set).
 
-    if SPECS[name].choices is not None:
-        return SPECS[name].choices
-    found = [value for m in REGISTRY.values() for value in m.choices.get(name, ())]
-    return tuple(dict.fromkeys(found)) or None
-
-
-def flag_help(name: str, text: str | None = None) -> str:
-    """The --help of field ``name`` (or ``text`` about it): its meaning, then its defaults and limits
-    as the modalities declare them, e.g. "generator iterations (toy 20000, images 2000; at most 1e+09)"."""
-    from gan_mixup.modalities import REGISTRY
-
-    text = SPECS[name].help if text is None else text
-    if "{datasets}" in text:
-        text = text.replace("{datasets}", "; ".join(
-            f"{m.command}: {', '.join(m.datasets)} ({m.command} default {m.default_dataset})" for m in REGISTRY.values()))
-    readers = _readers(name)
-    defaults = _defaults_note(name, readers, text)
-    limits = _limits_note(name, readers)
-    if not (defaults or limits):
-        return text
-    joiner = ", " if len(readers) == 1 or not defaults.startswith(tuple(m.command for m in readers)) else "; "
-    return f"{text} ({joiner.join(part for part in (defaults, limits) if part)})"
-
-
-def _defaults_note(name: str, readers: list[Modality], text: str) -> str:
-    if not any(name in m.defaults for m in readers):
-        default = _default_of(name)
-        unset = default is None or default is False or default == () or default == {}
-        return "" if "default" in text or unset else f"default {_shown(default)}"
-    parts = [(m.command if len(readers) > 1 else "default", m.defaults.get(name, _default_of(name))) for m in readers]
-    for m in readers:  # datasets that default otherwise, grouped by value
-        by_value: dict[Any, list[str]] = {}
-        for dataset in m.datasets:
-            value = m.dataset_defaults(dataset).get(name, m.defaults.get(name))
-            if value != m.defaults.get(name):
-                by_value.setdefault(value, []).append(dataset)
-        parts += [(" and ".join(datasets), value) for value, datasets in by_value.items()]
-    sep = ", " if len(readers) > 1 else "; "
-    return sep.join(f"{label} {_shown(value)}" for label, value in parts)
-
-
-def _limits_note(name: str, readers: list[Modality]) -> str:
-    spec = SPECS[name]
-    if not spec.limit_in_help:
-        return ""
-    parts = [f"at most {_shown(spec.limit)}"] if spec.limit is not None else []
-    for m in readers:
-        if name in m.limits:
-            parts.append(f"{m.command} at most {_shown(m.limits[name])}" if parts or len(readers) > 1
-                         else f"at most {_shown(m.limits[name])}")
-    return ", ".join(parts)
+    ``default_dataset`` is the dataset when no layer names one (a file without one is read as it).
+    A preset written for another modality leaves its network and schedule sizes to this one's
+    defaults (``presets.preset_fields``), and its mixup-only ``generator_loss`` gives way when the
+    objective takes none and the flags set none: ``preset="paper-code", flags={"objective": "hinge"}``
+    is the paper's networks and data with hinge's own losses. In ``flags``, ``dataset_options`` and
+    ``objective_options`` (a dict, or ``KEY=VALUE`` pairs) add to the lower layers' options;
+    ``data_scale`` (``presets.DATA_SCALES``) sets ring8's or grid25's options below them.
+    """
+    flags = dict(flags or {})
+    presets = [preset] if isinstance(preset, (str, Preset)) else list(preset or ())
+    found = [get_preset(p) for p in presets]  # every name checked before a file is read
+    lower = {**(base.to_dict() if base is not None else {}), **{k: v for p in found for k, v in p.fields.items()}}
+    file_fields: dict[str, Any] = {}
+    if file is not None:
+        assumed = flags.get("dataset") or lower.get("dataset") or default_dataset or field_default("dataset")
+        file_fields = RunConfig.load(file, defaults={"dataset": assumed}).to_dict()
+    dataset = next((layer["dataset"] for layer in (flags, file_fields, lower) if "dataset" in layer),
+                   default_dataset or field_default("dataset"))
+    modality = modality_of(dataset)
+    fields: dict[str, Any] = base.to_dict() if base is not None else {}
+    for p in found:
+        fields.update(preset_fields(p, modality))
+    fields.update(file_fields)
+    fields.update({k: v for k, v in flags.items() if k not in _MERGED_FLAGS})
+    if not _takes_generator_loss(fields.get("objective")) and "generator_loss" not in flags:
+        fields["generator_loss"] = field_default("generator_loss")
+    if data_scale is not None:
+        scales = DATA_SCALES.get(data_scale)
+        if scales is None:
+            raise ConfigError(f"unknown data scale {data_scale!r}; choose one of: {', '.join(DATA_SCALES)}")
+        if dataset not in scales:
+            hint = ("; set a toy dataset's own parameters with --dataset-option KEY=VALUE"
+                    if "dataset_options" not in modality.refused_fields else "")
+            raise ConfigError(f"--data-scale sets the scale of {' and '.join(scales)} only, not {dataset!r}{hint}")
+        fields["dataset_options"] = dict(scales[dataset])
+    for name in _MERGED_FLAGS:
+        if name in flags:
+            fields[name] = {**fields.get(name, {}), **dict(flags[name])}
+    return RunConfig.from_dict(fields, defaults={"dataset": dataset})
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, int) and value >= 10**6 and str(value).rstrip("0") == "1":
-        return f"{value:.0e}"
-    return str(value)
+_MERGED_FLAGS = ("dataset_options", "objective_options")  # flags that add to the options below them
+
+
+def _takes_generator_loss(objective: Any) -> bool:
+    """Whether ``objective`` reads RunConfig's ``generator_loss`` (erm and mixup do); ``None``: unset."""
+    if objective is None:
+        return True
+    return objective in OBJECTIVES and "generator_loss" in inspect.signature(OBJECTIVES[objective]).parameters
