@@ -6,8 +6,8 @@ The data decides the kind of run: a ``toy_data`` name (ring8, grid25, ...) train
 or the DCGAN paper's), resolved on construction, so ``config.json`` always spells every value out.
 
 Example:
-    >>> cfg = ToyConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
-    >>> ToyConfig.from_json(cfg.to_json()) == cfg
+    >>> cfg = RunConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
+    >>> RunConfig.from_json(cfg.to_json()) == cfg
     True
     >>> RunConfig(dataset="digits").hidden, RunConfig(dataset="mnist", data_root="x").hidden, RunConfig().hidden
     (32, 64, 512)
@@ -372,7 +372,6 @@ class RunConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-ToyConfig = RunConfig  # the name from before image data; the same class
 
 SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
 # Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).

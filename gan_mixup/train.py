@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
+from gan_mixup.config import ConfigError, RunConfig as ToyConfig, resume_conflicts
 from gan_mixup.metrics import gradient_summary, sample_metrics
 from gan_mixup.modalities import modality_of
 from gan_mixup import precision

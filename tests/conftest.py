@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_mixup.config import ToyConfig, dataset_kind
+from gan_mixup.config import RunConfig as ToyConfig, dataset_kind
 
 # The toy networks are far too small to gain from intra-op threads, and on a shared machine two
 # threads per process oversubscribe the cores: one thread made a 100-iteration run ~10x faster.

@@ -29,7 +29,7 @@ train_module = importlib.import_module("gan_mixup.train")  # `import gan_mixup.t
 from cli_helpers import run_cli, subprocess_env
 from conftest import assert_same
 from gan_mixup.cli import EXIT_INTERRUPTED
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import RunConfig as ToyConfig
 from gan_mixup.train import NonFiniteError, train
 
 SMALL = ["--snapshot-frames", "3", "--fixed-samples", "100", "--grid-size", "8", "--no-progress", "--no-render"]

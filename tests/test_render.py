@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_mixup import ToyConfig, train
+from gan_mixup import RunConfig as ToyConfig, train
 from gan_mixup import render
 from gan_mixup.errors import GanMixupError
 from gan_mixup.experiments import render_any
