@@ -7,7 +7,7 @@ The three-line drop-in::
     d_loss = objective.discriminator_loss(D, real, fake.detach())
     g_loss = objective.generator_loss(D, fake, real)
 """
-from gan_mixup.config import ConfigError, RunConfig, ToyConfig
+from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import (
     LSGAN,
@@ -39,7 +39,6 @@ __all__ = [
     "GanMixupError",
     "RunConfig",
     "StandardGAN",
-    "ToyConfig",
     "TrainResult",
     "get_objective",
     "train",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -17,24 +18,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from gan_mixup.config import IMAGE_DATASETS, KIND_DEFAULTS, LIMITS, RunConfig, dataset_kind
+from gan_mixup.config import GROUPS, SPECS, RunConfig, field_default, readers_of, resolve
+from gan_mixup.modalities import REGISTRY, Modality, all_datasets, modality_of
 from gan_mixup.errors import GanMixupError
-from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, PAIRINGS
-from gan_mixup.presets import PRESETS, load_preset
+from gan_mixup.presets import DATA_SCALES, DEMO, DEMO_PRESET, DEMO_SETTINGS, PRESETS, load_preset  # noqa: F401  (DEMO_*: `make demo`)
 from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
-from toy_data import DATASETS as TOY_DATASETS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_NONFINITE = 3
-
-# `make demo`: the authors' Figure-5 setting (preset paper-code), at width 128 and cut to 2,000
-# iterations: well under a minute of training on 2 cores, by when mixup has reached all eight ring
-# modes (by eye; widths 256 and 512 get there too, at 4x and 16x the matmul cost). The paper-text
-# variant needs far longer to get there (see docs/toy.md, "The paper's text and the authors' code").
-DEMO_PRESET = "paper-code"
-DEMO_SETTINGS = {"iterations": 2000, "hidden": 128, "snapshot_frames": 100, "checkpoint_every": 500}
-
 
 class UsageError(GanMixupError):
     """A mistake in the command line, reported as one line and exit code 2."""
@@ -79,122 +71,125 @@ def _key_value(text: str) -> tuple[str, float]:
     return key.strip().replace("-", "_"), _finite_float(value)
 
 
-def _add_run_flags(p: argparse.ArgumentParser, *, objective: bool = True) -> None:
-    """Flags that set RunConfig fields. Defaults are SUPPRESSed so that only flags the user typed
-    override the preset / config file / RunConfig defaults (in that order)."""
-    S = argparse.SUPPRESS
-    g = p.add_argument_group("what is trained")
-    g.add_argument("--preset", default=S, choices=sorted(PRESETS), help="start from a named preset: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
-    g.add_argument("--config", default=S, metavar="FILE", help="start from a config JSON file (as written to RUN_DIR/config.json); flags override it")
-    g.add_argument("--dataset", default=S, help="toy: ring8, grid25, spiral, swissroll, moons (toy default ring8); images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder (images default digits)")
-    g.add_argument("--data-scale", default=S, choices=["authors", "later"], help="ring/grid scale: authors = radius 1 / spacing 0.5, std 0.01 (mixup authors' code, default); later = ring radius 2 std 0.02, grid spacing 2 std 0.05 (later papers)")
-    g.add_argument("--dataset-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="a toy dataset parameter, e.g. radius=2, std=0.05, n_modes=8 (whole number, at most 10000) (repeatable)")
-    if objective:
-        g.add_argument("--objective", default=S, help="erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)")
-    g.add_argument("--alpha", default=S, type=_finite_float, help="mixup α: λ ~ Beta(α, α), or U(0, α) with --lambda-distribution uniform (default 0.2)")
-    g.add_argument("--lambda-distribution", default=S, choices=LAMBDA_DISTRIBUTIONS, help="mixup λ distribution: beta (paper's text, default) or uniform (authors' code)")
-    g.add_argument("--lambda-sampling", default=S, choices=LAMBDA_SAMPLINGS, help="one λ per sample (default) or per batch")
-    g.add_argument("--pairing", default=S, choices=PAIRINGS, help="mixup pairs: real-fake (paper's text, default) or shuffled real∪fake batches (authors' code)")
-    g.add_argument("--generator-loss", default=S, choices=GENERATOR_LOSSES, help="G loss: non-saturating (default), saturating, mixed (G maximises D's mixup loss), minimax (authors' code: -BCE on an unmixed real∪fake batch)")
-    g.add_argument("--regularizer", default=S, action="append", metavar="NAME[:VALUE]", help="add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)")
-    g.add_argument("--objective-option", default=S, action="append", type=_key_value, metavar="KEY=VALUE", help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
-    g.add_argument("--spectral-norm", default=S, action="store_true", help="spectral normalization on every layer of D")
-    g = p.add_argument_group("networks and optimisation (defaults: the paper's for toy data, DCGAN's for images)")
-    g.add_argument("--iterations", default=S, type=_int, help=f"generator iterations (toy 20000, images 2000; at most {LIMITS['iterations']:.0e})")
-    g.add_argument("--batch-size", default=S, type=_int, help=f"real and fake samples per step (toy 128, images 64; at most {LIMITS['batch_size']})")
-    g.add_argument("--d-steps", default=S, type=_int, help=f"discriminator steps per generator step (toy 5, images 1; at most {LIMITS['d_steps']})")
-    g.add_argument("--latent-dim", default=S, type=_int, help=f"size of G's Gaussian noise (toy 2, images 100; at most {LIMITS['latent_dim']})")
-    g.add_argument("--hidden", default=S, type=_int, help=f"toy: hidden units per layer (default 512, at most {LIMITS['hidden']}); images: DCGAN base feature maps (default 64; digits 32; at most 1024)")
-    g.add_argument("--layers", default=S, type=_int, help=f"hidden layers of the toy MLPs (default 3, at most {LIMITS['layers']})")
-    g.add_argument("--lr", default=S, type=_finite_float, help="Adam learning rate (toy 1e-3, Adam's default; images 2e-4 with β1 0.5, DCGAN's)")
-    g.add_argument("--seed", default=S, type=_int, help="seed for model init, data, noise and λ (default 0)")
-    g.add_argument("--device", default=S, help="auto (CUDA when present, else CPU; default), cpu, cuda, cuda:N or mps")
-    g = p.add_argument_group("recording")
-    g.add_argument("--snapshot-frames", default=S, type=_int, help=f"log-spaced snapshots for the GIF, besides the paper's iterations (toy 200, images 60; at most {LIMITS['snapshot_frames']})")
-    g.add_argument("--snapshot-iterations", default=S, type=_int_list, metavar="N,N,...", help="extra snapshot iterations")
-    g.add_argument("--fixed-samples", default=S, type=_int, help=f"fake samples per snapshot (toy 1000, at most {LIMITS['fixed_samples']}; images 64, at most 1024)")
-    g.add_argument("--grid-size", default=S, type=_int, help=f"toy: D is drawn on a GRID×GRID grid (default 64, from 2 to {LIMITS['grid_size']})")
-    g.add_argument("--log-every", default=S, type=_int, help="iterations between metrics.jsonl records (default 10)")
-    g.add_argument("--checkpoint-every", default=S, type=_int, help="iterations between checkpoints (toy 1000, images 500)")
-    g.add_argument("--checkpoint-seconds", default=S, type=_finite_float, help="also checkpoint when this many seconds passed since the last one, so a kill loses at most that much (default 60; 0: off)")
-    g.add_argument("--on-nonfinite", default=S, choices=["stop", "skip"], help="on a NaN/Inf loss: stop the run (default) or skip that update")
-
-
-DATA_SCALES = {
-    "authors": {"ring8": {}, "grid25": {}},
-    "later": {"ring8": {"radius": 2.0, "std": 0.02}, "grid25": {"spacing": 2.0, "std": 0.05}},
+# How a flag parses the values of a RunConfig field, by the field's type.
+_FLAG_TYPES: dict[str, dict[str, Any]] = {
+    "str": {}, "int": {"type": _int}, "float": {"type": _finite_float}, "bool": {"action": "store_true"},
+    "tuple[int, ...]": {"type": _int_list}, "tuple[str, ...]": {"action": "append"},
+    "dict[str, float]": {"action": "append", "type": _key_value},
 }
 
-# Flags whose argparse dest is the RunConfig field of the same name.
-_CONFIG_FLAGS = (
-    "dataset", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing", "generator_loss",
-    "spectral_norm", "iterations", "batch_size", "d_steps", "latent_dim", "hidden", "layers", "lr", "seed", "device",
-    "snapshot_frames", "snapshot_iterations", "fixed_samples", "grid_size", "log_every", "checkpoint_every", "on_nonfinite",
-    "checkpoint_seconds", "image_size", "channels", "data_root", "d_forward", "g_ema", "amp", "metric_samples", "metric_frames",
-    "sync_batchnorm", "fid_weights",
-)
 
-
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, **overrides: Any) -> RunConfig:
-    """defaults < base (a resumed run's config) < --demo < --preset < --config < typed flags < overrides.
-
-    A preset's mixup-only settings (the paper-code preset's minimax G loss, ...) give way when the
-    command names another objective and not those settings: ``--preset paper-code --objective hinge``
-    is the paper's networks and data with hinge's own losses.
-    """
-    fields: dict[str, Any] = base.to_dict() if base is not None else {}
-    preset: dict[str, Any] = {}
-    if getattr(args, "demo", False):
-        preset = {**load_preset(DEMO_PRESET), **DEMO_SETTINGS}
-    if "preset" in args:
-        preset = {**preset, **load_preset(args.preset)}
-    fields.update(preset)
-    if "config" in args:
-        path = Path(args.config)
-        if not path.is_file():
-            raise UsageError(f"no config file at {path}")
-        # A file that names no dataset is read as the command's (images: digits), not RunConfig's ring8.
-        assumed = overrides.get("dataset", getattr(args, "dataset", None) or fields.get("dataset") or _command_dataset(args))
-        fields.update(RunConfig.load(path, defaults={"dataset": assumed}).to_dict())
-    fields.update({name: getattr(args, name) for name in _CONFIG_FLAGS if name in args})
-    fields.update({name: value for name, value in overrides.items() if name == "objective"})
-    if fields.get("objective") not in (None, "erm", "mixup") and "generator_loss" not in args:
-        fields["generator_loss"] = RunConfig.generator_loss
-    if dataset_kind(overrides.get("dataset", fields.get("dataset", RunConfig.dataset))) == "images":
-        # The presets size the toy networks; on images their sizes give way to DCGAN's defaults.
-        for name in KIND_DEFAULTS["points"]:
-            if name in preset and name not in args:
-                fields.pop(name, None)
-    dataset = overrides.get("dataset", fields.get("dataset", RunConfig.dataset))
-    if "data_scale" in args:
-        if dataset not in DATA_SCALES[args.data_scale]:
-            hint = "; set a toy dataset's own parameters with --dataset-option KEY=VALUE" if dataset_kind(dataset) == "points" else ""
-            raise UsageError(f"--data-scale sets the scale of ring8 and grid25 only, not {dataset!r}{hint}")
-        fields["dataset_options"] = dict(DATA_SCALES[args.data_scale][dataset])
-    if "dataset_option" in args:
-        fields["dataset_options"] = {**fields.get("dataset_options", {}), **dict(args.dataset_option)}
-    if "objective_option" in args:
-        fields["objective_options"] = {**fields.get("objective_options", {}), **dict(args.objective_option)}
-    if "regularizer" in args:
-        fields["regularizers"] = tuple(args.regularizer)
-    fields.update(overrides)
-    return RunConfig.from_dict(fields)
-
-
-def _add_image_flags(p: argparse.ArgumentParser) -> None:
+def build_run_flags(p: argparse.ArgumentParser, *, groups: Sequence[str] = tuple(GROUPS),
+                    exclude: Sequence[str] = ()) -> None:
+    """The flags of the RunConfig fields in ``groups``, generated from their ``FieldSpec``: name,
+    type, choices and --help. Defaults are SUPPRESSed so that only flags the user typed override the
+    preset / config file / RunConfig defaults (in that order); each flag's dest is its field."""
     S = argparse.SUPPRESS
-    g = p.add_argument_group("image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, stacked-mnist, folder)")
-    g.add_argument("--image-size", default=S, type=_int, choices=[16, 32, 64], help="image side in pixels (default 32; digits and stacked-digits 16, as their 8x8 source holds no more)")
-    g.add_argument("--channels", default=S, type=_int, choices=[1, 3], help="convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)")
-    g.add_argument("--data-root", default=S, metavar="DIR", help="local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is downloaded")
-    g.add_argument("--nz", dest="latent_dim", default=S, type=_int, help="size of G's noise (DCGAN's nz; default 100; same as --latent-dim)")
-    g.add_argument("--d-forward", default=S, choices=["auto", "joint", "separate"], help="D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for images) or one joint forward")
-    g.add_argument("--g-ema", default=S, type=_finite_float, metavar="DECAY", help="keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it (default 0: off)")
-    g.add_argument("--amp", default=S, action="store_true", help="bfloat16 autocast for G and D forwards, on CUDA or a CPU with native bfloat16 (AVX512-BF16, AMX)")
-    g.add_argument("--sync-batchnorm", default=S, action="store_true", help="under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's share; ignored by a single process")
-    g.add_argument("--metric-samples", default=S, type=_int, help="fakes and reals the image metrics use (default 1000, at most 26000, the VEEGAN/PacGAN Stacked-MNIST count; 0: no metrics). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's own count at the same size")
-    g.add_argument("--fid-weights", default=S, metavar="FILE", help="also record Inception FID and KID at the metric iterations, from this local InceptionV3 weights file (torch-fidelity's weights-inception-2015-12-05-6726825d.pth; needs pip install 'gan-mixup[fid]'; nothing is downloaded; slow on a CPU)")
-    g.add_argument("--metric-frames", default=S, type=_int, help="image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations and the last (default 12)")
+    for group in groups:
+        g = p.add_argument_group(GROUPS[group])
+        if group == "trained":
+            g.add_argument("--preset", default=S, choices=sorted(PRESETS), help="start from a named preset: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
+            g.add_argument("--config", default=S, metavar="FILE", help="start from a config JSON file (as written to RUN_DIR/config.json); flags override it")
+        for f in dataclasses.fields(RunConfig):
+            spec = SPECS[f.name]
+            if spec.group == group and f.name not in exclude:
+                g.add_argument(spec.flag or "--" + f.name.replace("_", "-"), dest=f.name, default=S,
+                               **_flag_type(f.name), **_flag_options(f.name, spec.metavar), help=flag_help(f.name))
+            if f.name == "dataset" and group == "trained":
+                g.add_argument("--data-scale", default=S, choices=list(DATA_SCALES), help="ring/grid scale: authors = radius 1 / spacing 0.5, std 0.01 (mixup authors' code, default); later = ring radius 2 std 0.02, grid spacing 2 std 0.05 (later papers)")
+            for other, other_spec in SPECS.items():
+                for flag, alias_group, text, after in other_spec.aliases:
+                    if alias_group == group and after == f.name:
+                        g.add_argument(flag, dest=other, default=S, **_flag_type(other),
+                                       **_flag_options(other, None), help=flag_help(other, text))
+
+
+def flag_choices(name: str) -> tuple[Any, ...] | None:
+    """The values the flag of field ``name`` accepts: the field's own choices, else the modalities'."""
+    if SPECS[name].choices is not None:
+        return SPECS[name].choices
+    found = [value for m in REGISTRY.values() for value in m.choices.get(name, ())]
+    return tuple(dict.fromkeys(found)) or None
+
+
+def flag_help(name: str, text: str | None = None) -> str:
+    """The --help of field ``name`` (or ``text`` about it): its meaning, then its defaults and limits
+    as the modalities declare them, e.g. "generator iterations (toy 20000, images 2000; at most 1e+09)"."""
+    text = SPECS[name].help if text is None else text
+    if "{datasets}" in text:
+        text = text.replace("{datasets}", "; ".join(
+            f"{m.command}: {', '.join(m.datasets)} ({m.command} default {m.default_dataset})" for m in REGISTRY.values()))
+    readers = readers_of(name)
+    defaults = _defaults_note(name, readers, text)
+    limits = _limits_note(name, readers)
+    if not (defaults or limits):
+        return text
+    joiner = ", " if len(readers) == 1 or not defaults.startswith(tuple(m.command for m in readers)) else "; "
+    return f"{text} ({joiner.join(part for part in (defaults, limits) if part)})"
+
+
+def _defaults_note(name: str, readers: list[Modality], text: str) -> str:
+    if not any(name in m.defaults for m in readers):
+        default = field_default(name)
+        unset = default is None or default is False or default == () or default == {}
+        return "" if "default" in text or unset else f"default {_shown(default)}"
+    parts = [(m.command if len(readers) > 1 else "default", m.defaults.get(name, field_default(name))) for m in readers]
+    for m in readers:  # datasets that default otherwise, grouped by value
+        by_value: dict[Any, list[str]] = {}
+        for dataset in m.datasets:
+            value = m.dataset_defaults(dataset).get(name, m.defaults.get(name))
+            if value != m.defaults.get(name):
+                by_value.setdefault(value, []).append(dataset)
+        parts += [(" and ".join(datasets), value) for value, datasets in by_value.items()]
+    sep = ", " if len(readers) > 1 else "; "
+    return sep.join(f"{label} {_shown(value)}" for label, value in parts)
+
+
+def _limits_note(name: str, readers: list[Modality]) -> str:
+    spec = SPECS[name]
+    if not spec.limit_in_help:
+        return ""
+    parts = [f"at most {_shown(spec.limit)}"] if spec.limit is not None else []
+    for m in readers:
+        if name in m.limits:
+            parts.append(f"{m.command} at most {_shown(m.limits[name])}" if parts or len(readers) > 1
+                         else f"at most {_shown(m.limits[name])}")
+    return ", ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and value >= 10**6 and str(value).rstrip("0") == "1":
+        return f"{value:.0e}"
+    return str(value)
+
+
+def _flag_type(name: str) -> dict[str, Any]:
+    annotation = next(str(f.type) for f in dataclasses.fields(RunConfig) if f.name == name)
+    return _FLAG_TYPES[annotation.removesuffix(" | None")]
+
+
+def _flag_options(name: str, metavar: str | None) -> dict[str, Any]:
+    choices = flag_choices(name)
+    return {**({"choices": list(choices)} if choices else {}), **({"metavar": metavar} if metavar else {})}
+
+
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None, *,
+                     exclude: Sequence[str] = (), **flags: Any) -> RunConfig:
+    """The config the command line ``args`` names (``config.resolve``): defaults < ``base`` (a
+    resumed run's config) < --demo < --preset < --config < the run flags typed (but those in
+    ``exclude``, flags a subcommand spells otherwise) < ``flags``."""
+    presets = ([DEMO] if getattr(args, "demo", False) else []) + ([args.preset] if "preset" in args else [])
+    return resolve(base=base, preset=presets, file=args.config if "config" in args else None,
+                   flags={**_typed_run_flags(args, exclude=exclude), **flags},
+                   data_scale=getattr(args, "data_scale", None), default_dataset=_command_dataset(args))
+
+
+def _typed_run_flags(args: argparse.Namespace, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """The RunConfig fields whose flags were typed (their defaults are SUPPRESSed), but ``exclude``."""
+    return {name: getattr(args, name) for name, spec in SPECS.items()
+            if spec.group is not None and name in args and name not in exclude}
 
 
 def _add_output_flags(p: argparse.ArgumentParser, *, what: str, default_out: str | None) -> None:
@@ -225,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
          "objectives, run directory, resume and GIFs as the toy GAN."),
     ):
         p = sub.add_parser(name, help=help_line, description=description)
-        _add_run_flags(p)
-        _add_image_flags(p)
+        build_run_flags(p)
         _add_output_flags(p, what="run directory", default_out="runs/<dataset>-<objective>")
         if name == "toy":
             p.add_argument("--demo", action="store_true", help=f"a quick demo: preset {DEMO_PRESET} with {DEMO_SETTINGS} (a --preset, --config or flag overrides it)")
@@ -236,8 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="train several objectives from one seed and fixed noise; render them side by side",
                        description="Train each objective from the same seed (same initial networks, same fixed noise), then render a side-by-side GIF and a Figure-5-style grid. Works for toy and image datasets.")
-    _add_run_flags(p, objective=False)
-    _add_image_flags(p)
+    build_run_flags(p, exclude=("objective",))
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives to compare (default erm,mixup); NAME+REG[:V] adds regularizers, e.g. erm+r1:10; a regularizer alone (r1) means erm with it")
     _add_output_flags(p, what="compare directory", default_out=None)
     _add_quiver_flag(p)
@@ -266,8 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a run has trained; runs that diverged are kept as they are unless --retry-diverged. Exit code 1: "
                                    "some runs failed (the first reason is printed; the others are kept and scored).",
                        conflict_handler="resolve")
-    _add_run_flags(p, objective=False)
-    _add_image_flags(p)
+    build_run_flags(p, exclude=("objective",))
     p.add_argument("--dataset", default=None, help="comma-separated datasets, e.g. ring8,grid25 or stacked-digits (default: the --config file's, else ring8)")
     p.add_argument("--objectives", default="erm,mixup", help="comma-separated objectives (default erm,mixup); NAME+REG[:V] adds regularizers, as in compare")
     p.add_argument("--alpha", default="", type=_float_list, metavar="A,A,...", help="mixup α values, e.g. 0.1,0.2,0.5,1 (default: the preset's or 0.2); objectives without α run once")
@@ -553,7 +545,7 @@ def _config_and_run_dir(args: argparse.Namespace) -> tuple[RunConfig, Path]:
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (no {CONFIG_FILE})")
         if args.resume and not run_dir.exists():
             raise UsageError(f"cannot resume {run_dir}: it is not a run directory (it does not exist)")
-        config = config_from_args(args, **_default_dataset(args))
+        config = config_from_args(args)
         if run_dir == _PENDING:
             run_dir = Path(f"runs/{config.dataset}-{config.objective}")
     _check_command_fits(args.command, config.dataset)
@@ -583,25 +575,20 @@ def _run_dir_of(args: argparse.Namespace) -> Path:
     return Path(chosen)
 
 
-def _command_dataset(args: argparse.Namespace) -> str:
-    """The dataset a command trains when neither a flag nor a config file names one."""
-    return "digits" if getattr(args, "command", None) == "images" else RunConfig.dataset
-
-
-def _default_dataset(args: argparse.Namespace) -> dict[str, Any]:
-    # With --config, config_from_args reads the file's own dataset, or this default where it names none.
-    if args.command == "images" and "dataset" not in args and "config" not in args:
-        return {"dataset": _command_dataset(args)}
-    return {}
+def _command_dataset(args: argparse.Namespace) -> str | None:
+    """The dataset a command trains when neither a flag nor a config file names one: its modality's
+    (``toy``, ``images``); ``None`` for RunConfig's own."""
+    return next((m.default_dataset for m in REGISTRY.values() if m.command == getattr(args, "command", None)), None)
 
 
 def _check_command_fits(command: str, dataset: str) -> None:
-    if dataset not in TOY_DATASETS and dataset not in IMAGE_DATASETS:
-        return  # RunConfig names the choices
-    if command == "images" and dataset_kind(dataset) != "images":
-        raise UsageError(f"{dataset} is a toy dataset: train it with `gan-mixup toy --dataset {dataset}`")
-    if command == "toy" and dataset_kind(dataset) != "points":
-        raise UsageError(f"{dataset} is an image dataset: train it with `gan-mixup images --dataset {dataset}`")
+    if dataset not in all_datasets() or command not in {m.command for m in REGISTRY.values()}:
+        return  # RunConfig names the choices; compare and sweep train any dataset
+    modality = modality_of(dataset)
+    if modality.command != command:
+        article = "an" if modality.label[:1] in "aeiou" else "a"
+        raise UsageError(f"{dataset} is {article} {modality.label} dataset: train it with "
+                         f"`gan-mixup {modality.command} --dataset {dataset}`")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -660,11 +647,9 @@ def _sweep(args: argparse.Namespace) -> int:
     bases = {}
     for dataset in datasets:
         for preset in presets:
-            fields = {k: v for k, v in vars(args).items()
-                      if k not in ("dataset", "preset", "alpha", "latent_dim", "seed", *SWEEP_AXES)}
-            if preset:
-                fields["preset"] = preset
-            base = config_from_args(argparse.Namespace(**fields), **({"dataset": dataset} if dataset else {}))
+            base = resolve(preset=preset or None, file=args.config if "config" in args else None,
+                           flags={**_typed_run_flags(args, exclude=_SWEEP_OWN), **({"dataset": dataset} if dataset else {})},
+                           data_scale=getattr(args, "data_scale", None))
             bases[(base.dataset, preset)] = base
     members = sweep_members(bases, objectives=objectives, alphas=alphas, seeds=list(args.seeds), latent_dims=latents,
                             axes={name: getattr(args, name) for name in SWEEP_AXES})
@@ -701,6 +686,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 _ARGV: list[str] = []  # the argv main() was called with (for the resume command)
 SWEEP_AXES = ("lr", "beta1", "d_steps", "batch_size")  # sweep flags that take a list of values
+_SWEEP_OWN = ("dataset", "alpha", "latent_dim", "seed", *SWEEP_AXES)  # run flags a sweep spells as lists
 
 
 def _launcher_of(args: argparse.Namespace) -> Any:

@@ -2,12 +2,12 @@
 
 The data decides the kind of run: a ``toy_data`` name (ring8, grid25, ...) trains the paper's MLPs on
 2-D points, an image dataset name (digits, stacked-digits, mnist, ...) trains a DCGAN. Fields left
-``None`` take the kind's default (``KIND_DEFAULTS``: the paper's toy settings, or the DCGAN paper's),
-resolved on construction, so ``config.json`` always spells every value out.
+``None`` take the default of the dataset's modality (``Modality.defaults``: the paper's toy settings,
+or the DCGAN paper's), resolved on construction, so ``config.json`` always spells every value out.
 
 Example:
-    >>> cfg = ToyConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
-    >>> ToyConfig.from_json(cfg.to_json()) == cfg
+    >>> cfg = RunConfig(dataset="ring8", objective="mixup", alpha=0.2, iterations=100)
+    >>> RunConfig.from_json(cfg.to_json()) == cfg
     True
     >>> RunConfig(dataset="digits").hidden, RunConfig(dataset="mnist", data_root="x").hidden, RunConfig().hidden
     (32, 64, 512)
@@ -21,56 +21,34 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from gan_mixup.errors import GanMixupError
 from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
-from gan_mixup.presets import PRESETS
+from gan_mixup.presets import DATA_SCALES, PRESETS, Preset, get_preset, preset_fields
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
-from toy_data import DATASETS, get_dataset
-
-from gan_mixup.modalities import modality_of
-from gan_mixup.modalities.images import IMAGE_DATASETS  # noqa: F401  (re-exported for the CLI)
-IMAGE_SIZES = (16, 32, 64)
+from gan_mixup.modalities import Modality, all_datasets, modality_of
 D_FORWARDS = ("auto", "joint", "separate")
 
-# Defaults that differ by kind. points: the paper's toy GAN (text and authors' code); images: DCGAN
-# (Radford et al. 2016: batch 64... we use 64, Adam 2e-4, β1 0.5, 100-d noise, 1 D step), sized so
-# the digits default ends in a few minutes on 2 CPU cores.
-KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "points": {"latent_dim": 2, "hidden": 512, "iterations": 20000, "batch_size": 128, "d_steps": 5, "lr": 1e-3,
-               "betas": (0.9, 0.999), "snapshot_frames": 200, "fixed_samples": 1000, "checkpoint_every": 1000,
-               "metric_samples": 0, "metric_frames": 0},
-    "images": {"latent_dim": 100, "hidden": 64, "iterations": 2000, "batch_size": 64, "d_steps": 1, "lr": 2e-4,
-               "betas": (0.5, 0.999), "snapshot_frames": 60, "fixed_samples": 64, "checkpoint_every": 500,
-               "metric_samples": 1000, "metric_frames": 12},
-}
-
-# The bundled digits are 8x8: 16 px keeps all they hold, and a 32-wide DCGAN at 16 px trains at about
-# 13 it/s on 2 CPU cores (a 64-wide one at 32 px: about 1 it/s), so the default run takes minutes.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {"image_size": 16, "hidden": 32},
-    "stacked-digits": {"image_size": 16, "hidden": 32},
-}
-
-# Upper limits where memory or time is at stake; each is in the flag's --help.
-LIMITS = {
-    "iterations": 10**9, "batch_size": 65536, "d_steps": 100, "latent_dim": 4096, "hidden": 16384, "layers": 64,
-    "fixed_samples": 100_000, "grid_size": 1024, "log_every": 10**9, "checkpoint_every": 10**9,
-    "snapshot_frames": 10_000, "seed": 2**63 - 1,
-}
-IMAGE_LIMITS = {"hidden": 1024, "fixed_samples": 1024, "metric_samples": 26_000, "metric_frames": 10_000}  # DCGAN width; image snapshots are (N, C, H, W)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-# Fields only the toy MLPs and their D grid read: an image run must leave them at their defaults, or
-# config.json would record a setting the run never used.
-TOY_ONLY_FIELDS = {"layers": "a DCGAN's depth follows image_size", "grid_size": "image snapshots draw no D grid"}
-# The image metrics fit a covariance to the metric samples (the Fréchet distance), which needs two.
-MIN_METRIC_SAMPLES = 2
 
 
 class ConfigError(GanMixupError, ValueError):
     """A configuration value is out of range, of the wrong type, or unknown."""
+
+
+def field_default(name: str) -> Any:
+    """RunConfig's own default of field ``name`` (before any modality's)."""
+    spec = _FIELDS[name]
+    return spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+
+
+def readers_of(name: str) -> list[Modality]:
+    """The registered modalities that read field ``name`` (refuse it not)."""
+    from gan_mixup.modalities import REGISTRY
+
+    return [m for m in REGISTRY.values() if name not in m.refused_fields]
 
 
 def dataset_kind(dataset: str) -> str:
@@ -79,67 +57,156 @@ def dataset_kind(dataset: str) -> str:
 
 
 @dataclass(frozen=True)
+class FieldSpec:
+    """What a RunConfig field is, declared once beside it: the CLI flag, its --help, the resume rule.
+
+    ``help`` says what the field means; the per-modality defaults and the limits are added to it
+    from the modalities (``flag_help``), so each is written in one place. ``group`` is the --help
+    section of its flag (``GROUPS``), ``None`` for a field without a flag; ``flag`` its name where it
+    is not ``--field-name``; ``aliases`` further flags as ``(flag, group, help, after)``: the alias
+    is listed after field ``after``. ``limit`` is an upper limit for integers (a modality may lower
+    it), ``choices`` the allowed values, and ``resume_must_match`` whether a changed value would make
+    a resumed run a different run.
+    """
+
+    help: str
+    group: str | None = None
+    flag: str | None = None
+    metavar: str | None = None
+    choices: tuple[Any, ...] | None = None
+    limit: int | None = None
+    limit_in_help: bool = True
+    resume_must_match: bool = False
+    aliases: tuple[tuple[str, str, str, str], ...] = ()
+
+
+GROUPS = {
+    "trained": "what is trained",
+    "networks": "networks and optimisation (defaults: the paper's for toy data, DCGAN's for images)",
+    "recording": "recording",
+    "images": "image data (digits, stacked-digits, mnist, fashion-mnist, cifar10, stacked-mnist, folder)",
+}
+
+
+def _field(default: Any = None, help: str = "", *, factory: Any = None, **spec: Any) -> Any:
+    metadata = {"spec": FieldSpec(help=help, **spec)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run, toy or image; saved as the run's ``config.json``.
 
-    The dataset decides the kind (``kind``: ``"points"`` or ``"images"``); fields left ``None`` take
-    that kind's default on construction. Each field's comment in the source gives its meaning and
-    allowed values. An invalid value raises ``ConfigError``; ``to_json``/``from_json`` and ``load``
-    round-trip the file, ``replace`` gives a validated copy.
+    The dataset decides the modality (``kind``: ``"points"`` or ``"images"``); fields left ``None``
+    take that modality's default on construction. Each field's ``FieldSpec`` (``field_spec(name)``)
+    gives its meaning, its flag and its limits. An invalid value raises ``ConfigError``;
+    ``to_json``/``from_json`` and ``load`` round-trip the file, ``replace`` gives a validated copy.
     """
 
     # what is trained
-    dataset: str = "ring8"  # toy: ring8, grid25, spiral, swissroll, moons; images: digits, stacked-digits, mnist, fashion-mnist, cifar10, folder
-    dataset_options: dict[str, float] = field(default_factory=dict)  # toy only, e.g. {"radius": 2.0, "std": 0.02}
-    objective: str = "mixup"  # erm, mixup, wgan-gp, hinge, lsgan (`gan-mixup objectives` lists them)
-    alpha: float = 0.2  # mixup: λ ~ Beta(α, α), or U(0, α) with the uniform distribution
-    lambda_distribution: str = "beta"  # mixup: beta (paper's text) or uniform (authors' code)
-    lambda_sampling: str = "per-sample"  # mixup: per-sample or per-batch λ
-    pairing: str = "real-fake"  # mixup: real-fake (paper's text) or shuffled (authors' code)
-    generator_loss: str = "non-saturating"  # non-saturating, saturating, mixed (mixup only), minimax
-    objective_options: dict[str, float] = field(default_factory=dict)  # extra keyword options of non-mixup objectives
-    regularizers: tuple[str, ...] = ()  # e.g. ("r1:10",); see gan_mixup.regularizers
-    spectral_norm: bool = False  # spectral normalization on every layer of D
-    # networks and optimiser (None: the kind's default, KIND_DEFAULTS)
-    latent_dim: int | None = None  # size of G's Gaussian noise (points 2, images 100)
-    hidden: int | None = None  # MLP width (points 512) or DCGAN base feature maps (images 64, digits 32)
-    layers: int = 3  # hidden layers of the toy MLPs (images: set by image_size)
-    image_size: int | None = None  # images: side in pixels, 16, 32 or 64 (digits 16, else 32)
-    channels: int | None = None  # images: 1 or 3 (None: the dataset's own; folder images are converted)
-    data_root: str | None = None  # images: local folder of mnist, fashion-mnist, cifar10 or folder data
-    d_forward: str = "auto"  # D on real and fake: joint (one forward) or separate (two, BatchNorm's way); auto: separate for images
-    iterations: int | None = None  # generator iterations (points 20000, images 2000)
-    batch_size: int | None = None  # real (and fake) samples per step (points 128, images 64)
-    d_steps: int | None = None  # discriminator steps per generator step (points 5, images 1)
-    lr: float | None = None  # Adam learning rate, G and D (points 1e-3, images 2e-4)
-    betas: tuple[float, float] | None = None  # Adam betas (points (0.9, 0.999), images (0.5, 0.999))
-    g_ema: float = 0.0  # decay of an exponential moving average of G's weights; snapshots use it when > 0
-    amp: bool = False  # bfloat16 autocast for G and D forwards: CUDA, or a CPU with native bfloat16
-    sync_batchnorm: bool = False  # data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
-    seed: int = 0  # seeds model init, data, noise and λ
+    dataset: str = _field("ring8", "{datasets}", group="trained", resume_must_match=True)
+    dataset_options: dict[str, float] = _field(
+        factory=dict, group="trained", flag="--dataset-option", metavar="KEY=VALUE", resume_must_match=True,
+        help="a toy dataset parameter, e.g. radius=2, std=0.05, n_modes=8 (whole number, at most 10000) (repeatable)")
+    objective: str = _field("mixup", "erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)",
+                            group="trained", resume_must_match=True)
+    alpha: float = _field(0.2, "mixup α: λ ~ Beta(α, α), or U(0, α) with --lambda-distribution uniform (default 0.2)",
+                          group="trained", resume_must_match=True)
+    lambda_distribution: str = _field(
+        "beta", "mixup λ distribution: beta (paper's text, default) or uniform (authors' code)",
+        group="trained", choices=LAMBDA_DISTRIBUTIONS, resume_must_match=True)
+    lambda_sampling: str = _field("per-sample", "one λ per sample (default) or per batch", group="trained",
+                                  choices=LAMBDA_SAMPLINGS, resume_must_match=True)
+    pairing: str = _field(
+        "real-fake", "mixup pairs: real-fake (paper's text, default) or shuffled real∪fake batches (authors' code)",
+        group="trained", choices=PAIRINGS, resume_must_match=True)
+    generator_loss: str = _field(
+        "non-saturating", "G loss: non-saturating (default), saturating, mixed (G maximises D's mixup loss), minimax "
+        "(authors' code: -BCE on an unmixed real∪fake batch)", group="trained", choices=GENERATOR_LOSSES,
+        resume_must_match=True)
+    regularizers: tuple[str, ...] = _field(
+        (), "add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)",
+        group="trained", flag="--regularizer", metavar="NAME[:VALUE]", resume_must_match=True)
+    objective_options: dict[str, float] = _field(
+        factory=dict, group="trained", flag="--objective-option", metavar="KEY=VALUE", resume_must_match=True,
+        help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
+    spectral_norm: bool = _field(False, "spectral normalization on every layer of D", group="trained",
+                                 resume_must_match=True)
+    # networks and optimiser (None: the modality's default)
+    iterations: int | None = _field(None, "generator iterations", group="networks", limit=10**9)
+    batch_size: int | None = _field(None, "real and fake samples per step", group="networks", limit=65536,
+                                    resume_must_match=True)
+    d_steps: int | None = _field(None, "discriminator steps per generator step", group="networks", limit=100,
+                                 resume_must_match=True)
+    latent_dim: int | None = _field(
+        None, "size of G's Gaussian noise", group="networks", limit=4096, resume_must_match=True,
+        aliases=(("--nz", "images", "size of G's noise, DCGAN's nz, the same as --latent-dim", "data_root"),))
+    hidden: int | None = _field(None, "hidden units per layer of the toy MLPs, or the DCGAN's base feature maps",
+                                group="networks", limit=16384, resume_must_match=True)
+    layers: int = _field(3, "hidden layers of the toy MLPs", group="networks", limit=64, resume_must_match=True)
+    lr: float | None = _field(None, "Adam learning rate of G and D", group="networks", resume_must_match=True)
+    betas: tuple[float, float] | None = _field(None, "Adam betas", resume_must_match=True)
+    seed: int = _field(0, "seed for model init, data, noise and λ", group="networks", limit=2**63 - 1,
+                       limit_in_help=False, resume_must_match=True)
+    device: str = _field("auto", "auto (CUDA when present, else CPU; default), cpu, cuda, cuda:N or mps", group="networks")
     # what is recorded
-    snapshot_frames: int | None = None  # size of the dense log-spaced snapshot schedule for the GIF
-    snapshot_iterations: tuple[int, ...] = ()  # explicit extra snapshot iterations
-    fixed_samples: int | None = None  # fake samples per snapshot, from one fixed noise batch (points 1000, images 64)
-    metric_samples: int | None = None  # images: fakes (and reals) the snapshot metrics use, beyond the grid (default 1000); points: 0
-    fid_weights: str | None = None  # images: a local InceptionV3 weights file (torch-fidelity's); adds FID and KID to the metrics (extra gan-mixup[fid])
-    metric_frames: int | None = None  # images: metrics at this many log-spaced iterations (and the paper's, the last; default 12), each also a snapshot; points: 0 = every snapshot
-    grid_size: int = 64  # points: D is evaluated on a grid_size × grid_size grid per snapshot
-    log_every: int = 10  # iterations between metrics.jsonl records
-    checkpoint_every: int | None = None  # iterations between checkpoints (and one at the end)
-    checkpoint_seconds: float = 60.0  # also checkpoint when this many seconds passed since the last; 0: off
-    on_nonfinite: str = "stop"  # stop the run, or skip an update whose loss is NaN/Inf
-    # how it runs
-    device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:N or mps
-    preset: str | None = None  # name of the preset this config came from, for the record
+    snapshot_frames: int | None = _field(None, "log-spaced snapshots for the GIF, besides the paper's iterations",
+                                         group="recording", limit=10_000)
+    snapshot_iterations: tuple[int, ...] = _field((), "extra snapshot iterations", group="recording", metavar="N,N,...")
+    fixed_samples: int | None = _field(None, "fake samples per snapshot", group="recording", limit=100_000,
+                                       resume_must_match=True)
+    grid_size: int = _field(64, "toy: D is drawn on a GRID×GRID grid, at least 2×2", group="recording", limit=1024,
+                            resume_must_match=True)
+    log_every: int = _field(10, "iterations between metrics.jsonl records", group="recording", limit=10**9)
+    checkpoint_every: int | None = _field(None, "iterations between checkpoints (and one at the end)",
+                                          group="recording", limit=10**9)
+    checkpoint_seconds: float = _field(
+        60.0, "also checkpoint when this many seconds passed since the last one, so a kill loses at most that much "
+        "(default 60; 0: off)", group="recording")
+    on_nonfinite: str = _field("stop", "on a NaN/Inf loss: stop the run (default) or skip that update",
+                               group="recording", choices=("stop", "skip"))
+    # image data
+    image_size: int | None = _field(None, "image side in pixels; the 8x8 digits hold no more than 16",
+                                    group="images", resume_must_match=True)
+    channels: int | None = _field(
+        None, "convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)",
+        group="images", resume_must_match=True)
+    data_root: str | None = _field(
+        None, "local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of "
+        "images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is "
+        "downloaded", group="images", metavar="DIR")
+    d_forward: str = _field(
+        "auto", "D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for "
+        "images) or one joint forward", group="images", choices=D_FORWARDS, resume_must_match=True)
+    g_ema: float = _field(
+        0.0, "keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it "
+        "(default 0: off)", group="images", metavar="DECAY", resume_must_match=True)
+    amp: bool = _field(False, "bfloat16 autocast for G and D forwards, on CUDA or a CPU with native bfloat16 "
+                       "(AVX512-BF16, AMX)", group="images", resume_must_match=True)
+    sync_batchnorm: bool = _field(
+        False, "under torchrun on CUDA GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of "
+        "each process's share; ignored by a single process", group="images", resume_must_match=True)
+    metric_samples: int | None = _field(
+        None, "fakes and reals the image metrics use (0: no metrics; the limit is the VEEGAN/PacGAN Stacked-MNIST "
+        "count). 1,000 samples can show at most ~632 of stacked-digits' 1,000 modes: the run records the real data's "
+        "own count at the same size", group="images", resume_must_match=True)
+    fid_weights: str | None = _field(
+        None, "also record Inception FID and KID at the metric iterations, from this local InceptionV3 weights file "
+        "(torch-fidelity's weights-inception-2015-12-05-6726825d.pth; needs pip install 'gan-mixup[fid]'; nothing is "
+        "downloaded; slow on a CPU)", group="images", metavar="FILE")
+    metric_frames: int | None = _field(
+        None, "image metrics at this many log-spaced iterations (each also a snapshot), plus the paper's iterations "
+        "and the last", group="images")
+    # for the record
+    preset: str | None = _field(None, "the preset this config came from")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dataset, str) or not (self.dataset in DATASETS or self.dataset in IMAGE_DATASETS):
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join([*DATASETS, *IMAGE_DATASETS])}")
-        defaults = {**KIND_DEFAULTS[self.kind], **DATASET_DEFAULTS.get(self.dataset, {})}
-        if self.kind == "images":
-            defaults.setdefault("image_size", 32)
-        for name, value in defaults.items():
+        if not isinstance(self.dataset, str) or self.dataset not in all_datasets():
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(all_datasets())}")
+        modality = self.modality
+        for name, value in {**modality.defaults, **modality.dataset_defaults(self.dataset)}.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         # JSON gives lists; keep the frozen dataclass comparable.
@@ -153,7 +220,12 @@ class RunConfig:
     @property
     def kind(self) -> str:
         """``"points"`` (toy data, MLPs) or ``"images"`` (image data, DCGAN)."""
-        return dataset_kind(self.dataset)
+        return self.modality.name
+
+    @property
+    def modality(self) -> Modality:
+        """The modality that serves the dataset: its defaults, limits and the fields it refuses."""
+        return modality_of(self.dataset)
 
     def _validate(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -187,12 +259,9 @@ class RunConfig:
             raise ConfigError(f"g_ema must be a decay in [0, 1) (0: off), got {self.g_ema!r}")
         if not _finite(self.checkpoint_seconds) or self.checkpoint_seconds < 0:
             raise ConfigError(f"checkpoint_seconds must be a number >= 0 (0: off), got {self.checkpoint_seconds!r}")
-        _choice(self, "lambda_distribution", LAMBDA_DISTRIBUTIONS)
-        _choice(self, "lambda_sampling", LAMBDA_SAMPLINGS)
-        _choice(self, "pairing", PAIRINGS)
-        _choice(self, "generator_loss", GENERATOR_LOSSES)
-        _choice(self, "on_nonfinite", ("stop", "skip"))
-        _choice(self, "d_forward", D_FORWARDS)
+        for name, spec in SPECS.items():
+            if spec.choices is not None:
+                _choice(self, name, spec.choices)
         for it in self.snapshot_iterations:
             if not isinstance(it, int) or isinstance(it, bool) or not 1 <= it <= self.iterations:
                 raise ConfigError(
@@ -210,7 +279,7 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)} (or null for none)")
-        limits = {**LIMITS, **(IMAGE_LIMITS if self.kind == "images" else {})}
+        limits = {**LIMITS, **self.modality.limits}
         for name, limit in limits.items():
             if getattr(self, name) > limit:
                 raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)!r}")
@@ -218,40 +287,20 @@ class RunConfig:
         self._validate_objective_options()
 
     def _validate_data(self) -> None:
-        if self.kind == "points":
-            for name in ("channels", "data_root", "image_size", "fid_weights"):
-                if getattr(self, name) is not None:
-                    raise ConfigError(f"{name} applies to image datasets only, not {self.dataset!r}")
-            if self.metric_samples or self.metric_frames:
-                raise ConfigError("metric_samples and metric_frames apply to image datasets only "
-                                  "(toy metrics use every snapshot's own samples)")
-            if self.sync_batchnorm:
-                raise ConfigError(f"sync_batchnorm applies to image datasets only, not {self.dataset!r} "
-                                  "(the toy MLPs have no BatchNorm)")
-            check_dataset_options(self.dataset, self.dataset_options)
-            return
-        if self.dataset_options:
-            raise ConfigError(f"dataset_options apply to the toy datasets only; {self.dataset!r} takes none")
-        for name, why in TOY_ONLY_FIELDS.items():
-            default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+        modality = self.modality
+        for name, why in modality.refused_fields.items():
+            default = modality.defaults.get(name, field_default(name))
             if getattr(self, name) != default:
-                raise ConfigError(f"{name} applies to the toy datasets only, not {self.dataset!r} ({why}); "
-                                  f"leave it at {default}")
-        if 0 < self.metric_samples < MIN_METRIC_SAMPLES:
-            raise ConfigError(f"metric_samples must be 0 (no metrics) or at least {MIN_METRIC_SAMPLES} (the Fréchet "
-                              f"distance fits a covariance), got {self.metric_samples}")
-        if self.image_size not in IMAGE_SIZES:
-            raise ConfigError(f"image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {self.image_size!r}")
-        if self.channels is not None and (not isinstance(self.channels, int) or self.channels not in (1, 3)):
-            raise ConfigError(f"channels must be 1 or 3, got {self.channels!r}")
-        if self.fid_weights is not None and not isinstance(self.fid_weights, str):
-            raise ConfigError(f"fid_weights must be a path, got {self.fid_weights!r}")
-        if self.data_root is not None and not isinstance(self.data_root, str):
-            raise ConfigError(f"data_root must be a path, got {self.data_root!r}")
-        if self.dataset in ("digits", "stacked-digits") and self.data_root is not None:
-            raise ConfigError(f"{self.dataset} is bundled with scikit-learn and takes no --data-root")
-        if self.dataset not in ("digits", "stacked-digits") and self.data_root is None:
-            raise ConfigError(f"{self.dataset} loads local files only: give --data-root DIR (nothing is downloaded)")
+                users = [m.label for m in readers_of(name)]
+                raise ConfigError(f"{name} applies to {' and '.join(users) or 'no'} datasets only, not {self.dataset!r} "
+                                  f"({why}); " + ("leave it out" if default is None else f"leave it at {default}"))
+        for name, choices in modality.choices.items():
+            value = getattr(self, name)
+            if value is not None and not any(type(value) is type(c) and value == c for c in choices):
+                raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        problem = modality.config_problem(self)
+        if problem:
+            raise ConfigError(problem)
 
     def _validate_objective_options(self) -> None:
         if not self.objective_options:
@@ -322,24 +371,13 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
 
-ToyConfig = RunConfig  # the name from before image data; the same class
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
+SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
+# Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).
+LIMITS: dict[str, int] = {name: spec.limit for name, spec in SPECS.items() if spec.limit is not None}
 # Fields that must match for a checkpoint to be resumed; the rest (iterations, logging, ...) may change.
-ARCHITECTURE_FIELDS = (
-    "dataset", "dataset_options", "objective", "alpha", "lambda_distribution", "lambda_sampling", "pairing",
-    "generator_loss", "objective_options", "regularizers", "spectral_norm", "latent_dim", "hidden", "layers", "batch_size",
-    "d_steps", "lr", "betas", "seed", "fixed_samples", "grid_size", "image_size", "channels", "d_forward", "g_ema", "amp", "metric_samples",
-    "sync_batchnorm",
-)
-
-
-def check_dataset_options(dataset: str, options: dict[str, Any]) -> None:
-    """Raise ``ConfigError`` unless ``options`` are keyword parameters of toy dataset ``dataset``,
-    each a number of the parameter's type (``int`` options take whole numbers) within its limits."""
-    try:
-        get_dataset(dataset, **options)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(str(err)) from None
+ARCHITECTURE_FIELDS = tuple(name for name, spec in SPECS.items() if spec.resume_must_match)
 
 
 def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
@@ -366,3 +404,67 @@ def _choice(cfg: RunConfig, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(cfg, name)
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+# ----- preset < file < flags ----------------------------------------------------------------------
+def resolve(
+    *,
+    preset: "str | Preset | Sequence[str | Preset] | None" = None,
+    file: str | Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    base: RunConfig | None = None,
+    data_scale: str | None = None,
+    default_dataset: str | None = None,
+) -> RunConfig:
+    """The config of RunConfig's defaults < ``base`` (a resumed run's config) < ``preset`` (one or
+    several, later ones win) < config ``file`` < ``flags`` (field -> value, the fields a user set).
+
+    ``default_dataset`` is the dataset when no layer names one (a file without one is read as it).
+    A preset written for another modality leaves its network and schedule sizes to this one's
+    defaults (``presets.preset_fields``), and its mixup-only ``generator_loss`` gives way when the
+    objective takes none and the flags set none: ``preset="paper-code", flags={"objective": "hinge"}``
+    is the paper's networks and data with hinge's own losses. In ``flags``, ``dataset_options`` and
+    ``objective_options`` (a dict, or ``KEY=VALUE`` pairs) add to the lower layers' options;
+    ``data_scale`` (``presets.DATA_SCALES``) sets ring8's or grid25's options below them.
+    """
+    flags = dict(flags or {})
+    presets = [preset] if isinstance(preset, (str, Preset)) else list(preset or ())
+    found = [get_preset(p) for p in presets]  # every name checked before a file is read
+    lower = {**(base.to_dict() if base is not None else {}), **{k: v for p in found for k, v in p.fields.items()}}
+    file_fields: dict[str, Any] = {}
+    if file is not None:
+        assumed = flags.get("dataset") or lower.get("dataset") or default_dataset or field_default("dataset")
+        file_fields = RunConfig.load(file, defaults={"dataset": assumed}).to_dict()
+    dataset = next((layer["dataset"] for layer in (flags, file_fields, lower) if "dataset" in layer),
+                   default_dataset or field_default("dataset"))
+    modality = modality_of(dataset)
+    fields: dict[str, Any] = base.to_dict() if base is not None else {}
+    for p in found:
+        fields.update(preset_fields(p, modality))
+    fields.update(file_fields)
+    fields.update({k: v for k, v in flags.items() if k not in _MERGED_FLAGS})
+    if not _takes_generator_loss(fields.get("objective")) and "generator_loss" not in flags:
+        fields["generator_loss"] = field_default("generator_loss")
+    if data_scale is not None:
+        scales = DATA_SCALES.get(data_scale)
+        if scales is None:
+            raise ConfigError(f"unknown data scale {data_scale!r}; choose one of: {', '.join(DATA_SCALES)}")
+        if dataset not in scales:
+            hint = ("; set a toy dataset's own parameters with --dataset-option KEY=VALUE"
+                    if "dataset_options" not in modality.refused_fields else "")
+            raise ConfigError(f"--data-scale sets the scale of {' and '.join(scales)} only, not {dataset!r}{hint}")
+        fields["dataset_options"] = dict(scales[dataset])
+    for name in _MERGED_FLAGS:
+        if name in flags:
+            fields[name] = {**fields.get(name, {}), **dict(flags[name])}
+    return RunConfig.from_dict(fields, defaults={"dataset": dataset})
+
+
+_MERGED_FLAGS = ("dataset_options", "objective_options")  # flags that add to the options below them
+
+
+def _takes_generator_loss(objective: Any) -> bool:
+    """Whether ``objective`` reads RunConfig's ``generator_loss`` (erm and mixup do); ``None``: unset."""
+    if objective is None:
+        return True
+    return objective in OBJECTIVES and "generator_loss" in inspect.signature(OBJECTIVES[objective]).parameters

@@ -1,8 +1,8 @@
 """Several runs at once: side-by-side comparisons and the paper's Figure 5.
 
 Example:
-    >>> from gan_mixup import ToyConfig
-    >>> base = ToyConfig(iterations=200, hidden=64)
+    >>> from gan_mixup import RunConfig
+    >>> base = RunConfig(iterations=200, hidden=64)
     >>> outputs = compare({"erm": base.replace(objective="erm"), "mixup": base}, "runs/cmp")  # doctest: +SKIP
     >>> sorted(outputs)  # doctest: +SKIP
     ['comparison_gif', 'figure5_png']
@@ -14,8 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from gan_mixup.config import RunConfig, ToyConfig
-from gan_mixup.presets import load_preset
+from gan_mixup.config import RunConfig, resolve
 from gan_mixup.render import (
     NothingToRenderError,
     RenderError,
@@ -48,7 +47,7 @@ FIGURE5_OBJECTIVES = {"ERM GAN": 0.0, "mixup GAN (Î± = 0.2)": 0.2}  # label -> Î
 
 
 def compare(
-    configs: dict[str, ToyConfig],
+    configs: dict[str, RunConfig],
     out_dir: str | Path,
     *,
     overwrite: bool = False,
@@ -97,14 +96,11 @@ def figure5(
     ring8 with the ``paper-code`` preset; writes ``figure5.png`` in the paper's layout and one
     side-by-side GIF per dataset."""
     out_dir = Path(out_dir)
-    preset = load_preset("paper-code")
-    configs: dict[tuple[str, str], ToyConfig] = {}
+    configs: dict[tuple[str, str], RunConfig] = {}
     for dataset in FIGURE5_DATASETS:
         for label, alpha in FIGURE5_OBJECTIVES.items():
-            fields = {**preset, "dataset": dataset, "alpha": alpha, "iterations": iterations, "seed": seed}
-            if hidden is not None:
-                fields["hidden"] = hidden
-            configs[(dataset, label)] = ToyConfig.from_dict(fields)
+            flags = {"dataset": dataset, "alpha": alpha, "iterations": iterations, "seed": seed}
+            configs[(dataset, label)] = resolve(preset="paper-code", flags={**flags, **({"hidden": hidden} if hidden is not None else {})})
     for config in configs.values():
         check_config(config)
     labels = [f"{dataset}/{label}" for dataset, label in configs]
@@ -131,7 +127,7 @@ def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps
     return outputs
 
 
-def _train_member(config: ToyConfig, run_dir: Path, *, resume: bool, progress: bool, handle_signals: bool,
+def _train_member(config: RunConfig, run_dir: Path, *, resume: bool, progress: bool, handle_signals: bool,
                   callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
     """Train one run of a collection (the collection was cleared already when overwriting). With
     ``resume`` a member continues from its checkpoint, or starts when it has none."""

@@ -25,3 +25,21 @@ def subprocess_env() -> dict[str, str]:
     this checkout importable even without an install."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
+
+
+# The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
+TINY_FLAGS = ["--hidden", "16", "--iterations", "12", "--batch-size", "32", "--d-steps", "2", "--snapshot-frames", "3",
+              "--fixed-samples", "200", "--grid-size", "16", "--log-every", "2"]
+QUIET = ["--no-render", "--no-progress"]
+
+
+def one_error_line(code: int, stderr: str, *keywords: str) -> str:
+    """Assert the CLI failed with exit 2 and one ``gan-mixup: error:`` line naming ``keywords``."""
+    assert code == 2, f"exit code {code}, stderr {stderr!r}"
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("gan-mixup: error: "), lines[0]
+    for keyword in keywords:
+        assert keyword.lower() in lines[0].lower(), (keyword, lines[0])
+    return lines[0]

@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from gan_mixup.config import ToyConfig, dataset_kind
+from gan_mixup.config import RunConfig, dataset_kind
 
 # The toy networks are far too small to gain from intra-op threads, and on a shared machine two
 # threads per process oversubscribe the cores: one thread made a 100-iteration run ~10x faster.
 torch.set_num_threads(1)
 
 
-def make_tiny_config(**overrides: Any) -> ToyConfig:
-    """A ToyConfig that trains in well under a second: width 16, a handful of iterations."""
+def make_tiny_config(**overrides: Any) -> RunConfig:
+    """A RunConfig that trains in well under a second: width 16, a handful of iterations."""
     fields: dict[str, Any] = dict(
         hidden=16,
         iterations=12,
@@ -31,14 +31,14 @@ def make_tiny_config(**overrides: Any) -> ToyConfig:
         checkpoint_every=1000,
     )
     fields.update(overrides)
-    if dataset_kind(fields.get("dataset", ToyConfig.dataset)) == "images" and "grid_size" not in overrides:
+    if dataset_kind(fields.get("dataset", RunConfig.dataset)) == "images" and "grid_size" not in overrides:
         del fields["grid_size"]  # toy only: an image config must leave it at its default
-    return ToyConfig(**fields)
+    return RunConfig(**fields)
 
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    """``tiny_config(**kw)``: the tiny ToyConfig with ``kw`` applied."""
+    """``tiny_config(**kw)``: the tiny RunConfig with ``kw`` applied."""
     return make_tiny_config
 
 

@@ -399,8 +399,8 @@ BAD_CLI = [
     ("out-is-a-file", ["toy", "--out", "{tmp}/afile"], "is a file, not a directory"),
     ("sweep-out-is-a-file", ["sweep", "--out", "{tmp}/afile", "--iterations", "5"], "is a file, not a directory"),
     # toy-only flags on images, and image-only ones on toy (issue 22): refused, not recorded and ignored
-    ("images-with-layers", ["images", "--layers", "7", "--out", "{out}"], "layers applies to the toy datasets only"),
-    ("images-with-grid-size", ["images", "--grid-size", "1000", "--out", "{out}"], "grid_size applies to the toy datasets only"),
+    ("images-with-layers", ["images", "--layers", "7", "--out", "{out}"], "layers applies to toy datasets only"),
+    ("images-with-grid-size", ["images", "--grid-size", "1000", "--out", "{out}"], "grid_size applies to toy datasets only"),
     ("images-with-data-scale", ["images", "--data-scale", "later", "--out", "{out}"], "--data-scale"),
     ("data-scale-on-spiral", ["toy", "--dataset", "spiral", "--data-scale", "later"], "ring8 and grid25 only"),
     ("compare-images-with-layers", ["compare", "--dataset", "digits", "--layers", "5", "--out", "{out}"], "layers"),
@@ -565,7 +565,7 @@ def test_images_config_without_a_dataset_trains_the_images_default(tmp_path):
 # ----- bad input: library ---------------------------------------------------------------------------
 
 def _library_cases():
-    from gan_mixup.config import ConfigError, ToyConfig
+    from gan_mixup.config import ConfigError, RunConfig
     from gan_mixup.objectives import MixupGAN, ObjectiveError, StandardGAN, get_objective
     from gan_mixup.presets import PresetError, load_preset
     from gan_mixup.rundir import CheckpointError, load_checkpoint, snapshot_schedule
@@ -580,7 +580,7 @@ def _library_cases():
     def existing_run(tmp):
         (tmp / "run").mkdir()
         (tmp / "run" / "config.json").write_text("{}")
-        train(ToyConfig(**tiny), tmp / "run")
+        train(RunConfig(**tiny), tmp / "run")
 
     def parse_regularizer(spec):
         from gan_mixup.regularizers import parse_regularizer as parse  # needs regularizers.py
@@ -607,18 +607,18 @@ def _library_cases():
         ("erm-mismatched-shapes", lambda tmp: StandardGAN().discriminator_loss(torch.nn.Linear(2, 1), real, torch.randn(8, 3)), ObjectiveError, "shape"),
         ("mixup-mismatched-batch", lambda tmp: MixupGAN().discriminator_loss(torch.nn.Linear(2, 1), real, torch.randn(5, 2)), ObjectiveError, "batch"),
         ("unknown-objective", lambda tmp: get_objective("nope"), ObjectiveError, "nope"),
-        ("config-iterations-zero", lambda tmp: ToyConfig(iterations=0), ConfigError, "iterations"),
-        ("config-alpha-negative", lambda tmp: ToyConfig(alpha=-1), ConfigError, "alpha"),
-        ("config-alpha-nan", lambda tmp: ToyConfig(alpha=math.nan), ConfigError, "alpha"),
-        ("config-batch-size-zero", lambda tmp: ToyConfig(batch_size=0), ConfigError, "batch_size"),
-        ("config-hidden-float", lambda tmp: ToyConfig(hidden=8.5), ConfigError, "hidden"),
-        ("config-unknown-dataset", lambda tmp: ToyConfig(dataset="nope"), ConfigError, "dataset"),
-        ("config-unknown-objective", lambda tmp: ToyConfig(objective="nope"), ConfigError, "objective"),
-        ("config-schedule-past-end", lambda tmp: ToyConfig(iterations=50, snapshot_iterations=(500,)), ConfigError, "500"),
-        ("config-unknown-keys", lambda tmp: ToyConfig.from_dict({"bogus": 1}), ConfigError, "bogus"),
-        ("config-bad-json", lambda tmp: ToyConfig.from_json("{"), ConfigError, "JSON"),
-        ("config-missing-file", lambda tmp: ToyConfig.load(tmp / "missing.json"), ConfigError, "missing.json"),
-        ("config-unknown-device", lambda tmp: ToyConfig(device="nodevice"), ConfigError, "device"),
+        ("config-iterations-zero", lambda tmp: RunConfig(iterations=0), ConfigError, "iterations"),
+        ("config-alpha-negative", lambda tmp: RunConfig(alpha=-1), ConfigError, "alpha"),
+        ("config-alpha-nan", lambda tmp: RunConfig(alpha=math.nan), ConfigError, "alpha"),
+        ("config-batch-size-zero", lambda tmp: RunConfig(batch_size=0), ConfigError, "batch_size"),
+        ("config-hidden-float", lambda tmp: RunConfig(hidden=8.5), ConfigError, "hidden"),
+        ("config-unknown-dataset", lambda tmp: RunConfig(dataset="nope"), ConfigError, "dataset"),
+        ("config-unknown-objective", lambda tmp: RunConfig(objective="nope"), ConfigError, "objective"),
+        ("config-schedule-past-end", lambda tmp: RunConfig(iterations=50, snapshot_iterations=(500,)), ConfigError, "500"),
+        ("config-unknown-keys", lambda tmp: RunConfig.from_dict({"bogus": 1}), ConfigError, "bogus"),
+        ("config-bad-json", lambda tmp: RunConfig.from_json("{"), ConfigError, "JSON"),
+        ("config-missing-file", lambda tmp: RunConfig.load(tmp / "missing.json"), ConfigError, "missing.json"),
+        ("config-unknown-device", lambda tmp: RunConfig(device="nodevice"), ConfigError, "device"),
         ("dataset-unknown", lambda tmp: get_dataset("nope"), ValueError, "nope"),
         ("dataset-negative-radius", lambda tmp: get_dataset("ring8", radius=-1), ValueError, "radius"),
         ("dataset-unknown-option", lambda tmp: get_dataset("ring8", nope=1), ValueError, "nope"),
@@ -699,9 +699,9 @@ def test_demo_is_the_paper_code_preset_cut_short_and_flags_override_it():
 
 def test_compare_specs_with_regularizers_and_a_bare_regularizer():
     from gan_mixup.experiments import config_with_objective
-    from gan_mixup.config import ToyConfig
+    from gan_mixup.config import RunConfig
 
-    base = ToyConfig()
+    base = RunConfig()
     assert (config_with_objective(base, "mixup+r1:10+gp").objective, config_with_objective(base, "mixup+r1:10+gp").regularizers) == (
         "mixup", ("r1:10", "gp"))
     bare = config_with_objective(base, "r1")
@@ -731,3 +731,145 @@ def test_a_reader_that_leaves_early_is_no_error(tmp_path):
               "exit ${PIPESTATUS[0]}")
     done = subprocess.run(["bash", "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Broken pipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+# ----- flags generated from RunConfig's field specs ------------------------------------------------
+
+def test_every_run_flag_comes_from_a_field_and_its_help_gives_each_modalitys_default(capsys):
+    from gan_mixup.config import SPECS
+    from gan_mixup.modalities import modality_of
+
+    parser = build_parser()
+    toy = parser._subparsers._group_actions[0].choices["toy"]  # type: ignore[union-attr]
+    by_dest = {a.dest: a for a in toy._actions}
+    for name, spec in SPECS.items():
+        if spec.group is not None:
+            assert name in by_dest and by_dest[name].default == argparse.SUPPRESS, name
+    points, images = modality_of("ring8"), modality_of("digits")
+    help_text = by_dest["iterations"].help
+    assert f"toy {points.defaults['iterations']}, images {images.defaults['iterations']}" in help_text
+    assert by_dest["image_size"].choices == list(images.choices["image_size"])
+    assert by_dest["dataset_options"].option_strings == ["--dataset-option"]
+
+
+def test_a_toy_preset_on_images_keeps_the_config_files_sizes(tmp_path):
+    from gan_mixup.cli import config_from_args
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"dataset": "digits", "hidden": 40, "iterations": 7}))
+    config = config_from_args(build_parser().parse_args(["images", "--preset", "paper-code", "--config", str(path)]))
+    assert (config.hidden, config.iterations) == (40, 7)
+    config = config_from_args(build_parser().parse_args(["images", "--preset", "paper-code"]))
+    assert (config.dataset, config.hidden, config.iterations) == ("digits", 32, 2000)
+
+
+# ----- a preset's mixup-only settings give way to another objective ----------------------------------
+
+def test_paper_code_preset_with_hinge_trains_with_hinges_own_losses(tmp_path):
+    from cli_helpers import QUIET, TINY_FLAGS
+
+    run = tmp_path / "run"
+    code, _, stderr = run_cli(["toy", "--preset", "paper-code", "--objective", "hinge", "--out", run, *TINY_FLAGS, *QUIET])
+    assert code == 0, stderr
+    config = json.loads((run / "config.json").read_text())
+    assert (config["objective"], config["generator_loss"], config["preset"]) == ("hinge", "non-saturating", "paper-code")
+    assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["iteration"] == 12
+
+
+def test_paper_code_preset_with_hinge_and_an_explicit_minimax_is_refused(tmp_path):
+    from cli_helpers import QUIET, TINY_FLAGS, one_error_line
+
+    run = tmp_path / "run"
+    code, _, stderr = run_cli(["toy", "--preset", "paper-code", "--objective", "hinge", "--generator-loss", "minimax",
+                               "--out", run, *TINY_FLAGS, *QUIET])
+    one_error_line(code, stderr, "generator")
+    assert not run.exists()
+
+
+# ----- only GanMixupError becomes one line -----------------------------------------------------------
+
+@pytest.mark.parametrize("error", [ValueError("bug"), RuntimeError("bug"), KeyError("bug")],
+                         ids=["ValueError", "RuntimeError", "KeyError"])
+def test_cli_lets_a_bug_keep_its_traceback(error, tmp_path, monkeypatch):
+    import importlib
+
+    from cli_helpers import QUIET, TINY_FLAGS
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(importlib.import_module("gan_mixup.train"), "train", broken)
+    with pytest.raises(type(error), match="bug"):
+        run_cli(["toy", "--out", tmp_path / "run", *TINY_FLAGS, *QUIET])
+
+
+def test_cli_turns_a_gan_mixup_error_into_one_line(tmp_path, monkeypatch):
+    import importlib
+
+    from cli_helpers import QUIET, TINY_FLAGS
+    from gan_mixup.errors import GanMixupError
+
+    def mistaken(*args, **kwargs):
+        raise GanMixupError("mistake")
+
+    monkeypatch.setattr(importlib.import_module("gan_mixup.train"), "train", mistaken)
+    code, stdout, stderr = run_cli(["toy", "--out", tmp_path / "run", *TINY_FLAGS, *QUIET])
+    assert stderr == "gan-mixup: error: mistake\n"
+    assert code == 2 and stdout == ""
+
+
+# ----- Ctrl-C outside the training loop -------------------------------------------------------------
+
+def test_ctrl_c_while_rendering_exits_130_and_says_how_to_continue(tmp_path, monkeypatch):
+    import importlib
+
+    from cli_helpers import TINY_FLAGS
+    from gan_mixup.cli import EXIT_INTERRUPTED
+
+    render = importlib.import_module("gan_mixup.render")
+    real_render_run = render.render_run
+
+    def interrupted(run_dir, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "render_run", interrupted)
+    run = tmp_path / "run"
+    argv = ["toy", "--out", str(run), *TINY_FLAGS, "--no-progress"]
+    code, _, stderr = run_cli(argv)
+    assert code == EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    load = lambda path: torch.load(path, map_location="cpu", weights_only=True)  # noqa: E731
+    assert load(run / "checkpoint.pt")["iteration"] == 12, "the training itself was finished and kept"
+    assert "the run is complete" in stderr
+    command = stderr.strip().splitlines()[-1].strip()
+    assert shlex.split(command) == ["gan-mixup", "render", str(run)], stderr
+
+    # The printed command renders what was interrupted, without training again.
+    monkeypatch.setattr(render, "render_run", real_render_run)
+    code, stdout, stderr = run_cli(shlex.split(command)[1:])
+    assert code == 0, stderr
+    assert (run / "training.gif").is_file()
+    assert load(run / "checkpoint.pt")["iteration"] == 12
+
+
+# ----- `--resume DIR` is spelled the same in every subcommand ----------------------------------------
+
+def test_compare_resume_dir_without_out_retrains_a_deleted_member(tmp_path, monkeypatch):
+    import importlib
+    import shutil
+
+    from cli_helpers import TINY_FLAGS
+    from gan_mixup.rundir import load_checkpoint
+
+    experiments = importlib.import_module("gan_mixup.experiments")
+    monkeypatch.setattr(experiments, "render_run", lambda run_dir, **kw: {})
+    monkeypatch.setattr(experiments, "render_comparison", lambda runs, out, **kw: {})
+    out = tmp_path / "cmp"
+    code, _, stderr = run_cli(["compare", "--out", out, *TINY_FLAGS, "--no-progress"])
+    assert code == 0, stderr
+    shutil.rmtree(out / "mixup")
+    code, _, stderr = run_cli(["compare", "--resume", out, *TINY_FLAGS, "--no-progress"])
+    assert code == 0, stderr
+    assert load_checkpoint(out / "mixup")[0]["iteration"] == 12
+    code, _, stderr = run_cli(["compare", *TINY_FLAGS])
+    assert code == 2 and stderr.count("\n") == 1 and "--out" in stderr

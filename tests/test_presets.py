@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import RunConfig
 from gan_mixup.objectives import MixupGAN
 from gan_mixup.presets import PRESETS, PresetError, load_preset
 from gan_mixup.rundir import list_snapshots, read_snapshot
@@ -12,7 +12,7 @@ from gan_mixup.training import build_objective, train
 
 
 def test_paper_code_preset_is_the_authors_demo():
-    cfg = ToyConfig(**load_preset("paper-code"))
+    cfg = RunConfig(**load_preset("paper-code"))
     assert cfg.objective == "mixup"
     assert cfg.lambda_distribution == "uniform"
     assert cfg.pairing == "shuffled"
@@ -32,7 +32,7 @@ def test_paper_code_preset_is_the_authors_demo():
 
 
 def test_paper_text_preset_is_the_papers_text():
-    cfg = ToyConfig(**load_preset("paper-text"))
+    cfg = RunConfig(**load_preset("paper-text"))
     assert (cfg.lambda_distribution, cfg.pairing, cfg.generator_loss) == ("beta", "real-fake", "non-saturating")
 
 
@@ -56,7 +56,7 @@ def test_unknown_preset_names_the_choices():
 def test_short_run_with_the_paper_code_preset(tmp_path, read_metrics):
     fields = {**load_preset("paper-code"), "hidden": 16, "iterations": 12, "alpha": 0.2, "snapshot_frames": 0,
               "grid_size": 16, "log_every": 2}
-    result = train(ToyConfig(**fields), tmp_path / "run")
+    result = train(RunConfig(**fields), tmp_path / "run")
     assert result.iteration == 12
     iterations = [read_snapshot(p).iteration for p in list_snapshots(tmp_path / "run")]
     assert iterations == [0, 10, 12]  # 10 is the one paper iteration this run reaches
@@ -74,7 +74,7 @@ def test_short_run_with_the_paper_code_preset(tmp_path, read_metrics):
 
 
 def test_alpha_zero_with_the_preset_is_the_authors_erm(tmp_path):
-    cfg = ToyConfig(**{**load_preset("paper-code"), "alpha": 0.0, "hidden": 16, "iterations": 3, "snapshot_frames": 0,
+    cfg = RunConfig(**{**load_preset("paper-code"), "alpha": 0.0, "hidden": 16, "iterations": 3, "snapshot_frames": 0,
                        "grid_size": 8, "fixed_samples": 50})
     objective = build_objective(cfg)
     assert objective.alpha == 0.0 and objective.batches_per_step == 1  # one unmixed shuffled batch

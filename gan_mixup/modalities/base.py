@@ -67,21 +67,39 @@ class Modality:
         limits: upper limits of RunConfig integer fields for this modality (over the common ones).
         refused_fields: fields this modality never reads, with why; a config must leave them at
             their defaults so ``config.json`` records nothing the run did not use.
+        choices, command, label, default_dataset: see the ``# --- config ---`` section.
     """
 
     name: str = ""
     datasets: tuple[str, ...] = ()
-    defaults: Mapping[str, Any] = {}
-    limits: Mapping[str, int] = {}
-    refused_fields: Mapping[str, str] = {}
 
     def owns(self, dataset: str) -> bool:
         """Whether this modality serves ``dataset``."""
         return dataset in self.datasets
 
+    # --- config ---
+    # What RunConfig reads to resolve and check a config of this modality, and what the command line
+    # shows of it; plain data, so that config (above this module) asks and this module knows no config.
+    defaults: Mapping[str, Any] = {}
+    limits: Mapping[str, int] = {}
+    refused_fields: Mapping[str, str] = {}
+    choices: Mapping[str, tuple[Any, ...]] = {}
+    """RunConfig fields whose value must be one of these (``None`` stays allowed where it is the default)."""
+    command: str = ""
+    """The ``gan-mixup`` subcommand that trains this modality's datasets; its name labels them in --help."""
+    label: str = ""
+    """An adjective for its datasets in messages: "a toy dataset", "image datasets only"."""
+    default_dataset: str = ""
+    """The dataset ``command`` trains when nothing names one."""
+
     def dataset_defaults(self, dataset: str) -> Mapping[str, Any]:
         """Defaults of one dataset over the modality's (e.g. the 8x8 digits train at 16 px)."""
         return {}
+
+    def config_problem(self, config: Any) -> str | None:
+        """Why ``config`` (its defaults resolved, the common checks passed) cannot run on this
+        modality, as one line; ``None`` when it can. RunConfig raises it as a ``ConfigError``."""
+        return None
 
     def build_data(self, config: Any) -> Any:
         """The run's dataset: ``sample(n, generator) -> Tensor`` drawing from that generator alone."""

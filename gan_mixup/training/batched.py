@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence

@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from gan_mixup.config import ConfigError, ToyConfig, resume_conflicts
+from gan_mixup.config import ConfigError, RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import (
     CHECKPOINT_FILE,
@@ -48,7 +48,7 @@ def open_run(stack: ExitStack, run_dir: Path | None, state: RunState, *, resume:
     return state.world.main_decides(prepare)
 
 
-def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume: bool,
+def prepare_run_dir(run_dir: Path, config: RunConfig, state: RunState, *, resume: bool,
                     overwrite: bool) -> dict[str, Any] | None:
     """Create, replace or check ``run_dir`` for resuming (the caller holds its lock); return the
     checkpoint to continue, on the CPU (``None`` for a fresh start). Its ``metrics_offset`` is the
@@ -65,7 +65,7 @@ def prepare_run_dir(run_dir: Path, config: ToyConfig, state: RunState, *, resume
         for fallback in fallbacks:
             warnings.warn(fallback, GanMixupWarning, stacklevel=2)
         try:
-            saved = ToyConfig.from_dict(checkpoint["config"])
+            saved = RunConfig.from_dict(checkpoint["config"])
         except ConfigError as err:
             raise ResumeError(f"cannot resume {run_dir}: its checkpoint holds a config this version rejects ({err})") from None
         conflicts = resume_conflicts(saved, config)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import RunConfig
 from gan_mixup.distributed import this_world
 from gan_mixup.training.checkpoint import open_run
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted, TrainingSetupError, TrainResult
@@ -33,7 +33,7 @@ from gan_mixup.training.step import check_nonfinite, log_record, train_step
 
 
 def train(
-    config: ToyConfig,
+    config: RunConfig,
     run_dir: str | Path | None = None,
     *,
     resume: bool = False,
@@ -111,7 +111,7 @@ def train(
 
 def check_train_arguments(config: Any) -> None:
     """Refuse what ``train`` cannot use, before anything is built or written."""
-    if not isinstance(config, ToyConfig):
+    if not isinstance(config, RunConfig):
         hint = " (build one with RunConfig(**fields) or RunConfig.from_dict(...))" if isinstance(config, dict) else ""
         raise TrainingSetupError(f"train() takes a RunConfig, got {type(config).__name__}{hint}")
     if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():

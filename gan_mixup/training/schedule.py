@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
 from gan_mixup.modalities import modality_of
 from gan_mixup.rundir import snapshot_schedule
@@ -33,7 +33,7 @@ from gan_mixup.rundir import snapshot_schedule
 MAX_PENDING_CHECKS = 100
 
 
-def metric_schedule(config: ToyConfig) -> set[int] | None:
+def metric_schedule(config: RunConfig) -> set[int] | None:
     """The snapshots that compute metrics, as the run's modality says (``None``: every one)."""
     return modality_of(config.dataset).metric_iterations(config)
 
@@ -64,7 +64,7 @@ class Schedule:
     each of them is a snapshot too.
     """
 
-    def __init__(self, config: ToyConfig, world: World = SINGLE_PROCESS, metric_iterations: set[int] | None = None,
+    def __init__(self, config: RunConfig, world: World = SINGLE_PROCESS, metric_iterations: set[int] | None = None,
                  device: torch.device | str = "cpu") -> None:
         self.config, self.world, self.device = config, world, torch.device(device)
         self.metric_iterations = metric_iterations

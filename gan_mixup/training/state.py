@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_mixup import precision
-from gan_mixup.config import ConfigError, ToyConfig
+from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
 from gan_mixup.modalities import Modality, modality_of
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, TrainingObjective, get_objective
@@ -44,7 +44,7 @@ class Data(Protocol):
 class RunState:
     """Everything that evolves during a run; a checkpoint is ``state_dict()``, serialised."""
 
-    config: ToyConfig
+    config: RunConfig
     dataset: Data
     generator: nn.Module
     discriminator: nn.Module
@@ -133,7 +133,7 @@ class RunState:
         return torch.randn(n, self.config.latent_dim, generator=self.rngs["noise"], device=self.device)
 
 
-def build_objective(config: ToyConfig, generator: torch.Generator | None = None) -> TrainingObjective:
+def build_objective(config: RunConfig, generator: torch.Generator | None = None) -> TrainingObjective:
     """The objective named by ``config``, with its options and regularizers; all its randomness
     (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
     objective = _base_objective(config, generator)
@@ -142,7 +142,7 @@ def build_objective(config: ToyConfig, generator: torch.Generator | None = None)
     return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
 
 
-def check_config(config: ToyConfig) -> None:
+def check_config(config: RunConfig) -> None:
     """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
     regularizers, dataset options), without building models or touching the disk."""
     run_device(config)
@@ -151,7 +151,7 @@ def check_config(config: ToyConfig) -> None:
     check_fid_weights(config)
 
 
-def check_fid_weights(config: ToyConfig) -> None:
+def check_fid_weights(config: RunConfig) -> None:
     """``--fid-weights``: the local weights file and the torch-fidelity extra, before anything is written."""
     if config.fid_weights:
         from gan_mixup.modalities.images.metrics import check_inception
@@ -159,7 +159,7 @@ def check_fid_weights(config: ToyConfig) -> None:
         check_inception(config.fid_weights)
 
 
-def run_device(config: ToyConfig) -> torch.device:
+def run_device(config: RunConfig) -> torch.device:
     """The device ``config`` trains on; ``ConfigError`` when it is missing here or ``amp`` cannot run on it
     (see ``gan_mixup.precision``)."""
     device = resolve_device(config.device)
@@ -193,7 +193,7 @@ def resolve_device(name: str) -> torch.device:
 SEPARATE_FORWARDS = {"auto": None, "joint": False, "separate": True}
 
 
-def _base_objective(config: ToyConfig, generator: torch.Generator | None) -> TrainingObjective:
+def _base_objective(config: RunConfig, generator: torch.Generator | None) -> TrainingObjective:
     separate_forwards = SEPARATE_FORWARDS[config.d_forward]
     if config.objective == "mixup":
         return MixupGAN(
@@ -221,7 +221,7 @@ def stream_seeds(seed: int) -> np.ndarray:
     return np.random.SeedSequence(seed).generate_state(6)
 
 
-def build_state(config: ToyConfig, world: World = SINGLE_PROCESS) -> RunState:
+def build_state(config: RunConfig, world: World = SINGLE_PROCESS) -> RunState:
     """Models, optimisers, objective and RNG streams of a fresh run, all derived from ``config.seed``;
     in a world of several processes, this rank's share of it (``make_data_parallel``).
 
@@ -260,12 +260,12 @@ def build_state(config: ToyConfig, world: World = SINGLE_PROCESS) -> RunState:
     return state
 
 
-def build_models(config: ToyConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
+def build_models(config: RunConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
     """G and D of the run's modality (the paper's MLPs for points, DCGAN for images)."""
     return modality_of(config.dataset).build_models(config, dataset)
 
 
-def make_adam(parameters: Iterable[Tensor], config: ToyConfig) -> torch.optim.Adam:
+def make_adam(parameters: Iterable[Tensor], config: RunConfig) -> torch.optim.Adam:
     """The run's optimiser over ``parameters`` (a model's, or the lockstep trainer's stacked ones)."""
     # fused=True runs the whole Adam update as one kernel per device (CPU included since torch 2.4):
     # about 30 small ops per parameter tensor fewer than the default, which matters at batch 128.
@@ -311,7 +311,7 @@ def make_data_parallel(state: RunState, world: World) -> None:
     state.world = world
 
 
-def check_sync_batchnorm(config: ToyConfig, discriminator: nn.Module, device: torch.device) -> None:
+def check_sync_batchnorm(config: RunConfig, discriminator: nn.Module, device: torch.device) -> None:
     """``ConfigError`` where SyncBatchNorm cannot train: off CUDA (torch implements it for GPUs
     only), and in a D with BatchNorm under a double-backward penalty (R1, GP, WGAN-GP), whose
     gradient of a gradient does not pass through SyncBatchNorm's hand-written backward."""
@@ -325,7 +325,7 @@ def check_sync_batchnorm(config: ToyConfig, discriminator: nn.Module, device: to
                           "gradient does not pass through SyncBatchNorm): drop it, or use --spectral-norm (D without BatchNorm)")
 
 
-def check_same_config(config: ToyConfig, world: World) -> None:
+def check_same_config(config: RunConfig, world: World) -> None:
     """``ConfigError`` on every rank when the ranks were given different configs (one collective)."""
     configs = world.all_gather(config.to_json())
     if any(other != configs[0] for other in configs):

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from conftest import make_tiny_config
-from gan_mixup import ToyConfig, train
+from gan_mixup import RunConfig, train
 from gan_mixup import render
 from gan_mixup.modalities.points import POINTS
 from gan_mixup.errors import GanMixupError
@@ -64,7 +64,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     try:
         out = {}
         for objective in ("mixup", "erm"):
-            train(ToyConfig(objective=objective, **TINY), root / objective)
+            train(RunConfig(objective=objective, **TINY), root / objective)
             out[objective] = root / objective
     finally:
         torch.set_num_threads(threads)
@@ -295,7 +295,7 @@ def test_run_without_snapshots(tmp_path: Path) -> None:
 def test_a_run_stopped_before_its_first_snapshot_has_nothing_to_render(tmp_path: Path) -> None:
     only_config = tmp_path / "only-config"  # killed while setting up: config.json, maybe metrics.jsonl
     only_config.mkdir()
-    (only_config / "config.json").write_text(ToyConfig(**TINY).to_json())
+    (only_config / "config.json").write_text(RunConfig(**TINY).to_json())
     (only_config / "metrics.jsonl").write_text("")
     with_reference = fake_run(tmp_path / "with-reference", [])  # reference.npz, no it_*.npz
     for run in (only_config, with_reference):

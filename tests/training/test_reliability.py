@@ -26,7 +26,7 @@ import torch
 from cli_helpers import run_cli, subprocess_env
 from conftest import assert_same
 from gan_mixup.cli import EXIT_INTERRUPTED
-from gan_mixup.config import ToyConfig
+from gan_mixup.config import RunConfig
 from gan_mixup.training import NonFiniteError, train
 from gan_mixup.training import loop as training_loop, state as training_state
 
@@ -124,8 +124,8 @@ def one_error_line(code: int, stderr: str, keyword: str) -> str:
     return lines[0]
 
 
-def tiny_run(path: Path, iterations: int = 20, **changes: Any) -> ToyConfig:
-    config = ToyConfig(**{**TINY_CONFIG, "iterations": iterations, "checkpoint_every": 10, **changes})
+def tiny_run(path: Path, iterations: int = 20, **changes: Any) -> RunConfig:
+    config = RunConfig(**{**TINY_CONFIG, "iterations": iterations, "checkpoint_every": 10, **changes})
     train(config, path)
     return config
 
@@ -216,7 +216,7 @@ def test_signal_saves_a_checkpoint_and_prints_the_resume_command(signum, tmp_pat
     assert code == 0, err
     assert checkpoint_iteration(out / "checkpoint.pt") == iterations
     # ... to exactly the weights of a run that was never interrupted.
-    reference = train(ToyConfig.load(out / "config.json"), tmp_path / "reference")
+    reference = train(RunConfig.load(out / "config.json"), tmp_path / "reference")
     final = load(out / "checkpoint.pt")
     assert_state_dicts_equal(final["generator"], reference.generator.state_dict())
     assert_state_dicts_equal(final["discriminator"], reference.discriminator.state_dict())
@@ -228,7 +228,7 @@ def test_checkpoint_holds_models_optimisers_rngs_iteration_and_config(tmp_path):
     config = tiny_run(tmp_path / "run", iterations=20)
     ckpt = load(tmp_path / "run" / "checkpoint.pt")  # weights_only=True: plain data and tensors only
     assert ckpt["iteration"] == 20
-    assert ToyConfig.from_dict(ckpt["config"]) == config
+    assert RunConfig.from_dict(ckpt["config"]) == config
     for part in ("generator", "discriminator"):
         assert ckpt[part] and all(isinstance(t, torch.Tensor) for t in ckpt[part].values())
     for part in ("opt_g", "opt_d"):
@@ -281,7 +281,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert load(run / "checkpoint.pt")["iteration"] == 40
 
     # Resumed from iteration 20, it still ends exactly where an uninterrupted 40-iteration run does.
-    reference = train(ToyConfig(**TINY_CONFIG, iterations=40, checkpoint_every=10), tmp_path / "reference")
+    reference = train(RunConfig(**TINY_CONFIG, iterations=40, checkpoint_every=10), tmp_path / "reference")
     final = load(run / "checkpoint.pt")
     assert_state_dicts_equal(final["generator"], reference.generator.state_dict())
     assert_state_dicts_equal(final["discriminator"], reference.discriminator.state_dict())
@@ -357,7 +357,7 @@ def test_resume_with_more_iterations_continues_to_the_new_length(tmp_path):
                   if '"kind": "train"' in line]
     assert iterations == [10, 20, 25, 30]
     # More iterations change nothing about the first 20: the result is the 30-iteration run's.
-    reference = train(ToyConfig(**TINY_CONFIG, iterations=30), None)
+    reference = train(RunConfig(**TINY_CONFIG, iterations=30), None)
     assert_state_dicts_equal(load(run / "checkpoint.pt")["generator"], reference.generator.state_dict())
 
 
@@ -410,7 +410,7 @@ def metrics(run: Path) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("where", ["discriminator", "generator"])
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(where, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    config = ToyConfig(**TINY_CONFIG, iterations=40, checkpoint_every=10, snapshot_iterations=(22,))
+    config = RunConfig(**TINY_CONFIG, iterations=40, checkpoint_every=10, snapshot_iterations=(22,))
     poison(monkeypatch, {25}, where)
     with pytest.raises(NonFiniteError) as info:
         train(config, run)
@@ -459,7 +459,7 @@ def test_nonfinite_parameters_with_finite_losses_stop_with_an_event(tmp_path, mo
                 next(states[0].discriminator.parameters()).fill_(math.inf)
 
     run = tmp_path / "run"
-    config = ToyConfig(**TINY_CONFIG, iterations=30, checkpoint_every=10)
+    config = RunConfig(**TINY_CONFIG, iterations=30, checkpoint_every=10)
     with pytest.raises(NonFiniteError) as info:
         train(config, run, callbacks=[blow_up])
     assert info.value.iteration == 20 and "discriminator" in str(info.value)
@@ -505,7 +505,7 @@ def test_on_nonfinite_skip_skips_the_updates_and_records_them(tmp_path, monkeypa
 
 
 def test_skipped_generator_update_leaves_the_generator_unchanged(monkeypatch):
-    config = ToyConfig(**TINY_CONFIG, iterations=24, on_nonfinite="skip")
+    config = RunConfig(**TINY_CONFIG, iterations=24, on_nonfinite="skip")
     before = train(config, None).generator.state_dict()
     poison(monkeypatch, {25}, "generator")
     after = train(config.replace(iterations=25), None).generator.state_dict()

@@ -34,8 +34,7 @@ from torch import Tensor
 
 from gan_mixup.errors import DataError, DatasetNotFoundError
 
-from gan_mixup.modalities.images import IMAGE_DATASETS
-IMAGE_SIZES = (16, 32, 64)
+from gan_mixup.modalities.images import IMAGE_DATASETS, IMAGE_SIZES
 
 # The torchvision class of each dataset (for MNIST-like sets also its folder under data_root).
 _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}

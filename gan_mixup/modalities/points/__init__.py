@@ -1,6 +1,7 @@
 """The points modality: 2-D toy distributions (``toy_data``), the paper's MLPs, D drawn on a grid."""
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreColumn
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from gan_mixup.rundir import Reference
+
+_IMAGES_ONLY = "the toy MLPs train on 2-D points"
 
 
 class Points(Modality):
@@ -71,7 +74,6 @@ class Points(Modality):
 
         draw_figure5_cell(ax, reference, snapshot, extent)
 
-
     def evaluate_run(self, run_dir: Any, reference: Any) -> list[dict[str, Any]]:
         from gan_mixup.modalities.points.metrics import evaluate_points_run
 
@@ -79,6 +81,7 @@ class Points(Modality):
 
     def modes_total(self, reference: Any, records: list[dict[str, Any]]) -> int | None:
         return len(reference.modes) or None
+
     # --- training ---
     lockstep = True
 
@@ -92,6 +95,34 @@ class Points(Modality):
         from gan_mixup.modalities.points.snapshot import take_snapshot
 
         return take_snapshot(state, run_dir, G, D, with_metrics)
+
+    # --- config ---
+    command = "toy"
+    label = "toy"
+    default_dataset = "ring8"
+    # The paper's toy GAN, from its text and the authors' code: 2-D noise, 3x512 ReLU MLPs, 20,000
+    # iterations of batch 128, 5 D steps, Adam's own defaults, 1,000 fixed noise vectors.
+    defaults = MappingProxyType({
+        "latent_dim": 2, "hidden": 512, "iterations": 20000, "batch_size": 128, "d_steps": 5, "lr": 1e-3,
+        "betas": (0.9, 0.999), "snapshot_frames": 200, "fixed_samples": 1000, "checkpoint_every": 1000,
+        "metric_samples": 0, "metric_frames": 0,
+    })
+    refused_fields = MappingProxyType({
+        "image_size": _IMAGES_ONLY, "channels": _IMAGES_ONLY, "data_root": "toy data is generated, not read",
+        "fid_weights": "Inception features are for images",
+        "metric_samples": "toy metrics use every snapshot's own samples",
+        "metric_frames": "toy metrics use every snapshot's own samples",
+        "sync_batchnorm": "the toy MLPs have no BatchNorm",
+    })
+
+    def config_problem(self, config: Any) -> str | None:
+        from toy_data import get_dataset
+
+        try:  # the dataset checks its own options: names, types and limits
+            get_dataset(config.dataset, **config.dataset_options)
+        except (ValueError, TypeError) as err:
+            return str(err)
+        return None
 
 
 POINTS = Points()
