@@ -406,7 +406,7 @@ def _nonfinite_hint(err: Any, argv: list[str]) -> str:
 def _interrupted_hint(argv: list[str]) -> str:
     if argv and argv[0] == "render":
         return "Nothing of the run is lost; render again with: gan-mixup " + shlex.join(argv)
-    if argv and argv[0] in ("toy", "images", "compare", "figure5", "sweep"):
+    if argv and argv[0] in (*_training_commands(), "compare", "figure5", "sweep"):
         return "Anything trained up to the last checkpoint is kept; continue with:\n  " + resume_command(argv)
     return ""
 
@@ -455,8 +455,13 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _training_commands() -> set[str]:
+    """The subcommands that train one run: each modality's own (``toy``, ``images``)."""
+    return {m.command for m in REGISTRY.values() if m.command}
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.command in ("toy", "images"):
+    if args.command in _training_commands():
         return _train_one(args)
     from gan_mixup.distributed import launched_size
 

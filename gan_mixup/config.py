@@ -51,11 +51,6 @@ def readers_of(name: str) -> list[Modality]:
     return [m for m in REGISTRY.values() if name not in m.refused_fields]
 
 
-def dataset_kind(dataset: str) -> str:
-    """The name of the modality that serves ``dataset`` (``"points"``, ``"images"``)."""
-    return modality_of(dataset).name
-
-
 @dataclass(frozen=True)
 class FieldSpec:
     """What a RunConfig field is, declared once beside it: the CLI flag, its --help, the resume rule.

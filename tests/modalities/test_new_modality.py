@@ -55,7 +55,8 @@ class Signals(Modality):
     label = "signal"
     default_dataset = "sines"
     defaults = MappingProxyType({"latent_dim": 4, "hidden": 32, "iterations": 40, "batch_size": 32, "d_steps": 1,
-                                 "lr": 1e-3, "fixed_samples": 64, "snapshot_frames": 5, "checkpoint_every": 20})
+                                 "lr": 1e-3, "betas": (0.5, 0.999), "fixed_samples": 64, "snapshot_frames": 5,
+                                 "checkpoint_every": 20, "metric_samples": 0, "metric_frames": 0})
     refused_fields = MappingProxyType({"image_size": "signals are 1-D", "channels": "signals are 1-D"})
     result_columns = ("phase_error",)
     score_columns = (ScoreColumn("phase error", ("phase_error",), "{:.3f}"),)
@@ -148,7 +149,8 @@ def test_a_signals_sweep_scores_with_the_modalitys_columns(signals, tmp_path):
 
 
 # What testing for a kind looks like; outside gan_mixup/modalities/ the package asks the modality.
-KIND_TESTS = re.compile(r"""["'](points|images)["']|\bis_image\b|dataset_kind\(|IMAGE_DATASETS|TOY_DATASETS""")
+KIND_TESTS = re.compile(r"""[!=]= *["'](points|images)["']|["'](points|images)["'] *[!=]=|in \([^)]*["'](points|images)["']"""
+                        r"""|\bis_image\b|dataset_kind\(|IMAGE_DATASETS|TOY_DATASETS|\.kind\b *[!=]=|\[["'](points|images)["']\]""")
 # Where a kind's name is data, not a decision: the run-directory format records it, and reads runs
 # written before it recorded one as points.
 FORMAT = {"gan_mixup/rundir.py"}
