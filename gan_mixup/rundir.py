@@ -1,5 +1,7 @@
 """The run directory: every file name in it, the snapshot schedule and format, atomic checkpoints,
 the marker that proves a folder is ours, and the lock that keeps two processes out of one run.
+It is over 500 lines because the format is kept in one place: every reader and writer of a run
+directory (training, render, metrics, sweeps) goes through this module and no other.
 
 A run directory holds::
 
