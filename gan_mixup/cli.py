@@ -4,7 +4,7 @@ User mistakes (``GanMixupError``, argparse errors, a full disk) end with one lin
 ``gan-mixup: error: ...``, and exit code 2; Ctrl-C ends with one line and 130; anything else is a
 bug and keeps its traceback.
 
-It is over 500 lines because it holds nine subcommands' parsers, their resume hints and their
+It is over 500 lines because it holds eight subcommands' parsers, their resume hints and their
 one-line errors; the run flags themselves are generated from RunConfig's field declarations, and
 every decision they feed is the library's (``config.resolve``).
 """
