@@ -798,7 +798,7 @@ def test_cli_lets_a_bug_keep_its_traceback(error, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(importlib.import_module("gan_mixup.train"), "train", broken)
+    monkeypatch.setattr(importlib.import_module("gan_mixup.training"), "train", broken)
     with pytest.raises(type(error), match="bug"):
         run_cli(["toy", "--out", tmp_path / "run", *TINY_FLAGS, *QUIET])
 
@@ -812,7 +812,7 @@ def test_cli_turns_a_gan_mixup_error_into_one_line(tmp_path, monkeypatch):
     def mistaken(*args, **kwargs):
         raise GanMixupError("mistake")
 
-    monkeypatch.setattr(importlib.import_module("gan_mixup.train"), "train", mistaken)
+    monkeypatch.setattr(importlib.import_module("gan_mixup.training"), "train", mistaken)
     code, stdout, stderr = run_cli(["toy", "--out", tmp_path / "run", *TINY_FLAGS, *QUIET])
     assert stderr == "gan-mixup: error: mistake\n"
     assert code == 2 and stdout == ""
