@@ -43,3 +43,19 @@ def one_error_line(code: int, stderr: str, *keywords: str) -> str:
     for keyword in keywords:
         assert keyword.lower() in lines[0].lower(), (keyword, lines[0])
     return lines[0]
+
+
+def load_checkpoint_file(path) -> dict:
+    """A checkpoint file's dict, on the CPU."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_state_dicts_equal(a: dict, b: dict) -> None:
+    """Two state dicts hold the same keys and bit-identical tensors."""
+    import torch
+
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

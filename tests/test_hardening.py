@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -22,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from cli_helpers import QUIET, TINY_FLAGS as TINY, assert_state_dicts_equal, load_checkpoint_file as load, one_error_line
 from cli_helpers import run_cli, subprocess_env
 from conftest import make_tiny_config, read_metrics_file
 from gan_mixup.cli import EXIT_INTERRUPTED
@@ -50,10 +50,6 @@ from toy_data import DATASETS, get_dataset, grid25, ring8
 
 experiments_module = importlib.import_module("gan_mixup.experiments")
 
-# The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
-TINY = ["--hidden", "16", "--iterations", "12", "--batch-size", "32", "--d-steps", "2", "--snapshot-frames", "3",
-        "--fixed-samples", "200", "--grid-size", "16", "--log-every", "2"]
-QUIET = ["--no-render", "--no-progress"]
 
 
 # ----- helpers -------------------------------------------------------------------------------------
@@ -61,27 +57,6 @@ QUIET = ["--no-render", "--no-progress"]
 def tree(path: Path) -> dict[str, bytes]:
     """Every file under ``path`` with its bytes (to prove a refused command touched nothing)."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(Path(path).rglob("*")) if p.is_file()}
-
-
-def load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def one_error_line(code: int, stderr: str, *keywords: str) -> str:
-    assert code == 2, f"exit code {code}, stderr {stderr!r}"
-    assert "Traceback" not in stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("gan-mixup: error: "), lines[0]
-    for keyword in keywords:
-        assert keyword.lower() in lines[0].lower(), (keyword, lines[0])
-    return lines[0]
-
-
-def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 # ----- 4. --overwrite safety ------------------------------------------------------------------------

@@ -6,31 +6,14 @@ import json
 import signal
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
-import torch
 
-from cli_helpers import run_cli, subprocess_env
+from cli_helpers import QUIET, assert_state_dicts_equal, load_checkpoint_file as load, run_cli, subprocess_env
 from conftest import make_tiny_config, read_metrics_file
-from gan_mixup.config import RunConfig
 from gan_mixup.rundir import LOCK_FILE
 from gan_mixup.training.loop import train
 
-import gan_mixup.training as training  # noqa: E402
-
-QUIET = ["--no-render", "--no-progress"]
-
-
-def load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 # ----- 5. metrics.jsonl deleted or cut before --resume ----------------------------------------------

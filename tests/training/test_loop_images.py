@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cli_helpers import run_cli, subprocess_env
+from cli_helpers import run_cli, subprocess_env, load_checkpoint_file as load
 from conftest import assert_same, read_metrics_file
 from gan_mixup import precision
 from gan_mixup.config import RunConfig
@@ -57,10 +57,6 @@ CHANNELS = {"digits": 1, "stacked-digits": 3}
 
 def tiny(**changes: Any) -> RunConfig:
     return RunConfig(**{**TINY, **changes})
-
-
-def load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def buffers_of(module: nn.Module) -> dict[str, torch.Tensor]:

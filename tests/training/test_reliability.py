@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import run_cli, subprocess_env
+from cli_helpers import run_cli, subprocess_env, load_checkpoint_file as load, assert_state_dicts_equal
 from conftest import assert_same
 from gan_mixup.cli import EXIT_INTERRUPTED
 from gan_mixup.config import RunConfig
@@ -45,10 +45,6 @@ def start_cli(args: list[Any], cwd: Path, log: Path) -> subprocess.Popen:
     with open(log, "wb") as stderr:
         return subprocess.Popen([sys.executable, "-m", "gan_mixup.cli", *map(str, args)], cwd=cwd,
                                 env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-
-
-def load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def checkpoint_iteration(path: Path) -> int | None:
@@ -77,12 +73,6 @@ class CheckpointWatch:
 
 def tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def assert_runs_identical(a: Path, b: Path) -> None:

@@ -2,19 +2,13 @@
 clock, stops, signals), the same on every rank."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 
 import pytest
-import torch
 
+from cli_helpers import load_checkpoint_file as load
 from conftest import make_tiny_config
 from gan_mixup.rundir import load_checkpoint
 from gan_mixup.training.loop import train
-
-
-def load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 # ----- 8. time-based checkpoints --------------------------------------------------------------------

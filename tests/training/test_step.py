@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from cli_helpers import run_cli
+from cli_helpers import QUIET, TINY_FLAGS as TINY, assert_state_dicts_equal, load_checkpoint_file as load, run_cli
 from conftest import make_tiny_config, read_metrics_file
 from gan_mixup.cli import EXIT_NONFINITE
 from gan_mixup.rundir import LOCK_FILE
@@ -22,19 +22,6 @@ from gan_mixup.training.loop import train
 from gan_mixup.training import loop as training_loop, schedule as training_schedule, state as training_state  # noqa: E402
 
 # The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
-TINY = ["--hidden", "16", "--iterations", "12", "--batch-size", "32", "--d-steps", "2", "--snapshot-frames", "3",
-        "--fixed-samples", "200", "--grid-size", "16", "--log-every", "2"]
-QUIET = ["--no-render", "--no-progress"]
-
-
-def load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def assert_state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def clone_state(module: nn.Module) -> dict[str, torch.Tensor]:
