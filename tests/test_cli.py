@@ -501,7 +501,7 @@ def _damaged_data(root: Path, case: str) -> tuple[list[str], list[str]]:
     (file names, counts) the one error line must hold."""
     from PIL import Image
 
-    from test_images import write_fake_mnist, write_idx, write_png
+    from image_files import write_fake_mnist, write_idx, write_png
 
     raw = root / "MNIST" / "raw"
     if case.startswith("mnist"):

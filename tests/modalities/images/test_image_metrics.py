@@ -410,7 +410,7 @@ def test_the_cache_key_covers_the_classifier_code(monkeypatch):
 
 def digits_mnist(root, folder: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits upscaled to 28 px, written as MNIST's four idx files under ``root``."""
-    from test_images import write_idx
+    from image_files import write_idx
 
     pixels, labels = digits_pixels(32)
     images = images_to_uint8(torch.nn.functional.interpolate(pixels, size=(28, 28), mode="bilinear", antialias=True))[:, 0]

@@ -1,13 +1,12 @@
 """Image datasets: shapes, ranges, generator-reproducible sampling, local files only, clear errors."""
 from __future__ import annotations
 
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from image_files import write_fake_mnist, write_idx, write_png
 from gan_mixup.errors import DataError, DatasetNotFoundError, GanMixupError
 from gan_mixup.modalities.images.data import (
     IMAGE_DATASETS,
@@ -157,26 +156,6 @@ def test_torchvision_datasets_without_files_name_what_they_expect(tmp_path, name
     assert not any(root.rglob("*.gz")) and not any(root.rglob("*.tar.gz"))  # nothing was fetched
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An array in the big-endian idx format MNIST ships (uint8 data, magic 0x08 0x0N)."""
-    header = struct.pack(">I", 0x0800 + array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def write_fake_mnist(root: Path, folder: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    images = np.zeros((n, 28, 28), dtype=np.uint8)
-    labels = np.arange(n) % 10
-    for i in range(n):
-        images[i, 4:24, 4 + i % 10 : 8 + i % 10] = 255  # a vertical bar whose place encodes i
-    write_idx(raw / "train-images-idx3-ubyte", images)
-    write_idx(raw / "train-labels-idx1-ubyte", labels)
-    write_idx(raw / "t10k-images-idx3-ubyte", images[:3])
-    write_idx(raw / "t10k-labels-idx1-ubyte", labels[:3])
-    return images, labels
-
-
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
 def test_mnist_like_datasets_load_torchvisions_raw_files(tmp_path, name, folder):
     images, labels = write_fake_mnist(tmp_path, folder, 12)
@@ -191,13 +170,6 @@ def test_mnist_like_datasets_load_torchvisions_raw_files(tmp_path, name, folder)
     rgb = get_image_dataset(name, data_root=tmp_path, channels=3, image_size=16)
     assert rgb.sample(4, seeded(0)).shape == (4, 3, 16, 16)
     torch.testing.assert_close(rgb.pixels[:, 0], rgb.pixels[:, 2], rtol=0, atol=0)
-
-
-def write_png(path: Path, color: tuple[int, int, int], size: tuple[int, int]) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
 
 
 @pytest.fixture
