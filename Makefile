@@ -45,6 +45,10 @@ bench-images: $(VENV)/.installed
 bench-sweep: $(VENV)/.installed
 	$(BIN)/python benchmarks/sweep_throughput.py
 
+# gan-mixup images against pytorch/examples' dcgan/main.py (EXAMPLES: a checkout of github.com/pytorch/examples).
+bench-dcgan: $(VENV)/.installed
+	$(BIN)/python benchmarks/dcgan_vs_examples.py --examples $(EXAMPLES)
+
 # On a machine with a CUDA GPU: the CUDA-only tests, toy and DCGAN (--amp --g-ema) runs on cuda, kill -9 and a
 # bit-for-bit resume, torchrun with NCCL (and --sync-batchnorm); one line per check, under 5 minutes.
 gpu-check: $(VENV)/.installed-test
