@@ -35,7 +35,7 @@ from gan_mixup.sweep_jobs import (  # noqa: F401  (SweepInterrupted: part of thi
     _lockstep_jobs,
     _run_members,
 )
-from gan_mixup.sweepdir import SweepError, _newest_checkpoint, _records_agree, read_sweep, stopped_nonfinite
+from gan_mixup.sweepdir import SweepError, SweepMember, _newest_checkpoint, _records_agree, read_sweep, stopped_nonfinite
 from gan_mixup.training import check_config
 from gan_mixup.training.process import _progress_bar
 
@@ -43,19 +43,6 @@ AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: 
 AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
 
 
-
-
-@dataclass(frozen=True)
-class SweepMember:
-    """One run of a sweep: its config and where it sits in the scorecard."""
-
-    name: str  # the member's folder inside the sweep directory
-    dataset: str
-    setting: str  # the scorecard row: objective[preset] α=.. z=.. (dataset and seed apart)
-    config: RunConfig
-    preset: str = ""
-    alpha: float | None = None  # None where the objective has no α
-    seed: int = 0
 
 
 def sweep_members(

@@ -10,15 +10,12 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.pool import process_context, sigint_blocked
-from gan_mixup.sweepdir import _records
-
-if TYPE_CHECKING:
-    from gan_mixup.sweep import SweepMember
+from gan_mixup.sweepdir import SweepMember, _records
 
 
 class SweepInterrupted(KeyboardInterrupt):

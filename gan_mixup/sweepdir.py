@@ -3,12 +3,27 @@ training anything (the sweep's resume and its scorecard both ask)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.experiments import MANIFEST, MEMBERS_KEY
 from gan_mixup.rundir import CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, load_checkpoint, read_records, snapshot_path
+
+
+@dataclass(frozen=True)
+class SweepMember:
+    """One run of a sweep: its config and where it sits in the scorecard."""
+
+    name: str  # the member's folder inside the sweep directory
+    dataset: str
+    setting: str  # the scorecard row: objective[preset] α=.. z=.. (dataset and seed apart)
+    config: RunConfig
+    preset: str = ""
+    alpha: float | None = None  # None where the objective has no α
+    seed: int = 0
 
 
 class SweepError(GanMixupError, ValueError):
