@@ -12,16 +12,14 @@ import pytest
 import torch
 
 from conftest import make_linear_d, make_tiny_config
-from gan_mixup.training.batched import BatchingError, Lockstep, batchable, lockstep_step, train_batched
 from gan_mixup.config import RunConfig
-from gan_mixup.metrics import gradient_summary, mode_metrics
+from gan_mixup.metrics import gradient_summary
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.rundir import read_snapshots
 from gan_mixup.scorecard import RESULT_COLUMNS, collect_results
 from gan_mixup.sweep import SweepError, run_sweep, sweep_members
 from gan_mixup.sweepdir import member_finished
-from gan_mixup.training import build_state, train
-from gan_mixup.training.step import train_step
+from gan_mixup.training import train
 from toy_data import get_dataset
 
 RING = get_dataset("ring8")
@@ -344,76 +342,6 @@ def test_lockstep_jobs_of_nothing_to_do():
 
 
 # ----- the batched path --------------------------------------------------------------------------
-
-def test_batched_members_match_their_single_runs_statistically(tmp_path):
-    configs = [make_tiny_config(iterations=100, hidden=32, batch_size=64, seed=s, snapshot_frames=2) for s in range(3)]
-    statuses = train_batched(configs, [tmp_path / f"b{s}" for s in range(3)])
-    assert statuses == ["done"] * 3
-    modes, std = RING.modes.numpy(), RING.std
-    batched = [mode_metrics(read_snapshots(tmp_path / f"b{s}")[-1].fake, modes, std)["mean_mode_distance"] for s in range(3)]
-    single = [mode_metrics(train(c, None).generator(build_state(c).fixed_noise).detach().numpy(), modes, std)["mean_mode_distance"]
-              for c in configs]
-    start = mode_metrics(read_snapshots(tmp_path / "b0")[0].fake, modes, std)["mean_mode_distance"]
-    assert np.mean(batched) < 0.9 * start and np.mean(single) < 0.9 * start  # both learn
-    # Same seed, same streams: at this size a batched member tracks its single run closely (the
-    # low bits differ, so only statistics are promised).
-    assert np.abs(np.array(batched) - np.array(single)).max() < 0.1
-
-
-@pytest.mark.parametrize("fields", [
-    {"objective": "erm"},
-    {"objective": "erm", "generator_loss": "minimax"},
-    {"objective": "erm", "generator_loss": "saturating"},
-    {"objective": "mixup"},
-    {"objective": "mixup", "generator_loss": "mixed", "lambda_sampling": "per-batch"},
-    {"objective": "mixup", "lambda_distribution": "uniform", "pairing": "shuffled", "generator_loss": "minimax"},
-], ids=lambda f: "-".join(str(v) for v in f.values()))
-def test_batched_first_steps_equal_the_single_steps_up_to_rounding(fields):
-    configs = [make_tiny_config(seed=s, **fields) for s in (0, 1)]
-    group = Lockstep([build_state(c) for c in configs])
-    for _ in range(3):
-        lockstep_step(group)
-    group.sync_members()
-    for config, state in zip(configs, group.states):
-        alone = build_state(config)
-        for _ in range(3):
-            train_step(alone)
-        for a, b in zip(alone.discriminator.parameters(), state.discriminator.parameters()):
-            assert torch.allclose(a, b, atol=1e-5)
-        for a, b in zip(alone.generator.parameters(), state.generator.parameters()):
-            assert torch.allclose(a, b, atol=1e-5)
-
-
-@pytest.mark.parametrize("preset", ["paper-text", "paper-code"])
-def test_batched_member_is_reproducible_from_its_seed_alone(tmp_path, preset):
-    from gan_mixup.presets import load_preset
-
-    fields = {**load_preset(preset), "hidden": 16, "iterations": 20, "snapshot_frames": 2, "fixed_samples": 100,
-              "grid_size": 8, "checkpoint_every": 1000}
-    configs = [RunConfig.from_dict({**fields, "seed": s}) for s in (0, 1, 2)]
-    train_batched(configs, [tmp_path / f"x{s}" for s in range(3)])
-    train_batched([configs[1], configs[0]], [tmp_path / "y1", tmp_path / "y0"])  # other company, other order
-    for s in (0, 1):
-        assert np.array_equal(read_snapshots(tmp_path / f"x{s}")[-1].fake, read_snapshots(tmp_path / f"y{s}")[-1].fake)
-
-
-def test_batched_checkpoint_resumes_unbatched(tmp_path):
-    configs = [make_tiny_config(seed=s, iterations=10, checkpoint_every=5) for s in (0, 1)]
-    train_batched(configs, [tmp_path / "a", tmp_path / "b"])
-    longer = configs[0].replace(iterations=14)
-    result = train(longer, tmp_path / "a", resume=True)
-    assert result.iteration == 14
-
-
-def test_batching_refuses_what_it_cannot_do():
-    assert batchable(make_tiny_config(objective="hinge"))
-    assert batchable(make_tiny_config(regularizers=("r1:1",)))
-    assert batchable(make_tiny_config()) is None
-    assert batchable(make_tiny_config(hidden=512))  # slower batched than alone: trained one per process
-    assert "amp" in batchable(make_tiny_config(amp=True))  # trained one per process, in bfloat16 as asked
-    with pytest.raises(BatchingError, match="seed"):
-        train_batched([make_tiny_config(seed=0), make_tiny_config(seed=1, alpha=0.5)], ["/nonexistent/a", "/nonexistent/b"])
-
 
 def test_batched_sweep_groups_seeds_and_writes_the_scorecard(tmp_path):
     result = run_sweep(tiny_members(seeds=(0, 1, 2)), tmp_path / "s", workers=1, batched=True)

@@ -11,7 +11,7 @@ and the command line can list them without importing an objective.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +91,14 @@ class PerSampleObjective(TrainingObjective, Protocol):
 
     def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
         """D's batch, its targets and the scale of the G loss (negative where G maximises D's loss)."""
+
+    def stacked_discriminator_targets(self, members: Sequence[Any], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``discriminator_targets`` of N runs of one setting at once: ``real`` and ``fake`` are their
+        batches stacked ``(N, B, ...)``, and each of ``members`` (their objectives) draws from its own
+        generator what its ``discriminator_targets`` would; returns ``(N, B', ...)``, ``(N, B')``."""
+
+    def stacked_generator_targets(self, members: Sequence[Any], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``generator_targets`` of N runs at once, as ``stacked_discriminator_targets``."""
 
     def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """The per-sample loss terms (no reduction), same shape as ``logits``."""

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,22 @@ from gan_mixup.objectives.base import (
 )
 from gan_mixup.objectives.lambdas import _sample_beta
 from gan_mixup.objectives.standard import generator_loss_on, unmixed_generator_targets
+
+
+@dataclass(frozen=True)
+class MixDraw:
+    """The randomness of one mixup batch: the shuffles (``shuffled`` pairing; one per unmixed
+    batch) and λ (``None`` for the unmixed α = 0 batch)."""
+
+    perms: tuple[Tensor, ...]
+    lam: Tensor | None
+
+
+def _stack_draws(draws: Sequence[MixDraw]) -> MixDraw:
+    """N runs' draws as one, each tensor stacked along a new first dimension."""
+    perms = tuple(torch.stack(column) for column in zip(*(d.perms for d in draws)))
+    lam = None if draws[0].lam is None else torch.stack([d.lam for d in draws])
+    return MixDraw(perms, lam)
 
 
 class MixupGAN:
@@ -119,32 +137,67 @@ class MixupGAN:
         (or ``2B`` for α = 0, where the one unmixed shuffled batch is used).
         """
         check_pair(real, fake)
+        return self.apply_mix(self.draw_mix(real.shape[0], fake.shape[0], real.device, real.dtype), real, fake)
+
+    def draw_mix(self, n_real: int, n_fake: int, device: torch.device, dtype: torch.dtype) -> MixDraw:
+        """The randomness of one ``mix`` of ``n_real`` real and ``n_fake`` fake samples, drawn from
+        ``generator`` in ``mix``'s order: the shuffles (shuffled pairing), then λ."""
         if self.pairing == "real-fake":
-            if real.shape[0] != fake.shape[0]:
-                raise ObjectiveError(f"real-fake mixup needs equal batch sizes, got {real.shape[0]} and {fake.shape[0]}")
-            lam = self.sample_lambda(real.shape[0], real.device, real.dtype)
-            lam_x = lam.view(-1, *([1] * (real.dim() - 1)))
-            # torch.lerp(fake, real, λ) = fake + λ·(real − fake) = λ·real + (1−λ)·fake, in one kernel.
-            return torch.lerp(fake, real, lam_x), lam
-        return self._mix_shuffled(real, fake)
-
-    def _mix_shuffled(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        def one_batch(r: Tensor, f: Tensor) -> tuple[Tensor, Tensor]:
-            data = torch.cat([r, f])
-            labels = torch.cat([torch.ones(len(r), device=r.device, dtype=r.dtype), torch.zeros(len(f), device=f.device, dtype=f.dtype)])
-            perm = torch.randperm(len(data), generator=self.generator, device=data.device)
-            return data[perm], labels[perm]
-
+            if n_real != n_fake:
+                raise ObjectiveError(f"real-fake mixup needs equal batch sizes, got {n_real} and {n_fake}")
+            return MixDraw((), self.sample_lambda(n_real, device, dtype))
         if self.batches_per_step == 1:  # α = 0: the authors' unmixed ERM batch
-            return one_batch(real, fake)
-        if real.shape[0] % 2 or fake.shape[0] % 2:
+            return MixDraw((torch.randperm(n_real + n_fake, generator=self.generator, device=device),), None)
+        if n_real % 2 or n_fake % 2:
             raise ObjectiveError("shuffled pairing consumes two batches per step: real and fake need an even batch size")
-        (r1, r2), (f1, f2) = real.chunk(2), fake.chunk(2)
-        d1, l1 = one_batch(r1, f1)
-        d2, l2 = one_batch(r2, f2)
-        lam = self.sample_lambda(len(d1), d1.device, d1.dtype)
-        lam_x = lam.view(-1, *([1] * (d1.dim() - 1)))
-        return torch.lerp(d2, d1, lam_x), torch.lerp(l2, l1, lam)
+        half = n_real // 2 + n_fake // 2
+        perms = tuple(torch.randperm(half, generator=self.generator, device=device) for _ in range(2))
+        return MixDraw(perms, self.sample_lambda(half, device, dtype))
+
+    def apply_mix(self, draw: MixDraw, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """``mix`` with its randomness given: ``(x̃, λ)``. ``real`` and ``fake`` may carry leading
+        dimensions (``(N, B, ...)``: N runs' batches, stacked) that ``draw``'s tensors share."""
+        lead = draw.perms[0].dim() - 1 if draw.perms else draw.lam.dim() - 1
+
+        def per_sample(values: Tensor, like: Tensor) -> Tensor:  # (*lead, n) -> broadcastable over like's sample dims
+            return values.view(*values.shape, *([1] * (like.dim() - lead - 1)))
+
+        if self.pairing == "real-fake":
+            # torch.lerp(fake, real, λ) = fake + λ·(real − fake) = λ·real + (1−λ)·fake, in one kernel.
+            return torch.lerp(fake, real, per_sample(draw.lam, real)), draw.lam
+
+        def one_batch(r: Tensor, f: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
+            data = torch.cat([r, f], dim=lead)
+            labels = torch.cat([torch.ones(r.shape[:lead + 1], device=r.device, dtype=r.dtype),
+                                torch.zeros(f.shape[:lead + 1], device=f.device, dtype=f.dtype)], dim=lead)
+            return (torch.take_along_dim(data, per_sample(perm, data), dim=lead),
+                    torch.take_along_dim(labels, perm, dim=lead))
+
+        if len(draw.perms) == 1:
+            return one_batch(real, fake, draw.perms[0])
+        (r1, r2), (f1, f2) = real.chunk(2, dim=lead), fake.chunk(2, dim=lead)
+        d1, l1 = one_batch(r1, f1, draw.perms[0])
+        d2, l2 = one_batch(r2, f2, draw.perms[1])
+        return torch.lerp(d2, d1, per_sample(draw.lam, d1)), torch.lerp(l2, l1, draw.lam)
+
+    def stacked_discriminator_targets(self, members: Sequence[MixupGAN], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``discriminator_targets`` of N runs at once (``PerSampleObjective``): ``real`` and
+        ``fake`` are their batches stacked, ``(N, B, ...)``; ``members`` (one setting, ``self``
+        among them) each draw from their own generator exactly what their ``discriminator_targets``
+        would, and the mixing runs once for all."""
+        draws = [m.draw_mix(real.shape[1], fake.shape[1], real.device, real.dtype) for m in members]
+        x, target = self.apply_mix(_stack_draws(draws), real, fake)
+        for k, m in enumerate(members):
+            m.last_stats = StepStats(lam_mean=target[k].detach().mean())
+        return x, target, 1.0
+
+    def stacked_generator_targets(self, members: Sequence[MixupGAN], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``generator_targets`` of N runs at once, as ``stacked_discriminator_targets``."""
+        if self.generator_loss_kind != "mixed":
+            return unmixed_generator_targets(real, fake, self.generator_loss_kind, lead=1)
+        draws = [m.draw_mix(real.shape[1], fake.shape[1], real.device, real.dtype) for m in members]
+        x, target = self.apply_mix(_stack_draws(draws), real, fake)
+        return x, target, -1.0
 
     def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
         """``real_target`` t turns the target λ into t·λ for this call (one-sided label smoothing)."""

@@ -1,6 +1,8 @@
 """The standard (ERM) GAN and the unmixed generator losses that MixupGAN shares with it."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -60,12 +62,18 @@ class StandardGAN:
     def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
         """real ∪ fake with targets 1 and 0; the loss is a sum of two means over B samples each,
         which is twice the mean over the union."""
-        ones = torch.ones(len(real), device=real.device)
-        zeros = torch.zeros(len(fake), device=fake.device)
-        return torch.cat([real, fake]), torch.cat([ones, zeros]), 2.0
+        return (*real_fake_targets(real, fake), 2.0)
 
     def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
         return unmixed_generator_targets(real, fake, self.generator_loss_kind)
+
+    def stacked_discriminator_targets(self, members: Sequence[StandardGAN], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``discriminator_targets`` of N runs at once, on batches stacked ``(N, B, ...)`` (nothing random)."""
+        return (*real_fake_targets(real, fake, lead=1), 2.0)
+
+    def stacked_generator_targets(self, members: Sequence[StandardGAN], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``generator_targets`` of N runs at once, on batches stacked ``(N, B, ...)``."""
+        return unmixed_generator_targets(real, fake, self.generator_loss_kind, lead=1)
 
     def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -74,16 +82,23 @@ class StandardGAN:
         return f"StandardGAN(generator_loss={self.generator_loss_kind!r})"
 
 
-def unmixed_generator_targets(real: Tensor, fake: Tensor, kind: str) -> tuple[Tensor, Tensor, float]:
-    """``generator_loss_on``'s losses as D's batch, targets and scale (``PerSampleObjective``)."""
+def unmixed_generator_targets(real: Tensor, fake: Tensor, kind: str, lead: int = 0) -> tuple[Tensor, Tensor, float]:
+    """``generator_loss_on``'s losses as D's batch, targets and scale (``PerSampleObjective``).
+    ``lead``: how many leading dimensions stack runs' batches (1 for ``(N, B, ...)``)."""
     if kind == "non-saturating":
-        return fake, torch.ones(len(fake), device=fake.device), 1.0
+        return fake, torch.ones(fake.shape[:lead + 1], device=fake.device), 1.0
     if kind == "saturating":
-        return fake, torch.zeros(len(fake), device=fake.device), -1.0
+        return fake, torch.zeros(fake.shape[:lead + 1], device=fake.device), -1.0
     if kind == "minimax":  # the mean BCE over real ∪ fake
-        targets = torch.cat([torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=fake.device)])
-        return torch.cat([real, fake]), targets, -1.0
+        return (*real_fake_targets(real, fake, lead), -1.0)
     raise ObjectiveError(f"{kind!r} is no unmixed generator loss; choose non-saturating, saturating or minimax")
+
+
+def real_fake_targets(real: Tensor, fake: Tensor, lead: int = 0) -> tuple[Tensor, Tensor]:
+    """real ∪ fake along the sample dimension (after ``lead`` stacking ones), with targets 1 and 0."""
+    targets = torch.cat([torch.ones(real.shape[:lead + 1], device=real.device),
+                         torch.zeros(fake.shape[:lead + 1], device=fake.device)], dim=lead)
+    return torch.cat([real, fake], dim=lead), targets
 
 
 def generator_loss_on(D: Discriminator, fake: Tensor, real: Tensor | None, kind: str,

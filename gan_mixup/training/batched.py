@@ -83,11 +83,19 @@ def same_setting(a: RunConfig, b: RunConfig) -> bool:
 
 
 class StackedModels:
-    """N modules of one architecture as stacked weights, called with ``vmap``: ``(N, B, ...) -> (N, B, ...)``."""
+    """N modules of one architecture as stacked weights: ``(N, B, ...) -> (N, B, ...)``.
+
+    A plain MLP (``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``, the toy G and D) runs as one
+    ``torch.baddbmm`` per layer, the bias added inside the batched GEMM; any other module runs
+    through ``vmap`` over ``functional_call``, which lowers each Linear to a ``bmm`` and a separate
+    broadcast add. Both give the same bits up to width 256 (the widest batched run), checked in
+    tests/training/test_batched.py; the fused form is 1.2-2.5x faster at the toy sizes.
+    """
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:
         self.params, self.buffers = stack_module_state(list(modules))
         self.base = copy.deepcopy(modules[0]).to("meta")
+        self._layers = _plain_mlp_layers(modules[0])
 
         def call(params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
             return functional_call(self.base, (params, buffers), (x,))
@@ -95,7 +103,17 @@ class StackedModels:
         self._call = vmap(call)
 
     def __call__(self, x: Tensor) -> Tensor:
-        return self._call(self.params, self.buffers, x)
+        if self._layers is None:
+            return self._call(self.params, self.buffers, x)
+        for prefix, relu in self._layers:
+            weight, bias = self.params[prefix + "weight"], self.params[prefix + "bias"]
+            # A contiguous (N, in, out) weight: the layers with one or two outputs run 1.8x faster
+            # than on the transposed view (same bits). ReLU in place: baddbmm's backward does not
+            # need its output, so no second activation tensor is allocated.
+            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2).contiguous())
+            if relu:
+                x = torch.relu_(x)
+        return x
 
     def parameters(self) -> list[Tensor]:
         return list(self.params.values())
@@ -109,6 +127,22 @@ class StackedModels:
         for k, module in enumerate(modules):
             for name, p in module.named_parameters():
                 p.copy_(self.params[name][k])
+
+
+def _plain_mlp_layers(module: nn.Module) -> list[tuple[str, bool]] | None:
+    """``[(parameter prefix, ReLU after it)]`` for an ``nn.Sequential`` of biased ``nn.Linear`` and
+    ``nn.ReLU`` (no parametrizations, no buffers) on 2-D inputs; ``None`` for anything else."""
+    if type(module) is not nn.Sequential or list(module.buffers()):
+        return None
+    layers: list[tuple[str, bool]] = []
+    for name, child in module.named_children():
+        if type(child) is nn.Linear and child.bias is not None:
+            layers.append((f"{name}.", False))
+        elif type(child) is nn.ReLU and layers and not layers[-1][1] and not child.inplace:
+            layers[-1] = (layers[-1][0], True)
+        else:
+            return None
+    return layers or None
 
 
 def _stack_adam(optimizer: torch.optim.Adam, stacked: StackedModels, members: Sequence[torch.optim.Optimizer],
@@ -171,14 +205,14 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     states = lockstep.states
     cfg = states[0].config
     objectives = [s.objective for s in states]
-    batch = cfg.batch_size * objectives[0].batches_per_step
+    objective = objectives[0]
+    batch = cfg.batch_size * objective.batches_per_step
     with torch.no_grad():
         fakes = lockstep.G(torch.stack([s.sample_noise(cfg.d_steps * batch) for s in states]))
     reals = torch.stack([s.sample_real(cfg.d_steps * batch) for s in states])
     for step in range(cfg.d_steps):
         part = slice(step * batch, (step + 1) * batch)
-        d_losses = _member_losses(lockstep, [o.discriminator_targets(reals[k, part], fakes[k, part])
-                                             for k, o in enumerate(objectives)])
+        d_losses = _member_losses(lockstep, objective.stacked_discriminator_targets(objectives, reals[:, part], fakes[:, part]))
         lockstep.opt_d.zero_grad(set_to_none=True)
         d_losses.sum().backward()
         lockstep.opt_d.step()
@@ -186,7 +220,7 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     real = torch.stack([s.sample_real(cfg.batch_size) for s in states])
     lockstep.D.requires_grad_(False)
     try:
-        g_losses = _member_losses(lockstep, [o.generator_targets(real[k], fake[k]) for k, o in enumerate(objectives)])
+        g_losses = _member_losses(lockstep, objective.stacked_generator_targets(objectives, real, fake))
         lockstep.opt_g.zero_grad(set_to_none=True)
         g_losses.sum().backward()
     finally:
@@ -197,13 +231,13 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     return d_losses.detach(), g_losses.detach()
 
 
-def _member_losses(lockstep: Lockstep, batches: list[tuple[Tensor, Tensor, float]]) -> Tensor:
+def _member_losses(lockstep: Lockstep, batch: tuple[Tensor, Tensor, float]) -> Tensor:
     """Each member's loss, shape ``(N,)``: its objective's per-sample loss on the stacked D's logits
-    of its batch, averaged over the batch and scaled (one setting: one scale for all members)."""
-    xs, targets, scales = zip(*batches)
-    logits = lockstep.D(torch.stack(xs)).squeeze(-1)
-    per_sample = lockstep.states[0].objective.per_sample_loss(logits, torch.stack(targets))
-    return per_sample.mean(1) * scales[0]
+    of its batch (``(N, B, ...)`` and targets ``(N, B)``), averaged over the batch and scaled."""
+    x, targets, scale = batch
+    logits = lockstep.D(x).squeeze(-1)
+    per_sample = lockstep.states[0].objective.per_sample_loss(logits, targets)
+    return per_sample.mean(1) * scale
 
 
 def train_batched(
