@@ -36,7 +36,7 @@ from gan_mixup.modalities import modality_of
 from gan_mixup.rundir import locked
 from gan_mixup.training.checkpoint import prepare_run_dir
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
-from gan_mixup.training.process import _signals_to_flag, flush_denormals
+from gan_mixup.training.process import _signals_to_flag, flush_denormals, keep_freed_memory
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Schedule, metric_schedule
 from gan_mixup.training.state import RunState, build_state, make_adam
@@ -269,6 +269,7 @@ def train_batched(
         if not same_setting(config, configs[0]):
             raise BatchingError("batched runs must differ only in their seed")
     callbacks = callbacks or [[] for _ in configs]
+    keep_freed_memory()
     states = [build_state(c) for c in configs]
     dirs = [Path(d) for d in run_dirs]
     statuses = ["done"] * len(configs)

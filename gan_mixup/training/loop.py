@@ -25,7 +25,7 @@ from gan_mixup.config import RunConfig
 from gan_mixup.distributed import this_world
 from gan_mixup.training.checkpoint import open_run
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted, TrainingSetupError, TrainResult
-from gan_mixup.training.process import Progress, _signals_to_flag, flush_denormals
+from gan_mixup.training.process import Progress, _signals_to_flag, flush_denormals, keep_freed_memory
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Decision, Schedule, metric_schedule
 from gan_mixup.training.state import build_state, check_fid_weights, check_same_config
@@ -63,6 +63,7 @@ def train(
     check_train_arguments(config)
     run_dir = Path(run_dir) if run_dir is not None else None
     world = this_world()
+    keep_freed_memory()
     with torch.random.fork_rng(devices=[]):
         check_same_config(config, world)
         state = build_state(config, world)
