@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-images test docs bench bench-images bench-sweep gpu-check figure5 scorecard samples notebooks clean
+.PHONY: demo demo-images test docs bench bench-images bench-sweep bench-dcgan bench-authors gpu-check figure5 scorecard samples notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-sweep: $(VENV)/.installed
 # gan-mixup images against pytorch/examples' dcgan/main.py (EXAMPLES: a checkout of github.com/pytorch/examples).
 bench-dcgan: $(VENV)/.installed
 	$(BIN)/python benchmarks/dcgan_vs_examples.py --examples $(EXAMPLES)
+
+# gan-mixup toy against the authors' gan/example_gan.py (AUTHORS: a checkout of github.com/hongyi-zhang/mixup).
+bench-authors: $(VENV)/.installed
+	$(BIN)/python benchmarks/authors_toy_loop.py --authors $(AUTHORS)
 
 # On a machine with a CUDA GPU: the CUDA-only tests, toy and DCGAN (--amp --g-ema) runs on cuda, kill -9 and a
 # bit-for-bit resume, torchrun with NCCL (and --sync-batchnorm); one line per check, under 5 minutes.

@@ -1,0 +1,40 @@
+"""benchmarks/processes.py times a process from its own progress bar, start-up cancelled, and kills it;
+benchmarks/authors_toy_loop.py refuses to run without the authors' checkout."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cli_helpers import REPO, subprocess_env
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from processes import timed_progress, tqdm_count  # noqa: E402
+
+# A slow start, then 20 iterations of 50 ms drawn as a tqdm bar on stderr, then it would run for a minute.
+FAKE_TRAINING = """
+import sys, time
+time.sleep(0.5)
+for i in range(1, 1200):
+    sys.stderr.write(f"\\rtrain:  {i // 12}%|#   | {i}/1200 [00:01<00:10, 20.0it/s]")
+    sys.stderr.flush()
+    time.sleep(0.05)
+"""
+
+
+def test_tqdm_count_reads_the_bars_count():
+    assert tqdm_count(" 10%|█         | 120/1200 [00:06<00:54, 20.00it/s, d_loss=0.693]") == 120
+    assert tqdm_count("Loss_D: 0.3") is None
+
+
+def test_timed_progress_times_the_window_and_kills_the_process():
+    result = timed_progress([sys.executable, "-c", FAKE_TRAINING], subprocess_env(), tqdm_count, 5, 25, timeout=60)
+    assert (result["from"], result["to"]) == (5, 25)
+    assert 5 < result["it_s"] < 25  # 20 it/s at most; a loaded machine only slows the sleeps
+    assert result["startup_s"] > 0.5  # the sleep before the first iteration is not in the rate
+
+
+def test_authors_benchmark_without_the_checkout_is_one_error(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "authors_toy_loop.py"), "--authors", str(tmp_path)],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "example_gan.py is missing" in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr
