@@ -34,6 +34,14 @@ class MixDraw:
     lam: Tensor | None
 
 
+def _shuffled(data: Tensor, perm: Tensor) -> Tensor:
+    """``data[perm]`` along the sample dimension; for stacked runs (``perm`` of shape ``(N, n)``)
+    each run's rows by its own permutation."""
+    if perm.dim() == 1:
+        return data[perm]
+    return data[torch.arange(len(perm), device=perm.device).unsqueeze(1), perm]
+
+
 def _stack_draws(draws: Sequence[MixDraw]) -> MixDraw:
     """N runs' draws as one, each tensor stacked along a new first dimension."""
     perms = tuple(torch.stack(column) for column in zip(*(d.perms for d in draws)))
@@ -155,8 +163,8 @@ class MixupGAN:
         return MixDraw(perms, self.sample_lambda(half, device, dtype))
 
     def apply_mix(self, draw: MixDraw, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        """``mix`` with its randomness given: ``(x̃, λ)``. ``real`` and ``fake`` may carry leading
-        dimensions (``(N, B, ...)``: N runs' batches, stacked) that ``draw``'s tensors share."""
+        """``mix`` with its randomness given: ``(x̃, λ)``. ``real`` and ``fake`` may carry one leading
+        dimension (``(N, B, ...)``: N runs' batches, stacked) that ``draw``'s tensors share."""
         lead = draw.perms[0].dim() - 1 if draw.perms else draw.lam.dim() - 1
 
         def per_sample(values: Tensor, like: Tensor) -> Tensor:  # (*lead, n) -> broadcastable over like's sample dims
@@ -170,8 +178,7 @@ class MixupGAN:
             data = torch.cat([r, f], dim=lead)
             labels = torch.cat([torch.ones(r.shape[:lead + 1], device=r.device, dtype=r.dtype),
                                 torch.zeros(f.shape[:lead + 1], device=f.device, dtype=f.dtype)], dim=lead)
-            return (torch.take_along_dim(data, per_sample(perm, data), dim=lead),
-                    torch.take_along_dim(labels, perm, dim=lead))
+            return _shuffled(data, perm), _shuffled(labels, perm)
 
         if len(draw.perms) == 1:
             return one_batch(real, fake, draw.perms[0])
