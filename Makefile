@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-images test docs bench bench-images bench-sweep bench-dcgan bench-authors gpu-check figure5 scorecard samples notebooks clean
+.PHONY: demo demo-images test docs bench bench-images bench-sweep bench-dcgan bench-authors bench-profile gpu-check figure5 scorecard samples notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench-images: $(VENV)/.installed
 
 bench-sweep: $(VENV)/.installed
 	$(BIN)/python benchmarks/sweep_throughput.py
+
+# Where the toy step's time goes (torch.profiler, grouped): one run at width 512, then 8 seeds in lockstep at 128.
+bench-profile: $(VENV)/.installed
+	$(BIN)/python benchmarks/step_profile.py
+	$(BIN)/python benchmarks/step_profile.py --lockstep 8 --width 128 --preset paper-code
 
 # gan-mixup images against pytorch/examples' dcgan/main.py (EXAMPLES: a checkout of github.com/pytorch/examples).
 bench-dcgan: $(VENV)/.installed
