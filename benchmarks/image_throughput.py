@@ -15,11 +15,13 @@ one D forward on λ·real + (1−λ)·fake with target λ. The issue asks for wi
 2. plain mixup    the same loop with the mixup D loss (the three-line change of the project's README).
 3. trainer ERM    ``gan_mixup.train(RunConfig(dataset="digits", ...), run_dir=None)``.
 4. trainer mixup  the same, ``objective="mixup"``.
+5. trainer mixup, ``g_step_batchnorm="running"``: the G step runs D on the fakes alone, its BatchNorm
+                  in eval mode (the running statistics of the D steps), instead of on real ∪ fake.
 
 Sustained: every contender is built once, trains ``--warmup`` iterations (≥ 100), and is then timed in
-short blocks on its continuing models, the four in rotation. The plain loops run in the main thread;
+short blocks on its continuing models, all five in rotation. The plain loops run in the main thread;
 each trainer runs ``train`` in a thread of its own, paused at a log record between its blocks
-(``TrainerThread``; only one thread computes at a time), so rows 3-4 are exactly what ``train`` does.
+(``TrainerThread``; only one thread computes at a time), so rows 3-5 are exactly what ``train`` does.
 Each block's disturbance by other processes is read from /proc/stat (``toy_throughput.OtherLoad``); the
 table reports the best and the median of the undisturbed blocks, the JSON every block.
 
@@ -57,7 +59,7 @@ from gan_mixup.training.step import train_step  # noqa: E402
 
 BATCH, NZ, ALPHA, LR, BETAS = 64, 100, 0.2, 2e-4, (0.5, 0.999)
 DEFAULT_RUN = 2000  # iterations of a default digits run (RunConfig's image default)
-CONTENDERS = ("plain erm", "plain mixup", "trainer erm", "trainer mixup")
+CONTENDERS = ("plain erm", "plain mixup", "trainer erm", "trainer mixup", "trainer mixup running")
 
 
 # ----- 1-2. the plain loop --------------------------------------------------------------------
@@ -138,10 +140,11 @@ class PlainDCGAN:
 
 # ----- 3-4. the trainer -----------------------------------------------------------------------
 
-def image_config(width: int, image_size: int, objective: str, iterations: int = DEFAULT_RUN) -> RunConfig:
+def image_config(width: int, image_size: int, objective: str, iterations: int = DEFAULT_RUN,
+                 g_step_batchnorm: str = "batch") -> RunConfig:
     return RunConfig(dataset="digits", image_size=image_size, hidden=width, batch_size=BATCH, objective=objective,
                      alpha=ALPHA, lambda_distribution="beta", lambda_sampling="per-sample",
-                     generator_loss="non-saturating", iterations=iterations, seed=0)
+                     generator_loss="non-saturating", iterations=iterations, seed=0, g_step_batchnorm=g_step_batchnorm)
 
 
 class TrainerThread:
@@ -309,6 +312,8 @@ def main(argv: list[str] | None = None) -> dict:
     plain = {f"plain {o}": PlainDCGAN(args.width, args.image_size, o) for o in ("erm", "mixup")}
     trainers = {f"trainer {o}": TrainerThread(image_config(args.width, args.image_size, o, LIMITS["iterations"]), threads)
                 for o in ("erm", "mixup")}
+    trainers["trainer mixup running"] = TrainerThread(
+        image_config(args.width, args.image_size, "mixup", LIMITS["iterations"], "running"), threads)
     blocks: dict[str, list[tuple[float, float]]] = {who: [] for who in CONTENDERS}
     try:
         warm = {}
@@ -328,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
             clean = min(sum(other < CLEAN for _, other in b) for b in blocks.values())
             if clean >= args.rounds or (r >= 2 and time.perf_counter() > deadline):
                 break
-            for who in CONTENDERS[r % 4:] + CONTENDERS[: r % 4]:
+            for who in CONTENDERS[r % len(CONTENDERS):] + CONTENDERS[: r % len(CONTENDERS)]:
                 with OtherLoad() as meter:
                     ips = timers[who](iterations, max_block)
                 blocks[who].append((ips, meter.cores))
@@ -356,6 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
            for who, s in stats.items()},
         "trainer_over_plain": {o: ratio(f"trainer {o}", f"plain {o}") for o in ("erm", "mixup")},
         "mixup_cost": {kind: {k: 1 / v - 1 for k, v in ratio(f"{kind} mixup", f"{kind} erm").items()} for kind in ("trainer", "plain")},
+        "mixup_running_cost": {k: 1 / v - 1 for k, v in ratio("trainer mixup running", "trainer erm").items()},
         "snapshots": {**cost, "share_of_training": {o: cost["total_s"] / training_s[o] for o in training_s},
                       "training_s": training_s},
         "recording_check": check, "flushed_inside_train": flushed,
@@ -382,13 +388,14 @@ def print_table(r: dict) -> None:
     print(f"torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''} ({r['interop_threads']} interop), "
           f"{r['cpu_count']} CPUs: {r['cpu']}; python {r['python']}")
     print(f"sustained: each contender built once and trained {r['warmup']} iterations, then timed in blocks of "
-          f"{r['iterations_per_block']} generator iterations on its continuing models, the four in rotation; best / median "
+          f"{r['iterations_per_block']} generator iterations on its continuing models, all in rotation; best / median "
           f"of the undisturbed blocks (other processes < {CLEAN} core); images/s = G iterations/s × batch {r['batch']}\n")
     head = f"{'contender':<44} {'G it/s':>7} {'median':>7} {'images/s':>9} {'clean/all':>10} {'vs plain':>9} {'2000-it run':>12}"
     print(head)
     print("-" * len(head))
     names = {"plain erm": "1 plain ERM (pytorch/examples dcgan loop)", "plain mixup": "2 plain mixup (same loop, mixup D loss)",
-             "trainer erm": "3 gan-mixup train(run_dir=None), erm", "trainer mixup": "4 gan-mixup train(run_dir=None), mixup"}
+             "trainer erm": "3 gan-mixup train(run_dir=None), erm", "trainer mixup": "4 gan-mixup train(run_dir=None), mixup",
+             "trainer mixup running": "5 row 4, --g-step-batchnorm running"}
     for who in CONTENDERS:
         s = r[who]
         base = r["plain " + who.split()[1]]["best"]
@@ -401,6 +408,9 @@ def print_table(r: dict) -> None:
           f"{top['mixup']['best']:.2f}× (medians {top['mixup']['median']:.2f}×)   [target ≥ {t['trainer_over_plain']['target']}×]")
     print(f"mixup over ERM, time per iteration: trainer {mc['trainer']['best']:+.1%} (medians {mc['trainer']['median']:+.1%}), "
           f"plain {mc['plain']['best']:+.1%} (medians {mc['plain']['median']:+.1%})   [target: trainer ≤ +5%]")
+    mr = r["mixup_running_cost"]
+    print(f"mixup with --g-step-batchnorm running over ERM: {mr['best']:+.1%} (medians {mr['median']:+.1%})   "
+          f"[issue 25 target: ≤ +10%]")
     print(f"snapshots of a default {snap['iterations']}-iteration run: {snap['snapshots']} (snapshot_schedule({snap['iterations']}, "
           f"{snap['snapshot_frames']}) + iteration 0), {snap['with_metrics']} of them with metrics (metric_schedule: "
           f"{snap['metric_frames']} log-spaced + the paper's + first and last; {snap['metric_samples']} fakes through the digit "
