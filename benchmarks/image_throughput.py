@@ -25,6 +25,10 @@ each trainer runs ``train`` in a thread of its own, paused at a log record betwe
 Each block's disturbance by other processes is read from /proc/stat (``toy_throughput.OtherLoad``); the
 table reports the best and the median of the undisturbed blocks, the JSON every block.
 
+Step CPU time: ``train_step`` alone on ERM, mixup and row 5's states, one torch thread, timed by
+``time.thread_time`` in alternating blocks (``step_cpu_costs``): on a machine other processes share,
+a thread's CPU time is a steadier measure of what one step costs than its wall time.
+
 Snapshots: ``take_snapshot`` is timed directly with metrics (``metric_samples`` fakes and reals through
 the digit classifier) and without (the fixed-noise sample grid only), times the snapshots a default
 2,000-iteration digits run takes (``snapshot_schedule`` and ``metric_schedule``), as a share of that
@@ -218,6 +222,34 @@ class TrainerThread:
 
 # ----- the snapshot cost ----------------------------------------------------------------------
 
+def step_cpu_costs(width: int, image_size: int, rounds: int, block: int) -> dict:
+    """CPU time of one ``train_step`` (one torch thread, ``time.thread_time``) for ERM, mixup and
+    mixup with running statistics in the G step, in alternating blocks of ``block`` steps: a thread's
+    CPU time barely changes when other processes share the cores, where its wall time does."""
+    configs = {"trainer erm": image_config(width, image_size, "erm"), "trainer mixup": image_config(width, image_size, "mixup"),
+               "trainer mixup running": image_config(width, image_size, "mixup", g_step_batchnorm="running")}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with flush_denormals(True):
+            states = {who: build_state(config) for who, config in configs.items()}
+            for state in states.values():
+                for _ in range(block):
+                    train_step(state)
+            seconds: dict[str, list[float]] = {who: [] for who in states}
+            for r in range(rounds):
+                for who in (list(states) if r % 2 == 0 else list(states)[::-1]):
+                    start = time.thread_time()
+                    for _ in range(block):
+                        train_step(states[who])
+                    seconds[who].append((time.thread_time() - start) / block)
+    finally:
+        torch.set_num_threads(threads)
+    median = {who: sorted(v)[len(v) // 2] for who, v in seconds.items()}
+    return {"rounds": rounds, "block": block, "seconds": seconds, "median_s": median,
+            "over_erm": {who: median[who] / median["trainer erm"] - 1 for who in median}}
+
+
 def snapshot_cost(width: int, image_size: int, objective: str, reps: int) -> dict:
     """Seconds per ``take_snapshot`` with and without metrics (best of ``reps``, alternating), the
     first one (iteration 0: the reference reals, the classifier, the real data's own score), and how
@@ -345,6 +377,7 @@ def main(argv: list[str] | None = None) -> dict:
     rss["training"] = rss_mib()
 
     stats = {who: summarise(b) for who, b in blocks.items()}
+    steps = step_cpu_costs(args.width, args.image_size, args.rounds, max(2, iterations // 2))
     cost = snapshot_cost(args.width, args.image_size, "mixup", args.snapshot_reps)
     check = recording_check(args.width, args.image_size, "mixup", args.check_iterations, args.check_pairs, cost)
     rss["end"] = rss_mib()
@@ -362,6 +395,7 @@ def main(argv: list[str] | None = None) -> dict:
         "trainer_over_plain": {o: ratio(f"trainer {o}", f"plain {o}") for o in ("erm", "mixup")},
         "mixup_cost": {kind: {k: 1 / v - 1 for k, v in ratio(f"{kind} mixup", f"{kind} erm").items()} for kind in ("trainer", "plain")},
         "mixup_running_cost": {k: 1 / v - 1 for k, v in ratio("trainer mixup running", "trainer erm").items()},
+        "step_cpu": steps,
         "snapshots": {**cost, "share_of_training": {o: cost["total_s"] / training_s[o] for o in training_s},
                       "training_s": training_s},
         "recording_check": check, "flushed_inside_train": flushed,
@@ -408,6 +442,10 @@ def print_table(r: dict) -> None:
           f"{top['mixup']['best']:.2f}× (medians {top['mixup']['median']:.2f}×)   [target ≥ {t['trainer_over_plain']['target']}×]")
     print(f"mixup over ERM, time per iteration: trainer {mc['trainer']['best']:+.1%} (medians {mc['trainer']['median']:+.1%}), "
           f"plain {mc['plain']['best']:+.1%} (medians {mc['plain']['median']:+.1%})   [target: trainer ≤ +5%]")
+    sc = r["step_cpu"]
+    print(f"CPU time per train_step, 1 thread, median of {sc['rounds']} alternating blocks of {sc['block']}: "
+          + ", ".join(f"{who.removeprefix('trainer ')} {sc['median_s'][who] * 1e3:.0f} ms ({sc['over_erm'][who]:+.1%})"
+                      for who in sc["median_s"]) + " vs ERM")
     mr = r["mixup_running_cost"]
     print(f"mixup with --g-step-batchnorm running over ERM: {mr['best']:+.1%} (medians {mr['median']:+.1%})   "
           f"[issue 25 target: ≤ +10%]")
