@@ -2,7 +2,8 @@
 both as whole processes, on the same MNIST-format files, alternated, start-up cancelled.
 
 Run:  .venv/bin/python benchmarks/dcgan_vs_examples.py --examples PATH [--objective erm] [--amp]
-                                                        [--from 40] [--to 120] [--repeats 3] [--json PATH]
+                                                        [--also=--channels-last] [--from 40] [--to 120]
+                                                        [--repeats 3] [--json PATH]
       make bench-dcgan EXAMPLES=PATH
 
 ``PATH`` is a checkout of https://github.com/pytorch/examples (its ``dcgan/main.py`` runs unchanged;
@@ -21,6 +22,8 @@ Both sides train the same network: DCGAN at 64 px, ngf = ndf = 64, nz = 100, bat
              gradients at real, fake and mixed images) and metric snapshots (Fréchet distance, precision,
              recall... in the MNIST classifier's features, the classifier trained once, before timing,
              into a cache of this benchmark), metrics.jsonl and checkpoints.
+
+``--also FLAGS`` adds a row: gan-mixup with those flags besides (an opt-in setting next to the default).
 
 Each process is timed from its own progress: the example prints one line per iteration, gan-mixup's
 progress bar (tqdm, to a pipe) reports its count; the parent timestamps what arrives and reports
@@ -87,11 +90,11 @@ def example_command(main_py: Path, data: Path, out: Path) -> list[str]:
             "--niter", "1", "--manualSeed", "0", "--outf", str(out)]
 
 
-def ours_command(data: Path, out: Path, objective: str, amp: bool) -> list[str]:
+def ours_command(data: Path, out: Path, objective: str, amp: bool, extra: tuple[str, ...] = ()) -> list[str]:
     command = [sys.executable, "-m", "gan_mixup.cli", "images", "--dataset", "mnist", "--data-root", str(data),
                "--image-size", "64", "--hidden", "64", "--objective", objective, "--seed", "0", "--out", str(out),
                "--overwrite"]
-    return command + (["--amp"] if amp else [])
+    return command + (["--amp"] if amp else []) + list(extra)
 
 
 def timed_progress(command: list[str], env: dict[str, str], kind: str, first: int, last: int,
@@ -156,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--examples", required=True, type=Path, help="a checkout of github.com/pytorch/examples")
     parser.add_argument("--objective", default="erm", help="gan-mixup's objective (the example is ERM)")
     parser.add_argument("--amp", action="store_true", help="gan-mixup under bfloat16 autocast (--amp)")
+    parser.add_argument("--also", action="append", default=[], metavar="FLAGS",
+                        help="one more gan-mixup row with these extra flags, e.g. --also=--channels-last (repeatable)")
     parser.add_argument("--from", dest="first", type=int, default=40)
     parser.add_argument("--to", dest="last", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3)
@@ -173,28 +178,32 @@ def main(argv: list[str] | None = None) -> dict:
                "PYTHONDONTWRITEBYTECODE": "1"}
         # Once, untimed: trains and caches the MNIST classifier the metric snapshots use.
         timed_progress(ours_command(data, tmp / "warm", args.objective, args.amp), env, "ours", 1, 2, args.timeout)
-        runs: dict[str, list[dict]] = {"example": [], "gan-mixup": []}
+        variants = {"gan-mixup": ()} | {f"gan-mixup {flags}": tuple(flags.split()) for flags in args.also}
+        runs: dict[str, list[dict]] = {"example": [], **{name: [] for name in variants}}
         for repeat in range(args.repeats):
-            order = [("example", example_command(main_py, data, tmp / f"ex{repeat}")),
-                     ("gan-mixup", ours_command(data, tmp / f"ours{repeat}", args.objective, args.amp))]
+            order = [("example", example_command(main_py, data, tmp / f"ex{repeat}"))]
+            order += [(name, ours_command(data, tmp / f"ours{repeat}-{i}", args.objective, args.amp, extra))
+                      for i, (name, extra) in enumerate(variants.items())]
             (tmp / f"ex{repeat}").mkdir()
             for name, command in order if repeat % 2 == 0 else order[::-1]:
                 result = timed_progress(command, env, "example" if name == "example" else "ours", args.first,
                                         args.last, args.timeout)
                 runs[name].append(result)
-                print(f"  {name:9s} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
+                print(f"  {name} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
     median = {name: statistics.median(r["it_s"] for r in rs) for name, rs in runs.items()}
     best = {name: max(r["it_s"] for r in rs) for name, rs in runs.items()}
     report = {"machine": machine(), "objective": args.objective, "amp": args.amp, "window": [args.first, args.last],
               "runs": runs, "median_it_s": median, "best_it_s": best,
-              "ratio_median": median["gan-mixup"] / median["example"]}
+              "ratio_median": median["gan-mixup"] / median["example"],
+              "ratios_median": {name: median[name] / median["example"] for name in variants}}
     print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
           f"{report['machine'].get('cpu', '')}")
     print(f"| contender | median it/s | best it/s |\n|---|---|---|")
     for name in runs:
         print(f"| {name} | {median[name]:.3f} | {best[name]:.3f} |")
-    print(f"gan-mixup {args.objective}{' --amp' if args.amp else ''} / example: {report['ratio_median']:.2f}x (medians)")
+    for name, ratio in report["ratios_median"].items():
+        print(f"{name} ({args.objective}{', --amp' if args.amp else ''}) / example: {ratio:.2f}x (medians)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return report

@@ -15,13 +15,19 @@ one D forward on λ·real + (1−λ)·fake with target λ. The issue asks for wi
 2. plain mixup    the same loop with the mixup D loss (the three-line change of the project's README).
 3. trainer ERM    ``gan_mixup.train(RunConfig(dataset="digits", ...), run_dir=None)``.
 4. trainer mixup  the same, ``objective="mixup"``.
+5. trainer mixup, ``g_step_batchnorm="running"``: the G step runs D on the fakes alone, its BatchNorm
+                  in eval mode (the running statistics of the D steps), instead of on real ∪ fake.
 
 Sustained: every contender is built once, trains ``--warmup`` iterations (≥ 100), and is then timed in
-short blocks on its continuing models, the four in rotation. The plain loops run in the main thread;
+short blocks on its continuing models, all five in rotation. The plain loops run in the main thread;
 each trainer runs ``train`` in a thread of its own, paused at a log record between its blocks
-(``TrainerThread``; only one thread computes at a time), so rows 3-4 are exactly what ``train`` does.
+(``TrainerThread``; only one thread computes at a time), so rows 3-5 are exactly what ``train`` does.
 Each block's disturbance by other processes is read from /proc/stat (``toy_throughput.OtherLoad``); the
 table reports the best and the median of the undisturbed blocks, the JSON every block.
+
+Step CPU time: ``train_step`` alone on ERM, mixup and row 5's states, one torch thread, timed by
+``time.thread_time`` in alternating blocks (``step_cpu_costs``): on a machine other processes share,
+a thread's CPU time is a steadier measure of what one step costs than its wall time.
 
 Snapshots: ``take_snapshot`` is timed directly with metrics (``metric_samples`` fakes and reals through
 the digit classifier) and without (the fixed-noise sample grid only), times the snapshots a default
@@ -57,7 +63,7 @@ from gan_mixup.training.step import train_step  # noqa: E402
 
 BATCH, NZ, ALPHA, LR, BETAS = 64, 100, 0.2, 2e-4, (0.5, 0.999)
 DEFAULT_RUN = 2000  # iterations of a default digits run (RunConfig's image default)
-CONTENDERS = ("plain erm", "plain mixup", "trainer erm", "trainer mixup")
+CONTENDERS = ("plain erm", "plain mixup", "trainer erm", "trainer mixup", "trainer mixup running")
 
 
 # ----- 1-2. the plain loop --------------------------------------------------------------------
@@ -138,10 +144,11 @@ class PlainDCGAN:
 
 # ----- 3-4. the trainer -----------------------------------------------------------------------
 
-def image_config(width: int, image_size: int, objective: str, iterations: int = DEFAULT_RUN) -> RunConfig:
+def image_config(width: int, image_size: int, objective: str, iterations: int = DEFAULT_RUN,
+                 g_step_batchnorm: str = "batch") -> RunConfig:
     return RunConfig(dataset="digits", image_size=image_size, hidden=width, batch_size=BATCH, objective=objective,
                      alpha=ALPHA, lambda_distribution="beta", lambda_sampling="per-sample",
-                     generator_loss="non-saturating", iterations=iterations, seed=0)
+                     generator_loss="non-saturating", iterations=iterations, seed=0, g_step_batchnorm=g_step_batchnorm)
 
 
 class TrainerThread:
@@ -214,6 +221,34 @@ class TrainerThread:
 
 
 # ----- the snapshot cost ----------------------------------------------------------------------
+
+def step_cpu_costs(width: int, image_size: int, rounds: int, block: int) -> dict:
+    """CPU time of one ``train_step`` (one torch thread, ``time.thread_time``) for ERM, mixup and
+    mixup with running statistics in the G step, in alternating blocks of ``block`` steps: a thread's
+    CPU time barely changes when other processes share the cores, where its wall time does."""
+    configs = {"trainer erm": image_config(width, image_size, "erm"), "trainer mixup": image_config(width, image_size, "mixup"),
+               "trainer mixup running": image_config(width, image_size, "mixup", g_step_batchnorm="running")}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with flush_denormals(True):
+            states = {who: build_state(config) for who, config in configs.items()}
+            for state in states.values():
+                for _ in range(block):
+                    train_step(state)
+            seconds: dict[str, list[float]] = {who: [] for who in states}
+            for r in range(rounds):
+                for who in (list(states) if r % 2 == 0 else list(states)[::-1]):
+                    start = time.thread_time()
+                    for _ in range(block):
+                        train_step(states[who])
+                    seconds[who].append((time.thread_time() - start) / block)
+    finally:
+        torch.set_num_threads(threads)
+    median = {who: sorted(v)[len(v) // 2] for who, v in seconds.items()}
+    return {"rounds": rounds, "block": block, "seconds": seconds, "median_s": median,
+            "over_erm": {who: median[who] / median["trainer erm"] - 1 for who in median}}
+
 
 def snapshot_cost(width: int, image_size: int, objective: str, reps: int) -> dict:
     """Seconds per ``take_snapshot`` with and without metrics (best of ``reps``, alternating), the
@@ -309,6 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
     plain = {f"plain {o}": PlainDCGAN(args.width, args.image_size, o) for o in ("erm", "mixup")}
     trainers = {f"trainer {o}": TrainerThread(image_config(args.width, args.image_size, o, LIMITS["iterations"]), threads)
                 for o in ("erm", "mixup")}
+    trainers["trainer mixup running"] = TrainerThread(
+        image_config(args.width, args.image_size, "mixup", LIMITS["iterations"], "running"), threads)
     blocks: dict[str, list[tuple[float, float]]] = {who: [] for who in CONTENDERS}
     try:
         warm = {}
@@ -328,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict:
             clean = min(sum(other < CLEAN for _, other in b) for b in blocks.values())
             if clean >= args.rounds or (r >= 2 and time.perf_counter() > deadline):
                 break
-            for who in CONTENDERS[r % 4:] + CONTENDERS[: r % 4]:
+            for who in CONTENDERS[r % len(CONTENDERS):] + CONTENDERS[: r % len(CONTENDERS)]:
                 with OtherLoad() as meter:
                     ips = timers[who](iterations, max_block)
                 blocks[who].append((ips, meter.cores))
@@ -340,6 +377,7 @@ def main(argv: list[str] | None = None) -> dict:
     rss["training"] = rss_mib()
 
     stats = {who: summarise(b) for who, b in blocks.items()}
+    steps = step_cpu_costs(args.width, args.image_size, args.rounds, max(2, iterations // 2))
     cost = snapshot_cost(args.width, args.image_size, "mixup", args.snapshot_reps)
     check = recording_check(args.width, args.image_size, "mixup", args.check_iterations, args.check_pairs, cost)
     rss["end"] = rss_mib()
@@ -356,6 +394,8 @@ def main(argv: list[str] | None = None) -> dict:
            for who, s in stats.items()},
         "trainer_over_plain": {o: ratio(f"trainer {o}", f"plain {o}") for o in ("erm", "mixup")},
         "mixup_cost": {kind: {k: 1 / v - 1 for k, v in ratio(f"{kind} mixup", f"{kind} erm").items()} for kind in ("trainer", "plain")},
+        "mixup_running_cost": {k: 1 / v - 1 for k, v in ratio("trainer mixup running", "trainer erm").items()},
+        "step_cpu": steps,
         "snapshots": {**cost, "share_of_training": {o: cost["total_s"] / training_s[o] for o in training_s},
                       "training_s": training_s},
         "recording_check": check, "flushed_inside_train": flushed,
@@ -382,13 +422,14 @@ def print_table(r: dict) -> None:
     print(f"torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] != 1 else ''} ({r['interop_threads']} interop), "
           f"{r['cpu_count']} CPUs: {r['cpu']}; python {r['python']}")
     print(f"sustained: each contender built once and trained {r['warmup']} iterations, then timed in blocks of "
-          f"{r['iterations_per_block']} generator iterations on its continuing models, the four in rotation; best / median "
+          f"{r['iterations_per_block']} generator iterations on its continuing models, all in rotation; best / median "
           f"of the undisturbed blocks (other processes < {CLEAN} core); images/s = G iterations/s × batch {r['batch']}\n")
     head = f"{'contender':<44} {'G it/s':>7} {'median':>7} {'images/s':>9} {'clean/all':>10} {'vs plain':>9} {'2000-it run':>12}"
     print(head)
     print("-" * len(head))
     names = {"plain erm": "1 plain ERM (pytorch/examples dcgan loop)", "plain mixup": "2 plain mixup (same loop, mixup D loss)",
-             "trainer erm": "3 gan-mixup train(run_dir=None), erm", "trainer mixup": "4 gan-mixup train(run_dir=None), mixup"}
+             "trainer erm": "3 gan-mixup train(run_dir=None), erm", "trainer mixup": "4 gan-mixup train(run_dir=None), mixup",
+             "trainer mixup running": "5 row 4, --g-step-batchnorm running"}
     for who in CONTENDERS:
         s = r[who]
         base = r["plain " + who.split()[1]]["best"]
@@ -401,6 +442,13 @@ def print_table(r: dict) -> None:
           f"{top['mixup']['best']:.2f}× (medians {top['mixup']['median']:.2f}×)   [target ≥ {t['trainer_over_plain']['target']}×]")
     print(f"mixup over ERM, time per iteration: trainer {mc['trainer']['best']:+.1%} (medians {mc['trainer']['median']:+.1%}), "
           f"plain {mc['plain']['best']:+.1%} (medians {mc['plain']['median']:+.1%})   [target: trainer ≤ +5%]")
+    sc = r["step_cpu"]
+    print(f"CPU time per train_step, 1 thread, median of {sc['rounds']} alternating blocks of {sc['block']}: "
+          + ", ".join(f"{who.removeprefix('trainer ')} {sc['median_s'][who] * 1e3:.0f} ms ({sc['over_erm'][who]:+.1%})"
+                      for who in sc["median_s"]) + " vs ERM")
+    mr = r["mixup_running_cost"]
+    print(f"mixup with --g-step-batchnorm running over ERM: {mr['best']:+.1%} (medians {mr['median']:+.1%})   "
+          f"[issue 25 target: ≤ +10%]")
     print(f"snapshots of a default {snap['iterations']}-iteration run: {snap['snapshots']} (snapshot_schedule({snap['iterations']}, "
           f"{snap['snapshot_frames']}) + iteration 0), {snap['with_metrics']} of them with metrics (metric_schedule: "
           f"{snap['metric_frames']} log-spaced + the paper's + first and last; {snap['metric_samples']} fakes through the digit "

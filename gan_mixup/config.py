@@ -30,6 +30,7 @@ from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part 
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from gan_mixup.modalities import Modality, all_datasets, modality_of
 D_FORWARDS = ("auto", "joint", "separate")
+G_STEP_BATCHNORMS = ("batch", "running")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -175,6 +176,13 @@ class RunConfig:
     d_forward: str = _field(
         "auto", "D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for "
         "images) or one joint forward", group="images", choices=D_FORWARDS, resume_must_match=True)
+    channels_last: bool = _field(
+        False, "G and D in the channels-last memory format: oneDNN's CPU convolutions skip their layout "
+        "conversions (faster, not bit-identical to the default format)", group="images", resume_must_match=True)
+    g_step_batchnorm: str = _field(
+        "batch", "D's BatchNorm in the G step: batch (default: the statistics of D's batch; mixup runs D on real ∪ fake "
+        "so they match its mixed training batches) or running (the running statistics of D's steps, on the fakes "
+        "alone: mixup's G step costs ERM's)", group="images", choices=G_STEP_BATCHNORMS, resume_must_match=True)
     g_ema: float = _field(
         0.0, "keep an exponential moving average of G's weights with this decay (e.g. 0.999); snapshots use it "
         "(default 0: off)", group="images", metavar="DECAY", resume_must_match=True)

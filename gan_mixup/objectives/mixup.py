@@ -217,7 +217,9 @@ class MixupGAN:
         """With a BatchNorm D and the real batch given, the unmixed losses run D on real ∪ fake and
         use the fake half: D was trained on batches that mix real and fake, and a batch of fakes
         alone would be normalised by statistics D never saw (on the digits, DCGAN's D with that
-        mismatch drove G to noise within a few hundred iterations). Without BatchNorm nothing changes."""
+        mismatch drove G to noise within a few hundred iterations). Without BatchNorm, or with D's
+        BatchNorm in eval mode (the trainer's ``g_step_batchnorm="running"``: the running statistics
+        of the D steps, which saw the mixed batches), D runs on the fakes alone, at ERM's cost."""
         if self.generator_loss_kind in ("non-saturating", "saturating") and real is not None \
                 and self.separate_forwards is not True and has_batch_statistics(D):
             check_pair(real, fake)

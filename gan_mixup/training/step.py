@@ -1,7 +1,8 @@
 """One generator iteration: D steps, the G step, EMA, the queue of losses to check for NaN/Inf."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +51,7 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     # (2) Update G through D. D's weights need no gradient here, which saves one of D's backward GEMMs.
     D.requires_grad_(False)
     try:
-        with autocast:
+        with autocast, _running_batchnorm(D, cfg.g_step_batchnorm == "running"):
             if fake is None:
                 fake = G(state.sample_noise(batch_size)).float()
             g_loss = objective.generator_loss(D, fake, state.sample_real(batch_size)).float()
@@ -66,6 +67,20 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     state.iteration += 1
     state.pending_losses.append((state.iteration, torch.stack(losses)))
     return losses[-2], losses[-1]
+
+
+@contextmanager
+def _running_batchnorm(D: nn.Module, running: bool) -> Iterator[None]:
+    """With ``running``, D's BatchNorm layers normalise by their running statistics (eval mode)
+    for the block and update none; their own modes are restored after."""
+    layers = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training] if running else []
+    for layer in layers:
+        layer.eval()
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.train()
 
 
 def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any) -> Tensor:

@@ -19,7 +19,7 @@ from gan_mixup.training.state import RunState, build_state
 from gan_mixup.training.step import check_nonfinite, train_step
 from gan_mixup.training.loop import train
 
-from gan_mixup.training import loop as training_loop, schedule as training_schedule, state as training_state  # noqa: E402
+from gan_mixup.training import loop as training_loop, schedule as training_schedule, state as training_state, step as training_step  # noqa: E402
 
 # The tiny config as CLI flags (make_tiny_config's fields; its checkpoint_every 1000 is the toy default).
 
@@ -287,3 +287,45 @@ def test_nonfinite_hint_suggests_skip_when_only_the_out_dir_is_called_skip(tmp_p
     assert code == EXIT_NONFINITE, stderr
     line, = stderr.splitlines()
     assert "--on-nonfinite skip" in line, "the user never passed --on-nonfinite; a folder name is no flag"
+
+
+@pytest.mark.parametrize("g_step_batchnorm,g_step_batch,training_in_g_step", [("batch", 2 * 16, True), ("running", 16, False)])
+def test_mixup_g_step_runs_a_batchnorm_d_on_real_and_fake_or_on_the_fakes_with_running_statistics(
+        g_step_batchnorm, g_step_batch, training_in_g_step):
+    state = build_state(make_tiny_config(dataset="digits", objective="mixup", hidden=8, batch_size=16, d_steps=1,
+                                         g_step_batchnorm=g_step_batchnorm))
+    D = state.discriminator
+    norms = [m for m in D.modules() if isinstance(m, nn.BatchNorm2d)]
+    seen: list[tuple[int, bool, bool]] = []  # (batch, BatchNorm in training mode, D's weights trainable)
+    D.register_forward_pre_hook(lambda module, args: seen.append(
+        (len(args[0]), all(m.training for m in norms), next(module.parameters()).requires_grad)))
+    statistics: list[torch.Tensor] = []
+    original_d_step = training_step._d_step
+
+    def d_step_then_keep_statistics(*args: Any) -> torch.Tensor:
+        loss = original_d_step(*args)
+        statistics.append(torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms]).clone())
+        return loss
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training_step, "_d_step", d_step_then_keep_statistics)
+        train_step(state)
+    d_step, g_step = seen
+    assert d_step == (16, True, True)  # the mixed batch
+    assert g_step == (g_step_batch, training_in_g_step, False)
+    assert all(m.training for m in norms)  # the modes are restored
+    after = torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms])
+    # the running statistics move in the G step only when it normalises by its own batch
+    assert torch.equal(after, statistics[0]) is (g_step_batchnorm == "running")
+
+
+def test_g_step_batchnorm_is_an_image_flag_refused_on_toy_data(tmp_path):
+    from gan_mixup.config import ConfigError, RunConfig
+
+    assert RunConfig(dataset="digits", g_step_batchnorm="running").g_step_batchnorm == "running"
+    with pytest.raises(ConfigError, match="g_step_batchnorm"):
+        RunConfig(dataset="ring8", g_step_batchnorm="running")
+    with pytest.raises(ConfigError, match="running"):
+        RunConfig(dataset="digits", g_step_batchnorm="eval")
+    code, _, err = run_cli(["images", "--dataset", "digits", "--g-step-batchnorm", "sometimes", "--out", tmp_path / "r"])
+    assert code != 0 and "sometimes" in err and not (tmp_path / "r").exists()

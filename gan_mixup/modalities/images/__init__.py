@@ -32,10 +32,11 @@ class Images(Modality):
                                  channels=config.channels)
 
     def build_models(self, config: Any, data: Any) -> "tuple[nn.Module, nn.Module]":
-        from gan_mixup.modalities.images.models import dcgan_discriminator, dcgan_generator
+        from gan_mixup.modalities.images.models import channels_last, dcgan_discriminator, dcgan_generator
 
-        return (dcgan_generator(config.latent_dim, data.channels, config.image_size, config.hidden),
-                dcgan_discriminator(data.channels, config.image_size, config.hidden, spectral_norm=config.spectral_norm))
+        G = dcgan_generator(config.latent_dim, data.channels, config.image_size, config.hidden)
+        D = dcgan_discriminator(data.channels, config.image_size, config.hidden, spectral_norm=config.spectral_norm)
+        return (channels_last(G), channels_last(D)) if config.channels_last else (G, D)
 
     # --- render and metrics ---
     # 340 x 340 px at 80 dpi; the image area (306 px high) shows an 8 x 8 grid of 64 samples of 32 px

@@ -13,6 +13,7 @@ Example:
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
@@ -144,3 +145,19 @@ def dcgan_discriminator(
             if isinstance(layer, nn.Conv2d):
                 D[i] = nn.utils.parametrizations.spectral_norm(layer)
     return D
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-d weights in the channels-last (NHWC) memory format, in place.
+
+    oneDNN computes CPU convolutions in NHWC or blocked layouts; with NCHW weights and activations
+    every convolution reorders its output back to NCHW (at 64 px, width 64, about 5% of a training
+    step). A channels-last model gives channels-last outputs, whatever the input's format. The values
+    are those of the NCHW model up to rounding (another summation order), not bit-identical.
+
+    Example:
+        >>> G = channels_last(dcgan_generator(latent_dim=8, image_size=16, width=4))
+        >>> G(torch.zeros(2, 8)).is_contiguous(memory_format=torch.channels_last)
+        True
+    """
+    return model.to(memory_format=torch.channels_last)

@@ -2,8 +2,8 @@
 
 A snapshot holds G(fixed noise) as uint8 images; at the metric iterations its record holds the
 classifier metrics of G(metric noise) against the reference's real images (and the Inception
-metrics with ``fid_weights``), D's input-gradient summary on a few hundred real and fake images,
-and at iteration 0 the ceilings real data reaches at this sample size.
+metrics with ``fid_weights``), D's input-gradient summary at 128 real images, 128 fakes and 128
+mixes of them, and at iteration 0 the ceilings real data reaches at this sample size.
 """
 from __future__ import annotations
 
@@ -18,7 +18,13 @@ from torch import nn
 from gan_mixup.probes import discriminator_gradient_norms, gradient_summary
 from gan_mixup.rundir import Reference, Snapshot, write_snapshot
 
-GRADIENT_PROBE_IMAGES = 256  # images (real and fake) whose D input gradients an image snapshot measures
+# Images (real and fake; as many mixes of them) whose D input gradients a metric snapshot measures:
+# the mean of 128 per-sample norms; 256 cost more than G's whole pass on the metric noise (a DCGAN at
+# 64 px, width 64: 2.7 training steps of CPU time, against 1.2 at 128).
+GRADIENT_PROBE_IMAGES = 128
+# G draws the metric samples in batches of this many: the activations of a batch stay in the CPU's
+# caches (at 64 px, width 64, 1,000 samples took 15% less CPU time than in batches of 500).
+METRIC_BATCH = 128
 
 
 def make_reference(config: Any, data: Any, generator: torch.Generator) -> Reference:
@@ -42,14 +48,14 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
     record: dict[str, Any] = {"kind": "snapshot", "iteration": state.iteration}
     if with_metrics and state.metric_noise is not None:
         real = state.reference.real
-        batches = [G(noise) for noise in state.metric_noise.split(500)]  # bounded memory at any size
+        batches = [G(noise) for noise in state.metric_noise.split(METRIC_BATCH)]
         metric_fake = images_to_uint8(torch.cat(batches))
         record.update(image_sample_metrics(metric_fake, real, dataset_name=config.dataset, dataset=state.dataset))
         if config.fid_weights:
             from gan_mixup.modalities.images.metrics import inception_metrics
 
             record.update(inception_metrics(metric_fake, real, config.fid_weights, device=device))
-        # D's input gradients on a few hundred images: enough for a stable mean, cheap at every metric iteration.
+        # D's input gradients at GRADIENT_PROBE_IMAGES real, fake and mixed images (see its comment).
         probe = min(GRADIENT_PROBE_IMAGES, len(real), len(metric_fake))
         real_images = uint8_to_images(real[:probe], device=device)
         fake_images = torch.cat(batches)[:probe].float()

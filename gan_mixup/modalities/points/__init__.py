@@ -113,6 +113,8 @@ class Points(Modality):
         "metric_samples": "toy metrics use every snapshot's own samples",
         "metric_frames": "toy metrics use every snapshot's own samples",
         "sync_batchnorm": "the toy MLPs have no BatchNorm",
+        "g_step_batchnorm": "the toy MLPs have no BatchNorm",
+        "channels_last": "the toy MLPs have no convolutions",
     })
 
     def config_problem(self, config: Any) -> str | None:

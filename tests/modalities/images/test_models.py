@@ -128,3 +128,36 @@ def test_bad_arguments_raise_model_errors(build, word):
     with pytest.raises(ModelError) as info:
         build()
     assert isinstance(info.value, (GanMixupError, ValueError)) and word in str(info.value)
+
+
+def test_channels_last_runs_train_in_nhwc_close_to_the_default_and_resumes_bit_identically(tmp_path):
+    from gan_mixup import train
+    from gan_mixup.training.state import build_state
+    from tests.conftest import make_tiny_config
+
+    fields = dict(dataset="digits", hidden=8, iterations=4, batch_size=16, d_steps=1, fixed_samples=16,
+                  metric_samples=0, snapshot_frames=2, checkpoint_every=2, checkpoint_seconds=0.0)
+    state = build_state(make_tiny_config(**fields, channels_last=True))
+    convs = [p for model in (state.generator, state.discriminator) for p in model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert any(not p.is_contiguous() for p in convs)  # (a 1-channel weight is both)
+
+    nhwc = train(make_tiny_config(**fields, channels_last=True), tmp_path / "nhwc")
+    nchw = train(make_tiny_config(**fields), tmp_path / "nchw")
+    for a, b in zip(nhwc.generator.state_dict().values(), nchw.generator.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)  # the same run up to rounding
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in nhwc.generator.parameters() if p.dim() == 4)
+
+    train(make_tiny_config(**{**fields, "iterations": 2}, channels_last=True), tmp_path / "resumed")
+    resumed = train(make_tiny_config(**fields, channels_last=True), tmp_path / "resumed", resume=True)
+    for model in ("generator", "discriminator"):
+        for a, b in zip(getattr(resumed, model).state_dict().values(), getattr(nhwc, model).state_dict().values()):
+            assert torch.equal(a, b)
+
+
+def test_channels_last_is_an_image_field_refused_on_toy_data():
+    from gan_mixup.config import ConfigError, RunConfig
+
+    assert RunConfig(dataset="digits", channels_last=True).channels_last
+    with pytest.raises(ConfigError, match="channels_last"):
+        RunConfig(dataset="ring8", channels_last=True)
