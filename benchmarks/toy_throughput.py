@@ -189,8 +189,8 @@ def trainer_state() -> Iterator[list]:
     captured: list = []
     original = train_module.build_state
 
-    def build_and_keep(config: RunConfig) -> Any:
-        state = original(config)
+    def build_and_keep(config: RunConfig, *args: Any, **kwargs: Any) -> Any:
+        state = original(config, *args, **kwargs)
         captured.append(state)
         return state
 

@@ -1,5 +1,6 @@
-"""benchmarks/processes.py times a process from its own progress bar, start-up cancelled, and kills it;
-benchmarks/authors_toy_loop.py refuses to run without the authors' checkout."""
+"""The benchmarks' machinery: processes.py times a process from its own progress bar, start-up
+cancelled, and kills it; authors_toy_loop.py refuses to run without the authors' checkout;
+toy_throughput.py's hook into train() keeps up with it."""
 from __future__ import annotations
 
 import subprocess
@@ -38,3 +39,16 @@ def test_authors_benchmark_without_the_checkout_is_one_error(tmp_path):
                           env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "example_gan.py is missing" in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr
+
+
+def test_toy_benchmark_lends_itself_the_state_train_builds():
+    # benchmarks/toy_throughput.py reads the RunState inside train() through this hook; it must keep
+    # up with build_state's signature, or `make bench` fails before it times anything.
+    import toy_throughput
+
+    from conftest import make_tiny_config
+    from gan_mixup.training import train
+
+    with toy_throughput.trainer_state() as captured:
+        result = train(make_tiny_config(iterations=4), None)
+    assert len(captured) == 1 and captured[0].iteration == result.iteration == 4
