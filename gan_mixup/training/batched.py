@@ -49,7 +49,7 @@ class BatchingError(GanMixupError, ValueError):
 
 
 # Wider networks fill the machine alone: in lockstep they train slower than one after another
-# (0.92x at width 512 in benchmarks/sweep_throughput.py, against 1.4-1.6x at width 128).
+# (0.94x at width 512 in benchmarks/sweep_throughput.py, against 2.0-2.4x at width 128).
 MAX_BATCHED_WIDTH = 256
 
 
