@@ -37,13 +37,9 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +48,11 @@ import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import timed_progress, tqdm_count  # noqa: E402
 from toy_throughput import machine  # noqa: E402  (also puts the checkout on sys.path)
 
 BATCH = 64
 EXAMPLE_LINE = re.compile(r"^\[(\d+)/(\d+)\]\[(\d+)/(\d+)\] Loss_D")
-TQDM_COUNT = re.compile(r"(\d+)/(\d+) \[")
 
 
 def write_mnist(root: Path, n: int) -> Path:
@@ -97,61 +93,10 @@ def ours_command(data: Path, out: Path, objective: str, amp: bool, extra: tuple[
     return command + (["--amp"] if amp else []) + list(extra)
 
 
-def timed_progress(command: list[str], env: dict[str, str], kind: str, first: int, last: int,
-                   timeout: float) -> dict:
-    """Run ``command``, timestamp its progress, kill it after iteration ``last``; the seconds between
-    iterations ``first`` and ``last`` and the iterations per second."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO),
-                               start_new_session=True)
-    seen: dict[int, float] = {}
-    done = threading.Event()
-    tail: list[str] = []
-
-    def read(stream, split: bytes) -> None:
-        buffer = b""
-        while True:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(1)
-            if not chunk:
-                break
-            now = time.perf_counter()
-            buffer += chunk
-            *pieces, buffer = re.split(split, buffer)
-            for piece in pieces:
-                text = piece.decode(errors="replace")
-                tail.append(text)
-                del tail[:-20]
-                count = _count(kind, text)
-                if count is not None and count not in seen:
-                    seen[count] = now
-                    if count >= last:
-                        done.set()
-
-    readers = [threading.Thread(target=read, args=(process.stdout, rb"\n"), daemon=True),
-               threading.Thread(target=read, args=(process.stderr, rb"[\r\n]"), daemon=True)]
-    for reader in readers:
-        reader.start()
-    start = time.perf_counter()
-    while not done.wait(0.2):
-        if process.poll() is not None or time.perf_counter() - start > timeout:
-            break
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    reached = [i for i in seen if i >= last]
-    begun = [i for i in seen if i >= first]
-    if not reached or not begun:
-        raise RuntimeError(f"{kind} did not reach iteration {last} (last output: {' | '.join(tail[-3:])[-400:]})")
-    a, b = min(begun), min(reached)
-    seconds = seen[b] - seen[a]
-    return {"from": a, "to": b, "seconds": seconds, "it_s": (b - a) / seconds, "startup_s": seen[a] - start}
-
-
-def _count(kind: str, text: str) -> int | None:
-    """Iterations completed, as the process reports them."""
-    if kind == "example":
-        match = EXAMPLE_LINE.match(text.strip())
-        return int(match.group(3)) + 1 if match else None
-    matches = TQDM_COUNT.findall(text)
-    return int(matches[-1][0]) if matches else None
+def example_count(text: str) -> int | None:
+    """Iterations completed, as the example's per-iteration line (``[0/1][12/128] Loss_D ...``) reports them."""
+    match = EXAMPLE_LINE.match(text.strip())
+    return int(match.group(3)) + 1 if match else None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -177,7 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         env = {**os.environ, "GAN_MIXUP_CACHE": str(tmp / "cache"), "PYTHONPATH": str(REPO),
                "PYTHONDONTWRITEBYTECODE": "1"}
         # Once, untimed: trains and caches the MNIST classifier the metric snapshots use.
-        timed_progress(ours_command(data, tmp / "warm", args.objective, args.amp), env, "ours", 1, 2, args.timeout)
+        timed_progress(ours_command(data, tmp / "warm", args.objective, args.amp), env, tqdm_count, 1, 2, args.timeout,
+                       cwd=REPO)
         variants = {"gan-mixup": ()} | {f"gan-mixup {flags}": tuple(flags.split()) for flags in args.also}
         runs: dict[str, list[dict]] = {"example": [], **{name: [] for name in variants}}
         for repeat in range(args.repeats):
@@ -186,8 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
                       for i, (name, extra) in enumerate(variants.items())]
             (tmp / f"ex{repeat}").mkdir()
             for name, command in order if repeat % 2 == 0 else order[::-1]:
-                result = timed_progress(command, env, "example" if name == "example" else "ours", args.first,
-                                        args.last, args.timeout)
+                result = timed_progress(command, env, example_count if name == "example" else tqdm_count, args.first,
+                                        args.last, args.timeout, cwd=REPO)
                 runs[name].append(result)
                 print(f"  {name} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
@@ -199,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
               "ratios_median": {name: median[name] / median["example"] for name in variants}}
     print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
           f"{report['machine'].get('cpu', '')}")
-    print(f"| contender | median it/s | best it/s |\n|---|---|---|")
+    print("| contender | median it/s | best it/s |\n|---|---|---|")
     for name in runs:
         print(f"| {name} | {median[name]:.3f} | {best[name]:.3f} |")
     for name, ratio in report["ratios_median"].items():

@@ -52,3 +52,10 @@ def test_toy_benchmark_lends_itself_the_state_train_builds():
     with toy_throughput.trainer_state() as captured:
         result = train(make_tiny_config(iterations=4), None)
     assert len(captured) == 1 and captured[0].iteration == result.iteration == 4
+
+
+def test_dcgan_benchmark_reads_the_examples_progress_line():
+    import dcgan_vs_examples
+
+    assert dcgan_vs_examples.example_count("[0/1][11/128] Loss_D: 1.2 Loss_G: 3.4 D(x): 0.5 D(G(z)): 0.4 / 0.3") == 12
+    assert dcgan_vs_examples.example_count("Random Seed:  0") is None
