@@ -3,6 +3,7 @@ signals, the progress bar."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import platform
 import signal
 from contextlib import contextmanager
@@ -41,9 +42,9 @@ def denormals_flushed() -> bool:
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
 _KEPT = 32 << 20  # glibc's ceiling for the mmap threshold (HEAP_MAX_SIZE / 2 on 64-bit)
-_memory_kept: list[bool] = []
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Let glibc's malloc keep freed blocks of up to 32 MB for reuse, for the rest of the process.
 
@@ -55,17 +56,13 @@ def keep_freed_memory() -> bool:
     heap, as jemalloc and tcmalloc do). It changes no result. Returns whether it applied: on a
     libc other than glibc (macOS, musl) it does nothing.
     """
-    if _memory_kept:
-        return _memory_kept[0]
-    applied = False
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        try:
-            libc = ctypes.CDLL(None)
-            applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, _KEPT)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-        except (OSError, AttributeError):
-            applied = False
-    _memory_kept.append(applied)
-    return applied
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _KEPT)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
 
 
 @contextmanager
