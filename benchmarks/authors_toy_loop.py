@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import tqdm_count, timed_progress  # noqa: E402
+from processes import rate_table, tqdm_count, timed_progress  # noqa: E402
 from toy_throughput import machine  # noqa: E402
 
 # Runs the authors' script unchanged on the CPU and today's matplotlib (see the module docstring).
@@ -91,15 +90,12 @@ def main(argv: list[str] | None = None) -> dict:
                 runs[name].append(result)
                 print(f"  {name:9s} repeat {repeat}: {result['it_s']:.2f} it/s (iterations {result['from']}-"
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
-    median = {name: statistics.median(r["it_s"] for r in rs) for name, rs in runs.items()}
-    best = {name: max(r["it_s"] for r in rs) for name, rs in runs.items()}
-    report = {"machine": machine(), "threads": args.threads, "window": [args.first, args.last], "runs": runs,
-              "median_it_s": median, "best_it_s": best, "ratio_median": median["gan-mixup"] / median["authors"]}
+    cpu = machine()
     print(f"\nToy GAN, ring, latent 2, 3x512, batch 128, 5 D steps, the authors' ERM batch (alpha 0); "
-          f"{args.threads} thread(s); iterations {args.first}-{args.last}; {report['machine'].get('cpu', '')}")
-    print("| contender | median it/s | best it/s |\n|---|---|---|")
-    for name in runs:
-        print(f"| {name} | {median[name]:.2f} | {best[name]:.2f} |")
+          f"{args.threads} thread(s); iterations {args.first}-{args.last}; {cpu.get('cpu', '')}")
+    median, best = rate_table(runs)
+    report = {"machine": cpu, "threads": args.threads, "window": [args.first, args.last], "runs": runs,
+              "median_it_s": median, "best_it_s": best, "ratio_median": median["gan-mixup"] / median["authors"]}
     print(f"gan-mixup / authors' example_gan.py: {report['ratio_median']:.2f}x (medians)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

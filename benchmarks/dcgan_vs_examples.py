@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import timed_progress, tqdm_count  # noqa: E402
+from processes import rate_table, timed_progress, tqdm_count  # noqa: E402
 from toy_throughput import machine  # noqa: E402  (also puts the checkout on sys.path)
 
 BATCH = 64
@@ -137,17 +136,14 @@ def main(argv: list[str] | None = None) -> dict:
                 runs[name].append(result)
                 print(f"  {name} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
-    median = {name: statistics.median(r["it_s"] for r in rs) for name, rs in runs.items()}
-    best = {name: max(r["it_s"] for r in rs) for name, rs in runs.items()}
-    report = {"machine": machine(), "objective": args.objective, "amp": args.amp, "window": [args.first, args.last],
+    cpu = machine()
+    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
+          f"{cpu.get('cpu', '')}")
+    median, best = rate_table(runs, digits=3)
+    report = {"machine": cpu, "objective": args.objective, "amp": args.amp, "window": [args.first, args.last],
               "runs": runs, "median_it_s": median, "best_it_s": best,
               "ratio_median": median["gan-mixup"] / median["example"],
               "ratios_median": {name: median[name] / median["example"] for name in variants}}
-    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
-          f"{report['machine'].get('cpu', '')}")
-    print("| contender | median it/s | best it/s |\n|---|---|---|")
-    for name in runs:
-        print(f"| {name} | {median[name]:.3f} | {best[name]:.3f} |")
     for name, ratio in report["ratios_median"].items():
         print(f"{name} ({args.objective}{', --amp' if args.amp else ''}) / example: {ratio:.2f}x (medians)")
     if args.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import statistics
 import subprocess
 import threading
 import time
@@ -72,3 +73,14 @@ def timed_progress(command: list[str], env: dict[str, str], count: Callable[[str
     a, b = min(begun), min(reached)
     seconds = seen[b] - seen[a]
     return {"from": a, "to": b, "seconds": seconds, "it_s": (b - a) / seconds, "startup_s": seen[a] - start}
+
+
+def rate_table(runs: dict[str, list[dict]], digits: int = 2) -> tuple[dict[str, float], dict[str, float]]:
+    """Print the Markdown table of each contender's median and best ``it_s`` over its runs
+    (``timed_progress`` results); returns the medians and the bests by name."""
+    median = {name: statistics.median(r["it_s"] for r in rs) for name, rs in runs.items()}
+    best = {name: max(r["it_s"] for r in rs) for name, rs in runs.items()}
+    print("| contender | median it/s | best it/s |\n|---|---|---|")
+    for name in runs:
+        print(f"| {name} | {median[name]:.{digits}f} | {best[name]:.{digits}f} |")
+    return median, best

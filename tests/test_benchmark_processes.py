@@ -9,7 +9,7 @@ import sys
 from cli_helpers import REPO, subprocess_env
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from processes import timed_progress, tqdm_count  # noqa: E402
+from processes import rate_table, timed_progress, tqdm_count  # noqa: E402
 
 # A slow start, then 20 iterations of 50 ms drawn as a tqdm bar on stderr, then it would run for a minute.
 FAKE_TRAINING = """
@@ -59,3 +59,10 @@ def test_dcgan_benchmark_reads_the_examples_progress_line():
 
     assert dcgan_vs_examples.example_count("[0/1][11/128] Loss_D: 1.2 Loss_G: 3.4 D(x): 0.5 D(G(z)): 0.4 / 0.3") == 12
     assert dcgan_vs_examples.example_count("Random Seed:  0") is None
+
+
+def test_rate_table_prints_each_contenders_median_and_best(capsys):
+    runs = {"example": [{"it_s": 1.0}, {"it_s": 3.0}, {"it_s": 2.0}], "ours": [{"it_s": 4.0}]}
+    median, best = rate_table(runs, digits=1)
+    assert median == {"example": 2.0, "ours": 4.0} and best == {"example": 3.0, "ours": 4.0}
+    assert capsys.readouterr().out.splitlines()[2:] == ["| example | 2.0 | 3.0 |", "| ours | 4.0 | 4.0 |"]
