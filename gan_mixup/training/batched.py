@@ -88,8 +88,11 @@ class StackedModels:
     A plain MLP (``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``, the toy G and D) runs as one
     ``torch.baddbmm`` per layer, the bias added inside the batched GEMM; any other module runs
     through ``vmap`` over ``functional_call``, which lowers each Linear to a ``bmm`` and a separate
-    broadcast add. Both give the same bits up to width 256 (the widest batched run), checked in
-    tests/training/test_batched.py; the fused form is 1.2-2.5x faster at the toy sizes.
+    broadcast add. The two agree up to rounding, not bit for bit: the fused GEMM starts its sum
+    from the bias, ``bmm`` adds it last, and which low bits that changes depends on the CPU's GEMM
+    kernels (equal bits on an Intel Xeon with AMX up to width 256, not on an AMD EPYC). What the
+    lockstep trainer promises rests on neither: a member depends only on its own seed, on one machine
+    kind and thread count. The fused form is 1.2-2.5x faster at the toy sizes.
     """
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:

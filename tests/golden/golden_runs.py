@@ -2,10 +2,12 @@
 final weight must stay byte-identical while the code around them is restructured.
 
 ``python tests/golden/golden_runs.py record`` trains them and writes ``digests.json`` beside this file
-(a SHA-256 per record, per snapshot array and per weight tensor, with the CPU, thread count and torch
-version they were recorded on); ``tests/test_golden.py`` trains them again and compares. Bit-exact
-floating point holds only on one CPU kind, thread count and torch build, so the test skips, saying
-why, anywhere else: re-record there from the commit the digests came from.
+(a SHA-256 per record, per snapshot array and per weight tensor) under the machine they were recorded
+on: the CPU, its vector extensions, thread count and torch version. Bit-exact floating point holds
+only on one such machine kind, so the file keeps one set of digests per kind and recording on a new
+kind adds its set beside the others. ``tests/test_golden.py`` trains the runs again and compares with
+the set of the kind it runs on, and skips, naming the kinds it knows, anywhere else: record there
+from the commit the other kinds' digests came from, then run the test on later commits.
 """
 from __future__ import annotations
 
@@ -147,11 +149,33 @@ def train_and_digest(name: str, out_dir: Path) -> dict[str, str]:
     return digests
 
 
+def recorded_kinds() -> list[dict[str, Any]]:
+    """The recorded sets, one per machine kind: ``{"machine": ..., "commit": ..., "runs": ...}``."""
+    return json.loads(DIGESTS.read_text())["kinds"] if DIGESTS.exists() else []
+
+
+def recorded_here() -> dict[str, Any] | None:
+    """The set recorded on this machine's kind, or ``None``."""
+    here = machine()
+    return next((kind for kind in recorded_kinds() if kind["machine"] == here), None)
+
+
+def describe(kind: dict[str, Any]) -> str:
+    return f"{kind['cpu']} ({kind['capability']}, {kind['threads']} thread(s), torch {kind['torch']}, {kind['machine']})"
+
+
 def record(out_dir: Path) -> None:
+    """Train every golden run here and store its digests as this machine kind's set, keeping the others'."""
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     runs = {name: train_and_digest(name, out_dir) for name in golden_trainers()}
-    DIGESTS.write_text(json.dumps({"machine": machine(), "commit": commit, "runs": runs}, indent=1, sort_keys=True) + "\n")
-    print(f"recorded {sum(len(v) for v in runs.values())} digests of {len(runs)} golden runs in {DIGESTS}")
+    kinds = [kind for kind in recorded_kinds() if kind["machine"] != machine()]
+    kinds.append({"machine": machine(), "commit": commit, "runs": runs})
+    kinds.sort(key=lambda kind: describe(kind["machine"]))
+    tmp = DIGESTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"kinds": kinds}, indent=1, sort_keys=True) + "\n")
+    tmp.replace(DIGESTS)
+    print(f"recorded {sum(len(v) for v in runs.values())} digests of {len(runs)} golden runs for "
+          f"{describe(machine())} from {commit[:10]} in {DIGESTS} ({len(kinds)} kind(s) known)")
 
 
 if __name__ == "__main__":

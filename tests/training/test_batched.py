@@ -142,7 +142,9 @@ def test_stacked_targets_are_the_members_own_targets_bit_for_bit(fields):
 
 
 @pytest.mark.parametrize("width", [16, 128, 256])
-def test_stacked_mlps_fused_form_gives_vmaps_bits(width):
+def test_stacked_mlps_fused_form_agrees_with_vmap_up_to_rounding(width):
+    # Two formulations of one computation: they sum in another order, so equal bits would hold only
+    # on some CPUs' GEMM kernels (they differ at width 256 on an AMD EPYC); the promise is rounding.
     torch.manual_seed(0)
     modules = [mlp(2, 1, hidden=width) for _ in range(4)]
     fused, generic = StackedModels(modules), StackedModels(modules)
@@ -151,8 +153,23 @@ def test_stacked_mlps_fused_form_gives_vmaps_bits(width):
     out_fused, out_generic = fused(x), generic(x)
     grads_fused = torch.autograd.grad(out_fused.square().sum(), fused.parameters())
     grads_generic = torch.autograd.grad(out_generic.square().sum(), generic.parameters())
-    assert torch.equal(out_fused, out_generic)
-    assert all(torch.equal(a, b) for a, b in zip(grads_fused, grads_generic))
+    torch.testing.assert_close(out_fused, out_generic, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_fused, grads_generic, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for k, module in enumerate(modules):  # and each member's slice is that module's own output
+        torch.testing.assert_close(out_fused[k], module(x[k]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("width", [16, 256])
+def test_a_fused_member_is_the_same_in_any_company(width):
+    # The promise the lockstep trainer makes: a member's bits depend on its own weights and inputs
+    # alone (same code path, same thread count), whatever else is stacked beside it and where.
+    torch.manual_seed(0)
+    modules = [mlp(2, 1, hidden=width) for _ in range(3)]
+    x = torch.randn(3, 64, 2)
+    alone = StackedModels(modules)(x)
+    swapped = StackedModels([modules[2], modules[0]])(x[[2, 0]])
+    assert torch.equal(swapped[0], alone[2]) and torch.equal(swapped[1], alone[0])
 
 
 def test_only_plain_mlps_take_the_fused_form():
