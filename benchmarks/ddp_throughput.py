@@ -71,7 +71,7 @@ def worker(args: argparse.Namespace) -> None:
                        iterations=10**9, log_every=LOG_EVERY, seed=0, metric_samples=0, checkpoint_seconds=0,
                        checkpoint_every=10**9)
     with process_group() as world:
-        main = world is None or world.is_main
+        main = world is None or world.is_main  # None: a baseline checkout from before World
         control = open(args.control) if main else None
         result = open(args.result, "w") if main else None
         target, resumed = [args.warmup], [(0, time.perf_counter())]  # (iteration, time) the block began

@@ -492,30 +492,30 @@ def _train_one(args: argparse.Namespace) -> int:
     reads the run directory and settles the config (the other ranks take its outcome, so they may
     run on machines without the directory), and rank 0 alone writes, prints and renders.
     """
-    from gan_mixup.distributed import ignore_sigterm_while_exiting, main_decides, process_group
+    from gan_mixup.distributed import ignore_sigterm_while_exiting, process_group
     from gan_mixup.training import train
 
     tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
     with process_group() as world:
         try:
-            config, run_dir = main_decides(lambda: _config_and_run_dir(args), world)
+            config, run_dir = world.main_decides(lambda: _config_and_run_dir(args))
             # Rank 0 writes the snapshots, so it alone logs them.
-            callbacks = list(tensorboard(run_dir)) if tensorboard and (world is None or world.is_main) else []
+            callbacks = list(tensorboard(run_dir)) if tensorboard and world.is_main else []
             result = train(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite,
                            progress=not args.no_progress, handle_signals=True, callbacks=callbacks)
         except BaseException:
             # The ranks stop together (main_decides, agreed stops) and exit non-zero: from here on,
             # leaving the group included, torchrun's SIGTERM must not cut a rank short (see main).
-            if world is not None and _EXITS_AFTER_MAIN[0]:
+            if not world.alone and _EXITS_AFTER_MAIN[0]:
                 ignore_sigterm_while_exiting()
             raise
-    if world is not None and not world.is_main:
+    if not world.is_main:
         return 0
     if result.iterations_trained == 0 and not result.stopped_early:
         print(f"run already finished at iteration {result.iteration}; nothing trained")
     else:
         print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)"
-              + (f" on {world.world_size} processes" if world is not None else ""))
+              + (f" on {world.world_size} processes" if not world.alone else ""))
     print(f"run directory: {run_dir}")
     if not args.no_render:
         render_again = f"gan-mixup render {shlex.quote(str(run_dir))}"

@@ -11,7 +11,7 @@ Environment:
     DDP_TEST_WATCH    folder whose writes are audited (``sys.addaudithook``): rank 0 writes the run
                       directories there, the other ranks must write nothing
     DDP_TEST_NAN      ``RUN:RANK:CALL``: in run RUN, that rank's CALL-th discriminator loss becomes NaN
-    DDP_TEST_GRADCHECK  when set: before the runs, check ``all_reduce_gradients`` against the gradient
+    DDP_TEST_GRADCHECK  when set: before the runs, check ``World.all_reduce_gradients`` against the gradient
                       of the whole batch (ERM + R1, a double backward), recorded as ``gradcheck``
     DDP_TEST_SLOW     ``RUN,RUN,...:SECONDS``: those runs sleep that long after each iteration, so a test
                       can signal or kill them mid-run (the sleep changes no result)
@@ -110,11 +110,11 @@ def gradient_check() -> float:
     import copy
 
     from gan_mixup.modalities.images.models import dcgan_discriminator
-    from gan_mixup.distributed import all_reduce_gradients, current_world
+    from gan_mixup.distributed import this_world
     from gan_mixup.objectives import get_objective
     from gan_mixup.regularizers import R1, with_regularizers
 
-    world = current_world()
+    world = this_world()
     torch.manual_seed(0)  # the same D and batch on every rank
     D = dcgan_discriminator(1, 16, 8, spectral_norm=True).eval()
     real, fake = torch.rand(8, 1, 16, 16) * 2 - 1, torch.rand(8, 1, 16, 16) * 2 - 1
@@ -124,7 +124,7 @@ def gradient_check() -> float:
     share = slice(4 * world.rank, 4 * world.rank + 4)
     loss = objective.discriminator_loss(D, real[share], fake[share])
     loss.backward()
-    all_reduce_gradients(D, loss, world)
+    world.all_reduce_gradients(D, loss)
     return max(float((a.grad - b.grad).abs().max()) for a, b in zip(D.parameters(), whole.parameters()))
 
 

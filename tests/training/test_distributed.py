@@ -335,7 +335,7 @@ def test_sync_batchnorm_needs_cuda():
 def test_ranks_draw_different_streams_and_a_single_process_keeps_its_own():
     assert [int(s) for s in rank_stream_seeds(0, 0)] != [int(s) for s in rank_stream_seeds(0, 1)]
     assert not set(map(int, rank_stream_seeds(0, 0))) & set(map(int, stream_seeds(0)))
-    assert distributed.current_world() is None  # no process group here: train() takes no distributed path
+    assert distributed.this_world() is distributed.SINGLE_PROCESS  # no process group: a world of one
 
 
 def test_a_world_of_one_communicates_nothing():
@@ -351,3 +351,5 @@ def test_a_world_of_one_communicates_nothing():
     assert world.agree([3, 0, 1], torch.device("cpu")) == [3, 0, 1]
     assert world.gather_to_main({"a": 1}) == [{"a": 1}] and world.all_gather(7) == [7]
     assert world.main_decides(lambda: 42) == 42
+    with distributed.process_group() as group:  # the CLI's block: a world of one, never None
+        assert group is SINGLE_PROCESS
