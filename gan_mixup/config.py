@@ -367,7 +367,10 @@ class RunConfig:
             raise ConfigError(f"{path} is not a text file; a config is JSON as written to RUN_DIR/config.json") from None
         except OSError as err:
             raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-        return cls.from_json(text, defaults)
+        try:
+            return cls.from_json(text, defaults)
+        except ConfigError as err:  # name the file: a run may read several (--config, RUN_DIR/config.json)
+            raise ConfigError(f"{path}: {err}") from None
 
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with ``changes`` applied (and validated)."""

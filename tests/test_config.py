@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -82,6 +83,14 @@ def test_malformed_json_is_a_config_error(text):
 def test_json_that_is_not_an_object_is_refused(text):
     with pytest.raises(ConfigError, match="JSON object"):
         RunConfig.from_json(text)
+
+
+@pytest.mark.parametrize("text, words", [("{nope", "JSON"), ("[1, 2]", "JSON object"), ('{"hiden": 1}', "hiden")])
+def test_a_bad_config_file_is_named_in_its_error(tmp_path, text, words):
+    path = tmp_path / "mine.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: .*{words}"):
+        RunConfig.load(path)
 
 
 @pytest.mark.parametrize(
