@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import re
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gan_mixup.errors import GanMixupError
-from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS
+from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_SAMPLINGS, OBJECTIVES, PAIRINGS, options_of
 from gan_mixup.presets import DATA_SCALES, PRESETS, Preset, get_preset, preset_fields
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
@@ -311,7 +310,7 @@ class RunConfig:
         if self.objective == "mixup":
             raise ConfigError("objective_options do not apply to mixup: set it with --alpha, --lambda-distribution, "
                               "--lambda-sampling, --pairing and --generator-loss")
-        accepted = [p for p in inspect.signature(OBJECTIVES[self.objective]).parameters if p != "generator"]
+        accepted = options_of(OBJECTIVES[self.objective])
         for key, value in self.objective_options.items():
             if key not in accepted:
                 raise ConfigError(f"objective {self.objective!r} has no option {key!r}; its options are: "
@@ -473,4 +472,4 @@ def _takes_generator_loss(objective: Any) -> bool:
     """Whether ``objective`` reads RunConfig's ``generator_loss`` (erm and mixup do); ``None``: unset."""
     if objective is None:
         return True
-    return objective in OBJECTIVES and "generator_loss" in inspect.signature(OBJECTIVES[objective]).parameters
+    return objective in OBJECTIVES and "generator_loss" in options_of(OBJECTIVES[objective])

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from gan_mixup.errors import GanMixupError
 
-import inspect
 import math
 from typing import Any
 
@@ -72,6 +71,7 @@ class R1:
 
     name = "r1"
     value_option = "gamma"  # what NAME:VALUE sets
+    draws_randomness = False
 
     def __init__(self, gamma: float = 10.0) -> None:
         self.gamma = _number("R1", "gamma", gamma, low=0.0)
@@ -95,6 +95,7 @@ class GradientPenalty:
 
     name = "gp"
     value_option = "weight"
+    draws_randomness = True  # ε of the interpolates
 
     def __init__(self, weight: float = 10.0, generator: torch.Generator | None = None) -> None:
         self.weight = _number("GradientPenalty", "weight", weight, low=0.0)
@@ -120,6 +121,7 @@ class InstanceNoise:
 
     name = "instance-noise"
     value_option = "std"
+    draws_randomness = True
 
     def __init__(self, std: float = 0.1, anneal: bool = True, generator: torch.Generator | None = None) -> None:
         self.std = _number("InstanceNoise", "std", std, low=0.0)
@@ -152,21 +154,22 @@ class LabelSmoothing:
     """One-sided label smoothing (Salimans et al. 2016): D's real target 1 → t, fake targets stay 0.
 
     For mixup the target λ (the real share of x̃) becomes t·λ. It applies to objectives whose D loss
-    has a real target: ``erm``, ``mixup`` and ``lsgan`` (whose real target b becomes t·b), and to any
-    objective with a ``real_target`` attribute whose ``discriminator_loss`` accepts ``real_target=``.
+    has a real target, those that declare ``smoothable`` (``TermObjective``): ``erm``, ``mixup`` and
+    ``lsgan`` (whose real target b becomes t·b); their ``discriminator_loss`` takes ``real_target=``.
     The Wasserstein and hinge losses have no target to soften; wrapping them raises RegularizerError.
     The G loss is unchanged.
     """
 
     name = "label-smoothing"
     value_option = "real_target"
+    draws_randomness = False
 
     def __init__(self, real_target: float = 0.9) -> None:
         self.real_target = _number("LabelSmoothing", "real_target", real_target, low=0.0, high=1.0, low_open=True)
 
     def check(self, objective: Objective) -> None:
         """Raise RegularizerError unless ``objective``'s D loss has a real target to smooth."""
-        if not hasattr(objective, "real_target"):
+        if not getattr(objective, "smoothable", False):
             raise RegularizerError(
                 f"label smoothing needs an objective whose D loss has a real target (erm, mixup, lsgan); "
                 f"{getattr(objective, 'name', type(objective).__name__)!r} has none"
@@ -175,7 +178,7 @@ class LabelSmoothing:
     def smoothed_discriminator_loss(self, objective: Objective, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
         # Every objective with a real target takes it as an argument: erm's 1, mixup's λ (as t·λ), LSGAN's b.
         self.check(objective)
-        return objective.discriminator_loss(D, real, fake, real_target=self.real_target * objective.real_target)  # type: ignore[call-arg]
+        return objective.discriminator_loss(D, real, fake, real_target=self.real_target * objective.real_target)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"LabelSmoothing(real_target={self.real_target})"
@@ -210,7 +213,7 @@ def parse_regularizer(spec: str, generator: torch.Generator | None = None) -> An
             options[cls.value_option] = float(value)
         except ValueError:
             raise RegularizerError(f"regularizer {spec!r}: {value.strip()!r} is not a number; {_SPEC_HELP}") from None
-    if "generator" in inspect.signature(cls).parameters:
+    if cls.draws_randomness:
         options["generator"] = generator
     try:
         return cls(**options)

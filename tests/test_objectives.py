@@ -613,29 +613,80 @@ def test_separate_forwards_is_a_constructor_option_of_every_objective(name, sepa
 
 PER_SAMPLE_CASES = [("erm", kind, None) for kind in ("non-saturating", "saturating", "minimax")] + \
     [("mixup", kind, pairing) for kind in ("non-saturating", "saturating", "minimax", "mixed")
-     for pairing in ("real-fake", "shuffled")]
+     for pairing in ("real-fake", "shuffled")] + [("hinge", None, None), ("lsgan", None, None)]
 
 
 @pytest.mark.parametrize("name,kind,pairing", PER_SAMPLE_CASES)
-def test_per_sample_losses_are_the_objectives_own_losses(name, kind, pairing):
-    # The lockstep trainer evaluates each loss as scale * per_sample_loss(D(x), target).mean(); it
-    # must be the objective's own discriminator_loss / generator_loss, with the same λ draws.
+def test_stacked_losses_are_each_members_own_losses(name, kind, pairing):
+    # The lockstep trainer evaluates N runs' losses at once from the same terms (stacked_losses); each
+    # member's must be its own discriminator_loss / generator_loss, with its own λ draws and stats.
     torch.manual_seed(0)
     D = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
-    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    real, fake = torch.randn(2, 16, 2), torch.randn(2, 16, 2)
 
-    def make():
+    def make(seed):
         if name == "erm":
             return StandardGAN(generator_loss=kind)
-        return MixupGAN(alpha=0.4, generator_loss=kind, pairing=pairing, generator=_gen(5))
+        if name == "mixup":
+            return MixupGAN(alpha=0.4, generator_loss=kind, pairing=pairing, generator=_gen(seed))
+        return get_objective(name)
 
-    direct, stated = make(), make()
-    assert isinstance(stated, objectives.PerSampleObjective)
-    for loss, targets in ((direct.discriminator_loss(D, real, fake), stated.discriminator_targets(real, fake)),
-                          (direct.generator_loss(D, fake, real), stated.generator_targets(real, fake))):
-        x, target, scale = targets
-        per_sample = stated.per_sample_loss(D(x).squeeze(-1), target)
-        assert per_sample.shape == target.shape
-        torch.testing.assert_close(scale * per_sample.mean(), loss)
-    if name == "mixup":  # the same statistic reaches the log
-        torch.testing.assert_close(stated.last_stats.lam_mean, direct.last_stats.lam_mean)
+    alone, members = [make(5), make(6)], [make(5), make(6)]
+    for generator in (False, True):
+        stacked = members[0].stacked_losses(D, members, real, fake, generator=generator)
+        assert stacked.shape == (2,)
+        for k, objective in enumerate(alone):
+            own = (objective.generator_loss(D, fake[k], real[k]) if generator
+                   else objective.discriminator_loss(D, real[k], fake[k]))
+            torch.testing.assert_close(stacked[k], own)
+            if not generator:  # the same statistics reach each member's log
+                for field in ("lam_mean", "d_real", "d_fake"):
+                    mine, theirs = getattr(members[k].last_stats, field), getattr(objective.last_stats, field)
+                    assert (mine is None) == (theirs is None)
+                    if mine is not None:
+                        torch.testing.assert_close(mine, theirs)
+
+
+def test_a_new_objective_is_one_subclass_and_one_registry_line(monkeypatch, tmp_path):
+    # What adding an objective takes: state its terms once; the two losses, the lockstep form, the
+    # trainer, the batched sweep and the CLI's list all follow from them.
+    import json
+
+    from gan_mixup.objectives import Term, TermObjective, ones_like_batch, real_fake_forwards
+    from gan_mixup.training import train
+    from gan_mixup.training.batched import batchable, train_batched
+    from cli_helpers import run_cli
+    from conftest import make_tiny_config
+
+    def absolute(scores, target):
+        return (scores - target).abs()
+
+    class AbsoluteGAN(TermObjective):
+        """D regresses real to 1 and fake to 0 in absolute error; G pulls D(fake) to 1."""
+
+        name = "absolute"
+
+        def __init__(self, separate_forwards=None):
+            self.separate_forwards, self.last_stats = separate_forwards, objectives.StepStats()
+
+        def discriminator_terms(self, real, fake, *, separate, batch_statistics, members=None, real_target=None):
+            lead = 0 if members is None else 1
+            return real_fake_forwards(Term(real, ones_like_batch(real, lead), 1.0, absolute, "real"),
+                                      Term(fake, ones_like_batch(fake, lead, 0.0), 1.0, absolute, "fake"), separate)
+
+        def generator_terms(self, real, fake, *, separate, batch_statistics, members=None):
+            return [[Term(fake, ones_like_batch(fake, 0 if members is None else 1), 1.0, absolute, "fake")]]
+
+    monkeypatch.setitem(OBJECTIVES, "absolute", AbsoluteGAN)
+    D = nn.Linear(2, 1)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    expected = (D(real).squeeze(1) - 1).abs().mean() + D(fake).squeeze(1).abs().mean()
+    torch.testing.assert_close(get_objective("absolute").discriminator_loss(D, real, fake), expected)
+    result = train(make_tiny_config(objective="absolute"), tmp_path / "alone")
+    assert result.iteration == 12
+    assert batchable(make_tiny_config(objective="absolute")) is None
+    train_batched([make_tiny_config(objective="absolute", seed=s) for s in (0, 1)], [tmp_path / "b0", tmp_path / "b1"])
+    records = [json.loads(line) for line in (tmp_path / "b1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records if r.get("kind") == "train"][-1] == 12
+    code, out, _ = run_cli(["objectives"])
+    assert code == 0 and "absolute" in out

@@ -11,14 +11,13 @@ Example (the three-line drop-in)::
     d_loss = objective.discriminator_loss(D, real, fake.detach())
     g_loss = objective.generator_loss(D, fake, real)
 
-The modules, each importing only those listed before it: ``base`` (the contract, the option names
-and the shared helpers), ``lambdas`` (λ's samplers), ``standard`` (``StandardGAN`` and the unmixed
+The modules, each importing only those listed before it: ``base`` (the contract, ``Term`` and
+``TermObjective``, which derives every objective's losses from its terms, the option names and the
+shared helpers), ``lambdas`` (λ's samplers), ``standard`` (``StandardGAN`` and the unmixed
 generator losses), ``mixup`` (``MixupGAN``), ``family`` (``WGANGP``, ``HingeGAN``, ``LSGAN``).
 Every public name is importable from here, with the registry ``OBJECTIVES`` and ``get_objective``.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 from gan_mixup.objectives.base import (
     GENERATOR_LOSSES,
@@ -26,23 +25,32 @@ from gan_mixup.objectives.base import (
     LAMBDA_SAMPLINGS,
     PAIRINGS,
     Discriminator,
+    Forward,
     Objective,
     ObjectiveError,
-    PerSampleObjective,
     StepStats,
+    Term,
+    TermObjective,
     TrainingObjective,
     bce,
+    bce_per_sample,
+    check_floating,
     check_pair,
     gradient_penalty,
     has_batch_statistics,
     input_gradient,
     logits_of,
     probability_stats,
+    ones_like_batch,
+    options_of,
+    real_fake_forwards,
     real_fake_logits,
+    score_per_sample,
+    stacked_logits_of,
 )
-from gan_mixup.objectives.family import LSGAN, WGANGP, HingeGAN
-from gan_mixup.objectives.mixup import MixupGAN
-from gan_mixup.objectives.standard import StandardGAN, generator_loss_on, unmixed_generator_targets
+from gan_mixup.objectives.family import LSGAN, WGANGP, HingeGAN, hinge_per_sample, squared_per_sample
+from gan_mixup.objectives.mixup import MixupGAN, MixupOptions
+from gan_mixup.objectives.standard import StandardGAN, StandardOptions, unmixed_generator_terms
 
 __all__ = [
     "GENERATOR_LOSSES",
@@ -53,29 +61,41 @@ __all__ = [
     "PAIRINGS",
     "WGANGP",
     "Discriminator",
+    "Forward",
     "HingeGAN",
     "MixupGAN",
+    "MixupOptions",
     "Objective",
     "ObjectiveError",
-    "PerSampleObjective",
     "StandardGAN",
+    "StandardOptions",
     "StepStats",
+    "Term",
+    "TermObjective",
     "TrainingObjective",
     "bce",
+    "bce_per_sample",
+    "check_floating",
     "check_pair",
-    "generator_loss_on",
     "get_objective",
     "gradient_penalty",
     "has_batch_statistics",
+    "hinge_per_sample",
     "input_gradient",
     "logits_of",
+    "ones_like_batch",
+    "options_of",
     "probability_stats",
+    "real_fake_forwards",
     "real_fake_logits",
-    "unmixed_generator_targets",
+    "score_per_sample",
+    "squared_per_sample",
+    "stacked_logits_of",
+    "unmixed_generator_terms",
 ]
 
-# name -> constructor; `get_objective` passes only the keyword options a constructor takes.
-OBJECTIVES: dict[str, Callable[..., Objective]] = {
+# name -> class; each declares its user options (``Options``) and whether it draws randomness.
+OBJECTIVES: dict[str, type[TermObjective]] = {
     "erm": StandardGAN,
     "mixup": MixupGAN,
     "wgan-gp": WGANGP,
@@ -87,11 +107,15 @@ OBJECTIVES: dict[str, Callable[..., Objective]] = {
 def get_objective(name: str, **options: object) -> Objective:
     """Build an objective by its registry name, e.g. ``get_objective("mixup", alpha=0.2)``.
 
-    Raises ``ObjectiveError`` for an unknown name or an option the objective does not take.
+    Besides its ``Options``, every objective takes ``separate_forwards``, and one that draws
+    randomness its ``generator``. Raises ``ObjectiveError`` for an unknown name or another option.
     """
     if name not in OBJECTIVES:
         raise ObjectiveError(f"unknown objective {name!r}; choose one of: {', '.join(OBJECTIVES)}")
-    try:
-        return OBJECTIVES[name](**options)
-    except TypeError as err:
-        raise ObjectiveError(f"objective {name!r} does not take these options {sorted(options)}: {err}") from None
+    cls = OBJECTIVES[name]
+    accepted = {*options_of(cls), "separate_forwards", *(("generator",) if cls.draws_randomness else ())}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ObjectiveError(f"objective {name!r} does not take the options {', '.join(unknown)}; "
+                             f"its options are: {', '.join(options_of(cls)) or 'none'}")
+    return cls(**options)

@@ -1,17 +1,19 @@
 """The objective contract and what every objective computes with.
 
-The contract: ``Objective`` (the two losses a hand-written loop calls), ``TrainingObjective`` (what
-gan_mixup's trainer reads besides) and ``PerSampleObjective`` (losses stated as D's inputs and
-targets, for batched runs), the ``StepStats`` they report and the ``ObjectiveError`` they raise.
-The helpers: D's logits with their shape checked, real and fake in one forward or two, BCE on
-logits, and D's input gradient with the WGAN-GP penalty on it (shared with the regularizers).
-The option names (``GENERATOR_LOSSES``, ``LAMBDA_*``, ``PAIRINGS``) live here so that the config
-and the command line can list them without importing an objective.
+The contract: ``Objective`` (the two losses a hand-written loop calls) and ``TrainingObjective``
+(what gan_mixup's trainer reads besides), the ``StepStats`` they report and the ``ObjectiveError``
+they raise. Every built-in objective states its losses once, as ``Term``s (D's inputs, targets,
+weights and per-sample loss) grouped into D's forwards, and inherits from ``TermObjective`` the two
+losses derived from them, for one run's batches ``(B, ...)`` or for N runs' stacked ``(N, B, ...)``
+(the lockstep trainer). The helpers: D's logits with their shape checked, BCE on logits, and D's
+input gradient with the WGAN-GP penalty on it (shared with the regularizers). The option names
+(``GENERATOR_LOSSES``, ``LAMBDA_*``, ``PAIRINGS``) live here so that the config and the command line
+can list them without importing an objective.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass, fields
+from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -79,29 +81,215 @@ class TrainingObjective(Objective, Protocol):
         anneal read it, the objectives themselves ignore it."""
 
 
-class PerSampleObjective(TrainingObjective, Protocol):
-    """An objective whose losses are means of per-sample terms on D's logits, stated as D's inputs
-    and targets, so that many runs can share one batched D forward (``gan_mixup.training.batched``):
-    a loss is ``scale * per_sample_loss(D(x), target).mean()``, equal to the ``*_loss`` method's
-    value up to the order of the sums. ``erm`` and ``mixup`` have this form.
+def options_of(objective: type) -> tuple[str, ...]:
+    """The option names an objective class takes from a user (``objective_options``, ``--objective-option``):
+    the fields of its ``Options`` dataclass."""
+    options = getattr(objective, "Options", None)
+    return tuple(f.name for f in fields(options)) if options is not None else ()
+
+
+PerSample = Callable[[Tensor, Tensor], Tensor]
+
+
+def bce_per_sample(logits: Tensor, target: Tensor) -> Tensor:
+    """Binary cross-entropy on logits, one term per sample (its mean is ``bce``)."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
+def score_per_sample(scores: Tensor, target: Tensor | None) -> Tensor:
+    """D's raw score itself (the Wasserstein and hinge G losses, the critic's terms); no target."""
+    return scores
+
+
+@dataclass(frozen=True)
+class Term:
+    """One mean of a loss: ``weight · mean over samples of per_sample(D(x), target)``.
+
+    ``x`` is ``(B, ...)`` for one run or ``(N, B, ...)`` for N stacked runs, ``target`` ``(B,)`` or
+    ``(N, B)``. ``role`` says what ``x`` is (``real``, ``fake``, ``mixed``); a ``context`` term adds
+    nothing to the loss: it only joins D's forward, so that a BatchNorm D normalises by the batch
+    statistics it was trained with.
+
+    Example (the ERM D loss on one run's batches, real and fake in one forward):
+        >>> real, fake = torch.randn(4, 2), torch.randn(4, 2)
+        >>> [[Term(real, torch.ones(4), role="real"), Term(fake, torch.zeros(4), role="fake")]]  # doctest: +ELLIPSIS
+        [[Term(x=tensor(...
     """
 
-    def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """D's batch, its targets and the scale of the D loss (λ drawn as ``discriminator_loss`` draws it)."""
+    x: Tensor
+    target: Tensor | None
+    weight: float = 1.0
+    per_sample: PerSample = bce_per_sample
+    role: str = "mixed"
+    share: Tensor | None = None  # a mixed term's real share λ when its target is t·λ (the logged λ)
 
-    def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """D's batch, its targets and the scale of the G loss (negative where G maximises D's loss)."""
 
-    def stacked_discriminator_targets(self, members: Sequence[Any], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """``discriminator_targets`` of N runs of one setting at once: ``real`` and ``fake`` are their
-        batches stacked ``(N, B, ...)``, and each of ``members`` (their objectives) draws from its own
-        generator what its ``discriminator_targets`` would; returns ``(N, B', ...)``, ``(N, B')``."""
+Forward = list[Term]  # the terms D sees in one forward (their inputs concatenated)
 
-    def stacked_generator_targets(self, members: Sequence[Any], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """``generator_targets`` of N runs at once, as ``stacked_discriminator_targets``."""
 
-    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """The per-sample loss terms (no reduction), same shape as ``logits``."""
+def ones_like_batch(x: Tensor, lead: int, value: float = 1.0) -> Tensor:
+    """A target of ``value`` per sample of ``x`` (shape ``x.shape[:lead + 1]``)."""
+    return torch.full(x.shape[:lead + 1], value, device=x.device, dtype=x.dtype)
+
+
+def real_fake_forwards(real: Term, fake: Term, separate: bool) -> list[Forward]:
+    """The real and the fake term in one forward, or in two (``separate``: BatchNorm sees pure batches)."""
+    return [[real], [fake]] if separate else [[real, fake]]
+
+
+class TermObjective:
+    """The base of every built-in objective: the losses derived once from the objective's terms.
+
+    A subclass states its losses as ``discriminator_terms`` / ``generator_terms`` (lists of D's
+    forwards, each a list of ``Term``) and inherits ``discriminator_loss`` / ``generator_loss`` for
+    one run and ``stacked_losses`` for N runs in lockstep, all computed the same way: D on each
+    forward's concatenated inputs, each term's per-sample loss averaged over its samples, weighted
+    and summed. ``members`` (N objectives of one setting, ``self`` among them) makes the inputs
+    stacked ``(N, B, ...)``, and each member draws from its own generator exactly what it would draw
+    alone. Subclasses set ``Options`` (the options a user may pass, a dataclass), ``draws_randomness``,
+    ``smoothable`` (a real target that label smoothing may lower) and ``reports`` (what ``last_stats``
+    carries: ``probabilities`` of D on real and fake, ``lambda``, or nothing).
+    """
+
+    name: ClassVar[str] = "objective"
+    Options: ClassVar[type | None] = None
+    draws_randomness: ClassVar[bool] = False
+    smoothable: ClassVar[bool] = False
+    reports: ClassVar[str | None] = None
+    real_target: float = 1.0  # D's target for a pure real sample: what label smoothing lowers
+    batches_per_step: int = 1
+    separate_forwards: bool | None = None
+    last_stats: StepStats
+
+    def begin_iteration(self, iteration: int, total: int) -> None:
+        """Nothing anneals in the objectives themselves (regularizers do)."""
+
+    def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                            members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
+        """D's loss as terms. ``separate``: real and fake in separate forwards; ``real_target`` t
+        scales the targets' real share by t (label smoothing; only where ``smoothable``)."""
+        raise NotImplementedError
+
+    def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                        members: Sequence[Any] | None = None) -> list[Forward]:
+        """G's loss as terms (a negative weight where G maximises D's loss)."""
+        raise NotImplementedError
+
+    def discriminator_penalty(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor | None:
+        """A term that is no mean of per-sample terms on D's logits (WGAN-GP's penalty), else ``None``."""
+        return None
+
+    # ----- the derived losses -------------------------------------------------------------------
+
+    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
+        """D's loss on one run's batches. ``real_target`` t lowers the real target 1 to t for this
+        call (how label smoothing reaches a ``smoothable`` objective)."""
+        check_pair(real, fake)
+        if len(real) == 0 or len(fake) == 0:
+            raise ObjectiveError(f"empty batch: {len(real)} real and {len(fake)} fake samples; a loss over no samples is undefined")
+        if real_target is not None and not self.smoothable:
+            raise ObjectiveError(f"{self.name} has no real target to smooth")
+        batch_statistics = has_batch_statistics(D)
+        forwards = self.discriminator_terms(real, fake, separate=self._separate(batch_statistics),
+                                            batch_statistics=batch_statistics, real_target=real_target)
+        logits = [_forward(D, forward, lead=0) for forward in forwards]
+        self.last_stats = self._stats(forwards, logits)
+        loss = _reduce(forwards, logits, lead=0)
+        penalty = self.discriminator_penalty(D, real, fake)
+        return loss if penalty is None else loss + penalty
+
+    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        """G's loss on one run's fakes (``real``: the real batch, for the losses that read it)."""
+        if real is not None:
+            check_pair(real, fake)
+        check_floating(fake)
+        if len(fake) == 0 or (real is not None and len(real) == 0):
+            raise ObjectiveError("empty batch: a loss over no samples is undefined")
+        batch_statistics = has_batch_statistics(D)
+        forwards = self.generator_terms(real, fake, separate=self._separate(batch_statistics),
+                                        batch_statistics=batch_statistics)
+        return _reduce(forwards, [_forward(D, forward, lead=0) for forward in forwards], lead=0)
+
+    def stacked_losses(self, D: Callable[[Tensor], Tensor], members: Sequence[Any], real: Tensor, fake: Tensor,
+                       generator: bool = False) -> Tensor:
+        """The D (or, with ``generator``, the G) losses of N runs at once, shape ``(N,)``: ``D`` maps
+        stacked inputs ``(N, B, ...)`` to ``(N, B)`` or ``(N, B, 1)`` logits (a D without batch
+        statistics, one forward per forward of the terms), and each of ``members`` sets its own
+        ``last_stats`` as it would alone."""
+        if generator:
+            forwards = self.generator_terms(real, fake, separate=False, batch_statistics=False, members=members)
+        else:
+            forwards = self.discriminator_terms(real, fake, separate=False, batch_statistics=False, members=members)
+        logits = [_forward(D, forward, lead=1) for forward in forwards]
+        if not generator:
+            for k, member in enumerate(members):
+                member.last_stats = self._stats([[_member(t, k) for t in f] for f in forwards],
+                                                [[part[k] for part in parts] for parts in logits])
+        return _reduce(forwards, logits, lead=1)
+
+    def _separate(self, batch_statistics: bool) -> bool:
+        return batch_statistics if self.separate_forwards is None else self.separate_forwards
+
+    def _stats(self, forwards: list[Forward], logits: list[list[Tensor]]) -> StepStats:
+        by_role = {term.role: out for forward, outs in zip(forwards, logits) for term, out in zip(forward, outs)}
+        if self.reports == "probabilities":
+            return probability_stats(by_role["real"], by_role["fake"])
+        if self.reports == "lambda":
+            mixed = next(term for forward in forwards for term in forward if term.role == "mixed")
+            return StepStats(lam_mean=(mixed.target if mixed.share is None else mixed.share).detach().mean())
+        return StepStats()
+
+
+def _member(term: Term, k: int) -> Term:
+    """Member k's slice of a stacked term."""
+    def part(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[k]
+
+    return Term(term.x[k], part(term.target), term.weight, term.per_sample, term.role, part(term.share))
+
+
+def _forward(D: Callable[[Tensor], Tensor], forward: Forward, lead: int) -> list[Tensor]:
+    """D's logits for each term of one forward: one call on the terms' concatenated inputs."""
+    xs = [term.x for term in forward]
+    if lead == 0:
+        out = logits_of(D, xs[0] if len(xs) == 1 else torch.cat(xs))
+    else:
+        out = stacked_logits_of(D, xs[0] if len(xs) == 1 else torch.cat(xs, dim=lead))
+    sizes = [x.shape[lead] for x in xs]
+    return [out] if len(xs) == 1 else list(out.split(sizes, dim=lead))
+
+
+def _reduce(forwards: list[Forward], logits: list[list[Tensor]], lead: int) -> Tensor:
+    """Σ weight · mean(per_sample(logits, target)) over the terms that are not context."""
+    loss: Tensor | None = None
+    for forward, outs in zip(forwards, logits):
+        for term, out in zip(forward, outs):
+            if term.role == "context":
+                continue
+            per_sample = term.per_sample(out, term.target)
+            value = per_sample.mean() if lead == 0 else per_sample.mean(lead)
+            if term.weight != 1.0:
+                value = term.weight * value
+            loss = value if loss is None else loss + value
+    assert loss is not None, "a loss needs at least one term that is not context"
+    return loss
+
+
+def stacked_logits_of(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """Stacked D's logits for ``(N, B, ...)`` inputs, shape ``(N, B)``."""
+    out = D(x)
+    if out.dim() == 3 and out.shape[-1] == 1:
+        out = out.squeeze(-1)
+    if out.shape != x.shape[:2]:
+        raise ObjectiveError(f"a stacked discriminator must return (N, B) or (N, B, 1) logits, got {tuple(out.shape)} "
+                             f"for an input of shape {tuple(x.shape)}")
+    return out
+
+
+def check_floating(x: Tensor) -> None:
+    """Samples must be floating point: mixing, noise and gradients are undefined on integers."""
+    if not torch.is_floating_point(x):
+        raise ObjectiveError(f"samples must be floating point, got {x.dtype}: convert them first (e.g. x.float())")
 
 
 def logits_of(D: Discriminator, x: Tensor) -> Tensor:
@@ -126,7 +314,9 @@ def logits_of(D: Discriminator, x: Tensor) -> Tensor:
 
 
 def check_pair(real: Tensor, fake: Tensor) -> None:
-    """Real and fake batches must share the sample shape, dtype and device."""
+    """Real and fake batches must be floating point and share the sample shape, dtype and device."""
+    check_floating(real)
+    check_floating(fake)
     if real.shape[1:] != fake.shape[1:]:
         raise ObjectiveError(
             f"real and fake samples differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}"

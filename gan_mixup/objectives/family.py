@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -9,16 +11,71 @@ from torch import Tensor
 
 from gan_mixup.objectives.base import (
     Discriminator,
+    Forward,
     ObjectiveError,
     StepStats,
+    Term,
+    TermObjective,
     gradient_penalty,
-    logits_of,
-    probability_stats,
-    real_fake_logits,
+    ones_like_batch,
+    real_fake_forwards,
+    score_per_sample,
 )
 
 
-class WGANGP:
+def _finite(owner: str, key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ObjectiveError(f"{owner} {key} must be a finite number, got {value!r}")
+
+
+def hinge_per_sample(scores: Tensor, target: Tensor) -> Tensor:
+    """``max(0, 1 − t·D(x))`` with t = +1 for real, −1 for fake."""
+    return F.relu(1.0 - target.to(scores.dtype) * scores)
+
+
+def squared_per_sample(scores: Tensor, target: Tensor) -> Tensor:
+    """``(D(x) − t)²``."""
+    return (scores - target.to(scores.dtype)).pow(2)
+
+
+def _fake_score_terms(fake: Tensor, weight: float) -> list[Forward]:
+    """``weight · E[D(fake)]``: the Wasserstein and hinge G loss (weight −1)."""
+    return [[Term(fake, None, weight, score_per_sample, role="fake")]]
+
+
+@dataclass(frozen=True)
+class WGANGPOptions:
+    """``WGANGP``'s option: the gradient penalty's weight λ_gp ≥ 0."""
+
+    gp_weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        gp_weight = self.gp_weight
+        if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (math.isfinite(gp_weight) and gp_weight >= 0):
+            raise ObjectiveError(f"WGANGP gp_weight must be a finite number >= 0, got {gp_weight!r}")
+
+
+@dataclass(frozen=True)
+class HingeOptions:
+    """``HingeGAN`` takes no options."""
+
+
+@dataclass(frozen=True)
+class LSGANOptions:
+    """``LSGAN``'s targets: b for real, a for fake, c for G's samples (a ≠ b)."""
+
+    real_target: float = 1.0
+    fake_target: float = 0.0
+    generator_target: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("real_target", "fake_target", "generator_target"):
+            _finite("LSGAN", key, getattr(self, key))
+        if self.real_target == self.fake_target:
+            raise ObjectiveError(f"LSGAN real_target and fake_target must differ, both are {self.real_target}")
+
+
+class WGANGP(TermObjective):
     """WGAN-GP (Gulrajani et al. 2017): a Wasserstein critic with a gradient penalty on interpolates.
 
     D (the critic; its output is a score, not a logit)::
@@ -44,37 +101,35 @@ class WGANGP:
     """
 
     name = "wgan-gp"
-    batches_per_step = 1
+    Options = WGANGPOptions
+    draws_randomness = True  # ε of the interpolates
 
     def __init__(self, gp_weight: float = 10.0, generator: torch.Generator | None = None,
                  separate_forwards: bool | None = None) -> None:
-        if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (math.isfinite(gp_weight) and gp_weight >= 0):
-            raise ObjectiveError(f"WGANGP gp_weight must be a finite number >= 0, got {gp_weight!r}")
+        self.options = WGANGPOptions(gp_weight)
         self.gp_weight = float(gp_weight)
         self.generator = generator
         self.separate_forwards = separate_forwards  # see real_fake_logits
-        self.last_stats = StepStats()
+        self.last_stats = StepStats()  # a critic's score is no logit: no sigmoid probabilities to report
 
-    def begin_iteration(self, iteration: int, total: int) -> None:
-        """Nothing anneals in this objective."""
+    def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                            members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
+        """``E[D(fake)] − E[D(real)]``; the penalty is ``discriminator_penalty``."""
+        return real_fake_forwards(Term(real, None, -1.0, score_per_sample, role="real"),
+                                  Term(fake, None, 1.0, score_per_sample, role="fake"), separate)
 
-    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
-        critic = fake_scores.mean() - real_scores.mean()
-        # StepStats' d_real / d_fake are sigmoid probabilities; a critic's score is no logit, so they stay None.
-        self.last_stats = StepStats()
-        if self.gp_weight == 0:
-            return critic
-        return critic + self.gp_weight * gradient_penalty(D, real, fake, self.generator)
+    def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                        members: Sequence[Any] | None = None) -> list[Forward]:
+        return _fake_score_terms(fake, -1.0)
 
-    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
-        return -logits_of(D, fake).mean()
+    def discriminator_penalty(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor | None:
+        return None if self.gp_weight == 0 else self.gp_weight * gradient_penalty(D, real, fake, self.generator)
 
     def __repr__(self) -> str:
         return f"WGANGP(gp_weight={self.gp_weight})"
 
 
-class HingeGAN:
+class HingeGAN(TermObjective):
     """The hinge GAN loss (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, SN-GAN).
 
     D: ``E[max(0, 1 − D(real))] + E[max(0, 1 + D(fake))]``, each a mean over its batch.
@@ -91,28 +146,30 @@ class HingeGAN:
     """
 
     name = "hinge"
-    batches_per_step = 1
+    Options = HingeOptions
+    reports = "probabilities"
 
     def __init__(self, separate_forwards: bool | None = None) -> None:
+        self.options = HingeOptions()
         self.separate_forwards = separate_forwards  # see real_fake_logits
         self.last_stats = StepStats()
 
-    def begin_iteration(self, iteration: int, total: int) -> None:
-        """Nothing anneals in this objective."""
+    def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                            members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
+        lead = 0 if members is None else 1
+        return real_fake_forwards(Term(real, ones_like_batch(real, lead), 1.0, hinge_per_sample, role="real"),
+                                  Term(fake, ones_like_batch(fake, lead, -1.0), 1.0, hinge_per_sample, role="fake"),
+                                  separate)
 
-    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
-        real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
-        self.last_stats = probability_stats(real_scores, fake_scores)
-        return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
-
-    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
-        return -logits_of(D, fake).mean()
+    def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                        members: Sequence[Any] | None = None) -> list[Forward]:
+        return _fake_score_terms(fake, -1.0)
 
     def __repr__(self) -> str:
         return "HingeGAN()"
 
 
-class LSGAN:
+class LSGAN(TermObjective):
     """Least-squares GAN (Mao et al. 2017): D regresses real to b and fake to a, G pulls D(fake) to c.
 
     D: ``½·E[(D(real) − b)²] + ½·E[(D(fake) − a)²]``;  G: ``½·E[(D(fake) − c)²]``.
@@ -134,34 +191,31 @@ class LSGAN:
     """
 
     name = "lsgan"
-    batches_per_step = 1
+    Options = LSGANOptions
+    smoothable = True  # b, the real target
 
     def __init__(self, real_target: float = 1.0, fake_target: float = 0.0, generator_target: float = 1.0,
                  separate_forwards: bool | None = None) -> None:
-        targets = {"real_target": real_target, "fake_target": fake_target, "generator_target": generator_target}
-        for key, value in targets.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ObjectiveError(f"LSGAN {key} must be a finite number, got {value!r}")
-        if real_target == fake_target:
-            raise ObjectiveError(f"LSGAN real_target and fake_target must differ, both are {real_target}")
+        self.options = LSGANOptions(real_target, fake_target, generator_target)
         self.real_target = float(real_target)
         self.fake_target = float(fake_target)
         self.generator_target = float(generator_target)
         self.separate_forwards = separate_forwards  # see real_fake_logits
-        self.last_stats = StepStats()
+        self.last_stats = StepStats()  # a regression score is no logit: no sigmoid probabilities to report
 
-    def begin_iteration(self, iteration: int, total: int) -> None:
-        """Nothing anneals in this objective."""
-
-    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
-        """``real_target`` overrides b for this call only (how label smoothing reaches this loss)."""
+    def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                            members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
+        """``½·E[(D(real) − b)²] + ½·E[(D(fake) − a)²]``; ``real_target`` replaces b for this call."""
+        lead = 0 if members is None else 1
         b = self.real_target if real_target is None else real_target
-        real_scores, fake_scores = real_fake_logits(D, real, fake, self.separate_forwards)
-        self.last_stats = StepStats()
-        return 0.5 * (real_scores - b).pow(2).mean() + 0.5 * (fake_scores - self.fake_target).pow(2).mean()
+        return real_fake_forwards(Term(real, ones_like_batch(real, lead, b), 0.5, squared_per_sample, role="real"),
+                                  Term(fake, ones_like_batch(fake, lead, self.fake_target), 0.5, squared_per_sample,
+                                       role="fake"), separate)
 
-    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
-        return 0.5 * (logits_of(D, fake) - self.generator_target).pow(2).mean()
+    def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                        members: Sequence[Any] | None = None) -> list[Forward]:
+        lead = 0 if members is None else 1
+        return [[Term(fake, ones_like_batch(fake, lead, self.generator_target), 0.5, squared_per_sample, role="fake")]]
 
     def __repr__(self) -> str:
         return f"LSGAN(real_target={self.real_target}, fake_target={self.fake_target}, generator_target={self.generator_target})"

@@ -18,7 +18,7 @@ def _draws_float64_on(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
-def _sample_beta(alpha: float, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> Tensor:
+def sample_beta(alpha: float, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> Tensor:
     """Beta(α, α) samples from ``generator``: λ = X / (X + Y) with X, Y ~ Gamma(α, 1).
 
     ``torch.distributions.Beta`` takes no generator, so we draw the Gammas ourselves. On the CPU we

@@ -3,26 +3,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from gan_mixup.objectives.base import (
     GENERATOR_LOSSES,
     LAMBDA_DISTRIBUTIONS,
     PAIRINGS,
-    Discriminator,
+    Forward,
     ObjectiveError,
     StepStats,
-    bce,
+    Term,
+    TermObjective,
     check_pair,
-    has_batch_statistics,
-    logits_of,
+    ones_like_batch,
 )
-from gan_mixup.objectives.lambdas import _sample_beta
-from gan_mixup.objectives.standard import generator_loss_on, unmixed_generator_targets
+from gan_mixup.objectives.lambdas import sample_beta
+from gan_mixup.objectives.standard import unmixed_generator_terms
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,37 @@ def _shuffled(data: Tensor, perm: Tensor) -> Tensor:
     return data[torch.arange(len(perm), device=perm.device).unsqueeze(1), perm]
 
 
+@dataclass(frozen=True)
+class MixupOptions:
+    """``MixupGAN``'s options (see the class docstring); checked when built."""
+
+    alpha: float = 0.2
+    per_sample: bool = True
+    generator_loss: str = "non-saturating"
+    lambda_distribution: str = "beta"
+    pairing: str = "real-fake"
+
+    def __post_init__(self) -> None:
+        if self.lambda_distribution not in LAMBDA_DISTRIBUTIONS:
+            raise ObjectiveError(f"unknown lambda distribution {self.lambda_distribution!r}; choose beta or uniform")
+        if self.pairing not in PAIRINGS:
+            raise ObjectiveError(f"unknown pairing {self.pairing!r}; choose real-fake or shuffled")
+        if self.generator_loss not in GENERATOR_LOSSES:
+            raise ObjectiveError(f"unknown generator loss {self.generator_loss!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
+        alpha = self.alpha
+        alpha_ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and (
+            alpha > 0 or (alpha == 0 and self.lambda_distribution == "uniform")
+        )
+        if not alpha_ok:
+            raise ObjectiveError(
+                f"alpha must be a finite number > 0 (0 is allowed only with the uniform λ distribution), got {alpha!r}"
+            )
+        if not isinstance(self.per_sample, bool):
+            raise ObjectiveError(f"per_sample must be True or False, got {self.per_sample!r}")
+        if self.lambda_distribution == "uniform" and alpha > 1:
+            raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
+
+
 def _stack_draws(draws: Sequence[MixDraw]) -> MixDraw:
     """N runs' draws as one, each tensor stacked along a new first dimension."""
     perms = tuple(torch.stack(column) for column in zip(*(d.perms for d in draws)))
@@ -49,7 +79,7 @@ def _stack_draws(draws: Sequence[MixDraw]) -> MixDraw:
     return MixDraw(perms, lam)
 
 
-class MixupGAN:
+class MixupGAN(TermObjective):
     """The mixup GAN of Zhang et al. (ICLR 2018, "Stabilization of GANs", Figure 5).
 
     D sees ``x̃ = λ·real + (1−λ)·fake`` with target λ:  ``D loss = BCE(D(x̃), λ)``, λ ~ Beta(α, α).
@@ -82,7 +112,10 @@ class MixupGAN:
     """
 
     name = "mixup"
-    real_target = 1.0  # the share of real in x̃ is multiplied by this to give D's target
+    Options = MixupOptions
+    draws_randomness = True
+    smoothable = True  # the real share λ of x̃ is D's target: label smoothing makes it t·λ
+    reports = "lambda"
 
     def __init__(
         self,
@@ -94,34 +127,15 @@ class MixupGAN:
         generator: torch.Generator | None = None,
         separate_forwards: bool | None = None,
     ) -> None:
-        if lambda_distribution not in LAMBDA_DISTRIBUTIONS:
-            raise ObjectiveError(f"unknown lambda distribution {lambda_distribution!r}; choose beta or uniform")
-        if pairing not in PAIRINGS:
-            raise ObjectiveError(f"unknown pairing {pairing!r}; choose real-fake or shuffled")
-        if generator_loss not in GENERATOR_LOSSES:
-            raise ObjectiveError(f"unknown generator loss {generator_loss!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
-        alpha_ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and (
-            alpha > 0 or (alpha == 0 and lambda_distribution == "uniform")
-        )
-        if not alpha_ok:
-            raise ObjectiveError(
-                f"alpha must be a finite number > 0 (0 is allowed only with the uniform λ distribution), got {alpha!r}"
-            )
-        if not isinstance(per_sample, bool):
-            raise ObjectiveError(f"per_sample must be True or False, got {per_sample!r}")
-        if lambda_distribution == "uniform" and alpha > 1:
-            raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
+        self.options = MixupOptions(alpha, per_sample, generator_loss, lambda_distribution, pairing)
         self.alpha = float(alpha)
         self.per_sample = per_sample
         self.generator_loss_kind = generator_loss
         self.lambda_distribution = lambda_distribution
         self.pairing = pairing
         self.generator = generator
-        self.separate_forwards = separate_forwards  # see real_fake_logits and generator_loss
+        self.separate_forwards = separate_forwards  # see generator_terms
         self.last_stats = StepStats()
-
-    def begin_iteration(self, iteration: int, total: int) -> None:
-        """Nothing anneals in this objective."""
 
     @property
     def batches_per_step(self) -> int:
@@ -134,7 +148,7 @@ class MixupGAN:
         if self.lambda_distribution == "uniform":
             lam = self.alpha * torch.rand(count, generator=self.generator, device=device, dtype=dtype)
         else:
-            lam = _sample_beta(self.alpha, count, self.generator, device, dtype)
+            lam = sample_beta(self.alpha, count, self.generator, device, dtype)
         return lam.expand(n) if count == 1 else lam
 
     def mix(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
@@ -187,66 +201,45 @@ class MixupGAN:
         d2, l2 = one_batch(r2, f2, draw.perms[1])
         return torch.lerp(d2, d1, per_sample(draw.lam, d1)), torch.lerp(l2, l1, draw.lam)
 
-    def stacked_discriminator_targets(self, members: Sequence[MixupGAN], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """``discriminator_targets`` of N runs at once (``PerSampleObjective``): ``real`` and
-        ``fake`` are their batches stacked, ``(N, B, ...)``; ``members`` (one setting, ``self``
-        among them) each draw from their own generator exactly what their ``discriminator_targets``
-        would, and the mixing runs once for all."""
+    def _mixed(self, real: Tensor, fake: Tensor, members: Sequence[Any] | None) -> tuple[Tensor, Tensor]:
+        """``mix`` for one run, or for N stacked runs (``members``), each drawing from its own
+        generator what its own ``mix`` would; the mixing runs once for all."""
+        if members is None:
+            return self.mix(real, fake)
         draws = [m.draw_mix(real.shape[1], fake.shape[1], real.device, real.dtype) for m in members]
-        x, target = self.apply_mix(_stack_draws(draws), real, fake)
-        for k, m in enumerate(members):
-            m.last_stats = StepStats(lam_mean=target[k].detach().mean())
-        return x, target, 1.0
+        return self.apply_mix(_stack_draws(draws), real, fake)
 
-    def stacked_generator_targets(self, members: Sequence[MixupGAN], real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """``generator_targets`` of N runs at once, as ``stacked_discriminator_targets``."""
-        if self.generator_loss_kind != "mixed":
-            return unmixed_generator_targets(real, fake, self.generator_loss_kind, lead=1)
-        draws = [m.draw_mix(real.shape[1], fake.shape[1], real.device, real.dtype) for m in members]
-        x, target = self.apply_mix(_stack_draws(draws), real, fake)
-        return x, target, -1.0
+    def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                            members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
+        """One term: D on x̃ with target λ (t·λ with a real target t: one-sided label smoothing)."""
+        mixed, target = self._mixed(real, fake, members)
+        if real_target is None:
+            return [[Term(mixed, target)]]
+        return [[Term(mixed, real_target * target, share=target)]]
 
-    def discriminator_loss(self, D: Discriminator, real: Tensor, fake: Tensor, real_target: float | None = None) -> Tensor:
-        """``real_target`` t turns the target λ into t·λ for this call (one-sided label smoothing)."""
-        mixed, target = self.mix(real, fake)
-        logits = logits_of(D, mixed)
-        self.last_stats = StepStats(lam_mean=target.detach().mean())
-        return bce(logits, target if real_target is None else real_target * target)
+    def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
+                        members: Sequence[Any] | None = None) -> list[Forward]:
+        """The unmixed losses as ``StandardGAN``'s; ``mixed``: a fresh x̃ and λ, G maximising D's loss.
 
-    def generator_loss(self, D: Discriminator, fake: Tensor, real: Tensor | None = None) -> Tensor:
-        """With a BatchNorm D and the real batch given, the unmixed losses run D on real ∪ fake and
-        use the fake half: D was trained on batches that mix real and fake, and a batch of fakes
-        alone would be normalised by statistics D never saw (on the digits, DCGAN's D with that
-        mismatch drove G to noise within a few hundred iterations). Without BatchNorm, or with D's
-        BatchNorm in eval mode (the trainer's ``g_step_batchnorm="running"``: the running statistics
-        of the D steps, which saw the mixed batches), D runs on the fakes alone, at ERM's cost."""
-        if self.generator_loss_kind in ("non-saturating", "saturating") and real is not None \
-                and self.separate_forwards is not True and has_batch_statistics(D):
-            check_pair(real, fake)
-            fake_logits = logits_of(D, torch.cat([real, fake]))[len(real):]
-            return bce(fake_logits, 1.0) if self.generator_loss_kind == "non-saturating" else -bce(fake_logits, 0.0)
-        if self.generator_loss_kind != "mixed":
-            return generator_loss_on(D, fake, real, self.generator_loss_kind, self.separate_forwards)
+        With a BatchNorm D and the real batch given, the non-saturating and saturating losses run D
+        on real ∪ fake and use the fake half: D was trained on batches that mix real and fake, and a
+        batch of fakes alone would be normalised by statistics D never saw (on the digits, DCGAN's D
+        with that mismatch drove G to noise within a few hundred iterations). Without BatchNorm, or
+        with D's BatchNorm in eval mode (the trainer's ``g_step_batchnorm="running"``: the running
+        statistics of the D steps, which saw the mixed batches), D runs on the fakes alone, at
+        ERM's cost."""
+        lead = 0 if members is None else 1
+        kind = self.generator_loss_kind
+        if kind in ("non-saturating", "saturating") and real is not None \
+                and self.separate_forwards is not True and batch_statistics:
+            (fake_term,), = unmixed_generator_terms(real, fake, kind, separate, lead)
+            return [[Term(real, None, role="context"), fake_term]]
+        if kind != "mixed":
+            return unmixed_generator_terms(real, fake, kind, separate, lead)
         if real is None:
             raise ObjectiveError("the mixed generator loss needs the real batch: generator_loss(D, fake, real)")
-        mixed, target = self.mix(real, fake)
-        return -bce(logits_of(D, mixed), target)
-
-    def discriminator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """x̃ and λ from ``mix``, as ``discriminator_loss`` draws them (``last_stats`` alike)."""
-        x, target = self.mix(real, fake)
-        self.last_stats = StepStats(lam_mean=target.detach().mean())
-        return x, target, 1.0
-
-    def generator_targets(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, float]:
-        """The unmixed losses as ``StandardGAN``'s; ``mixed``: a fresh x̃ and λ, G maximising D's loss."""
-        if self.generator_loss_kind != "mixed":
-            return unmixed_generator_targets(real, fake, self.generator_loss_kind)
-        x, target = self.mix(real, fake)
-        return x, target, -1.0
-
-    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        mixed, target = self._mixed(real, fake, members)
+        return [[Term(mixed, target, -1.0)]]
 
     def __repr__(self) -> str:
         return (

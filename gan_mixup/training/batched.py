@@ -33,6 +33,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.modalities import modality_of
+from gan_mixup.objectives import OBJECTIVES, TermObjective
 from gan_mixup.rundir import locked
 from gan_mixup.training.checkpoint import prepare_run_dir
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
@@ -55,15 +56,16 @@ MAX_BATCHED_WIDTH = 256
 
 def batchable(config: RunConfig) -> str | None:
     """Why ``config`` cannot be trained batched, or ``None`` when it can: a modality that trains in
-    lockstep (toy points), ``erm`` or ``mixup`` (``PerSampleObjective``), no regularizers, no spectral
+    lockstep (toy points), an objective whose D loss is all terms (every built-in one but wgan-gp,
+    whose penalty needs D's input gradient), no regularizers, no spectral
     norm, no EMA, no --amp, width at most ``MAX_BATCHED_WIDTH``."""
     modality = modality_of(config.dataset)
     if not modality.lockstep:
         return f"{modality.name} runs train one at a time"
     if config.hidden > MAX_BATCHED_WIDTH:
         return f"width {config.hidden} fills the machine alone (batching pays up to width {MAX_BATCHED_WIDTH})"
-    if config.objective not in ("erm", "mixup"):
-        return f"the batched path trains erm and mixup, not {config.objective}"
+    if OBJECTIVES[config.objective].discriminator_penalty is not TermObjective.discriminator_penalty:
+        return f"{config.objective}'s gradient penalty is not batched"
     if config.regularizers:
         return "regularizers are not batched"
     if config.spectral_norm:
@@ -201,10 +203,11 @@ class Lockstep:
 def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     """One generator iteration of every member, as ``train_step`` does it for one: ``d_steps`` D
     updates on fakes from one G forward, then one G update. Returns the last D and the G losses,
-    ``(N,)`` each, detached. Each member's objective states its own losses (``PerSampleObjective``:
-    D's batch and targets, drawn from the member's own stream, and the per-sample loss); one
-    batched D forward evaluates them all. A member whose loss turns NaN/Inf only poisons its own
-    slice of the stacked weights (its gradients touch nothing else); the loop stops recording it."""
+    ``(N,)`` each, detached. The losses are each member's objective's own, derived from its terms
+    by ``TermObjective.stacked_losses`` as for a single run (each member draws its λ and shuffles
+    from its own stream), with one batched D forward for all. A member whose loss turns NaN/Inf
+    only poisons its own slice of the stacked weights (its gradients touch nothing else); the loop
+    stops recording it."""
     states = lockstep.states
     cfg = states[0].config
     objectives = [s.objective for s in states]
@@ -215,7 +218,7 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     reals = torch.stack([s.sample_real(cfg.d_steps * batch) for s in states])
     for step in range(cfg.d_steps):
         part = slice(step * batch, (step + 1) * batch)
-        d_losses = _member_losses(lockstep, objective.stacked_discriminator_targets(objectives, reals[:, part], fakes[:, part]))
+        d_losses = objective.stacked_losses(lockstep.D, objectives, reals[:, part], fakes[:, part])
         lockstep.opt_d.zero_grad(set_to_none=True)
         d_losses.sum().backward()
         lockstep.opt_d.step()
@@ -223,7 +226,7 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     real = torch.stack([s.sample_real(cfg.batch_size) for s in states])
     lockstep.D.requires_grad_(False)
     try:
-        g_losses = _member_losses(lockstep, objective.stacked_generator_targets(objectives, real, fake))
+        g_losses = objective.stacked_losses(lockstep.D, objectives, real, fake, generator=True)
         lockstep.opt_g.zero_grad(set_to_none=True)
         g_losses.sum().backward()
     finally:
@@ -232,15 +235,6 @@ def lockstep_step(lockstep: Lockstep) -> tuple[Tensor, Tensor]:
     for s in states:
         s.iteration += 1
     return d_losses.detach(), g_losses.detach()
-
-
-def _member_losses(lockstep: Lockstep, batch: tuple[Tensor, Tensor, float]) -> Tensor:
-    """Each member's loss, shape ``(N,)``: its objective's per-sample loss on the stacked D's logits
-    of its batch (``(N, B, ...)`` and targets ``(N, B)``), averaged over the batch and scaled."""
-    x, targets, scale = batch
-    logits = lockstep.D(x).squeeze(-1)
-    per_sample = lockstep.states[0].objective.per_sample_loss(logits, targets)
-    return per_sample.mean(1) * scale
 
 
 def train_batched(

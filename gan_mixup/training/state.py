@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
@@ -210,7 +209,7 @@ def _base_objective(config: RunConfig, generator: torch.Generator | None) -> Tra
         options.setdefault("generator_loss", config.generator_loss)
     elif config.generator_loss != "non-saturating":
         raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
-    if "generator" in inspect.signature(OBJECTIVES[config.objective]).parameters:
+    if OBJECTIVES[config.objective].draws_randomness:
         options["generator"] = generator
     options["separate_forwards"] = separate_forwards
     return get_objective(config.objective, **options)

@@ -63,6 +63,7 @@ def test_batched_members_match_their_single_runs_statistically(tmp_path):
     {"objective": "mixup"},
     {"objective": "mixup", "generator_loss": "mixed", "lambda_sampling": "per-batch"},
     {"objective": "mixup", "lambda_distribution": "uniform", "pairing": "shuffled", "generator_loss": "minimax"},
+    {"objective": "lsgan"},
 ], ids=lambda f: "-".join(str(v) for v in f.values()))
 def test_batched_first_steps_equal_the_single_steps_up_to_rounding(fields):
     configs = [make_tiny_config(seed=s, **fields) for s in (0, 1)]
@@ -102,7 +103,8 @@ def test_batched_checkpoint_resumes_unbatched(tmp_path):
 
 
 def test_batching_refuses_what_it_cannot_do():
-    assert batchable(make_tiny_config(objective="hinge"))
+    assert batchable(make_tiny_config(objective="wgan-gp"))  # its penalty needs D's input gradient
+    assert batchable(make_tiny_config(objective="hinge")) is None and batchable(make_tiny_config(objective="lsgan")) is None
     assert batchable(make_tiny_config(regularizers=("r1:1",)))
     assert batchable(make_tiny_config()) is None
     assert batchable(make_tiny_config(hidden=512))  # slower batched than alone: trained one per process
@@ -122,23 +124,26 @@ OBJECTIVE_FIELDS = [
 
 
 @pytest.mark.parametrize("fields", OBJECTIVE_FIELDS, ids=lambda f: "-".join(str(v) for v in f.values()))
-def test_stacked_targets_are_the_members_own_targets_bit_for_bit(fields):
+def test_stacked_terms_are_the_members_own_terms_bit_for_bit(fields):
     # The stacked form draws each member's randomness from the member's own generator, in the
-    # single form's order, and mixes once for all: same bits, and the generators end in the same state.
+    # single form's order, and mixes once for all: same bits (elementwise ops on the same draws),
+    # and the generators end in the same state.
     configs = [make_tiny_config(seed=s, **fields) for s in (0, 1, 2)]
     stacked, single = [build_state(c).objective for c in configs], [build_state(c).objective for c in configs]
     batch = configs[0].batch_size * stacked[0].batches_per_step
     real, fake = torch.randn(3, batch, 2), torch.randn(3, batch, 2)
-    for method in ("discriminator_targets", "generator_targets"):
-        x, target, scale = getattr(stacked[0], "stacked_" + method)(stacked, real, fake)
+    for method in ("discriminator_terms", "generator_terms"):
+        forwards = getattr(stacked[0], method)(real, fake, separate=False, batch_statistics=False, members=stacked)
         for k, objective in enumerate(single):
-            x_k, target_k, scale_k = getattr(objective, method)(real[k], fake[k])
-            assert torch.equal(x[k], x_k) and torch.equal(target[k], target_k) and scale == scale_k
+            own = getattr(objective, method)(real[k], fake[k], separate=False, batch_statistics=False)
+            assert len(own) == len(forwards)
+            for forward, own_forward in zip(forwards, own):
+                for term, own_term in zip(forward, own_forward, strict=True):
+                    assert torch.equal(term.x[k], own_term.x) and torch.equal(term.target[k], own_term.target)
+                    assert (term.weight, term.per_sample, term.role) == (own_term.weight, own_term.per_sample, own_term.role)
     for a, b in zip(stacked, single):
         if getattr(b, "generator", None) is not None:  # erm draws nothing
             assert torch.equal(a.generator.get_state(), b.generator.get_state())
-        if b.last_stats.lam_mean is not None:
-            assert torch.equal(a.last_stats.lam_mean, b.last_stats.lam_mean)
 
 
 @pytest.mark.parametrize("width", [16, 128, 256])
