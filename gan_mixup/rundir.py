@@ -82,6 +82,10 @@ class CheckpointError(GanMixupError, RuntimeError):
     """No usable checkpoint: missing, truncated or corrupted."""
 
 
+class CheckpointWriteError(GanMixupError, OSError):
+    """A checkpoint could not be written (a full disk, a file-size limit); the one before it is kept."""
+
+
 class RunDirectoryError(GanMixupError, FileExistsError):
     """The output directory exists and neither resume nor overwrite was asked for, or is unusable."""
 
@@ -250,9 +254,13 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> float:
     torch.save({"version": CHECKPOINT_VERSION, **state}, buffer)
     try:
         _write_synced(tmp, buffer.getbuffer())
-    except OSError:
+    except OSError as err:
         tmp.unlink(missing_ok=True)  # a full disk leaves the old checkpoints, not a stray half file
-        raise
+        kept = "the previous checkpoint is kept" if target.exists() else "no earlier checkpoint exists"
+        failure = CheckpointWriteError(f"could not write {target} ({err.strerror or err}); {kept}: "
+                                       "make room and continue with --resume")
+        failure.errno = err.errno
+        raise failure from err
     if target.exists():
         os.replace(target, run_dir / PREVIOUS_CHECKPOINT_FILE)
     os.replace(tmp, target)

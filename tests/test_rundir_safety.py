@@ -230,3 +230,24 @@ def test_overwrite_accepts_a_run_of_the_version_before_markers(tmp_path):
     (project / "config.json").write_text('{"dataset": "ring8"}')
     code, _, stderr = run_cli(["toy", "--out", project, *TINY, "--no-progress", "--no-render", "--overwrite"])
     assert code == 2 and "marker" in stderr and (project / "config.json").is_file()
+
+
+def test_a_checkpoint_that_does_not_fit_is_one_line_naming_it_and_leaves_no_half_file(tmp_path):
+    # A file-size limit (as a full disk) hits the first checkpoint: the line names the file and what
+    # is kept; no checkpoint.pt.tmp stays behind, and --resume later finishes the run.
+    import resource
+
+    run = tmp_path / "r"
+    args = [sys.executable, "-m", "gan_mixup.cli", "toy", *TINY, *QUIET, "--hidden", "64", "--iterations", "20",
+            "--checkpoint-every", "10", "--checkpoint-seconds", "0", "--out", str(run)]
+
+    def limit() -> None:  # the snapshots fit; a width-64 checkpoint (~0.2 MB) does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60 * 1024, 60 * 1024))
+
+    done = subprocess.run(args, env=subprocess_env(), capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    line = one_error_line(done.returncode, done.stderr, "could not write", "checkpoint.pt", "--resume")
+    assert "no earlier checkpoint" in line
+    assert not list(run.glob("*.tmp"))
+    done = subprocess.run([*args, "--resume"], env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert load(run / "checkpoint.pt")["iteration"] == 20
