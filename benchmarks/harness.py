@@ -181,6 +181,16 @@ def alternate(timers: dict[str, Callable[[], float]], *, rounds: int, max_second
     return blocks
 
 
+def steps_per_second(step: Callable[[], Any], iterations: int, max_seconds: float = math.inf) -> float:
+    """Rate of up to ``iterations`` calls of ``step`` (fewer once ``max_seconds`` passed, so a block that
+    other processes slow down cannot run for minutes)."""
+    done, start = 0, time.perf_counter()
+    while done < iterations and time.perf_counter() - start < max_seconds:
+        step()
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
 @contextmanager
 def flush_denormal_set(enabled: bool) -> Iterator[None]:
     """This thread's flush-to-zero mode set to ``enabled`` for the block, restored after."""

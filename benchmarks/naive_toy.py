@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
 from torch import nn
+
+from harness import steps_per_second
 
 BATCH, D_STEPS, LATENT, ALPHA = 128, 5, 2, 0.2
 
@@ -71,11 +72,7 @@ class NaiveGAN:
 
     def block(self, iterations: int, max_seconds: float = math.inf) -> float:
         """Generator iterations per second of up to ``iterations`` more steps (fewer after ``max_seconds``)."""
-        done, start = 0, time.perf_counter()
-        while done < iterations and time.perf_counter() - start < max_seconds:
-            self.step()
-            done += 1
-        return done / (time.perf_counter() - start)
+        return steps_per_second(self.step, iterations, max_seconds)
 
 
 def main(argv: list[str] | None = None) -> None:
