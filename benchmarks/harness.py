@@ -159,14 +159,16 @@ def summarise(blocks: list[tuple[float, float]]) -> dict:
 
 # ----- side by side ---------------------------------------------------------------------------
 
-def alternate(timers: dict[str, Callable[[], float]], *, rounds: int, max_seconds: float, max_rounds: int | None = None,
-              min_rounds: int = 2, meter: Callable[[], Any] = OtherLoad) -> dict[str, list[tuple[float, float]]]:
+def alternate(timers: dict[Any, Callable[[], float]], *, rounds: int, max_seconds: float, max_rounds: int | None = None,
+              min_rounds: int = 2, meter: Callable[[], Any] = OtherLoad,
+              on_block: Callable[[int, Any, float, float], None] | None = None) -> dict[Any, list[tuple[float, float]]]:
     """Time one block of each contender per round, in rotation: round r starts at contender r mod n.
 
     Each timer runs one block and returns its rate. Stops when every contender has ``rounds``
     undisturbed blocks, after ``max_rounds`` rounds, or once ``max_seconds`` passed (after at least
-    ``min_rounds`` rounds). Returns ``{name: [(rate, other processes' cores), ...]}`` in round order,
-    so ``zip`` of two lists pairs adjacent blocks.
+    ``min_rounds`` rounds). ``meter()`` measures a block's disturbance (a context manager with
+    ``cores``); ``on_block(round, name, rate, cores)`` hears of each block. Returns ``{name: [(rate,
+    other processes' cores), ...]}`` in round order, so ``zip`` of two lists pairs adjacent blocks.
     """
     names = list(timers)
     blocks: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
@@ -177,6 +179,8 @@ def alternate(timers: dict[str, Callable[[], float]], *, rounds: int, max_second
             with meter() as load:
                 rate = timers[name]()
             blocks[name].append((rate, load.cores))
+            if on_block is not None:
+                on_block(r, name, rate, load.cores)
         r += 1
     return blocks
 
@@ -222,6 +226,11 @@ class TrainerThread:
         self._start = self._end = (0, 0.0)
         self.error: BaseException | None = None
         self.flushed: bool | None = None  # denormals_flushed() inside train
+
+    @property
+    def iteration(self) -> int:
+        """The iteration ``train`` is paused at."""
+        return self._end[0]
 
     def _main(self) -> None:
         torch.set_num_threads(self.threads)
