@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         contenders += [("baseline 1 proc x 1 thread", args.baseline.resolve(), 1, 1),
                        ("baseline 1 proc x 2 threads", args.baseline.resolve(), 1, 2)]
     wall = time.perf_counter()
+    print(f"CPU: {machine()['cpu']}; images/s of each block, contenders in rotation:", flush=True)
     with tempfile.TemporaryDirectory(prefix="gan-mixup-ddp-bench-") as tmp:
         jobs: list[Job] = []
         try:
