@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/amp_cpu.py [--threads T] [--json PATH]     # ~
       .venv/bin/python benchmarks/amp_cpu.py --effect                        # + ~5 minutes of short trainings
       .venv/bin/python benchmarks/amp_cpu.py --quick                         # a ~30 s smoke run
 
-Speed. Two settings, each trained by ``gan_mixup.training.step.train_step`` (the trainer's own step, inside
+Speed. Two settings, each trained by ``gan_mixup.training.train_step`` (the trainer's own step, inside
 ``flush_denormals`` as ``train`` runs it) on two states built from one config and one seed, one with
 ``amp=False`` and one with ``amp=True``:
 
@@ -14,10 +14,10 @@ Speed. Two settings, each trained by ``gan_mixup.training.step.train_step`` (the
 - toy: the paper's GAN, G and D MLPs of 3×512 ReLU, batch 128, 5 D steps per G step, mixup α = 0.2, ring8.
 
 Each state is warmed up, then timed in blocks of the same iteration count, float32 and bfloat16 in
-alternation (the order flips every round), so a slow minute on a shared machine slows both members of
-a pair. The ratio is taken per pair (bfloat16 rate / float32 rate of the adjacent blocks) and the
-table reports the median pair, with the median rates and how many pairs ran while other processes
-kept less than 0.1 core busy (read from /proc/stat, ``toy_throughput.OtherLoad``).
+alternation (``harness.alternate``: the order flips every round), so a slow minute on a shared machine
+slows both members of a pair. The ratio is taken per pair (bfloat16 rate / float32 rate of the adjacent
+blocks) and the table reports the median pair, with the median rates and how many pairs ran while other
+processes kept less than 0.1 core busy (``harness.OtherLoad``).
 
 Effect (``--effect``): the toy GAN where precision matters most, ring8 (σ = 0.01) with the authors'
 ``paper-code`` preset at width 128 for 2,000 iterations, float32 vs bfloat16, per seed: modes covered
@@ -27,27 +27,22 @@ digits at 16 px, width 32, 300 iterations: ``frechet_digits`` and modes of the l
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # toy_throughput, beside this file
-from toy_throughput import CLEAN, OtherLoad, machine  # noqa: E402  (also puts the checkout on sys.path)
+from harness import CLEAN, SIDE_BY_SIDE, alternate, cpu_line, machine, write_json
 
-from gan_mixup import precision  # noqa: E402
-from gan_mixup.config import RunConfig  # noqa: E402
-from gan_mixup.metrics import mode_metrics  # noqa: E402
-from gan_mixup.presets import load_preset  # noqa: E402
-from gan_mixup.rundir import read_records  # noqa: E402
-from gan_mixup.training import RunState, build_state, train  # noqa: E402
-from gan_mixup.training.process import flush_denormals  # noqa: E402
-from gan_mixup.training.step import check_nonfinite, train_step  # noqa: E402
+from gan_mixup import precision
+from gan_mixup.config import RunConfig
+from gan_mixup.metrics import mode_metrics
+from gan_mixup.presets import load_preset
+from gan_mixup.rundir import read_records
+from gan_mixup.training import RunState, build_state, check_nonfinite, flush_denormals, train, train_step
 
 SETTINGS = {
     "images": {"dataset": "digits", "image_size": 32, "hidden": 64, "batch_size": 64, "d_steps": 1},
@@ -82,17 +77,10 @@ def compare_speed(setting: str, warmup: int, rounds: int, block_seconds: float, 
             block(state, warmup)
         per_second = block(states[False], max(2, warmup // 4))
         iterations = max(2, round(per_second * block_seconds))
-        pairs, deadline = [], time.perf_counter() + max_seconds
-        for r in range(rounds):
-            if r >= 2 and time.perf_counter() > deadline:
-                break
-            pair = {}
-            for amp in ((False, True) if r % 2 == 0 else (True, False)):
-                with OtherLoad() as meter:
-                    pair[amp] = block(states[amp], iterations)
-                pair[f"other_{amp}"] = meter.cores
-            pairs.append({"fp32": pair[False], "bf16": pair[True], "ratio": pair[True] / pair[False],
-                          "other_cores": max(pair["other_False"], pair["other_True"])})
+        blocks = alternate({amp: (lambda amp=amp: block(states[amp], iterations)) for amp in (False, True)},
+                           rounds=rounds, max_rounds=rounds, max_seconds=max_seconds)
+        pairs = [{"fp32": fp32, "bf16": bf16, "ratio": bf16 / fp32, "other_cores": max(fp32_other, bf16_other)}
+                 for (fp32, fp32_other), (bf16, bf16_other) in zip(blocks[False], blocks[True])]
     clean = [p for p in pairs if p["other_cores"] < CLEAN]
     use = clean or pairs
     return {"setting": SETTINGS[setting], "warmup": warmup, "iterations_per_block": iterations, "pairs": pairs,
@@ -186,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     for setting in ("images", "toy"):
         result[setting] = compare_speed(setting, **plan[setting])
         r = result[setting]
-        print(f"{setting}: fp32 {r['fp32_median']:.2f} it/s, bf16 {r['bf16_median']:.2f} it/s, bf16/fp32 {r['ratio_median']:.2f}× "
+        print(f"{setting} on {result['cpu']}: fp32 {r['fp32_median']:.2f} it/s, bf16 {r['bf16_median']:.2f} it/s, bf16/fp32 {r['ratio_median']:.2f}× "
               f"(median of {r['clean_pairs'] or len(r['pairs'])} {'undisturbed ' if r['clean_pairs'] else ''}pairs of "
               f"{len(r['pairs'])})", flush=True)
     if args.effect:
@@ -195,15 +183,13 @@ def main(argv: list[str] | None = None) -> dict:
                             "images": image_effect(seeds, 20 if args.quick else 300)}
     result["wall_seconds"] = time.perf_counter() - wall
     print_table(result)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return result
 
 
 def print_table(r: dict) -> None:
     print(f"\ngan-mixup --amp on the CPU: float32 vs bfloat16 autocast" + ("   [--quick: a smoke run, not a measurement]" if r["quick"] else ""))
-    print(f"torch {r['torch']}, {r['threads']} threads, {r['cpu_count']} CPUs: {r['cpu']}; native bfloat16: {', '.join(r['native_bf16']) or 'none'}"
+    print(f"{cpu_line(r['threads'])}; native bfloat16: {', '.join(r['native_bf16']) or 'none'}"
           + (f"; the trainer refuses --amp here: {r['amp_refusal']}" if r["amp_refusal"] else ""))
     head = f"{'setting':<52} {'fp32 it/s':>9} {'bf16 it/s':>9} {'bf16/fp32':>9} {'pairs':>11}"
     print(head)
@@ -213,7 +199,7 @@ def print_table(r: dict) -> None:
         s = r[setting]
         print(f"{names[setting]:<52} {s['fp32_median']:>9.2f} {s['bf16_median']:>9.2f} {s['ratio_median']:>8.2f}× "
               f"{s['clean_pairs']:>4} clean/{len(s['pairs']):<3}")
-    print(f"(medians; ratio per adjacent pair of blocks; over all pairs: images {r['images']['ratio_all_median']:.2f}×, "
+    print(f"(medians; ratio per adjacent pair of blocks, {SIDE_BY_SIDE}; over all pairs: images {r['images']['ratio_all_median']:.2f}×, "
           f"toy {r['toy']['ratio_all_median']:.2f}×; target for images ≥ 1.8×)")
     sp = r["bf16_spacing"]
     print(f"bfloat16 spacing: {sp['below_1']:.4f} below 1, {sp['above_1']:.4f} above 1, {sp['at_0.707']:.4f} at 0.707 "

@@ -23,16 +23,12 @@ the default window holds none of its plots), then kills the process. ``OMP_NUM_T
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import rate_table, tqdm_count, timed_progress  # noqa: E402
-from toy_throughput import machine  # noqa: E402
+from harness import REPO, SIDE_BY_SIDE, cpu_line, fail, machine, rate_table, timed_progress, tqdm_count, write_json
 
 # Runs the authors' script unchanged on the CPU and today's matplotlib (see the module docstring).
 SHIM = """
@@ -61,19 +57,22 @@ def ours_command(out: Path, threads: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--authors", required=True, type=Path, help="a checkout of github.com/hongyi-zhang/mixup")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--from", dest="first", type=int, default=150)
-    parser.add_argument("--to", dest="last", type=int, default=950)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--authors", nargs="?", const="", help="a checkout of github.com/hongyi-zhang/mixup (required)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of both processes (default 1)")
+    parser.add_argument("--from", dest="first", type=int, default=150, help="first iteration of the timed window")
+    parser.add_argument("--to", dest="last", type=int, default=950, help="last iteration of the timed window")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternating (default 3)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
-    script = (args.authors / "gan" / "example_gan.py").resolve()
+    if not args.authors:
+        fail("no checkout of the authors' code: pass --authors PATH (make bench-authors AUTHORS=PATH), a checkout "
+             "of github.com/hongyi-zhang/mixup; nothing is downloaded")
+    script = (Path(args.authors) / "gan" / "example_gan.py").resolve()
     if not script.is_file():
-        parser.error(f"{script} is missing: pass --authors, a checkout of github.com/hongyi-zhang/mixup")
+        fail(f"{script} is missing: pass --authors, a checkout of github.com/hongyi-zhang/mixup")
     if not 10 < args.first < args.last:
-        parser.error("--from must be above 10 and below --to")
+        fail("--from must be above 10 and below --to")
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
            "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
@@ -92,13 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
     cpu = machine()
     print(f"\nToy GAN, ring, latent 2, 3x512, batch 128, 5 D steps, the authors' ERM batch (alpha 0); "
-          f"{args.threads} thread(s); iterations {args.first}-{args.last}; {cpu.get('cpu', '')}")
+          f"iterations {args.first}-{args.last}; {cpu_line(args.threads)}")
     median, best = rate_table(runs)
     report = {"machine": cpu, "threads": args.threads, "window": [args.first, args.last], "runs": runs,
               "median_it_s": median, "best_it_s": best, "ratio_median": median["gan-mixup"] / median["authors"]}
-    print(f"gan-mixup / authors' example_gan.py: {report['ratio_median']:.2f}x (medians)")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+    print(f"gan-mixup / authors' example_gan.py: {report['ratio_median']:.2f}x (medians; processes {SIDE_BY_SIDE}; "
+          f"{cpu['cpu']})")
+    write_json(args.json, report)
     return report
 
 

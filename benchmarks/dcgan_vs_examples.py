@@ -45,10 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import rate_table, timed_progress, tqdm_count  # noqa: E402
-from toy_throughput import machine  # noqa: E402  (also puts the checkout on sys.path)
+from harness import REPO, SIDE_BY_SIDE, cpu_line, fail, machine, rate_table, timed_progress, tqdm_count
 
 BATCH = 64
 EXAMPLE_LINE = re.compile(r"^\[(\d+)/(\d+)\]\[(\d+)/(\d+)\] Loss_D")
@@ -100,7 +97,7 @@ def example_count(text: str) -> int | None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", required=True, type=Path, help="a checkout of github.com/pytorch/examples")
+    parser.add_argument("--examples", nargs="?", const="", help="a checkout of github.com/pytorch/examples (required)")
     parser.add_argument("--objective", default="erm", help="gan-mixup's objective (the example is ERM)")
     parser.add_argument("--amp", action="store_true", help="gan-mixup under bfloat16 autocast (--amp)")
     parser.add_argument("--also", action="append", default=[], metavar="FLAGS",
@@ -111,9 +108,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    main_py = args.examples / "dcgan" / "main.py"
+    if not args.examples:
+        fail("no checkout of pytorch/examples: pass --examples PATH (make bench-dcgan EXAMPLES=PATH), a checkout of "
+             "github.com/pytorch/examples; nothing is downloaded")
+    main_py = Path(args.examples) / "dcgan" / "main.py"
     if not main_py.is_file():
-        parser.error(f"{main_py} is missing: pass --examples, a checkout of github.com/pytorch/examples")
+        fail(f"{main_py} is missing: pass --examples, a checkout of github.com/pytorch/examples")
 
     with tempfile.TemporaryDirectory(prefix="bench-dcgan-") as tmp:
         tmp = Path(tmp)
@@ -137,15 +137,15 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {name} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
     cpu = machine()
-    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
-          f"{cpu.get('cpu', '')}")
+    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; {cpu_line()}")
     median, best = rate_table(runs, digits=3)
     report = {"machine": cpu, "objective": args.objective, "amp": args.amp, "window": [args.first, args.last],
               "runs": runs, "median_it_s": median, "best_it_s": best,
               "ratio_median": median["gan-mixup"] / median["example"],
               "ratios_median": {name: median[name] / median["example"] for name in variants}}
     for name, ratio in report["ratios_median"].items():
-        print(f"{name} ({args.objective}{', --amp' if args.amp else ''}) / example: {ratio:.2f}x (medians)")
+        print(f"{name} ({args.objective}{', --amp' if args.amp else ''}) / example: {ratio:.2f}x (medians; processes "
+              f"{SIDE_BY_SIDE}; {cpu['cpu']})")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return report

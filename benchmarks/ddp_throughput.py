@@ -18,7 +18,7 @@ Contenders, each one long-lived job:
     2 procs x 1 thread    torchrun --standalone --nproc_per_node 2, 1 thread each
     baseline 1 proc x 1 thread / x 2 threads   (with --baseline DIR) the same on DIR's gan_mixup
 
-Sustained, as ``image_throughput.py`` times its trainers: each job starts ``train`` and is paused at a
+Sustained, as ``image_throughput.py`` times its trainers: each job (``ddp_worker.py``) starts ``train``, paused at a
 log record (its callback waits on a FIFO) after ``--warmup`` iterations; then the driver lets the jobs
 run blocks of ``--block`` iterations in rotation, one job at a time, the others paused (a paused rank 1
 waits in gloo's receive, which sleeps). Rank 0 times each block from its log records: images/s = global
@@ -34,67 +34,18 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve()
-REPO = HERE.parents[1]
+from harness import REPO, SIDE_BY_SIDE, OtherLoad, alternate, machine, summarise, write_json
+
+WORKER = Path(__file__).resolve().with_name("ddp_worker.py")
 BATCH = 64
-LOG_EVERY = 10
-CLEAN = 0.1  # cores of other processes below which a block counts as undisturbed
+LOG_EVERY = 10  # the workers' log_every: their blocks end at a log record
 
-
-# ----- the worker: train() paused at log records --------------------------------------------------
-
-def worker(args: argparse.Namespace) -> None:
-    """Train; at each log record where a block ends, report the block (iterations, seconds from the
-    go to this record) on the result FIFO and wait for the next block's iterations on the control
-    FIFO (0: stop)."""
-    import torch
-
-    torch.set_num_threads(args.threads)
-    from contextlib import nullcontext
-
-    from gan_mixup.config import RunConfig
-    from gan_mixup.training import StopTraining, train
-
-    try:
-        from gan_mixup.distributed import process_group
-    except ImportError:  # a baseline checkout from before distributed training: one process only
-        process_group = nullcontext  # type: ignore[assignment]
-
-    config = RunConfig(dataset="digits", objective="mixup", alpha=0.2, batch_size=BATCH, hidden=args.width,
-                       iterations=10**9, log_every=LOG_EVERY, seed=0, metric_samples=0, checkpoint_seconds=0,
-                       checkpoint_every=10**9)
-    with process_group() as world:
-        main = world is None or world.is_main  # None: a baseline checkout from before World
-        control = open(args.control) if main else None
-        result = open(args.result, "w") if main else None
-        target, resumed = [args.warmup], [(0, time.perf_counter())]  # (iteration, time) the block began
-
-        def on_record(record: dict) -> None:
-            if record.get("kind") != "train" or record["iteration"] < target[0]:
-                return
-            now = time.perf_counter()
-            since_iteration, since = resumed[0]
-            print(json.dumps({"iterations": record["iteration"] - since_iteration, "seconds": now - since}),
-                  file=result, flush=True)
-            more = int(control.readline() or 0)
-            if more <= 0:
-                raise StopTraining
-            target[0] = record["iteration"] + more
-            resumed[0] = (record["iteration"], time.perf_counter())  # the pause is not the block's time
-
-        # rank 0 alone has callbacks (the others follow it through the collectives), and a
-        # StopTraining there is agreed by all ranks at the next iteration.
-        train(config, run_dir=None, callbacks=[on_record] if main else [])
-
-
-# ----- the driver -----------------------------------------------------------------------------
 
 class Job:
     """One contender: a process or a torchrun job, paused between blocks."""
@@ -107,11 +58,11 @@ class Job:
         env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
             env.pop(key, None)
-        worker_args = ["--worker", "--threads", str(threads), "--width", str(args.width), "--warmup", str(args.warmup),
+        worker_args = ["--threads", str(threads), "--width", str(args.width), "--warmup", str(args.warmup),
                        "--control", str(self.control_path), "--result", str(self.result_path)]
         launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
         self.log = open(folder / f"{abs(hash(name))}.log", "w+")
-        self.proc = subprocess.Popen([sys.executable, *launcher, str(HERE), *worker_args], env=env,
+        self.proc = subprocess.Popen([sys.executable, *launcher, str(WORKER), *worker_args], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.control = open(self.control_path, "w")  # blocks until the worker opens its end
         self.result = open(self.result_path)
@@ -141,39 +92,8 @@ class Job:
             self.proc.wait()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of ``pids`` and all their descendants (live processes)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = fields
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            total += (int(stats[pid][11]) + int(stats[pid][12])) / ticks
-        todo += children.get(pid, [])
-    return total
-
-
-def busy_seconds() -> float:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--control", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--width", type=int, default=32, help="DCGAN base width (default 32, the digits default)")
     parser.add_argument("--warmup", type=int, default=100, help="iterations before timing (default 100)")
     parser.add_argument("--block", type=int, default=40, help="iterations per timed block (default 40)")
@@ -184,9 +104,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.warmup, args.block, args.rounds = 20, 10, 2
-    if args.worker:
-        worker(args)
-        return {}
     args.block = LOG_EVERY * max(1, math.ceil(args.block / LOG_EVERY))
     args.warmup = LOG_EVERY * max(1, math.ceil(args.warmup / LOG_EVERY))
 
@@ -195,36 +112,27 @@ def main(argv: list[str] | None = None) -> dict:
         contenders += [("baseline 1 proc x 1 thread", args.baseline.resolve(), 1, 1),
                        ("baseline 1 proc x 2 threads", args.baseline.resolve(), 1, 2)]
     wall = time.perf_counter()
-    blocks: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in contenders}  # (images/s, other cores)
+    print(f"CPU: {machine()['cpu']}; images/s of each block, contenders in rotation:", flush=True)
     with tempfile.TemporaryDirectory(prefix="gan-mixup-ddp-bench-") as tmp:
         jobs: list[Job] = []
         try:
             for name, code, processes, threads in contenders:  # started (and warmed up) one after the other
                 jobs.append(Job(name, code, processes, threads, args, Path(tmp)))
             pids = [job.proc.pid for job in jobs] + [os.getpid()]
-            for r in range(args.rounds):
-                for job in jobs[r % len(jobs):] + jobs[: r % len(jobs)]:
-                    busy, own, start = busy_seconds(), cpu_seconds(pids), time.perf_counter()
-                    ips = job.block(args.block)
-                    elapsed = time.perf_counter() - start
-                    other = max(0.0, ((busy_seconds() - busy) - (cpu_seconds(pids) - own)) / elapsed)
-                    blocks[job.name].append((ips, other))
-                    print(f"round {r + 1}: {job.name:<28} {ips:8.1f} images/s   (other processes: {other:.2f} cores)",
-                          flush=True)
+            blocks = alternate({job.name: (lambda job=job: job.block(args.block)) for job in jobs}, rounds=args.rounds,
+                               max_rounds=args.rounds, max_seconds=math.inf, meter=lambda: OtherLoad(pids=pids),
+                               on_block=lambda r, name, ips, other: print(
+                                   f"round {r + 1}: {name:<28} {ips:8.1f} images/s   (other processes: {other:.2f} cores)",
+                                   flush=True))
         finally:
             for job in jobs:
                 job.close()
-    summary = {}
-    for name, v in blocks.items():
-        clean = [ips for ips, other in v if other < CLEAN]
-        chosen = clean or [ips for ips, _ in v]
-        summary[name] = {"best": max(chosen), "median": statistics.median(chosen), "clean": len(clean), "blocks": v}
+    summary = {name: summarise(v) for name, v in blocks.items()}
     result = {"batch": BATCH, "width": args.width, "image_size": 16, "warmup": args.warmup, "block": args.block,
-              "rounds": args.rounds, "cpu_count": os.cpu_count(), "summary": summary,
+              "rounds": args.rounds, **machine(), "summary": summary,
               "baseline": str(args.baseline) if args.baseline else None, "wall_seconds": time.perf_counter() - wall}
     print_table(result)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return result
 
 
@@ -232,17 +140,18 @@ def print_table(result: dict) -> None:
     s = result["summary"]
     print(f"\nimage GAN (digits 16 px, DCGAN width {result['width']}, mixup, global batch {result['batch']}), "
           f"{result['warmup']} warm-up iterations, then {result['rounds']} blocks of {result['block']} per contender "
-          f"in rotation, {result['cpu_count']} CPUs; images/s over the undisturbed blocks")
+          f"{SIDE_BY_SIDE}; images/s over the undisturbed blocks")
+    print(f"CPU: {result['cpu']}, {result['cpu_count']} cores, torch {result['torch']}; torch threads per process as named")
     base = s["1 proc x 1 thread"]
     print(f"  {'contender':<28} {'best':>8} {'median':>8} {'clean/all':>10}  best vs 1 proc x 1 thread")
     for name, v in s.items():
-        print(f"  {name:<28} {v['best']:8.1f} {v['median']:8.1f} {v['clean']:>5}/{len(v['blocks']):<4}  "
+        print(f"  {name:<28} {v['best']:8.1f} {v['median']:8.1f} {v['clean']:>5}/{v['blocks']:<4}  "
               f"{v['best'] / base['best']:5.2f}x")
     if min(v["clean"] for v in s.values()) == 0:
         print("WARNING: a row had no undisturbed block (other processes used >= 0.1 core throughout): its numbers "
               "come from disturbed blocks and are unreliable")
     two, threads = s["2 procs x 1 thread"], s["1 proc x 2 threads"]
-    print(f"2 processes vs 1 process: {two['best'] / base['best']:.2f}x (best; medians "
+    print(f"on {result['cpu']}: 2 processes vs 1 process: {two['best'] / base['best']:.2f}x (best; medians "
           f"{two['median'] / base['median']:.2f}x) of a 1-thread process, at most 2x on 2 cores; "
           f"{two['best'] / threads['best']:.2f}x of one process with 2 threads")
     for n in ("1 thread", "2 threads"):

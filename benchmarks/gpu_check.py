@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, cpu_model
+
 sys.path.insert(0, str(REPO / "tests" / "golden"))
 
 TOY = ["toy", "--device", "cuda", "--iterations", "300", "--snapshot-frames", "8", "--no-progress", "--no-render",
@@ -141,7 +142,7 @@ def main() -> int:
         print("gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing was checked")
         return 2
     print(f"gpu-check: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}, torch {torch.__version__}, "
-          f"CUDA {torch.version.cuda}")
+          f"CUDA {torch.version.cuda}; CPU: {cpu_model()}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.keep) if args.keep else Path(tmp)

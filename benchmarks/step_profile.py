@@ -14,22 +14,16 @@ GEMMs (``toy_throughput.py`` measures that directly, against the GEMMs timed alo
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from toy_throughput import machine  # noqa: E402  (also puts the checkout on sys.path)
+from harness import cpu_line
 
-from gan_mixup import RunConfig  # noqa: E402
-from gan_mixup.presets import load_preset  # noqa: E402
-from gan_mixup.training import build_state  # noqa: E402
-from gan_mixup.training.batched import Lockstep, lockstep_step  # noqa: E402
-from gan_mixup.training.process import flush_denormals, keep_freed_memory  # noqa: E402
-from gan_mixup.training.step import train_step  # noqa: E402
+from gan_mixup import RunConfig
+from gan_mixup.presets import load_preset
+from gan_mixup.training import Lockstep, build_state, flush_denormals, keep_freed_memory, lockstep_step, train_step
 
 # Op-name prefixes of each group (the first match counts); everything else is "other".
 GROUPS = {
@@ -95,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     whole = sum(totals.values())
     what = f"{args.lockstep} seeds in lockstep" if args.lockstep else "one run"
     print(f"{what}, width {args.width}, preset {args.preset}{'' if args.alpha is None else f', alpha {args.alpha}'}, "
-          f"{args.threads} thread(s), {machine().get('cpu', '')}: {whole / args.iterations / 1e3:.1f} ms of self-CPU "
+          f"{cpu_line(args.threads)}: {whole / args.iterations / 1e3:.1f} ms of self-CPU "
           "time per iteration under the profiler")
     print("| where | share |\n|---|---|")
     shares = {group: totals[group] / whole for group in sorted(totals, key=totals.get, reverse=True)}

@@ -2,7 +2,7 @@
 
 Steady state, side by side in one process: every contender's models are first warmed up for
 --warmup iterations (denormals, allocator, caches), then timed on the continuing models in
-alternating blocks of --iterations (best block counts). No snapshots or checkpoints are written (the
+alternating blocks of --iterations (``harness.alternate``; the best undisturbed block counts). No snapshots or checkpoints are written (the
 step is what differs); `gan-mixup sweep` end to end is timed by hand, see benchmarks/README.md.
 
     python benchmarks/sweep_throughput.py                  # 8 seeds, width 128 and 512
@@ -11,16 +11,16 @@ step is what differs); `gan-mixup sweep` end to end is timed by hand, see benchm
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
+from harness import SIDE_BY_SIDE, alternate, cpu_line, cpu_model, summarise
+
 from gan_mixup import RunConfig
-from gan_mixup.training.batched import Lockstep, lockstep_step
 from gan_mixup.presets import load_preset
-from gan_mixup.training import build_state
-from gan_mixup.training.process import flush_denormals
-from gan_mixup.training.step import train_step
+from gan_mixup.training import Lockstep, build_state, flush_denormals, lockstep_step, train_step
 
 
 def configs(width: int, seeds: int, preset: str | None) -> list[RunConfig]:
@@ -55,14 +55,13 @@ def measure(cfgs: list[RunConfig], warmup: int, iterations: int, blocks: int) ->
     group = Lockstep([build_state(cfg) for cfg in cfgs])
     sequential_block(states, warmup)
     lockstep_block(group, warmup)
-    seq, lock = [], []
-    for _ in range(blocks):
-        seq.append(sequential_block(states, iterations))
-        lock.append(lockstep_block(group, iterations))
-    return min(seq), min(lock)
+    rates = alternate({"sequential": lambda: 1 / sequential_block(states, iterations),
+                       "lockstep": lambda: 1 / lockstep_block(group, iterations)},
+                      rounds=blocks, max_rounds=blocks, max_seconds=math.inf)
+    return 1 / summarise(rates["sequential"])["best"], 1 / summarise(rates["lockstep"])["best"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="128,512")
     parser.add_argument("--seeds", type=int, default=8)
@@ -71,18 +70,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--preset", default="paper-code", help="paper-code (default), paper-text or none")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     preset = None if args.preset == "none" else args.preset
-    print(f"{args.seeds} seeds, preset {preset}, {args.threads} threads, warm-up {args.warmup}, best of {args.blocks} "
-          f"alternating blocks of {args.iterations} iterations")
+    print(f"{args.seeds} seeds, preset {preset}, warm-up {args.warmup}, best of {args.blocks} blocks of {args.iterations} "
+          f"iterations, {SIDE_BY_SIDE}; {cpu_line(args.threads)}")
     with flush_denormals():
         for width in (int(w) for w in args.widths.split(",")):
             cfgs = configs(width, args.seeds, preset)
             sequential, batched = measure(cfgs, args.warmup, args.iterations, args.blocks)
             runs = args.seeds * args.iterations
             print(f"width {width:4d}: one after another {runs / sequential:7.1f} run-it/s, "
-                  f"lockstep {runs / batched:7.1f} run-it/s: {sequential / batched:.2f}x")
+                  f"lockstep {runs / batched:7.1f} run-it/s: {sequential / batched:.2f}x on {cpu_model()}")
 
 
 if __name__ == "__main__":

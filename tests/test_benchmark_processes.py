@@ -1,6 +1,6 @@
-"""The benchmarks' machinery: processes.py times a process from its own progress bar, start-up
-cancelled, and kills it; authors_toy_loop.py refuses to run without the authors' checkout;
-toy_throughput.py's hook into train() keeps up with it."""
+"""The benchmarks' process timing (benchmarks/harness.py): a process timed from its own progress bar,
+start-up cancelled, then killed; authors_toy_loop.py refuses to run without the authors' checkout;
+the harness's hook into train() keeps up with it."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +9,7 @@ import sys
 from cli_helpers import REPO, subprocess_env
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from processes import rate_table, timed_progress, tqdm_count  # noqa: E402
+from harness import rate_table, timed_progress, tqdm_count  # noqa: E402
 
 # A slow start, then 20 iterations of 50 ms drawn as a tqdm bar on stderr, then it would run for a minute.
 FAKE_TRAINING = """
@@ -41,15 +41,15 @@ def test_authors_benchmark_without_the_checkout_is_one_error(tmp_path):
     assert "example_gan.py is missing" in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr
 
 
-def test_toy_benchmark_lends_itself_the_state_train_builds():
+def test_the_harness_lends_the_state_train_builds():
     # benchmarks/toy_throughput.py reads the RunState inside train() through this hook; it must keep
     # up with build_state's signature, or `make bench` fails before it times anything.
-    import toy_throughput
+    import harness
 
     from conftest import make_tiny_config
     from gan_mixup.training import train
 
-    with toy_throughput.trainer_state() as captured:
+    with harness.lend_state() as captured:
         result = train(make_tiny_config(iterations=4), None)
     assert len(captured) == 1 and captured[0].iteration == result.iteration == 4
 

@@ -7,8 +7,10 @@ generator iteration), ``schedule`` (what an iteration records, and its one agree
 ``loop`` (``train``), ``recorder`` (the sink of records, snapshots and checkpoints), ``checkpoint``
 (opening a run directory), ``process`` (process settings while training), ``batched`` (a sweep's
 seeds in lockstep), ``outcomes`` (what ``train`` raises and returns). The collectives of a
-data-parallel run are ``gan_mixup.distributed``'s.
+data-parallel run are ``gan_mixup.distributed``'s. The parts that benchmarks and tools drive directly
+(one step, a snapshot, the process settings, a lockstep group) are exported here too.
 """
+from gan_mixup.training.batched import Lockstep, lockstep_step
 from gan_mixup.training.loop import train
 from gan_mixup.training.outcomes import (
     NonFiniteError,
@@ -18,7 +20,13 @@ from gan_mixup.training.outcomes import (
     TrainingSetupError,
     TrainResult,
 )
+from gan_mixup.training.process import denormals_flushed, flush_denormals, keep_freed_memory
+from gan_mixup.training.recorder import take_snapshot
+from gan_mixup.training.schedule import metric_schedule
 from gan_mixup.training.state import RunState, build_objective, build_state, check_config
+from gan_mixup.training.step import check_nonfinite, log_record, train_step
 
-__all__ = ["NonFiniteError", "ResumeError", "RunState", "StopTraining", "TrainResult", "TrainingInterrupted",
-           "TrainingSetupError", "build_objective", "build_state", "check_config", "train"]
+__all__ = ["Lockstep", "NonFiniteError", "ResumeError", "RunState", "StopTraining", "TrainResult", "TrainingInterrupted",
+           "TrainingSetupError", "build_objective", "build_state", "check_config", "check_nonfinite",
+           "denormals_flushed", "flush_denormals", "keep_freed_memory", "lockstep_step", "log_record",
+           "metric_schedule", "take_snapshot", "train", "train_step"]
