@@ -383,6 +383,17 @@ def check_inception(weights_path: str | Path | None) -> None:
         import torch_fidelity  # noqa: F401
     except ImportError:
         raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from None
+    # Build it now (it is kept for the run): a file of the wrong kind fails here, before a run folder
+    # is written, not at the first metric snapshot.
+    try:
+        _inception(weights_path, "cpu")
+    except ImageMetricError:
+        raise
+    except Exception as error:  # an unpickling error, a state dict of another network, ...
+        detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())[:300]
+        raise ImageMetricError(f"{weights_path} is not an InceptionV3 weights file torch-fidelity can load "
+                               f"({type(error).__name__}: {detail}); give torch-fidelity's "
+                               "weights-inception-2015-12-05-6726825d.pth") from None
 
 
 def inception_features(images: np.ndarray | Tensor, weights_path: str | Path | None, *,
