@@ -114,6 +114,7 @@ def logits_of(D: Discriminator, x: Tensor) -> Tensor:
     batch = x.shape[0]
     if batch == 0:
         raise ObjectiveError("the batch is empty: a loss over no samples is undefined")
+    check_floating(x)
     out = D(x)
     if out.shape == (batch,):
         return out
@@ -125,8 +126,25 @@ def logits_of(D: Discriminator, x: Tensor) -> Tensor:
     )
 
 
+def check_floating(*batches: Tensor) -> None:
+    """D's inputs must be floating point: a loss needs gradients through them, and mixing them
+    (λ·real + (1−λ)·fake) has no meaning in integers.
+
+    Example:
+        >>> check_floating(torch.zeros(2, 2, dtype=torch.int64))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ObjectiveError: the discriminator's inputs must be floating point tensors, got torch.int64 ...
+    """
+    for x in batches:
+        if not (isinstance(x, Tensor) and x.is_floating_point()):
+            kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
+            raise ObjectiveError(f"the discriminator's inputs must be floating point tensors, got {kind}: convert "
+                                 "the batches with .float() (images as uint8: scale them to [-1, 1] first)")
+
+
 def check_pair(real: Tensor, fake: Tensor) -> None:
-    """Real and fake batches must share the sample shape, dtype and device."""
+    """Real and fake batches must be floating point and share the sample shape, dtype and device."""
+    check_floating(real, fake)
     if real.shape[1:] != fake.shape[1:]:
         raise ObjectiveError(
             f"real and fake samples differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}"
