@@ -61,3 +61,17 @@ def test_the_cli_refuses_a_mixed_folder_in_one_line_before_writing(tmp_path):
                           timeout=300)
     one_error_line(done.returncode, done.stderr, "thumbs", "beside")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_flat_folders_note_is_one_warning_line_in_the_cli(tmp_path):
+    flat(tmp_path / "data", 40)
+    done = subprocess.run([sys.executable, "-m", "gan_mixup.cli", "images", "--dataset", "folder", "--data-root",
+                           str(tmp_path / "data"), "--image-size", "16", "--hidden", "4", "--latent-dim", "8",
+                           "--batch-size", "16", "--iterations", "2", "--snapshot-frames", "2", "--fixed-samples", "16",
+                           "--metric-samples", "32", "--metric-frames", "1", "--no-progress", "--no-render",
+                           "--out", str(tmp_path / "run")], env=subprocess_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "warn" in line.lower() or "class subfolders" in line]
+    assert len(warned) == 1 and warned[0].startswith("gan-mixup: warning: folder: mode coverage"), done.stderr
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr
