@@ -3,7 +3,7 @@ both as whole processes, on the same MNIST-format files, alternated, start-up ca
 
 Run:  .venv/bin/python benchmarks/dcgan_vs_examples.py --examples PATH [--objective erm] [--amp]
                                                         [--also=--channels-last] [--from 40] [--to 120]
-                                                        [--repeats 3] [--json PATH]
+                                                        [--repeats 3] [--example-workers 0] [--json PATH]
       make bench-dcgan EXAMPLES=PATH
 
 ``PATH`` is a checkout of https://github.com/pytorch/examples (its ``dcgan/main.py`` runs unchanged;
@@ -15,8 +15,12 @@ skips its download.
 Both sides train the same network: DCGAN at 64 px, ngf = ndf = 64, nz = 100, batch 64, Adam 2e-4,
 β1 0.5, ERM (non-saturating G loss), one D step, D's BatchNorm on pure real and fake batches.
 
-- example:   ``python -u main.py --dataset mnist --dataroot DATA --imageSize 64 --niter 1 --manualSeed 0``
-             with its other defaults (2 data-loader workers, a PNG of G's fixed noise every 100 iterations).
+- example:   ``python -u main.py --dataset mnist --dataroot DATA --imageSize 64 --niter 1 --manualSeed 0
+             --workers 0`` with its other defaults (a PNG of G's fixed noise every 100 iterations). ``--workers 0``
+             (``--example-workers``) loads its batches on the training thread, as gan-mixup samples its
+             in-memory dataset: its default 2 loader processes would share the cores with its training
+             threads, and on 2 cores that made it 1.48x where the CPU time said 1.09x. Both then have
+             every core to themselves, in turn, with torch's default thread count.
 - gan-mixup: ``gan-mixup images --dataset mnist --data-root DATA --image-size 64 --hidden 64`` with the
              image defaults of a 2,000-iteration run: its snapshot schedule (G's fixed noise, D's input
              gradients at real, fake and mixed images) and metric snapshots (Fréchet distance, precision,
@@ -29,7 +33,8 @@ Each process is timed from its own progress: the example prints one line per ite
 progress bar (tqdm, to a pipe) reports its count; the parent timestamps what arrives and reports
 iterations per second between ``--from`` and ``--to`` (start-up, data loading and the first
 iterations excluded), then kills the process. The two alternate, ``--repeats`` times each, and the
-table gives the median and best of each and the ratio of the medians.
+table gives the median and best of each and the ratio of the medians, with the CPU they ran on:
+quote a ratio with it (kernels, AMX and cache sizes move these ratios from one CPU to another).
 """
 from __future__ import annotations
 
@@ -77,9 +82,10 @@ def write_mnist(root: Path, n: int) -> Path:
     return root
 
 
-def example_command(main_py: Path, data: Path, out: Path) -> list[str]:
+def example_command(main_py: Path, data: Path, out: Path, workers: int = 0) -> list[str]:
+    """The example's command line: unchanged but for ``--workers`` (its data-loader processes; see above)."""
     return [sys.executable, "-u", str(main_py), "--dataset", "mnist", "--dataroot", str(data), "--imageSize", "64",
-            "--niter", "1", "--manualSeed", "0", "--outf", str(out)]
+            "--niter", "1", "--manualSeed", "0", "--workers", str(workers), "--outf", str(out)]
 
 
 def ours_command(data: Path, out: Path, objective: str, amp: bool, extra: tuple[str, ...] = ()) -> list[str]:
@@ -105,6 +111,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--from", dest="first", type=int, default=40)
     parser.add_argument("--to", dest="last", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--example-workers", type=int, default=0,
+                        help="the example's data-loader processes (its own default is 2; 0 keeps them off the "
+                             "cores both are timed on)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one process may take")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
         variants = {"gan-mixup": ()} | {f"gan-mixup {flags}": tuple(flags.split()) for flags in args.also}
         runs: dict[str, list[dict]] = {"example": [], **{name: [] for name in variants}}
         for repeat in range(args.repeats):
-            order = [("example", example_command(main_py, data, tmp / f"ex{repeat}"))]
+            order = [("example", example_command(main_py, data, tmp / f"ex{repeat}", args.example_workers))]
             order += [(name, ours_command(data, tmp / f"ours{repeat}-{i}", args.objective, args.amp, extra))
                       for i, (name, extra) in enumerate(variants.items())]
             (tmp / f"ex{repeat}").mkdir()
@@ -137,9 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {name} repeat {repeat}: {result['it_s']:.3f} it/s (iterations {result['from']}-"
                       f"{result['to']}, start-up {result['startup_s']:.1f} s)", flush=True)
     cpu = machine()
-    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; {cpu_line()}")
+    print(f"\nDCGAN 64 px, ngf=ndf=64, batch 64, MNIST-format files; iterations {args.first}-{args.last}; "
+          f"the example with --workers {args.example_workers}; {cpu_line()}")
     median, best = rate_table(runs, digits=3)
     report = {"machine": cpu, "objective": args.objective, "amp": args.amp, "window": [args.first, args.last],
+              "example_workers": args.example_workers,
               "runs": runs, "median_it_s": median, "best_it_s": best,
               "ratio_median": median["gan-mixup"] / median["example"],
               "ratios_median": {name: median[name] / median["example"] for name in variants}}

@@ -67,16 +67,29 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def cpu_features() -> str:
+    """The CPU's AVX-512, bfloat16 and matrix units, as /proc/cpuinfo names them ('' elsewhere): a
+    ratio measured with AMX does not carry over to a CPU without it."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return ""
+    found = [name for name in ("avx512f", "avx512_bf16", "amx_bf16") if name in flags]
+    return ", ".join(found) if found else "no AVX-512"
+
+
 def machine() -> dict:
     """What a reader needs to compare two runs of a benchmark."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-            "cpu": cpu_model(), "cpu_count": cpu_count(), "python": platform.python_version()}
+            "cpu": cpu_model(), "features": cpu_features(), "cpu_count": cpu_count(), "python": platform.python_version()}
 
 
 def cpu_line(threads: int | None = None) -> str:
-    """``CPU: <model>, N cores, T torch threads, torch V``: printed beside every figure."""
+    """``CPU: <model> (<features>), N cores, T torch threads, torch V``: printed beside every figure."""
     threads = torch.get_num_threads() if threads is None else threads
-    return f"CPU: {cpu_model()}, {cpu_count()} cores, {threads} torch thread{'s' * (threads != 1)}, torch {torch.__version__}"
+    return (f"CPU: {cpu_model()} ({cpu_features()}), {cpu_count()} cores, {threads} torch thread{'s' * (threads != 1)}, "
+            f"torch {torch.__version__}")
 
 
 def rss_mib() -> float:

@@ -378,6 +378,11 @@ class RunConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
+# The fields RunConfig leaves to the modality (their own default is None, and every run needs a value):
+# each registered modality's ``defaults`` gives them all (``modalities.register`` checks).
+MODALITY_FIELDS = ("iterations", "batch_size", "d_steps", "latent_dim", "hidden", "lr", "betas", "snapshot_frames",
+                   "fixed_samples", "checkpoint_every", "metric_samples", "metric_frames")
+
 SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
 # Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).
 LIMITS: dict[str, int] = {name: spec.limit for name, spec in SPECS.items() if spec.limit is not None}
@@ -431,6 +436,10 @@ def resolve(
     is the paper's networks and data with hinge's own losses. In ``flags``, ``dataset_options`` and
     ``objective_options`` (a dict, or ``KEY=VALUE`` pairs) add to the lower layers' options;
     ``data_scale`` (``presets.DATA_SCALES``) sets ring8's or grid25's options below them.
+
+    A ``file`` that names a dataset of another modality than the one trained (a toy run's config.json
+    with ``flags={"dataset": "digits"}``, or the reverse) is a ``ConfigError``: it holds every size its
+    own modality chose, and which of them its user meant cannot be told from the file.
     """
     flags = dict(flags or {})
     presets = [preset] if isinstance(preset, (str, Preset)) else list(preset or ())
@@ -443,6 +452,14 @@ def resolve(
     dataset = next((layer["dataset"] for layer in (flags, file_fields, lower) if "dataset" in layer),
                    default_dataset or field_default("dataset"))
     modality = modality_of(dataset)
+    if file_fields and modality_of(file_fields["dataset"]) is not modality:
+        # A run's config.json holds every size its own modality chose (a toy's latent 2, 5 D steps, no
+        # metrics): read for another modality's dataset they would train a run nobody asked for.
+        other = modality_of(file_fields["dataset"])
+        raise ConfigError(
+            f"{file} is a config of {file_fields['dataset']!r}, {_article(other.label)} {other.label} dataset; its "
+            f"sizes do not fit {dataset!r}, {_article(modality.label)} {modality.label} dataset: give a config of "
+            f"{_article(modality.label)} {modality.label} run, or leave out the config file")
     fields: dict[str, Any] = base.to_dict() if base is not None else {}
     for p in found:
         fields.update(preset_fields(p, modality))
@@ -466,6 +483,10 @@ def resolve(
 
 
 _MERGED_FLAGS = ("dataset_options", "objective_options")  # flags that add to the options below them
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _takes_generator_loss(objective: Any) -> bool:

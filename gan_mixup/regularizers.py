@@ -41,6 +41,7 @@ from gan_mixup.objectives import (
     Discriminator,
     Objective,
     StepStats,
+    check_floating,
     gradient_penalty,
     input_gradient,
 )
@@ -141,6 +142,7 @@ class InstanceNoise:
         return self.std * (1.0 - self.progress) if self.anneal else self.std
 
     def perturb(self, x: Tensor) -> Tensor:
+        check_floating(x)  # noise on integers fails deep in torch.randn; say what is wrong instead
         std = self.current_std
         if std == 0:
             return x

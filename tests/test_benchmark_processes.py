@@ -66,3 +66,16 @@ def test_rate_table_prints_each_contenders_median_and_best(capsys):
     median, best = rate_table(runs, digits=1)
     assert median == {"example": 2.0, "ours": 4.0} and best == {"example": 3.0, "ours": 4.0}
     assert capsys.readouterr().out.splitlines()[2:] == ["| example | 2.0 | 3.0 |", "| ours | 4.0 | 4.0 |"]
+
+
+def test_dcgan_benchmark_runs_the_example_without_loader_processes_by_default(tmp_path):
+    # Its default 2 data-loader processes would compete for the cores both contenders are timed on.
+    import dcgan_vs_examples
+
+    command = dcgan_vs_examples.example_command(tmp_path / "main.py", tmp_path / "data", tmp_path / "out")
+    assert command[command.index("--workers") + 1] == "0"
+    again = dcgan_vs_examples.example_command(tmp_path / "main.py", tmp_path / "data", tmp_path / "out", workers=2)
+    assert again[again.index("--workers") + 1] == "2"
+    import harness
+
+    assert harness.cpu_features() in harness.cpu_line()  # every figure names the CPU with its AVX-512/BF16/AMX

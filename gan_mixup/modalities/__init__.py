@@ -19,11 +19,16 @@ from gan_mixup.modalities.base import Modality
 from gan_mixup.modalities.images import IMAGES
 from gan_mixup.modalities.points import POINTS
 
-__all__ = ["Modality", "REGISTRY", "UnknownDatasetError", "modality_named", "modality_of", "register"]
+__all__ = ["Modality", "ModalityError", "REGISTRY", "UnknownDatasetError", "modality_named", "modality_of", "register"]
 
 
 class UnknownDatasetError(GanMixupError, ValueError):
     """No registered modality serves this dataset name."""
+
+
+class ModalityError(GanMixupError, ValueError):
+    """A modality that cannot be registered: not a ``Modality``, no name or datasets, missing defaults,
+    or a dataset another modality already serves."""
 
 
 # Order matters only for names two modalities would both claim (none do): the first one wins.
@@ -31,7 +36,37 @@ REGISTRY: dict[str, Modality] = {POINTS.name: POINTS, IMAGES.name: IMAGES}
 
 
 def register(modality: Modality) -> Modality:
-    """Add ``modality`` to the registry (replacing one of the same name) and return it."""
+    """Add ``modality`` to the registry (replacing one of the same name) and return it.
+
+    ``ModalityError`` when it is not a ``Modality`` instance, has no name or no datasets, its
+    ``defaults`` leave out a field RunConfig leaves to the modality (``config.MODALITY_FIELDS``), or it
+    claims a dataset another registered modality serves (a dataset name has one meaning).
+
+    Example:
+        >>> register("signals")
+        Traceback (most recent call last):
+        ...
+        gan_mixup.modalities.ModalityError: register() takes a Modality instance (a subclass of gan_mixup.modalities.Modality), got the str 'signals'
+    """
+    from gan_mixup.config import MODALITY_FIELDS  # config imports this package: import it when called
+
+    if not isinstance(modality, Modality):
+        raise ModalityError("register() takes a Modality instance (a subclass of gan_mixup.modalities.Modality), "
+                            f"got the {type(modality).__name__} {modality!r}"[:300])
+    if not isinstance(modality.name, str) or not modality.name:
+        raise ModalityError(f"a modality needs a name (Modality.name, e.g. 'signals'), got {modality.name!r}")
+    datasets = modality.datasets
+    if isinstance(datasets, str) or not datasets or not all(isinstance(d, str) and d for d in datasets):
+        raise ModalityError(f"modality {modality.name!r}: datasets must be a non-empty tuple of names, got {datasets!r}")
+    missing = [name for name in MODALITY_FIELDS if modality.defaults.get(name) is None]
+    if missing:
+        raise ModalityError(f"modality {modality.name!r}: its defaults must give {', '.join(missing)} (RunConfig "
+                            "leaves these to the modality; see gan_mixup.config.MODALITY_FIELDS)")
+    for other in REGISTRY.values():
+        taken = [d for d in datasets if other.name != modality.name and other.owns(d)]
+        if taken:
+            raise ModalityError(f"modality {modality.name!r}: {', '.join(map(repr, taken))} is already served by "
+                                f"the {other.name!r} modality; give the dataset another name")
     REGISTRY[modality.name] = modality
     return modality
 

@@ -286,12 +286,6 @@ def stacked_logits_of(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return out
 
 
-def check_floating(x: Tensor) -> None:
-    """Samples must be floating point: mixing, noise and gradients are undefined on integers."""
-    if not torch.is_floating_point(x):
-        raise ObjectiveError(f"samples must be floating point, got {x.dtype}: convert them first (e.g. x.float())")
-
-
 def logits_of(D: Discriminator, x: Tensor) -> Tensor:
     """Run ``D`` on ``x`` and return one logit per sample, shape ``(B,)``.
 
@@ -302,6 +296,7 @@ def logits_of(D: Discriminator, x: Tensor) -> Tensor:
     batch = x.shape[0]
     if batch == 0:
         raise ObjectiveError("the batch is empty: a loss over no samples is undefined")
+    check_floating(x)
     out = D(x)
     if out.shape == (batch,):
         return out
@@ -313,10 +308,25 @@ def logits_of(D: Discriminator, x: Tensor) -> Tensor:
     )
 
 
+def check_floating(*batches: Tensor) -> None:
+    """D's inputs must be floating point: a loss needs gradients through them, and mixing them
+    (λ·real + (1−λ)·fake) has no meaning in integers.
+
+    Example:
+        >>> check_floating(torch.zeros(2, 2, dtype=torch.int64))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ObjectiveError: the discriminator's inputs must be floating point tensors, got torch.int64 ...
+    """
+    for x in batches:
+        if not (isinstance(x, Tensor) and x.is_floating_point()):
+            kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
+            raise ObjectiveError(f"the discriminator's inputs must be floating point tensors, got {kind}: convert "
+                                 "the batches with .float() (images as uint8: scale them to [-1, 1] first)")
+
+
 def check_pair(real: Tensor, fake: Tensor) -> None:
     """Real and fake batches must be floating point and share the sample shape, dtype and device."""
-    check_floating(real)
-    check_floating(fake)
+    check_floating(real, fake)
     if real.shape[1:] != fake.shape[1:]:
         raise ObjectiveError(
             f"real and fake samples differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}"

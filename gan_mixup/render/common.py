@@ -217,13 +217,16 @@ def _one_modality(references: list[Reference], labels: list[str]) -> Modality:
 
 
 def _read_reference(run_dir: Path) -> Reference:
-    """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, a missing one
-    ``NothingToRenderError`` in a run that has its ``config.json`` (training stopped before writing
-    it), ``FileNotFoundError`` elsewhere."""
+    """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, and so is a
+    missing one beside snapshots (it was deleted: say how to write it again); a missing one in a run
+    that has its ``config.json`` but no snapshot is ``NothingToRenderError`` (training stopped before
+    writing it), ``FileNotFoundError`` elsewhere."""
     try:
         reference = read_reference(run_dir)
     except NotARunDirectoryError:
         if (Path(run_dir) / CONFIG_FILE).is_file():
+            if (Path(run_dir) / SNAPSHOT_DIR).is_dir() and list_snapshots(run_dir):
+                raise _reference_missing(Path(run_dir)) from None
             raise _nothing_yet(Path(run_dir)) from None
         raise
     except (GanMixupError, FileNotFoundError):
@@ -267,6 +270,27 @@ def _snapshot_files(run_dir: Path) -> list[Path]:
     if not files:
         raise _nothing_yet(Path(run_dir))
     return files
+
+
+def _reference_missing(run_dir: Path) -> SnapshotError:
+    """The snapshots are there but the real samples every frame is drawn against are not: a resume
+    writes them again from config.json (the same seed and data give the same file)."""
+    try:
+        command = modality_named(_modality_name_of_config(run_dir)).command or "toy"
+    except (GanMixupError, OSError, ValueError, KeyError, TypeError):
+        command = "toy|images"
+    return SnapshotError(
+        f"{run_dir / SNAPSHOT_DIR / REFERENCE_FILE} is missing: every frame is drawn against these real samples. "
+        f"Restore it from a copy, or write it again with: gan-mixup {command} --resume --out {run_dir} "
+        "(rebuilt from config.json; nothing else of the run changes), then render")
+
+
+def _modality_name_of_config(run_dir: Path) -> str:
+    import json
+
+    from gan_mixup.modalities import modality_of
+
+    return modality_of(json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))["dataset"]).name
 
 
 def _nothing_yet(run_dir: Path) -> NothingToRenderError:

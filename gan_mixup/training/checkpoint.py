@@ -16,6 +16,8 @@ from gan_mixup.rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     PREVIOUS_CHECKPOINT_FILE,
+    REFERENCE_FILE,
+    SNAPSHOT_DIR,
     RunDirectoryError,
     clear_run_dir,
     holds_only_lock,
@@ -76,6 +78,9 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, state: RunState, *, resume
         check_world_size(checkpoint, state.world.world_size)
         write_marker(run_dir, "run")
         write_config(run_dir, config.to_json())
+        if not (run_dir / SNAPSHOT_DIR / REFERENCE_FILE).is_file():
+            # Deleted, or lost with a copy: made from the config's seed and data alone, so the same file.
+            write_reference(run_dir, state.reference)
         return checkpoint
     if not holds_only_lock(run_dir):
         if resume and not is_marked(run_dir) and not (run_dir / CONFIG_FILE).is_file():

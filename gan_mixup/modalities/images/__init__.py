@@ -134,6 +134,9 @@ class Images(Modality):
         for name in ("fid_weights", "data_root"):
             if getattr(config, name) is not None and not isinstance(getattr(config, name), str):
                 return f"{name} must be a path, got {getattr(config, name)!r}"
+        if config.fid_weights is not None and not config.fid_weights.strip():
+            # An empty path would otherwise read as "no FID": say so rather than drop the request.
+            return "fid_weights must name the InceptionV3 weights file, got an empty path (leave it out for no FID)"
         if config.dataset in BUNDLED_DATASETS and config.data_root is not None:
             return f"{config.dataset} is bundled with scikit-learn and takes no --data-root"
         if config.dataset not in BUNDLED_DATASETS and config.data_root is None:

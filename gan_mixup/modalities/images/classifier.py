@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_mixup.errors import GanMixupWarning
+
 CLASSIFIER_VERSION = 2
 FEATURES = 64  # the digit classifier's feature width (kept for callers of the old module)
 _SEED = 20180212  # any fixed value: the weights depend only on it, the data and the recipe
@@ -330,7 +332,8 @@ def _load(path: Path, spec: ClassifierSpec, image_size: int) -> DomainClassifier
         model.held_out_accuracy = float(saved["held_out_accuracy"])
     except Exception as error:  # truncated, garbage, or a different layout: any of them means "train again"
         first_line = (str(error).splitlines() or [type(error).__name__])[0][:200]
-        warnings.warn(f"the cached classifier {path} is unreadable ({first_line}); training it again", stacklevel=3)
+        warnings.warn(f"the cached classifier {path} is unreadable ({first_line}); training it again",
+                      GanMixupWarning, stacklevel=3)
         return None
     return model.eval()
 
@@ -352,9 +355,12 @@ def _save(model: DomainClassifier, path: Path) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError as error:
-        # A read-only home is no reason to fail a run: the classifier still works, only uncached.
-        warnings.warn(f"could not cache the classifier at {path}: {error}", stacklevel=3)
+    except (OSError, RuntimeError) as error:
+        # A read-only home, a full disk or a file-size limit is no reason to fail a run: the classifier
+        # still works, only uncached. torch.save reports a failed write as RuntimeError, not OSError.
+        detail = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        warnings.warn(f"could not cache the classifier at {path} ({detail}); it is used uncached and trained "
+                      "again next time", GanMixupWarning, stacklevel=3)
 
 
 def load_or_train(

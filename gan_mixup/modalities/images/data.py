@@ -10,7 +10,8 @@ draws exactly the batches an uninterrupted one would.
     stacked-mnist   three independent MNIST digits from ``data_root`` as R, G, B (1,000 modes; VEEGAN, PacGAN)
     mnist, fashion-mnist, cifar10   torchvision's files under ``data_root``; nothing is ever downloaded
     folder          ``data_root/<class>/<image>`` as torchvision's ImageFolder reads it, or
-                    ``data_root/<image>`` without classes (no labels, so no mode metrics)
+                    ``data_root/<image>`` without classes (no labels, so no mode metrics); hidden
+                    entries never count, and images beside subfolders are refused
 
 Example:
     >>> ds = get_image_dataset("digits", image_size=16)
@@ -356,7 +357,7 @@ def _folder_files(root: Path) -> tuple[list[str], list[int]]:
 
     if not root.is_dir():
         raise DatasetNotFoundError(f"folder: {root} is not a directory; expected {_FOLDER_LAYOUT}")
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not _hidden(entry.name))
     if not classes:
         raise DatasetNotFoundError(f"folder: no class folders under {root}; expected {_FOLDER_LAYOUT}")
     files: list[str] = []
@@ -379,7 +380,8 @@ def _folder_files(root: Path) -> tuple[list[str], list[int]]:
 
 
 def _walk_files(top: Path, root: Path) -> list[str]:
-    """Every file under ``top``, following symlinks, sorted by folder then name (as ImageFolder does)."""
+    """Every file under ``top``, following symlinks, sorted by folder then name (as ImageFolder does);
+    hidden files and folders (``.ipynb_checkpoints``, ``._x.png``) are left out."""
     def refuse(error: OSError) -> None:
         raise DataError(f"folder: cannot read {error.filename}: {error.strerror or error}")
 
@@ -387,6 +389,8 @@ def _walk_files(top: Path, root: Path) -> list[str]:
     above = {str(top): {os.path.realpath(root), os.path.realpath(top)}}
     found = []
     for folder, subfolders, names in os.walk(top, followlinks=True, onerror=refuse):
+        subfolders[:] = [sub for sub in subfolders if not _hidden(sub)]  # pruned: os.walk does not enter them
+        names = [name for name in names if not _hidden(name)]
         for sub in subfolders:
             real = os.path.realpath(os.path.join(folder, sub))
             if real in above[folder]:
@@ -400,11 +404,25 @@ def _walk_files(top: Path, root: Path) -> list[str]:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
+def _hidden(name: str) -> bool:
+    """A dot-file or dot-folder (``.ipynb_checkpoints``, ``.DS_Store``, macOS's ``._x.png``): never data."""
+    return name.startswith(".")
+
+
 def _load_flat_folder(root: Path, image_size: int, channels: int) -> tuple[Tensor, None] | None:
-    """The images directly under ``root`` when it has no subfolders (None otherwise): uint8 ``(N, C, S, S)``."""
-    if not root.is_dir() or any(p.is_dir() for p in root.iterdir()):
+    """The images directly under ``root`` when it has no subfolders (None when it has some, or no images):
+    uint8 ``(N, C, S, S)``. Hidden entries never count; images beside subfolders are refused, as neither
+    reading of that layout (the subfolders as classes, or the top-level images alone) uses every image."""
+    if not root.is_dir():
         return None
-    files = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    entries = [p for p in root.iterdir() if not _hidden(p.name)]
+    subfolders = sorted(p.name for p in entries if p.is_dir())
+    files = sorted(p for p in entries if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
+    if subfolders and files:
+        raise DataError(
+            f"folder: {root} holds {len(files)} image(s) (e.g. {files[0].name}) beside the subfolder(s) "
+            f"{', '.join(subfolders[:3])}{' ...' if len(subfolders) > 3 else ''}: either put every image in a class "
+            f"folder ({_FOLDER_LAYOUT}) or keep only images directly under it (no classes); move the others out")
     if not files:
         return None  # ImageFolder's own message names the layout expected
     from torchvision.transforms import v2

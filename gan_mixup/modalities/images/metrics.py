@@ -26,7 +26,7 @@ from torch import Tensor
 
 from gan_mixup.modalities.images.digit_classifier import DigitClassifier, load_digit_classifier
 from gan_mixup.modalities.images.classifier import ClassifierSpec, DomainClassifier, load_classifier, random_feature_net
-from gan_mixup.errors import GanMixupError
+from gan_mixup.errors import GanMixupError, GanMixupWarning
 from gan_mixup.modalities.images.features import NEAREST_K, knn_radii, prdc
 
 # The channels of each digit dataset; each channel is one digit, so it has 10 ** channels modes.
@@ -240,7 +240,7 @@ def judge_for(dataset: Any, *, cache_dir: str | Path | None = None, spec: Classi
         if classes < 2:
             warnings.warn(f"{dataset.name}: mode coverage and KL over modes need class subfolders "
                           "(<root>/<class>/<image>, two or more); without them only Fréchet, precision, recall, "
-                          "density and coverage are measured, in random CNN features", stacklevel=2)
+                          "density and coverage are measured, in random CNN features", GanMixupWarning, stacklevel=2)
             judge = Judge(random_feature_net(c0, dataset.image_size), dataset.stack, None)
         elif dataset.name in DIGIT_DATASETS and spec is None and cache_dir is None:
             judge = Judge(_classifier_for(dataset.image_size), dataset.stack, classes)
@@ -383,6 +383,17 @@ def check_inception(weights_path: str | Path | None) -> None:
         import torch_fidelity  # noqa: F401
     except ImportError:
         raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from None
+    # Build it now (it is kept for the run): a file of the wrong kind fails here, before a run folder
+    # is written, not at the first metric snapshot.
+    try:
+        _inception(weights_path, "cpu")
+    except ImageMetricError:
+        raise
+    except Exception as error:  # an unpickling error, a state dict of another network, ...
+        detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())[:300]
+        raise ImageMetricError(f"{weights_path} is not an InceptionV3 weights file torch-fidelity can load "
+                               f"({type(error).__name__}: {detail}); give torch-fidelity's "
+                               "weights-inception-2015-12-05-6726825d.pth") from None
 
 
 def inception_features(images: np.ndarray | Tensor, weights_path: str | Path | None, *,
