@@ -35,7 +35,7 @@ from gan_mixup.errors import GanMixupError
 from gan_mixup.modalities import modality_of
 from gan_mixup.objectives import OBJECTIVES, TermObjective
 from gan_mixup.rundir import locked
-from gan_mixup.training.checkpoint import prepare_run_dir
+from gan_mixup.training.opening import prepare_run_dir
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
 from gan_mixup.training.process import _signals_to_flag, flush_denormals, keep_freed_memory
 from gan_mixup.training.recorder import Recorder
@@ -327,7 +327,7 @@ def _run_group(states: list[RunState], recorders: list[Recorder], first_dir: Pat
                 lockstep.sync_members()
             for k in [k for k in alive if decision.checkpoint or k in leaving]:
                 try:
-                    recorders[k].checkpoint(states[k])
+                    recorders[k].checkpoint(states[k].checkpoint(recorders[k].checkpoint_iteration), states[k].iteration)
                 except NonFiniteError as err:
                     alive.remove(k)
                     statuses[indices[k]] = "diverged"

@@ -23,12 +23,14 @@ import torch
 
 from gan_mixup.config import RunConfig
 from gan_mixup.distributed import this_world
-from gan_mixup.training.checkpoint import open_run
+from gan_mixup.training.opening import open_run
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted, TrainingSetupError, TrainResult
 from gan_mixup.training.process import Progress, _signals_to_flag, flush_denormals, keep_freed_memory
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Decision, Schedule, metric_schedule
-from gan_mixup.training.state import build_state, check_fid_weights, check_same_config
+from gan_mixup.training.checks import check_fid_weights
+from gan_mixup.training.parallel import check_same_config
+from gan_mixup.training.state import build_state
 from gan_mixup.training.step import check_nonfinite, log_record, train_step
 
 
@@ -96,7 +98,8 @@ def train(
                     decision = schedule.decide(state.iteration, signalled[0] if signalled else None, recorder.stop_requested)
                     if decision.checkpoint:
                         recorder.skipped(check_nonfinite(state, config.on_nonfinite, recorder.checkpoint_iteration))
-                        recorder.checkpoint(state)
+                        if recorder.checkpoints:  # every rank takes it; rank 0 writes it
+                            recorder.checkpoint(state.checkpoint(recorder.checkpoint_iteration), state.iteration)
                     if decision.signal_name is not None:
                         raise TrainingInterrupted(run_dir, state.iteration, decision.signal_name)
             except NonFiniteError as err:  # a non-finite loss (check_nonfinite) or non-finite weights (checkpoint)

@@ -1,9 +1,10 @@
 """The sink of a run's records: ``metrics.jsonl``, snapshot files and checkpoints in the run
 directory, and the user's callbacks.
 
-A recorder decides nothing: the loop tells it what to record and when (``schedule.py``). It notes a
-callback's ``StopTraining`` in ``stop_requested`` for the loop's decision, and counts the seconds
-each checkpoint took.
+A recorder decides nothing: the loop tells it what to record and when (``schedule.py``), and hands
+it each checkpoint already taken (``RunState.checkpoint``, which refuses non-finite weights). It
+notes a callback's ``StopTraining`` in ``stop_requested`` for the loop's decision, and counts the
+seconds each checkpoint took.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from torch import nn
 
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import open_metrics, save_checkpoint
-from gan_mixup.training.outcomes import Callback, NonFiniteError, StopTraining
+from gan_mixup.training.outcomes import Callback, StopTraining
 from gan_mixup.training.state import RunState
 
 
@@ -90,29 +91,16 @@ class Recorder:
         if self.record:
             self.emit(take_snapshot(state, self.run_dir, with_metrics=with_metrics))
 
-    def checkpoint(self, state: RunState) -> None:
-        """Flush the metrics, refuse non-finite weights (``NonFiniteError``), save ``state`` atomically.
-
-        Every rank of a data-parallel run calls it at the same iteration: the weights are the same
-        everywhere, so is the refusal; the BatchNorm statistics are made rank 0's and the RNG
-        streams of every rank gathered, so a resume restores every rank exactly.
-        """
-        if not self.checkpoints:
-            return
-        bad = state.nonfinite_parameters()
-        if bad:
-            raise NonFiniteError(f"non-finite parameters at iteration {state.iteration}: {', '.join(bad[:4])}",
-                                 state.iteration, self.checkpoint_iteration, state.config.on_nonfinite)
-        state.world.broadcast_from_main(state.generator, parameters=False)
-        state.world.broadcast_from_main(state.discriminator, parameters=False)
-        checkpoint = state.state_dict()
-        if self.run_dir is None:
+    def checkpoint(self, checkpoint: dict[str, Any] | None, iteration: int) -> None:
+        """Flush and fsync the metrics, then save ``checkpoint`` (``RunState.checkpoint``'s, taken
+        by every rank) atomically as the checkpoint of ``iteration``, with the metrics' length."""
+        if self.run_dir is None or checkpoint is None:
             return
         self.metrics_file.flush()
         os.fsync(self.metrics_file.fileno())
         checkpoint["metrics_offset"] = self.metrics_file.tell()
         self.checkpoint_seconds.append(save_checkpoint(self.run_dir, checkpoint))
-        self.checkpoint_iteration = state.iteration
+        self.checkpoint_iteration = iteration
 
     def close(self) -> None:
         if self.metrics_file is not None:

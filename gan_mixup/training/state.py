@@ -1,8 +1,7 @@
 """A run's evolving state: ``RunState``, built from a config and a world, saved and loaded whole.
 
 In a data-parallel run (torchrun) each rank builds the same state and then makes it its share
-(``make_data_parallel``); the collectives are ``gan_mixup.distributed``'s, through the run's
-``World``, and a single process, a world of one, takes none of that path.
+(``parallel.make_data_parallel``); a single process, a world of one, takes none of that path.
 
 Example:
     >>> from gan_mixup import RunConfig
@@ -22,13 +21,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_mixup import precision
-from gan_mixup.config import ConfigError, RunConfig
+from gan_mixup.config import RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
 from gan_mixup.modalities import Modality, modality_of
-from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, TrainingObjective, get_objective
-from gan_mixup.regularizers import parse_regularizer, with_regularizers
+from gan_mixup.objectives import TrainingObjective
 from gan_mixup.rundir import Reference
+from gan_mixup.training.device import run_device
+from gan_mixup.training.objective import build_objective
+from gan_mixup.training.outcomes import NonFiniteError
+from gan_mixup.training.parallel import make_data_parallel
 
 
 class Data(Protocol):
@@ -118,6 +119,22 @@ class RunState:
         self.iteration = int(checkpoint["iteration"])
         torch.set_rng_state(checkpoint["torch_rng"])
 
+    def checkpoint(self, last_checkpoint: int | None) -> dict[str, Any]:
+        """The checkpoint of this iteration (``state_dict``), after refusing non-finite weights
+        (``NonFiniteError`` naming ``last_checkpoint``, the newest checkpoint on disk).
+
+        Every rank of a data-parallel run calls it at the same iteration: the weights are the same
+        everywhere, so is the refusal; the BatchNorm statistics are made rank 0's and the RNG
+        streams of every rank gathered, so a resume restores every rank exactly.
+        """
+        bad = self.nonfinite_parameters()
+        if bad:
+            raise NonFiniteError(f"non-finite parameters at iteration {self.iteration}: {', '.join(bad[:4])}",
+                                 self.iteration, last_checkpoint, self.config.on_nonfinite)
+        self.world.broadcast_from_main(self.generator, parameters=False)
+        self.world.broadcast_from_main(self.discriminator, parameters=False)
+        return self.state_dict()
+
     def nonfinite_parameters(self) -> list[str]:
         """The names of G's and D's parameters holding a NaN or Inf (one host sync)."""
         named = [("generator." + n, p) for n, p in self.generator.named_parameters()]
@@ -130,89 +147,6 @@ class RunState:
 
     def sample_noise(self, n: int) -> Tensor:
         return torch.randn(n, self.config.latent_dim, generator=self.rngs["noise"], device=self.device)
-
-
-def build_objective(config: RunConfig, generator: torch.Generator | None = None) -> TrainingObjective:
-    """The objective named by ``config``, with its options and regularizers; all its randomness
-    (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
-    objective = _base_objective(config, generator)
-    if not config.regularizers:
-        return objective
-    return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
-
-
-def check_config(config: RunConfig) -> None:
-    """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
-    regularizers, dataset options), without building models or touching the disk."""
-    run_device(config)
-    modality_of(config.dataset).build_data(config)
-    build_objective(config)
-    check_fid_weights(config)
-
-
-def check_fid_weights(config: RunConfig) -> None:
-    """``--fid-weights``: the local weights file and the torch-fidelity extra, before anything is written."""
-    if config.fid_weights:
-        from gan_mixup.modalities.images.metrics import check_inception
-
-        check_inception(config.fid_weights)
-
-
-def run_device(config: RunConfig) -> torch.device:
-    """The device ``config`` trains on; ``ConfigError`` when it is missing here or ``amp`` cannot run on it
-    (see ``gan_mixup.precision``)."""
-    device = resolve_device(config.device)
-    refusal = precision.amp_refusal(device) if config.amp else None
-    if refusal is not None:
-        raise ConfigError(refusal)
-    return device
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else the CPU; any other name must be usable here.
-
-    Raises ``ConfigError`` for a device this machine lacks (``cuda`` without a GPU, ``cuda:3`` on a
-    machine with two, ``mps`` off Apple silicon), before anything is built or written.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} is not usable here: torch finds no CUDA GPU (use --device cpu or auto)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} is not usable here: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {name!r} is not usable here: MPS is not available (use --device cpu or auto)")
-    return device
-
-
-# --d-forward: D on real and fake in one forward or two; "auto" lets the objective decide (two exactly
-# when D has BatchNorm).
-SEPARATE_FORWARDS = {"auto": None, "joint": False, "separate": True}
-
-
-def _base_objective(config: RunConfig, generator: torch.Generator | None) -> TrainingObjective:
-    separate_forwards = SEPARATE_FORWARDS[config.d_forward]
-    if config.objective == "mixup":
-        return MixupGAN(
-            alpha=config.alpha,
-            per_sample=config.lambda_sampling == "per-sample",
-            generator_loss=config.generator_loss,
-            lambda_distribution=config.lambda_distribution,
-            pairing=config.pairing,
-            generator=generator,
-            separate_forwards=separate_forwards,
-        )
-    options: dict[str, object] = dict(config.objective_options)
-    if config.objective == "erm":
-        options.setdefault("generator_loss", config.generator_loss)
-    elif config.generator_loss != "non-saturating":
-        raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
-    if OBJECTIVES[config.objective].draws_randomness:
-        options["generator"] = generator
-    options["separate_forwards"] = separate_forwards
-    return get_objective(config.objective, **options)
 
 
 def stream_seeds(seed: int) -> np.ndarray:
@@ -269,65 +203,3 @@ def make_adam(parameters: Iterable[Tensor], config: RunConfig) -> torch.optim.Ad
     # fused=True runs the whole Adam update as one kernel per device (CPU included since torch 2.4):
     # about 30 small ops per parameter tensor fewer than the default, which matters at batch 128.
     return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, fused=True)
-
-
-# ----- a rank's share of a data-parallel run ---------------------------------------------------
-
-def rank_stream_seeds(seed: int, rank: int) -> np.ndarray:
-    """The data, noise and objective seeds of ``rank`` in a data-parallel run: a child of the run's
-    seed per rank (``SeedSequence`` spawn keys), independent of each other and of ``stream_seeds``.
-
-    Example:
-        >>> [int(s) for s in rank_stream_seeds(0, 1)] != [int(s) for s in rank_stream_seeds(0, 0)]
-        True
-    """
-    return np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(3)
-
-
-def make_data_parallel(state: RunState, world: World) -> None:
-    """Make a fresh state this rank's share of a data-parallel run, in place.
-
-    The models, fixed noise and frame reals come from the run's seed, the same on every rank; the
-    models are also broadcast from rank 0, so the ranks start equal whatever the hardware. The data,
-    noise and objective streams are reseeded per rank (``rank_stream_seeds``), so each rank draws its
-    own share of the global batch. ``sync_batchnorm`` turns G's and D's BatchNorm into SyncBatchNorm.
-    Raises ``ConfigError`` (on every rank alike) when the batch does not split evenly or SyncBatchNorm
-    cannot run here.
-    """
-    config = state.config
-    if config.batch_size % world.world_size:
-        raise ConfigError(f"--batch-size {config.batch_size} is the global batch and must split evenly over "
-                          f"{world.world_size} processes")
-    for name, seed in zip(("data", "noise", "objective"), rank_stream_seeds(config.seed, world.rank)):
-        state.rngs[name].manual_seed(int(seed))
-    if config.sync_batchnorm:
-        check_sync_batchnorm(config, state.discriminator, state.device)
-        # The same Parameter objects move into the SyncBatchNorm layers: the optimisers keep working.
-        state.generator = nn.SyncBatchNorm.convert_sync_batchnorm(state.generator)
-        state.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(state.discriminator)
-    for module in (state.generator, state.discriminator, *([state.ema] if state.ema is not None else [])):
-        world.broadcast_from_main(module)
-    state.world = world
-
-
-def check_sync_batchnorm(config: RunConfig, discriminator: nn.Module, device: torch.device) -> None:
-    """``ConfigError`` where SyncBatchNorm cannot train: off CUDA (torch implements it for GPUs
-    only), and in a D with BatchNorm under a double-backward penalty (R1, GP, WGAN-GP), whose
-    gradient of a gradient does not pass through SyncBatchNorm's hand-written backward."""
-    if device.type != "cuda":
-        raise ConfigError(f"--sync-batchnorm needs CUDA GPUs (torch's SyncBatchNorm runs on GPUs only); this run is "
-                          f"on {device.type}, where each process normalises its own share of the batch")
-    double_backward = config.objective == "wgan-gp" or any(spec.split(":")[0] in ("r1", "gp") for spec in config.regularizers)
-    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
-    if double_backward and has_batchnorm:
-        raise ConfigError("--sync-batchnorm cannot train a D with BatchNorm under r1, gp or wgan-gp (a gradient of a "
-                          "gradient does not pass through SyncBatchNorm): drop it, or use --spectral-norm (D without BatchNorm)")
-
-
-def check_same_config(config: RunConfig, world: World) -> None:
-    """``ConfigError`` on every rank when the ranks were given different configs (one collective)."""
-    configs = world.all_gather(config.to_json())
-    if any(other != configs[0] for other in configs):
-        differ = [rank for rank, other in enumerate(configs) if other != configs[0]]
-        raise ConfigError(f"the processes were given different configs (ranks {differ} differ from rank 0); "
-                          "start every rank with the same command")

@@ -1,4 +1,4 @@
-"""training.checkpoint: resuming a run directory whose metrics.jsonl was deleted or cut, or that
+"""training.opening: resuming a run directory whose metrics.jsonl was deleted or cut, or that
 was killed before its first checkpoint."""
 from __future__ import annotations
 

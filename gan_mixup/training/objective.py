@@ -1,0 +1,46 @@
+"""The objective a run's config names: its options, its regularizers, its random stream."""
+from __future__ import annotations
+
+import torch
+
+from gan_mixup.config import RunConfig
+from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, TrainingObjective, get_objective
+from gan_mixup.regularizers import parse_regularizer, with_regularizers
+
+
+def build_objective(config: RunConfig, generator: torch.Generator | None = None) -> TrainingObjective:
+    """The objective named by ``config``, with its options and regularizers; all its randomness
+    (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
+    objective = base_objective(config, generator)
+    if not config.regularizers:
+        return objective
+    return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
+
+
+# --d-forward: D on real and fake in one forward or two; "auto" lets the objective decide (two exactly
+# when D has BatchNorm).
+SEPARATE_FORWARDS = {"auto": None, "joint": False, "separate": True}
+
+
+def base_objective(config: RunConfig, generator: torch.Generator | None) -> TrainingObjective:
+    """The objective of ``config`` without its regularizers."""
+    separate_forwards = SEPARATE_FORWARDS[config.d_forward]
+    if config.objective == "mixup":
+        return MixupGAN(
+            alpha=config.alpha,
+            per_sample=config.lambda_sampling == "per-sample",
+            generator_loss=config.generator_loss,
+            lambda_distribution=config.lambda_distribution,
+            pairing=config.pairing,
+            generator=generator,
+            separate_forwards=separate_forwards,
+        )
+    options: dict[str, object] = dict(config.objective_options)
+    if config.objective == "erm":
+        options.setdefault("generator_loss", config.generator_loss)
+    elif config.generator_loss != "non-saturating":
+        raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
+    if OBJECTIVES[config.objective].draws_randomness:
+        options["generator"] = generator
+    options["separate_forwards"] = separate_forwards
+    return get_objective(config.objective, **options)
