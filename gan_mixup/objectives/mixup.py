@@ -18,7 +18,6 @@ from gan_mixup.objectives.base import (
     Term,
     TermObjective,
     check_pair,
-    ones_like_batch,
 )
 from gan_mixup.objectives.lambdas import sample_beta
 from gan_mixup.objectives.standard import unmixed_generator_terms

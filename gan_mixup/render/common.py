@@ -48,14 +48,14 @@ class RenderWarning(GanMixupWarning):
     """A member of a collection left out of its pictures, because it has nothing to render yet."""
 
 
-class _Damaged(NamedTuple):
+class Damaged(NamedTuple):
     """A snapshot file that cannot be drawn, and a one-line message naming it (picklable, for workers)."""
 
     path: Path
     message: str
 
 
-def _figure(width: float, height: float, dpi: int) -> Figure:
+def new_figure(width: float, height: float, dpi: int) -> Figure:
     # A bare Figure on an Agg canvas: no pyplot figure manager, no global "current figure", so
     # figures in threads or processes cannot see each other and are freed when dropped.
     fig = Figure(figsize=(width, height), dpi=dpi)
@@ -63,15 +63,15 @@ def _figure(width: float, height: float, dpi: int) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
+def save_figure(fig: Figure, path: str | Path, *, compress_level: int = 1) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Frames are intermediate files: fast zlib level 1 instead of the default 6.
-    _write_replacing(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi,
+    write_replacing(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi,
                                                    pil_kwargs={"compress_level": compress_level}))
 
 
-def _write_replacing(path: Path, write: Callable[[Path], Any]) -> None:
+def write_replacing(path: Path, write: Callable[[Path], Any]) -> None:
     """``write(tmp)``, then rename ``tmp`` over ``path``: a reader never sees half a picture, and a
     failure (a full disk, Ctrl-C) leaves the old file and no temporary one. The name holds the pid,
     so two processes writing one picture never share a temporary file."""
@@ -84,14 +84,14 @@ def _write_replacing(path: Path, write: Callable[[Path], Any]) -> None:
         raise
 
 
-def _skip_damaged(damaged: list[tuple[Path, list[_Damaged]]], frame_paths: list[Path], nothing_left: str) -> list[Path]:
+def skip_damaged(damaged: list[tuple[Path, list[Damaged]]], frame_paths: list[Path], nothing_left: str) -> list[Path]:
     """Warn once per damaged snapshot, then renumber the frames that were written to close the gaps
     (``frame_0000.png`` ... without holes); ``SnapshotError`` if none was."""
     unique = list(dict.fromkeys(d for _, ds in damaged for d in ds))
     missing = {frame for frame, _ in damaged}
     written = [frame for frame in frame_paths if frame not in missing]
     if not written:
-        raise SnapshotError(nothing_left + _all_damaged(unique))
+        raise SnapshotError(nothing_left + all_damaged(unique))
     for d in unique:
         warnings.warn(f"{d.message} (skipped)", GanMixupWarning, stacklevel=2)
     renumbered = []
@@ -103,7 +103,7 @@ def _skip_damaged(damaged: list[tuple[Path, list[_Damaged]]], frame_paths: list[
     return renumbered
 
 
-def _clear_frames(frames_dir: Path) -> None:
+def clear_frames(frames_dir: Path) -> None:
     # Stale frames of an earlier render (a longer run) would otherwise sit beside the new ones.
     if frames_dir.is_dir():
         for old in [*frames_dir.glob("frame_*.png"), *frames_dir.glob("frame_*.tmp")]:  # .tmp: a render killed -9
@@ -115,7 +115,7 @@ def _clear_frames(frames_dir: Path) -> None:
 
 def snapshot_iterations(run_dir: str | Path) -> list[int]:
     """The iterations of a run's snapshots, ascending, read from the file names alone."""
-    return [_iteration_of(p) for p in _snapshot_files(Path(run_dir))]
+    return [iteration_of(p) for p in snapshot_files(Path(run_dir))]
 
 
 def common_iterations(run_dirs: Iterable[str | Path]) -> list[int]:
@@ -169,12 +169,12 @@ def figure_iterations(iterations: Sequence[int]) -> list[int]:
     return reached if last in reached else reached + [last]
 
 
-def _all_damaged(damaged: list[_Damaged]) -> str:
+def all_damaged(damaged: list[Damaged]) -> str:
     return (f": {len(damaged)} damaged, the first {damaged[0].path}; re-train the run (with --overwrite) "
             f"to recreate its snapshots")
 
 
-def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, dpi: int, gap: float = 0.08,
+def panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, dpi: int, gap: float = 0.08,
                 bottom: float = 0.08, right: float = 0.08, block: int | None = None,
                 block_gap: float = 0.0) -> tuple[Figure, list[list[Axes]]]:
     """A figure of ``rows`` x ``cols`` square panels of ``panel`` inches at fixed positions (sizes in
@@ -183,7 +183,7 @@ def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, 
     blocks = (cols - 1) // block if block else 0
     width = left + cols * panel + (cols - 1) * gap + blocks * block_gap + right
     height = top + rows * panel + (rows - 1) * gap + bottom
-    fig = _figure(width, height, dpi)
+    fig = new_figure(width, height, dpi)
     axes = []
     for r in range(rows):
         row = []
@@ -197,7 +197,7 @@ def _panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, 
 
 # ----- helpers --------------------------------------------------------------------------------
 
-def _modality(reference: Reference) -> Modality:
+def run_modality(reference: Reference) -> Modality:
     """The modality that draws ``reference``'s run (its recorded kind); ``RenderError`` for a kind
     this version does not know."""
     try:
@@ -206,9 +206,9 @@ def _modality(reference: Reference) -> Modality:
         raise RenderError(f"unknown run kind {reference.kind!r} (this version draws {', '.join(REGISTRY)})") from None
 
 
-def _one_modality(references: list[Reference], labels: list[str]) -> Modality:
+def one_modality(references: list[Reference], labels: list[str]) -> Modality:
     """The modality all ``references`` share; ``RenderError`` naming each run's kind when they differ."""
-    modalities = [_modality(r) for r in references]
+    modalities = [run_modality(r) for r in references]
     if len(set(modalities)) > 1:
         listed = ", ".join(f"{label!r} ({m.name})" for label, m in zip(labels, modalities))
         kinds = " and ".join(dict.fromkeys(m.name for m in modalities))
@@ -216,7 +216,7 @@ def _one_modality(references: list[Reference], labels: list[str]) -> Modality:
     return modalities[0]
 
 
-def _read_reference(run_dir: Path) -> Reference:
+def read_run_reference(run_dir: Path) -> Reference:
     """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, and so is a
     missing one beside snapshots (it was deleted: say how to write it again); a missing one in a run
     that has its ``config.json`` but no snapshot is ``NothingToRenderError`` (training stopped before
@@ -234,11 +234,11 @@ def _read_reference(run_dir: Path) -> Reference:
     except _READ_ERRORS as err:
         path = Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE
         raise SnapshotError(f"{path} is damaged ({_reason(err)}); the run's frames cannot be drawn without it") from None
-    _modality(reference)
+    run_modality(reference)
     return reference
 
 
-def _try_read_snapshot(path: Path, modality: Modality) -> Snapshot | _Damaged:
+def try_read_snapshot(path: Path, modality: Modality) -> Snapshot | Damaged:
     """The snapshot at ``path``, or why it cannot be drawn: truncated, corrupt, missing, or samples of
     the wrong shape for the run's modality."""
     try:
@@ -246,9 +246,9 @@ def _try_read_snapshot(path: Path, modality: Modality) -> Snapshot | _Damaged:
     except _READ_ERRORS as err:
         # gan_mixup.rundir's own SnapshotError already names the file and says what to do.
         message = str(err) if isinstance(err, GanMixupError) else _damaged_message(path, _reason(err))
-        return _Damaged(Path(path), message)
+        return Damaged(Path(path), message)
     problem = modality.sample_problem(snapshot.fake)
-    return _Damaged(Path(path), _damaged_message(path, problem)) if problem else snapshot
+    return Damaged(Path(path), _damaged_message(path, problem)) if problem else snapshot
 
 
 def _damaged_message(path: Path, reason: str) -> str:
@@ -260,7 +260,7 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
 
 
-def _snapshot_files(run_dir: Path) -> list[Path]:
+def snapshot_files(run_dir: Path) -> list[Path]:
     try:
         files = list_snapshots(run_dir)
     except NotARunDirectoryError:
@@ -298,30 +298,30 @@ def _nothing_yet(run_dir: Path) -> NothingToRenderError:
                                 "stopped before the first one: continue it with --resume, then render")
 
 
-def _snapshot_file(run_dir: Path, iteration: int) -> Path:
+def snapshot_file(run_dir: Path, iteration: int) -> Path:
     return snapshot_path(Path(run_dir), iteration)
 
 
-def _iteration_of(snapshot_file: Path) -> int:
-    return int(snapshot_file.stem.split("_", 1)[1])  # "it_00000100" -> 100
+def iteration_of(path: Path) -> int:
+    return int(path.stem.split("_", 1)[1])  # "it_00000100" -> 100
 
 
 def validate_options(*, fps: float = 10, workers: int | None = None, max_frames: int | None = None) -> None:
     """``RenderError`` unless ``fps`` is a positive number, ``workers`` ``None`` or an integer >= 1, and
     ``max_frames`` ``None`` or an integer >= 2 (a GIF keeps its first and last frame)."""
-    _check_fps(fps)
+    check_fps(fps)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise RenderError(f"workers must be a positive integer (processes drawing frames), got {workers!r}")
     if max_frames is not None:
         thin_iterations([], max_frames)
 
 
-def _check_fps(fps: float) -> None:
+def check_fps(fps: float) -> None:
     if isinstance(fps, bool) or not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise RenderError(f"fps must be a positive number (GIF frames per second), got {fps!r}")
 
 
-def _worker_count(workers: int | None, tasks: int) -> int:
+def worker_count(workers: int | None, tasks: int) -> int:
     if workers is None:
         return max(1, min(available_cpus(), MAX_DEFAULT_WORKERS, tasks // FRAMES_PER_WORKER))
     validate_options(workers=workers)

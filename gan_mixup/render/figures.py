@@ -11,21 +11,21 @@ from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import Reference, Snapshot, SnapshotError
 from gan_mixup.modalities import Modality
 from gan_mixup.render.common import (
-    _Damaged, _all_damaged, _one_modality, _panel_grid, _read_reference, _save, _snapshot_file, _try_read_snapshot,
+    Damaged, all_damaged, one_modality, panel_grid, read_run_reference, save_figure, snapshot_file, try_read_snapshot,
     common_iterations, figure_iterations,
 )
 
 
-def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Reference], iterations: list[int],
+def render_run_grid(labels: list[str], dirs: list[Path], references: list[Reference], iterations: list[int],
                      path: Path) -> Path:
     """One row per run, one column per iteration, each cell as the modality draws it (``draw_cell``:
     the frame recipe without arrows for points, the first 36 samples for images)."""
-    modality = _one_modality(references, labels)
+    modality = one_modality(references, labels)
     cell = modality.compare_cell
-    fig, axes = _panel_grid(len(labels), len(iterations), panel=cell.inches, left=cell.left, top=0.35, dpi=cell.dpi)
+    fig, axes = panel_grid(len(labels), len(iterations), panel=cell.inches, left=cell.left, top=0.35, dpi=cell.dpi)
     cells = [(r, c, run_dir, reference, it) for r, (run_dir, reference) in enumerate(zip(dirs, references))
              for c, it in enumerate(iterations)]
-    problems: list[_Damaged] = []
+    problems: list[Damaged] = []
     for r, c, run_dir, reference, it in cells:
         ax = axes[r][c]
         _draw_grid_cell(ax, run_dir, modality, it, problems, lambda snap: modality.draw_cell(ax, reference, snap))
@@ -36,15 +36,15 @@ def _render_run_grid(labels: list[str], dirs: list[Path], references: list[Refer
         if c == 0:
             ax.set_ylabel(labels[r], fontsize=9)
     _grid_problems(problems, len(cells))
-    _save(fig, path, compress_level=6)
+    save_figure(fig, path, compress_level=6)
     return path
 
 
-def _draw_grid_cell(ax: Axes, run_dir: Path, modality: Modality, iteration: int, problems: list[_Damaged],
+def _draw_grid_cell(ax: Axes, run_dir: Path, modality: Modality, iteration: int, problems: list[Damaged],
                     draw: Callable[[Snapshot], Any]) -> None:
     """One cell of a figure grid: ``draw(snapshot)``; a damaged snapshot is a blank cell, noted in ``problems``."""
-    snapshot = _try_read_snapshot(_snapshot_file(run_dir, iteration), modality)
-    if isinstance(snapshot, _Damaged):
+    snapshot = try_read_snapshot(snapshot_file(run_dir, iteration), modality)
+    if isinstance(snapshot, Damaged):
         problems.append(snapshot)
         _damaged_cell(ax)
     else:
@@ -55,10 +55,10 @@ def _damaged_cell(ax: Axes) -> None:
     ax.text(0.5, 0.5, "damaged\nsnapshot", ha="center", va="center", fontsize=8, color="0.4", transform=ax.transAxes)
 
 
-def _grid_problems(problems: list[_Damaged], cells: int) -> None:
+def _grid_problems(problems: list[Damaged], cells: int) -> None:
     """Warn about the damaged cells of a figure; ``SnapshotError`` when every cell is."""
     if problems and len(problems) == cells:
-        raise SnapshotError("no snapshot of the figure is readable" + _all_damaged(problems))
+        raise SnapshotError("no snapshot of the figure is readable" + all_damaged(problems))
     for problem in problems:
         warnings.warn(f"{problem.message} (its figure cell is left blank)", GanMixupWarning, stacklevel=2)
 
@@ -90,15 +90,15 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     if missing:
         raise ValueError(f"render_figure5 needs every (dataset, objective) pair; missing: {missing}")
     dirs = {key: Path(d) for key, d in runs.items()}
-    references = {key: _read_reference(d) for key, d in dirs.items()}
-    modality = _one_modality(list(references.values()), [f"{d} / {o}" for d, o in references])
+    references = {key: read_run_reference(d) for key, d in dirs.items()}
+    modality = one_modality(list(references.values()), [f"{d} / {o}" for d, o in references])
     iterations = figure_iterations(common_iterations(dirs.values()))
     n_it = len(iterations)
     block_gap = 0.35  # inches between objective blocks, so the halves read as two figures
     cell = modality.figure5_cell
-    fig, axes = _panel_grid(len(datasets), n_it * len(objectives), panel=cell.inches, left=cell.left, top=0.62,
+    fig, axes = panel_grid(len(datasets), n_it * len(objectives), panel=cell.inches, left=cell.left, top=0.62,
                             dpi=cell.dpi, block=n_it, block_gap=block_gap)
-    problems: list[_Damaged] = []
+    problems: list[Damaged] = []
     for r, dataset in enumerate(datasets):
         for b, objective in enumerate(objectives):
             reference = references[(dataset, objective)]
@@ -120,5 +120,5 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
         fig.text((first.x0 + last.x1) / 2, 1 - 0.12 / fig.get_figheight(), objective, ha="center", va="top",
                  fontsize=10, fontweight="bold")
     out_path = Path(out_path)
-    _save(fig, out_path, compress_level=9)
+    save_figure(fig, out_path, compress_level=9)
     return out_path

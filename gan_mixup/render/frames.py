@@ -15,11 +15,11 @@ from gan_mixup.rundir import (
 from gan_mixup.modalities import Modality
 from gan_mixup.pool import map_chunks
 from gan_mixup.render.common import (
-    FRAME_DPI, FRAME_NAME, RenderError, _Damaged, _clear_frames, _figure, _iteration_of, _modality,
-    _one_modality, _read_reference, _save, _skip_damaged, _snapshot_file, _snapshot_files, _try_read_snapshot,
-    _worker_count, common_iterations, figure_iterations, render_lock, thin_iterations, validate_options,
+    FRAME_DPI, FRAME_NAME, RenderError, Damaged, clear_frames, new_figure, iteration_of, run_modality,
+    one_modality, read_run_reference, save_figure, skip_damaged, snapshot_file, snapshot_files, try_read_snapshot,
+    worker_count, common_iterations, figure_iterations, render_lock, thin_iterations, validate_options,
 )
-from gan_mixup.render.figures import _render_run_grid
+from gan_mixup.render.figures import render_run_grid
 from gan_mixup.render.gif import write_gif
 from gan_mixup.render.plots import load_losses, plot_losses
 
@@ -52,7 +52,7 @@ def render_frame(
         >>> ref = read_reference("runs/tiny")  # doctest: +SKIP
         >>> render_frame(ref, read_snapshots("runs/tiny")[-1], "last.png", title="mixup")  # doctest: +SKIP
     """
-    modality = _modality(reference)
+    modality = run_modality(reference)
     problem = modality.sample_problem(snapshot.fake)
     if problem:
         raise RenderError(f"cannot draw the snapshot of iteration {snapshot.iteration}: {problem}")
@@ -64,13 +64,13 @@ def render_frame(
     heading = f"iteration {snapshot.iteration}" if title is None else f"{title}, iteration {snapshot.iteration}"
     ax.set_title(heading + text, fontsize=9, pad=3)
     if path is not None:
-        _save(ax.figure, path)
+        save_figure(ax.figure, path)
     return ax
 
 
 def frame_pixels(reference: Reference, snapshot: Snapshot, *, quiver: bool = True) -> np.ndarray:
     """One frame (as ``render_frame`` draws it) as an RGB ``(H, W, 3)`` uint8 array, written nowhere."""
-    fig, (ax,) = frame_figure(_modality(reference))
+    fig, (ax,) = frame_figure(run_modality(reference))
     render_frame(reference, snapshot, None, ax=ax, quiver=quiver)
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
@@ -85,7 +85,7 @@ def frame_figure(modality: Modality, panels: int = 0) -> tuple[Figure, list[Axes
     """
     layout = modality.comparison_layout if panels else modality.frame_layout
     n = panels or 1
-    fig = _figure(layout.width * n, layout.height, FRAME_DPI)
+    fig = new_figure(layout.width * n, layout.height, FRAME_DPI)
     left, bottom, width, height = layout.axes
     axes = [fig.add_axes(((k + left) / n, bottom, width / n, height)) for k in range(n)]
     for ax in axes:
@@ -136,18 +136,18 @@ def render_run(run_dir: str | Path, *, fps: float = 10, workers: int | None = No
 
 def _render_run(run_dir: Path, *, fps: float, workers: int | None, max_frames: int | None,
                 quiver: bool) -> dict[str, Path]:
-    reference = _read_reference(run_dir)
-    snapshot_files = _snapshot_files(run_dir)
+    reference = read_run_reference(run_dir)
+    files = snapshot_files(run_dir)
     if max_frames is not None:
-        keep = set(thin_iterations([_iteration_of(p) for p in snapshot_files], max_frames))
-        snapshot_files = [p for p in snapshot_files if _iteration_of(p) in keep]
+        keep = set(thin_iterations([iteration_of(p) for p in files], max_frames))
+        files = [p for p in files if iteration_of(p) in keep]
     frames_dir = run_dir / FRAMES_DIR
-    _clear_frames(frames_dir)
-    frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(snapshot_files))]
-    jobs = list(zip(snapshot_files, frame_paths))
-    damaged = map_chunks(_render_run_frames, (reference, quiver), jobs, _worker_count(workers, len(jobs)),
-                         preload=_modality(reference).render_modules)
-    frame_paths = _skip_damaged(damaged, frame_paths, f"{run_dir} has no readable snapshot")
+    clear_frames(frames_dir)
+    frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(files))]
+    jobs = list(zip(files, frame_paths))
+    damaged = map_chunks(_render_run_frames, (reference, quiver), jobs, worker_count(workers, len(jobs)),
+                         preload=run_modality(reference).render_modules)
+    frame_paths = skip_damaged(damaged, frame_paths, f"{run_dir} has no readable snapshot")
     paths = {"frames": frames_dir, "gif": write_gif(frame_paths, run_dir / GIF_NAME, fps=fps)}
     # The loss plot is a bonus: a run copied without metrics.jsonl, or one stopped before its first
     # log record, still renders.
@@ -156,19 +156,19 @@ def _render_run(run_dir: Path, *, fps: float, workers: int | None, max_frames: i
     return paths
 
 
-def _render_run_frames(reference: Reference, quiver: bool, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[_Damaged]]]:
+def _render_run_frames(reference: Reference, quiver: bool, jobs: list[tuple[Path, Path]]) -> list[tuple[Path, list[Damaged]]]:
     """Render ``(snapshot file, frame path)`` jobs on one reused figure (in a worker, or serially).
 
     Workers read their own snapshots, so only paths and the small reference travel between processes.
     Returns ``(frame path, [what was damaged])`` for each frame not written because its snapshot
     could not be read.
     """
-    modality = _modality(reference)
+    modality = run_modality(reference)
     _, (ax,) = frame_figure(modality)
     damaged = []
-    for snapshot_file, frame_path in jobs:
-        snapshot = _try_read_snapshot(snapshot_file, modality)
-        if isinstance(snapshot, _Damaged):
+    for path, frame_path in jobs:
+        snapshot = try_read_snapshot(path, modality)
+        if isinstance(snapshot, Damaged):
             damaged.append((frame_path, [snapshot]))
             continue
         render_frame(reference, snapshot, frame_path, ax=ax, quiver=quiver)
@@ -211,41 +211,41 @@ def _render_comparison(run_dirs: dict[str, str | Path], out_dir: Path, *, fps: f
                        max_frames: int | None, quiver: bool) -> dict[str, Path]:
     labels = [str(label) for label in run_dirs]
     dirs = [Path(d) for d in run_dirs.values()]
-    references = [_read_reference(d) for d in dirs]
-    _one_modality(references, labels)
+    references = [read_run_reference(d) for d in dirs]
+    one_modality(references, labels)
     iterations = common_iterations(dirs)
     if max_frames is not None:
         iterations = thin_iterations(iterations, max_frames)
     frames_dir = out_dir / COMPARISON_FRAMES_DIR
-    _clear_frames(frames_dir)
+    clear_frames(frames_dir)
     frame_paths = [frames_dir / FRAME_NAME.format(i) for i in range(len(iterations))]
-    jobs = [([_snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
-    damaged = map_chunks(_render_comparison_frames, (labels, references, quiver), jobs, _worker_count(workers, len(jobs)),
-                         preload=_modality(references[0]).render_modules)
-    frame_paths = _skip_damaged(damaged, frame_paths, "the runs have no iteration with a readable snapshot in each")
+    jobs = [([snapshot_file(d, it) for d in dirs], frame) for it, frame in zip(iterations, frame_paths)]
+    damaged = map_chunks(_render_comparison_frames, (labels, references, quiver), jobs, worker_count(workers, len(jobs)),
+                         preload=run_modality(references[0]).render_modules)
+    frame_paths = skip_damaged(damaged, frame_paths, "the runs have no iteration with a readable snapshot in each")
     gif = write_gif(frame_paths, out_dir / COMPARISON_GIF, fps=fps)
-    grid = _render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)
+    grid = render_run_grid(labels, dirs, references, figure_iterations(iterations), out_dir / FIGURE5_NAME)
     return {"gif": gif, "frames": frames_dir, "figure5": grid}
 
 
 def _render_comparison_frames(labels: list[str], references: list[Reference], quiver: bool,
-                              jobs: list[tuple[list[Path], Path]]) -> list[tuple[Path, list[_Damaged]]]:
+                              jobs: list[tuple[list[Path], Path]]) -> list[tuple[Path, list[Damaged]]]:
     """Render ``(one snapshot file per run, frame path)`` jobs, one panel per run, on one reused figure.
 
     Returns ``(frame path, [problems])`` for each frame left out because a snapshot could not be read.
     """
-    modality = _modality(references[0])
+    modality = run_modality(references[0])
     _, axes = frame_figure(modality, len(labels))
     damaged = []
-    for snapshot_files, frame_path in jobs:
-        snapshots = [_try_read_snapshot(f, modality) for f in snapshot_files]
-        problems = [s for s in snapshots if isinstance(s, _Damaged)]
+    for paths, frame_path in jobs:
+        snapshots = [try_read_snapshot(f, modality) for f in paths]
+        problems = [s for s in snapshots if isinstance(s, Damaged)]
         if problems:
             damaged.append((frame_path, problems))
             continue
         for ax, label, reference, snapshot in zip(axes, labels, references, snapshots):
             render_frame(reference, snapshot, None, title=label, ax=ax, quiver=quiver)
-        _save(axes[0].figure, frame_path)
+        save_figure(axes[0].figure, frame_path)
         for ax in axes:
             modality.clear_frame(ax)
     return damaged

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from gan_mixup.render.common import _check_fps, _write_replacing
+from gan_mixup.render.common import check_fps, write_replacing
 
 LAST_FRAME_HOLD_S = 2.0  # the GIF rests on the final state before it loops
 FAST_PALETTE_ABOVE = 4096  # frames of more colours get a fast octree palette in the GIF (see _gif_frame)
@@ -23,7 +23,7 @@ def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: f
     Example:
         >>> write_gif(sorted(Path("runs/tiny/frames").glob("*.png")), "tiny.gif", fps=5)  # doctest: +SKIP
     """
-    _check_fps(fps)
+    check_fps(fps)
     if not frame_paths:
         raise ValueError("write_gif needs at least one frame")
     gif_path = Path(gif_path)
@@ -36,7 +36,7 @@ def write_gif(frame_paths: Sequence[str | Path], gif_path: str | Path, *, fps: f
     durations[-1] = max(frame_ms, 1000.0 * LAST_FRAME_HOLD_S)
     images = [_gif_frame(frame) for frame in frames]
     # loop=0 is "forever" in the GIF format; durations are in milliseconds for Pillow.
-    _write_replacing(gif_path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+    write_replacing(gif_path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                                                           duration=durations, loop=0))
     return gif_path
 

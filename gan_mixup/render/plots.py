@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gan_mixup.rundir import LOSSES_FILE as LOSSES_NAME, read_records
-from gan_mixup.render.common import _figure, _panel_grid, _save
+from gan_mixup.render.common import new_figure, panel_grid, save_figure
 
 COVERED_COLOUR = "#1f4e9c"  # modes within 3σ (Figure 5's fake samples' blue)
 NEAR_COLOUR = "#ff7f0e"  # modes within 10σ (the frames' orange)
@@ -25,7 +25,7 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
     ``summaries`` are ``gan_mixup.sweep.SettingSummary`` objects (from ``summarise``)."""
     datasets = list(dict.fromkeys(s.dataset for s in summaries))
     cols = max(sum(1 for s in summaries if s.dataset == d) for d in datasets)
-    fig, axes = _panel_grid(len(datasets), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    fig, axes = panel_grid(len(datasets), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
     for r, dataset in enumerate(datasets):
         row = [s for s in summaries if s.dataset == dataset]
         for c in range(cols):
@@ -51,7 +51,7 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
                 ax.set_ylabel("modes covered", fontsize=8)
             if r == len(datasets) - 1:
                 ax.set_xlabel("iteration", fontsize=8)
-    _save(fig, path, compress_level=6)
+    save_figure(fig, path, compress_level=6)
     return Path(path)
 
 
@@ -76,7 +76,7 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
             if metric != "modes_covered" and all(v and min(v) > 0 for v in values):
                 ax.set_yscale("log")
     fig.tight_layout()
-    _save(fig, path, compress_level=6)
+    save_figure(fig, path, compress_level=6)
     return Path(path)
 
 
@@ -85,7 +85,7 @@ def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
     kind of point, one row per dataset, one line per setting (median over seeds, band min–max)."""
     datasets = list(dict.fromkeys(s.dataset for s in summaries))
     wheres = ("d_grad_fake", "d_grad_real", "d_grad_mixed")
-    fig, axes = _panel_grid(len(datasets), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    fig, axes = panel_grid(len(datasets), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45)
     colours = [f"C{i}" for i in range(10)]
     for r, dataset in enumerate(datasets):
         for c, where in enumerate(wheres):
@@ -102,7 +102,7 @@ def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
                 ax.set_xlabel("iteration", fontsize=8)
             if c == 0:
                 ax.legend(fontsize=6, loc="best")
-    _save(fig, path, compress_level=6)
+    save_figure(fig, path, compress_level=6)
     return Path(path)
 
 
@@ -149,7 +149,7 @@ def plot_losses(run_dir: str | Path, path: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     path = Path(path) if path is not None else run_dir / LOSSES_NAME
     losses = load_losses(run_dir)
-    fig = _figure(5.0, 3.0, 100)
+    fig = new_figure(5.0, 3.0, 100)
     ax = fig.add_axes((0.12, 0.16, 0.84, 0.74))
     it = losses["iteration"]
     for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
@@ -165,5 +165,5 @@ def plot_losses(run_dir: str | Path, path: str | Path | None = None) -> Path:
     ax.set_ylabel("loss", fontsize=9)
     ax.set_title(run_dir.name, fontsize=9)
     ax.tick_params(labelsize=8)
-    _save(fig, path, compress_level=6)
+    save_figure(fig, path, compress_level=6)
     return path
