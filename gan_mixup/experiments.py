@@ -40,6 +40,7 @@ from gan_mixup.rundir import (
     write_marker,
 )
 from gan_mixup.training import check_config, train
+from gan_mixup.view import write_viewer
 
 MANIFEST = MANIFEST_FILE  # label -> subdirectory, written by compare / figure5
 FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom
@@ -78,7 +79,7 @@ def compare(
                           callbacks=callbacks_for(run_dir) if callbacks_for else ())
             runs[label] = run_dir
             render_run(run_dir, quiver=quiver)
-        return render_comparison(runs, out_dir, quiver=quiver)
+        return {**render_comparison(runs, out_dir, quiver=quiver), "viewer": write_viewer([out_dir])}
 
 
 def figure5(
@@ -113,7 +114,7 @@ def figure5(
                 print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
             _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
             runs[(dataset, label)] = run_dir
-        return render_figure5_runs(runs, out_dir)
+        return {**render_figure5_runs(runs, out_dir), "viewer": write_viewer([out_dir])}
 
 
 def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps: float = 10,
