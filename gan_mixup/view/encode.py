@@ -22,6 +22,7 @@ import numpy as np
 
 from gan_mixup.errors import GanMixupError
 from gan_mixup.modalities import UnknownDatasetError, modality_named
+from gan_mixup.render.common import thin_iterations
 from gan_mixup.rundir import (
     METRICS_FILE, Reference, Snapshot, list_snapshots, read_records, read_reference, read_snapshot, snapshot_path,
 )
@@ -179,10 +180,11 @@ FRAME_ENCODERS = {"points": points_frame, "images": images_frame}
 
 # ----- a run -------------------------------------------------------------------------------------
 
-def encode_run(run_dir: Path, keep: set[int] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(summary, data)`` of one run: the summary (its iterations, events, status, kind, or why it
     cannot be shown) goes in the viewer's index; the data (frames, curves, reference) in the run's own
-    file. ``keep``: the snapshot iterations to encode (all when None)."""
+    file. ``max_frames``: thin the snapshots to at most this many (``thin_iterations``: evenly on the
+    log-spaced schedule, the paper's iterations kept)."""
     run_dir = Path(run_dir)
     records = _records(run_dir, "snapshot")
     event_records = _records(run_dir, "event")
@@ -203,8 +205,8 @@ def encode_run(run_dir: Path, keep: set[int] | None = None) -> tuple[dict[str, A
     on_disk = {int(p.name[3:11]): p for p in list_snapshots(run_dir)}
     recorded = {int(r["iteration"]) for r in records if isinstance(r.get("iteration"), int)}
     iterations = sorted(set(on_disk) | {it for it in recorded if it > 0})  # iteration 0: metrics of the real data only
-    if keep is not None:
-        iterations = [it for it in iterations if it in keep]
+    if max_frames is not None and iterations:
+        iterations = thin_iterations(iterations, max_frames)
     palette = surface_palette() if modality.name == "points" else None
     first_fake = None
     for it in iterations:

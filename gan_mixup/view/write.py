@@ -10,7 +10,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
-from gan_mixup.render.common import thin_iterations
 from gan_mixup.rundir import VIEWER_DIR
 from gan_mixup.view.collect import Collection, ViewerError, collect_runs
 from gan_mixup.view.encode import encode_run
@@ -73,20 +72,11 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
     """The index (what the page needs at once) and each run's data file, by file name."""
     runs = collection.runs
     if max_frames is None and runs:
-        per_run = FRAME_BUDGET // len(runs)
-        max_frames = per_run if per_run < 10_000 else None
+        max_frames = max(2, FRAME_BUDGET // len(runs))
     summaries, files = [], {}
     for i, run in enumerate(runs):
-        keep = None
-        if max_frames is not None:
-            from gan_mixup.render.common import snapshot_iterations
-
-            try:
-                keep = set(thin_iterations(snapshot_iterations(run.run_dir), max_frames))
-            except Exception:  # no snapshots yet, or no folder: encode_run says so in the panel
-                keep = None
         name = f"run_{i:03d}.js"
-        summary, data = encode_run(run.run_dir, keep)
+        summary, data = encode_run(run.run_dir, max_frames)
         files[name] = data
         summaries.append({"id": i, "label": run.label, "group": run.group, "file": name, **summary})
     axis = sorted({it for s in summaries for it in s["iterations"]})
