@@ -25,6 +25,8 @@ COMMAND_WORDS = ("gan-mixup", "make", "torchrun")
 COVERED_BY = {
     "gan-mixup render runs/x": "test_cli.py::test_render_rerenders_from_snapshots_alone",
     "gan-mixup metrics runs/x": "test_sweep.py::test_cli_sweep_metrics_and_resume",
+    "gan-mixup view runs/cmp": "view/test_view_data.py::test_cli_view_of_a_compare_writes_into_its_viewer_folder",
+    "gan-mixup view runs/x runs/y --out runs/x-vs-y": "view/test_view_data.py::test_cli_view_writes_several_runs_into_one_viewer",
     "gan-mixup objectives": "test_cli.py::test_objectives_lists_objectives_and_regularizers",
     "gan-mixup render runs/cmp-digits": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
     "gan-mixup figure5 --iterations 200 --out runs/f5-quick": "test_cli.py::test_figure5_runs_the_four_runs_and_writes_the_figure",

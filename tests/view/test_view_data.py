@@ -155,6 +155,13 @@ def test_cli_view_writes_several_runs_into_one_viewer(tmp_path):
     assert [r["label"] for r in read_index(tmp_path / "both")["runs"]] == ["erm", "mixup"]
 
 
+def test_cli_view_of_a_compare_writes_into_its_viewer_folder(tmp_path):
+    out = erm_vs_mixup(tmp_path / "cmp")
+    code, stdout, _ = run_cli(["view", out])
+    assert code == 0 and stdout.strip() == f"viewer: {out / 'viewer' / 'index.html'}"
+    assert [r["label"] for r in read_index(out / "viewer")["runs"]] == ["erm", "mixup"]
+
+
 def test_cli_view_of_a_folder_that_is_no_run_is_one_error_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gan_mixup.cli", "view", str(tmp_path)], capture_output=True, text=True,
                           env=subprocess_env(), timeout=120)
