@@ -22,9 +22,8 @@ import numpy as np
 
 from gan_mixup.errors import GanMixupError
 from gan_mixup.modalities import UnknownDatasetError, modality_named
-from gan_mixup.render.common import thin_iterations
 from gan_mixup.rundir import (
-    METRICS_FILE, Reference, Snapshot, list_snapshots, read_records, read_reference, read_snapshot, snapshot_path,
+    PAPER_ITERATIONS, METRICS_FILE, Reference, Snapshot, list_snapshots, read_records, read_reference, read_snapshot, snapshot_path,
 )
 
 POINT_SCALE = 8000  # int16 steps per half-width (extent) of a toy frame; ±4 extents fit, beyond is clipped
@@ -47,7 +46,7 @@ def _png(pixels: np.ndarray, palette: np.ndarray | None = None) -> str:
     else:
         image = Image.fromarray(pixels if pixels.ndim == 3 else pixels, mode="RGB" if pixels.ndim == 3 else "L")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", compress_level=6)  # level 9 or optimize: 5% smaller, 15x slower
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -183,8 +182,7 @@ FRAME_ENCODERS = {"points": points_frame, "images": images_frame}
 def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(summary, data)`` of one run: the summary (its iterations, events, status, kind, or why it
     cannot be shown) goes in the viewer's index; the data (frames, curves, reference) in the run's own
-    file. ``max_frames``: thin the snapshots to at most this many (``thin_iterations``: evenly on the
-    log-spaced schedule, the paper's iterations kept)."""
+    file. ``max_frames``: thin the snapshots to about this many (``log_thin``)."""
     run_dir = Path(run_dir)
     records = _records(run_dir, "snapshot")
     event_records = _records(run_dir, "event")
@@ -206,7 +204,7 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     recorded = {int(r["iteration"]) for r in records if isinstance(r.get("iteration"), int)}
     iterations = sorted(set(on_disk) | {it for it in recorded if it > 0})  # iteration 0: metrics of the real data only
     if max_frames is not None and iterations:
-        iterations = thin_iterations(iterations, max_frames)
+        iterations = log_thin(iterations, max_frames)
     palette = surface_palette() if modality.name == "points" else None
     first_fake = None
     for it in iterations:
@@ -230,6 +228,33 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     summary["events"], summary["status"] = events(records, event_records, total)
     summary["modes_total"] = total
     return summary, data
+
+
+def log_thin(iterations: list[int], max_frames: int) -> list[int]:
+    """About ``max_frames`` of ``iterations``, evenly spaced in log(iteration) (the time axis is
+    logarithmic), always with the first, the last and the paper's iterations.
+
+    A snapshot schedule is log-spaced only past its first hundred or so iterations (below, every
+    iteration is taken), so thinning by index would keep mostly the first few hundred.
+
+    Example:
+        >>> log_thin(list(range(0, 2001)), 6)
+        [0, 10, 45, 100, 1000, 2000]
+    """
+    iterations = sorted(iterations)
+    if len(iterations) <= max_frames:
+        return iterations
+    its = np.array(iterations)
+    position = np.log10(np.maximum(its, 1))
+    kept = set(PAPER_ITERATIONS) & set(iterations) | {iterations[0], iterations[-1]}
+    best = sorted(kept)
+    # Targets closer than two early snapshots pick the same one: add targets while the count fits.
+    for targets in range(2, 4 * max_frames):
+        picks = kept | {int(its[np.abs(position - t).argmin()]) for t in np.linspace(position[0], position[-1], targets)}
+        if len(picks) > max_frames:
+            break
+        best = sorted(picks)
+    return best
 
 
 def _records(run_dir: Path, kind: str) -> list[dict[str, Any]]:

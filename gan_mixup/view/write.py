@@ -83,9 +83,20 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
     fields = [f for f in dict.fromkeys(k for r in runs for k in r.group)
               if len({r.group.get(f) for r in runs}) > 1]
     index = {"title": title, "kind": collection.kind, "axis": axis, "runs": summaries, "fields": fields,
-             "max_shown": MAX_SHOWN,
+             "max_shown": MAX_SHOWN, "shown": default_shown(collection),
              "tables": [{"title": t.title, "header": t.header, "rows": t.rows, "runs": t.runs} for t in collection.tables]}
     return index, files
+
+
+def default_shown(collection: Collection) -> list[int]:
+    """The runs a viewer opens with: a sweep's first seed of each dataset x setting (one panel per
+    scorecard row, and less to load before the first paint), else the first ``MAX_SHOWN`` runs."""
+    if collection.kind != "sweep":
+        return list(range(min(MAX_SHOWN, len(collection.runs))))
+    firsts: dict[tuple[str | None, str | None], int] = {}
+    for i, run in enumerate(collection.runs):
+        firsts.setdefault((run.group.get("dataset"), run.group.get("setting")), i)
+    return sorted(firsts.values())[:MAX_SHOWN]
 
 
 def _title(paths: Sequence[str | Path], collection: Collection) -> str:

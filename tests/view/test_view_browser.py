@@ -91,6 +91,7 @@ def open_viewer(driver, page: Path, fragment: str = "") -> None:
     driver.get("about:blank")
     driver.get(page.as_uri() + fragment)
     until(lambda: driver.execute_script("return document.body.dataset.painted === '1'"), "the first paint")
+    until(lambda: driver.execute_script("return document.body.dataset.curves === '1'"), "the charts")
 
 
 def settled(driver) -> list[dict]:
@@ -134,7 +135,7 @@ def test_the_scrubber_moves_every_run_to_the_same_new_iteration_and_the_cursor_f
     assert [p["state"] for p in after] == ["ok", "ok", "ok"]
     charts = browser.find_elements(By.CSS_SELECTOR, ".chart")
     assert len(charts) >= 8  # modes, KL, sliced W., ||grad D|| x 3, D and G losses, ...
-    assert {c.get_attribute("data-cursor-iteration") for c in charts} == {"1000"}
+    until(lambda: {c.get_attribute("data-cursor-iteration") for c in charts} == {"1000"}, "every chart's cursor at 1000")
     assert browser.find_element(By.CSS_SELECTOR, ".chart .cursor").value_of_css_property("left") != cursor_before
     assert browser.current_url.endswith("#it=1000&runs=0,1,2")
 

@@ -105,6 +105,7 @@ def test_a_sweep_has_its_members_fields_and_tables_whose_rows_open_their_runs(tm
     assert index["fields"] == ["objective", "setting", "seed"]
     (table,) = index["tables"]
     assert table["title"] == "Stability scorecard" and table["runs"] == [[0, 1], [2, 3]]
+    assert index["shown"] == [0, 2]  # one seed of each scorecard row to start with
 
 
 def test_markdown_tables_keep_each_tables_heading():
@@ -160,6 +161,15 @@ def test_cli_view_of_a_compare_writes_into_its_viewer_folder(tmp_path):
     code, stdout, _ = run_cli(["view", out])
     assert code == 0 and stdout.strip() == f"viewer: {out / 'viewer' / 'index.html'}"
     assert [r["label"] for r in read_index(out / "viewer")["runs"]] == ["erm", "mixup"]
+
+
+def test_cli_view_max_frames_thins_each_run(tmp_path):
+    out = erm_vs_mixup(tmp_path / "cmp")
+    code, _, stderr = run_cli(["view", out, "--out", tmp_path / "thin", "--max-frames", "4"])
+    assert code == 0, stderr
+    assert read_index(tmp_path / "thin")["axis"] == [1, 10, 100, 1000]  # the first, the last, the paper's
+    code, _, stderr = run_cli(["view", out, "--max-frames", "1"])
+    one_error_line(code, stderr, "max_frames")
 
 
 def test_cli_view_of_a_folder_that_is_no_run_is_one_error_line(tmp_path):

@@ -230,6 +230,7 @@
 
   function drawPanel(el, run, it) {
     const size = panelSize();
+    el.style.width = (size + 10) + 'px';
     el.dataset.run = run.id;
     el.querySelector('.swatch').style.background = run.colour;
     el.querySelector('.label').textContent = run.label;
@@ -410,15 +411,27 @@
 
   // ----- curves ------------------------------------------------------------------------------------
   const charts = [];
+  const curveWaits = new Set();
   const X = {lo: 0, hi: 1};
   function xOf(it, width) { return 34 + (Math.log10(Math.max(it, 1)) - X.lo) / (X.hi - X.lo || 1) * (width - 40); }
 
+  let curvesQueued = false;
   function drawCurves() {
+    // many runs arrive one after another: draw the charts once per frame, not once per run
+    if (curvesQueued) return;
+    curvesQueued = true;
+    setTimeout(() => { curvesQueued = false; renderCurves(); }, 0);
+  }
+
+  function renderCurves() {
     const box = document.getElementById('curves');
     const shown = state.blink ? [state.blinkA, state.blinkB] : state.shown;
     const ready = shown.filter(id => loaded[id]);
-    const waiting = shown.filter(id => !loaded[id] && !runs[id].error && !runs[id].loadError);
-    waiting.forEach(id => withRun(runs[id], drawCurves));
+    // redraw once when each missing run arrives (one wait per run, however often this is called)
+    shown.filter(id => !loaded[id] && !runs[id].error && !runs[id].loadError && !curveWaits.has(id)).forEach(id => {
+      curveWaits.add(id);
+      withRun(runs[id], () => { curveWaits.delete(id); drawCurves(); });
+    });
     box.innerHTML = '';
     charts.length = 0;
     if (!axis.length) return;
@@ -490,6 +503,7 @@
       box.prepend(legend);
     }
     moveCursors();
+    if (!curveWaits.size) document.body.dataset.curves = '1';
   }
 
   function moveCursors() {
@@ -645,7 +659,7 @@
   function start() {
     document.getElementById('title').textContent = INDEX.title;
     document.title = INDEX.title;
-    state.shown = runs.slice(0, INDEX.max_shown).map(r => r.id);
+    state.shown = (INDEX.shown || runs.map(r => r.id)).slice(0, INDEX.max_shown);
     const fromHash = readHash();
     const scrubber = document.getElementById('scrubber');
     scrubber.max = String(Math.max(0, axis.length - 1));
