@@ -74,7 +74,18 @@ def viewers(tmp_path_factory) -> dict[str, Path]:
     snapshot_path(hurt, 30).unlink()
     collection(cmp, "compare", {"erm": cmp / "erm", "mixup": cmp / "mixup", "hurt": hurt})
     images = images_run(root / "images")
-    return {"compare": write_viewer([cmp]), "images": write_viewer([images])}
+    sweep = root / "sweep"
+    sweep.mkdir()
+    runs, members = {}, {}
+    for objective in ("erm", "mixup"):
+        for seed in (0, 1):
+            name = f"ring8-{objective}-seed{seed}"
+            runs[name] = points_run(sweep / name, objective=objective, seed=10 + seed, iterations=(1, 10, 100))
+            members[name] = {"dataset": "ring8", "setting": objective, "objective": objective, "seed": seed}
+    collection(sweep, "sweep", runs, members)
+    (sweep / "scorecard.md").write_text("# Stability scorecard\n\n| dataset | setting | seeds |\n|---|---|---|\n"
+                                        "| ring8 | erm | 2 |\n| ring8 | mixup | 2 |\n")
+    return {"compare": write_viewer([cmp]), "images": write_viewer([images]), "sweep": write_viewer([sweep])}
 
 
 def until(condition: Callable[[], Any], what: str) -> Any:
@@ -218,3 +229,16 @@ def test_clicking_an_image_sample_enlarges_it_across_runs_and_iterations(browser
                  "the enlarged sample")
     assert "sample 1 of the fixed noise batch" in zoom.text
     assert console_errors(browser) == []
+
+
+def test_a_sweep_chooses_its_members_by_field_and_by_a_scorecard_row(browser, viewers):
+    open_viewer(browser, viewers["sweep"])
+    assert [p["run"] for p in settled(browser)] == ["0", "2"]  # one seed of each scorecard row
+    rows = browser.find_elements(By.CSS_SELECTOR, "#tables tr.link")
+    assert [r.text.split() for r in rows] == [["ring8", "erm", "2"], ["ring8", "mixup", "2"]]
+    rows[1].click()
+    until(lambda: [p["run"] for p in settled(browser)] == ["2", "3"], "the mixup row to show its two seeds")
+    assert browser.current_url.endswith("&runs=2,3")
+    browser.find_element(By.CSS_SELECTOR, 'input[data-field="seed"][value="1"]').click()
+    until(lambda: [p["run"] for p in settled(browser)] == ["0", "2"], "seed 1 to leave")
+    assert browser.find_element(By.CSS_SELECTOR, "#chooser .note").text == "showing 2 of 4 runs"

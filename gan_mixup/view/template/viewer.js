@@ -12,7 +12,7 @@
   const ORDER = ['modes_covered', 'modes_near', 'high_quality', 'kl_modes', 'sliced_wasserstein', 'frechet', 'frechet_digits',
     'fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'outside_frame', 'mean_mode_distance',
     'd_grad_real', 'd_grad_fake', 'd_grad_mixed', 'd_loss', 'g_loss', 'lambda_mean', 'd_real', 'd_fake'];
-  const NAMES = {modes_covered: 'modes covered (3σ)', modes_near: 'modes within 10σ', high_quality: 'high quality',
+  const NAMES = {modes_covered: 'modes covered', modes_near: 'modes within 10σ', high_quality: 'high quality',
     kl_modes: 'KL(modes)', sliced_wasserstein: 'sliced Wasserstein', outside_frame: 'outside the frame',
     d_grad_real: '‖∇D‖ at real', d_grad_fake: '‖∇D‖ at fake', d_grad_mixed: '‖∇D‖ at mixed', d_loss: 'D loss',
     g_loss: 'G loss', lambda_mean: 'λ (mean)', d_real: 'D(real)', d_fake: 'D(fake)', frechet: 'Fréchet distance'};
