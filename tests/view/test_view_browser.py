@@ -6,7 +6,6 @@ they must run, so a missing browser fails them.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
