@@ -27,7 +27,7 @@ COVERED_BY = {
     "gan-mixup metrics runs/x": "test_sweep.py::test_cli_sweep_metrics_and_resume",
     "gan-mixup view runs/cmp": "view/test_view_data.py::test_cli_view_of_a_compare_writes_into_its_viewer_folder",
     "gan-mixup view runs/x runs/y --out runs/x-vs-y": "view/test_view_data.py::test_cli_view_writes_several_runs_into_one_viewer",
-    "gan-mixup view runs/f5-short --out samples/figure5-viewer --max-frames 48":
+    "gan-mixup view runs/f5-short --out samples/figure5-viewer --max-frames 40":
         "view/test_view_data.py::test_cli_view_max_frames_thins_each_run",
     "gan-mixup objectives": "test_cli.py::test_objectives_lists_objectives_and_regularizers",
     "gan-mixup render runs/cmp-digits": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",

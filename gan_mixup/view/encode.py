@@ -5,7 +5,8 @@ A frame is data the page draws, not a picture of one: that keeps a toy frame to 
 at any zoom. Points: the fake samples as 16-bit fixed point (``POINT_SCALE`` steps per half-width of
 the frame, 1/8000 of it: far below a pixel), D's surface as a palette PNG of the snapshot's own grid
 (upsampled 3x, in the 10 bands of the GIF frames' contour, ``gan_mixup.modalities.points.draw``), G's
-gradient arrows as the GIF frames choose them (index, direction, shade), and per mode the samples
+gradient arrows as the GIF frames choose them (index, direction, shade), D's gradient field on a
+lattice, and per mode the samples
 within 3σ and 10σ. Images: the fixed-noise grid as a PNG at the samples' own resolution
 (``gan_mixup.modalities.images.draw.sample_grid``). A snapshot that cannot be read becomes a message
 for its panel.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,34 @@ def arrows(fake: np.ndarray, grad: np.ndarray | None, extent: float) -> np.ndarr
     return out
 
 
+FIELD_ARROWS = 12  # D's gradient field: arrows on a FIELD_ARROWS x FIELD_ARROWS lattice over the frame
+
+
+def gradient_field(d_grid: np.ndarray, axis: np.ndarray, n: int = FIELD_ARROWS) -> np.ndarray:
+    """∇ₓ of D's logit over the frame, from the snapshot's grid of sigmoid(D) (finite differences of
+    the logit, the sigmoid clipped to 1e-6..1-1e-6 where float32 saturates): at an ``n`` x ``n``
+    lattice, row 0 at the top, each as (direction in 256ths of a turn, shade 1..255 by the log norm
+    as the gradient arrows; 0: no value there, D non-finite); an ``(n, n, 2)`` uint8 array.
+
+    Example:
+        >>> axis = np.linspace(-1, 1, 8)
+        >>> field = gradient_field(1 / (1 + np.exp(-np.tile(axis, (8, 1)))), axis, n=2)  # D grows with x
+        >>> field[..., 0].tolist()  # every arrow points along +x
+        [[0, 0], [0, 0]]
+    """
+    p = np.clip(np.asarray(d_grid, dtype=np.float64), 1e-6, 1 - 1e-6)
+    logit = np.log(p) - np.log1p(-p)
+    gy, gx = np.gradient(logit, axis, axis)  # rows are y, columns are x
+    pick = np.rint(np.linspace(0, len(axis) - 1, n + 2)[1:-1]).astype(int)  # inside the frame, not on its edge
+    gx, gy = gx[np.ix_(pick, pick)][::-1], gy[np.ix_(pick, pick)][::-1]
+    norm = np.hypot(gx, gy)
+    out = np.zeros((n, n, 2), np.uint8)
+    out[..., 0] = np.rint((np.arctan2(gy, gx) % (2 * np.pi)) / (2 * np.pi) * 256).astype(int) % 256
+    out[..., 1] = 1 + np.rint(254 * np.clip((np.log10(np.maximum(norm, 1e-12)) + 2) / 5, 0.0, 1.0))
+    out[~np.isfinite(norm) | ~np.isfinite(np.asarray(d_grid, dtype=np.float64)[np.ix_(pick, pick)][::-1])] = 0
+    return out
+
+
 def mode_counts(fake: np.ndarray, reference: Reference) -> tuple[np.ndarray, np.ndarray]:
     """Per mode, the samples within 3σ and within 10σ of it (nearest mode, as the mode metrics count)."""
     from gan_mixup.modalities.points.metrics import NEAR_STD, nearest_mode
@@ -143,6 +173,7 @@ def points_frame(reference: Reference, snapshot: Snapshot, palette: np.ndarray) 
     return {"fake": _b64(fixed_points(snapshot.fake, reference.extent)),
             "surface": _png(surface_bands(snapshot.d_grid), palette) if np.size(snapshot.d_grid) else None,
             "arrows": _b64(arrows(snapshot.fake, snapshot.d_grad_fake, reference.extent)),
+            "field": _b64(gradient_field(snapshot.d_grid, reference.grid_axis)) if np.size(snapshot.d_grid) else "",
             "near3": _b64(near3), "near10": _b64(near10)}
 
 
@@ -228,6 +259,18 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     summary["events"], summary["status"] = events(records, event_records, total)
     summary["modes_total"] = total
     return summary, data
+
+
+def frame_bytes(run_dir: Path) -> int:
+    """The bytes one encoded frame of ``run_dir`` takes in the viewer (its last snapshot's; 0 when it
+    has none that reads): what sizes the viewer before all of it is encoded."""
+    try:
+        reference = read_reference(run_dir)
+        encoder = FRAME_ENCODERS[modality_named(reference.kind).name]
+        snapshot = read_snapshot(list_snapshots(run_dir)[-1])
+        return len(json.dumps(encoder(reference, snapshot, surface_palette())))
+    except (GanMixupError, KeyError, IndexError, ValueError):
+        return 0
 
 
 def log_thin(iterations: list[int], max_frames: int) -> list[int]:

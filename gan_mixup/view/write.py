@@ -12,15 +12,15 @@ from typing import Any, Sequence
 
 from gan_mixup.rundir import VIEWER_DIR
 from gan_mixup.view.collect import Collection, ViewerError, collect_runs
-from gan_mixup.view.encode import encode_run
+from gan_mixup.view.encode import encode_run, frame_bytes
 
 MARKER = ".gan-mixup-viewer"  # only a folder holding it is ever replaced by a new viewer
 TEMPLATE_FILES = ("index.html", "viewer.js", "viewer.css")
 MAX_SHOWN = 16  # runs side by side at once; a sweep's reader picks which
-# About 9 KB a toy frame: this many frames in all keeps a viewer under ~45 MB; above it each run's
-# snapshots are thinned evenly on the log axis (the paper's iterations kept), e.g. a 40-run sweep
-# to 120 frames a run, while figure5's 4 runs keep all their ~200.
-FRAME_BUDGET = 4800
+# The frames of a viewer stay under about this many bytes: past it each run's snapshots are thinned
+# evenly on the log axis (the paper's iterations kept). A toy frame of 1,000 samples is about 9.5 KB,
+# so figure5's 4 runs keep all their ~200 snapshots and a 40-run sweep about 118 a run.
+BYTE_BUDGET = 45_000_000
 
 
 def default_out(paths: Sequence[str | Path]) -> Path:
@@ -35,8 +35,8 @@ def write_viewer(paths: Sequence[str | Path], out_dir: str | Path | None = None,
     """Write one offline viewer of the runs in ``paths`` to ``out_dir`` (default: ``default_out``)
     and return its ``index.html``.
 
-    ``max_frames``: at most this many snapshots per run (default: all, unless the runs together pass
-    ``FRAME_BUDGET``). A run that cannot be shown (not trained, a damaged reference) keeps its place
+    ``max_frames``: at most this many snapshots per run (default: all, unless their frames together
+    would pass ``BYTE_BUDGET``). A run that cannot be shown (not trained, a damaged reference) keeps its place
     with a message; a damaged or missing snapshot, its frame. ``ViewerError`` when a path is no run
     or collection, or ``out_dir`` is a folder of someone else's.
 
@@ -72,7 +72,8 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
     """The index (what the page needs at once) and each run's data file, by file name."""
     runs = collection.runs
     if max_frames is None and runs:
-        max_frames = max(2, FRAME_BUDGET // len(runs))
+        size = max((frame_bytes(run.run_dir) for run in runs[:4]), default=0)  # the runs of one viewer are alike
+        max_frames = max(2, int(BYTE_BUDGET / (size * len(runs)))) if size else None
     summaries, files = [], {}
     for i, run in enumerate(runs):
         name = f"run_{i:03d}.js"

@@ -15,7 +15,7 @@ from cli_helpers import one_error_line, run_cli, subprocess_env
 from gan_mixup.rundir import snapshot_path
 from gan_mixup.view import ViewerError, collect_runs, write_viewer
 from gan_mixup.view.collect import markdown_tables
-from gan_mixup.view.encode import encode_run, events, fixed_points, surface_bands
+from gan_mixup.view.encode import encode_run, events, fixed_points, frame_bytes, surface_bands
 from gan_mixup.view.write import build
 from view_runs import ITERATIONS, collection, erm_vs_mixup, images_run, points_run
 
@@ -114,8 +114,8 @@ def test_markdown_tables_keep_each_tables_heading():
 
 
 def test_many_runs_are_thinned_to_the_frame_budget_keeping_the_paper_iterations(tmp_path, monkeypatch):
-    monkeypatch.setattr("gan_mixup.view.write.FRAME_BUDGET", 8)  # 2 runs: 4 frames each
     out = erm_vs_mixup(tmp_path / "cmp")
+    monkeypatch.setattr("gan_mixup.view.write.BYTE_BUDGET", 2 * 4 * frame_bytes(out / "erm"))  # 2 runs: 4 frames each
     index, files = build(collect_runs([out]), max_frames=None, title="t")
     assert len(index["axis"]) <= 4 and {10, 100, 1000} <= set(index["axis"])
 

@@ -28,7 +28,7 @@
   const axis = INDEX.axis;
   const loaded = {};   // run id -> its decoded data
   const waiting = {};  // run id -> callbacks waiting for its file
-  const state = {idx: 0, playing: false, speed: 1, shown: [], blink: false, blinkA: 0, blinkB: Math.min(1, runs.length - 1),
+  const state = {idx: 0, playing: false, speed: 1, field: true, shown: [], blink: false, blinkA: 0, blinkB: Math.min(1, runs.length - 1),
     blinkSide: 0, painted: false};
   let timer = null, blinkTimer = null;
   const panels = {};   // key -> panel element (key: run id, or 'blink')
@@ -76,6 +76,7 @@
       for (let k = 0; k + 3 < a.length; k += 4) {
         c.arrows.index.push(a[k] | (a[k + 1] << 8)); c.arrows.angle.push(a[k + 2]); c.arrows.shade.push(a[k + 3]);
       }
+      c.field = frame.field ? bytes(frame.field) : new Uint8Array(0);
       c.near3 = new Uint16Array(bytes(frame.near3).buffer);
       c.near10 = new Uint16Array(bytes(frame.near10).buffer);
     }
@@ -112,6 +113,7 @@
     }
     ctx.save();
     ctx.beginPath(); ctx.rect(left, top, w, h); ctx.clip();
+    if (state.field) drawField(ctx, c.field, left, top, w, h);
     const real = ref.realPoints;
     ctx.strokeStyle = REAL; ctx.lineWidth = 0.8; ctx.beginPath();
     for (let i = 0; i < real.length; i += 2) {
@@ -154,6 +156,26 @@
       ctx.textAlign = 'right'; ctx.fillText(String(v), left - 3, py(v) + 3);
     });
     ctx.textAlign = 'left';
+  }
+
+  function drawField(ctx, field, left, top, w, h) {
+    // D's gradient field on a lattice (row 0 at the top): arrows of one length, darker where steeper
+    const n = Math.round(Math.sqrt(field.length / 2));
+    if (!n) return;
+    const cw = w / n, ch = h / n, len = 0.32 * Math.min(cw, ch);
+    ctx.lineWidth = 1;
+    for (let r = 0; r < n; r++) for (let q = 0; q < n; q++) {
+      const k = 2 * (r * n + q), shade = field[k + 1];
+      if (!shade) continue;
+      const t = field[k] / 256 * 2 * Math.PI, dx = Math.cos(t) * len, dy = -Math.sin(t) * len;
+      const x = left + (q + 0.5) * cw, y = top + (r + 0.5) * ch;
+      ctx.strokeStyle = ctx.fillStyle = `rgba(20,20,40,${(0.15 + 0.45 * shade / 255).toFixed(2)})`;
+      ctx.beginPath(); ctx.moveTo(x - dx, y - dy); ctx.lineTo(x + dx, y + dy); ctx.stroke();
+      const a = Math.atan2(dy, dx);
+      ctx.beginPath(); ctx.moveTo(x + dx, y + dy);
+      ctx.lineTo(x + dx - 3.5 * Math.cos(a - 0.5), y + dy - 3.5 * Math.sin(a - 0.5));
+      ctx.lineTo(x + dx - 3.5 * Math.cos(a + 0.5), y + dy - 3.5 * Math.sin(a + 0.5)); ctx.fill();
+    }
   }
 
   function drawBars(canvas, ref, frame, width) {
@@ -675,6 +697,9 @@
       select.addEventListener('change', () => { state[name] = Number(select.value); writeHash(); drawAll(); drawCurves(); drawEvents(); });
     });
     document.getElementById('blink').addEventListener('click', () => setBlink(!state.blink));
+    const field = document.getElementById('field');
+    field.addEventListener('change', () => { state.field = field.checked; drawAll(); });
+    if (!runs.some(r => r.kind === 'points')) field.parentElement.hidden = true;
     if (runs.length < 2) document.querySelector('.blink-controls').hidden = true;
     document.addEventListener('keydown', ev => {
       if (ev.target.tagName === 'INPUT' && ev.target.type !== 'range' || ev.target.tagName === 'SELECT') return;
