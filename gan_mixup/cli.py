@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="run directories, or compare / figure5 / sweep directories")
     p.add_argument("--out", default=None, help="the viewer's folder (default: PATH/viewer; needed for several paths)")
     p.add_argument("--max-frames", type=_int, default=None, help="at most this many snapshots per run (default: all, "
-                   "thinned only past about 4,800 frames in all)")
+                   "thinned only where the frames together would pass 45 MB)")
 
     p = sub.add_parser("figure5", help="reproduce the paper's Figure 5 with the authors' code settings (ERM vs mixup α=0.2 on grid and ring)",
                        description="Train ERM and mixup (α = 0.2) on grid25 and ring8 with the paper-code preset and render the figure in the paper's layout.")

@@ -58,8 +58,8 @@ def compare(
     quiver: bool = True,
     callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
 ) -> dict[str, Path]:
-    """Train each config into ``out_dir/<label>`` and render them side by side (``quiver``: G's
-    gradient arrows in toy frames).
+    """Train each config into ``out_dir/<label>``, render them side by side (``quiver``: G's
+    gradient arrows in toy frames) and write their browser viewer (``out_dir/viewer``).
 
     Every config is checked before anything is trained or written, so a typo in the third
     objective does not cost the first two runs. Give the configs one seed to get the same initial
@@ -94,8 +94,8 @@ def figure5(
     handle_signals: bool = False,
 ) -> dict[str, Path]:
     """The paper's Figure 5 as the authors ran it: ERM (α = 0) and mixup (α = 0.2) on grid25 and
-    ring8 with the ``paper-code`` preset; writes ``figure5.png`` in the paper's layout and one
-    side-by-side GIF per dataset."""
+    ring8 with the ``paper-code`` preset; writes ``figure5.png`` in the paper's layout, one
+    side-by-side GIF per dataset and the four runs' browser viewer (``out_dir/viewer``)."""
     out_dir = Path(out_dir)
     configs: dict[tuple[str, str], RunConfig] = {}
     for dataset in FIGURE5_DATASETS:
