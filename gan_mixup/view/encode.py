@@ -293,7 +293,8 @@ def log_thin(iterations: list[int], max_frames: int) -> list[int]:
     best = sorted(kept)
     # Targets closer than two early snapshots pick the same one: add targets while the count fits.
     for targets in range(2, 4 * max_frames):
-        picks = kept | {int(its[np.abs(position - t).argmin()]) for t in np.linspace(position[0], position[-1], targets)}
+        nearest = np.abs(position[None, :] - np.linspace(position[0], position[-1], targets)[:, None]).argmin(axis=1)
+        picks = kept | {int(it) for it in its[nearest]}
         if len(picks) > max_frames:
             break
         best = sorted(picks)
