@@ -423,10 +423,9 @@
       const ids = params.get('runs').split(',').map(Number).filter(i => Number.isInteger(i) && runs[i]);
       if (ids.length) state.shown = [...new Set(ids)].slice(0, INDEX.max_shown);
     }
-    if (params.has('blink')) {
-      const [a, b] = params.get('blink').split(',').map(Number);
-      if (runs[a] && runs[b]) { state.blinkA = a; state.blinkB = b; state.blink = true; }
-    }
+    const [a, b] = (params.get('blink') || '').split(',').map(Number);
+    state.blink = Boolean(params.has('blink') && runs[a] && runs[b]);
+    if (state.blink) { state.blinkA = a; state.blinkB = b; }
     const it = Number(params.get('it'));
     return params.has('it') && Number.isFinite(it) ? nearestIndex(it) : null;
   }
@@ -711,8 +710,10 @@
     });
     window.addEventListener('hashchange', () => {
       const i = readHash();
-      layoutPanels(); syncChooser();
-      if (i !== null) setIndex(i, true); else drawAll();
+      if (i !== null) state.idx = i;
+      setBlink(state.blink);  // lays the panels out again and draws them
+      syncChooser();
+      setIndex(state.idx, true);
     });
     window.addEventListener('resize', drawEvents);
     buildChooser(); buildTables(); syncChooser();

@@ -178,6 +178,8 @@ def test_a_link_with_a_position_opens_there(browser, viewers):
     assert [p["run"] for p in settled(browser)] == ["1"]
     open_viewer(browser, viewers["compare"], "#it=12000")  # between snapshots: the nearest one
     assert iteration(browser) == 1000
+    browser.execute_script("location.hash = '#it=100&runs=0,2'")  # a link followed within the page
+    until(lambda: iteration(browser) == 100 and [p["run"] for p in settled(browser)] == ["0", "2"], "the new position")
 
 
 def test_a_damaged_or_missing_snapshot_shows_a_message_in_its_panel(browser, viewers):

@@ -176,3 +176,14 @@ def test_cli_view_of_a_folder_that_is_no_run_is_one_error_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gan_mixup.cli", "view", str(tmp_path)], capture_output=True, text=True,
                           env=subprocess_env(), timeout=120)
     one_error_line(proc.returncode, proc.stderr, "neither a run directory")
+
+
+def test_the_committed_figure5_viewer_has_this_versions_page():
+    # docs/evidence.md embeds it: a template change without re-making it would show a stale page
+    committed = Path(__file__).resolve().parents[2] / "samples" / "figure5-viewer"
+    template = Path(write_viewer.__code__.co_filename).parent / "template"
+    for name in ("index.html", "viewer.js", "viewer.css"):
+        assert (committed / name).read_text() == (template / name).read_text(), \
+            f"samples/figure5-viewer/{name} differs from the template: re-make it (docs/evidence.md says how)"
+    assert [r["label"] for r in read_index(committed)["runs"]] == ["grid25/ERM GAN", "grid25/mixup GAN (α = 0.2)",
+                                                                  "ring8/ERM GAN", "ring8/mixup GAN (α = 0.2)"]
