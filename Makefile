@@ -24,8 +24,9 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/gan-mixup toy --demo --dataset ring8 --alpha 0.2 --out runs/demo --overwrite
+	$(BIN)/gan-mixup view runs/demo
 
-# An image GAN on scikit-learn's bundled digits (nothing downloaded): ERM and mixup side by side.
+# An image GAN on scikit-learn's bundled digits (nothing downloaded): ERM and mixup side by side, and their viewer.
 demo-images: $(VENV)/.installed
 	$(BIN)/gan-mixup compare --dataset digits --objectives erm,mixup --out runs/demo-images --overwrite
 

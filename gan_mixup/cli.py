@@ -247,6 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_int, default=None, help="thin each GIF to at most this many snapshots (first, last and the paper's iterations always kept)")
     _add_quiver_flag(p)
 
+    p = sub.add_parser("view", help="write an offline browser viewer of runs, a compare, figure5 or sweep directory",
+                       description="Write one folder (index.html and its data) that shows the runs side by side on one time "
+                                   "axis, with their metrics under the pictures; it opens from file:// with no server and no "
+                                   "network. Built from the run directories alone, as render is.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="run directories, or compare / figure5 / sweep directories")
+    p.add_argument("--out", default=None, help="the viewer's folder (default: PATH/viewer; needed for several paths)")
+    p.add_argument("--max-frames", type=_int, default=None, help="at most this many snapshots per run (default: all, "
+                   "thinned only where the frames together would pass 45 MB)")
+
     p = sub.add_parser("figure5", help="reproduce the paper's Figure 5 with the authors' code settings (ERM vs mixup α=0.2 on grid and ring)",
                        description="Train ERM and mixup (α = 0.2) on grid25 and ring8 with the paper-code preset and render the figure in the paper's layout.")
     p.add_argument("--iterations", type=_int, default=20000, help="generator iterations per run (default 20000, the paper's)")
@@ -478,6 +487,8 @@ def _run(args: argparse.Namespace) -> int:
         return _render(args)
     if args.command == "figure5":
         return _figure5(args)
+    if args.command == "view":
+        return _view(args)
     if args.command == "sweep":
         return _sweep(args)
     if args.command == "metrics":
@@ -775,6 +786,13 @@ def _render(args: argparse.Namespace) -> int:
                          quiver=not args.no_quiver)
     for name, path in outputs.items():
         print(f"{name}: {path}")
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from gan_mixup.view import write_viewer
+
+    print(f"viewer: {write_viewer(args.paths, args.out, max_frames=args.max_frames)}")
     return 0
 
 

@@ -40,6 +40,7 @@ from gan_mixup.rundir import (
     write_marker,
 )
 from gan_mixup.training import check_config, train
+from gan_mixup.view import write_viewer
 
 MANIFEST = MANIFEST_FILE  # label -> subdirectory, written by compare / figure5
 FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom
@@ -57,8 +58,8 @@ def compare(
     quiver: bool = True,
     callbacks_for: Callable[[Path], Sequence[Callable[[dict[str, Any]], None]]] | None = None,
 ) -> dict[str, Path]:
-    """Train each config into ``out_dir/<label>`` and render them side by side (``quiver``: G's
-    gradient arrows in toy frames).
+    """Train each config into ``out_dir/<label>``, render them side by side (``quiver``: G's
+    gradient arrows in toy frames) and write their browser viewer (``out_dir/viewer``).
 
     Every config is checked before anything is trained or written, so a typo in the third
     objective does not cost the first two runs. Give the configs one seed to get the same initial
@@ -78,7 +79,7 @@ def compare(
                           callbacks=callbacks_for(run_dir) if callbacks_for else ())
             runs[label] = run_dir
             render_run(run_dir, quiver=quiver)
-        return render_comparison(runs, out_dir, quiver=quiver)
+        return {**render_comparison(runs, out_dir, quiver=quiver), "viewer": write_viewer([out_dir])}
 
 
 def figure5(
@@ -93,8 +94,8 @@ def figure5(
     handle_signals: bool = False,
 ) -> dict[str, Path]:
     """The paper's Figure 5 as the authors ran it: ERM (α = 0) and mixup (α = 0.2) on grid25 and
-    ring8 with the ``paper-code`` preset; writes ``figure5.png`` in the paper's layout and one
-    side-by-side GIF per dataset."""
+    ring8 with the ``paper-code`` preset; writes ``figure5.png`` in the paper's layout, one
+    side-by-side GIF per dataset and the four runs' browser viewer (``out_dir/viewer``)."""
     out_dir = Path(out_dir)
     configs: dict[tuple[str, str], RunConfig] = {}
     for dataset in FIGURE5_DATASETS:
@@ -113,7 +114,7 @@ def figure5(
                 print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
             _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
             runs[(dataset, label)] = run_dir
-        return render_figure5_runs(runs, out_dir)
+        return {**render_figure5_runs(runs, out_dir), "viewer": write_viewer([out_dir])}
 
 
 def render_figure5_runs(runs: dict[tuple[str, str], Path], out_dir: Path, *, fps: float = 10,

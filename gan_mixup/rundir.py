@@ -15,6 +15,7 @@ A run directory holds::
       it_00000100.npz    per snapshot: fake samples from the fixed noise batch (and sigmoid(D) on the grid)
     checkpoint.pt        the latest checkpoint; checkpoint.prev.pt the one before it
     frames/ training.gif losses.png    written by ``gan-mixup render``
+    viewer/              written by ``gan-mixup view`` (and at the end of compare, figure5, sweep)
 
 A collection (``compare``, ``figure5``) holds the same marker, ``runs.json`` (label -> subdirectory)
 and one run directory per member. This is the only module that spells these names.
@@ -69,11 +70,12 @@ SCORECARD_PNG_FILE = "scorecard.png"
 GRADIENTS_PNG_FILE = "gradients.png"
 ROBUSTNESS_MD_FILE = "robustness.md"  # a sweep over hyperparameters: each objective over all its settings
 ROBUSTNESS_PNG_FILE = "robustness.png"
+VIEWER_DIR = "viewer"  # `gan-mixup view`: the offline browser viewer of a run or collection
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
                CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
-               SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE, ROBUSTNESS_MD_FILE, ROBUSTNESS_PNG_FILE)
+               SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE, ROBUSTNESS_MD_FILE, ROBUSTNESS_PNG_FILE, VIEWER_DIR)
 CHECKPOINT_VERSION = 1
 _SNAPSHOT_NAME = re.compile(r"^it_(\d{8})\.npz$")
 

@@ -27,6 +27,7 @@ from gan_mixup.launchers import ClusterLauncher, run_on_cluster
 from gan_mixup.experiments import _prepare_collection, config_with_objective
 from gan_mixup.rundir import CONFIG_FILE, locked
 from gan_mixup.scorecard import write_scorecard
+from gan_mixup.view import write_viewer
 from gan_mixup.sweep_jobs import (  # noqa: F401  (SweepInterrupted: part of this module's API)
     MAX_WORKERS,
     SweepInterrupted,
@@ -217,6 +218,7 @@ def run_sweep(
                 bar.close()
         result = SweepResult({m.name: statuses.get(m.name, "failed: not started") for m in members})
         result.outputs = write_scorecard(out_dir)
+        result.outputs["viewer"] = write_viewer([out_dir])
         return result
 
 

@@ -92,7 +92,7 @@ def _subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-SUBCOMMANDS = ["toy", "images", "compare", "render", "figure5", "sweep", "metrics", "objectives"]
+SUBCOMMANDS = ["toy", "images", "compare", "render", "view", "figure5", "sweep", "metrics", "objectives"]
 
 
 def test_every_subcommand_is_known():
@@ -156,6 +156,7 @@ def test_compare_trains_both_from_the_same_start_and_renders(tmp_path):
     assert not np.array_equal(npz_arrays(erm / "snapshots" / last)["d_grid"], npz_arrays(mixup / "snapshots" / last)["d_grid"])
     printed = [line.split(": ", 1)[1] for line in stdout.splitlines() if ": " in line and str(out) in line]
     assert printed, stdout
+    assert f"viewer: {out / 'viewer' / 'index.html'}" in stdout
     for path in printed:
         assert Path(path).exists(), path
     assert any(p.endswith(".gif") for p in printed) and any(p.endswith(".png") for p in printed)
@@ -257,6 +258,7 @@ def test_figure5_runs_the_four_runs_and_writes_the_figure(tmp_path):
     code, stdout, stderr = run_cli(["figure5", "--iterations", "12", "--hidden", "8", "--out", out, "--no-progress"])
     assert code == 0, stderr
     assert (out / "figure5.png").is_file() and str(out / "figure5.png") in stdout
+    assert f"viewer: {out / 'viewer' / 'index.html'}" in stdout and (out / "viewer" / "data" / "run_003.js").is_file()
     runs = sorted(p.name for p in out.iterdir() if (p / "config.json").is_file())
     assert runs == ["grid25-erm", "grid25-mixup", "ring8-erm", "ring8-mixup"]
     for run in runs:

@@ -25,6 +25,10 @@ COMMAND_WORDS = ("gan-mixup", "make", "torchrun")
 COVERED_BY = {
     "gan-mixup render runs/x": "test_cli.py::test_render_rerenders_from_snapshots_alone",
     "gan-mixup metrics runs/x": "test_sweep.py::test_cli_sweep_metrics_and_resume",
+    "gan-mixup view runs/cmp": "view/test_view_data.py::test_cli_view_of_a_compare_writes_into_its_viewer_folder",
+    "gan-mixup view runs/x runs/y --out runs/x-vs-y": "view/test_view_data.py::test_cli_view_writes_several_runs_into_one_viewer",
+    "gan-mixup view runs/f5-short --out samples/figure5-viewer --max-frames 40":
+        "view/test_view_data.py::test_cli_view_max_frames_thins_each_run",
     "gan-mixup objectives": "test_cli.py::test_objectives_lists_objectives_and_regularizers",
     "gan-mixup render runs/cmp-digits": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
     "gan-mixup figure5 --iterations 200 --out runs/f5-quick": "test_cli.py::test_figure5_runs_the_four_runs_and_writes_the_figure",
@@ -117,6 +121,8 @@ def test_the_site_builds_strictly_and_offline(tmp_path):
                  "gan_mixup.sweep.run_sweep"):
         assert f'id="{name}"' in api, f"the API page lost {name}"
     assert (site / "samples" / "figure5.png").is_file(), "pictures the pages link to are copied into the site"
+    viewer = site / "samples" / "figure5-viewer"
+    assert (viewer / "viewer.js").is_file() and (viewer / "data" / "run_003.js").is_file(), "a linked viewer brings its files"
     index = (site / "index.html").read_text(encoding="utf-8")
     assert "fonts.googleapis.com" not in index, "the theme must not load web fonts"
 

@@ -409,6 +409,8 @@ def test_cli_sweep_metrics_and_resume(tmp_path):
         settings = {r["setting"] for r in csv.DictReader(f)}
     assert settings == {"erm[paper-text]", "erm[paper-code]", "mixup[paper-text] α=0.2", "mixup[paper-code] α=0.2"}
     assert (out / "ring8-mixup-paper-code-a0.2-seed1" / "tensorboard").is_dir()
+    assert f"viewer: {out / 'viewer' / 'index.html'}" in done.stdout  # written at the end, as the scorecard is
+    assert len(list((out / "viewer" / "data").glob("run_*.js"))) == 8
     again = cli("sweep", "--dataset", "ring8", "--objectives", "erm,mixup", "--preset", "paper-text,paper-code",
                 "--alpha", "0.2", "--seeds", "0-1", "--workers", "1", "--resume", str(out), *TINY_FLAGS)
     assert again.returncode == 0 and "runs: 8 skipped" in again.stdout

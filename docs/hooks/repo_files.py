@@ -5,7 +5,8 @@ path in the repository, so the same links work when the Markdown is read on a co
 knows files under docs/, so this hook adds every such file that exists to the site at its
 repository path, and points the link there. A Markdown file added this way (a README beside the
 benchmarks) becomes a page, and its own ``../`` links are followed the same way, including links
-back into docs/. A link to a file that does not exist is left as written, so
+back into docs/. A linked gan-mixup viewer (``index.html`` beside ``.gan-mixup-viewer``) brings its
+scripts and data along. A link to a file that does not exist is left as written, so
 ``mkdocs build --strict`` reports it as broken. Nothing is downloaded.
 """
 from __future__ import annotations
@@ -53,7 +54,20 @@ def on_files(files: Files, config: Any) -> Files:
             files.append(added)
             if added.is_documentation_page():
                 todo.append(added)
+            for part in _viewer_files(Path(added.abs_src_path), repo):
+                if files.get_file_from_path(part) is None:
+                    files.append(File(part, str(repo), config["site_dir"], config["use_directory_urls"],
+                                      inclusion=InclusionLevel.NOT_IN_NAV))
     return files
+
+
+def _viewer_files(linked: Path, repo: Path) -> list[str]:
+    """A linked ``index.html`` of a gan-mixup viewer (its folder holds ``.gan-mixup-viewer``) brings the
+    viewer's other files along: its page loads them by relative path, which no Markdown link names."""
+    folder = linked.parent
+    if linked.name != "index.html" or not (folder / ".gan-mixup-viewer").is_file():
+        return []
+    return sorted(p.relative_to(repo).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
