@@ -156,3 +156,23 @@ def test_bad_option_values_raise_value_error_naming_the_option(name, options, fi
 def test_bad_sample_count_raises(name, n):
     with pytest.raises(ValueError, match="positive integer"):
         get_dataset(name).sample(n, _seeded(0))
+
+
+def test_a_new_toy_dataset_is_one_registry_entry(monkeypatch, tmp_path):
+    # What adding a toy dataset takes: a sampler and its line in toy_data.DATASETS; the modality,
+    # the config, the trainer and the metrics find it there.
+    import torch
+
+    from gan_mixup.modalities import modality_of
+    from gan_mixup.training import train
+    from conftest import make_tiny_config
+    from toy_data import DATASETS, GaussianMixture
+
+    def triangle(std: float = 0.02) -> GaussianMixture:
+        corners = torch.tensor([[0.0, 1.0], [-0.87, -0.5], [0.87, -0.5]])
+        return GaussianMixture("triangle", corners, std, extent=1.5)
+
+    monkeypatch.setitem(DATASETS, "triangle", triangle)
+    assert modality_of("triangle").name == "points"
+    result = train(make_tiny_config(dataset="triangle", dataset_options={"std": 0.05}), tmp_path / "run")
+    assert result.iteration == 12 and result.last["kind"] == "train"

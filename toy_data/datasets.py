@@ -144,9 +144,11 @@ def dataset_options(name: str) -> list[str]:
     """The keyword options toy dataset ``name`` takes, e.g. ``['radius', 'std', 'n_modes']``."""
     import inspect
 
-    # The continuous shapes' ``std`` field is "no per-mode std" for the metrics, not a knob.
-    return [p for p in inspect.signature(DATASETS[name]).parameters
-            if p not in ("name", "modes") and not (p == "std" and name not in ("ring8", "grid25"))]
+    # A continuous shape's class has a ``std`` field meaning "no per-mode std" for the metrics, not a
+    # knob; a mixture's factory (ring8, grid25, or a new one) takes its std as a parameter.
+    factory = DATASETS[name]
+    return [p for p in inspect.signature(factory).parameters
+            if p not in ("name", "modes") and not (p == "std" and isinstance(factory, type))]
 
 
 MAX_MODES = 10_000  # ring modes: beyond this a snapshot's mode metrics cost more than the training
