@@ -218,13 +218,13 @@ def _local_task_alive(out_dir: Path, job_id: str) -> bool:
     try:
         arguments = Path(f"/proc/{job_id}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
     except FileNotFoundError:
-        return Path("/proc/self").exists() is False  # no /proc (macOS): the live pid is all there is to go by
+        return not Path("/proc/self").exists()  # no /proc (macOS): the live pid is all there is to go by
     except OSError:
         return True
     if "submitit.local._local" not in arguments:
         return False
-    ours = {str(folder.absolute()), str(folder.resolve())}
-    return any(str(Path(arg).parent) in ours for arg in arguments if arg)
+    ours = folder.resolve()
+    return any(os.path.isabs(arg) and Path(arg).parent.resolve() == ours for arg in arguments)
 
 
 # Slurm states of a job that will still train (or is training) its members.

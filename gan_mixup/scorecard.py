@@ -37,7 +37,7 @@ from gan_mixup.rundir import (
     write_csv,
     write_text_atomic,
 )
-from gan_mixup.sweepdir import SweepError, member_status, read_sweep
+from gan_mixup.sweepdir import SweepError, iter_member_dirs, member_status, read_sweep
 
 
 # Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
@@ -416,8 +416,6 @@ def _refuse_to_lose_runs(results: Path, rows: Sequence[dict[str, Any]]) -> None:
 def _why_no_rows(out_dir: Path) -> str:
     """What the scorecard says when no member gave a row: none has snapshotted yet, or their
     snapshots carry no metrics (image runs with ``metric_samples`` 0 record none)."""
-    from gan_mixup.sweepdir import iter_member_dirs
-
     snapshotted = sum(1 for run_dir in iter_member_dirs(out_dir) if any((run_dir / "snapshots").glob("it_*.npz")))
     if not snapshotted:
         return "No member has recorded a snapshot yet."

@@ -36,7 +36,15 @@ from gan_mixup.sweep_jobs import (  # noqa: F401  (SweepInterrupted: part of thi
     _lockstep_jobs,
     _run_members,
 )
-from gan_mixup.sweepdir import DamagedManifestError, SweepError, SweepMember, _newest_checkpoint, _records_agree, read_sweep, stopped_nonfinite
+from gan_mixup.sweepdir import (
+    DamagedManifestError,
+    SweepError,
+    SweepMember,
+    _newest_checkpoint,
+    _records_agree,
+    read_sweep,
+    stopped_nonfinite,
+)
 from gan_mixup.training import check_config
 from gan_mixup.training.process import _progress_bar
 
@@ -167,7 +175,12 @@ def run_sweep(
     longer names stay in it and in its scorecard. Before anything is written a resume is refused
     (``SweepError``) when it would change a member's settings (those ``config.resume_conflicts``
     guards; a new seed is held to the settings of the other seeds of its setting) or set
-    ``iterations`` below what a member has trained. A member that stops on a non-finite loss counts
+    ``iterations`` below what a member has trained. A new member whose config is that of a setting
+    the sweep has trained (the seed apart) joins that setting, under its name, so no run is trained
+    or scored twice (``--lr 1e-4,1e-3``, then ``--lr 1e-4`` alone). Refused before anything is
+    written, too: two members of one name (``SweepError``), an ``overwrite`` of a sweep whose
+    members a process still trains (``RunLockedError``, naming it), a ``launcher`` that cannot submit
+    from here (``LauncherError``). A member that stops on a non-finite loss counts
     as diverged and the sweep goes on; a resume keeps it as it is unless ``retry_diverged``, which
     continues it from its last checkpoint (with the same settings it diverges again at the same
     step: change ``on_nonfinite`` to ``"skip"`` to step over the NaN). A member whose process dies
@@ -246,12 +259,13 @@ def _refuse_clashing_names(members: Sequence[SweepMember]) -> None:
     seen: dict[str, SweepMember] = {}
     for m in members:
         other = seen.setdefault(m.name, m)
-        if other is not m:
-            same = other.config == m.config and other.setting == m.setting
-            raise SweepError(f"two members are named {m.name}" + ("" if same else f" with different settings "
-                             f"({other.setting!r} and {m.setting!r}" + ("" if other.config == m.config else
-                             f"; {'; '.join(resume_conflicts(other.config, m.config)) or 'other configs'}") + ")")
-                             + ": give each member a name of its own")
+        if other is m:
+            continue
+        differ = ""
+        if (other.config, other.setting) != (m.config, m.setting):
+            fields = "; ".join(resume_conflicts(other.config, m.config)) or "other fields"
+            differ = f" with different settings ({other.setting!r}, {m.setting!r}: {fields})"
+        raise SweepError(f"two members are named {m.name}{differ}: give each member a name of its own")
 
 
 def _refuse_overwriting_live_tasks(out_dir: Path) -> None:
@@ -270,8 +284,11 @@ def _refuse_overwriting_live_tasks(out_dir: Path) -> None:
     for name in names:
         run_dir = out_dir / name
         if run_dir.is_dir() and not run_dir.is_symlink():
-            with locked(run_dir, busy="{path} is in use by {holder}; wait for it to finish or stop it first, then --overwrite"):
+            with locked(run_dir, busy=_BUSY_MEMBER):
                 pass
+
+
+_BUSY_MEMBER = "{path} is in use by {holder}; wait for it to finish or stop it first, then --overwrite"
 
 
 def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> list[SweepMember]:
@@ -296,7 +313,8 @@ def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> li
             joined.append(m)
             continue
         for (dataset, setting), config in saved.items():
-            if dataset == m.dataset and config is not None and not resume_conflicts(config, m.config.replace(seed=config.seed)):
+            same = config is not None and not resume_conflicts(config, m.config.replace(seed=config.seed))
+            if dataset == m.dataset and same:
                 name = next((n for n, info in settings[(dataset, setting)] if info.get("seed") == m.seed),
                             _folder_name(m.dataset, str(setting), m.seed))
                 m = SweepMember(name=name, dataset=m.dataset, setting=str(setting), config=m.config, preset=m.preset,

@@ -13,7 +13,7 @@ import pytest
 
 from cli_helpers import subprocess_env
 from conftest import make_tiny_config
-from gan_mixup.experiments import CompareError, compare
+from gan_mixup.experiments import compare
 from gan_mixup.rundir import RESULTS_FILE, load_checkpoint
 from gan_mixup.scorecard import collect_results, robustness, robustness_markdown, summarise, write_scorecard
 from gan_mixup.sweep import SweepError, SweepMember, run_sweep, sweep_members
@@ -161,8 +161,15 @@ def test_sigusr2_checkpoints_and_stops_like_sigterm(tmp_path):
         if record.get("kind") == "train" and record["iteration"] == 6:
             signal.raise_signal(signal.SIGUSR2)
 
-    with pytest.raises(TrainingInterrupted) as stop:
-        train(make_tiny_config(), tmp_path / "r", handle_signals=True, callbacks=[time_limit])
+    def unanswered(*_):
+        raise AssertionError("SIGUSR2 reached the process, not the training loop")
+
+    previous = signal.signal(signal.SIGUSR2, unanswered)  # (its default action would end pytest)
+    try:
+        with pytest.raises(TrainingInterrupted) as stop:
+            train(make_tiny_config(), tmp_path / "r", handle_signals=True, callbacks=[time_limit])
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
     assert stop.value.signal_name == "SIGUSR2" and stop.value.iteration == 6
     assert load_checkpoint(tmp_path / "r")[0]["iteration"] == 6
 
@@ -184,6 +191,8 @@ def test_a_damaged_manifest_is_one_line_in_metrics_and_resume(tmp_path, damage, 
 
 
 def test_compare_of_nothing_is_refused_before_anything_is_written(tmp_path):
+    from gan_mixup.experiments import CompareError
+
     with pytest.raises(CompareError, match="at least one config"):
         compare({}, tmp_path / "c")
     assert not (tmp_path / "c").exists()
