@@ -105,6 +105,17 @@ def test_resuming_with_a_subset_of_an_axis_joins_the_setting_it_was_trained_unde
     assert scored == {"erm lr=0.0001": 2, "erm lr=0.001": 1}
 
 
+def test_cli_resume_with_a_subset_of_an_axis_counts_each_run_once(tmp_path):
+    out = tmp_path / "s"
+    tiny = ["--objectives", "erm", "--iterations", "6", "--hidden", "8", "--snapshot-frames", "2", "--fixed-samples", "64",
+            "--grid-size", "8", "--workers", "1", "--no-progress"]
+    assert cli("sweep", *tiny, "--lr", "1e-4,1e-3", "--seeds", "0", "--out", out).returncode == 0
+    again = cli("sweep", *tiny, "--lr", "1e-4", "--seeds", "0-1", "--resume", out)
+    assert again.returncode == 0 and "runs: 1 done, 1 skipped" in again.stdout, again.stdout + again.stderr
+    assert {r["setting"] for r in rows_of(out)} == {"erm lr=0.0001", "erm lr=0.001"}
+    assert "| ring8 | erm lr=0.0001 | 2 |" in (out / "scorecard.md").read_text()
+
+
 def test_going_from_no_lr_to_a_list_joins_the_first_setting(tmp_path):
     out = tmp_path / "s"
     default_lr = make_tiny_config().lr
