@@ -63,9 +63,12 @@ def _int(text: str) -> int:
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
+        values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if text.strip() and not values:  # "," or " , ": a list of nothing, never "the default"
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return values
 
 
 def _key_value(text: str) -> tuple[str, float]:
@@ -309,7 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _float_list(text: str) -> tuple[float, ...]:
-    return tuple(_finite_float(part) for part in text.split(",") if part.strip())
+    values = tuple(_finite_float(part) for part in text.split(",") if part.strip())
+    if text.strip() and not values:  # "," or " , ": a list of nothing, never "the default"
+        raise argparse.ArgumentTypeError(f"expected numbers like 1e-4,1e-3, got {text!r}")
+    return values
 
 
 MAX_SEEDS = 10000  # seeds in one sweep

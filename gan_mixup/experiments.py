@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gan_mixup.config import RunConfig, resolve
 from gan_mixup.render import (
@@ -39,8 +39,13 @@ from gan_mixup.rundir import (
     write_manifest,
     write_marker,
 )
+from gan_mixup.errors import GanMixupError
 from gan_mixup.training import check_config, train
 from gan_mixup.view import write_viewer
+
+
+class CompareError(GanMixupError, ValueError):
+    """A comparison that cannot run: nothing to compare."""
 
 MANIFEST = MANIFEST_FILE  # label -> subdirectory, written by compare / figure5
 FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom
@@ -66,6 +71,8 @@ def compare(
     networks and the same fixed noise (``compare`` in the CLI does).
     """
     out_dir = Path(out_dir)
+    if not isinstance(configs, Mapping) or not configs:
+        raise CompareError(f"compare needs at least one config (a dict of label -> RunConfig), got {configs!r}")
     for config in configs.values():
         check_config(config)
     with locked(out_dir):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gan_mixup.errors import GanMixupError
+from gan_mixup.pool import sigint_blocked
 from gan_mixup.rundir import JOBS_FILE, SUBMITIT_DIR, RunLockedError, locked, write_text_atomic
 CLUSTERS = ("slurm", "local")
 
@@ -61,6 +62,15 @@ def require_submitit() -> Any:
     return submitit
 
 
+def check_cluster(launcher: ClusterLauncher) -> None:
+    """``LauncherError`` when ``launcher`` cannot submit from this machine (submitit missing, or
+    ``cluster="slurm"`` where there is no Slurm), checked before a sweep writes anything."""
+    submitit = require_submitit()
+    if launcher.cluster == "slurm" and submitit.SlurmExecutor.affinity() <= 0:
+        raise LauncherError("--launcher slurm needs Slurm, and this machine has no srun on its PATH: run the sweep on "
+                            "the cluster's login node, or try it here with --launcher local")
+
+
 def held_by_a_task(run_dir: Path) -> bool:
     """Whether a process (a cluster task still training) holds ``run_dir``'s lock right now."""
     if not run_dir.is_dir():
@@ -85,6 +95,11 @@ def run_on_cluster(
     died (killed, out of memory, time limit without a checkpoint) is ``failed: ...`` with the reason
     submitit reports. Members whose run directory a task still holds are ``running``."""
     submitit = require_submitit()
+    check_cluster(launcher)
+    jobs_file = out_dir / JOBS_FILE
+    if jobs_file.is_dir() or (jobs_file.exists() and not jobs_file.is_file()):
+        raise LauncherError(f"{jobs_file} is a directory, not a file; move it away: it records each member's task, "
+                            "so a resume knows what still trains (nothing was submitted)")
     statuses: dict[str, str] = {}
     todo = []
     known = _read_jobs(out_dir)
@@ -100,10 +115,20 @@ def run_on_cluster(
     executor.update_parameters(timeout_min=launcher.time_minutes, cpus_per_task=launcher.cpus_per_task,
                                slurm_array_parallelism=launcher.array_parallelism,
                                **({"slurm_partition": launcher.partition} if launcher.partition else {}))
-    with executor.batch():
+    # The local executor's controllers are born with SIGINT blocked (the mask survives exec): a Ctrl-C
+    # of the sweep reaches the sweep and the tasks (which checkpoint, see _cluster_job), not the
+    # controllers, which would print a KeyboardInterrupt traceback each and kill their task at once.
+    with sigint_blocked(), executor.batch():
         submitted = [executor.submit(job_function, configs, run_dirs, names, callbacks_for, threads=launcher.cpus_per_task)
                      for configs, run_dirs, names in todo]
-    _record_jobs(out_dir, {name: task.job_id for task, (_, _, names) in zip(submitted, todo) for name in names})
+    job_ids = {name: task.job_id for task, (_, _, names) in zip(submitted, todo) for name in names}
+    try:
+        _record_jobs(out_dir, job_ids)
+    except OSError as err:
+        ids = sorted(set(job_ids.values()))
+        raise LauncherError(f"could not record the submitted tasks in {out_dir / JOBS_FILE} ({err.strerror or err}); "
+                            f"the tasks keep training (job {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}): "
+                            "a resume before they end may submit their members again") from None
     if not launcher.wait:
         return {**statuses, **{name: f"submitted: job {task.job_id}" for task, (_, _, names) in zip(submitted, todo)
                                for name in names}}
@@ -111,12 +136,18 @@ def run_on_cluster(
         try:
             statuses.update(task.result())
         except Exception as err:  # submitit's FailedJobError / UncompletedJobError: the task died
-            statuses.update({name: f"failed: job {task.job_id}: {_reason(err)}" for name in names})
+            statuses.update({name: f"failed: job {task.job_id}: {_reason(err, task)}" for name in names})
     return statuses
 
 
-def _reason(err: Exception) -> str:
-    """The last meaningful line of submitit's report (the task's own exception, or why it stopped)."""
+def _reason(err: Exception, task: Any = None) -> str:
+    """Why a task gave no result: killed before it reported (submitit found no result file), or the
+    last meaningful line of submitit's report (the task's own exception)."""
+    if "has not produced any output" in str(err):
+        state = _state(task)
+        said = f" (Slurm state {state})" if state and state not in ("FINISHED", "UNKNOWN", "RUNNING", "COMPLETED") else ""
+        return (f"its task was killed before it reported{said}: kill -9, out of memory, or its time limit; "
+                "--resume continues it from its last checkpoint")
     lines = [line.strip() for line in str(err).splitlines() if line.strip() and not set(line.strip()) <= {"-"}]
     useful = [line for line in lines if not line.startswith(("You can check", "- /", "Traceback", "File "))]
     return (useful or lines or [type(err).__name__])[-1][:300]
@@ -134,6 +165,68 @@ def _record_jobs(out_dir: Path, job_ids: dict[str, str]) -> None:
     write_text_atomic(out_dir / JOBS_FILE, json.dumps({**_read_jobs(out_dir), **job_ids}, indent=1, sort_keys=True))
 
 
+def _state(task: Any) -> str:
+    try:
+        return str(task.state).upper().split()[0]
+    except Exception:  # sacct missing or failing, no task: nothing to tell
+        return ""
+
+
+def live_tasks(out_dir: Path) -> dict[str, str]:
+    """Member name -> the task of ``jobs.json`` that still trains it (or will): a local task whose
+    process is alive and is that task, or, where Slurm answers, a queued or running Slurm job."""
+    known = _read_jobs(out_dir)
+    if not known:
+        return {}
+    try:
+        import submitit
+    except ImportError:
+        submitit = None
+    live = {}
+    for name, job_id in known.items():
+        if _local_task_alive(out_dir, job_id):
+            live[name] = f"the local task process {job_id} (submitit job {job_id})"
+        elif submitit is not None and _slurm_answers():
+            state = _state(submitit.SlurmJob(out_dir / SUBMITIT_DIR / "%j", job_id))
+            if state in _LIVE_SLURM_STATES:
+                live[name] = f"Slurm job {job_id} ({state})"
+    return live
+
+
+def _slurm_answers() -> bool:
+    import shutil
+
+    return shutil.which("sacct") is not None
+
+
+def _local_task_alive(out_dir: Path, job_id: str) -> bool:
+    """Whether ``job_id`` (a local executor's job id: its controller's process id) names a live
+    controller of this sweep's tasks without a result yet. A pid that a finished task left in
+    ``jobs.json`` may since belong to an unrelated process: where ``/proc`` shows command lines,
+    the process must be submitit's local controller of this sweep's folder."""
+    folder = out_dir / SUBMITIT_DIR
+    if not job_id.isdigit() or (folder / job_id / f"{job_id}_0_result.pkl").exists():  # submitit's JobPaths
+        return False
+    try:
+        os.kill(int(job_id), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except (OverflowError, ValueError):
+        return False
+    try:
+        arguments = Path(f"/proc/{job_id}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc (macOS): the live pid is all there is to go by
+    except OSError:
+        return True
+    if "submitit.local._local" not in arguments:
+        return False
+    ours = folder.resolve()
+    return any(os.path.isabs(arg) and Path(arg).parent.resolve() == ours for arg in arguments)
+
+
 # Slurm states of a job that will still train (or is training) its members.
 _LIVE_SLURM_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
 
@@ -143,17 +236,8 @@ def _still_queued(submitit: Any, out_dir: Path, launcher: ClusterLauncher, job_i
     submit the member again (a task that has not started yet holds no lock). A job whose state
     cannot be read counts as gone: the member's lock still keeps two tasks from training it at once."""
     folder = out_dir / SUBMITIT_DIR / "%j"
-    if launcher.cluster == "local":  # the local executor's job id is the task's process id
-        job = submitit.LocalJob(folder, job_id)
-        if job.paths.result_pickle.exists() or not job_id.isdigit():
-            return False
-        try:
-            os.kill(int(job_id), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    if launcher.cluster == "local":  # the local executor's job id is its controller's process id
+        return not submitit.LocalJob(folder, job_id).paths.result_pickle.exists() and _local_task_alive(out_dir, job_id)
     try:
         return str(submitit.SlurmJob(folder, job_id).state).upper().split()[0] in _LIVE_SLURM_STATES
     except Exception:  # sacct missing or failing: nothing to tell

@@ -409,6 +409,8 @@ def write_config(run_dir: Path, config_json: str) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` through a temporary file and a rename, so a reader never sees half of it."""
     path = Path(path)
+    if path.is_dir() and not path.is_symlink():  # os.replace would fail naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a file: move it away", str(path))
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(text)

@@ -37,7 +37,7 @@ from gan_mixup.rundir import (
     write_csv,
     write_text_atomic,
 )
-from gan_mixup.sweepdir import SweepError, member_status, read_sweep
+from gan_mixup.sweepdir import SweepError, iter_member_dirs, member_status, read_sweep
 
 
 # Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
@@ -51,8 +51,10 @@ STABLE_BY = 0.5
 
 # results.csv: the member's place in the sweep, the iteration, each modality's metric columns
 # (``Modality.result_columns``, in registry order, each once), D's gradient norms, status and run.
-RESULT_HEAD = ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps",
-               "batch_size", "seed", "iteration")
+# Every axis a setting is made of has a column of its own (``regularizers``: the objective spec's
+# ``+r1:10+gp`` part, ``+``-joined; empty for none), so that grouping by ``objective`` never mixes them.
+SETTING_AXES = ("objective", "regularizers", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps", "batch_size")
+RESULT_HEAD = ("dataset", "setting", *SETTING_AXES, "seed", "iteration")
 RESULT_TAIL = ("d_grad_real", "d_grad_fake", "d_grad_mixed", "status", "run")
 GRADIENT_METRICS = ("d_grad_real", "d_grad_fake", "d_grad_mixed")
 # The paper's iterations that get a scorecard table of their own (besides each run's last snapshot).
@@ -86,13 +88,25 @@ def collect_results(out_dir: str | Path, *, recompute: bool = False) -> list[dic
             continue
         total = _modes_total(run_dir, snapshots)
         status = member_status(run_dir, info["iterations"])
+        place = {key: info.get(key) for key in ("dataset", "setting", *SETTING_AXES, "seed")}
+        if "regularizers" not in info:  # a manifest of an earlier version: the setting's spec names them
+            place["regularizers"] = _regularizers_of(str(info.get("setting", "")))
         for record in snapshots:
-            row = {key: info.get(key) for key in ("dataset", "setting", "objective", "preset", "alpha", "latent_dim", "lr",
-                                                  "beta1", "d_steps", "batch_size", "seed")}
+            row = dict(place)
             row.update({key: record.get(key) for key in columns if key in record})
             row.update(iteration=record["iteration"], modes_total=total, status=status, run=name)
             rows.append(row)
     return rows
+
+
+def _regularizers_of(setting: str) -> str:
+    """``erm+r1:10+gp[paper-code] α=0.2`` -> ``r1:10+gp``: the regularizers a setting's name gives."""
+    from gan_mixup.objectives import OBJECTIVES
+
+    name, *regularizers = setting.split(" ")[0].split("[")[0].split("+")
+    if name and name not in OBJECTIVES:  # a regularizer alone means the standard GAN with it
+        regularizers = [name, *regularizers]
+    return "+".join(regularizers)
 
 
 def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
@@ -265,7 +279,7 @@ class ObjectiveSpread:
     settings: int  # hyperparameter settings (α, lr, β1, ...) of this objective
     runs: int  # finished runs over those settings and seeds
     trains: int
-    collapsed: int
+    collapsed: int | None  # None: no run's data has modes (label-free images), so none can collapse
     diverged: int
     distance_metric: str  # frechet (images) or sliced_wasserstein (toy)
     final: dict[str, list[float]]  # metric -> one value per run
@@ -288,20 +302,23 @@ def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
         if settings < 2:
             continue
         distance = _modality_of(dataset, runs).distance_metric
-        trains = collapsed = diverged = 0
+        trains = collapsed = diverged = with_modes = 0
         for r in runs:
             total = _float(r.get("modes_total"))
+            has_modes = math.isfinite(total) and total > 0  # label-free data: no mode, no collapse verdict
+            with_modes += has_modes
             is_diverged = _diverged(r)
-            covered = _float(r.get("modes_covered")) >= total
+            covered = _float(r.get("modes_covered")) >= total if has_modes else True
             if r.get("precision") is not None:
                 good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL
             else:
-                good = _float(r.get("modes_near")) >= total
+                good = has_modes and _float(r.get("modes_near")) >= total
             diverged += is_diverged
             collapsed += not covered and not is_diverged
             trains += good and not is_diverged
         final = {k: [_float(r.get(k)) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
-        spreads.append(ObjectiveSpread(dataset, spec, settings, len(runs), trains, collapsed, diverged, distance, final))
+        spreads.append(ObjectiveSpread(dataset, spec, settings, len(runs), trains, collapsed if with_modes else None,
+                                       diverged, distance, final))
     return spreads
 
 
@@ -310,13 +327,15 @@ def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
              "Each objective's runs at their last snapshot, over every setting (α, learning rate, β1, D steps, batch "
              "size, ...) and seed; unfinished runs left out. *trains*: every mode covered and, for images, precision ≥ "
              f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
-             "fewer than all modes covered; *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
+             "fewer than all modes covered (– where the data has no modes, as a label-free folder; such runs train on "
+             "precision and recall alone); *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
              "Median [min–max] over the runs.", "",
              "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in spreads:
         name = next((m.distance_label + " " for m in REGISTRY.values() if m.distance_metric == s.distance_metric), "")
-        lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | {s.collapsed}/{s.runs} | "
+        lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | "
+                     f"{'–' if s.collapsed is None else f'{s.collapsed}/{s.runs}'} | "
                      f"{s.diverged}/{s.runs} | {name}{_range(s.final.get(s.distance_metric), '{:.3g}')} | "
                      f"{_range(s.final.get('modes_covered'), '{:.0f}')} | {_range(s.final.get('precision'), '{:.2f}')} | "
                      f"{_range(s.final.get('recall'), '{:.2f}')} |")
@@ -328,16 +347,18 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
     sweep directory from its members' records alone (``recompute``: toy metrics from the snapshot
     files, see ``collect_results``).
 
-    Refused (``SweepError``, every file left as it is) when ``results.csv`` holds runs of which the
-    members' records give nothing now (a member folder or its ``metrics.jsonl`` deleted or cut): the
-    old results are the only copy left. Delete ``results.csv`` to write it from what is there."""
+    Refused (``SweepError``, every file left as it is) when ``results.csv`` holds runs, or rows of
+    runs, that the members' records give no more (a member folder deleted, its ``metrics.jsonl``
+    deleted or cut): the old results are the only copy left. Delete ``results.csv`` to write it
+    from what is there."""
     out_dir = Path(out_dir)
     rows = collect_results(out_dir, recompute=recompute)
-    _refuse_to_lose_runs(out_dir / RESULTS_FILE, {row["run"] for row in rows})
+    _refuse_to_lose_runs(out_dir / RESULTS_FILE, rows)
     outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
     summaries = summarise(rows)
     md = out_dir / SCORECARD_MD_FILE
-    write_text_atomic(md, scorecard_markdown(summaries, {it: summarise(rows, at=it) for it in table_iterations(rows)}))
+    write_text_atomic(md, scorecard_markdown(summaries, {it: summarise(rows, at=it) for it in table_iterations(rows)},
+                                             empty=None if rows else _why_no_rows(out_dir)))
     outputs["scorecard"] = md
     scored = [s for s in summaries if s.seeds]
     if scored:
@@ -356,24 +377,55 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
     return outputs
 
 
-def _refuse_to_lose_runs(results: Path, runs: set[str]) -> None:
+def _refuse_to_lose_runs(results: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """``SweepError`` when ``results`` holds a run, or a row (run x iteration) of a run it called
+    finished or diverged, that ``rows`` no longer give: a member folder deleted, or its
+    ``metrics.jsonl`` cut (for image runs the two files are the only copies of the metrics). Rows of
+    an unfinished run may go: a resume drops the records written after its checkpoint and writes
+    them again."""
     import csv
 
     try:
         with open(results, newline="", encoding="utf-8") as f:
-            before = {row.get("run") for row in csv.DictReader(f)} - {None, ""}
+            old = [(row.get("run"), str(row.get("iteration")), row.get("status")) for row in csv.DictReader(f)]
     except (OSError, ValueError, csv.Error):
         return  # none yet, or unreadable: nothing in it to keep
-    lost = sorted(before - runs)
-    if lost:
-        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
-        raise SweepError(f"kept {results} as it is: it holds {len(lost)} run(s) of which the members' records give "
-                         f"nothing now ({', '.join(lost[:3])}{more}: folder or metrics.jsonl gone); restore them, "
-                         f"or delete {results.name} to write it from what is left")
+    lost_whole = {run for run, _, _ in old if run} - {row["run"] for row in rows}
+    before = {(run, it) for run, it, status in old if run and (status != "unfinished" or run in lost_whole)}
+    now = {(row["run"], str(row["iteration"])) for row in rows}
+    runs_now = {run for run, _ in now}
+    lost_runs = sorted({run for run, _ in before} - runs_now)
+    lost_rows: dict[str, list[str]] = {}
+    for run, iteration in sorted(before - now):
+        if run in runs_now:
+            lost_rows.setdefault(run, []).append(iteration)
+    keep = f"restore them, or delete {results.name} to write it from what is left"
+    if lost_runs:
+        more = f" and {len(lost_runs) - 3} more" if len(lost_runs) > 3 else ""
+        raise SweepError(f"kept {results} as it is: it holds {len(lost_runs)} run(s) of which the members' records give "
+                         f"nothing now ({', '.join(lost_runs[:3])}{more}: folder or metrics.jsonl gone); {keep}")
+    if lost_rows:
+        run, iterations = next(iter(lost_rows.items()))
+        count = sum(len(its) for its in lost_rows.values())
+        more = f", and rows of {len(lost_rows) - 1} more run(s)" if len(lost_rows) > 1 else ""
+        shown = ", ".join(sorted(iterations, key=lambda it: int(it) if it.isdigit() else 0)[:5])
+        raise SweepError(f"kept {results} as it is: it holds {count} row(s) that the members' records no longer give "
+                         f"({run} at iteration(s) {shown}{more}: metrics.jsonl cut short?); {keep}")
+
+
+def _why_no_rows(out_dir: Path) -> str:
+    """What the scorecard says when no member gave a row: none has snapshotted yet, or their
+    snapshots carry no metrics (image runs with ``metric_samples`` 0 record none)."""
+    snapshotted = sum(1 for run_dir in iter_member_dirs(out_dir) if any((run_dir / "snapshots").glob("it_*.npz")))
+    if not snapshotted:
+        return "No member has recorded a snapshot yet."
+    return (f"{snapshotted} member(s) have snapshots, but no metrics were recorded at them (trained with "
+            "--metric-samples 0?), so there is nothing to score; train with --metric-samples above 0 to get a scorecard.")
 
 
 def scorecard_markdown(summaries: Sequence[SettingSummary],
-                       by_iteration: Mapping[int, Sequence[SettingSummary]] | None = None) -> str:
+                       by_iteration: Mapping[int, Sequence[SettingSummary]] | None = None, *,
+                       empty: str | None = None) -> str:
     """The scorecard in Markdown: a table of the median [min–max] over seeds at each run's last
     snapshot, then one per iteration of ``by_iteration`` (``summarise(rows, at=iteration)``).
 
@@ -381,7 +433,7 @@ def scorecard_markdown(summaries: Sequence[SettingSummary],
     (``Modality.score_columns``: modes, high quality, KL and sliced W. for points; modes, KL,
     Fréchet, precision, recall, density and coverage for images)."""
     if not summaries:
-        return "# Stability scorecard\n\nNo member has recorded a snapshot yet.\n"
+        return f"# Stability scorecard\n\n{empty or 'No member has recorded a snapshot yet.'}\n"
     lines = ["# Stability scorecard", "",
              "Median [min–max] over seeds at each run's last snapshot. *collapsed*: fewer than all modes at the end; "
              f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "

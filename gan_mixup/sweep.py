@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from gan_mixup.config import RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupError
-from gan_mixup.launchers import ClusterLauncher, run_on_cluster
+from gan_mixup.launchers import ClusterLauncher, check_cluster, live_tasks, run_on_cluster
 from gan_mixup.experiments import _prepare_collection, config_with_objective
-from gan_mixup.rundir import CONFIG_FILE, locked
+from gan_mixup.rundir import CONFIG_FILE, RunLockedError, locked
 from gan_mixup.scorecard import write_scorecard
 from gan_mixup.view import write_viewer
 from gan_mixup.sweep_jobs import (  # noqa: F401  (SweepInterrupted: part of this module's API)
@@ -36,7 +37,15 @@ from gan_mixup.sweep_jobs import (  # noqa: F401  (SweepInterrupted: part of thi
     _lockstep_jobs,
     _run_members,
 )
-from gan_mixup.sweepdir import SweepError, SweepMember, _newest_checkpoint, _records_agree, read_sweep, stopped_nonfinite
+from gan_mixup.sweepdir import (
+    DamagedManifestError,
+    SweepError,
+    SweepMember,
+    _newest_checkpoint,
+    _records_agree,
+    read_sweep,
+    stopped_nonfinite,
+)
 from gan_mixup.training import check_config
 from gan_mixup.training.process import _progress_bar
 
@@ -73,8 +82,14 @@ def sweep_members(
     if unknown:
         raise SweepError(f"no hyperparameter axis {', '.join(unknown)}; the axes are {', '.join(HYPERPARAMETER_AXES)}")
     for name, values in axes.items():
+        flag = f"--{name.replace('_', '-')}"
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+            raise SweepError(f"{flag} takes numbers, got {', '.join(map(repr, values))}")
+        if name in INTEGER_AXES and any(v != int(v) for v in values):
+            wrong = next(v for v in values if v != int(v))
+            raise SweepError(f"{flag} takes whole numbers, got {wrong:g}")
         if len(set(values)) != len(values):
-            raise SweepError(f"--{name.replace('_', '-')} names a value twice")
+            raise SweepError(f"{flag} names a value twice")
     members = []
     several_latents = len(set(latent_dims)) > 1
     for (dataset, preset), base in bases.items():
@@ -103,6 +118,7 @@ def sweep_members(
 
 # Hyperparameters a sweep crosses: axis name -> its label in a setting's name (and a folder's).
 HYPERPARAMETER_AXES = {"lr": "lr", "beta1": "β1", "d_steps": "dsteps", "batch_size": "batch"}
+INTEGER_AXES = ("d_steps", "batch_size")  # axes of whole-number fields: 1.7 D steps is refused, never truncated
 
 
 def _axis_fields(config: RunConfig, hyper: dict[str, float]) -> dict[str, Any]:
@@ -160,7 +176,12 @@ def run_sweep(
     longer names stay in it and in its scorecard. Before anything is written a resume is refused
     (``SweepError``) when it would change a member's settings (those ``config.resume_conflicts``
     guards; a new seed is held to the settings of the other seeds of its setting) or set
-    ``iterations`` below what a member has trained. A member that stops on a non-finite loss counts
+    ``iterations`` below what a member has trained. A new member whose config is that of a setting
+    the sweep has trained (the seed apart) joins that setting, under its name, so no run is trained
+    or scored twice (``--lr 1e-4,1e-3``, then ``--lr 1e-4`` alone). Refused before anything is
+    written, too: two members of one name (``SweepError``), an ``overwrite`` of a sweep whose
+    members a process still trains (``RunLockedError``, naming it), a ``launcher`` that cannot submit
+    from here (``LauncherError``). A member that stops on a non-finite loss counts
     as diverged and the sweep goes on; a resume keeps it as it is unless ``retry_diverged``, which
     continues it from its last checkpoint (with the same settings it diverges again at the same
     step: change ``on_nonfinite`` to ``"skip"`` to step over the NaN). A member whose process dies
@@ -182,10 +203,17 @@ def run_sweep(
         raise SweepError("a sweep needs at least one member")
     if workers is not None and not (isinstance(workers, int) and 1 <= workers <= MAX_WORKERS):
         raise SweepError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}")
+    _refuse_clashing_names(members)
     for member in members:
         check_config(member.config)
+    if launcher is not None:
+        check_cluster(launcher)  # no Slurm here: one error before anything is written
     workers = max(1, min(workers or os.cpu_count() or 1, len(members)))
     with locked(out_dir):
+        if overwrite:
+            _refuse_overwriting_live_tasks(out_dir)
+        if resume:
+            members = _join_existing_settings(out_dir, members)
         on_disk = _check_resume(out_dir, members) if resume else {}
         _prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep",
                             members={m.name: _description(m) for m in members})
@@ -228,6 +256,77 @@ def run_sweep(
 
 
 
+def _refuse_clashing_names(members: Sequence[SweepMember]) -> None:
+    """Two members with one name would train into one folder (and the manifest keep one label)."""
+    seen: dict[str, SweepMember] = {}
+    for m in members:
+        other = seen.setdefault(m.name, m)
+        if other is m:
+            continue
+        differ = ""
+        if (other.config, other.setting) != (m.config, m.setting):
+            fields = "; ".join(resume_conflicts(other.config, m.config)) or "other fields"
+            differ = f" with different settings ({other.setting!r}, {m.setting!r}: {fields})"
+        raise SweepError(f"two members are named {m.name}{differ}: give each member a name of its own")
+
+
+def _refuse_overwriting_live_tasks(out_dir: Path) -> None:
+    """``--overwrite`` of a sweep whose members are still trained by a process (a cluster task, a
+    ``--no-wait`` local task, a second sweep) is refused naming it: the process would write on
+    into the new sweep's folders."""
+    try:
+        names = list(read_sweep(out_dir))
+    except SweepError:
+        names = []
+    running = live_tasks(out_dir)
+    if running:
+        member, task = next(iter(running.items()))
+        raise RunLockedError(f"{out_dir / member} is still trained by {task}; wait for it to finish or stop it "
+                             "first, then --overwrite")
+    for name in names:
+        run_dir = out_dir / name
+        if run_dir.is_dir() and not run_dir.is_symlink():
+            with locked(run_dir, busy=_BUSY_MEMBER):
+                pass
+
+
+_BUSY_MEMBER = "{path} is in use by {holder}; wait for it to finish or stop it first, then --overwrite"
+
+
+def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> list[SweepMember]:
+    """Members of a resume that the sweep has trained (or started) under another setting name, with
+    that name: ``--lr 1e-4,1e-3`` then ``--resume --lr 1e-4`` names the setting ``erm``, the first
+    sweep ``erm lr=0.0001``; the same runs under two names would be trained twice and counted twice.
+    A member joins a setting when its config and the saved config of a member of that setting
+    differ in no field a resume must keep (the seed apart)."""
+    try:
+        previous = read_sweep(out_dir)
+    except SweepError:
+        return list(members)
+    settings: dict[tuple[Any, Any], list[tuple[str, dict[str, Any]]]] = {}
+    for name, info in previous.items():
+        settings.setdefault((info.get("dataset"), info.get("setting")), []).append((name, info))
+    saved: dict[tuple[Any, Any], RunConfig | None] = {}
+    for key, named in settings.items():
+        saved[key] = next((c for c in (_saved_config(out_dir / name) for name, _ in named) if c is not None), None)
+    joined = []
+    for m in members:
+        if m.name in previous or (m.dataset, m.setting) in settings:
+            joined.append(m)
+            continue
+        for (dataset, setting), config in saved.items():
+            same = config is not None and not resume_conflicts(config, m.config.replace(seed=config.seed))
+            if dataset == m.dataset and same:
+                name = next((n for n, info in settings[(dataset, setting)] if info.get("seed") == m.seed),
+                            _folder_name(m.dataset, str(setting), m.seed))
+                m = SweepMember(name=name, dataset=m.dataset, setting=str(setting), config=m.config, preset=m.preset,
+                                alpha=m.alpha, seed=m.seed)
+                break
+        joined.append(m)
+    _refuse_clashing_names(joined)
+    return joined
+
+
 @dataclass(frozen=True)
 class _OnDisk:
     """What a member's folder holds, read before a resume writes anything."""
@@ -244,6 +343,8 @@ def _check_resume(out_dir: Path, members: Sequence[SweepMember]) -> dict[str, _O
     setting) or cut a member short of the iterations it has trained."""
     try:
         previous = read_sweep(out_dir)
+    except DamagedManifestError:
+        raise
     except SweepError:
         return {}  # not a sweep: _prepare_collection says what it is
     same_setting: dict[tuple[Any, Any], list[str]] = {}
@@ -314,4 +415,5 @@ def _description(m: SweepMember) -> dict[str, Any]:
     """A member's place in the scorecard, as the manifest records it (kept across resumes)."""
     return {"dataset": m.dataset, "setting": m.setting, "objective": m.config.objective, "preset": m.preset,
             "alpha": m.alpha, "latent_dim": m.config.latent_dim, "seed": m.seed, "iterations": m.config.iterations,
-            "lr": m.config.lr, "beta1": m.config.betas[0], "d_steps": m.config.d_steps, "batch_size": m.config.batch_size}
+            "lr": m.config.lr, "beta1": m.config.betas[0], "d_steps": m.config.d_steps, "batch_size": m.config.batch_size,
+            "regularizers": "+".join(m.config.regularizers)}

@@ -253,10 +253,16 @@ def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str],
 def _cluster_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
                  threads: int = 1) -> dict[str, str]:
     """One cluster task: ``_train_job`` with the task's CPU count as torch's thread count. A task
-    stopped by its time limit (SIGTERM) checkpoints and reports ``interrupted``."""
+    stopped by its time limit or preempted (submitit's SIGUSR2, Slurm's ``--signal=USR2@90``, or
+    SIGTERM) checkpoints and reports ``interrupted``; so does one stopped by a Ctrl-C of the sweep
+    that launched it locally."""
     import torch
 
     torch.set_num_threads(threads)
+    # Born with SIGINT blocked (see run_on_cluster): ignored until the loop installs its own handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     statuses = _train_job(configs, run_dirs, names, callbacks_for, handle_signals=True)
     return {name: "interrupted: the task was stopped; --resume continues it" if status == "interrupted" else status
             for name, status in statuses.items()}

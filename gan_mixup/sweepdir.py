@@ -30,6 +30,10 @@ class SweepError(GanMixupError, ValueError):
     """A sweep that cannot run: no members, clashing members, a folder that is not a sweep."""
 
 
+class DamagedManifestError(SweepError):
+    """A sweep's ``runs.json`` that reads as JSON but not as a sweep's manifest."""
+
+
 def member_finished(run_dir: Path, iterations: int) -> bool:
     """Whether a member was trained to the end: its newest checkpoint is at ``iterations`` and the
     snapshot records of its ``metrics.jsonl`` name that iteration and only snapshots on disk.
@@ -77,9 +81,29 @@ def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
         info = json.loads((out_dir / MANIFEST).read_text())
     except (OSError, ValueError):
         raise SweepError(f"{out_dir} is not a sweep directory (no readable {MANIFEST})") from None
+    if not isinstance(info, dict):
+        raise DamagedManifestError(f"{out_dir / MANIFEST} is damaged (not a JSON object); restore it, or continue "
+                                   "in another --out")
     if info.get("kind") != "sweep":
         raise SweepError(f"{out_dir} is a {info.get('kind', 'compare')} directory, not a sweep")
-    return dict(info.get(MEMBERS_KEY, {}))
+    members = info.get(MEMBERS_KEY, {})
+    if not isinstance(members, dict):
+        raise DamagedManifestError(f"{out_dir / MANIFEST} is damaged: its \"{MEMBERS_KEY}\" is a "
+                                   f"{type(members).__name__}, not an object of member name -> description; restore it, "
+                                   "or continue in another --out")
+    for name, description in members.items():
+        if not isinstance(description, dict):
+            problem = f"member {name!r} is described by {json.dumps(description)[:40]}, not an object"
+        elif not _whole(description.get("iterations")):
+            problem = f"member {name!r} has no whole number of \"iterations\""
+        else:
+            continue
+        raise DamagedManifestError(f"{out_dir / MANIFEST} is damaged: {problem}; restore it, or continue in another --out")
+    return dict(members)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def member_status(run_dir: Path, iterations: int) -> str:

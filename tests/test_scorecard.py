@@ -7,6 +7,7 @@ from gan_mixup.modalities import REGISTRY, Modality
 from gan_mixup.modalities.base import ScoreColumn
 from gan_mixup.scorecard import (
     RESULT_COLUMNS,
+    RESULT_HEAD,
     result_columns,
     scorecard_markdown,
     summarise,
@@ -30,9 +31,9 @@ def scorecard(rows):
 
 def test_results_columns_are_the_modalities_in_registry_order_between_the_fixed_ones():
     assert RESULT_COLUMNS == result_columns()
-    assert RESULT_COLUMNS[:12][-1] == "iteration" and RESULT_COLUMNS[-5:] == ("d_grad_real", "d_grad_fake",
+    assert RESULT_COLUMNS[:len(RESULT_HEAD)][-1] == "iteration" and RESULT_COLUMNS[-5:] == ("d_grad_real", "d_grad_fake",
                                                                             "d_grad_mixed", "status", "run")
-    metrics = RESULT_COLUMNS[12:-5]
+    metrics = RESULT_COLUMNS[len(RESULT_HEAD):-5]
     assert metrics[:8] == REGISTRY["points"].result_columns  # points first, then what images add
     assert metrics[8:] == ("frechet_digits", "frechet", "precision", "recall", "density", "coverage", "classifier_accuracy")
 

@@ -65,10 +65,15 @@ def keep_freed_memory() -> bool:
         return False
 
 
+# The signals a run answers with a checkpoint and a clean stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGUSR2,) if hasattr(signal, "SIGUSR2") else ()))
+
+
 @contextmanager
 def _signals_to_flag(enabled: bool) -> Iterator[list[str]]:
-    """While active, SIGINT/SIGTERM append their name to the yielded list instead of killing us,
-    so the loop can finish the iteration, checkpoint, and stop cleanly."""
+    """While active, SIGINT/SIGTERM (and SIGUSR2, which submitit and Slurm's ``--signal=USR2@90``
+    send before a time limit or a preemption) append their name to the yielded list instead of
+    killing us, so the loop can finish the iteration, checkpoint, and stop cleanly."""
     flag: list[str] = []
     if not enabled or not _in_main_thread():
         yield flag
@@ -78,7 +83,7 @@ def _signals_to_flag(enabled: bool) -> Iterator[list[str]]:
     def handler(signum: int, _frame: Any) -> None:
         flag.append(signal.Signals(signum).name)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, handler)
     try:
         yield flag
