@@ -651,7 +651,7 @@ EXIT_RUNS_FAILED = 1  # a sweep whose runs (some of them) failed; the rest are k
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from gan_mixup.sweep import AUTHORS_ALPHAS, AUTHORS_LATENT_DIMS, SweepInterrupted, run_sweep, sweep_members
+    from gan_mixup.sweeps import AUTHORS_ALPHAS, AUTHORS_LATENT_DIMS, SweepInterrupted, run_sweep, sweep_members
 
     if args.seed is not None:
         raise UsageError("a sweep takes --seeds (e.g. 0-4), not --seed")
@@ -724,7 +724,7 @@ def _launcher_of(args: argparse.Namespace) -> Any:
         return None
     if args.batched or args.workers is not None:
         raise UsageError("--launcher trains each run as a task of its own: leave out --batched and --workers")
-    from gan_mixup.launchers import ClusterLauncher, require_submitit
+    from gan_mixup.sweeps.cluster import ClusterLauncher, require_submitit
 
     require_submitit()
     return ClusterLauncher(cluster=args.launcher, partition=args.slurm_partition, time_minutes=args.slurm_time,
@@ -747,7 +747,7 @@ def _metrics(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     if (path / MANIFEST_FILE).is_file():
-        from gan_mixup.scorecard import write_scorecard
+        from gan_mixup.sweeps.scorecard import write_scorecard
 
         outputs = write_scorecard(path, recompute=True)
         print(outputs["scorecard"].read_text())

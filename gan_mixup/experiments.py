@@ -25,19 +25,13 @@ from gan_mixup.render import (
     render_run,
     validate_options,
 )
+from gan_mixup.collection import member_subdir, prepare_collection, slug
 from gan_mixup.rundir import (
     CONFIG_FILE,
     FIGURE5_FILE,
     MANIFEST_FILE,
     NotARunDirectoryError,
-    RunDirectoryError,
-    clear_run_dir,
-    holds_only_lock,
-    is_marked,
     locked,
-    marker_kind,
-    write_manifest,
-    write_marker,
 )
 from gan_mixup.errors import GanMixupError
 from gan_mixup.training import check_config, train
@@ -47,7 +41,6 @@ from gan_mixup.view import write_viewer
 class CompareError(GanMixupError, ValueError):
     """A comparison that cannot run: nothing to compare."""
 
-MANIFEST = MANIFEST_FILE  # label -> subdirectory, written by compare / figure5
 FIGURE5_DATASETS = ("grid25", "ring8")  # the paper's rows, top to bottom
 FIGURE5_OBJECTIVES = {"ERM GAN": 0.0, "mixup GAN (α = 0.2)": 0.2}  # label -> α under the paper-code preset
 
@@ -76,10 +69,10 @@ def compare(
     for config in configs.values():
         check_config(config)
     with locked(out_dir):
-        _prepare_collection(out_dir, list(configs), overwrite=overwrite, resume=resume)
+        prepare_collection(out_dir, list(configs), overwrite=overwrite, resume=resume)
         runs: dict[str, Path] = {}
         for label, config in configs.items():
-            run_dir = out_dir / _slug(label)
+            run_dir = out_dir / slug(label)
             if progress:
                 print(f"[{label}] {config.objective} on {config.dataset}, {config.iterations} iterations -> {run_dir}")
             _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals,
@@ -113,10 +106,10 @@ def figure5(
         check_config(config)
     labels = [f"{dataset}/{label}" for dataset, label in configs]
     with locked(out_dir):
-        _prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, kind="figure5")
+        prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, kind="figure5")
         runs: dict[tuple[str, str], Path] = {}
         for (dataset, label), config in configs.items():
-            run_dir = out_dir / _subdir(f"{dataset}/{label}", "figure5")
+            run_dir = out_dir / member_subdir(f"{dataset}/{label}", "figure5")
             if progress:
                 print(f"[{dataset}, {label}] {config.iterations} iterations -> {run_dir}")
             _train_member(config, run_dir, resume=resume, progress=progress, handle_signals=handle_signals)
@@ -157,10 +150,10 @@ def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
     validate_options(fps=fps, workers=workers, max_frames=max_frames)
     if (path / CONFIG_FILE).is_file():
         return render_run(path, fps=fps, workers=workers, max_frames=max_frames, quiver=quiver)
-    manifest = path / MANIFEST
+    manifest = path / MANIFEST_FILE
     if not manifest.is_file():
         raise NotARunDirectoryError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a compare directory "
-                                    f"(no {MANIFEST})")
+                                    f"(no {MANIFEST_FILE})")
     try:
         info = json.loads(manifest.read_text())
         runs = {str(label): path / sub for label, sub in info["runs"].items()}
@@ -230,75 +223,4 @@ def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
     return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
 
 
-def _prepare_collection(out_dir: Path, labels: list[str], *, overwrite: bool, resume: bool, kind: str = "compare",
-                        members: dict[str, dict[str, Any]] | None = None) -> None:
-    """Create, clear (``overwrite``) or continue (``resume``) a collection; the caller holds its lock.
-
-    A ``--resume`` into a collection of the other kind (figure5 into a compare folder) is refused,
-    so it never orphans runs the manifest would no longer name. On resume the manifest is merged,
-    never replaced: runs (and, for a sweep, ``members``: name -> description) named before stay
-    named, whatever the current command asks for, and the merged manifest is written in one atomic
-    write, so a full disk leaves the previous one whole."""
-    populated = not holds_only_lock(out_dir)
-    if populated and not (overwrite or resume):
-        raise RunDirectoryError(f"{out_dir} already exists; pass --overwrite to replace it or --resume to continue it")
-    previous: dict[str, Any] = {}
-    if populated and resume:
-        existing = _manifest_kind(out_dir)
-        if existing is None:
-            raise RunDirectoryError(f"cannot resume {out_dir}: it is not a gan-mixup {kind} directory (no {MANIFEST})")
-        if existing != kind:
-            raise RunDirectoryError(f"cannot resume {out_dir} as a {kind} directory: it holds a {existing} collection; "
-                                    f"use `gan-mixup {existing} ... --resume` or another --out")
-        previous = read_manifest(out_dir)
-    if populated and overwrite:
-        if not is_marked(out_dir) and (out_dir / MANIFEST).is_file():
-            write_marker(out_dir, _manifest_kind(out_dir) or kind)  # a collection of an earlier version
-        clear_run_dir(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_marker(out_dir, kind)
-    info = {**previous, "kind": kind, "runs": {**previous.get("runs", {}), **{label: _subdir(label, kind) for label in labels}}}
-    if members is not None:
-        info[MEMBERS_KEY] = {**previous.get(MEMBERS_KEY, {}), **members}
-    write_manifest(out_dir, info)
-
-
-MEMBERS_KEY = "members"  # a sweep's manifest: member name -> its place in the scorecard
-
-
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """A collection's ``runs.json`` (``{}`` when there is none); ``RunDirectoryError`` when it is
-    unreadable, so a resume never writes a manifest that forgot the runs it named."""
-    path = Path(out_dir) / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise RunDirectoryError(f"{path} is unreadable ({type(err).__name__}); it names the collection's runs: "
-                                "restore it, or continue in another --out") from None
-    if not isinstance(info, dict) or not isinstance(info.get("runs", {}), dict) \
-            or not isinstance(info.get(MEMBERS_KEY, {}), dict):
-        raise RunDirectoryError(f"{path} is not a gan-mixup manifest (a JSON object with a \"runs\" object)")
-    return info
-
-
-def _manifest_kind(out_dir: Path) -> str | None:
-    try:
-        return str(json.loads((out_dir / MANIFEST).read_text()).get("kind", "compare"))
-    except (OSError, ValueError, AttributeError):
-        return marker_kind(out_dir) if marker_kind(out_dir) in ("compare", "figure5", "sweep") else None
-
-
-def _subdir(label: str, kind: str) -> str:
-    if kind == "sweep":  # sweep labels are their members' folder names already
-        return label
-    if kind == "figure5":
-        dataset, objective = label.split("/", 1)
-        return f"{dataset}-{'erm' if objective.startswith('ERM') else 'mixup'}"
-    return _slug(label)
-
-
-def _slug(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
 

@@ -1,6 +1,6 @@
 """Worker processes, one way for the whole package: how they start, how Ctrl-C reaches them, and
 mapping chunks of work over a pool (render's frames; the sweep starts its own job processes from
-the same context, see ``gan_mixup.sweep._run_in_pool``).
+the same context, see ``gan_mixup.sweeps._run_in_pool``).
 
 Not "fork": the caller may hold torch's thread pools (render right after training), and forking a
 multi-threaded process can deadlock a child. A forkserver forks clean children from one server that

@@ -118,7 +118,7 @@ def test_the_site_builds_strictly_and_offline(tmp_path):
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     for name in ("gan_mixup.MixupGAN", "gan_mixup.get_objective", "gan_mixup.with_regularizers", "gan_mixup.train",
                  "gan_mixup.RunConfig", "gan_mixup.metrics.evaluate_run", "gan_mixup.experiments.compare",
-                 "gan_mixup.sweep.run_sweep"):
+                 "gan_mixup.sweeps.run_sweep"):
         assert f'id="{name}"' in api, f"the API page lost {name}"
     assert (site / "samples" / "figure5.png").is_file(), "pictures the pages link to are copied into the site"
     viewer = site / "samples" / "figure5-viewer"

@@ -1,4 +1,4 @@
-"""A sweep on a cluster (gan_mixup.launchers): the same runs through submitit's local executor as
+"""A sweep on a cluster (gan_mixup.sweeps.cluster): the same runs through submitit's local executor as
 through this machine's processes; a task killed mid-run is reported with its reason and resumed;
 the CLI's launcher flags and their mistakes."""
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 
 from cli_helpers import run_cli
 from conftest import make_tiny_config
-from gan_mixup.launchers import ClusterLauncher, LauncherError
+from gan_mixup.sweeps.cluster import ClusterLauncher, LauncherError
 from gan_mixup.rundir import RESULTS_FILE
-from gan_mixup.sweep import run_sweep, sweep_members
+from gan_mixup.sweeps import run_sweep, sweep_members
 
 submitit = pytest.importorskip("submitit", reason="the slurm extra (submitit) is not installed")
 import cloudpickle  # noqa: E402  (submitit's own dependency)
@@ -158,7 +158,7 @@ def test_a_stale_pid_of_another_process_does_not_keep_a_member_running(tmp_path)
 
 
 def test_jobs_json_in_the_way_is_named_and_nothing_is_submitted(tmp_path, monkeypatch):
-    from gan_mixup import launchers
+    from gan_mixup.sweeps import cluster as launchers
 
     out = tmp_path / "cluster"
     (out / "jobs.json").mkdir(parents=True)
@@ -175,12 +175,12 @@ def test_jobs_json_in_the_way_is_named_and_nothing_is_submitted(tmp_path, monkey
 
 
 def run_on_cluster_of(sweep_members_, out):
-    from gan_mixup.launchers import run_on_cluster
-    from gan_mixup.sweep_jobs import _cluster_job
+    from gan_mixup.sweeps.cluster import run_on_cluster
+    from gan_mixup.sweeps.jobs import cluster_job
 
     out.mkdir(parents=True, exist_ok=True)
     jobs = [([m.config], [out / m.name], [m.name]) for m in sweep_members_]
-    return run_on_cluster(jobs, out, ClusterLauncher(cluster="local", wait=False), _cluster_job)
+    return run_on_cluster(jobs, out, ClusterLauncher(cluster="local", wait=False), cluster_job)
 
 
 def long_sweep(out: Path, *extra: str) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 
 from gan_mixup.modalities import REGISTRY, Modality
 from gan_mixup.modalities.base import ScoreColumn
-from gan_mixup.scorecard import (
+from gan_mixup.sweeps.scorecard import (
     RESULT_COLUMNS,
     RESULT_HEAD,
     result_columns,
@@ -107,7 +107,7 @@ def test_scorecard_fractions_on_hand_made_rows():
 
 
 def test_scorecard_leaves_unfinished_runs_out_and_counts_them():
-    from gan_mixup.scorecard import scorecard_markdown
+    from gan_mixup.sweeps.scorecard import scorecard_markdown
 
     def run(name, covered, status):
         return [{"dataset": "ring8", "setting": "s", "run": name, "iteration": it, "modes_covered": c, "modes_total": 8,
@@ -123,7 +123,7 @@ def test_scorecard_leaves_unfinished_runs_out_and_counts_them():
 
 
 def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thresholds():
-    from gan_mixup.scorecard import TRAINS_PRECISION, robustness, robustness_markdown
+    from gan_mixup.sweeps.scorecard import TRAINS_PRECISION, robustness, robustness_markdown
 
     def row(setting, seed, precision, recall, covered, status="finished"):
         return {"dataset": "digits", "setting": setting, "run": f"{setting}-{seed}", "iteration": 1000, "modes_total": 10,

@@ -16,9 +16,9 @@ from gan_mixup.config import RunConfig
 from gan_mixup.metrics import gradient_summary
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.rundir import read_snapshots
-from gan_mixup.scorecard import RESULT_COLUMNS, collect_results
-from gan_mixup.sweep import SweepError, run_sweep, sweep_members
-from gan_mixup.sweepdir import member_finished
+from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, collect_results
+from gan_mixup.sweeps import SweepError, run_sweep, sweep_members
+from gan_mixup.sweeps.directory import member_finished
 from gan_mixup.training import train
 from toy_data import get_dataset
 
@@ -236,7 +236,7 @@ def test_a_full_disk_during_resume_leaves_the_manifest_whole(tmp_path, monkeypat
 
 
 def test_results_are_never_replaced_by_emptier_ones(tmp_path):
-    from gan_mixup.scorecard import write_scorecard
+    from gan_mixup.sweeps.scorecard import write_scorecard
 
     out = tmp_path / "sweep"
     run_sweep(tiny_members(seeds=(0, 1), objectives=("erm",)), out, workers=1)
@@ -339,9 +339,9 @@ def test_a_member_whose_process_is_killed_fails_alone_and_the_sweep_goes_on(tmp_
 
 
 def test_lockstep_jobs_of_nothing_to_do():
-    from gan_mixup.sweep import _lockstep_jobs
+    from gan_mixup.sweeps.jobs import lockstep_jobs
 
-    assert _lockstep_jobs([], 4) == []
+    assert lockstep_jobs([], 4) == []
 
 
 # ----- the batched path --------------------------------------------------------------------------
@@ -479,7 +479,7 @@ def test_cli_sweep_resume_refuses_changes_and_exits_non_zero_on_failed_runs(tmp_
 
 def test_sweep_dataset_comes_from_the_config_file_unless_typed(tmp_path, monkeypatch):
     import gan_mixup.cli as cli_module
-    import gan_mixup.sweep as sweep_module
+    import gan_mixup.sweeps as sweep_module
 
     seen = []
     monkeypatch.setattr(sweep_module, "run_sweep",
@@ -503,7 +503,7 @@ def test_sweep_dataset_comes_from_the_config_file_unless_typed(tmp_path, monkeyp
 
 def test_authors_grid_expands_to_thirty_settings(tmp_path, monkeypatch):
     import gan_mixup.cli as cli_module
-    import gan_mixup.sweep as sweep_module
+    import gan_mixup.sweeps as sweep_module
 
     seen = {}
 

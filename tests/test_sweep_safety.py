@@ -15,8 +15,8 @@ from cli_helpers import subprocess_env
 from conftest import make_tiny_config
 from gan_mixup.experiments import compare
 from gan_mixup.rundir import RESULTS_FILE, load_checkpoint
-from gan_mixup.scorecard import collect_results, robustness, robustness_markdown, summarise, write_scorecard
-from gan_mixup.sweep import SweepError, SweepMember, run_sweep, sweep_members
+from gan_mixup.sweeps.scorecard import collect_results, robustness, robustness_markdown, summarise, write_scorecard
+from gan_mixup.sweeps import SweepError, SweepMember, run_sweep, sweep_members
 from gan_mixup.training import TrainingInterrupted, train
 
 

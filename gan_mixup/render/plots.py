@@ -22,7 +22,7 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
     median over seeds as a line and the min–max range as a band (within 3σ, and within 10σ where
     recorded), all modes as a dashed line.
 
-    ``summaries`` are ``gan_mixup.sweep.SettingSummary`` objects (from ``summarise``)."""
+    ``summaries`` are ``gan_mixup.sweeps.SettingSummary`` objects (from ``summarise``)."""
     datasets = list(dict.fromkeys(s.dataset for s in summaries))
     cols = max(sum(1 for s in summaries if s.dataset == d) for d in datasets)
     fig, axes = panel_grid(len(datasets), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
@@ -59,7 +59,7 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
     """Per dataset, one box per objective of its runs' final values over every hyperparameter
     setting and seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
 
-    ``spreads`` are ``gan_mixup.sweep.ObjectiveSpread`` objects (from ``robustness``)."""
+    ``spreads`` are ``gan_mixup.sweeps.ObjectiveSpread`` objects (from ``robustness``)."""
     datasets = list(dict.fromkeys(s.dataset for s in spreads))
     fig = Figure(figsize=(9, 3.2 * len(datasets)), dpi=100)
     axes = fig.subplots(len(datasets), 2, squeeze=False)

@@ -37,7 +37,7 @@ from gan_mixup.objectives import OBJECTIVES, TermObjective
 from gan_mixup.rundir import locked
 from gan_mixup.training.opening import prepare_run_dir
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted
-from gan_mixup.training.process import _signals_to_flag, flush_denormals, keep_freed_memory
+from gan_mixup.training.process import signals_to_flag, flush_denormals, keep_freed_memory
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Schedule, metric_schedule
 from gan_mixup.training.state import RunState, build_state, make_adam
@@ -282,7 +282,7 @@ def train_batched(
         by_iteration: dict[int, list[int]] = {}
         for k, s in enumerate(states):
             by_iteration.setdefault(s.iteration, []).append(k)
-        with _signals_to_flag(handle_signals) as signalled:
+        with signals_to_flag(handle_signals) as signalled:
             for members in by_iteration.values():
                 _run_group([states[k] for k in members], [recorders[k] for k in members], dirs[members[0]],
                            signalled, statuses, members)

@@ -25,7 +25,7 @@ from gan_mixup.config import RunConfig
 from gan_mixup.distributed import this_world
 from gan_mixup.training.opening import open_run
 from gan_mixup.training.outcomes import Callback, NonFiniteError, TrainingInterrupted, TrainingSetupError, TrainResult
-from gan_mixup.training.process import Progress, _signals_to_flag, flush_denormals, keep_freed_memory
+from gan_mixup.training.process import Progress, signals_to_flag, flush_denormals, keep_freed_memory
 from gan_mixup.training.recorder import Recorder
 from gan_mixup.training.schedule import Decision, Schedule, metric_schedule
 from gan_mixup.training.checks import check_fid_weights
@@ -77,7 +77,7 @@ def train(
             schedule = Schedule(config, world, metric_schedule(config), state.device)
             bar = stack.enter_context(Progress(progress and world.is_main, config.iterations, state.iteration,
                                                f"{config.objective} {config.dataset}"))
-            signalled = stack.enter_context(_signals_to_flag(handle_signals))
+            signalled = stack.enter_context(signals_to_flag(handle_signals))
             start_iteration, start = state.iteration, time.perf_counter()
             last: dict[str, Any] = {}
             decision = Decision()

@@ -70,7 +70,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGUSR2,) if hasattr(si
 
 
 @contextmanager
-def _signals_to_flag(enabled: bool) -> Iterator[list[str]]:
+def signals_to_flag(enabled: bool) -> Iterator[list[str]]:
     """While active, SIGINT/SIGTERM (and SIGUSR2, which submitit and Slurm's ``--signal=USR2@90``
     send before a time limit or a preemption) append their name to the yielded list instead of
     killing us, so the loop can finish the iteration, checkpoint, and stop cleanly."""
@@ -98,7 +98,7 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _progress_bar(enabled: bool, total: int, initial: int, description: str) -> Any:
+def progress_bar(enabled: bool, total: int, initial: int, description: str) -> Any:
     if not enabled:
         return None
     from tqdm.auto import tqdm
@@ -110,7 +110,7 @@ class Progress:
     """The loop's progress bar (tqdm), or nothing at all when it is off."""
 
     def __init__(self, enabled: bool, total: int, initial: int, description: str) -> None:
-        self.bar = _progress_bar(enabled, total, initial, description)
+        self.bar = progress_bar(enabled, total, initial, description)
 
     def __enter__(self) -> "Progress":
         return self

@@ -45,7 +45,7 @@ class Table:
 
 @dataclass
 class Collection:
-    kind: str  # run, compare, figure5, sweep or several (paths of different kinds)
+    dir_type: str  # run, compare, figure5, sweep or several (paths of different types)
     runs: list[ViewRun]
     tables: list[Table] = field(default_factory=list)
 
@@ -72,7 +72,7 @@ def collect_runs(paths: Sequence[str | Path]) -> Collection:
         for run in runs:
             if labels.count(run.label) > 1:
                 run.label = f"{run.run_dir.parent.name}/{run.label}"
-    kinds = {part.kind for part in parts}
+    kinds = {part.dir_type for part in parts}
     kind = kinds.pop() if len(kinds) == 1 and len(parts) == 1 else "several"
     return Collection(kind, runs, tables)
 
@@ -176,7 +176,7 @@ def _row_runs(header: list[str], row: list[str], runs: Iterable[ViewRun]) -> lis
     dataset = cell.get("dataset")
     if "setting" in cell:
         return [i for i, r in enumerate(runs) if r.group.get("dataset") == dataset and r.group.get("setting") == cell["setting"]]
-    if "objective" in cell:  # robustness groups a setting by its objective spec, as gan_mixup.scorecard does
+    if "objective" in cell:  # robustness groups a setting by its objective spec, as gan_mixup.sweeps.scorecard does
         return [i for i, r in enumerate(runs) if r.group.get("dataset") == dataset
                 and r.group.get("setting", "").split(" ")[0].split("[")[0] == cell["objective"]]
     return []

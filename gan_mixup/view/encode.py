@@ -18,7 +18,8 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -205,7 +206,18 @@ def images_reference(reference: Reference, fake: np.ndarray | None) -> dict[str,
             "padding": GRID_PADDING}
 
 
-FRAME_ENCODERS = {"points": points_frame, "images": images_frame}
+@dataclass(frozen=True)
+class Pictures:
+    """How the viewer draws one modality's snapshots: a frame per snapshot and the run's reference
+    (with the palette the frames share). A modality without an entry shows a message instead."""
+
+    frame: Callable[[Reference, Snapshot, Any], dict[str, Any]]
+    reference: Callable[[Reference, np.ndarray | None], dict[str, Any]]
+    palette: Callable[[], Any] = lambda: None
+
+
+PICTURES = {"points": Pictures(points_frame, lambda reference, fake: points_reference(reference), surface_palette),
+            "images": Pictures(images_frame, images_reference)}
 
 
 # ----- a run -------------------------------------------------------------------------------------
@@ -215,8 +227,8 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     cannot be shown) goes in the viewer's index; the data (frames, curves, reference) in the run's own
     file. ``max_frames``: thin the snapshots to about this many (``log_thin``)."""
     run_dir = Path(run_dir)
-    records = _records(run_dir, "snapshot")
-    event_records = _records(run_dir, "event")
+    records = records_of(run_dir, "snapshot")
+    event_records = records_of(run_dir, "event")
     summary: dict[str, Any] = {"iterations": [], "events": [], "status": "", "error": None, "kind": None}
     data: dict[str, Any] = {"frames": {}, "curves": curves(run_dir, records)}
     try:
@@ -226,7 +238,7 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
         return summary, data
     try:
         modality = modality_named(reference.kind)
-        encoder = FRAME_ENCODERS[modality.name]
+        pictures = PICTURES[modality.name]
     except (UnknownDatasetError, KeyError):
         summary["error"] = f"this version of the viewer cannot draw {reference.kind!r} runs"
         return summary, data
@@ -236,7 +248,7 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     iterations = sorted(set(on_disk) | {it for it in recorded if it > 0})  # iteration 0: metrics of the real data only
     if max_frames is not None and iterations:
         iterations = log_thin(iterations, max_frames)
-    palette = surface_palette() if modality.name == "points" else None
+    palette = pictures.palette()
     first_fake = None
     for it in iterations:
         path = on_disk.get(it, snapshot_path(run_dir, it))
@@ -249,9 +261,8 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
             data["frames"][str(it)] = {"error": problem.replace(str(run_dir) + "/", "")}
             continue
         first_fake = snapshot.fake if first_fake is None else first_fake
-        data["frames"][str(it)] = encoder(reference, snapshot, palette)
-    data["reference"] = (points_reference(reference) if modality.name == "points"
-                         else images_reference(reference, first_fake))
+        data["frames"][str(it)] = pictures.frame(reference, snapshot, palette)
+    data["reference"] = pictures.reference(reference, first_fake)
     summary["iterations"] = iterations
     if not iterations:
         summary["error"] = "nothing to show yet: the run has no snapshots (snapshots/it_*.npz)"
@@ -266,9 +277,9 @@ def frame_bytes(run_dir: Path) -> int:
     has none that reads): what sizes the viewer before all of it is encoded."""
     try:
         reference = read_reference(run_dir)
-        encoder = FRAME_ENCODERS[modality_named(reference.kind).name]
+        pictures = PICTURES[modality_named(reference.kind).name]
         snapshot = read_snapshot(list_snapshots(run_dir)[-1])
-        return len(json.dumps(encoder(reference, snapshot, surface_palette())))
+        return len(json.dumps(pictures.frame(reference, snapshot, pictures.palette())))
     except (GanMixupError, KeyError, IndexError, ValueError):
         return 0
 
@@ -301,7 +312,7 @@ def log_thin(iterations: list[int], max_frames: int) -> list[int]:
     return best
 
 
-def _records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+def records_of(run_dir: Path, kind: str) -> list[dict[str, Any]]:
     if not (run_dir / METRICS_FILE).is_file():
         return []
     return read_records(run_dir, kind)
@@ -316,7 +327,7 @@ def _round(value: Any) -> float | None:
 def curves(run_dir: Path, snapshot_records: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
     """Every numeric metric ``metrics.jsonl`` recorded: ``{name: [iterations, values]}``; the
     training records (losses, λ, D's outputs) thinned to about ``CURVE_POINTS`` log-spaced records."""
-    train = _records(run_dir, "train")
+    train = records_of(run_dir, "train")
     if len(train) > CURVE_POINTS:
         its = np.array([r.get("iteration", 0) for r in train], dtype=np.float64)
         targets = np.geomspace(max(its[0], 1), max(its[-1], 1), CURVE_POINTS)
@@ -341,7 +352,7 @@ def curves(run_dir: Path, snapshot_records: list[dict[str, Any]]) -> dict[str, l
 
 def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],
            total: int | None) -> tuple[list[dict[str, Any]], str]:
-    """The events to mark on the time axis, by the scorecard's own rules (``gan_mixup.scorecard``),
+    """The events to mark on the time axis, by the scorecard's own rules (``gan_mixup.sweeps.scorecard``),
     and the run's status at its end (``diverged``, ``collapsed`` or '').
 
     diverged: stopped on a non-finite loss, or more than ``DIVERGED_OUTSIDE`` of the samples outside
@@ -349,7 +360,7 @@ def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],
     covered, marked where that started and held to the end; all modes covered from T (the stable
     rule's T); every update skipped on a NaN/Inf (``--on-nonfinite skip``), one mark per iteration.
     """
-    from gan_mixup.scorecard import DIVERGED_OUTSIDE, _covered_since, _diverged
+    from gan_mixup.sweeps.scorecard import DIVERGED_OUTSIDE, covered_since, has_diverged
 
     out: list[dict[str, Any]] = []
     rows = sorted((r for r in records if isinstance(r.get("iteration"), int) and r["iteration"] > 0 and len(r) > 2),
@@ -358,8 +369,8 @@ def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],
     if stopped:
         rows = [{**r, "status": "diverged"} if r is rows[-1] else r for r in rows] if rows else rows
     status = ""
-    if rows and _diverged(rows[-1]):
-        start = _held_from(rows, _diverged)
+    if rows and has_diverged(rows[-1]):
+        start = _held_from(rows, has_diverged)
         why = "stopped on a non-finite value" if stopped else f"over {DIVERGED_OUTSIDE:.0%} of the samples outside the frame"
         out.append({"iteration": stopped[0]["iteration"] if stopped else start, "event": "diverged", "text": f"diverged: {why}"})
         status = "diverged"
@@ -376,7 +387,7 @@ def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],
             out.append({"iteration": start, "event": "collapsed",
                         "text": f"collapsed: fewer than all {total} modes covered from here to the end"})
             status = status or "collapsed"
-        since = _covered_since(rows, total)
+        since = covered_since(rows, total)
         if since is not None:
             out.append({"iteration": since, "event": "covered", "text": f"all {total} modes covered from here to the end"})
     skipped: dict[int, int] = {}

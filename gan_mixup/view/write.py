@@ -83,7 +83,7 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
     axis = sorted({it for s in summaries for it in s["iterations"]})
     fields = [f for f in dict.fromkeys(k for r in runs for k in r.group)
               if len({r.group.get(f) for r in runs}) > 1]
-    index = {"title": title, "kind": collection.kind, "axis": axis, "runs": summaries, "fields": fields,
+    index = {"title": title, "kind": collection.dir_type, "axis": axis, "runs": summaries, "fields": fields,
              "max_shown": MAX_SHOWN, "shown": default_shown(collection),
              "tables": [{"title": t.title, "header": t.header, "rows": t.rows, "runs": t.runs} for t in collection.tables]}
     return index, files
@@ -92,7 +92,7 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
 def default_shown(collection: Collection) -> list[int]:
     """The runs a viewer opens with: a sweep's first seed of each dataset x setting (one panel per
     scorecard row, and less to load before the first paint), else the first ``MAX_SHOWN`` runs."""
-    if collection.kind != "sweep":
+    if collection.dir_type != "sweep":
         return list(range(min(MAX_SHOWN, len(collection.runs))))
     firsts: dict[tuple[str | None, str | None], int] = {}
     for i, run in enumerate(collection.runs):
@@ -102,7 +102,7 @@ def default_shown(collection: Collection) -> list[int]:
 
 def _title(paths: Sequence[str | Path], collection: Collection) -> str:
     names = ", ".join(Path(p).resolve().name for p in paths)
-    return f"gan-mixup: {names}" if collection.kind in ("run", "several") else f"gan-mixup {collection.kind}: {names}"
+    return f"gan-mixup: {names}" if collection.dir_type in ("run", "several") else f"gan-mixup {collection.dir_type}: {names}"
 
 
 def _json(value: Any) -> str:

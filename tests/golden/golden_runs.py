@@ -109,7 +109,7 @@ def _train_compare(run_dir: Path) -> dict[str, Path]:
 
 def _train_batched_sweep(run_dir: Path) -> dict[str, Path]:
     from gan_mixup import RunConfig
-    from gan_mixup.sweep import run_sweep, sweep_members
+    from gan_mixup.sweeps import run_sweep, sweep_members
 
     base = RunConfig(**dict(TOY, iterations=16))
     members = sweep_members({("ring8", ""): base}, objectives=["mixup"], alphas=[0.2], seeds=[0, 1])

@@ -20,8 +20,8 @@ from gan_mixup.modalities import REGISTRY, Modality, modality_of, register
 from gan_mixup.modalities.base import ScoreColumn
 from gan_mixup.render import render_run
 from gan_mixup.rundir import Reference, Snapshot, read_records, read_snapshots, write_snapshot
-from gan_mixup.scorecard import write_scorecard
-from gan_mixup.sweep import run_sweep, sweep_members
+from gan_mixup.sweeps.scorecard import write_scorecard
+from gan_mixup.sweeps import run_sweep, sweep_members
 
 LENGTH = 16  # samples per signal
 PHASES = 4  # the modes: sine waves at four phases

@@ -1,6 +1,6 @@
 """A sweep's members trained as jobs: grouping seeds into lockstep jobs, one process per job (so a
 worker killed by the OS or by kill -9 fails only its own members), the progress they report, and
-the cluster path through ``gan_mixup.launchers``. ``gan_mixup.sweep`` decides what to train; this
+the cluster path through ``gan_mixup.sweeps.cluster``. ``gan_mixup.sweeps`` decides what to train; this
 module only runs it.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Callable
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
 from gan_mixup.pool import process_context, sigint_blocked
-from gan_mixup.sweepdir import SweepMember, _records
+from gan_mixup.sweeps.directory import SweepMember, records_of
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -26,8 +26,8 @@ class SweepInterrupted(KeyboardInterrupt):
         self.out_dir, self.signal_name = out_dir, signal_name
 
 
-def _done_iterations(run_dir: Path) -> int:
-    snapshots = [r["iteration"] for r in _records(run_dir, "snapshot")]
+def done_iterations(run_dir: Path) -> int:
+    snapshots = [r["iteration"] for r in records_of(run_dir, "snapshot")]
     return max(snapshots, default=0)
 
 
@@ -35,7 +35,7 @@ MAX_WORKERS = 256  # processes at once; each holds a copy of torch (~0.5 GB)
 MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it; speed no longer does)
 
 
-def _lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[SweepMember]]:
+def lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[SweepMember]]:
     """Group the members that differ only in their seed (and can be batched) into lockstep jobs;
     while there are fewer jobs than ``workers``, halve the largest, so every core gets work."""
     from gan_mixup.training.batched import batchable, same_setting
@@ -58,14 +58,14 @@ def _lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[Sweep
     return jobs
 
 
-def _run_members(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar: Any, handle_signals: bool,
+def run_members(jobs: list[list[SweepMember]], out_dir: Path, workers: int, bar: Any, handle_signals: bool,
                  callbacks_for: Any) -> dict[str, str]:
     """Train ``jobs`` (each one member, or several in lockstep); returns name -> status.
     SIGINT/SIGTERM: members in flight checkpoint and stop, no new one starts, then ``SweepInterrupted``."""
-    from gan_mixup.training.process import _signals_to_flag
+    from gan_mixup.training.process import signals_to_flag
 
     statuses: dict[str, str] = {}
-    with _signals_to_flag(handle_signals) as signalled:
+    with signals_to_flag(handle_signals) as signalled:
         if workers == 1:
             for job in jobs:
                 if signalled:
@@ -250,7 +250,7 @@ def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str],
     return {names[0]: "done"}
 
 
-def _cluster_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
+def cluster_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
                  threads: int = 1) -> dict[str, str]:
     """One cluster task: ``_train_job`` with the task's CPU count as torch's thread count. A task
     stopped by its time limit or preempted (submitit's SIGUSR2, Slurm's ``--signal=USR2@90``, or
@@ -270,7 +270,7 @@ def _cluster_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str
 
 def _progress_reporter(run_dir: Path, in_process_bar: Any) -> Callable[[dict[str, Any]], None]:
     """A callback that counts a member's logged iterations into the sweep's one progress bar."""
-    last = [_done_iterations(run_dir)]
+    last = [done_iterations(run_dir)]
 
     def report(record: dict[str, Any]) -> None:
         if record.get("kind") == "train":

@@ -9,7 +9,7 @@ iterations 1,000, 10,000 and 20,000 that the runs went through), ``scorecard.png
 ``gradients.png`` (drawn by ``gan_mixup.render``), and the robustness report.
 
 Example:
-    >>> from gan_mixup.scorecard import collect_results, summarise
+    >>> from gan_mixup.sweeps.scorecard import collect_results, summarise
     >>> summaries = summarise(collect_results("runs/sweep"))  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from gan_mixup.rundir import (
     write_csv,
     write_text_atomic,
 )
-from gan_mixup.sweepdir import SweepError, iter_member_dirs, member_status, read_sweep
+from gan_mixup.sweeps.directory import SweepError, iter_member_dirs, member_status, read_sweep
 
 
 # Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
@@ -185,9 +185,9 @@ def summarise(rows: Sequence[dict[str, Any]], *, at: int | None = None) -> list[
             covered = _float(last.get("modes_covered"))
             if total is not None and not covered >= total:
                 collapsed += 1
-            if _diverged(last):
+            if has_diverged(last):
                 diverged += 1
-            since = _covered_since(run, total)
+            since = covered_since(run, total)
             if since is not None and since <= STABLE_BY * last["iteration"] and last.get("status") != "diverged":
                 stable_from.append(since)
         scored = len(runs) or math.nan
@@ -226,7 +226,7 @@ def table_iterations(rows: Sequence[dict[str, Any]]) -> list[int]:
     return [it for it in TABLE_ITERATIONS if any(last[run] > it for run in reached.get(it, ()))]
 
 
-def _diverged(last: dict[str, Any]) -> bool:
+def has_diverged(last: dict[str, Any]) -> bool:
     """A run's last row says it diverged: stopped on a non-finite loss, or most samples outside the frame."""
     return last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE
 
@@ -235,7 +235,7 @@ def _float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
 
 
-def _covered_since(run: list[dict[str, Any]], total: int | None) -> int | None:
+def covered_since(run: list[dict[str, Any]], total: int | None) -> int | None:
     """The first iteration from which every snapshot covers all ``total`` modes; None if the last does not."""
     if total is None:
         return None
@@ -307,7 +307,7 @@ def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
             total = _float(r.get("modes_total"))
             has_modes = math.isfinite(total) and total > 0  # label-free data: no mode, no collapse verdict
             with_modes += has_modes
-            is_diverged = _diverged(r)
+            is_diverged = has_diverged(r)
             covered = _float(r.get("modes_covered")) >= total if has_modes else True
             if r.get("precision") is not None:
                 good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL

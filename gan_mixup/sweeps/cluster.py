@@ -116,7 +116,7 @@ def run_on_cluster(
                                slurm_array_parallelism=launcher.array_parallelism,
                                **({"slurm_partition": launcher.partition} if launcher.partition else {}))
     # The local executor's controllers are born with SIGINT blocked (the mask survives exec): a Ctrl-C
-    # of the sweep reaches the sweep and the tasks (which checkpoint, see _cluster_job), not the
+    # of the sweep reaches the sweep and the tasks (which checkpoint, see cluster_job), not the
     # controllers, which would print a KeyboardInterrupt traceback each and kill their task at once.
     with sigint_blocked(), executor.batch():
         submitted = [executor.submit(job_function, configs, run_dirs, names, callbacks_for, threads=launcher.cpus_per_task)

@@ -1,145 +1,44 @@
-"""Many runs over seeds and settings; their scorecard is ``gan_mixup.scorecard``'s.
-
-A sweep is a collection directory: one ordinary run directory per member (``render`` and
-``metrics`` work on each), a ``runs.json`` manifest, ``results.csv`` (one row per run x snapshot
-iteration), ``scorecard.md``, ``scorecard.png`` (modes covered against iteration, a band over
-seeds, one panel per setting) and ``gradients.png`` (D's input-gradient norms).
+"""Running a sweep: its members trained (in processes, in lockstep, or on a cluster), resumed and scored.
 
 Example:
     >>> from gan_mixup import RunConfig
-    >>> members = sweep_members({("ring8", ""): RunConfig(iterations=200, hidden=32)},
-    ...                         objectives=["erm", "mixup"], alphas=[0.2], seeds=[0, 1])
-    >>> [m.name for m in members]
-    ['ring8-erm-seed0', 'ring8-erm-seed1', 'ring8-mixup-a0.2-seed0', 'ring8-mixup-a0.2-seed1']
+    >>> from gan_mixup.sweeps import sweep_members
+    >>> members = sweep_members({("ring8", ""): RunConfig(iterations=200, hidden=32)}, objectives=["erm"], seeds=[0])
     >>> run_sweep(members, "runs/sweep", workers=2)  # doctest: +SKIP
 """
 from __future__ import annotations
 
-import itertools
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from gan_mixup.config import RunConfig, resume_conflicts
 from gan_mixup.errors import GanMixupError
-from gan_mixup.launchers import ClusterLauncher, check_cluster, live_tasks, run_on_cluster
-from gan_mixup.experiments import _prepare_collection, config_with_objective
+from gan_mixup.sweeps.cluster import ClusterLauncher, check_cluster, live_tasks, run_on_cluster
+from gan_mixup.collection import prepare_collection
 from gan_mixup.rundir import CONFIG_FILE, RunLockedError, locked
-from gan_mixup.scorecard import write_scorecard
+from gan_mixup.sweeps.scorecard import write_scorecard
 from gan_mixup.view import write_viewer
-from gan_mixup.sweep_jobs import (  # noqa: F401  (SweepInterrupted: part of this module's API)
+from gan_mixup.sweeps.jobs import (
     MAX_WORKERS,
-    SweepInterrupted,
-    _cluster_job,
-    _done_iterations,
-    _lockstep_jobs,
-    _run_members,
+    cluster_job,
+    done_iterations,
+    lockstep_jobs,
+    run_members,
 )
-from gan_mixup.sweepdir import (
+from gan_mixup.sweeps.directory import (
     DamagedManifestError,
     SweepError,
     SweepMember,
-    _newest_checkpoint,
-    _records_agree,
+    newest_checkpoint,
+    records_agree,
     read_sweep,
     stopped_nonfinite,
 )
 from gan_mixup.training import check_config
-from gan_mixup.training.process import _progress_bar
-
-AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: latent sizes ...
-AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
-
-
-
-
-def sweep_members(
-    bases: dict[tuple[str, str], RunConfig],
-    *,
-    objectives: Sequence[str],
-    alphas: Sequence[float],
-    seeds: Sequence[int],
-    latent_dims: Sequence[int] = (),
-    axes: Mapping[str, Sequence[float]] | None = None,
-) -> list[SweepMember]:
-    """Every combination of ``bases`` (one config per ``(dataset, preset)``; preset ``""`` for none)
-    x objective x α x latent size x hyperparameter values x seed.
-
-    An objective without α (anything but ``mixup``) is trained once per seed, not once per α.
-    Objective specs may carry regularizers as in ``compare``: ``erm+r1:10`` (so regularizer
-    strengths are crossed by listing ``erm+r1:1,erm+r1:10``). ``axes`` maps a name of
-    ``HYPERPARAMETER_AXES`` (``lr``, ``beta1``, ``d_steps``, ``batch_size``) to its values; each
-    combination is a setting of its own, named after the axes that have more than one value.
-    """
-    if not seeds:
-        raise SweepError("a sweep needs at least one seed")
-    if not objectives:
-        raise SweepError("a sweep needs at least one objective")
-    axes = {name: list(values) for name, values in (axes or {}).items() if values}
-    unknown = sorted(set(axes) - set(HYPERPARAMETER_AXES))
-    if unknown:
-        raise SweepError(f"no hyperparameter axis {', '.join(unknown)}; the axes are {', '.join(HYPERPARAMETER_AXES)}")
-    for name, values in axes.items():
-        flag = f"--{name.replace('_', '-')}"
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
-            raise SweepError(f"{flag} takes numbers, got {', '.join(map(repr, values))}")
-        if name in INTEGER_AXES and any(v != int(v) for v in values):
-            wrong = next(v for v in values if v != int(v))
-            raise SweepError(f"{flag} takes whole numbers, got {wrong:g}")
-        if len(set(values)) != len(values):
-            raise SweepError(f"{flag} names a value twice")
-    members = []
-    several_latents = len(set(latent_dims)) > 1
-    for (dataset, preset), base in bases.items():
-        for spec in objectives:
-            config = config_with_objective(base, spec)
-            for alpha in (alphas or [config.alpha]) if config.objective == "mixup" else [None]:
-                for latent in latent_dims or [config.latent_dim]:
-                    for point in itertools.product(*axes.values()):
-                        hyper = dict(zip(axes, point))
-                        setting = spec + (f"[{preset}]" if preset else "") + (f" α={alpha:g}" if alpha is not None else "")
-                        setting += f" z={latent}" if several_latents else ""
-                        setting += "".join(f" {HYPERPARAMETER_AXES[k]}={v:g}" for k, v in hyper.items() if len(axes[k]) > 1)
-                        for seed in seeds:
-                            fields: dict[str, Any] = {"seed": int(seed), "latent_dim": int(latent), **_axis_fields(config, hyper)}
-                            if alpha is not None:
-                                fields["alpha"] = float(alpha)
-                            members.append(SweepMember(
-                                name=_folder_name(dataset, setting, seed), dataset=dataset, setting=setting,
-                                config=config.replace(**fields), preset=preset, alpha=alpha, seed=int(seed)))
-    names = [m.name for m in members]
-    clashes = sorted({n for n in names if names.count(n) > 1})
-    if clashes:
-        raise SweepError(f"the sweep names a run twice ({', '.join(clashes[:3])}): give each objective, α and seed once")
-    return members
-
-
-# Hyperparameters a sweep crosses: axis name -> its label in a setting's name (and a folder's).
-HYPERPARAMETER_AXES = {"lr": "lr", "beta1": "β1", "d_steps": "dsteps", "batch_size": "batch"}
-INTEGER_AXES = ("d_steps", "batch_size")  # axes of whole-number fields: 1.7 D steps is refused, never truncated
-
-
-def _axis_fields(config: RunConfig, hyper: dict[str, float]) -> dict[str, Any]:
-    """The RunConfig fields one point of the hyperparameter axes sets."""
-    fields: dict[str, Any] = {}
-    for name, value in hyper.items():
-        if name == "beta1":
-            fields["betas"] = (float(value), config.betas[1])
-        elif name == "lr":
-            fields["lr"] = float(value)
-        else:
-            fields[name] = int(value)
-    return fields
-
-
-def _folder_name(dataset: str, setting: str, seed: int) -> str:
-    text = f"{dataset}-{setting}-seed{seed}".replace(" α=", "-a").replace(" z=", "-z").replace("[", "-").replace("]", "")
-    for label in HYPERPARAMETER_AXES.values():
-        text = text.replace(f" {label}=", f"-{label.replace('β', 'b')}")
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
-
+from gan_mixup.sweeps.plan import folder_name
+from gan_mixup.training.process import progress_bar
 
 # ----- running ----------------------------------------------------------------------------------
 
@@ -194,7 +93,7 @@ def run_sweep(
     reproducible from its seed but not bit-identical to its run trained alone. Settings the
     batched path does not cover train one run at a time as usual.
 
-    ``launcher``: train each job as one task of a Slurm job array (``gan_mixup.launchers``) instead
+    ``launcher``: train each job as one task of a Slurm job array (``gan_mixup.sweeps.cluster``) instead
     of this machine's processes; with ``launcher.wait=False`` the call submits and returns (statuses
     ``submitted: job ID``), and a later ``resume`` collects what finished and resubmits the rest.
     """
@@ -215,7 +114,7 @@ def run_sweep(
         if resume:
             members = _join_existing_settings(out_dir, members)
         on_disk = _check_resume(out_dir, members) if resume else {}
-        _prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep",
+        prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep",
                             members={m.name: _description(m) for m in members})
         statuses: dict[str, str] = {}
         todo = []
@@ -231,16 +130,16 @@ def run_sweep(
                 statuses[m.name] = f"failed: {found.problem}"
             else:
                 todo.append(m)
-        bar = _progress_bar(progress, sum(m.config.iterations for m in members),
+        bar = progress_bar(progress, sum(m.config.iterations for m in members),
                             sum(m.config.iterations for m in members if m not in todo)
-                            + sum(_done_iterations(out_dir / m.name) for m in todo), "sweep")
+                            + sum(done_iterations(out_dir / m.name) for m in todo), "sweep")
         try:
-            jobs = _lockstep_jobs(todo, workers) if batched else [[m] for m in todo]
+            jobs = lockstep_jobs(todo, workers) if batched else [[m] for m in todo]
             if launcher is not None:
                 statuses.update(run_on_cluster([([m.config for m in job], [out_dir / m.name for m in job], [m.name for m in job])
-                                                for job in jobs], out_dir, launcher, _cluster_job, callbacks_for))
+                                                for job in jobs], out_dir, launcher, cluster_job, callbacks_for))
             else:
-                statuses.update(_run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
+                statuses.update(run_members(jobs, out_dir, min(workers, len(jobs) or 1), bar, handle_signals, callbacks_for))
         finally:
             if bar is not None:
                 bar.close()
@@ -318,7 +217,7 @@ def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> li
             same = config is not None and not resume_conflicts(config, m.config.replace(seed=config.seed))
             if dataset == m.dataset and same:
                 name = next((n for n, info in settings[(dataset, setting)] if info.get("seed") == m.seed),
-                            _folder_name(m.dataset, str(setting), m.seed))
+                            folder_name(m.dataset, str(setting), m.seed))
                 m = SweepMember(name=name, dataset=m.dataset, setting=str(setting), config=m.config, preset=m.preset,
                                 alpha=m.alpha, seed=m.seed)
                 break
@@ -346,14 +245,14 @@ def _check_resume(out_dir: Path, members: Sequence[SweepMember]) -> dict[str, _O
     except DamagedManifestError:
         raise
     except SweepError:
-        return {}  # not a sweep: _prepare_collection says what it is
+        return {}  # not a sweep: prepare_collection says what it is
     same_setting: dict[tuple[Any, Any], list[str]] = {}
     for name, info in previous.items():
         same_setting.setdefault((info.get("dataset"), info.get("setting")), []).append(name)
     found: dict[str, _OnDisk] = {}
     for m in members:
         run_dir = out_dir / m.name
-        checkpoint = _newest_checkpoint(run_dir)
+        checkpoint = newest_checkpoint(run_dir)
         saved = _config_of(checkpoint.get("config") if checkpoint else None) or _saved_config(run_dir)
         if saved is not None:
             _refuse_other_settings(m, saved, m.name)
@@ -370,7 +269,7 @@ def _check_resume(out_dir: Path, members: Sequence[SweepMember]) -> dict[str, _O
             raise SweepError(f"{m.name} has trained {iteration} iterations, more than --iterations {m.config.iterations}: "
                              f"a resume never cuts a member short; give --iterations {iteration} or more")
         last = iteration == m.config.iterations
-        agree = last and _records_agree(run_dir, iteration)
+        agree = last and records_agree(run_dir, iteration)
         problem = None
         if last and not agree:
             problem = (f"its checkpoint is at the last iteration, {iteration}, but {run_dir.name}/metrics.jsonl lacks "

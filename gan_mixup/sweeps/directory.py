@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
-from gan_mixup.experiments import MANIFEST, MEMBERS_KEY
-from gan_mixup.rundir import CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, load_checkpoint, read_records, snapshot_path
+from gan_mixup.collection import MEMBERS_KEY
+from gan_mixup.rundir import MANIFEST_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, load_checkpoint, read_records, snapshot_path
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,16 @@ def member_finished(run_dir: Path, iterations: int) -> bool:
     trains the rest again from its last checkpoint), nor is one that stopped on a non-finite loss
     (``stopped_nonfinite``)."""
     run_dir = Path(run_dir)
-    checkpoint = _newest_checkpoint(run_dir)
-    return checkpoint is not None and int(checkpoint["iteration"]) == iterations and _records_agree(run_dir, iterations)
+    checkpoint = newest_checkpoint(run_dir)
+    return checkpoint is not None and int(checkpoint["iteration"]) == iterations and records_agree(run_dir, iterations)
 
 
-def _records_agree(run_dir: Path, iterations: int) -> bool:
-    recorded = {r.get("iteration") for r in _records(run_dir, "snapshot")}
+def records_agree(run_dir: Path, iterations: int) -> bool:
+    recorded = {r.get("iteration") for r in records_of(run_dir, "snapshot")}
     return iterations in recorded and all(isinstance(it, int) and snapshot_path(run_dir, it).is_file() for it in recorded)
 
 
-def _newest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
+def newest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     """The checkpoint a resume would continue from (``checkpoint.pt``, else ``checkpoint.prev.pt``),
     or None when there is none that reads."""
     if not ((run_dir / CHECKPOINT_FILE).exists() or (run_dir / PREVIOUS_CHECKPOINT_FILE).exists()):
@@ -64,10 +64,10 @@ def _newest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
 
 def stopped_nonfinite(run_dir: Path) -> bool:
     """Whether the run's ``metrics.jsonl`` records a stop on a non-finite loss."""
-    return any(r.get("event") == "nonfinite" for r in _records(run_dir, "event"))
+    return any(r.get("event") == "nonfinite" for r in records_of(run_dir, "event"))
 
 
-def _records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+def records_of(run_dir: Path, kind: str) -> list[dict[str, Any]]:
     try:
         return read_records(run_dir, kind)
     except (OSError, GanMixupError, ValueError):
@@ -78,17 +78,17 @@ def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Member name -> its description, from a sweep directory's manifest."""
     out_dir = Path(out_dir)
     try:
-        info = json.loads((out_dir / MANIFEST).read_text())
+        info = json.loads((out_dir / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
-        raise SweepError(f"{out_dir} is not a sweep directory (no readable {MANIFEST})") from None
+        raise SweepError(f"{out_dir} is not a sweep directory (no readable {MANIFEST_FILE})") from None
     if not isinstance(info, dict):
-        raise DamagedManifestError(f"{out_dir / MANIFEST} is damaged (not a JSON object); restore it, or continue "
+        raise DamagedManifestError(f"{out_dir / MANIFEST_FILE} is damaged (not a JSON object); restore it, or continue "
                                    "in another --out")
     if info.get("kind") != "sweep":
         raise SweepError(f"{out_dir} is a {info.get('kind', 'compare')} directory, not a sweep")
     members = info.get(MEMBERS_KEY, {})
     if not isinstance(members, dict):
-        raise DamagedManifestError(f"{out_dir / MANIFEST} is damaged: its \"{MEMBERS_KEY}\" is a "
+        raise DamagedManifestError(f"{out_dir / MANIFEST_FILE} is damaged: its \"{MEMBERS_KEY}\" is a "
                                    f"{type(members).__name__}, not an object of member name -> description; restore it, "
                                    "or continue in another --out")
     for name, description in members.items():
@@ -98,7 +98,7 @@ def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
             problem = f"member {name!r} has no whole number of \"iterations\""
         else:
             continue
-        raise DamagedManifestError(f"{out_dir / MANIFEST} is damaged: {problem}; restore it, or continue in another --out")
+        raise DamagedManifestError(f"{out_dir / MANIFEST_FILE} is damaged: {problem}; restore it, or continue in another --out")
     return dict(members)
 
 
