@@ -1,11 +1,5 @@
-"""What a sweep trains: its members, one per dataset x setting x seed, and their folder names.
-
-Example:
-    >>> from gan_mixup import RunConfig
-    >>> members = sweep_members({("ring8", ""): RunConfig(iterations=200, hidden=32)},
-    ...                         objectives=["erm", "mixup"], alphas=[0.2], seeds=[0, 1])
-    >>> [m.name for m in members]
-    ['ring8-erm-seed0', 'ring8-erm-seed1', 'ring8-mixup-a0.2-seed0', 'ring8-mixup-a0.2-seed1']
+"""What a sweep trains: its members, one per dataset x setting x seed, and their folder names
+(``sweep_members``; the package's docstring shows it).
 """
 from __future__ import annotations
 
