@@ -106,3 +106,15 @@ def test_a_registered_metric_is_recorded_and_reaches_tensorboard_and_the_viewer(
     page = write_viewer([run], tmp_path / "viewer")
     index = json.loads((page.parent / "data" / "index.js").read_text().removeprefix("window.GM_INDEX = ").rstrip(";\n"))
     assert {"name": "origin_distance", "label": "mean distance to the origin", "better": "lower"} in index["metrics"]
+
+
+def test_the_metrics_table_reads_a_metric_under_the_name_an_older_run_recorded():
+    old = [{"iteration": 0, "real_modes_covered": 10, "classifier_accuracy": 0.98765},
+           {"iteration": 10, "modes_covered": 9, "frechet_digits": 12.5, "precision": 0.75}]
+    header, row, ceiling, accuracy = metrics_table(old)
+    assert header.split() == ["iteration", "modes_covered", "frechet_digits", "precision"]
+    assert row.split() == ["10", "9", "12.5", "0.75"]
+    assert ceiling == "real data at this sample size (the ceiling): modes_covered 10"
+    assert accuracy == "classifier held-out accuracy: 0.9877"
+    new = [{**old[1], "frechet": 12.5}]
+    assert metrics_table(new)[0].split() == ["iteration", "modes_covered", "frechet", "precision"]
