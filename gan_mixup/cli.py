@@ -756,33 +756,13 @@ def _metrics(args: argparse.Namespace) -> int:
         return 0
     if not (path / CONFIG_FILE).is_file():
         raise UsageError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a sweep directory (no {MANIFEST_FILE})")
-    from gan_mixup.metrics import write_metrics_csv
-    from gan_mixup.rundir import PAPER_ITERATIONS
+    from gan_mixup.metrics import metrics_table, write_metrics_csv
 
     csv_path, rows = write_metrics_csv(path)
-    shown = [r for r in rows if r["iteration"] in PAPER_ITERATIONS or r is rows[-1]] if rows else []
-    # Runs from before the per-dataset classifiers have only frechet_digits; newer ones have both.
-    frechet = "frechet" if any("frechet" in r for r in shown) else "frechet_digits"
-    columns = [c for c in ("iteration", "modes_covered", "high_quality", "kl_modes", "sliced_wasserstein", frechet,
-                           "precision", "recall", "density", "coverage", "fid", "kid",
-                           "d_grad_real", "d_grad_fake", "d_grad_mixed") if any(c in r for r in shown)]
-    print("  ".join(f"{c:>14s}" for c in columns))
-    for row in shown:
-        print("  ".join(f"{_cell(row.get(c)):>14s}" for c in columns))
-    first = rows[0] if rows and rows[0].get("iteration") == 0 else {}
-    ceiling = [f"{c} {_cell(first[f'real_{c}'])}" for c in columns if first.get(f"real_{c}") is not None]
-    if ceiling:
-        print("real data at this sample size (the ceiling): " + ", ".join(ceiling))
-    if first.get("classifier_accuracy") is not None:
-        print(f"classifier held-out accuracy: {first['classifier_accuracy']:.4f}")
+    for line in metrics_table(rows):
+        print(line)
     print(f"metrics of {len(rows)} snapshots: {csv_path}")
     return 0
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _render(args: argparse.Namespace) -> int:

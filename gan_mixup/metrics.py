@@ -4,7 +4,8 @@
 toy metrics (``gan_mixup.modalities.points.metrics``: modes covered, high quality, KL over modes,
 sliced Wasserstein) from the snapshot files; images, whose snapshots keep only a small sample grid,
 read back the metrics training recorded (``gan_mixup.modalities.images.metrics``). The toy metrics
-stay importable from here.
+stay importable from here, and so does the metric registry (``gan_mixup.metric_registry``:
+``Metric``, ``register_metric``, ``METRICS``), which ``metrics_table`` reads as every other table does.
 
 Example:
     >>> import numpy as np
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gan_mixup.metric_registry import METRICS, Metric, MetricError, metrics_of, register_metric  # noqa: F401
 from gan_mixup.modalities import modality_named
 from gan_mixup.modalities.base import recorded_metrics
 from gan_mixup.modalities.points.metrics import (  # noqa: F401  (the toy metrics' public home before modalities)
@@ -27,7 +29,9 @@ from gan_mixup.modalities.points.metrics import (  # noqa: F401  (the toy metric
     sliced_wasserstein,
 )
 from gan_mixup.probes import gradient_summary  # noqa: F401  (re-exported beside the toy metrics)
-from gan_mixup.rundir import METRICS_CSV_FILE, RunDirectoryError, read_reference, write_csv
+from gan_mixup.rundir import METRICS_CSV_FILE, PAPER_ITERATIONS, RunDirectoryError, read_reference, write_csv
+
+TABLE_WIDTH = 14  # characters per column of ``metrics_table``
 
 
 def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -64,3 +68,33 @@ def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     rows = evaluate_run(run_dir)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return write_csv(path, columns, rows), rows
+
+
+def metrics_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines ``gan-mixup metrics RUN_DIR`` prints for ``rows`` (``evaluate_run``'s): the paper's
+    iterations and the last, one column per registered metric (``Metric.table``) some shown row
+    records, then the real data's values at iteration 0 (the ceiling) and the classifier's accuracy.
+
+    Example:
+        >>> metrics_table([{"iteration": 10, "modes_covered": 3, "kl_modes": 0.5}])[1].split()
+        ['10', '3', '0.5']
+    """
+    shown = [r for r in rows if r["iteration"] in PAPER_ITERATIONS or r is rows[-1]] if rows else []
+    keys = [key for m in METRICS.values() if m.table for key in [m.key_in(shown)] if key is not None]
+    columns = [c for c in ("iteration", *keys) if any(c in r for r in shown)]
+    lines = ["  ".join(f"{c:>{TABLE_WIDTH}s}" for c in columns)]
+    lines += ["  ".join(f"{_cell(row.get(c)):>{TABLE_WIDTH}s}" for c in columns) for row in shown]
+    first = rows[0] if rows and rows[0].get("iteration") == 0 else {}
+    ceiling = [f"{c} {_cell(first[f'real_{c}'])}" for c in columns if first.get(f"real_{c}") is not None]
+    if ceiling:
+        lines.append("real data at this sample size (the ceiling): " + ", ".join(ceiling))
+    if first.get("classifier_accuracy") is not None:
+        lines.append(f"classifier held-out accuracy: {first['classifier_accuracy']:.4f}")
+    return lines
+
+
+def _cell(value: Any) -> str:
+    """A value as the metrics table prints it: four significant digits for a float, '–' for none."""
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gan_mixup.errors import GanMixupError
+from gan_mixup.metric_registry import METRICS
 from gan_mixup.rundir import TENSORBOARD_DIR, read_reference, read_snapshot, snapshot_path
 
 TRAIN_SCALARS = ("d_loss", "g_loss", "lam_mean", "d_real", "d_fake")
@@ -35,9 +36,25 @@ def require_tensorboard() -> None:
         raise MissingExtraError("--tensorboard needs the tensorboard package: pip install 'gan-mixup[tensorboard]'") from None
 
 
+def metrics_layout() -> dict[str, dict[str, list[Any]]]:
+    """TensorBoard's Custom Scalars layout of the registered metrics (``gan_mixup.metric_registry``):
+    one chart per metric, titled by its label, grouped by which way is better.
+
+    Example:
+        >>> metrics_layout()["higher is better"]["modes covered"]
+        ['Multiline', ['metrics/modes_covered']]
+    """
+    groups: dict[str, dict[str, list[Any]]] = {}
+    for metric in METRICS.values():
+        group = f"{metric.better} is better" if metric.better else "diagnostics"
+        groups.setdefault(group, {})[metric.label] = ["Multiline", [f"metrics/{metric.name}"]]
+    return groups
+
+
 class TensorBoardLogger:
     """Log ``train`` records as scalars (``train/d_loss``, ...), snapshot metrics as
-    ``metrics/<name>``, and every snapshot's frame as the image ``frames``.
+    ``metrics/<name>`` (the registered ones also charted by label and direction in Custom Scalars,
+    ``metrics_layout``), and every snapshot's frame as the image ``frames``.
 
     The writer opens on the first record, with ``purge_step`` at that iteration, so a resumed run
     replaces what the interrupted one logged after its checkpoint instead of doubling it.
@@ -79,6 +96,7 @@ class TensorBoardLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR), purge_step=iteration or None, flush_secs=30)
+            self.writer.add_custom_scalars(metrics_layout())
         return self.writer
 
     def _frame(self, iteration: int) -> np.ndarray | None:

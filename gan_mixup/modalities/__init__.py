@@ -1,9 +1,9 @@
 """What differs between kinds of data, in one place each: the ``Modality`` protocol and the registry.
 
 A modality owns everything that depends on what a sample is: its datasets, defaults and limits, the
-data and the models, what a snapshot records and the reference it is drawn against, the metrics,
-how one frame or grid cell is drawn, and its scorecard columns. The rest of the package asks the
-run's modality (``modality_of(config.dataset)``) and never tests for a kind itself.
+data and the models, what a snapshot records and the reference it is drawn against, the metrics
+(registered by name in ``gan_mixup.metric_registry``), how one frame or grid cell is drawn. The rest
+of the package asks the run's modality (``modality_of(config.dataset)``) and never tests for a kind itself.
 
 Adding a modality (say 1-D signals) is one module or package implementing ``Modality`` and one line
 in ``REGISTRY`` (or ``register(modality)`` from outside the package, as the tests do).

@@ -47,16 +47,6 @@ class CellLayout(NamedTuple):
     left: float = 0.5
 
 
-class ScoreColumn(NamedTuple):
-    """A scorecard column: its header, the metric keys it shows (the first one recorded wins: older
-    runs may name a metric differently), the cell format, and whether ``/ total`` follows (modes)."""
-
-    header: str
-    keys: tuple[str, ...]
-    fmt: str = "{:.2f}"
-    of_total: bool = False
-
-
 class Modality:
     """One kind of data. Subclasses set the attributes and implement the methods.
 
@@ -118,10 +108,8 @@ class Modality:
     compare_cell: CellLayout = CellLayout(1.9, 90)  # a cell of a comparison grid (runs x iterations)
     figure5_cell: CellLayout = CellLayout(1.25, 80)  # a cell of the paper's Figure 5
     render_modules: tuple[str, ...] = ()  # what drawing imports, for frame workers to import once
-    result_columns: tuple[str, ...] = ()  # metric columns of a sweep's results.csv, in order
-    score_columns: tuple[ScoreColumn, ...] = ()  # metric columns of scorecard.md, in order
-    distance_metric: str = ""  # the distance to the data the robustness report ranks by
-    distance_label: str = ""  # its name in a table ("sliced W.", "Fréchet")
+    # The metrics it records are registered with its name (gan_mixup.metric_registry: Metric.modalities).
+    distance_metric: str = ""  # the registered metric the robustness report ranks by (a distance to the data)
 
     def sample_problem(self, fake: Any) -> str:
         """Why ``fake`` is not a batch of this modality's samples ('' if it is one)."""

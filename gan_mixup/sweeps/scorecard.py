@@ -1,7 +1,7 @@
 """A sweep's results and its stability scorecard, from the member run directories alone.
 
 ``collect_results`` reads one row per member x snapshot iteration (``results.csv``, columns
-``result_columns()``: each modality declares its metrics); ``summarise`` scores each dataset x
+``result_columns()``: the registered metrics, ``gan_mixup.metric_registry``); ``summarise`` scores each dataset x
 setting over its seeds, at each run's last snapshot or as the runs stood at one iteration;
 ``robustness`` scores each objective over its hyperparameter settings; ``write_scorecard`` writes
 ``results.csv``, ``scorecard.md`` (a table at the last snapshot, then one at each of the paper's
@@ -22,9 +22,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from gan_mixup.errors import GanMixupError
+from gan_mixup.metric_registry import METRICS
 from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
 from gan_mixup.modalities import REGISTRY, Modality, UnknownDatasetError, modality_named, modality_of
-from gan_mixup.modalities.base import ScoreColumn
 from gan_mixup.rundir import (
     GRADIENTS_PNG_FILE,
     PAPER_ITERATIONS,
@@ -49,22 +49,22 @@ DIVERGED_OUTSIDE = 0.5
 STABLE_BY = 0.5
 
 
-# results.csv: the member's place in the sweep, the iteration, each modality's metric columns
-# (``Modality.result_columns``, in registry order, each once), D's gradient norms, status and run.
+# results.csv: the member's place in the sweep, the iteration, the registered metrics (``Metric.results``,
+# in registration order: the built-in ones end with D's gradient norms), status and run.
 # Every axis a setting is made of has a column of its own (``regularizers``: the objective spec's
 # ``+r1:10+gp`` part, ``+``-joined; empty for none), so that grouping by ``objective`` never mixes them.
 SETTING_AXES = ("objective", "regularizers", "preset", "alpha", "latent_dim", "lr", "beta1", "d_steps", "batch_size")
 RESULT_HEAD = ("dataset", "setting", *SETTING_AXES, "seed", "iteration")
-RESULT_TAIL = ("d_grad_real", "d_grad_fake", "d_grad_mixed", "status", "run")
+RESULT_TAIL = ("status", "run")
+# D's gradient norms: the scorecard's last columns, after the verdicts.
 GRADIENT_METRICS = ("d_grad_real", "d_grad_fake", "d_grad_mixed")
 # The paper's iterations that get a scorecard table of their own (besides each run's last snapshot).
 TABLE_ITERATIONS = tuple(it for it in PAPER_ITERATIONS if it >= 1_000)
 
 
 def result_columns() -> tuple[str, ...]:
-    """The columns of ``results.csv``: ``RESULT_HEAD``, every registered modality's metrics, ``RESULT_TAIL``."""
-    metrics = dict.fromkeys(key for m in REGISTRY.values() for key in m.result_columns if key not in RESULT_TAIL)
-    return RESULT_HEAD + tuple(metrics) + RESULT_TAIL
+    """The columns of ``results.csv``: ``RESULT_HEAD``, the registered metrics, ``RESULT_TAIL``."""
+    return RESULT_HEAD + tuple(m.name for m in METRICS.values() if m.results) + RESULT_TAIL
 
 
 RESULT_COLUMNS = result_columns()
@@ -144,8 +144,8 @@ class SettingSummary:
 
 
 def score_metrics() -> tuple[str, ...]:
-    """The metrics a ``SettingSummary`` keeps: every registered modality's scorecard keys, D's gradient norms."""
-    return tuple(dict.fromkeys([*(key for m in REGISTRY.values() for c in m.score_columns for key in c.keys),
+    """The metrics a ``SettingSummary`` keeps: the scorecard's (and their older names), D's gradient norms."""
+    return tuple(dict.fromkeys([*(key for m in METRICS.values() if m.scorecard for key in (m.name, *m.older)),
                                 *GRADIENT_METRICS]))
 
 
@@ -333,7 +333,7 @@ def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
              "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in spreads:
-        name = next((m.distance_label + " " for m in REGISTRY.values() if m.distance_metric == s.distance_metric), "")
+        name = METRICS[s.distance_metric].header + " " if s.distance_metric in METRICS else ""
         lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | "
                      f"{'–' if s.collapsed is None else f'{s.collapsed}/{s.runs}'} | "
                      f"{s.diverged}/{s.runs} | {name}{_range(s.final.get(s.distance_metric), '{:.3g}')} | "
@@ -429,9 +429,9 @@ def scorecard_markdown(summaries: Sequence[SettingSummary],
     """The scorecard in Markdown: a table of the median [min–max] over seeds at each run's last
     snapshot, then one per iteration of ``by_iteration`` (``summarise(rows, at=iteration)``).
 
-    The metric columns are those of the modalities of the datasets in the table
-    (``Modality.score_columns``: modes, high quality, KL and sliced W. for points; modes, KL,
-    Fréchet, precision, recall, density and coverage for images)."""
+    The metric columns are the registered metrics (``Metric.scorecard``) that the modalities of the
+    datasets in the table compute: modes, high quality, KL and sliced W. for points; modes, KL,
+    Fréchet, precision, recall, density and coverage for images."""
     if not summaries:
         return f"# Stability scorecard\n\n{empty or 'No member has recorded a snapshot yet.'}\n"
     lines = ["# Stability scorecard", "",
@@ -454,33 +454,29 @@ def scorecard_markdown(summaries: Sequence[SettingSummary],
 
 
 def _table(summaries: Sequence[SettingSummary]) -> list[str]:
-    columns = _score_columns(summaries)
-    header = ["dataset", "setting", "seeds", "iterations", *(c.header for c in columns),
-              "collapsed", "diverged", "stable", "‖∇D‖ real", "‖∇D‖ fake", "‖∇D‖ mixed"]
+    modalities = _modalities_in(summaries)
+    columns = [m for m in METRICS.values() if m.scorecard and any(m.computed_by(name) for name in modalities)]
+    header = ["dataset", "setting", "seeds", "iterations", *(c.header_for(modalities) for c in columns),
+              "collapsed", "diverged", "stable", *(METRICS[k].header for k in GRADIENT_METRICS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         total = f" / {s.modes_total}" if s.modes_total else ""
         seeds = str(s.seeds) + (f" (+{s.unfinished} unfinished)" if s.unfinished else "")
         cells = [s.dataset, s.setting, seeds, str(s.iterations)]
         for column in columns:
-            values = next((s.final[k] for k in column.keys if s.final.get(k)), None)
+            values = next((s.final[k] for k in (column.name, *column.older) if s.final.get(k)), None)
             cells.append(_range(values, column.fmt) + (total if column.of_total else ""))
         stable = f"{s.stable:.0%}" + (f" ({int(np.median(s.stable_from))})" if s.stable_from else "") if s.seeds else "–"
         cells += [f"{s.collapsed:.0%}" if s.seeds else "–", f"{s.diverged:.0%}" if s.seeds else "–", stable,
-                  *(_range(s.final.get(k), "{:.3g}") for k in GRADIENT_METRICS)]
+                  *(_range(s.final.get(k), METRICS[k].fmt) for k in GRADIENT_METRICS)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _score_columns(summaries: Sequence[SettingSummary]) -> list[ScoreColumn]:
-    """The metric columns of the modalities in ``summaries``, in registry order, each metric once."""
+def _modalities_in(summaries: Sequence[SettingSummary]) -> list[str]:
+    """The names of the modalities of the datasets in ``summaries``, in registry order."""
     present = {_modality_of(s.dataset, [s.final]) for s in summaries}
-    columns: dict[str, ScoreColumn] = {}
-    for modality in REGISTRY.values():
-        if modality in present:
-            for column in modality.score_columns:
-                columns.setdefault(column.keys[0], column)
-    return list(columns.values())
+    return [name for name, modality in REGISTRY.items() if modality in present]
 
 
 def _modality_of(dataset: str, recorded: Sequence[Mapping[str, Any]]) -> Modality:

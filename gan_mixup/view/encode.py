@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gan_mixup.errors import GanMixupError
+from gan_mixup.metric_registry import METRICS
 from gan_mixup.modalities import UnknownDatasetError, modality_named
 from gan_mixup.rundir import (
     PAPER_ITERATIONS, METRICS_FILE, Reference, Snapshot, list_snapshots, read_records, read_reference, read_snapshot, snapshot_path,
@@ -322,6 +323,18 @@ def _round(value: Any) -> float | None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return None
     return float(f"{value:.4g}")
+
+
+def curve_metrics() -> list[dict[str, Any]]:
+    """The registered metrics as the viewer's curves show them (``gan_mixup.metric_registry``), in
+    registration order: the charts' order, their titles, and which way is better (a title's tooltip).
+    Curves of what no metric registers (the training losses, ...) follow them.
+
+    Example:
+        >>> curve_metrics()[0]
+        {'name': 'modes_covered', 'label': 'modes covered', 'better': 'higher'}
+    """
+    return [{"name": m.name, "label": m.label, "better": m.better} for m in METRICS.values()]
 
 
 def curves(run_dir: Path, snapshot_records: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from gan_mixup.rundir import VIEWER_DIR
 from gan_mixup.view.collect import Collection, ViewerError, collect_runs
-from gan_mixup.view.encode import encode_run, frame_bytes
+from gan_mixup.view.encode import curve_metrics, encode_run, frame_bytes
 
 MARKER = ".gan-mixup-viewer"  # only a folder holding it is ever replaced by a new viewer
 TEMPLATE_FILES = ("index.html", "viewer.js", "viewer.css")
@@ -84,7 +84,7 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
     fields = [f for f in dict.fromkeys(k for r in runs for k in r.group)
               if len({r.group.get(f) for r in runs}) > 1]
     index = {"title": title, "kind": collection.dir_type, "axis": axis, "runs": summaries, "fields": fields,
-             "max_shown": MAX_SHOWN, "shown": default_shown(collection),
+             "max_shown": MAX_SHOWN, "shown": default_shown(collection), "metrics": curve_metrics(),
              "tables": [{"title": t.title, "header": t.header, "rows": t.rows, "runs": t.runs} for t in collection.tables]}
     return index, files
 

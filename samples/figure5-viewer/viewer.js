@@ -9,13 +9,13 @@
   const REAL = 'rgba(255,127,14,0.35)', FAKE = 'rgba(11,93,30,0.9)';  // the GIF frames' colours
   const QUIVER_LENGTH = 0.09;  // arrow length, as a share of the frame's half-width (as the GIF frames)
   const BASE_FPS = 8;
-  const ORDER = ['modes_covered', 'modes_near', 'high_quality', 'kl_modes', 'sliced_wasserstein', 'frechet', 'frechet_digits',
-    'fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'outside_frame', 'mean_mode_distance',
-    'd_grad_real', 'd_grad_fake', 'd_grad_mixed', 'd_loss', 'g_loss', 'lambda_mean', 'd_real', 'd_fake'];
-  const NAMES = {modes_covered: 'modes covered', modes_near: 'modes within 10σ', high_quality: 'high quality',
-    kl_modes: 'KL(modes)', sliced_wasserstein: 'sliced Wasserstein', outside_frame: 'outside the frame',
-    d_grad_real: '‖∇D‖ at real', d_grad_fake: '‖∇D‖ at fake', d_grad_mixed: '‖∇D‖ at mixed', d_loss: 'D loss',
-    g_loss: 'G loss', lambda_mean: 'λ (mean)', d_real: 'D(real)', d_fake: 'D(fake)', frechet: 'Fréchet distance'};
+  // The curves: the registered metrics first (data/index.js: gan_mixup.metric_registry's order,
+  // labels and directions), then what training records besides them.
+  const METRICS = INDEX ? INDEX.metrics || [] : [];
+  const ORDER = [...METRICS.map(m => m.name), 'd_loss', 'g_loss', 'lambda_mean', 'd_real', 'd_fake'];
+  const NAMES = {d_loss: 'D loss', g_loss: 'G loss', lambda_mean: 'λ (mean)', d_real: 'D(real)', d_fake: 'D(fake)'};
+  const BETTER = {};
+  METRICS.forEach(m => { NAMES[m.name] = m.label; if (m.better) BETTER[m.name] = `${m.better} is better`; });
 
   function fatal(text) {
     const box = document.getElementById('fatal');
@@ -464,7 +464,10 @@
     keys.forEach(key => {
       const el = document.createElement('div');
       el.className = 'chart'; el.dataset.metric = key;
-      el.innerHTML = `<div class="ctitle">${NAMES[key] || key}</div><canvas></canvas><div class="cursor"></div>`;
+      el.innerHTML = `<div class="ctitle"></div><canvas></canvas><div class="cursor"></div>`;
+      const title = el.querySelector('.ctitle');
+      title.textContent = NAMES[key] || key;
+      if (BETTER[key]) title.title = BETTER[key];
       box.appendChild(el);
       const canvas = el.querySelector('canvas');
       const ctx = setupCanvas(canvas, width, height);

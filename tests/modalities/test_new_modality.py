@@ -1,5 +1,5 @@
-"""A new modality touches its own module and one registry line: a tiny 1-D signals modality, written
-here and registered with ``register``, trains, records, resumes, renders and scores through the
+"""A new modality touches its own module, one registry line and one metric registration per metric it
+records: a tiny 1-D signals modality, written here and registered with ``register``, trains, records, resumes, renders and scores through the
 package unchanged. And the package itself asks the modality, never a kind, outside the modalities."""
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from torch import nn
 
 import gan_mixup
 from gan_mixup import RunConfig
+from gan_mixup.metric_registry import METRICS, Metric, register_metric
 from gan_mixup.metrics import evaluate_run
 from gan_mixup.modalities import REGISTRY, Modality, modality_of, register
-from gan_mixup.modalities.base import ScoreColumn
 from gan_mixup.render import render_run
 from gan_mixup.rundir import Reference, Snapshot, read_records, read_snapshots, write_snapshot
 from gan_mixup.sweeps.scorecard import write_scorecard
@@ -58,10 +58,7 @@ class Signals(Modality):
                                  "lr": 1e-3, "betas": (0.5, 0.999), "fixed_samples": 64, "snapshot_frames": 5,
                                  "checkpoint_every": 20, "metric_samples": 0, "metric_frames": 0})
     refused_fields = MappingProxyType({"image_size": "signals are 1-D", "channels": "signals are 1-D"})
-    result_columns = ("phase_error",)
-    score_columns = (ScoreColumn("phase error", ("phase_error",), "{:.3f}"),)
     distance_metric = "phase_error"
-    distance_label = "phase error"
 
     def build_data(self, config: Any) -> Sines:
         return Sines()
@@ -101,11 +98,14 @@ SIGNALS = Signals()
 
 @pytest.fixture
 def signals():
-    before = dict(REGISTRY)
+    before, metrics = dict(REGISTRY), dict(METRICS)
     register(SIGNALS)  # the one registry line a new modality adds
+    register_metric(Metric("phase_error", "phase error", "lower", ("signals",), "{:.3f}"))  # and its metric's
     yield SIGNALS
     REGISTRY.clear()
     REGISTRY.update(before)
+    METRICS.clear()
+    METRICS.update(metrics)
 
 
 def config(**fields: Any) -> RunConfig:

@@ -243,3 +243,20 @@ def test_a_sweep_chooses_its_members_by_field_and_by_a_scorecard_row(browser, vi
     browser.find_element(By.CSS_SELECTOR, 'input[data-field="seed"][value="1"]').click()
     until(lambda: [p["run"] for p in settled(browser)] == ["0", "2"], "seed 1 to leave")
     assert browser.find_element(By.CSS_SELECTOR, "#chooser .note").text == "showing 2 of 4 runs"
+
+
+def test_the_charts_follow_the_metric_registry_a_new_metric_included(browser, tmp_path, monkeypatch):
+    from gan_mixup.metric_registry import METRICS, Metric
+
+    metric = Metric("origin_distance", "mean distance to the origin", "lower", ("points",),
+                    compute=lambda fake, real: float(np.abs(fake[np.isfinite(fake).all(1)]).sum(1).mean()))
+    monkeypatch.setitem(METRICS, metric.name, metric)  # registered in this one place
+    page = write_viewer([points_run(tmp_path / "run")], tmp_path / "viewer")
+    open_viewer(browser, page)
+    charts = browser.execute_script(
+        "return [...document.querySelectorAll('#curves .chart')].map(c => [c.dataset.metric, "
+        "c.querySelector('.ctitle').textContent, c.querySelector('.ctitle').title]);")
+    names = [c[0] for c in charts]
+    assert ["origin_distance", "mean distance to the origin", "lower is better"] in charts
+    assert ["sliced_wasserstein", "sliced Wasserstein", "lower is better"] in charts
+    assert names.index("modes_covered") < names.index("sliced_wasserstein") < names.index("origin_distance")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
-from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreColumn
+from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,16 +47,8 @@ class Images(Modality):
     compare_cell = CellLayout(2.4, 90, left=0.35)
     figure5_cell = CellLayout(2.4, 90)
     render_modules = ("gan_mixup.modalities.images.draw", "torchvision.utils")
-    # Modes are the classifier's (digit classes); the distances in its feature space (frechet_digits:
-    # the name of runs before other datasets had a classifier).
-    result_columns = ("modes_covered", "modes_total", "kl_modes", "frechet_digits", "frechet", "precision", "recall",
-                      "density", "coverage", "classifier_accuracy")
-    score_columns = (ScoreColumn("modes covered", ("modes_covered",), "{:.0f}", of_total=True),
-                     ScoreColumn("KL(modes)", ("kl_modes",)),
-                     ScoreColumn("Fréchet", ("frechet", "frechet_digits"), "{:.3g}"),
-                     *(ScoreColumn(name, (name,)) for name in ("precision", "recall", "density", "coverage")))
+    # Modes are the classifier's (digit classes); the distances are in its feature space.
     distance_metric = "frechet"
-    distance_label = "Fréchet"
 
     def sample_problem(self, fake: Any) -> str:
         from gan_mixup.modalities.images.draw import sample_problem

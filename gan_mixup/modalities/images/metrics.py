@@ -27,6 +27,7 @@ from torch import Tensor
 from gan_mixup.modalities.images.digit_classifier import DigitClassifier, load_digit_classifier
 from gan_mixup.modalities.images.classifier import ClassifierSpec, DomainClassifier, load_classifier, random_feature_net
 from gan_mixup.errors import GanMixupError, GanMixupWarning
+from gan_mixup.metric_registry import computed_metrics
 from gan_mixup.modalities.images.features import NEAREST_K, knn_radii, prdc
 
 # The channels of each digit dataset; each channel is one digit, so it has 10 ** channels modes.
@@ -291,6 +292,7 @@ def image_sample_metrics(
         precision, recall          Kynkäänniemi et al. 2019, k = 3 (``feature_metrics``)
         density, coverage          Naeem et al. 2020, k = 3
         frechet_digits             digits and stacked-digits: the same value as ``frechet`` (older runs' key)
+        ...                        every registered images metric with a ``compute`` function (``Metric.compute``)
 
     ``fake`` and ``real`` are ``(N, C, H, W)`` uint8 0..255 (the snapshot format) or float in [-1, 1].
     ``dataset`` is the run's ``images.ImageDataset``; without it only digits and stacked-digits are
@@ -327,6 +329,7 @@ def image_sample_metrics(
         metrics["frechet_digits"] = metrics["frechet"]
     if len(features) > NEAREST_K and len(reference.features) > NEAREST_K:
         metrics.update(prdc(reference.features, features, real_radii=reference.radii))
+    metrics.update(computed_metrics("images", fake_images, as_images(real)))
     return metrics
 
 

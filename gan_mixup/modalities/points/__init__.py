@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality, ScoreColumn
+from gan_mixup.modalities.base import CellLayout, FrameLayout, Modality
 from toy_data import DATASETS
 
 if TYPE_CHECKING:
@@ -43,15 +43,7 @@ class Points(Modality):
     compare_cell = CellLayout(1.9, 90, left=0.45)
     figure5_cell = CellLayout(1.25, 80)
     render_modules = ("gan_mixup.modalities.points.draw",)
-    result_columns = ("modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
-                      "mean_mode_distance", "outside_frame")
-    score_columns = (ScoreColumn("modes covered (3σ)", ("modes_covered",), "{:.0f}", of_total=True),
-                     ScoreColumn("within 10σ", ("modes_near",), "{:.0f}"),
-                     ScoreColumn("high quality", ("high_quality",)),
-                     ScoreColumn("KL(modes)", ("kl_modes",)),
-                     ScoreColumn("sliced W.", ("sliced_wasserstein",), "{:.3f}"))
     distance_metric = "sliced_wasserstein"
-    distance_label = "sliced W."
 
     def sample_problem(self, fake: Any) -> str:
         from gan_mixup.modalities.points.draw import sample_problem

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gan_mixup.errors import GanMixupWarning
+from gan_mixup.metric_registry import computed_metrics
 from gan_mixup.probes import gradient_summary
 
 
@@ -91,7 +92,8 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
                    extent: float | None = None) -> dict[str, Any]:
     """All toy metrics for one set of fake samples: mode metrics where the data has modes, the
     sliced Wasserstein distance to the real samples always, and with ``extent`` the fraction of
-    samples outside the frame ``[-extent, extent]²`` (non-finite ones included), ``outside_frame``."""
+    samples outside the frame ``[-extent, extent]²`` (non-finite ones included), ``outside_frame``;
+    then every registered points metric that carries its ``compute`` function (``Metric.compute``)."""
     out: dict[str, Any] = {}
     if len(modes) and std:
         out.update(mode_metrics(fake, modes, std))
@@ -100,6 +102,7 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
     if extent is not None:
         inside = finite & (np.abs(np.where(finite[:, None], fake, 0.0)) <= extent).all(axis=1)
         out["outside_frame"] = float(1.0 - inside.mean()) if len(fake) else 0.0
+    out.update(computed_metrics("points", fake, real))
     return out
 
 
