@@ -341,3 +341,21 @@ def test_two_processes_downloading_into_one_root_fetch_each_file_once(tmp_path, 
     assert leftovers(root) == ["MNIST"]
     ds = get_image_dataset("mnist", data_root=root, image_size=16)
     assert torch.equal(ds.labels, torch.as_tensor(labels))
+
+
+def test_the_cli_downloads_with_download_and_trains(tmp_path, mnist_server):
+    server, settings, _ = mnist_server
+    root = tmp_path / "data"
+    cmd = [sys.executable, "-m", "gan_mixup.cli", "images", "--dataset", "mnist", "--download", "--data-root", root,
+           "--out", tmp_path / "run", "--iterations", "2", "--hidden", "8", "--batch-size", "8", "--image-size", "16",
+           "--metric-samples", "0", "--no-progress", "--no-render"]
+    done = subprocess.run([str(c) for c in cmd], env=_subprocess_env(tmp_path, settings), capture_output=True,
+                          text=True, timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    assert f"downloading {server.url}train-images-idx3-ubyte.gz" in done.stderr
+    assert "Downloading" not in done.stdout  # torchvision's own prints do not reach the CLI's output
+    assert leftovers(root) == ["MNIST"] and (tmp_path / "run" / "checkpoint.pt").is_file()
+    # Without --download, the same root now serves the run.
+    again = subprocess.run([str(c) for c in cmd if c != "--download"] + ["--overwrite"],
+                           env=_subprocess_env(tmp_path, settings), capture_output=True, text=True, timeout=WAIT)
+    assert again.returncode == 0 and "downloading" not in again.stderr, again.stderr
