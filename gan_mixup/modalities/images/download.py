@@ -9,8 +9,8 @@ then find the dataset there. The URLs and md5s are torchvision's: ``MNIST.mirror
 ``CIFAR10.url`` and ``tgz_md5``.
 
 Example:
-    >>> default_data_root().name
-    'data'
+    >>> isinstance(default_data_root(), Path)
+    True
     >>> download("mnist", "/tmp/data")                    # doctest: +SKIP
     PosixPath('/tmp/data/MNIST')
 """
@@ -48,7 +48,7 @@ def default_data_root() -> Path:
     ``$XDG_CACHE_HOME/gan-mixup``, else ``~/.cache/gan-mixup``).
 
     Example:
-        >>> default_data_root().name
+        >>> default_data_root().name   # without $GAN_MIXUP_DATA
         'data'
     """
     if os.environ.get(DATA_ENV):
