@@ -241,6 +241,16 @@ def test_a_failed_download_says_so_in_one_line_and_leaves_nothing_that_reads_as_
         get_image_dataset("mnist", data_root=root)
 
 
+def test_what_a_killed_download_left_is_never_read_and_is_cleared_by_the_next(tmp_path, mnist_server):
+    stale = tmp_path / ".download-MNIST-killed" / "MNIST" / "raw"  # as kill -9 mid-file leaves it
+    stale.mkdir(parents=True)
+    (stale / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03 cut off")
+    with pytest.raises(DatasetNotFoundError, match="add --download"):
+        get_image_dataset("mnist", data_root=tmp_path)
+    download("mnist", tmp_path, quiet=True)
+    assert leftovers(tmp_path) == ["MNIST"]
+
+
 def test_an_incomplete_dataset_folder_is_named_not_overwritten(tmp_path, mnist_server):
     (tmp_path / "MNIST" / "raw").mkdir(parents=True)
     (tmp_path / "MNIST" / "raw" / "mine.txt").write_text("keep me")
