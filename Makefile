@@ -98,9 +98,9 @@ study-images: $(VENV)/.installed
 
 # Stacked MNIST by the VEEGAN/PacGAN protocol in samples/stacked-mnist/: three real digits (mnist-5k) as RGB,
 # 1,000 modes; DCGAN (32 px, width 32) with ERM, mixup as the paper's text and as the authors' code, 3 seeds
-# each, 1,000 iterations; each final G scored on 26,000 samples, every channel read by the classifier. About
+# each, 2,000 iterations; each final G scored on 26,000 samples, every channel read by the classifier. About
 # an hour on one core; resumable (run it again after a stop), and STACKED_ITERATIONS=N continues every run to N.
-STACKED_ITERATIONS ?= 1000
+STACKED_ITERATIONS ?= 2000
 STACKED = --dataset stacked-mnist-5k --seeds 0-2 --iterations $(STACKED_ITERATIONS) --hidden 32 --image-size 32 \
 	--metric-samples 2600 --metric-frames 6 --workers 1 --out runs/stacked-mnist
 stacked-mnist: $(VENV)/.installed
