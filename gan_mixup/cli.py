@@ -389,6 +389,7 @@ def _main(argv: list[str]) -> int:
     # Under torchrun every rank exits with the same code; rank 0 alone prints the message.
     report = sys.stderr if is_main_process() else io.StringIO()
     try:
+        from gan_mixup.modalities.images.download import DownloadInterrupted
         from gan_mixup.training import NonFiniteError, TrainingInterrupted
 
         _ARGV[:] = argv
@@ -396,6 +397,9 @@ def _main(argv: list[str]) -> int:
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
               f"  {resume_command(argv, stop.run_dir)}", file=report)
+        return EXIT_INTERRUPTED
+    except DownloadInterrupted as stop:  # Ctrl-C while --download fetched a dataset
+        print(f"\ngan-mixup: {stop}", file=report)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # Ctrl-C outside the training loop: starting up, or rendering
         print(f"\ngan-mixup: interrupted. {_interrupted_hint(argv)}", file=report)

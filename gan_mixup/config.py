@@ -169,9 +169,12 @@ class RunConfig:
         None, "convert a folder's images to 1 (grey) or 3 (RGB) channels (default: the dataset's own)",
         group="images", resume_must_match=True)
     data_root: str | None = _field(
-        None, "local folder of mnist, fashion-mnist, cifar10, stacked-mnist (as torchvision lays them out) or of "
-        "images in class subfolders (folder; images directly in DIR: no classes, so no mode metrics); nothing is "
-        "downloaded", group="images", metavar="DIR")
+        None, "folder of mnist, fashion-mnist, cifar10, stacked-mnist as torchvision lays them out (default: "
+        "$GAN_MIXUP_DATA, else the cache folder's data/, ~/.cache/gan-mixup/data) or of images in class subfolders "
+        "(folder; images directly in DIR: no classes, so no mode metrics)", group="images", metavar="DIR")
+    download: bool = _field(
+        False, "fetch mnist, fashion-mnist or cifar10 (stacked-mnist: mnist) into the data root with torchvision's "
+        "download code and md5 checks when they are not there yet", group="images")
     d_forward: str = _field(
         "auto", "D on real and fake: separate forwards (DCGAN's, BatchNorm sees pure batches; auto picks it for "
         "images) or one joint forward", group="images", choices=D_FORWARDS, resume_must_match=True)
@@ -243,7 +246,7 @@ class RunConfig:
         for name in ("dataset_options", "objective_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a JSON object of option: value, got {getattr(self, name)!r}")
-        for name in ("spectral_norm", "amp", "sync_batchnorm"):
+        for name in ("spectral_norm", "amp", "sync_batchnorm", "download"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not _finite(self.alpha) or self.alpha < 0:

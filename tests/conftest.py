@@ -18,6 +18,13 @@ from gan_mixup.modalities import modality_of
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _no_user_data_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or fills the user's real data folder: the default data root (--data-root left out)
+    is a path under pytest's temp folder that holds nothing (subprocesses inherit it)."""
+    monkeypatch.setenv("GAN_MIXUP_DATA", str(tmp_path_factory.getbasetemp() / "default-data-root"))
+
+
 def make_tiny_config(**overrides: Any) -> RunConfig:
     """A RunConfig that trains in well under a second: width 16, a handful of iterations."""
     fields: dict[str, Any] = dict(

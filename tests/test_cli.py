@@ -542,7 +542,7 @@ def test_images_on_damaged_local_data_name_the_file_in_one_line(tmp_path, case):
                                     "--no-progress", "--no-render"])
     line = assert_one_error_line(code, stderr, words[0])
     assert all(word in line for word in words), line
-    assert "download them yourself" not in line and not out.exists()
+    assert "add --download" not in line and not out.exists()
 
 
 IMAGE_TINY = ["--iterations", "2", "--hidden", "8", "--batch-size", "8", "--fixed-samples", "4", "--metric-samples", "0",

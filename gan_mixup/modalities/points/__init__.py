@@ -105,6 +105,7 @@ class Points(Modality):
     })
     refused_fields = MappingProxyType({
         "image_size": _IMAGES_ONLY, "channels": _IMAGES_ONLY, "data_root": "toy data is generated, not read",
+        "download": "toy data is generated, not downloaded",
         "fid_weights": "Inception features are for images",
         "metric_samples": "toy metrics use every snapshot's own samples",
         "metric_frames": "toy metrics use every snapshot's own samples",

@@ -117,8 +117,9 @@ def test_resize_keeps_uint8_and_constant_images():
         (dict(name="digits", image_size=28), ["image size", "16, 32, 64", "28"]),
         (dict(name="folder", channels=2, data_root="."), ["channels must be 1 or 3"]),
         (dict(name="digits", channels=3), ["digits has 1 channel"]),
-        (dict(name="mnist"), ["--data-root DIR"]),
+        (dict(name="mnist"), ["no data under", "default-data-root", "add --download"]),
         (dict(name="folder"), ["--data-root DIR"]),
+        (dict(name="stacked-mnist-5k", channels=1), ["stacked-mnist-5k has 3 channels"]),
     ],
 )
 def test_bad_requests_raise_one_line_data_errors(kwargs, words):
@@ -132,7 +133,8 @@ def test_bad_requests_raise_one_line_data_errors(kwargs, words):
 
 
 def test_dataset_names():
-    assert IMAGE_DATASETS == ("digits", "stacked-digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
+    assert IMAGE_DATASETS == ("digits", "stacked-digits", "mnist-5k", "stacked-mnist-5k", "mnist", "fashion-mnist",
+                              "cifar10", "stacked-mnist", "folder")
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,7 @@ def test_torchvision_datasets_without_files_name_what_they_expect(tmp_path, name
         get_image_dataset(name, data_root=root)
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError) and "\n" not in message
-    assert str(root) in message and "nothing is downloaded" in message
+    assert str(root) in message and "add --download" in message
     for word in expected:
         assert word in message
     assert not any(root.rglob("*.gz")) and not any(root.rglob("*.tar.gz"))  # nothing was fetched
@@ -250,7 +252,7 @@ def test_damaged_mnist_files_are_named_not_reported_missing(tmp_path, damage, wo
     with pytest.raises(DataError) as info:
         get_image_dataset("mnist", data_root=tmp_path)
     message = str(info.value)
-    assert not isinstance(info.value, DatasetNotFoundError) and "download them yourself" not in message
+    assert not isinstance(info.value, DatasetNotFoundError) and "add --download" not in message
     assert "\n" not in message and str(path) in message
     for word in words:
         assert word in message

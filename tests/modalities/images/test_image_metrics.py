@@ -91,7 +91,7 @@ def test_corrupt_or_outdated_cache_is_trained_over_with_a_warning(classifier, tm
     else:
         path.write_bytes(content)
     calls = []
-    monkeypatch.setattr(domain_classifier, "train_classifier", lambda pixels, labels, spec, size: calls.append(size) or classifier)
+    monkeypatch.setattr(domain_classifier, "train_classifier", lambda pixels, labels, spec, size, held_out=None: calls.append(size) or classifier)
     with pytest.warns(UserWarning, match="unreadable.*training it again"):
         assert load_digit_classifier(32, cache_dir=tmp_path) is classifier
     assert calls == [32]
