@@ -19,13 +19,14 @@ from typing import Any, Iterator, Sequence
 
 from gan_mixup.config_flags import (build_run_flags, config_and_run_dir, config_from_args, float_list, int_list,
                                     integer, run_dir_of, typed_run_flags)
-from gan_mixup.errors import GanMixupError
+from gan_mixup.distributed import ignore_sigterm_while_exiting, is_main_process, launched_size, process_group
+from gan_mixup.errors import GanMixupError, GanMixupWarning
+from gan_mixup.objectives import objective_summaries
 from gan_mixup.presets import DEMO_PRESET, DEMO_SETTINGS
+from gan_mixup.regularizers import regularizer_summaries
 from gan_mixup.resume_hints import interrupted_hint, nonfinite_hint, resume_command, training_commands
 from gan_mixup.rundir import CONFIG_FILE
-
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NONFINITE", "EXIT_RUNS_FAILED", "EXIT_USAGE", "UsageError", "build_parser",
-           "config_from_args", "main", "resume_command"]
+from gan_mixup.training import NonFiniteError, TrainingInterrupted, train
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -168,8 +169,6 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gan-mixup`` console script; returns the exit code."""
-    from gan_mixup.distributed import ignore_sigterm_while_exiting, launched_size
-
     # Called without arguments, main is the program (the console script, `python -m`): the process
     # ends with the code it returns. Under torchrun every rank then exits with that same code, and
     # none may be reported killed by the SIGTERM torchrun sends once the first rank is out.
@@ -185,9 +184,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _warnings_as_lines() -> Iterator[None]:
     """Show each ``GanMixupWarning`` (a damaged file skipped, a fallback taken) as one line on
     stderr, every time it happens, as every other message of the CLI; other warnings as Python does."""
-    from gan_mixup.distributed import is_main_process
-    from gan_mixup.errors import GanMixupWarning
-
     with warnings.catch_warnings():
         warnings.simplefilter("always", GanMixupWarning)
         default = warnings.showwarning
@@ -205,13 +201,9 @@ def _warnings_as_lines() -> Iterator[None]:
 
 def _main(argv: list[str], *, exits_after: bool) -> int:
     """Parse ``argv`` and run its command; ``exits_after``: the process ends with this code under torchrun."""
-    from gan_mixup.distributed import is_main_process
-
     # Under torchrun every rank exits with the same code; rank 0 alone prints the message.
     report = sys.stderr if is_main_process() else io.StringIO()
     try:
-        from gan_mixup.training import NonFiniteError, TrainingInterrupted
-
         return _run(build_parser().parse_args(argv), argv, exits_after=exits_after)
     except TrainingInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name} at iteration {stop.iteration}; checkpoint saved. Resume with:\n"
@@ -234,8 +226,6 @@ def _main(argv: list[str], *, exits_after: bool) -> int:
 
 
 def _fail(message: str) -> int:
-    from gan_mixup.distributed import is_main_process
-
     if is_main_process():  # under torchrun every rank exits 2; rank 0 alone says why
         print(f"gan-mixup: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -249,8 +239,6 @@ def _os_error_text(err: OSError) -> str:
 def _run(args: argparse.Namespace, argv: list[str], *, exits_after: bool) -> int:
     if args.command in training_commands():
         return _train_one(args, exits_after=exits_after)
-    from gan_mixup.distributed import launched_size
-
     if launched_size() > 1:
         raise UsageError(f"{args.command} runs in one process; under torchrun train one run at a time with "
                          "`gan-mixup images` or `gan-mixup toy`")
@@ -267,9 +255,6 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
     reads the run directory and settles the config (the other ranks take its outcome, so they may
     run on machines without the directory), and rank 0 alone writes, prints and renders.
     """
-    from gan_mixup.distributed import ignore_sigterm_while_exiting, process_group
-    from gan_mixup.training import train
-
     tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
     with process_group() as world:
         try:
@@ -502,9 +487,6 @@ def _figure5(args: argparse.Namespace) -> int:
 
 
 def _list_objectives() -> int:
-    from gan_mixup.objectives import objective_summaries
-    from gan_mixup.regularizers import regularizer_summaries
-
     print("objectives (--objective NAME):")
     for name, summary in objective_summaries().items():
         print(f"  {name:16s} {summary}")
