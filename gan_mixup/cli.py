@@ -26,7 +26,7 @@ from gan_mixup.presets import DEMO_PRESET, DEMO_SETTINGS
 from gan_mixup.regularizers import regularizer_summaries
 from gan_mixup.resume_hints import interrupted_hint, nonfinite_hint, resume_command, training_commands
 from gan_mixup.rundir import CONFIG_FILE
-from gan_mixup.training import NonFiniteError, TrainingInterrupted, train
+from gan_mixup.training import NonFiniteError, TrainingInterrupted
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -255,6 +255,8 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
     reads the run directory and settles the config (the other ranks take its outcome, so they may
     run on machines without the directory), and rank 0 alone writes, prints and renders.
     """
+    from gan_mixup.training import train  # looked up per call: a test's worker wraps the package's train
+
     tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
     with process_group() as world:
         try:
