@@ -56,9 +56,9 @@ class FieldSpec:
     """What a RunConfig field is, declared once beside it: the CLI flag, its --help, the resume rule.
 
     ``help`` says what the field means; the per-modality defaults and the limits are added to it
-    from the modalities (``flag_help``), so each is written in one place. ``group`` is the --help
-    section of its flag (``GROUPS``), ``None`` for a field without a flag; ``flag`` its name where it
-    is not ``--field-name``; ``aliases`` further flags as ``(flag, group, help, after)``: the alias
+    from the modalities (``config_flags.flag_help``), so each is written in one place. ``group`` is
+    the --help section of its flag (``GROUPS``), ``None`` for a field without a flag; ``flag`` its
+    name where it is not ``--field-name``; ``aliases`` further flags as ``(flag, group, help, after)``: the alias
     is listed after field ``after``. ``limit`` is an upper limit for integers (a modality may lower
     it), ``choices`` the allowed values, and ``resume_must_match`` whether a changed value would make
     a resumed run a different run.

@@ -194,6 +194,12 @@ REGULARIZERS: dict[str, type] = {
     "label-smoothing": LabelSmoothing,
 }
 
+def regularizer_summaries() -> dict[str, str]:
+    """Each registered regularizer's name and the first line of its docstring, as ``gan-mixup
+    objectives`` lists them, e.g. ``regularizer_summaries()["r1"]``."""
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "" for name, cls in REGULARIZERS.items()}
+
+
 _SPEC_HELP = "write one of " + ", ".join(f"{name}[:{cls.value_option.upper()}]" for name, cls in REGULARIZERS.items())
 
 

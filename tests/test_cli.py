@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from cli_helpers import run_cli, subprocess_env
-from gan_mixup.cli import build_parser, main, resume_command
+from gan_mixup.cli import build_parser, main
+from gan_mixup.resume_hints import resume_command
 
 # Small nets and few snapshots; --iterations is added per test.
 TINY = ["--hidden", "8", "--snapshot-frames", "3", "--fixed-samples", "100", "--grid-size", "8", "--no-progress"]
@@ -690,7 +691,8 @@ def test_garbage_in_a_numeric_flag_is_exit_2_and_one_line(flag, garbage, tmp_pat
 
 
 def test_demo_is_the_paper_code_preset_cut_short_and_flags_override_it():
-    from gan_mixup.cli import DEMO_SETTINGS, config_from_args
+    from gan_mixup.config_flags import config_from_args
+    from gan_mixup.presets import DEMO_SETTINGS
 
     config = config_from_args(build_parser().parse_args(["toy", "--demo", "--alpha", "0.2"]))
     assert (config.preset, config.pairing, config.lambda_distribution, config.generator_loss) == (
@@ -758,7 +760,7 @@ def test_every_run_flag_comes_from_a_field_and_its_help_gives_each_modalitys_def
 
 
 def test_a_toy_preset_on_images_keeps_the_config_files_sizes(tmp_path):
-    from gan_mixup.cli import config_from_args
+    from gan_mixup.config_flags import config_from_args
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"dataset": "digits", "hidden": 40, "iterations": 7}))

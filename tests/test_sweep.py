@@ -17,7 +17,9 @@ from gan_mixup.metrics import gradient_summary
 from gan_mixup.probes import discriminator_gradient_norms, input_gradient_norms, logit_gradients, mixed_points
 from gan_mixup.rundir import read_snapshots
 from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, collect_results
-from gan_mixup.sweeps import SweepError, run_sweep, sweep_members
+from gan_mixup.presets import PresetError
+from gan_mixup.sweeps import (SweepError, SweepGrid, SweepResult, authors_grid, parse_seeds, run_sweep, sweep_bases,
+                              sweep_members)
 from gan_mixup.sweeps.directory import member_finished
 from gan_mixup.training import train
 from toy_data import get_dataset
@@ -122,6 +124,24 @@ def test_members_with_latent_sizes_and_bad_requests():
         sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm"], alphas=[], seeds=[])
     with pytest.raises(SweepError, match="twice"):
         sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm", "erm"], alphas=[], seeds=[0])
+
+
+def test_the_authors_grid_seeds_and_a_results_summary_come_from_the_library_alone():
+    grid = authors_grid()
+    bases = sweep_bases(grid, flags={"iterations": 10, "hidden": 8})
+    members = sweep_members(bases, objectives=grid.objectives, alphas=grid.alphas, seeds=parse_seeds("0-1"),
+                            latent_dims=grid.latent_dims)
+    assert len({(m.dataset, m.setting) for m in members}) == 30 and len(members) == 60
+    assert {m.config.preset for m in members} == {"paper-code"} and {m.config.hidden for m in members} == {8}
+    assert authors_grid(["ring8"]).datasets == ("ring8",)
+    assert parse_seeds("0-2,9,1") == (0, 1, 2, 9)
+    for bad in ("", "3-1", "x", "0-10000"):
+        with pytest.raises(SweepError):
+            parse_seeds(bad)
+    with pytest.raises(PresetError, match="unknown preset"):
+        sweep_bases(SweepGrid(datasets=[None], presets=["", "nope"], objectives=["erm"]))
+    result = SweepResult({"a": "done", "b": "failed: disk full", "c": "done", "d": "diverged"})
+    assert result.counts() == {"diverged": 1, "done": 2, "failed": 1} and result.failures() == [("b", "disk full")]
 
 
 def test_tiny_sweep_end_to_end_writes_results_and_scorecard(tmp_path):

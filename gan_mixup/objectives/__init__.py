@@ -78,6 +78,7 @@ __all__ = [
     "check_floating",
     "check_pair",
     "get_objective",
+    "objective_summaries",
     "gradient_penalty",
     "has_batch_statistics",
     "hinge_per_sample",
@@ -119,3 +120,9 @@ def get_objective(name: str, **options: object) -> Objective:
         raise ObjectiveError(f"objective {name!r} does not take the options {', '.join(unknown)}; "
                              f"its options are: {', '.join(options_of(cls)) or 'none'}")
     return cls(**options)
+
+
+def objective_summaries() -> dict[str, str]:
+    """Each registered objective's name and the first line of its docstring, as ``gan-mixup
+    objectives`` lists them, e.g. ``objective_summaries()["erm"]``."""
+    return {name: (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "" for name, cls in OBJECTIVES.items()}

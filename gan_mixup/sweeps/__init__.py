@@ -19,10 +19,11 @@ Example:
 """
 from gan_mixup.sweeps.directory import DamagedManifestError, SweepError, SweepMember, member_status, read_sweep
 from gan_mixup.sweeps.jobs import MAX_WORKERS, SweepInterrupted
-from gan_mixup.sweeps.plan import AUTHORS_ALPHAS, AUTHORS_LATENT_DIMS, HYPERPARAMETER_AXES, sweep_members
+from gan_mixup.sweeps.plan import (AUTHORS_ALPHAS, AUTHORS_LATENT_DIMS, HYPERPARAMETER_AXES, MAX_SEEDS, SweepGrid,
+                                   authors_grid, parse_seeds, sweep_bases, sweep_members)
 from gan_mixup.sweeps.run import SweepResult, run_sweep
 from gan_mixup.sweeps.scorecard import robustness, write_scorecard
 
-__all__ = ["AUTHORS_ALPHAS", "AUTHORS_LATENT_DIMS", "DamagedManifestError", "HYPERPARAMETER_AXES", "MAX_WORKERS",
-           "SweepError", "SweepInterrupted", "SweepMember", "SweepResult", "member_status", "read_sweep", "robustness",
-           "run_sweep", "sweep_members", "write_scorecard"]
+__all__ = ["AUTHORS_ALPHAS", "AUTHORS_LATENT_DIMS", "DamagedManifestError", "HYPERPARAMETER_AXES", "MAX_SEEDS", "MAX_WORKERS",
+           "SweepError", "SweepGrid", "SweepInterrupted", "SweepMember", "SweepResult", "authors_grid", "member_status",
+           "parse_seeds", "read_sweep", "robustness", "run_sweep", "sweep_bases", "sweep_members", "write_scorecard"]

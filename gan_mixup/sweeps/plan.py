@@ -5,16 +5,89 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from gan_mixup.config import RunConfig
+from gan_mixup.config import RunConfig, resolve
 from gan_mixup.experiments import config_with_objective
+from gan_mixup.presets import load_preset
 from gan_mixup.sweeps.directory import SweepError, SweepMember
 
 AUTHORS_LATENT_DIMS = (2, 5, 10)  # the mixup authors' gan/example_gan.py grid: latent sizes ...
 AUTHORS_ALPHAS = (0.0, 0.1, 0.2, 0.5, 1.0)  # ... and α (0: their ERM), on ring and grid
 
 
+MAX_SEEDS = 10000  # seeds in one sweep
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0-4"`` -> 0..4; ``"0,3,7"``; ``"0-2,9"``. At most ``MAX_SEEDS``, counted before any list is built.
+
+    Example:
+        >>> parse_seeds("0-2,9")
+        (0, 1, 2, 9)
+    """
+    parts: list[tuple[int, int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            bounds = (int(low), int(high)) if dash and low else (int(part), int(part))
+        except ValueError:
+            raise SweepError(f"expected seeds like 0-4 or 0,1,7, got {text!r}") from None
+        if bounds[1] < bounds[0]:
+            raise SweepError(f"seed range {part!r} runs backwards")
+        parts.append(bounds)
+    if not parts:
+        raise SweepError("no seeds given")
+    count = sum(high - low + 1 for low, high in parts)
+    if count > MAX_SEEDS:
+        raise SweepError(f"{count} seeds is more than a sweep can hold (at most {MAX_SEEDS})")
+    return tuple(dict.fromkeys(seed for low, high in parts for seed in range(low, high + 1)))
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """What a sweep crosses besides seeds and hyperparameter axes: datasets (``None``: the config
+    file's, else RunConfig's), presets (``""``: none), objective specs, α values and latent sizes
+    (empty: each config's own)."""
+
+    datasets: Sequence[str | None]
+    presets: Sequence[str]
+    objectives: Sequence[str]
+    alphas: Sequence[float] = ()
+    latent_dims: Sequence[int] = ()
+
+
+def authors_grid(datasets: Sequence[str] | None = None) -> SweepGrid:
+    """The mixup authors' own grid (their ``gan/example_gan.py``): ring8 and grid25 (or ``datasets``)
+    x latent 2, 5, 10 x α 0, 0.1, 0.2, 0.5, 1, mixup with preset paper-code (α 0 is their ERM).
+
+    Example:
+        >>> grid = authors_grid()
+        >>> len(grid.datasets) * len(grid.alphas) * len(grid.latent_dims)
+        30
+    """
+    return SweepGrid(datasets=tuple(datasets or ("ring8", "grid25")), presets=("paper-code",), objectives=("mixup",),
+                     alphas=AUTHORS_ALPHAS, latent_dims=AUTHORS_LATENT_DIMS)
+
+
+def sweep_bases(grid: SweepGrid, *, file: str | None = None, flags: Mapping[str, Any] | None = None,
+                data_scale: str | None = None) -> dict[tuple[str, str], RunConfig]:
+    """One base config per dataset x preset of ``grid`` (``config.resolve``: the preset < the config
+    ``file`` < ``flags`` < the dataset), keyed ``(dataset, preset)`` as ``sweep_members`` takes them.
+    An unknown preset is refused before any config is built."""
+    for name in grid.presets:
+        if name:
+            load_preset(name)
+    bases = {}
+    for dataset in grid.datasets:
+        for preset in grid.presets:
+            base = resolve(preset=preset or None, file=file, data_scale=data_scale,
+                           flags={**(flags or {}), **({"dataset": dataset} if dataset else {})})
+            bases[(base.dataset, preset)] = base
+    return bases
 
 
 def sweep_members(

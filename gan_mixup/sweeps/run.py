@@ -51,6 +51,15 @@ class SweepResult:
     statuses: dict[str, str]
     outputs: dict[str, Path] = field(default_factory=dict)
 
+    def counts(self) -> dict[str, int]:
+        """Runs per status, the reason left out: ``{"done": 3, "failed": 1}``, sorted by status."""
+        kinds = [status.split(":")[0] for status in self.statuses.values()]
+        return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+
+    def failures(self) -> list[tuple[str, str]]:
+        """``(member name, reason)`` of each run that failed, in the sweep's order."""
+        return [(name, status.partition(": ")[2]) for name, status in self.statuses.items() if status.startswith("failed")]
+
 
 def run_sweep(
     members: Sequence[SweepMember],
