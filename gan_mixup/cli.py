@@ -306,7 +306,7 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from gan_mixup.experiments import compare, config_with_objective
 
-    specs = [part.strip() for part in args.objectives.split(",") if part.strip()]
+    specs = _items(args.objectives, "--objectives")
     if len(specs) < 1:
         raise UsageError("--objectives needs at least one objective, e.g. erm,mixup")
     duplicates = sorted({spec for spec in specs if specs.count(spec) > 1})
@@ -414,8 +414,16 @@ def _launcher_of(args: argparse.Namespace, argv: list[str]) -> Any:
                            wait=not args.no_wait)
 
 
+def _items(text: str, flag: str) -> list[str]:
+    """The comma-separated names of ``text``; an empty one among them (``erm,``) is a typo, refused."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(parts) and not all(parts):
+        raise UsageError(f"{flag} {text!r} has an empty item: name each one, or leave out the extra comma")
+    return [part for part in parts if part]
+
+
 def _names(text: str, flag: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
+    names = _items(text, flag)
     if not names:
         raise UsageError(f"{flag} needs at least one name")
     duplicates = sorted({n for n in names if names.count(n) > 1})

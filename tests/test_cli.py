@@ -379,6 +379,8 @@ BAD_CLI = [
     ("config-a-directory", ["toy", "--config", "{tmp}/notrun"], "config"),
     ("objective-option-given-to-mixup", ["toy", "--objective", "mixup", "--objective-option", "gp_weight=1"], "mixup"),
     ("compare-same-objective-twice", ["compare", "--objectives", "erm,erm", "--out", "{out}", "--iterations", "5"], "twice"),
+    ("compare-objectives-with-an-empty-item", ["compare", "--objectives", "erm,", "--out", "{out}", "--iterations", "5"], "empty item"),
+    ("sweep-objectives-with-an-empty-item", ["sweep", "--objectives", "erm,,mixup", "--out", "{out}", "--iterations", "5"], "empty item"),
     ("resume-and-overwrite", ["toy", "--resume", "--overwrite"], "--overwrite"),
     ("resume-without-directory", ["compare", "--resume"], "--out"),
     ("overwrite-current-directory", ["toy", "--out", ".", "--overwrite"], "current directory"),
