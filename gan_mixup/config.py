@@ -383,8 +383,6 @@ _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 # The fields RunConfig leaves to the modality (their own default is None, and every run needs a value):
 # each registered modality's ``defaults`` gives them all (``modalities.register`` checks).
-MODALITY_FIELDS = ("iterations", "batch_size", "d_steps", "latent_dim", "hidden", "lr", "betas", "snapshot_frames",
-                   "fixed_samples", "checkpoint_every", "metric_samples", "metric_frames")
 
 SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
 # Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).

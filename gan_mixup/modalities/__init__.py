@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from gan_mixup.errors import GanMixupError
-from gan_mixup.modalities.base import Modality
+from gan_mixup.modalities.base import MODALITY_FIELDS, Modality
 from gan_mixup.modalities.images import IMAGES
 from gan_mixup.modalities.points import POINTS
 
@@ -39,7 +39,7 @@ def register(modality: Modality) -> Modality:
     """Add ``modality`` to the registry (replacing one of the same name) and return it.
 
     ``ModalityError`` when it is not a ``Modality`` instance, has no name or no datasets, its
-    ``defaults`` leave out a field RunConfig leaves to the modality (``config.MODALITY_FIELDS``), or it
+    ``defaults`` leave out a field RunConfig leaves to the modality (``base.MODALITY_FIELDS``), or it
     claims a dataset another registered modality serves (a dataset name has one meaning).
 
     Example:
@@ -48,7 +48,6 @@ def register(modality: Modality) -> Modality:
         ...
         gan_mixup.modalities.ModalityError: register() takes a Modality instance (a subclass of gan_mixup.modalities.Modality), got the str 'signals'
     """
-    from gan_mixup.config import MODALITY_FIELDS  # config imports this package: import it when called
 
     if not isinstance(modality, Modality):
         raise ModalityError("register() takes a Modality instance (a subclass of gan_mixup.modalities.Modality), "
@@ -61,7 +60,7 @@ def register(modality: Modality) -> Modality:
     missing = [name for name in MODALITY_FIELDS if modality.defaults.get(name) is None]
     if missing:
         raise ModalityError(f"modality {modality.name!r}: its defaults must give {', '.join(missing)} (RunConfig "
-                            "leaves these to the modality; see gan_mixup.config.MODALITY_FIELDS)")
+                            "leaves these to the modality; see gan_mixup.modalities.base.MODALITY_FIELDS)")
     for other in REGISTRY.values():
         taken = [d for d in datasets if other.name != modality.name and other.owns(d)]
         if taken:

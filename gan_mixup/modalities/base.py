@@ -29,6 +29,11 @@ def recorded_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "kind"} for r in read_records(Path(run_dir), "snapshot") if len(r) > 2]
 
 
+# RunConfig fields whose default is ``None``: every modality's ``defaults`` must give them a value.
+MODALITY_FIELDS = ("iterations", "batch_size", "d_steps", "latent_dim", "hidden", "lr", "betas", "snapshot_frames",
+                   "fixed_samples", "checkpoint_every", "metric_samples", "metric_frames")
+
+
 class FrameLayout(NamedTuple):
     """Where one frame sits: a figure of ``width`` x ``height`` inches, its axes at ``axes``
     (left, bottom, width, height, as fractions of the figure). A comparison frame puts one such

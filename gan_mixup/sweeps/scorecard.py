@@ -38,14 +38,12 @@ from gan_mixup.rundir import (
     write_text_atomic,
 )
 from gan_mixup.sweeps.directory import SweepError, iter_member_dirs, member_status, read_sweep
+from gan_mixup.verdicts import DIVERGED_OUTSIDE, as_float as _float, covered_since, has_diverged
 
 
 # Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
 # stopped on a non-finite loss). Stable: every snapshot from some iteration T <= STABLE_BY x the run
 # length to the end covers all modes.
-DIVERGED_OUTSIDE = 0.5
-
-
 STABLE_BY = 0.5
 
 
@@ -224,28 +222,6 @@ def table_iterations(rows: Sequence[dict[str, Any]]) -> list[int]:
         last[row["run"]] = max(last.get(row["run"], row["iteration"]), row["iteration"])
         reached.setdefault(row["iteration"], set()).add(row["run"])
     return [it for it in TABLE_ITERATIONS if any(last[run] > it for run in reached.get(it, ()))]
-
-
-def has_diverged(last: dict[str, Any]) -> bool:
-    """A run's last row says it diverged: stopped on a non-finite loss, or most samples outside the frame."""
-    return last.get("status") == "diverged" or _float(last.get("outside_frame")) > DIVERGED_OUTSIDE
-
-
-def _float(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
-
-
-def covered_since(run: list[dict[str, Any]], total: int | None) -> int | None:
-    """The first iteration from which every snapshot covers all ``total`` modes; None if the last does not."""
-    if total is None:
-        return None
-    since = None
-    for row in run:
-        if _float(row.get("modes_covered")) >= total:
-            since = row["iteration"] if since is None else since
-        else:
-            since = None
-    return since
 
 
 def _curves(runs: list[list[dict[str, Any]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -1,8 +1,7 @@
-"""A rank's share of a data-parallel run (torchrun): its streams, its models, and the checks that
-every rank makes alike. The collectives are the run's ``World``'s (``gan_mixup.distributed``)."""
+"""What a rank of a data-parallel run (torchrun) needs besides its state: its streams' seeds and the
+checks every rank makes alike. The collectives are the run's ``World``'s (``gan_mixup.distributed``);
+``state.make_data_parallel`` makes a fresh state a rank's share."""
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -10,9 +9,6 @@ from torch import nn
 
 from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.distributed import World
-
-if TYPE_CHECKING:  # the state imports this module to build a rank's share
-    from gan_mixup.training.state import RunState
 
 
 def rank_stream_seeds(seed: int, rank: int) -> np.ndarray:
@@ -24,32 +20,6 @@ def rank_stream_seeds(seed: int, rank: int) -> np.ndarray:
         True
     """
     return np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(3)
-
-
-def make_data_parallel(state: RunState, world: World) -> None:
-    """Make a fresh state this rank's share of a data-parallel run, in place.
-
-    The models, fixed noise and frame reals come from the run's seed, the same on every rank; the
-    models are also broadcast from rank 0, so the ranks start equal whatever the hardware. The data,
-    noise and objective streams are reseeded per rank (``rank_stream_seeds``), so each rank draws its
-    own share of the global batch. ``sync_batchnorm`` turns G's and D's BatchNorm into SyncBatchNorm.
-    Raises ``ConfigError`` (on every rank alike) when the batch does not split evenly or SyncBatchNorm
-    cannot run here.
-    """
-    config = state.config
-    if config.batch_size % world.world_size:
-        raise ConfigError(f"--batch-size {config.batch_size} is the global batch and must split evenly over "
-                          f"{world.world_size} processes")
-    for name, seed in zip(("data", "noise", "objective"), rank_stream_seeds(config.seed, world.rank)):
-        state.rngs[name].manual_seed(int(seed))
-    if config.sync_batchnorm:
-        check_sync_batchnorm(config, state.discriminator, state.device)
-        # The same Parameter objects move into the SyncBatchNorm layers: the optimisers keep working.
-        state.generator = nn.SyncBatchNorm.convert_sync_batchnorm(state.generator)
-        state.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(state.discriminator)
-    for module in (state.generator, state.discriminator, *([state.ema] if state.ema is not None else [])):
-        world.broadcast_from_main(module)
-    state.world = world
 
 
 def check_sync_batchnorm(config: RunConfig, discriminator: nn.Module, device: torch.device) -> None:

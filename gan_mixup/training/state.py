@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_mixup.config import RunConfig
+from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
 from gan_mixup.modalities import Modality, modality_of
 from gan_mixup.objectives import TrainingObjective
@@ -29,7 +29,7 @@ from gan_mixup.rundir import Reference
 from gan_mixup.training.device import run_device
 from gan_mixup.training.objective import build_objective
 from gan_mixup.training.outcomes import NonFiniteError
-from gan_mixup.training.parallel import make_data_parallel
+from gan_mixup.training.parallel import check_sync_batchnorm, rank_stream_seeds
 
 
 class Data(Protocol):
@@ -203,3 +203,29 @@ def make_adam(parameters: Iterable[Tensor], config: RunConfig) -> torch.optim.Ad
     # fused=True runs the whole Adam update as one kernel per device (CPU included since torch 2.4):
     # about 30 small ops per parameter tensor fewer than the default, which matters at batch 128.
     return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, fused=True)
+
+
+def make_data_parallel(state: RunState, world: World) -> None:
+    """Make a fresh state this rank's share of a data-parallel run, in place.
+
+    The models, fixed noise and frame reals come from the run's seed, the same on every rank; the
+    models are also broadcast from rank 0, so the ranks start equal whatever the hardware. The data,
+    noise and objective streams are reseeded per rank (``rank_stream_seeds``), so each rank draws its
+    own share of the global batch. ``sync_batchnorm`` turns G's and D's BatchNorm into SyncBatchNorm.
+    Raises ``ConfigError`` (on every rank alike) when the batch does not split evenly or SyncBatchNorm
+    cannot run here.
+    """
+    config = state.config
+    if config.batch_size % world.world_size:
+        raise ConfigError(f"--batch-size {config.batch_size} is the global batch and must split evenly over "
+                          f"{world.world_size} processes")
+    for name, seed in zip(("data", "noise", "objective"), rank_stream_seeds(config.seed, world.rank)):
+        state.rngs[name].manual_seed(int(seed))
+    if config.sync_batchnorm:
+        check_sync_batchnorm(config, state.discriminator, state.device)
+        # The same Parameter objects move into the SyncBatchNorm layers: the optimisers keep working.
+        state.generator = nn.SyncBatchNorm.convert_sync_batchnorm(state.generator)
+        state.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(state.discriminator)
+    for module in (state.generator, state.discriminator, *([state.ema] if state.ema is not None else [])):
+        world.broadcast_from_main(module)
+    state.world = world

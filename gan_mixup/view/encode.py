@@ -29,6 +29,7 @@ from gan_mixup.modalities import UnknownDatasetError, modality_named
 from gan_mixup.rundir import (
     PAPER_ITERATIONS, METRICS_FILE, Reference, Snapshot, list_snapshots, read_records, read_reference, read_snapshot, snapshot_path,
 )
+from gan_mixup.verdicts import DIVERGED_OUTSIDE, covered_since, has_diverged
 
 POINT_SCALE = 8000  # int16 steps per half-width (extent) of a toy frame; ±4 extents fit, beyond is clipped
 POINT_MISSING = -32768  # a non-finite sample
@@ -365,7 +366,7 @@ def curves(run_dir: Path, snapshot_records: list[dict[str, Any]]) -> dict[str, l
 
 def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],
            total: int | None) -> tuple[list[dict[str, Any]], str]:
-    """The events to mark on the time axis, by the scorecard's own rules (``gan_mixup.sweeps.scorecard``),
+    """The events to mark on the time axis, by the scorecard's own rules (``gan_mixup.verdicts``),
     and the run's status at its end (``diverged``, ``collapsed`` or '').
 
     diverged: stopped on a non-finite loss, or more than ``DIVERGED_OUTSIDE`` of the samples outside
@@ -373,8 +374,6 @@ def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],
     covered, marked where that started and held to the end; all modes covered from T (the stable
     rule's T); every update skipped on a NaN/Inf (``--on-nonfinite skip``), one mark per iteration.
     """
-    from gan_mixup.sweeps.scorecard import DIVERGED_OUTSIDE, covered_since, has_diverged
-
     out: list[dict[str, Any]] = []
     rows = sorted((r for r in records if isinstance(r.get("iteration"), int) and r["iteration"] > 0 and len(r) > 2),
                   key=lambda r: r["iteration"])

@@ -31,7 +31,8 @@ from gan_mixup.cli import EXIT_INTERRUPTED, EXIT_NONFINITE, EXIT_USAGE
 from gan_mixup.config import ConfigError
 from gan_mixup.distributed import World
 from gan_mixup.training.state import build_state, stream_seeds
-from gan_mixup.training.parallel import make_data_parallel, rank_stream_seeds
+from gan_mixup.training.parallel import rank_stream_seeds
+from gan_mixup.training.state import make_data_parallel
 from test_reliability import CheckpointWatch, assert_runs_identical, checkpoint_iteration, load
 
 WORKER = REPO / "tests" / "training" / "ddp_worker.py"
