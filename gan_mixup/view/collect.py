@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from gan_mixup.collection import MEMBERS_KEY, read_manifest
 from gan_mixup.errors import GanMixupError
 from gan_mixup.rundir import (
-    CONFIG_FILE, MANIFEST_FILE, REFERENCE_FILE, ROBUSTNESS_MD_FILE, SCORECARD_MD_FILE, SNAPSHOT_DIR,
+    CONFIG_FILE, MANIFEST_FILE, REFERENCE_FILE, ROBUSTNESS_MD_FILE, SCORECARD_MD_FILE, SNAPSHOT_DIR, RunDirectoryError,
 )
 
-MEMBERS_KEY = "members"  # a sweep's manifest: member name -> its place in the scorecard (as experiments writes it)
 # A sweep member's fields a reader filters by, in this order (the manifest's description of it).
 MEMBER_FIELDS = ("dataset", "objective", "preset", "setting", "alpha", "seed", "lr", "beta1", "d_steps", "batch_size",
                  "latent_dim")
@@ -80,22 +80,23 @@ def collect_runs(paths: Sequence[str | Path]) -> Collection:
 def _collect_one(path: Path) -> Collection:
     if not path.is_dir():
         raise ViewerError(f"{path} does not exist or is not a directory")
-    manifest = path / MANIFEST_FILE
-    if manifest.is_file():
-        return _collection(path, manifest)
+    if (path / MANIFEST_FILE).is_file():
+        return _collection(path)
     if (path / CONFIG_FILE).is_file() or (path / SNAPSHOT_DIR / REFERENCE_FILE).is_file():
         return Collection("run", [ViewRun(path.resolve().name, path, _config_group(path))])
     raise ViewerError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a collection (no {MANIFEST_FILE})")
 
 
-def _collection(path: Path, manifest: Path) -> Collection:
+def _collection(path: Path) -> Collection:
     try:
-        info = json.loads(manifest.read_text())
-        runs = {str(label): str(sub) for label, sub in info["runs"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ViewerError(f"{manifest} is damaged ({type(err).__name__}); it names the runs to show") from None
+        info = read_manifest(path)  # the collection format's own reader: a JSON object with a "runs" object
+    except RunDirectoryError as err:
+        raise ViewerError(str(err)) from None
+    if "runs" not in info:
+        raise ViewerError(f"{path / MANIFEST_FILE} names no runs to show (it has no \"runs\" object)")
+    runs = {str(label): str(sub) for label, sub in info["runs"].items()}
     kind = str(info.get("kind", "compare"))
-    members = info.get(MEMBERS_KEY) if isinstance(info.get(MEMBERS_KEY), dict) else {}
+    members = info.get(MEMBERS_KEY, {})
     out = []
     for label, sub in runs.items():
         run_dir = path / sub
