@@ -44,7 +44,6 @@ from gan_mixup.objectives.base import (
     ones_like_batch,
     options_of,
     real_fake_forwards,
-    real_fake_logits,
     score_per_sample,
     stacked_logits_of,
 )
@@ -88,7 +87,6 @@ __all__ = [
     "options_of",
     "probability_stats",
     "real_fake_forwards",
-    "real_fake_logits",
     "score_per_sample",
     "squared_per_sample",
     "stacked_logits_of",

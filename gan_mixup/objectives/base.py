@@ -133,7 +133,13 @@ def ones_like_batch(x: Tensor, lead: int, value: float = 1.0) -> Tensor:
 
 
 def real_fake_forwards(real: Term, fake: Term, separate: bool) -> list[Forward]:
-    """The real and the fake term in one forward, or in two (``separate``: BatchNorm sees pure batches)."""
+    """The real and the fake term in one forward, or in two.
+
+    One forward over the concatenated batch is cheaper than two and identical for any D without
+    batch statistics; ``separate`` gives two, so BatchNorm normalises a pure real and a pure fake
+    batch, as the DCGAN paper trains D. An objective's ``separate_forwards`` sets it; ``None`` (the
+    default) picks two exactly when D holds a BatchNorm layer in training mode.
+    """
     return [[real], [fake]] if separate else [[real, fake]]
 
 
@@ -343,25 +349,6 @@ def bce(logits: Tensor, target: Tensor | float) -> Tensor:
     if not isinstance(target, Tensor):
         target = torch.full_like(logits, float(target))
     return F.binary_cross_entropy_with_logits(logits, target)
-
-
-def real_fake_logits(D: Discriminator, real: Tensor, fake: Tensor, separate: bool | None = None) -> tuple[Tensor, Tensor]:
-    """D's outputs on ``real`` and ``fake``, shapes ``(B_real,)`` and ``(B_fake,)``.
-
-    ``separate=False``: one forward over the concatenated batch, cheaper than two and identical for
-    any D without batch statistics. ``separate=True``: two forwards, so BatchNorm normalises a pure
-    real and a pure fake batch, as the DCGAN paper trains D. ``None`` (the default) picks two
-    forwards exactly when D holds a BatchNorm layer in training mode.
-    """
-    check_pair(real, fake)
-    if len(real) == 0 or len(fake) == 0:
-        raise ObjectiveError(f"empty batch: {len(real)} real and {len(fake)} fake samples; a loss over no samples is undefined")
-    if separate is None:
-        separate = has_batch_statistics(D)
-    if separate:
-        return logits_of(D, real), logits_of(D, fake)
-    logits = logits_of(D, torch.cat([real, fake]))
-    return logits[: len(real)], logits[len(real) :]
 
 
 def has_batch_statistics(D: Discriminator) -> bool:

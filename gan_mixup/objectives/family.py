@@ -109,7 +109,7 @@ class WGANGP(TermObjective):
         self.options = WGANGPOptions(gp_weight)
         self.gp_weight = float(gp_weight)
         self.generator = generator
-        self.separate_forwards = separate_forwards  # see real_fake_logits
+        self.separate_forwards = separate_forwards  # see real_fake_forwards
         self.last_stats = StepStats()  # a critic's score is no logit: no sigmoid probabilities to report
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
@@ -151,7 +151,7 @@ class HingeGAN(TermObjective):
 
     def __init__(self, separate_forwards: bool | None = None) -> None:
         self.options = HingeOptions()
-        self.separate_forwards = separate_forwards  # see real_fake_logits
+        self.separate_forwards = separate_forwards  # see real_fake_forwards
         self.last_stats = StepStats()
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
@@ -200,7 +200,7 @@ class LSGAN(TermObjective):
         self.real_target = float(real_target)
         self.fake_target = float(fake_target)
         self.generator_target = float(generator_target)
-        self.separate_forwards = separate_forwards  # see real_fake_logits
+        self.separate_forwards = separate_forwards  # see real_fake_forwards
         self.last_stats = StepStats()  # a regression score is no logit: no sigmoid probabilities to report
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
