@@ -381,9 +381,6 @@ class RunConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
-# The fields RunConfig leaves to the modality (their own default is None, and every run needs a value):
-# each registered modality's ``defaults`` gives them all (``modalities.register`` checks).
-
 SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
 # Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).
 LIMITS: dict[str, int] = {name: spec.limit for name, spec in SPECS.items() if spec.limit is not None}

@@ -29,7 +29,8 @@ def recorded_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "kind"} for r in read_records(Path(run_dir), "snapshot") if len(r) > 2]
 
 
-# RunConfig fields whose default is ``None``: every modality's ``defaults`` must give them a value.
+# The RunConfig fields left to the modality (None by default, and every run needs a value): every
+# modality's ``defaults`` must give them (``modalities.register`` checks).
 MODALITY_FIELDS = ("iterations", "batch_size", "d_steps", "latent_dim", "hidden", "lr", "betas", "snapshot_frames",
                    "fixed_samples", "checkpoint_every", "metric_samples", "metric_frames")
 

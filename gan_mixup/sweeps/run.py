@@ -211,12 +211,10 @@ def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> li
         previous = read_sweep(out_dir)
     except SweepError:
         return list(members)
-    settings: dict[tuple[Any, Any], list[tuple[str, dict[str, Any]]]] = {}
-    for name, info in previous.items():
-        settings.setdefault((info.get("dataset"), info.get("setting")), []).append((name, info))
+    settings = _by_setting(previous)
     saved: dict[tuple[Any, Any], RunConfig | None] = {}
-    for key, named in settings.items():
-        saved[key] = next((c for c in (_saved_config(out_dir / name) for name, _ in named) if c is not None), None)
+    for key, names in settings.items():
+        saved[key] = next((c for c in (_saved_config(out_dir / name) for name in names) if c is not None), None)
     joined = []
     for m in members:
         if m.name in previous or (m.dataset, m.setting) in settings:
@@ -225,7 +223,7 @@ def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> li
         for (dataset, setting), config in saved.items():
             same = config is not None and not resume_conflicts(config, m.config.replace(seed=config.seed))
             if dataset == m.dataset and same:
-                name = next((n for n, info in settings[(dataset, setting)] if info.get("seed") == m.seed),
+                name = next((n for n in settings[(dataset, setting)] if previous[n].get("seed") == m.seed),
                             folder_name(m.dataset, str(setting), m.seed))
                 m = SweepMember(name=name, dataset=m.dataset, setting=str(setting), config=m.config, preset=m.preset,
                                 alpha=m.alpha, seed=m.seed)
@@ -233,6 +231,14 @@ def _join_existing_settings(out_dir: Path, members: Sequence[SweepMember]) -> li
         joined.append(m)
     _refuse_clashing_names(joined)
     return joined
+
+
+def _by_setting(previous: dict[str, dict[str, Any]]) -> dict[tuple[Any, Any], list[str]]:
+    """The names of a sweep's recorded members (``read_sweep``'s), by (dataset, setting)."""
+    settings: dict[tuple[Any, Any], list[str]] = {}
+    for name, info in previous.items():
+        settings.setdefault((info.get("dataset"), info.get("setting")), []).append(name)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -255,9 +261,7 @@ def _check_resume(out_dir: Path, members: Sequence[SweepMember]) -> dict[str, _O
         raise
     except SweepError:
         return {}  # not a sweep: prepare_collection says what it is
-    same_setting: dict[tuple[Any, Any], list[str]] = {}
-    for name, info in previous.items():
-        same_setting.setdefault((info.get("dataset"), info.get("setting")), []).append(name)
+    same_setting = _by_setting(previous)
     found: dict[str, _OnDisk] = {}
     for m in members:
         run_dir = out_dir / m.name
@@ -311,12 +315,6 @@ def _saved_config(run_dir: Path) -> RunConfig | None:
         return RunConfig.load(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else None
     except (OSError, GanMixupError, TypeError, ValueError):
         return None
-
-
-
-
-
-
 
 
 def _description(m: SweepMember) -> dict[str, Any]:
