@@ -80,6 +80,11 @@ class TrainingObjective(Objective, Protocol):
         """Called at the start of each generator iteration (``total`` of them); regularizers that
         anneal read it, the objectives themselves ignore it."""
 
+    def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor,
+                       generator_step: bool = False) -> Tensor | None:
+        """A term of D's loss (or, with ``generator_step``, G's) that needs G and the noise ``z`` of
+        ``fake`` = G(z) (zCR); ``None`` where there is none, as for every objective alone."""
+
 
 def options_of(objective: type) -> tuple[str, ...]:
     """The option names an objective class takes from a user (``objective_options``, ``--objective-option``):
@@ -169,6 +174,11 @@ class TermObjective:
 
     def begin_iteration(self, iteration: int, total: int) -> None:
         """Nothing anneals in the objectives themselves (regularizers do)."""
+
+    def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor,
+                       generator_step: bool = False) -> Tensor | None:
+        """No term needs G or its noise: those are regularizers' (zCR, ``with_regularizers``)."""
+        return None
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
                             members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:

@@ -10,11 +10,12 @@ from gan_mixup.regularizers import parse_regularizer, with_regularizers
 
 def build_objective(config: RunConfig, generator: torch.Generator | None = None) -> TrainingObjective:
     """The objective named by ``config``, with its options and regularizers; all its randomness
-    (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
+    (λ, shuffles, interpolates, instance noise, augmentations) is drawn from ``generator``."""
     objective = base_objective(config, generator)
     if not config.regularizers:
         return objective
-    return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
+    return with_regularizers(objective, *(parse_regularizer(spec, generator, diffaug_policy=config.diffaug_policy)
+                                          for spec in config.regularizers))
 
 
 # --d-forward: D on real and fake in one forward or two; "auto" lets the objective decide (two exactly
