@@ -123,7 +123,8 @@ class RunConfig:
         "(authors' code: -BCE on an unmixed real∪fake batch)", group="trained", choices=GENERATOR_LOSSES,
         resume_must_match=True)
     regularizers: tuple[str, ...] = _field(
-        (), "add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)",
+        (), "add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9, diffaug, bcr:10, zcr:5 "
+        "(repeatable)",
         group="trained", flag="--regularizer", metavar="NAME[:VALUE]", resume_must_match=True)
     diffaug_policy: str | None = _field(
         None, "DiffAugment's operations for --regularizer diffaug, comma-separated: color, translation, cutout "
