@@ -77,8 +77,8 @@ def check_spatial(policy: Sequence[str], x: Tensor) -> None:
     """Raise AugmentError when ``policy`` moves pixels and ``x`` is not a batch of images."""
     spatial = [op for op in policy if op in SPATIAL_OPS]
     if spatial and x.dim() != 4:
-        raise AugmentError(f"DiffAugment's {' and '.join(spatial)} need images (B, C, H, W), got a batch of shape "
-                           f"{tuple(x.shape)}; points take the policy color only")
+        raise AugmentError(f"DiffAugment's {' and '.join(spatial)} work on images (B, C, H, W) only, not a batch of "
+                           f"shape {tuple(x.shape)}; points take the policy color")
 
 
 def _uniform(x: Tensor, low: float, high: float, generator: torch.Generator | None) -> Tensor:
@@ -171,6 +171,6 @@ def diff_augment(x: Tensor, policy: Sequence[str], generator: torch.Generator | 
 def flip_and_translate(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """bCR's T on images: each image flipped left-right with probability ½, then ``translation``."""
     check_spatial(("translation",), x)
-    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    flip = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=torch.float32) < 0.5
     x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
     return translation(x, generator)

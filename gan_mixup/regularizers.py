@@ -213,7 +213,7 @@ class DiffAugment:
     value_option = "policy"  # NAME:VALUE sets the policy, e.g. diffaug:color-translation
     draws_randomness = True
 
-    def __init__(self, policy: "str | tuple[str, ...] | None" = None, generator: torch.Generator | None = None) -> None:
+    def __init__(self, policy: str | tuple[str, ...] | None = None, generator: torch.Generator | None = None) -> None:
         try:
             self.policy = None if policy is None else parse_policy(policy)
         except AugmentError as err:
