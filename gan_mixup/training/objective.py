@@ -34,6 +34,7 @@ def base_objective(config: RunConfig, generator: torch.Generator | None) -> Trai
             pairing=config.pairing,
             generator=generator,
             separate_forwards=separate_forwards,
+            **config.objective_options,  # mix_fake_fake, mix_real_real
         )
     options: dict[str, object] = dict(config.objective_options)
     if config.objective == "erm":
