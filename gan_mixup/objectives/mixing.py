@@ -124,7 +124,9 @@ class _MixedInside:
         self.D, self.u, self.lam, self.separate, self.chosen = D, u, lam, separate, chosen
 
     def __call__(self, pair: Tensor) -> Tensor:
-        k = min(int(self.u.item() * split_points(self.D)), split_points(self.D) - 1)  # one host sync per step
+        points = split_points(self.D)
+        # One host sync per step. The meta device holds shapes, no values: any layer does there.
+        k = 0 if self.u.device.type == "meta" else min(int(self.u.item() * points), points - 1)
         self.chosen.append(k)
         real, fake = pair[:, 0], pair[:, 1]
         if self.separate:  # a BatchNorm D: normalise a pure real and a pure fake batch, as it trains
