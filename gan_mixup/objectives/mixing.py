@@ -120,14 +120,14 @@ class _MixedInside:
     """D as a manifold-mixup term reads its input: a real–fake pair ``(B, 2, ...)`` → the logits of
     ``tail_k(λ·head_k(real) + (1−λ)·head_k(fake))``, k = ⌊u·split_points(D)⌋."""
 
-    def __init__(self, D: Discriminator, u: Tensor, lam: Tensor, separate: bool, chosen: list[int]) -> None:
-        self.D, self.u, self.lam, self.separate, self.chosen = D, u, lam, separate, chosen
+    def __init__(self, D: Discriminator, u: Tensor, lam: Tensor, separate: bool, objective: ManifoldMixupGAN) -> None:
+        self.D, self.u, self.lam, self.separate, self.objective = D, u, lam, separate, objective
 
     def __call__(self, pair: Tensor) -> Tensor:
         points = split_points(self.D)
         # One host sync per step. The meta device holds shapes, no values: any layer does there.
         k = 0 if self.u.device.type == "meta" else min(int(self.u.item() * points), points - 1)
-        self.chosen.append(k)
+        self.objective.last_layer = k
         real, fake = pair[:, 0], pair[:, 1]
         if self.separate:  # a BatchNorm D: normalise a pure real and a pure fake batch, as it trains
             h_real, h_fake = forward_head(self.D, real, k), forward_head(self.D, fake, k)
@@ -201,7 +201,7 @@ class ManifoldMixupGAN(TermObjective):
         self.generator = generator
         self.separate_forwards = separate_forwards
         self.last_stats = StepStats()
-        self.layers_chosen: list[int] = []  # the split point of each D step, in order (for tests and curiosity)
+        self.last_layer: int | None = None  # the split point of the last D loss
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
                             members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
@@ -215,10 +215,9 @@ class ManifoldMixupGAN(TermObjective):
             lam = torch.minimum(lam, 1 - lam)
         u = torch.rand((), generator=self.generator, device=real.device, dtype=torch.float32)
         t = 1.0 if real_target is None else real_target
-        chosen = self.layers_chosen
         mixed_target = t * lam if self.target == "lambda" else torch.zeros_like(lam)
         mixed = Term(torch.stack([real, fake], dim=1), mixed_target, share=lam,
-                     through=lambda D: _MixedInside(D, u, lam, separate, chosen))
+                     through=lambda D: _MixedInside(D, u, lam, separate, self))
         if self.target == "lambda":
             return [[mixed]]
         return real_fake_forwards(Term(real, ones_like_batch(real, 0, t), role="real"),
