@@ -348,6 +348,16 @@ def test_lockstep_refuses_manifold_mixup_and_cutmix_in_one_line(tmp_path):
         ManifoldMixupGAN().stacked_losses(nn.Linear(2, 1), [ManifoldMixupGAN()], torch.randn(1, 4, 2), torch.randn(1, 4, 2))
 
 
+def test_a_batched_sweep_trains_manifold_mixup_one_run_at_a_time():
+    from gan_mixup.sweeps import sweep_members
+    from gan_mixup.sweeps.jobs import lockstep_jobs
+
+    members = sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm", "manifold-mixup"], alphas=[0.2],
+                            seeds=[0, 1])
+    jobs = sorted(([m.config.objective for m in job] for job in lockstep_jobs(members)), key=len)
+    assert jobs == [["manifold-mixup"], ["manifold-mixup"], ["erm", "erm"]]
+
+
 def test_mixup_with_its_extra_terms_trains_in_lockstep(tmp_path):
     configs = [make_tiny_config(objective="mixup", objective_options={"mix_fake_fake": 1.0}, seed=s) for s in (0, 1)]
     assert batchable(configs[0]) is None
@@ -366,6 +376,10 @@ def test_the_command_line_lists_runs_and_refuses_them(tmp_path):
     code, _, err = run_cli(["toy", *TINY_FLAGS, *QUIET, "--objective", "manifold-mixup",
                             "--objective-option", "target=nonsense", "--out", tmp_path / "n"])
     one_error_line(code, err, "target")
+    code, _, err = run_cli(["images", "--dataset", "digits", "--iterations", "2", *QUIET, "--objective", "cutmix",
+                            "--objective-option", "consistency=1", "--out", tmp_path / "i"])
+    one_error_line(code, err, "per-pixel map")
+    assert not (tmp_path / "n").exists() and not (tmp_path / "i").exists()
 
 
 def test_they_are_registered():
