@@ -378,7 +378,7 @@ class CutMixGAN(TermObjective):
             maps = list(_map_of(D, torch.cat([real, fake, mixed])).chunk(3))
         on_real, on_fake, on_mixed = maps
         loss = bce(on_real, t) + bce(on_fake, 0.0) + self.mix_weight * bce(on_mixed, t * mask)
-        mixed_maps = torch.lerp(on_fake, on_real, mask)  # M ⊙ D(real) + (1 − M) ⊙ D(fake)
+        mixed_maps = torch.lerp(on_fake, on_real, mask.to(on_real.dtype))  # M ⊙ D(real) + (1 − M) ⊙ D(fake)
         loss = loss + self.consistency * F.mse_loss(on_mixed, mixed_maps)
         stats = probability_stats(on_real, on_fake)
         self.last_stats = StepStats(lam_mean=mask.detach().mean(), d_real=stats.d_real, d_fake=stats.d_fake)
