@@ -126,7 +126,8 @@ class RunConfig:
         group="trained", flag="--regularizer", metavar="NAME[:VALUE]", resume_must_match=True)
     objective_options: dict[str, float] = _field(
         factory=dict, group="trained", flag="--objective-option", metavar="KEY=VALUE", resume_must_match=True,
-        help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
+        help="an option of the objective, e.g. gp_weight=10 for wgan-gp, target=fake-min for manifold-mixup, "
+             "mix_fake_fake=1 for mixup (repeatable)")
     spectral_norm: bool = _field(False, "spectral normalization on every layer of D", group="trained",
                                  resume_must_match=True)
     # networks and optimiser (None: the modality's default)
