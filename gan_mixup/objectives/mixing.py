@@ -80,12 +80,16 @@ class Splittable(Protocol):
     def forward_tail(self, h: Tensor, k: int) -> Tensor: ...
 
 
+def _follows_protocol(D: Discriminator) -> bool:
+    return isinstance(D, Splittable) and callable(D.forward_head) and callable(D.forward_tail)
+
+
 def split_points(D: Discriminator) -> int:
     """How many places manifold mixup may mix at in D: k = 0 (the input) up to the last place before
     D's last layer with parameters (an ``nn.Sequential``: after its first k children; mixing after
     the last such layer would mix D's logits, which teaches none of its layers), or D's own
     ``split_points`` (the ``Splittable`` protocol). Raises ``ObjectiveError`` for any other D."""
-    if isinstance(D, Splittable) and callable(getattr(D, "forward_head", None)):
+    if _follows_protocol(D):
         points = D.split_points
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             raise ObjectiveError(f"a splittable discriminator's split_points must be an integer >= 1, got {points!r}")
@@ -104,14 +108,14 @@ def split_points(D: Discriminator) -> int:
 
 def forward_head(D: Discriminator, x: Tensor, k: int) -> Tensor:
     """D's layers before split point k on ``x`` (k = 0: ``x`` itself for an ``nn.Sequential``)."""
-    if isinstance(D, Splittable) and callable(getattr(D, "forward_head", None)):
+    if _follows_protocol(D):
         return D.forward_head(x, k)
     return D[:k](x)  # type: ignore[index]
 
 
 def forward_tail(D: Discriminator, h: Tensor, k: int) -> Tensor:
     """D's layers from split point k on, applied to hidden features ``h``."""
-    if isinstance(D, Splittable) and callable(getattr(D, "forward_head", None)):
+    if _follows_protocol(D):
         return D.forward_tail(h, k)
     return D[k:](h)  # type: ignore[index]
 
