@@ -132,7 +132,8 @@ class RunConfig:
         group="trained", metavar="OPS", resume_must_match=True)
     objective_options: dict[str, float] = _field(
         factory=dict, group="trained", flag="--objective-option", metavar="KEY=VALUE", resume_must_match=True,
-        help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
+        help="an option of the objective, e.g. gp_weight=10 for wgan-gp, target=fake-min for manifold-mixup, "
+             "mix_fake_fake=1 for mixup (repeatable)")
     spectral_norm: bool = _field(False, "spectral normalization on every layer of D", group="trained",
                                  resume_must_match=True)
     # networks and optimiser (None: the modality's default)
@@ -315,17 +316,29 @@ class RunConfig:
             raise ConfigError(problem)
 
     def _validate_objective_options(self) -> None:
+        modalities = OBJECTIVES[self.objective].modalities
+        if modalities is not None and self.modality.name not in modalities:
+            raise ConfigError(f"objective {self.objective!r} trains on {' and '.join(modalities)} datasets only, "
+                              f"not {self.dataset!r}")
         if not self.objective_options:
             return
-        if self.objective == "mixup":
-            raise ConfigError("objective_options do not apply to mixup: set it with --alpha, --lambda-distribution, "
-                              "--lambda-sampling, --pairing and --generator-loss")
         accepted = options_of(OBJECTIVES[self.objective])
+        if self.objective == "mixup":  # its other options are fields of their own (--alpha, --pairing, ...)
+            accepted = tuple(key for key in accepted if key not in SPECS and key != "per_sample")
+            if any(key not in accepted for key in self.objective_options):
+                raise ConfigError(f"the objective options of mixup are {', '.join(accepted)}: set the rest with --alpha, "
+                                  "--lambda-distribution, --lambda-sampling, --pairing and --generator-loss")
+        options = OBJECTIVES[self.objective].Options
+        # options that are words (a target's name), not numbers
+        texts = {f.name for f in dataclasses.fields(options) if isinstance(f.default, str)} if options else set()
         for key, value in self.objective_options.items():
             if key not in accepted:
                 raise ConfigError(f"objective {self.objective!r} has no option {key!r}; its options are: "
                                   f"{', '.join(accepted) or 'none'}")
-            if key != "generator_loss" and not _finite(value):
+            if key in texts:
+                if not isinstance(value, str):
+                    raise ConfigError(f"objective option {key} must be a word, got {value!r}")
+            elif not _finite(value):
                 raise ConfigError(f"objective option {key} must be a finite number, got {value!r}")
 
     def _validate_diffaug_policies(self) -> None:
