@@ -14,7 +14,8 @@ Example (the three-line drop-in)::
 The modules, each importing only those listed before it: ``base`` (the contract, ``Term`` and
 ``TermObjective``, which derives every objective's losses from its terms, the option names and the
 shared helpers), ``lambdas`` (λ's samplers), ``standard`` (``StandardGAN`` and the unmixed
-generator losses), ``mixup`` (``MixupGAN``), ``family`` (``WGANGP``, ``HingeGAN``, ``LSGAN``).
+generator losses), ``mixup`` (``MixupGAN``), ``family`` (``WGANGP``, ``HingeGAN``, ``LSGAN``), ``relativistic``
+(``R3GAN``).
 Every public name is importable from here, with the registry ``OBJECTIVES`` and ``get_objective``.
 """
 from __future__ import annotations
@@ -49,6 +50,7 @@ from gan_mixup.objectives.base import (
 )
 from gan_mixup.objectives.family import LSGAN, WGANGP, HingeGAN, hinge_per_sample, squared_per_sample
 from gan_mixup.objectives.mixup import MixupGAN, MixupOptions
+from gan_mixup.objectives.relativistic import R3GAN, R3GANOptions, squared_gradient_norm
 from gan_mixup.objectives.standard import StandardGAN, StandardOptions, unmixed_generator_terms
 
 __all__ = [
@@ -58,6 +60,8 @@ __all__ = [
     "LSGAN",
     "OBJECTIVES",
     "PAIRINGS",
+    "R3GAN",
+    "R3GANOptions",
     "WGANGP",
     "Discriminator",
     "Forward",
@@ -88,6 +92,7 @@ __all__ = [
     "probability_stats",
     "real_fake_forwards",
     "score_per_sample",
+    "squared_gradient_norm",
     "squared_per_sample",
     "stacked_logits_of",
     "unmixed_generator_terms",
@@ -100,6 +105,7 @@ OBJECTIVES: dict[str, type[TermObjective]] = {
     "wgan-gp": WGANGP,
     "hinge": HingeGAN,
     "lsgan": LSGAN,
+    "r3gan": R3GAN,
 }
 
 
