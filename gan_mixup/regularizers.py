@@ -279,18 +279,18 @@ class RegularizedObjective:
         if inner:
             state["objective"] = inner
         for index, regularizer in enumerate(self.regularizers):
-            if hasattr(regularizer, "state_dict"):
-                state[f"{index}:{regularizer.name}"] = regularizer.state_dict()
+            own = regularizer.state_dict() if hasattr(regularizer, "state_dict") else {}
+            if own:
+                state[f"{index}:{regularizer.name}"] = own
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from ``state_dict()``'s value (an empty one leaves everything fresh)."""
-        if "objective" in state:
-            self.objective.load_state_dict(state["objective"])  # type: ignore[attr-defined]
+        """Continue from ``state_dict()``'s value (what it lacks starts fresh)."""
+        if hasattr(self.objective, "load_state_dict"):
+            self.objective.load_state_dict(state.get("objective", {}))
         for index, regularizer in enumerate(self.regularizers):
-            key = f"{index}:{regularizer.name}"
-            if key in state:
-                regularizer.load_state_dict(state[key])
+            if hasattr(regularizer, "load_state_dict"):
+                regularizer.load_state_dict(state.get(f"{index}:{regularizer.name}", {}))
 
     def _perturb(self, x: Tensor) -> Tensor:
         for noise in self.noises:
