@@ -438,7 +438,9 @@ class LeCam:
         """The averages and their update count (``{}`` before the first update)."""
         if self.ema_real is None or self.ema_fake is None:
             return {}
-        return {"updates": self.updates, "ema_real": self.ema_real.clone(), "ema_fake": self.ema_fake.clone()}
+        # On the CPU: a checkpoint gathers every rank's state on rank 0 by pickling it.
+        return {"updates": self.updates, "ema_real": self.ema_real.detach().cpu().clone(),
+                "ema_fake": self.ema_fake.detach().cpu().clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state_dict()``'s value (``{}``: no batch seen yet)."""

@@ -97,10 +97,10 @@ def test_the_trainers_checkpoint_carries_it():
     assert "objective" not in state.state_dict()  # nothing seen yet: nothing to save
     train_step(state)
     saved = state.state_dict()
-    assert saved["objective"]["0:lecam"]["updates"] == state.config.d_steps
+    assert saved["objective"][0]["0:lecam"]["updates"] == state.config.d_steps  # one state per rank
     other = build_state(make_tiny_config(regularizers=("lecam",)))
     other.load_state_dict(saved)
-    assert_same(other.objective.state_dict(), saved["objective"])
+    assert_same(other.objective.state_dict(), saved["objective"][0])
     assert "objective" not in build_state(make_tiny_config()).state_dict()  # other runs' checkpoints unchanged
 
 
@@ -108,7 +108,7 @@ def test_a_killed_run_resumes_bit_identically(tmp_path):
     a, b = tmp_path / "A", tmp_path / "B"
     flags = ["--regularizer", "lecam", *TINY_FLAGS[:2], "--fixed-samples", "50", "--snapshot-frames", "3", "--grid-size", "8"]
     killed_at, iterations = kill_toy_run_after_a_checkpoint(flags, a, tmp_path / "A.log")
-    assert load_checkpoint_file(a / "checkpoint.pt")["objective"]["0:lecam"]["updates"] > 0
+    assert load_checkpoint_file(a / "checkpoint.pt")["objective"][0]["0:lecam"]["updates"] > 0
     code, _, stderr = run_cli(["toy", "--resume", a, *QUIET])
     assert code == 0, stderr
     config = RunConfig.load(a / "config.json")
