@@ -597,8 +597,10 @@ def _every_training_objective():
 @pytest.mark.parametrize("objective", _every_training_objective(), ids=lambda o: type(o).__name__)
 def test_every_builtin_objective_has_what_the_trainer_reads(objective):
     # The trainer reads exactly these (TrainingObjective), with no getattr fallback.
-    declared = set(objectives.TrainingObjective.__annotations__) | {"begin_iteration"}
-    assert declared == {"batches_per_step", "last_stats", "begin_iteration"}
+    declared = set(objectives.TrainingObjective.__annotations__) | {"begin_iteration", "state_dict", "load_state_dict"}
+    assert declared == {"batches_per_step", "last_stats", "begin_iteration", "state_dict", "load_state_dict"}
+    assert all(hasattr(objectives.TrainingObjective, method) for method in ("state_dict", "load_state_dict"))
+    assert objective.state_dict() == {} and objective.load_state_dict({}) is None  # stateless: nothing in a checkpoint
     assert isinstance(objective.batches_per_step, int) and objective.batches_per_step >= 1
     assert objective.last_stats is None or isinstance(objective.last_stats, objectives.StepStats)
     assert objective.begin_iteration(3, 10) is None

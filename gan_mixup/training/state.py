@@ -83,10 +83,12 @@ class RunState:
         return self.fixed_noise.device
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint holds: models, optimisers, iteration, fixed noise, and the RNG streams
+        """What a checkpoint holds: models, optimisers, iteration, fixed noise, every rank's
+        objective state where it keeps one (``objective``: LeCam's moving averages), and the RNG streams
         of every rank (``rank_rng``, gathered on rank 0, ``None`` on the others; ``rng`` is this
         rank's). A collective in a data-parallel run: every rank calls it at the same iteration."""
         rng = {name: g.get_state() for name, g in self.rngs.items()}
+        objective_state = self.objective.state_dict()  # LeCam's moving averages; empty for most
         return {
             "iteration": self.iteration,
             "config": self.config.to_dict(),
@@ -98,6 +100,8 @@ class RunState:
             "torch_rng": torch.get_rng_state(),
             "fixed_noise": self.fixed_noise,
             **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            # every rank's (each saw its own batches), gathered on rank 0 as the RNG streams are
+            **({"objective": self.world.gather_to_main(objective_state)} if objective_state else {}),
             "world_size": self.world.world_size,
             "rank_rng": self.world.gather_to_main(rng),
         }
@@ -116,6 +120,8 @@ class RunState:
         self.fixed_noise.copy_(checkpoint["fixed_noise"])
         if self.ema is not None:
             self.ema.load_state_dict(checkpoint["ema"])
+        objective_states = checkpoint.get("objective")
+        self.objective.load_state_dict(objective_states[self.world.rank] if objective_states else {})
         self.iteration = int(checkpoint["iteration"])
         torch.set_rng_state(checkpoint["torch_rng"])
 
