@@ -53,8 +53,8 @@ class SweepResult:
 
     def counts(self) -> dict[str, int]:
         """Runs per status, the reason left out: ``{"done": 3, "failed": 1}``, sorted by status."""
-        kinds = [status.split(":")[0] for status in self.statuses.values()]
-        return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+        plain = [status.split(":")[0] for status in self.statuses.values()]
+        return {status: plain.count(status) for status in sorted(set(plain))}
 
     def failures(self) -> list[tuple[str, str]]:
         """``(member name, reason)`` of each run that failed, in the sweep's order."""
@@ -123,7 +123,7 @@ def run_sweep(
         if resume:
             members = _join_existing_settings(out_dir, members)
         on_disk = _check_resume(out_dir, members) if resume else {}
-        prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep",
+        prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, dir_type="sweep",
                             members={m.name: _description(m) for m in members})
         statuses: dict[str, str] = {}
         todo = []
