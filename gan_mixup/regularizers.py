@@ -1,6 +1,6 @@
 """Regularizers that compose with any objective: ``with_regularizers(MixupGAN(0.2), R1(gamma=10))``.
 
-A regularizer is one of three kinds, told apart by the one method it has:
+A regularizer is one of three sorts, told apart by the one method it has:
 
 - a **penalty** (``R1``, ``GradientPenalty``): ``penalty(D, real, fake) -> Tensor``, added to the D
   loss only; the G loss never sees it;
@@ -309,8 +309,8 @@ def with_regularizers(objective: Objective, *regularizers: Any) -> Objective:
     for regularizer in regularizers:
         if isinstance(regularizer, type):
             raise RegularizerError(f"pass a regularizer, not its class: {regularizer.__name__}(), not {regularizer.__name__}")
-        kinds = ("penalty", "perturb", "smoothed_discriminator_loss")
-        if not hasattr(regularizer, "name") or not any(hasattr(regularizer, kind) for kind in kinds):
+        methods = ("penalty", "perturb", "smoothed_discriminator_loss")
+        if not hasattr(regularizer, "name") or not any(hasattr(regularizer, method) for method in methods):
             raise RegularizerError(
                 f"{regularizer!r} is not a regularizer (it needs a name and penalty, perturb or "
                 f"smoothed_discriminator_loss); build one with parse_regularizer, e.g. 'r1:10'"

@@ -1,6 +1,6 @@
 """render.py: frames, GIFs, comparisons and Figure 5, drawn from run directories on disk.
 
-Two kinds of runs: tiny trained runs (``gan_mixup.train``, 40 iterations, hidden 16), and synthetic
+Two sorts of runs: tiny trained runs (``gan_mixup.train``, 40 iterations, hidden 16), and synthetic
 run directories written with ``gan_mixup.rundir`` when a test needs iterations a tiny run does
 not reach (the paper's 100, 1000, ...) or samples no training would give (NaN, far outside).
 """
