@@ -2,7 +2,7 @@
 
 The CLI turns a ``GanMixupError`` into one line and exit code 2; anything else is a bug and keeps
 its traceback. Each module's own error (``ConfigError``, ``ObjectiveError``, ...) derives from it
-and, for compatibility, from the builtin it used to be (``ValueError``, ``FileExistsError``, ...).
+and from the builtin a caller would catch for it (``ValueError``, ``FileExistsError``, ...).
 
 Example:
     >>> from gan_mixup.config import ConfigError

@@ -1,7 +1,7 @@
 """The run directory: every file name in it, the snapshot schedule and format, atomic checkpoints,
 the marker that proves a folder is ours, and the lock that keeps two processes out of one run.
-It is over 500 lines because the format is kept in one place: every reader and writer of a run
-directory (training, render, metrics, sweeps) goes through this module and no other.
+Every reader and writer of a run directory (training, render, metrics, sweeps) goes through this
+module and no other.
 
 A run directory holds::
 
@@ -174,9 +174,9 @@ class Snapshot:
     iteration: int
     fake: np.ndarray  # (N, 2) G(fixed noise); for images (N, C, H, W) uint8
     d_grid: np.ndarray  # (G, G) sigmoid(D) at (grid_axis[j], grid_axis[i]) in row i, column j; (0, 0) for images
-    # ∇ₓ of D's logit at each fake sample, (N, 2), for the frames' quiver (points; None in older runs)
+    # ∇ₓ of D's logit at each fake sample, (N, 2), for the frames' quiver (points; None where the file has none)
     d_grad_fake: np.ndarray | None = None
-    # ‖∇ₓ D's logit‖ at real, fake and mixed points: {"real": (M,), "fake": (N,), "mixed": (M,)} (None in older runs)
+    # ‖∇ₓ D's logit‖ at real, fake and mixed points: {"real": (M,), "fake": (N,), "mixed": (M,)} (None where the file has none)
     d_grad_norms: dict[str, np.ndarray] | None = None
 
 
@@ -384,7 +384,7 @@ def clear_run_dir(path: Path) -> None:
 
 
 def is_unmarked_run(path: Path) -> bool:
-    """A run written before runs were marked: its ``snapshots/reference.npz`` reads as one of ours
+    """A run directory without the marker (docs/runs.md): its ``snapshots/reference.npz`` reads as one of ours
     and its ``config.json`` is a JSON object naming a dataset. (A project's own config.json alone
     never qualifies.)"""
     path = Path(path)
