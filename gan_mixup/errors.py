@@ -16,6 +16,16 @@ class GanMixupError(Exception):
     """A user mistake: bad input, a missing file, an unusable run directory."""
 
 
+def os_error_text(err: OSError) -> str:
+    """An ``OSError`` as one line, e.g. "No space left on device: runs/x/frames/frame_0003.png".
+
+    Example:
+        >>> os_error_text(FileNotFoundError(2, "No such file or directory", "runs/x"))
+        'No such file or directory: runs/x'
+    """
+    return f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
+
+
 class GanMixupWarning(UserWarning):
     """A problem gan-mixup works around (a damaged file skipped, a fallback taken); the CLI shows
     each as one line ``gan-mixup: warning: ...``."""

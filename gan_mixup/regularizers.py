@@ -44,6 +44,7 @@ from gan_mixup.objectives import (
     check_floating,
     gradient_penalty,
     input_gradient,
+    objective_summaries,
 )
 
 
@@ -198,6 +199,16 @@ def regularizer_summaries() -> dict[str, str]:
     """Each registered regularizer's name and the first line of its docstring, as ``gan-mixup
     objectives`` lists them, e.g. ``regularizer_summaries()["r1"]``."""
     return {name: (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "" for name, cls in REGULARIZERS.items()}
+
+
+def catalogue() -> str:
+    """What ``gan-mixup objectives`` prints: each objective and each regularizer with its summary line."""
+    lines = ["objectives (--objective NAME):"]
+    lines += [f"  {name:16s} {summary}" for name, summary in objective_summaries().items()]
+    lines.append("regularizers (--regularizer NAME[:VALUE]; label-smoothing needs erm, mixup or lsgan, "
+                 "the rest compose with any objective):")
+    lines += [f"  {name:16s} {summary}" for name, summary in regularizer_summaries().items()]
+    return "\n".join(lines)
 
 
 _SPEC_HELP = "write one of " + ", ".join(f"{name}[:{cls.value_option.upper()}]" for name, cls in REGULARIZERS.items())

@@ -60,6 +60,22 @@ class SweepResult:
         """``(member name, reason)`` of each run that failed, in the sweep's order."""
         return [(name, status.partition(": ")[2]) for name, status in self.statuses.items() if status.startswith("failed")]
 
+    def summary(self) -> str:
+        """Runs per status in one line: ``runs: 1 diverged, 2 done, 1 failed``."""
+        return "runs: " + ", ".join(f"{n} {status}" for status, n in self.counts().items())
+
+    def still_training(self) -> bool:
+        """Whether some runs are left on a cluster: submitted, running, or stopped by their time limit."""
+        return any(self.counts().get(status) for status in ("submitted", "running", "interrupted"))
+
+    def failure_message(self) -> str | None:
+        """One line on the runs that failed (up to three names and the first reason), ``None`` when none did."""
+        failed = self.failures()
+        if not failed:
+            return None
+        names = f" ({', '.join(n for n, _ in failed[:3])}{', ...' if len(failed) > 3 else ''})" if len(failed) > 1 else ""
+        return f"{len(failed)} of {len(self.statuses)} runs failed{names}; the first, {failed[0][0]}: {failed[0][1]}"
+
 
 def run_sweep(
     members: Sequence[SweepMember],
