@@ -1,6 +1,6 @@
 """Regularizers that compose with any objective: ``with_regularizers(MixupGAN(0.2), R1(gamma=10))``.
 
-A regularizer is one of four kinds, told apart by the one method it has:
+A regularizer is one of four sorts, told apart by the one method it has:
 
 - a **penalty** (``R1``, ``R2``, ``GradientPenalty``, ``BalancedConsistency``, ``LeCam``): ``penalty(D, real, fake) ->
   Tensor``, added to the D loss only; the G loss never sees it;
@@ -52,6 +52,7 @@ from gan_mixup.objectives import (
     input_gradient,
     logits_of,
     squared_gradient_norm,
+    objective_summaries,
 )
 
 
@@ -475,6 +476,16 @@ def regularizer_summaries() -> dict[str, str]:
     return {name: (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "" for name, cls in REGULARIZERS.items()}
 
 
+def catalogue() -> str:
+    """What ``gan-mixup objectives`` prints: each objective and each regularizer with its summary line."""
+    lines = ["objectives (--objective NAME):"]
+    lines += [f"  {name:16s} {summary}" for name, summary in objective_summaries().items()]
+    lines.append("regularizers (--regularizer NAME[:VALUE]; label-smoothing needs erm, mixup or lsgan, "
+                 "the rest compose with any objective):")
+    lines += [f"  {name:16s} {summary}" for name, summary in regularizer_summaries().items()]
+    return "\n".join(lines)
+
+
 _SPEC_HELP = "write one of " + ", ".join(f"{name}[:{cls.value_option.upper()}]" for name, cls in REGULARIZERS.items())
 
 
@@ -626,8 +637,8 @@ def with_regularizers(objective: Objective, *regularizers: Any) -> Objective:
     for regularizer in regularizers:
         if isinstance(regularizer, type):
             raise RegularizerError(f"pass a regularizer, not its class: {regularizer.__name__}(), not {regularizer.__name__}")
-        kinds = ("penalty", "perturb", "smoothed_discriminator_loss", "latent_penalty")
-        if not hasattr(regularizer, "name") or not any(hasattr(regularizer, kind) for kind in kinds):
+        methods = ("penalty", "perturb", "smoothed_discriminator_loss", "latent_penalty")
+        if not hasattr(regularizer, "name") or not any(hasattr(regularizer, method) for method in methods):
             raise RegularizerError(
                 f"{regularizer!r} is not a regularizer (it needs a name and penalty, perturb or "
                 f"smoothed_discriminator_loss); build one with parse_regularizer, e.g. 'r1:10'"

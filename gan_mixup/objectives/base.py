@@ -387,8 +387,8 @@ def check_floating(*batches: Tensor) -> None:
     """
     for x in batches:
         if not (isinstance(x, Tensor) and x.is_floating_point()):
-            kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
-            raise ObjectiveError(f"the discriminator's inputs must be floating point tensors, got {kind}: convert "
+            got = x.dtype if isinstance(x, Tensor) else type(x).__name__
+            raise ObjectiveError(f"the discriminator's inputs must be floating point tensors, got {got}: convert "
                                  "the batches with .float() (images as uint8: scale them to [-1, 1] first)")
 
 

@@ -113,7 +113,7 @@ class RunState:
         self.discriminator.load_state_dict(checkpoint["discriminator"])
         self.opt_g.load_state_dict(checkpoint["opt_g"])
         self.opt_d.load_state_dict(checkpoint["opt_d"])
-        # Every rank's streams are in "rank_rng"; checkpoints of one process before it was written have "rng" alone.
+        # Every rank's streams are in "rank_rng"; a checkpoint without it holds one process's in "rng" (docs/runs.md).
         rng_states = checkpoint["rank_rng"][self.world.rank] if checkpoint.get("rank_rng") else checkpoint["rng"]
         for name, rng_state in rng_states.items():
             self.rngs[name].set_state(rng_state)
@@ -178,7 +178,7 @@ def build_state(config: RunConfig, world: World = SINGLE_PROCESS) -> RunState:
     rngs = {name: torch.Generator(device).manual_seed(int(s)) for name, s in zip(("data", "noise", "objective"), seeds[1:4])}
     fixed = torch.Generator(device).manual_seed(int(seeds[4]))
     fixed_noise = torch.randn(config.fixed_samples, config.latent_dim, generator=fixed, device=device)
-    # Drawn after the fixed noise from the same stream, so adding it changed no earlier run.
+    # Drawn after the fixed noise from the same stream, so the fixed noise is the same with or without it.
     metric_noise = (torch.randn(config.metric_samples, config.latent_dim, generator=fixed, device=device)
                     if config.metric_samples else None)
     state = RunState(
