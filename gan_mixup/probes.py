@@ -193,5 +193,15 @@ def calibration_record(D: nn.Module, real: Tensor, fake: Tensor) -> dict[str, An
             **calibration_summary(sigma)}
 
 
+def calibration_probe(G: nn.Module, D: nn.Module, real: Tensor, latent_dim: int) -> dict[str, Any]:
+    """The calibration probe of a snapshot (``calibration_record``): D along the segments from
+    ``G(calibration_noise)`` to the first ``CALIBRATION_PROBE_SAMPLES`` of ``real`` (the run's fixed
+    reference samples, the same at every snapshot), G and D in whatever mode the caller set."""
+    n = min(CALIBRATION_PROBE_SAMPLES, len(real))
+    with torch.no_grad():
+        fake = G(calibration_noise(n, latent_dim, real.device)).float()
+    return calibration_record(D, real[:n], fake)
+
+
 def _json_list(values: np.ndarray) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]

@@ -17,8 +17,7 @@ from torch import nn
 
 from gan_mixup.probes import (
     CALIBRATION_PROBE_SAMPLES,
-    calibration_noise,
-    calibration_record,
+    calibration_probe,
     discriminator_gradient_norms,
     gradient_summary,
 )
@@ -66,10 +65,8 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
         real_images = uint8_to_images(real[:probe], device=device)
         fake_images = torch.cat(batches)[:probe].float()
         record.update(gradient_summary(discriminator_gradient_norms(D, real_images, fake_images)))
-        # The calibration probe: the same reals, G on the probe's own noise (probes.py).
-        probe = min(CALIBRATION_PROBE_SAMPLES, len(real))
-        probe_fake = G(calibration_noise(probe, config.latent_dim, device)).float()
-        record.update(calibration_record(D, uint8_to_images(real[:probe], device=device), probe_fake))
+        record.update(calibration_probe(G, D, uint8_to_images(real[:CALIBRATION_PROBE_SAMPLES], device=device),
+                                        config.latent_dim))
         if state.iteration == 0:
             # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
             # data shows only ~632 of 1,000 modes), for reading the fake scores against.

@@ -16,9 +16,7 @@ from torch import nn
 
 from gan_mixup.modalities.points.metrics import sample_metrics
 from gan_mixup.probes import (
-    CALIBRATION_PROBE_SAMPLES,
-    calibration_noise,
-    calibration_record,
+    calibration_probe,
     gradient_summary,
     input_gradient_norms,
     logit_gradients,
@@ -57,9 +55,8 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
     norms = {"real": input_gradient_norms(D, real).cpu().numpy(),
              "fake": d_grad_fake.norm(dim=1).cpu().numpy(),
              "mixed": input_gradient_norms(D, mixed_points(real, fake_tensor)).cpu().numpy()}
-    # The calibration probe: the reference's first reals, G on the probe's own noise (probes.py).
-    probe = min(CALIBRATION_PROBE_SAMPLES, len(real))
-    calibration = calibration_record(D, real[:probe], G(calibration_noise(probe, state.config.latent_dim, device)).float())
+    # D along real-fake segments: the reference's first reals, G on the probe's own noise
+    calibration = calibration_probe(G, D, real, state.config.latent_dim)
     fake = fake_tensor.cpu().numpy()
     write_snapshot(run_dir, Snapshot(state.iteration, fake, d_grid, d_grad_fake.cpu().numpy(), norms))
     return {"kind": "snapshot", "iteration": state.iteration,
