@@ -193,14 +193,42 @@ def calibration_record(D: nn.Module, real: Tensor, fake: Tensor) -> dict[str, An
             **calibration_summary(sigma)}
 
 
-def calibration_probe(G: nn.Module, D: nn.Module, real: Tensor, latent_dim: int) -> dict[str, Any]:
+def calibration_probe(G: nn.Module, D: nn.Module, real: Tensor, latent_dim: int,
+                      batch_statistics: bool = True) -> dict[str, Any]:
     """The calibration probe of a snapshot (``calibration_record``): D along the segments from
     ``G(calibration_noise)`` to the first ``CALIBRATION_PROBE_SAMPLES`` of ``real`` (the run's fixed
-    reference samples, the same at every snapshot), G and D in whatever mode the caller set."""
+    reference samples, the same at every snapshot).
+
+    G draws the fakes in the mode the caller set (a snapshot's: eval, as its samples are drawn). D's
+    BatchNorm layers normalise each λ's batch by its own statistics with ``batch_statistics``, as D
+    runs in training and in G's step (``g_step_batchnorm="batch"``), since running statistics
+    (eval mode) can give a D that training sees telling reals from fakes the same answer for both;
+    their modes and buffers are restored after. Without ``batch_statistics``, or where D holds a
+    ``SyncBatchNorm`` (a collective that the other processes of a multi-process run would never
+    enter: only the first one snapshots), D runs in the mode the caller set.
+    """
     n = min(CALIBRATION_PROBE_SAMPLES, len(real))
     with torch.no_grad():
         fake = G(calibration_noise(n, latent_dim, real.device)).float()
-    return calibration_record(D, real[:n], fake)
+    with _batchnorm_training(D, batch_statistics):
+        return calibration_record(D, real[:n], fake)
+
+
+@contextmanager
+def _batchnorm_training(D: nn.Module, on: bool) -> Iterator[None]:
+    """With ``on``, D's BatchNorm layers in training mode (batch statistics) for the block, each
+    one's own mode restored after; nothing else changes mode (a dropout layer stays as it is)."""
+    layers = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not on or any(isinstance(m, nn.SyncBatchNorm) for m in layers):
+        layers = []
+    modes = [m.training for m in layers]
+    for layer in layers:
+        layer.train()
+    try:
+        yield
+    finally:
+        for layer, mode in zip(layers, modes):
+            layer.train(mode)
 
 
 def _json_list(values: np.ndarray) -> list[float | None]:

@@ -24,6 +24,7 @@ from gan_mixup.probes import (
     CALIBRATION_METRICS,
     calibration_curve,
     calibration_noise,
+    calibration_probe,
     calibration_record,
     calibration_summary,
 )
@@ -131,6 +132,29 @@ def test_probing_leaves_mode_buffers_weights_and_global_rng_as_they_were():
         assert all(p.grad is None for p in D.parameters())
 
 
+def test_a_snapshots_probe_normalises_each_batch_by_its_own_statistics_and_restores_every_mode():
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1)).eval()  # as a snapshot has it
+    G = nn.Linear(3, 2).eval()
+    real = torch.randn(200, 2) + 3.0  # far from the running statistics' defaults (mean 0, variance 1)
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    record = calibration_probe(G, D, real, latent_dim=3)
+    assert not any(m.training for m in D.modules())
+    assert all(torch.equal(before[k], v) for k, v in D.state_dict().items())
+    with torch.no_grad():
+        fake = G(calibration_noise(128, 3))
+    D[1].train()
+    batch, _ = calibration_curve(D, real[:128], fake)
+    D[1].eval()
+    running, _ = calibration_curve(D, real[:128], fake)
+    assert record["calibration_curve"] == batch.tolist() != running.tolist()
+    # g_step_batchnorm="running" (G's step sees the running statistics), or SyncBatchNorm: the caller's mode
+    assert calibration_probe(G, D, real, 3, batch_statistics=False)["calibration_curve"] == running.tolist()
+    synced = nn.Sequential(nn.Linear(2, 8), nn.SyncBatchNorm(8), nn.ReLU(), nn.Linear(8, 1)).eval()
+    synced.load_state_dict(D.state_dict())
+    assert calibration_probe(G, synced, real, 3)["calibration_curve"] == running.tolist()
+
+
 def test_the_probe_noise_is_its_own_and_the_same_on_every_call():
     rng = torch.get_rng_state()
     a, b = calibration_noise(7, 3), calibration_noise(7, 3)
@@ -145,9 +169,10 @@ def _without_probe(monkeypatch):
 
 @pytest.mark.parametrize("fields", [
     dict(objective="mixup"),
+    dict(objective="erm", spectral_norm=True),  # power-iteration vectors: buffers a train-mode forward updates
     dict(dataset="digits", objective="erm", hidden=8, batch_size=16, fixed_samples=16, metric_samples=64,
          metric_frames=3, g_ema=0.9),  # DCGAN: BatchNorm in G and D
-], ids=["points", "images"])
+], ids=["points", "points-spectral-norm", "images"])
 def test_a_probed_run_trains_byte_identically_to_an_unprobed_one(tmp_path, monkeypatch, fields):
     config = make_tiny_config(**fields, checkpoint_every=4)
     train(config, tmp_path / "probed")

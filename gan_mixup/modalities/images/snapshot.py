@@ -66,7 +66,7 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
         fake_images = torch.cat(batches)[:probe].float()
         record.update(gradient_summary(discriminator_gradient_norms(D, real_images, fake_images)))
         record.update(calibration_probe(G, D, uint8_to_images(real[:CALIBRATION_PROBE_SAMPLES], device=device),
-                                        config.latent_dim))
+                                        config.latent_dim, batch_statistics=config.g_step_batchnorm != "running"))
         if state.iteration == 0:
             # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
             # data shows only ~632 of 1,000 modes), for reading the fake scores against.
