@@ -204,13 +204,24 @@ def test_every_objective_and_both_modalities_record_the_curve_and_its_scalars(tm
 def test_the_scalars_are_registered_and_kept_where_points_metrics_are_recomputed(tmp_path):
     assert METRICS["calibration_gap"].better == "lower"
     assert all(METRICS[k].results and METRICS[k].scorecard and METRICS[k].table for k in CALIBRATION_METRICS)
+    pytest.importorskip("tensorboard")  # in the test extra, so this runs in CI
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gan_mixup.tensorboard_log import TensorBoardLogger, metrics_layout
+
     run = tmp_path / "run"
-    train(make_tiny_config(iterations=12), run)
+    train(make_tiny_config(iterations=12), run, callbacks=TensorBoardLogger.for_run(run))
     recorded = {r["iteration"]: r for r in read_records(run, "snapshot")}
-    rows = evaluate_run(run)  # points: recomputed from the snapshot files, the probe's scalars read back
-    assert [r["calibration_gap"] for r in rows] == [recorded[r["iteration"]]["calibration_gap"] for r in rows]
+    rows = evaluate_run(run)  # points: recomputed from the snapshot files, the probe's values read back
+    for key in CALIBRATION_METRICS + CALIBRATION_CURVES:
+        assert [r[key] for r in rows] == [recorded[r["iteration"]][key] for r in rows]
     header = metrics_table(rows)[0].split()
     assert header[-3:] == list(CALIBRATION_METRICS)
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    for key in CALIBRATION_METRICS:
+        assert [e.value for e in events.Scalars(f"metrics/{key}")] == pytest.approx([r[key] for r in rows])
+    assert metrics_layout()["lower is better"][METRICS["calibration_gap"].label] == ["Multiline", ["metrics/calibration_gap"]]
 
 
 # The paper's argument (Zhang et al. 2018, "Stabilization of GANs"): mixup makes D behave linearly
