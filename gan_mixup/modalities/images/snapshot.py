@@ -3,7 +3,8 @@
 A snapshot holds G(fixed noise) as uint8 images; at the metric iterations its record holds the
 classifier metrics of G(metric noise) against the reference's real images (and the Inception
 metrics with ``fid_weights``), D's input-gradient summary at 128 real images, 128 fakes and 128
-mixes of them, the calibration probe (D along 128 real-fake segments, ``gan_mixup.probes``), and at iteration 0 the ceilings real data reaches at this sample size.
+mixes of them, the calibration probe (D along 128 real-fake segments, ``gan_mixup.probes``), and
+at iteration 0 the ceilings real data reaches at this sample size.
 """
 from __future__ import annotations
 
