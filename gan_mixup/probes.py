@@ -93,7 +93,7 @@ def gradient_summary(norms: dict[str, np.ndarray]) -> dict[str, float]:
 #
 # The paper's argument as a curve: a D trained with mixup on λ·x + (1−λ)·G(z) with target λ should
 # answer λ everywhere on the segment, so σ(D) rises linearly from the fake end (λ = 0) to the real
-# end (λ = 1); an ERM D answers 0 or 1 on either side of a steep step. The probe's noise comes from
+# end (λ = 1), where an ERM D is free to answer anything between its ends (a step, a trough). The probe's noise comes from
 # its own seed, never from a run's streams, so probing changes nothing in training and every run is
 # probed with the same noise.
 CALIBRATION_PROBE_SEED = 1710_09413
@@ -134,8 +134,9 @@ def calibration_curve(D: nn.Module, real: Tensor, fake: Tensor,
     output ``D(·)``; two arrays of shape ``(len(lambdas),)``.
 
     One D forward per λ (a batch of mixes at one λ, as D's training batches are). D's mode is left
-    as it is (a snapshot probes in ``eval()``), its buffers are restored after (``buffers_kept``),
-    and torch's global RNG is forked, so even a D in ``train()`` mode with dropout changes nothing.
+    as it is (``calibration_probe`` chooses BatchNorm's for a snapshot), its buffers are restored
+    after (``buffers_kept``), and torch's global RNG is forked, so even a D in ``train()`` mode with
+    dropout changes nothing.
     Outputs that are NaN (a diverged G) are left out of the means; a λ with none left gets NaN.
 
     Example:
@@ -164,7 +165,8 @@ def calibration_summary(curve: Sequence[float], lambdas: Sequence[float] = CALIB
     """The scalars of a calibration ``curve`` (``calibration_curve``'s σ means on ``lambdas``):
 
     - ``calibration_gap``: mean over the grid of ``|curve(λ) − λ|``, the distance from the line a
-      D trained with mixup's target aims at (0: on it; 0.25: a step at λ = 0.5, as a sharp ERM D);
+      D trained with mixup's target aims at (0: on it; 2/11 on this grid: a sharp step at λ = 0.5;
+      3/11: ½ everywhere);
     - ``calibration_slope_fake``, ``calibration_slope_real``: the one-sided finite-difference slopes
       over the grid's first and last steps, ``(curve(λ₁) − curve(λ₀)) / (λ₁ − λ₀)`` at the fake end
       and ``(curve(λ_K) − curve(λ_{K−1})) / (λ_K − λ_{K−1})`` at the real end; the line has slope 1,
