@@ -153,7 +153,8 @@ def calibration_curve(D: nn.Module, real: Tensor, fake: Tensor,
     with torch.random.fork_rng(devices=devices), buffers_kept(D):
         for lam in lambdas:
             # lerp is exact at its ends: λ = 0 gives the fakes and λ = 1 the reals, bit for bit
-            out = logits_of(D, torch.lerp(fake, real, float(lam))).double()
+            # means in float64 on the CPU: no float64 on an accelerator (MPS has none)
+            out = logits_of(D, torch.lerp(fake, real, float(lam))).float().cpu().double()
             kept = out[~torch.isnan(out)]
             sigma.append(float(torch.sigmoid(kept).mean()) if kept.numel() else math.nan)
             finite = kept[torch.isfinite(kept)]
