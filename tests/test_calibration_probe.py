@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from conftest import make_tiny_config
+from gan_mixup.config import ConfigError
 from gan_mixup.metric_registry import METRICS
 from gan_mixup.metrics import evaluate_run, metrics_table
 from gan_mixup.objectives import OBJECTIVES
@@ -190,15 +191,22 @@ def test_a_probed_run_trains_byte_identically_to_an_unprobed_one(tmp_path, monke
 
 def test_every_objective_and_both_modalities_record_the_curve_and_its_scalars(tmp_path):
     images = dict(dataset="digits", hidden=8, batch_size=16, fixed_samples=16, metric_samples=64, metric_frames=2)
+    probed = set()
     for name in sorted(OBJECTIVES):
         for modality, fields in (("points", {}), ("images", images)):
+            try:
+                config = make_tiny_config(objective=name, iterations=2, **fields)
+            except ConfigError:  # an objective that refuses this modality's data has no run to probe
+                continue
             run = tmp_path / f"{name}-{modality}"
-            train(make_tiny_config(objective=name, iterations=2, **fields), run)
+            train(config, run)
+            probed.add((name, modality))
             last = read_records(run, "snapshot")[-1]
             assert len(last["calibration_curve"]) == len(last["calibration_logits"]) == 11, (name, modality)
             assert all(0.0 <= v <= 1.0 for v in last["calibration_curve"]), (name, modality)
             assert calibration_summary(last["calibration_curve"]) == pytest.approx(
                 {k: last[k] for k in CALIBRATION_METRICS}), (name, modality)
+    assert {(name, m) for name in ("erm", "mixup", "wgan-gp", "hinge", "lsgan") for m in ("points", "images")} <= probed
 
 
 def test_the_scalars_are_registered_and_kept_where_points_metrics_are_recomputed(tmp_path):
