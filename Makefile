@@ -88,6 +88,7 @@ scorecard-full: $(VENV)/.installed
 		--seeds 0-2 --iterations 20000 --out runs/scorecard-full $(if $(wildcard runs/scorecard-full/runs.json),--resume,)
 	mkdir -p samples/scorecard-full
 	cp runs/scorecard-full/results.csv runs/scorecard-full/scorecard.md runs/scorecard-full/scorecard.png runs/scorecard-full/gradients.png samples/scorecard-full/
+	$(BIN)/gan-mixup metrics samples/scorecard-full/results.csv
 
 # Image stability over hyperparameters in samples/study-images/: DCGAN on the bundled digits, 4 objectives x
 # lr 5e-5, 2e-4, 1e-3 x beta1 0, 0.5 x 2 seeds, 1,000 iterations (48 runs). Resumable like scorecard-full.
