@@ -250,6 +250,38 @@ TRAINS_PRECISION = 0.5
 TRAINS_RECALL = 0.5
 
 
+@dataclass(frozen=True)
+class TrainsRule:
+    """What an image run needs at its last snapshot, besides every mode and no divergence, to *train*:
+    each threshold that is not None (precision and recall at least, the Fréchet distance at most)."""
+
+    precision: float | None = TRAINS_PRECISION
+    recall: float | None = TRAINS_RECALL
+    frechet: float | None = None
+
+    def passes(self, row: Mapping[str, Any]) -> bool:
+        return ((self.precision is None or _float(row.get("precision")) >= self.precision)
+                and (self.recall is None or _float(row.get("recall")) >= self.recall)
+                and (self.frechet is None or _float(row.get("frechet")) <= self.frechet))
+
+    def describe(self) -> str:
+        parts = [f"precision ≥ {self.precision:g}" if self.precision is not None else "",
+                 f"recall ≥ {self.recall:g}" if self.recall is not None else "",
+                 f"Fréchet ≤ {self.frechet:g}" if self.frechet is not None else ""]
+        return " and ".join(p for p in parts if p)
+
+
+# The real-digit study's rule, fixed from its pilot on seeds the study does not use (docs/evidence.md,
+# "Real digits: the pre-registered stability study"): real against real passes it by a wide margin and a
+# decent ERM run passes it; every other dataset keeps the 8x8 study's precision and recall.
+TRAINS_RULES: dict[str, TrainsRule] = {"mnist-5k": TrainsRule(precision=None, recall=0.6, frechet=200.0)}
+
+
+def trains_rule(dataset: str) -> TrainsRule:
+    """The *trains* rule of ``dataset``'s image runs: ``TRAINS_RULES``' entry, else precision and recall ≥ 0.5."""
+    return TRAINS_RULES.get(dataset, TrainsRule())
+
+
 @dataclass
 class ObjectiveSpread:
     """One objective's outcomes over every hyperparameter setting and seed of a sweep (the
@@ -291,7 +323,7 @@ def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
             is_diverged = has_diverged(r)
             covered = _float(r.get("modes_covered")) >= total if has_modes else True
             if r.get("precision") is not None:
-                good = covered and _float(r.get("precision")) >= TRAINS_PRECISION and _float(r.get("recall")) >= TRAINS_RECALL
+                good = covered and trains_rule(dataset).passes(r)
             else:
                 good = has_modes and _float(r.get("modes_near")) >= total
             diverged += is_diverged
@@ -310,7 +342,9 @@ def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
              f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
              "fewer than all modes covered (– where the data has no modes, as a label-free folder; such runs train on "
              "precision and recall alone); *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
-             "Median [min–max] over the runs.", "",
+             "Median [min–max] over the runs."
+             + "".join(f" On {name}, *trains* asks {rule.describe()} instead (fixed from a pilot)."
+                       for name, rule in TRAINS_RULES.items() if any(s.dataset == name for s in spreads)), "",
              "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in spreads:
