@@ -274,7 +274,7 @@ class TrainsRule:
 # The real-digit study's rule, fixed from its pilot on seeds the study does not use (docs/evidence.md,
 # "Real digits: the pre-registered stability study"): real against real passes it by a wide margin and a
 # decent ERM run passes it; every other dataset keeps the 8x8 study's precision and recall.
-TRAINS_RULES: dict[str, TrainsRule] = {"mnist-5k": TrainsRule(precision=None, recall=0.6, frechet=200.0)}
+TRAINS_RULES: dict[str, TrainsRule] = {"mnist-5k": TrainsRule(precision=None, recall=0.5, frechet=250.0)}
 
 
 def trains_rule(dataset: str) -> TrainsRule:
