@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from gan_mixup.sweeps.paired import (PairingError, against_baseline, all_pairs, baseline_arm, compare_arms, sign_test,
-                                     wilcoxon_test)
+from gan_mixup.sweeps.paired import (PairingError, against_baseline, all_pairs, baseline_arm, compare_arms, holm,
+                                     paired_markdown, sign_test, wilcoxon_test)
 
 
 def _row(setting, seed, frechet, modes=10, *, status="finished", iteration=1000):
@@ -70,3 +70,16 @@ def test_baseline_and_all_pairs():
         compare_arms(rows, "cutmix", "erm", metric="frechet")
     with pytest.raises(PairingError, match="name the baseline"):
         baseline_arm([_row("mixup α=0.2", 0, 1.0)])
+
+
+def test_holm_by_hand_and_in_the_table():
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; 1 x 0.04 = 0.04, raised to 0.06 (step-down).
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06], abs=1e-12)
+    assert holm([0.2, math.nan, 0.6]) == pytest.approx([0.4, math.nan, 0.6], nan_ok=True)  # nan: not in the family
+    # two arms against ERM, 6 pairs each: 6-0 (p = 2/64) and 5-1 (p = 14/64); Holm: 2 x 2/64, then max(14/64, 4/64).
+    rows = [_row("erm", seed, 50.0) for seed in range(6)]
+    rows += [_row("mixup α=0.2", seed, 40.0) for seed in range(6)]
+    rows += [_row("wgan-gp", seed, 60.0 if seed == 0 else 40.0) for seed in range(6)]
+    table = paired_markdown(against_baseline(rows, ["frechet"]))
+    assert "| mnist-5k | mixup α=0.2 | erm | Fréchet | 6 | 6 / 0 / 0 | -10 | 0.0312 | 0.0625 | 0.0312 |" in table
+    assert "| mnist-5k | wgan-gp | erm | Fréchet | 6 | 5 / 1 / 0 | -10 | 0.219 | 0.219 |" in table

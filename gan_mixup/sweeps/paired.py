@@ -45,6 +45,7 @@ class PairedComparison:
     sign_p: float  # two-sided binomial test of wins against losses (nan: no untied pair)
     wilcoxon_p: float  # two-sided Wilcoxon signed-rank test of the finite differences (nan: too few)
     median_difference: float  # median of arm - baseline over the pairs where both have a value
+    sign_holm: float = math.nan  # sign_p adjusted (Holm) over the comparisons of one table's dataset and metric
 
 
 def last_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,6 +104,23 @@ def wilcoxon_test(differences: Sequence[float]) -> float:
     if not nonzero:
         return math.nan
     return float(wilcoxon(nonzero).pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` (one family of tests), in their order; nan stays nan
+    and is not counted in the family.
+
+    Example:
+        >>> [round(p, 4) for p in holm([0.01, 0.04, 0.03])]  # 0.01 x 3, then max(0.03 x 2, 0.03), then max(0.04 x 1, 0.06)
+        [0.03, 0.06, 0.06]
+    """
+    order = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    adjusted = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 def compare_arms(rows: Sequence[dict[str, Any]], arm: str, baseline: str, *, metric: str,
@@ -175,19 +193,38 @@ def all_pairs(rows: Sequence[dict[str, Any]], metrics: Sequence[str], arm: str |
     return out
 
 
+def with_holm(comparisons: Sequence[PairedComparison]) -> list[PairedComparison]:
+    """``comparisons`` with ``sign_holm`` set: the sign-test p-values adjusted by Holm within each family
+    of one dataset and one metric (e.g. every arm against ERM on the Fréchet distance)."""
+    from dataclasses import replace
+
+    out = list(comparisons)
+    families: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(out):
+        families.setdefault((c.dataset, c.metric), []).append(i)
+    for members in families.values():
+        for i, adjusted in zip(members, holm([out[i].sign_p for i in members])):
+            out[i] = replace(out[i], sign_holm=adjusted)
+    return out
+
+
 def paired_markdown(comparisons: Sequence[PairedComparison], title: str = "# Paired comparisons") -> str:
-    """A table of ``comparisons``: pairs, wins/losses/ties, the median difference and both p-values."""
+    """A table of ``comparisons``: pairs, wins/losses/ties, the median difference, both p-values and the
+    sign test's Holm-adjusted p within each dataset and metric (``with_holm``)."""
+    comparisons = with_holm(comparisons)
     lines = [title, "",
              "Each arm's run against the other arm's run on the same dataset, hyperparameters and seed, at their last "
              "snapshots. *win*: better on the metric (lower distance, more modes); a diverged run, or one without a "
              "value, loses to one with a value. Sign test: two-sided binomial on wins against losses (ties left out); "
-             "Wilcoxon: two-sided signed-rank test of the differences where both have a value (– : too few).", "",
-             "| dataset | arm | against | metric | pairs | wins / losses / ties | median difference | sign test p | Wilcoxon p |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "Wilcoxon: two-sided signed-rank test of the differences where both have a value (– : too few). *Holm*: the "
+             "sign test's p adjusted (Holm) over this table's comparisons of the same dataset and metric.", "",
+             "| dataset | arm | against | metric | pairs | wins / losses / ties | median difference | sign test p | Holm | "
+             "Wilcoxon p |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         header = METRICS[c.metric].header if c.metric in METRICS else c.metric
         lines.append(f"| {c.dataset} | {c.arm} | {c.baseline} | {header} | {c.pairs} | {c.wins} / {c.losses} / {c.ties} | "
-                     f"{_g(c.median_difference)} | {_g(c.sign_p)} | {_g(c.wilcoxon_p)} |")
+                     f"{_g(c.median_difference)} | {_g(c.sign_p)} | {_g(c.sign_holm)} | {_g(c.wilcoxon_p)} |")
     return "\n".join(lines) + "\n"
 
 
