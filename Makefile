@@ -150,6 +150,8 @@ study-real-pilot: $(VENV)/.installed
 			$$( [ -f runs/study-real-pilot-$$d/runs.json ] && echo --resume ) || exit $$?; \
 	done
 	$(BIN)/python benchmarks/study_real_pilot.py runs/study-real-pilot-bn runs/study-real-pilot-sn --out samples/study-real/pilot
+	cp runs/study-real-pilot-bn/results.csv samples/study-real/pilot/results-bn.csv
+	cp runs/study-real-pilot-sn/results.csv samples/study-real/pilot/results-sn.csv
 
 # Re-make the committed pictures in samples/ from the runs above (run `make demo demo-images figure5` first).
 samples: $(VENV)/.installed
