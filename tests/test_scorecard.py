@@ -141,3 +141,24 @@ def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thres
     assert (erm.settings, erm.runs, erm.trains, erm.collapsed, erm.diverged) == (2, 4, 1, 1, 1)
     assert erm.final["frechet"] == [1.0, 2.0, 1.0, 2.0]
     assert "| digits | erm | 2 | 4 | 1/4 | 1/4 | 1/4 |" in robustness_markdown(list(spreads.values()))
+
+
+def test_real_digits_train_by_the_pilot_thresholds_other_datasets_by_precision_and_recall():
+    from gan_mixup.sweeps.scorecard import TRAINS_RULES, robustness, robustness_markdown
+
+    rule = TRAINS_RULES["mnist-5k"]
+
+    def row(dataset, setting, seed, frechet, recall, precision=0.3):
+        return {"dataset": dataset, "setting": setting, "run": f"{dataset}-{setting}-{seed}", "iteration": 3000,
+                "modes_total": 10, "modes_covered": 10, "precision": precision, "recall": recall, "frechet": frechet,
+                "status": "finished"}
+
+    rows = []
+    for dataset in ("mnist-5k", "digits"):
+        rows += [row(dataset, "erm lr=0.001", 0, rule.frechet - 1, rule.recall + 0.01),  # trains on mnist-5k only
+                 row(dataset, "erm lr=0.001", 1, rule.frechet + 1, rule.recall + 0.01),  # too far from the data
+                 row(dataset, "erm lr=0.0002", 0, rule.frechet - 1, rule.recall - 0.01),  # too little recall
+                 row(dataset, "erm lr=0.0002", 1, 10.0, 0.9, precision=0.9)]  # trains on both
+    spreads = {s.dataset: s for s in robustness(rows)}
+    assert (spreads["mnist-5k"].trains, spreads["digits"].trains) == (2, 1)
+    assert "On mnist-5k, *trains* asks recall ≥ 0.5 and Fréchet ≤ 250 instead" in robustness_markdown(list(spreads.values()))

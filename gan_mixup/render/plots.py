@@ -1,4 +1,5 @@
-"""Line plots: a run's losses, a sweep's modes and gradient norms against iteration, its robustness boxes."""
+"""Line plots: a run's losses, a sweep's modes and gradient norms against iteration, its robustness boxes,
+its survival curves."""
 from __future__ import annotations
 
 import math
@@ -75,6 +76,40 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
             ax.grid(alpha=0.3, axis="y")
             if metric != "modes_covered" and all(v and min(v) > 0 for v in values):
                 ax.set_yscale("log")
+    fig.tight_layout()
+    save_figure(fig, path, compress_level=6)
+    return Path(path)
+
+
+def plot_survival(curves: Sequence[Any], path: str | Path) -> Path:
+    """Kaplan–Meier curves in one figure: one panel per dataset, one step line per arm (the fraction of
+    its runs not yet failed against iteration, log-scaled), each censored run a tick on its arm's line,
+    the median time to failure in the legend.
+
+    ``curves`` are ``gan_mixup.sweeps.survival.SurvivalCurve`` objects (from ``survival_curves``)."""
+    datasets = list(dict.fromkeys(c.dataset for c in curves))
+    fig = Figure(figsize=(5.2 * len(datasets), 3.6), dpi=100)
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, dataset in zip(axes, datasets):
+        for k, c in enumerate(x for x in curves if x.dataset == dataset):
+            xs = [1, *(max(t, 1) for t in c.times), max(c.last, 1)]  # iteration 0 drawn at 1: the axis is log-scaled
+            ys = [1.0, *c.survival, c.survival[-1] if c.survival else 1.0]
+            median = "never" if c.median is None else f"{c.median:,}"
+            colour = f"C{k % 10}"
+            ax.step(xs, ys, where="post", color=colour, lw=1.4,
+                    label=f"{c.arm} ({c.failures}/{c.runs} failed; median {median})")
+            censored = [o.iteration for o in c.outcomes if not o.failed]
+            if censored:
+                level = [next((s for t, s in reversed(list(zip(c.times, c.survival))) if t <= x), 1.0) for x in censored]
+                ax.plot([max(x, 1) for x in censored], level, "|", color=colour, ms=8)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.set_ylabel("runs not yet failed", fontsize=8)
+        ax.set_title(f"{dataset}: survival (Kaplan–Meier; ticks: censored)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
     save_figure(fig, path, compress_level=6)
     return Path(path)

@@ -7,7 +7,8 @@ iteration, a band over seeds, one panel per setting) and ``gradients.png`` (D's 
 norms). The modules: ``plan`` (the members), ``run`` (training them, resuming), ``jobs`` (worker
 processes and lockstep groups), ``cluster`` (Slurm or local tasks through submitit),
 ``directory`` (reading a sweep folder and each member's state), ``scorecard`` (results.csv, the
-scorecard and the robustness report).
+scorecard and the robustness report), ``survival`` (Kaplan–Meier time to failure per arm) and
+``paired`` (each arm against ERM seed by seed: sign and Wilcoxon tests).
 
 Example:
     >>> from gan_mixup import RunConfig
