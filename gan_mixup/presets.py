@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
             "fixed_samples": 1000,
             "preset": "paper-code",
         },
-        modality="points",
+        modality="toy",
     ),
     "paper-text": Preset(
         description="the paper's text: λ~Beta(α,α) per sample, real-fake pairs, non-saturating G loss",
