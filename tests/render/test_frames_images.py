@@ -185,7 +185,7 @@ def test_render_figure5_draws_image_runs(tmp_path: Path) -> None:
 def test_points_and_images_do_not_mix(tmp_path: Path) -> None:
     points = point_run(tmp_path / "points", [0, 10])
     images = image_run(tmp_path / "images", [0, 10])
-    with pytest.raises(RenderError, match=r"runs of points and images.*'toy' \(points\).*'mnist' \(images\)"):
+    with pytest.raises(RenderError, match=r"runs of toy and images.*'toy' \(toy\).*'mnist' \(images\)"):
         render_comparison({"toy": points, "mnist": images}, tmp_path / "cmp")
     with pytest.raises(ValueError, match="runs of toy and images"):
         render_figure5({("ring8", "ERM"): points, ("mnist", "ERM"): images}, tmp_path / "f.png")
