@@ -27,6 +27,7 @@ from gan_mixup.objectives import GENERATOR_LOSSES, LAMBDA_DISTRIBUTIONS, LAMBDA_
 from gan_mixup.presets import DATA_SCALES, PRESETS, Preset, get_preset, preset_fields
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
+from gan_mixup.augment import SPATIAL_OPS, AugmentError, parse_policy, policy_text
 from gan_mixup.modalities import REGISTRY, ModalitySpec, all_datasets, modality_of
 D_FORWARDS = ("auto", "joint", "separate")
 G_STEP_BATCHNORMS = ("batch", "running")
@@ -120,11 +121,17 @@ class RunConfig:
         "(authors' code: -BCE on an unmixed real∪fake batch)", group="trained", choices=GENERATOR_LOSSES,
         resume_must_match=True)
     regularizers: tuple[str, ...] = _field(
-        (), "add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9 (repeatable)",
+        (), "add a regularizer, e.g. r1:10, gp:10, instance-noise:0.1, label-smoothing:0.9, diffaug, bcr:10, zcr:5 "
+        "(repeatable)",
         group="trained", flag="--regularizer", metavar="NAME[:VALUE]", resume_must_match=True)
+    diffaug_policy: str | None = _field(
+        None, "DiffAugment's operations for --regularizer diffaug, comma-separated: color, translation, cutout "
+        "(default: all three on images, color on toy points, which have no pixels to move)",
+        group="trained", metavar="OPS", resume_must_match=True)
     objective_options: dict[str, float] = _field(
         factory=dict, group="trained", flag="--objective-option", metavar="KEY=VALUE", resume_must_match=True,
-        help="an option of a non-mixup objective, e.g. gp_weight=10 for wgan-gp (repeatable)")
+        help="an option of the objective, e.g. gp_weight=10 for wgan-gp, target=fake-min for manifold-mixup, "
+             "mix_fake_fake=1 for mixup (repeatable)")
     spectral_norm: bool = _field(False, "spectral normalization on every layer of D", group="trained",
                                  resume_must_match=True)
     # networks and optimiser (None: the modality's default)
@@ -284,6 +291,7 @@ class RunConfig:
                 raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)!r}")
         self._validate_data()
         self._validate_objective_options()
+        self._validate_diffaug_policies()
 
     def _validate_data(self) -> None:
         modality = modality_of(self.dataset)
@@ -302,18 +310,52 @@ class RunConfig:
             raise ConfigError(problem)
 
     def _validate_objective_options(self) -> None:
+        modalities = OBJECTIVES[self.objective].modalities
+        if modalities is not None and self.modality not in modalities:
+            raise ConfigError(f"objective {self.objective!r} trains on {' and '.join(modalities)} datasets only, "
+                              f"not {self.dataset!r}")
         if not self.objective_options:
             return
-        if self.objective == "mixup":
-            raise ConfigError("objective_options do not apply to mixup: set it with --alpha, --lambda-distribution, "
-                              "--lambda-sampling, --pairing and --generator-loss")
         accepted = options_of(OBJECTIVES[self.objective])
+        if self.objective == "mixup":  # its other options are fields of their own (--alpha, --pairing, ...)
+            accepted = tuple(key for key in accepted if key not in SPECS and key != "per_sample")
+            if any(key not in accepted for key in self.objective_options):
+                raise ConfigError(f"the objective options of mixup are {', '.join(accepted)}: set the rest with --alpha, "
+                                  "--lambda-distribution, --lambda-sampling, --pairing and --generator-loss")
+        options = OBJECTIVES[self.objective].Options
+        # options that are words (a target's name), not numbers
+        texts = {f.name for f in dataclasses.fields(options) if isinstance(f.default, str)} if options else set()
         for key, value in self.objective_options.items():
             if key not in accepted:
                 raise ConfigError(f"objective {self.objective!r} has no option {key!r}; its options are: "
                                   f"{', '.join(accepted) or 'none'}")
-            if key != "generator_loss" and not _finite(value):
+            if key in texts:
+                if not isinstance(value, str):
+                    raise ConfigError(f"objective option {key} must be a word, got {value!r}")
+            elif not _finite(value):
                 raise ConfigError(f"objective option {key} must be a finite number, got {value!r}")
+
+    def _validate_diffaug_policies(self) -> None:
+        """--diffaug-policy (stored comma-separated) and diffaug:POLICY specs name known operations;
+        translation and cutout move pixels, so toy points (no image_size) refuse them."""
+        policies: list[tuple[str, tuple[str, ...]]] = []
+        if self.diffaug_policy is not None:
+            try:
+                policy = parse_policy(self.diffaug_policy if isinstance(self.diffaug_policy, str) else "")
+            except AugmentError as err:
+                raise ConfigError(f"diffaug_policy: {err}") from None
+            object.__setattr__(self, "diffaug_policy", policy_text(policy))
+            policies.append(("diffaug_policy", policy))
+        for spec in self.regularizers:
+            name, sep, value = str(spec).partition(":")
+            if name.strip() == "diffaug" and sep:
+                policies.append((f"regularizer {spec!r}", parse_policy(value)))
+        for where, policy in policies:
+            spatial = [op for op in policy if op in SPATIAL_OPS]
+            if spatial and self.image_size is None:
+                verb = "move" if len(spatial) > 1 else "moves"
+                raise ConfigError(f"{where}: DiffAugment's {' and '.join(spatial)} {verb} pixels, and {self.dataset!r} "
+                                  "has points, not images: use the policy color")
 
     # ----- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -72,11 +73,15 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
-def key_value(text: str) -> tuple[str, float]:
-    """``"n-modes=8"`` -> ``("n_modes", 8.0)``."""
+def key_value(text: str) -> tuple[str, float | str]:
+    """``"n-modes=8"`` -> ``("n_modes", 8.0)``; a word stays a word: ``"target=fake-min"`` ->
+    ``("target", "fake-min")`` (the config says which options take words)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    word = value.strip()
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", word) and word.lower() not in ("nan", "inf", "infinity"):
+        return key.strip().replace("-", "_"), word
     return key.strip().replace("-", "_"), finite_float(value)
 
 

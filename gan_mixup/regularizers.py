@@ -1,13 +1,16 @@
 """Regularizers that compose with any objective: ``with_regularizers(MixupGAN(0.2), R1(gamma=10))``.
 
-A regularizer is one of three kinds, told apart by the one method it has:
+A regularizer is one of four kinds, told apart by the one method it has:
 
-- a **penalty** (``R1``, ``GradientPenalty``): ``penalty(D, real, fake) -> Tensor``, added to the D
-  loss only; the G loss never sees it;
-- **input noise** (``InstanceNoise``): ``perturb(x) -> Tensor``, applied to every batch D sees, in
-  the D loss and in the G loss alike;
+- a **penalty** (``R1``, ``GradientPenalty``, ``BalancedConsistency``): ``penalty(D, real, fake) ->
+  Tensor``, added to the D loss only; the G loss never sees it;
+- an **input transform** (``InstanceNoise``, ``DiffAugment``): ``perturb(x) -> Tensor``, applied to
+  every batch D sees, in the D loss and in the G loss alike;
 - a **target change** (``LabelSmoothing``): ``smoothed_discriminator_loss(objective, D, real, fake)``
-  computes the wrapped objective's D loss with a softer real target.
+  computes the wrapped objective's D loss with a softer real target;
+- a **latent** term (``LatentConsistency``, zCR): ``latent_penalty(D, G, z, fake, generator_step)``,
+  which needs G and the noise z the fakes came from; the wrapped objective's ``latent_penalty``
+  sums them, and the trainer (or a plain loop) adds it to D's and to G's loss.
 
 Any of them may also have ``begin_iteration(iteration, total)``, which the trainer calls at the start
 of every generator iteration (instance noise anneals with it). Randomness comes from the
@@ -37,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gan_mixup.augment import POLICY_OPS, AugmentError, diff_augment, flip_and_translate, parse_policy, policy_text
 from gan_mixup.objectives import (
     Discriminator,
     Objective,
@@ -44,6 +48,7 @@ from gan_mixup.objectives import (
     check_floating,
     gradient_penalty,
     input_gradient,
+    logits_of,
 )
 
 
@@ -186,12 +191,167 @@ class LabelSmoothing:
         return f"LabelSmoothing(real_target={self.real_target})"
 
 
+class DiffAugment:
+    """DiffAugment (Zhao et al. 2020): D(T(x)) for every input of D, real and fake, in D's and G's step.
+
+    T is ``policy``, a sequence of ``augment.POLICY_OPS`` (``color``, ``translation``, ``cutout``),
+    each drawing its parameters per sample from ``generator``; G's gradient flows through T. ``None``
+    (the default) is the paper's strongest policy where it applies: all three on images
+    ``(B, C, H, W)``, ``color`` on any other batch (points have no pixels to move); an explicit
+    ``translation`` or ``cutout`` on points raises ``AugmentError``. Like instance noise it is an
+    input transform (``perturb``), so with mixup real and fake are augmented, each with its own
+    draw, before they are mixed.
+
+    Example:
+        >>> from gan_mixup.objectives import StandardGAN
+        >>> objective = with_regularizers(StandardGAN(), DiffAugment("color,translation"))
+        >>> objective.name
+        'erm+diffaug'
+    """
+
+    name = "diffaug"
+    value_option = "policy"  # NAME:VALUE sets the policy, e.g. diffaug:color-translation
+    draws_randomness = True
+
+    def __init__(self, policy: str | tuple[str, ...] | None = None, generator: torch.Generator | None = None) -> None:
+        try:
+            self.policy = None if policy is None else parse_policy(policy)
+        except AugmentError as err:
+            raise RegularizerError(str(err)) from None
+        self.generator = generator
+
+    @staticmethod
+    def parse_value(text: str) -> tuple[str, ...]:
+        """The spec's VALUE as a policy (``color-translation``)."""
+        try:
+            return parse_policy(text)
+        except AugmentError as err:
+            raise RegularizerError(str(err)) from None
+
+    def policy_for(self, x: Tensor) -> tuple[str, ...]:
+        """The operations applied to ``x``: the policy given, else all three on images, color otherwise."""
+        if self.policy is not None:
+            return self.policy
+        return POLICY_OPS if x.dim() == 4 else ("color",)
+
+    def perturb(self, x: Tensor) -> Tensor:
+        check_floating(x)
+        return diff_augment(x, self.policy_for(x), self.generator)
+
+    def __repr__(self) -> str:
+        return f"DiffAugment(policy={None if self.policy is None else policy_text(self.policy)!r})"
+
+
+class BalancedConsistency:
+    """bCR (Zhao et al. 2021): λ_real·E[(D(x) − D(T(x)))²] + λ_fake·E[(D(G(z)) − D(T(G(z))))²], D's loss only.
+
+    D is the raw output (the logit); each difference is per sample, squared and averaged over the
+    batch, with gradient through both of D's outputs (D alone: the fakes of D's step are detached).
+    T is the paper's: on images ``augment.flip_and_translate`` (a left-right flip with probability ½,
+    then a shift of up to 1/8 of the side); on points ``(B, F)``, which have neither, a Gaussian jitter
+    of std ``point_std`` (0.01, the std of ring8's and grid25's modes: a change the data themselves
+    carry). ``weight`` sets λ_real and λ_fake alike (the paper's 10); ``real_weight`` / ``fake_weight``
+    set one. Draws from ``generator``; the G loss never sees it.
+    """
+
+    name = "bcr"
+    value_option = "weight"
+    draws_randomness = True
+
+    def __init__(self, weight: float = 10.0, *, real_weight: float | None = None, fake_weight: float | None = None,
+                 point_std: float = 0.01, generator: torch.Generator | None = None) -> None:
+        weight = _number("BalancedConsistency", "weight", weight, low=0.0)
+        self.real_weight = weight if real_weight is None else _number("BalancedConsistency", "real_weight", real_weight, low=0.0)
+        self.fake_weight = weight if fake_weight is None else _number("BalancedConsistency", "fake_weight", fake_weight, low=0.0)
+        self.point_std = _number("BalancedConsistency", "point_std", point_std, low=0.0)
+        self.generator = generator
+
+    def transform(self, x: Tensor) -> Tensor:
+        """T(x): flip and shift for images, Gaussian jitter for points."""
+        check_floating(x)
+        if x.dim() == 4:
+            return flip_and_translate(x, self.generator)
+        if x.dim() == 2:
+            noise = torch.randn(x.shape, generator=self.generator, device=x.device, dtype=torch.float32)
+            return x + self.point_std * noise.to(x.dtype)
+        raise RegularizerError(f"bCR's T is defined for images (B, C, H, W) and points (B, F), not a batch of shape {tuple(x.shape)}")
+
+    def _consistency(self, D: Discriminator, x: Tensor) -> Tensor:
+        return (logits_of(D, x) - logits_of(D, self.transform(x))).pow(2).mean()
+
+    def penalty(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+        loss = real.new_zeros(())
+        if self.real_weight:
+            loss = loss + self.real_weight * self._consistency(D, real)
+        if self.fake_weight:
+            loss = loss + self.fake_weight * self._consistency(D, fake)
+        return loss
+
+    def __repr__(self) -> str:
+        return (f"BalancedConsistency(real_weight={self.real_weight}, fake_weight={self.fake_weight}, "
+                f"point_std={self.point_std})")
+
+
+class LatentConsistency:
+    """zCR (Zhao et al. 2021): λ_dis·E[(D(G(z)) − D(G(z+Δz)))²] in D's loss, −λ_gen·E[(G(z) − G(z+Δz))²] in G's.
+
+    Δz ~ N(0, σ²) per latent coordinate, drawn from ``generator``. D's term makes D's logit change
+    little under a small change of the noise (G(z+Δz) computed without gradient: D's step trains D
+    only); G's term, maximised, makes G's output change with it, against mode collapse. G's squared
+    difference is averaged over the batch and over a sample's elements (a mean squared error, as
+    StudioGAN implements the paper's ‖·‖²). The paper's defaults: λ_dis 5, λ_gen 0.5, σ 0.03.
+
+    It needs G and its noise z, which an objective's two losses are not given: it is a *latent*
+    regularizer, ``latent_penalty(D, G, z, fake, generator_step)``, which ``with_regularizers``'
+    objective exposes and gan_mixup's trainer adds to each loss. In a plain loop::
+
+        z = torch.randn(batch, latent_dim)
+        fake = G(z)
+        d_loss = objective.discriminator_loss(D, real, fake.detach()) + objective.latent_penalty(D, G, z, fake.detach())
+        g_loss = objective.generator_loss(D, fake, real) + objective.latent_penalty(D, G, z, fake, generator_step=True)
+    """
+
+    name = "zcr"
+    value_option = "dis_weight"
+    draws_randomness = True
+
+    def __init__(self, dis_weight: float = 5.0, gen_weight: float = 0.5, std: float = 0.03,
+                 generator: torch.Generator | None = None) -> None:
+        self.dis_weight = _number("LatentConsistency", "dis_weight", dis_weight, low=0.0)
+        self.gen_weight = _number("LatentConsistency", "gen_weight", gen_weight, low=0.0)
+        self.std = _number("LatentConsistency", "std", std, low=0.0)
+        self.generator = generator
+
+    def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor, generator_step: bool = False) -> Tensor:
+        """D's term (``generator_step=False``; ``fake`` = G(z), detached) or G's (``fake`` = G(z) with
+        its graph). ``z`` is the noise ``fake`` came from, one row per sample."""
+        check_floating(z, fake)
+        if z.shape[0] != fake.shape[0]:
+            raise RegularizerError(f"zCR needs the noise of each fake: got {z.shape[0]} noise rows for {fake.shape[0]} fakes")
+        weight = self.gen_weight if generator_step else self.dis_weight
+        if weight == 0:
+            return fake.new_zeros(())
+        noise = torch.randn(z.shape, generator=self.generator, device=z.device, dtype=torch.float32)
+        nearby = z + self.std * noise.to(z.dtype)
+        if generator_step:
+            return -weight * (fake - G(nearby).to(fake.dtype)).pow(2).mean()
+        with torch.no_grad():
+            fake_nearby = G(nearby).to(fake.dtype)
+        return weight * (logits_of(D, fake) - logits_of(D, fake_nearby)).pow(2).mean()
+
+    def __repr__(self) -> str:
+        return f"LatentConsistency(dis_weight={self.dis_weight}, gen_weight={self.gen_weight}, std={self.std})"
+
+
 # name -> class; `parse_regularizer` sets the class's `value_option` from NAME:VALUE.
 REGULARIZERS: dict[str, type] = {
     "r1": R1,
     "gp": GradientPenalty,
     "instance-noise": InstanceNoise,
     "label-smoothing": LabelSmoothing,
+    "diffaug": DiffAugment,
+    "bcr": BalancedConsistency,
+    "zcr": LatentConsistency,
 }
 
 def regularizer_summaries() -> dict[str, str]:
@@ -203,12 +363,14 @@ def regularizer_summaries() -> dict[str, str]:
 _SPEC_HELP = "write one of " + ", ".join(f"{name}[:{cls.value_option.upper()}]" for name, cls in REGULARIZERS.items())
 
 
-def parse_regularizer(spec: str, generator: torch.Generator | None = None) -> Any:
-    """Build a regularizer from ``NAME`` or ``NAME:VALUE``, e.g. ``"r1:10"``, ``"label-smoothing:0.9"``.
+def parse_regularizer(spec: str, generator: torch.Generator | None = None, *, diffaug_policy: str | None = None) -> Any:
+    """Build a regularizer from ``NAME`` or ``NAME:VALUE``, e.g. ``"r1:10"``, ``"label-smoothing:0.9"``,
+    ``"diffaug:color-translation"`` (a DiffAugment policy, its operations joined by ``-`` or ``,``).
 
-    ``generator`` goes to the regularizers that draw random numbers (``gp``, ``instance-noise``).
+    ``generator`` goes to the regularizers that draw random numbers (``gp``, ``instance-noise``, ...);
+    ``diffaug_policy`` (a config's ``--diffaug-policy``) is DiffAugment's policy where the spec gives none.
     Raises RegularizerError, with a one-line message naming the valid choices, for an unknown name or a
-    value that is not a finite number in range.
+    value that is not a finite number in range (or not a policy).
     """
     name, sep, value = str(spec).strip().partition(":")
     name = name.strip()
@@ -218,9 +380,13 @@ def parse_regularizer(spec: str, generator: torch.Generator | None = None) -> An
     options: dict[str, Any] = {}
     if sep:
         try:
-            options[cls.value_option] = float(value)
+            options[cls.value_option] = getattr(cls, "parse_value", float)(value)
+        except RegularizerError as err:
+            raise RegularizerError(f"regularizer {spec!r}: {err}; {_SPEC_HELP}") from None
         except ValueError:
             raise RegularizerError(f"regularizer {spec!r}: {value.strip()!r} is not a number; {_SPEC_HELP}") from None
+    elif cls is DiffAugment and diffaug_policy is not None:
+        options["policy"] = diffaug_policy
     if cls.draws_randomness:
         options["generator"] = generator
     try:
@@ -246,6 +412,7 @@ class RegularizedObjective:
         self.name = "+".join([objective.name, *(r.name for r in regularizers)])
         self.noises = [r for r in regularizers if hasattr(r, "perturb")]
         self.penalties = [r for r in regularizers if hasattr(r, "penalty")]
+        self.latents = [r for r in regularizers if hasattr(r, "latent_penalty")]
         smoothing = [r for r in regularizers if hasattr(r, "smoothed_discriminator_loss")]
         if len(smoothing) > 1:
             raise RegularizerError("label smoothing given more than once; pass one label-smoothing regularizer")
@@ -293,6 +460,20 @@ class RegularizedObjective:
         real = None if real is None else self._perturb(real)
         return self.objective.generator_loss(D, fake, real)
 
+    def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor, generator_step: bool = False) -> Tensor | None:
+        """The latent regularizers' terms (zCR), which need G and the noise ``z`` of ``fake`` = G(z): D's
+        (``fake`` detached, after ``discriminator_loss``; added to ``last_penalties``) or, with
+        ``generator_step``, G's; ``None`` when there are none. They see G's raw outputs, not the
+        perturbed batches: a random transform on each side would make zCR a consistency under
+        augmentation too, which is bCR's job."""
+        total: Tensor | None = None
+        for regularizer in self.latents:
+            value = regularizer.latent_penalty(D, G, z, fake, generator_step=generator_step)
+            total = value if total is None else total + value
+            if not generator_step:
+                self.last_penalties[regularizer.name] = self.last_penalties.get(regularizer.name, 0) + value.detach()
+        return total
+
     def __repr__(self) -> str:
         return f"with_regularizers({self.objective!r}, {', '.join(map(repr, self.regularizers))})"
 
@@ -309,7 +490,7 @@ def with_regularizers(objective: Objective, *regularizers: Any) -> Objective:
     for regularizer in regularizers:
         if isinstance(regularizer, type):
             raise RegularizerError(f"pass a regularizer, not its class: {regularizer.__name__}(), not {regularizer.__name__}")
-        kinds = ("penalty", "perturb", "smoothed_discriminator_loss")
+        kinds = ("penalty", "perturb", "smoothed_discriminator_loss", "latent_penalty")
         if not hasattr(regularizer, "name") or not any(hasattr(regularizer, kind) for kind in kinds):
             raise RegularizerError(
                 f"{regularizer!r} is not a regularizer (it needs a name and penalty, perturb or "

@@ -301,7 +301,7 @@ def test_config_json_of_the_previous_version_loads_compares_equal_and_resumes_wi
         written = json.loads(config.to_json())
         # fields added since that version are written with their defaults, the rest as it was
         added = set(written) - set(json.loads(text))
-        assert added == {"channels_last", "g_step_batchnorm", "download"} and all(written.pop(name) == field_default(name) for name in added)
+        assert added == {"channels_last", "g_step_batchnorm", "download", "diffaug_policy"} and all(written.pop(name) == field_default(name) for name in added)
         assert written == json.loads(text)
         assert resume_conflicts(config, config.replace(iterations=40)) == []
 

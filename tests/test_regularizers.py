@@ -25,6 +25,9 @@ from gan_mixup.objectives import (
 from gan_mixup.regularizers import (
     R1,
     REGULARIZERS,
+    BalancedConsistency,
+    DiffAugment,
+    LatentConsistency,
     GradientPenalty,
     InstanceNoise,
     LabelSmoothing,
@@ -310,7 +313,8 @@ def test_label_smoothing_only_once():
 # ----- parsing --------------------------------------------------------------------------------
 
 def test_registry_names():
-    assert REGULARIZERS == {"r1": R1, "gp": GradientPenalty, "instance-noise": InstanceNoise, "label-smoothing": LabelSmoothing}
+    assert REGULARIZERS == {"r1": R1, "gp": GradientPenalty, "instance-noise": InstanceNoise, "label-smoothing": LabelSmoothing,
+                            "diffaug": DiffAugment, "bcr": BalancedConsistency, "zcr": LatentConsistency}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ Example (the three-line drop-in)::
 The modules, each importing only those listed before it: ``base`` (the contract, ``Term`` and
 ``TermObjective``, which derives every objective's losses from its terms, the option names and the
 shared helpers), ``lambdas`` (λ's samplers), ``standard`` (``StandardGAN`` and the unmixed
-generator losses), ``mixup`` (``MixupGAN``), ``family`` (``WGANGP``, ``HingeGAN``, ``LSGAN``).
+generator losses), ``mixup`` (``MixupGAN``), ``family`` (``WGANGP``, ``HingeGAN``, ``LSGAN``), ``mixing``
+(``ManifoldMixupGAN``, ``CutMixGAN``).
 Every public name is importable from here, with the registry ``OBJECTIVES`` and ``get_objective``.
 """
 from __future__ import annotations
@@ -49,6 +50,17 @@ from gan_mixup.objectives.base import (
 )
 from gan_mixup.objectives.family import LSGAN, WGANGP, HingeGAN, hinge_per_sample, squared_per_sample
 from gan_mixup.objectives.mixup import MixupGAN, MixupOptions
+from gan_mixup.objectives.mixing import (
+    CutMixGAN,
+    CutMixOptions,
+    ManifoldMixupGAN,
+    ManifoldMixupOptions,
+    Splittable,
+    cutmix_masks,
+    forward_head,
+    forward_tail,
+    split_points,
+)
 from gan_mixup.objectives.standard import StandardGAN, StandardOptions, unmixed_generator_terms
 
 __all__ = [
@@ -56,9 +68,13 @@ __all__ = [
     "LAMBDA_DISTRIBUTIONS",
     "LAMBDA_SAMPLINGS",
     "LSGAN",
+    "ManifoldMixupGAN",
+    "ManifoldMixupOptions",
     "OBJECTIVES",
     "PAIRINGS",
     "WGANGP",
+    "CutMixGAN",
+    "CutMixOptions",
     "Discriminator",
     "Forward",
     "HingeGAN",
@@ -68,6 +84,7 @@ __all__ = [
     "ObjectiveError",
     "StandardGAN",
     "StandardOptions",
+    "Splittable",
     "StepStats",
     "Term",
     "TermObjective",
@@ -76,6 +93,9 @@ __all__ = [
     "bce_per_sample",
     "check_floating",
     "check_pair",
+    "cutmix_masks",
+    "forward_head",
+    "forward_tail",
     "get_objective",
     "objective_summaries",
     "gradient_penalty",
@@ -88,6 +108,7 @@ __all__ = [
     "probability_stats",
     "real_fake_forwards",
     "score_per_sample",
+    "split_points",
     "squared_per_sample",
     "stacked_logits_of",
     "unmixed_generator_terms",
@@ -100,6 +121,8 @@ OBJECTIVES: dict[str, type[TermObjective]] = {
     "wgan-gp": WGANGP,
     "hinge": HingeGAN,
     "lsgan": LSGAN,
+    "manifold-mixup": ManifoldMixupGAN,
+    "cutmix": CutMixGAN,
 }
 
 

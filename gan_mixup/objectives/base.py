@@ -80,6 +80,11 @@ class TrainingObjective(Objective, Protocol):
         """Called at the start of each generator iteration (``total`` of them); regularizers that
         anneal read it, the objectives themselves ignore it."""
 
+    def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor,
+                       generator_step: bool = False) -> Tensor | None:
+        """A term of D's loss (or, with ``generator_step``, G's) that needs G and the noise ``z`` of
+        ``fake`` = G(z) (zCR); ``None`` where there is none, as for every objective alone."""
+
 
 def options_of(objective: type) -> tuple[str, ...]:
     """The option names an objective class takes from a user (``objective_options``, ``--objective-option``):
@@ -122,6 +127,9 @@ class Term:
     per_sample: PerSample = bce_per_sample
     role: str = "mixed"
     share: Tensor | None = None  # a mixed term's real share λ when its target is t·λ (the logged λ)
+    # How D reads ``x``: ``None`` calls D itself; else ``through(D)`` is the callable run on ``x``
+    # (manifold mixup reads a real–fake pair and mixes it inside D). The terms of one forward share it.
+    through: Callable[[Discriminator], Discriminator] | None = None
 
 
 Forward = list[Term]  # the terms D sees in one forward (their inputs concatenated)
@@ -154,11 +162,15 @@ class TermObjective:
     stacked ``(N, B, ...)``, and each member draws from its own generator exactly what it would draw
     alone. Subclasses set ``Options`` (the options a user may pass, a dataclass), ``draws_randomness``,
     ``smoothable`` (a real target that label smoothing may lower) and ``reports`` (what ``last_stats``
-    carries: ``probabilities`` of D on real and fake, ``lambda``, or nothing).
+    carries: ``probabilities`` of D on real and fake, ``lambda``, or nothing) and, where N stacked runs
+    cannot use the objective, ``not_in_lockstep`` (the reason ``sweep --batched`` gives), and where it
+    reads one kind of data only, ``modalities`` (a config for another is refused).
     """
 
     name: ClassVar[str] = "objective"
     Options: ClassVar[type | None] = None
+    not_in_lockstep: ClassVar[str | None] = None  # why N stacked runs cannot use it (``None``: they can)
+    modalities: ClassVar[tuple[str, ...] | None] = None  # the modalities whose batches it reads (``None``: all)
     draws_randomness: ClassVar[bool] = False
     smoothable: ClassVar[bool] = False
     reports: ClassVar[str | None] = None
@@ -169,6 +181,11 @@ class TermObjective:
 
     def begin_iteration(self, iteration: int, total: int) -> None:
         """Nothing anneals in the objectives themselves (regularizers do)."""
+
+    def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor,
+                       generator_step: bool = False) -> Tensor | None:
+        """No term needs G or its noise: those are regularizers' (zCR, ``with_regularizers``)."""
+        return None
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
                             members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
@@ -251,12 +268,16 @@ def _member(term: Term, k: int) -> Term:
     def part(t: Tensor | None) -> Tensor | None:
         return None if t is None else t[k]
 
-    return Term(term.x[k], part(term.target), term.weight, term.per_sample, term.role, part(term.share))
+    return Term(term.x[k], part(term.target), term.weight, term.per_sample, term.role, part(term.share), term.through)
 
 
 def _forward(D: Callable[[Tensor], Tensor], forward: Forward, lead: int) -> list[Tensor]:
     """D's logits for each term of one forward: one call on the terms' concatenated inputs."""
     xs = [term.x for term in forward]
+    through = forward[0].through
+    assert all(term.through is through for term in forward), "the terms of one forward read D alike"
+    if through is not None:
+        D = through(D)
     if lead == 0:
         out = logits_of(D, xs[0] if len(xs) == 1 else torch.cat(xs))
     else:

@@ -18,6 +18,7 @@ from gan_mixup.objectives.base import (
     Term,
     TermObjective,
     check_pair,
+    ones_like_batch,
 )
 from gan_mixup.objectives.lambdas import sample_beta
 from gan_mixup.objectives.standard import unmixed_generator_terms
@@ -49,6 +50,8 @@ class MixupOptions:
     generator_loss: str = "non-saturating"
     lambda_distribution: str = "beta"
     pairing: str = "real-fake"
+    mix_fake_fake: float = 0.0
+    mix_real_real: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lambda_distribution not in LAMBDA_DISTRIBUTIONS:
@@ -67,6 +70,10 @@ class MixupOptions:
             )
         if not isinstance(self.per_sample, bool):
             raise ObjectiveError(f"per_sample must be True or False, got {self.per_sample!r}")
+        for key in ("mix_fake_fake", "mix_real_real"):
+            weight = getattr(self, key)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight >= 0):
+                raise ObjectiveError(f"mixup {key} must be a finite number >= 0 (0: off), got {weight!r}")
         if self.lambda_distribution == "uniform" and alpha > 1:
             raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
 
@@ -99,6 +106,14 @@ class MixupGAN(TermObjective):
             and mixes two such batches, so real–real, fake–fake and real–fake pairs all occur,
             labels mixed the same way. It consumes two real and two fake batches per step (see
             ``batches_per_step``): pass ``real`` and ``fake`` of ``2·B`` samples each.
+        mix_fake_fake: the weight w_ff of a fake–fake term ``w_ff·BCE(D(λ·fake + (1−λ)·fake[π]), 0)``
+            (0, the default: off). It teaches D that the segments between two fakes are fake too, so
+            D's fake region spans the hull of G's samples and G gains nothing by landing between them.
+        mix_real_real: the weight w_rr of a real–real term ``w_rr·BCE(D(λ·real + (1−λ)·real[π]), 1)``
+            (0: off). It teaches D that the segments between real samples are real, which smooths D
+            inside the data's support but, for data with separate modes, rewards G between them.
+            Both draw a fresh λ ~ the mixup distribution per sample and a shuffle π of the batch,
+            after the real–fake mix's draws, and join its forward; ``pairing`` must be ``real-fake``.
         generator: the ``torch.Generator`` λ and shuffles are drawn from (on the batches' device).
 
     Examples:
@@ -125,8 +140,16 @@ class MixupGAN(TermObjective):
         pairing: str = "real-fake",
         generator: torch.Generator | None = None,
         separate_forwards: bool | None = None,
+        mix_fake_fake: float = 0.0,
+        mix_real_real: float = 0.0,
     ) -> None:
-        self.options = MixupOptions(alpha, per_sample, generator_loss, lambda_distribution, pairing)
+        self.options = MixupOptions(alpha, per_sample, generator_loss, lambda_distribution, pairing,
+                                    mix_fake_fake, mix_real_real)
+        if (mix_fake_fake or mix_real_real) and pairing != "real-fake":
+            raise ObjectiveError("mix_fake_fake and mix_real_real add to real-fake pairing; shuffled pairing "
+                                 "already mixes fake–fake and real–real pairs")
+        self.mix_fake_fake = float(mix_fake_fake)
+        self.mix_real_real = float(mix_real_real)
         self.alpha = float(alpha)
         self.per_sample = per_sample
         self.generator_loss_kind = generator_loss
@@ -210,11 +233,33 @@ class MixupGAN(TermObjective):
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
                             members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
-        """One term: D on x̃ with target λ (t·λ with a real target t: one-sided label smoothing)."""
+        """One term: D on x̃ with target λ (t·λ with a real target t: one-sided label smoothing); the
+        fake–fake and real–real terms join its forward when their weights are above 0."""
         mixed, target = self._mixed(real, fake, members)
         if real_target is None:
-            return [[Term(mixed, target)]]
-        return [[Term(mixed, real_target * target, share=target)]]
+            terms = [Term(mixed, target)]
+        else:
+            terms = [Term(mixed, real_target * target, share=target)]
+        t = 1.0 if real_target is None else real_target
+        for weight, data, value, role in ((self.mix_fake_fake, fake, 0.0, "fake-fake"),
+                                          (self.mix_real_real, real, t, "real-real")):
+            if weight > 0:
+                same = self._same_kind_mix(data, members)
+                terms.append(Term(same, ones_like_batch(same, 0 if members is None else 1, value), weight, role=role))
+        return [terms]
+
+    def _same_kind_mix(self, data: Tensor, members: Sequence[Any] | None) -> Tensor:
+        """λ·data + (1−λ)·data[π]: each run draws a shuffle π, then λ, from its own generator."""
+        lead = 0 if members is None else 1
+        n = data.shape[lead]
+        draws = []
+        for member in ([self] if members is None else members):
+            perm = torch.randperm(n, generator=member.generator, device=data.device)
+            draws.append((perm, member.sample_lambda(n, data.device, data.dtype)))
+        perm = draws[0][0] if members is None else torch.stack([d[0] for d in draws])
+        lam = draws[0][1] if members is None else torch.stack([d[1] for d in draws])
+        weight = lam.view(*lam.shape, *([1] * (data.dim() - lead - 1)))
+        return torch.lerp(_shuffled(data, perm), data, weight)
 
     def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
                         members: Sequence[Any] | None = None) -> list[Forward]:
@@ -243,5 +288,7 @@ class MixupGAN(TermObjective):
     def __repr__(self) -> str:
         return (
             f"MixupGAN(alpha={self.alpha}, per_sample={self.per_sample}, generator_loss={self.generator_loss_kind!r}, "
-            f"lambda_distribution={self.lambda_distribution!r}, pairing={self.pairing!r})"
+            f"lambda_distribution={self.lambda_distribution!r}, pairing={self.pairing!r}"
+            + (f", mix_fake_fake={self.mix_fake_fake}" if self.mix_fake_fake else "")
+            + (f", mix_real_real={self.mix_real_real}" if self.mix_real_real else "") + ")"
         )

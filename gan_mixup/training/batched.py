@@ -66,6 +66,8 @@ def batchable(config: RunConfig) -> str | None:
         return f"width {config.hidden} fills the machine alone (batching pays up to width {MAX_BATCHED_WIDTH})"
     if OBJECTIVES[config.objective].discriminator_penalty is not TermObjective.discriminator_penalty:
         return f"{config.objective}'s gradient penalty is not batched"
+    if OBJECTIVES[config.objective].not_in_lockstep:
+        return OBJECTIVES[config.objective].not_in_lockstep
     if config.regularizers:
         return "regularizers are not batched"
     if config.spectral_norm:

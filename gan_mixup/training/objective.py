@@ -10,11 +10,12 @@ from gan_mixup.regularizers import parse_regularizer, with_regularizers
 
 def build_objective(config: RunConfig, generator: torch.Generator | None = None) -> TrainingObjective:
     """The objective named by ``config``, with its options and regularizers; all its randomness
-    (λ, shuffles, interpolates, instance noise) is drawn from ``generator``."""
+    (λ, shuffles, interpolates, instance noise, augmentations) is drawn from ``generator``."""
     objective = base_objective(config, generator)
     if not config.regularizers:
         return objective
-    return with_regularizers(objective, *(parse_regularizer(spec, generator) for spec in config.regularizers))
+    return with_regularizers(objective, *(parse_regularizer(spec, generator, diffaug_policy=config.diffaug_policy)
+                                          for spec in config.regularizers))
 
 
 # --d-forward: D on real and fake in one forward or two; "auto" lets the objective decide (two exactly
@@ -34,12 +35,16 @@ def base_objective(config: RunConfig, generator: torch.Generator | None) -> Trai
             pairing=config.pairing,
             generator=generator,
             separate_forwards=separate_forwards,
+            **config.objective_options,  # mix_fake_fake, mix_real_real
         )
     options: dict[str, object] = dict(config.objective_options)
     if config.objective == "erm":
         options.setdefault("generator_loss", config.generator_loss)
     elif config.generator_loss != "non-saturating":
         raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
+    if config.objective == "cutmix" and options.get("consistency", 0):
+        raise ObjectiveError("cutmix's consistency term needs a D that returns a per-pixel map (U-Net GAN's); "
+                             "gan-mixup's image D returns one logit per image: use it with your own D and loop")
     if OBJECTIVES[config.objective].draws_randomness:
         options["generator"] = generator
     options["separate_forwards"] = separate_forwards

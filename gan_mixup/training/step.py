@@ -35,17 +35,19 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
         # second forward on the same noise would give.
         with autocast:
             # Under autocast G's last layer gives bfloat16; the objectives take real and fake of one dtype.
-            fake = G(state.sample_noise(batch)).float()
-        losses = [_d_step(state, state.sample_real(batch), fake.detach(), autocast)]
+            z = state.sample_noise(batch)
+            fake = G(z).float()
+        losses = [_d_step(state, state.sample_real(batch), fake.detach(), autocast, z)]
     else:
         # (1) Update D on the objective's batch, d_steps times. G does not change during these steps,
         # so one G forward for all of them gives exactly the fakes d_steps separate forwards would
         # (a G with BatchNorm normalises over all of them: one batch of d_steps x batch noise).
         with torch.no_grad(), autocast:
-            fakes = G(state.sample_noise(cfg.d_steps * batch)).float()
+            zs = state.sample_noise(cfg.d_steps * batch)
+            fakes = G(zs).float()
         reals = state.sample_real(cfg.d_steps * batch)
-        losses = [_d_step(state, real, fake_batch, autocast)
-                  for real, fake_batch in zip(reals.split(batch), fakes.split(batch))]
+        losses = [_d_step(state, real, fake_batch, autocast, z)
+                  for real, fake_batch, z in zip(reals.split(batch), fakes.split(batch), zs.split(batch))]
         fake = None
 
     # (2) Update G through D. D's weights need no gradient here, which saves one of D's backward GEMMs.
@@ -53,8 +55,12 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
     try:
         with autocast, _running_batchnorm(D, cfg.g_step_batchnorm == "running"):
             if fake is None:
-                fake = G(state.sample_noise(batch_size)).float()
+                z = state.sample_noise(batch_size)
+                fake = G(z).float()
             g_loss = objective.generator_loss(D, fake, state.sample_real(batch_size)).float()
+            latent = objective.latent_penalty(D, G, z, fake, generator_step=True)  # zCR's G term, else None
+            if latent is not None:
+                g_loss = g_loss + latent.float()
         state.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
     finally:
@@ -83,10 +89,13 @@ def _running_batchnorm(D: nn.Module, running: bool) -> Iterator[None]:
             layer.train()
 
 
-def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any) -> Tensor:
-    """One discriminator update on ``real`` and (detached) ``fake``; returns the detached loss."""
+def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any, z: Tensor) -> Tensor:
+    """One discriminator update on ``real`` and (detached) ``fake`` = G(``z``); returns the detached loss."""
     with autocast:
         d_loss = state.objective.discriminator_loss(state.discriminator, real, fake).float()
+        latent = state.objective.latent_penalty(state.discriminator, state.generator, z, fake)  # zCR's D term, else None
+        if latent is not None:
+            d_loss = d_loss + latent.float()
     state.opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     d_loss = state.world.all_reduce_gradients(state.discriminator, d_loss)
