@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 from gan_mixup.errors import GanMixupWarning
-from gan_mixup.modalities import training_of
 from gan_mixup.rundir import open_metrics, save_checkpoint
 from gan_mixup.training.outcomes import Callback, StopTraining
 from gan_mixup.training.state import RunState
@@ -117,7 +116,7 @@ def take_snapshot(state: RunState, run_dir: Path, with_metrics: bool = True) -> 
     draws the samples.
     """
     with evaluating(state.ema if state.ema is not None else state.generator, state.discriminator) as (G, D):
-        return training_of(state.modality).take_snapshot(state, run_dir, G, D, with_metrics)
+        return state.modality_training.take_snapshot(state, run_dir, G, D, with_metrics)
 
 
 @contextmanager

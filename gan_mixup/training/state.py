@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
-from gan_mixup.modalities import ModalitySpec, modality_of, training_of
+from gan_mixup.modalities import TrainingModule, modality_of, training_of
 from gan_mixup.objectives import TrainingObjective
 from gan_mixup.rundir import Reference
 from gan_mixup.training.device import run_device
@@ -61,8 +61,9 @@ class RunState:
     _reference: Reference | None = field(default=None, repr=False)
 
     @property
-    def modality(self) -> ModalitySpec:
-        return modality_of(self.config.dataset)
+    def modality_training(self) -> TrainingModule:
+        """What the run's modality does for the trainer: data, models, the reference, snapshots."""
+        return training_of(modality_of(self.config.dataset))
 
     @property
     def reference(self) -> Reference:
@@ -70,7 +71,7 @@ class RunState:
         from their own seeded stream, never from the training data stream."""
         if self._reference is None:
             generator = torch.Generator().manual_seed(int(stream_seeds(self.config.seed)[5]))
-            self._reference = training_of(self.modality).make_reference(self.config, self.dataset, generator)
+            self._reference = self.modality_training.make_reference(self.config, self.dataset, generator)
         return self._reference
 
     @property
