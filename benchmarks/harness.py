@@ -373,7 +373,7 @@ def denormal_penalty(rows: int, width: int, reps: int = 20) -> dict[str, float]:
 
 # ----- the GEMM-bound limit -------------------------------------------------------------------
 
-Gemm = tuple[str, int, int, int]  # (kind, M, K, N): C[M×N] = A[M×K] @ B[K×N]; kind: fwd, wgrad or igrad
+Gemm = tuple[str, int, int, int]  # (pass, M, K, N): C[M×N] = A[M×K] @ B[K×N]; pass: fwd, wgrad or igrad
 
 
 def linear_gemms(layers: list[tuple[int, int]], rows: int, forward: bool = True, weights: bool = True,
@@ -409,10 +409,10 @@ class GemmBench:
     @staticmethod
     def _operands(gemms: list[Gemm]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         ops = []
-        for kind, m, k, n in gemms:
-            if kind == "fwd":  # x (m×k) @ W.t(), W (n×k)
+        for gemm_pass, m, k, n in gemms:
+            if gemm_pass == "fwd":  # x (m×k) @ W.t(), W (n×k)
                 a, b = torch.randn(m, k), torch.randn(n, k).t()
-            elif kind == "wgrad":  # gy.t() (m×k) @ x (k×n), gy (k×m)
+            elif gemm_pass == "wgrad":  # gy.t() (m×k) @ x (k×n), gy (k×m)
                 a, b = torch.randn(k, m).t(), torch.randn(k, n)
             else:  # gy (m×k) @ W (k×n)
                 a, b = torch.randn(m, k), torch.randn(k, n)
@@ -576,9 +576,9 @@ BLOCK_FLAGS = {"warmup": (int, "iterations each contender trains before it is ti
 def add_plan(parser: Any, full: dict, flags: dict[str, tuple[type, str]]) -> None:
     """One flag per entry of ``flags`` (``name: (type, help)``), defaulting to ``full[name]`` (or to the
     ``--quick`` plan's value: see ``parse_plan``)."""
-    for flag, (kind, text) in flags.items():
+    for flag, (convert, text) in flags.items():
         key = flag.replace("-", "_")
-        parser.add_argument(f"--{flag}", type=kind, help=text + (f" (default {full[key]})" if key in full else ""))
+        parser.add_argument(f"--{flag}", type=convert, help=text + (f" (default {full[key]})" if key in full else ""))
 
 
 def parse_plan(parser: Any, argv: list[str] | None, full: dict, quick: dict) -> Any:

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a ~20 s smoke run (width 16, 16 px, short warm-up, one round)")
     add_plan(parser, FULL, {"width": (int, "DCGAN base width of G and D (the issue's: 64)"),
                             "image-size": (int, "image side in px: 16, 32 or 64"), **BLOCK_FLAGS,
-                            "snapshot-reps": (int, "timed snapshots of each kind"),
+                            "snapshot-reps": (int, "timed snapshots of each sort"),
                             "check-iterations": (int, "iterations of the recording on/off cross-check runs"),
                             "check-pairs": (int, "on/off pairs of the cross-check")})
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's default)")
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         **{who: {**s, "images_per_second": s["best"] * BATCH, "median_images_per_second": s["median"] * BATCH}
            for who, s in stats.items()},
         "trainer_over_plain": {o: ratio(f"trainer {o}", f"plain {o}") for o in ("erm", "mixup")},
-        "mixup_cost": {kind: {k: 1 / v - 1 for k, v in ratio(f"{kind} mixup", f"{kind} erm").items()} for kind in ("trainer", "plain")},
+        "mixup_cost": {loop: {k: 1 / v - 1 for k, v in ratio(f"{loop} mixup", f"{loop} erm").items()} for loop in ("trainer", "plain")},
         "mixup_running_cost": {k: 1 / v - 1 for k, v in ratio("trainer mixup running", "trainer erm").items()},
         "step_cpu": steps,
         "snapshots": {**cost, "share_of_training": {o: cost["total_s"] / training_s[o] for o in training_s},

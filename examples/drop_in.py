@@ -24,7 +24,7 @@ from torch import nn
 import toy_data
 from gan_mixup import get_objective  # the one gan_mixup import
 
-OBJECTIVES = ("mixup", "erm", "wgan-gp", "hinge", "lsgan")
+OBJECTIVES = ("mixup", "erm", "wgan-gp", "hinge", "lsgan", "r3gan")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -21,6 +21,8 @@ from gan_mixup.objectives import (
 )
 from gan_mixup.regularizers import R1, GradientPenalty, InstanceNoise, LabelSmoothing, with_regularizers
 from gan_mixup.training import TrainResult, train
+from gan_mixup.objectives import R3GAN
+from gan_mixup.regularizers import R2, LeCam
 
 __version__ = "0.1.0"
 
@@ -43,4 +45,7 @@ __all__ = [
     "get_objective",
     "train",
     "with_regularizers",
+    "R3GAN",
+    "R2",
+    "LeCam",
 ]

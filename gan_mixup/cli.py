@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from gan_mixup.config_flags import (build_run_flags, config_and_run_dir, config_from_args, float_list, int_list,
-                                    integer, run_dir_of, typed_run_flags)
+                                    integer, name_list, run_dir_of, typed_run_flags, unique_names)
 from gan_mixup.distributed import ignore_sigterm_while_exiting, is_main_process, launched_size, process_group
-from gan_mixup.errors import GanMixupError, GanMixupWarning
-from gan_mixup.objectives import objective_summaries
+from gan_mixup.errors import GanMixupError, GanMixupWarning, os_error_text
 from gan_mixup.presets import DEMO_PRESET, DEMO_SETTINGS
-from gan_mixup.regularizers import regularizer_summaries
+from gan_mixup.regularizers import catalogue
 from gan_mixup.resume_hints import interrupted_hint, nonfinite_hint, resume_command, training_commands
-from gan_mixup.rundir import CONFIG_FILE
+from gan_mixup.rundir import CONFIG_FILE, MANIFEST_FILE
+from gan_mixup.tensorboard_log import tensorboard_callbacks
 from gan_mixup.training import NonFiniteError, TrainingInterrupted
 
 EXIT_USAGE = 2
@@ -134,10 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=integer, default=None, help="runs trained at once, one process and one thread each (default: the CPU count)")
     p.add_argument("--retry-diverged", action="store_true", help="with --resume: continue the runs that stopped on NaN/Inf from their last checkpoint (with the same settings they diverge again at the same step: add --on-nonfinite skip to step over it)")
     g = p.add_argument_group("hyperparameter axes (comma-separated values; each combination is a setting of its own)")
-    g.add_argument("--lr", default=(), type=float_list, metavar="LR,LR,...", help="Adam learning rates, e.g. 5e-5,2e-4,1e-3 (default: the kind's)")
-    g.add_argument("--beta1", default=(), type=float_list, metavar="B,B,...", help="Adam β1 values, e.g. 0,0.5 (default: the kind's, 0.9 toy, 0.5 images)")
-    g.add_argument("--d-steps", default=(), type=int_list, metavar="N,N,...", help="D steps per G step, e.g. 1,5 (default: the kind's)")
-    g.add_argument("--batch-size", default=(), type=int_list, metavar="N,N,...", help="batch sizes, e.g. 32,64 (default: the kind's); regularizer strengths are crossed in --objectives: erm+r1:1,erm+r1:10")
+    g.add_argument("--lr", default=(), type=float_list, metavar="LR,LR,...", help="Adam learning rates, e.g. 5e-5,2e-4,1e-3 (default: the modality's)")
+    g.add_argument("--beta1", default=(), type=float_list, metavar="B,B,...", help="Adam β1 values, e.g. 0,0.5 (default: the modality's, 0.9 toy, 0.5 images)")
+    g.add_argument("--d-steps", default=(), type=int_list, metavar="N,N,...", help="D steps per G step, e.g. 1,5 (default: the modality's)")
+    g.add_argument("--batch-size", default=(), type=int_list, metavar="N,N,...", help="batch sizes, e.g. 32,64 (default: the modality's); regularizer strengths are crossed in --objectives: erm+r1:1,erm+r1:10")
     g = p.add_argument_group("where the runs train (default: processes on this machine)")
     g.add_argument("--launcher", default=None, choices=["slurm", "local"], help="slurm: each run one task of a Slurm job array through submitit (pip install 'gan-mixup[slurm]'); local: submitit's local executor, the same path on this machine")
     g.add_argument("--slurm-partition", default=None, metavar="P", help="Slurm partition (default: the cluster's)")
@@ -227,18 +227,13 @@ def _main(argv: list[str], *, exits_after: bool) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush of stdout cannot fail too
         return 0
     except OSError as err:  # disk full, unwritable path, ...: one line, earlier files untouched
-        return _fail(_os_error_text(err))
+        return _fail(os_error_text(err))
 
 
 def _fail(message: str) -> int:
     if is_main_process():  # under torchrun every rank exits 2; rank 0 alone says why
         print(f"gan-mixup: error: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-def _os_error_text(err: OSError) -> str:
-    """An ``OSError`` as one line: "No space left on device: runs/x/frames/frame_0003.png"."""
-    return f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
 
 
 def _run(args: argparse.Namespace, argv: list[str], *, exits_after: bool) -> int:
@@ -262,7 +257,7 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
     """
     from gan_mixup.training import train  # looked up per call: a test's worker wraps the package's train
 
-    tensorboard = _tensorboard_factory(args)  # every rank checks the extra, so all fail alike
+    tensorboard = tensorboard_callbacks(args.tensorboard)  # every rank checks the extra, so all fail alike
     with process_group() as world:
         try:
             config, run_dir = world.main_decides(lambda: config_and_run_dir(args))
@@ -278,11 +273,7 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
             raise
     if not world.is_main:
         return 0
-    if result.iterations_trained == 0 and not result.stopped_early:
-        print(f"run already finished at iteration {result.iteration}; nothing trained")
-    else:
-        print(f"trained {result.iteration} iterations in {result.seconds:.1f} s ({result.iterations_per_second:.1f} it/s)"
-              + (f" on {world.world_size} processes" if not world.alone else ""))
+    print(result.summary(processes=world.world_size))
     print(f"run directory: {run_dir}")
     if not args.no_render:
         render_again = f"gan-mixup render {shlex.quote(str(run_dir))}"
@@ -295,7 +286,7 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
                   f"  {render_again}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except (OSError, GanMixupError) as err:  # a full disk, another render of the run, ...
-            reason = str(err) if isinstance(err, GanMixupError) else _os_error_text(err)
+            reason = str(err) if isinstance(err, GanMixupError) else os_error_text(err)
             return _fail(f"training finished at iteration {result.iteration} and its checkpoint is intact, but "
                          f"rendering failed ({reason}); render it with: {render_again}")
         for name in sorted(outputs, key=lambda name: name == "gif"):  # the GIF last: what a user opens
@@ -306,7 +297,7 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from gan_mixup.experiments import compare, config_with_objective
 
-    specs = _items(args.objectives, "--objectives")
+    specs = name_list(args.objectives, "--objectives")
     if len(specs) < 1:
         raise UsageError("--objectives needs at least one objective, e.g. erm,mixup")
     duplicates = sorted({spec for spec in specs if specs.count(spec) > 1})
@@ -317,7 +308,7 @@ def _compare(args: argparse.Namespace) -> int:
     configs = {spec: config_with_objective(base, spec) for spec in specs}
     outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
                       progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver,
-                      callbacks_for=_tensorboard_factory(args))
+                      callbacks_for=tensorboard_callbacks(args.tensorboard))
     _print_outputs(outputs)
     return 0
 
@@ -325,16 +316,6 @@ def _compare(args: argparse.Namespace) -> int:
 def _print_outputs(outputs: dict[str, Path]) -> None:
     for name, path in outputs.items():
         print(f"{name}: {path}")
-
-
-def _tensorboard_factory(args: argparse.Namespace) -> Any:
-    """A ``run_dir -> [callback]`` factory for --tensorboard (checked to be installed now), or None."""
-    if not getattr(args, "tensorboard", False):
-        return None
-    from gan_mixup.tensorboard_log import TensorBoardLogger, require_tensorboard
-
-    require_tensorboard()
-    return TensorBoardLogger.for_run
 
 
 def _need_dir(args: argparse.Namespace) -> Path:
@@ -358,9 +339,10 @@ def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError("--retry-diverged continues diverged runs of a sweep: give it with --resume")
     out = _need_dir(args)
     # Not typed: the --config file's dataset (None here), else RunConfig's default.
-    datasets = _names(args.dataset, "--dataset") if args.dataset is not None else None
-    grid = SweepGrid(datasets=datasets or [None], presets=_names(args.preset, "--preset") if args.preset else [""],
-                     objectives=_names(args.objectives, "--objectives"), alphas=args.alpha, latent_dims=args.latent_dim)
+    datasets = unique_names(args.dataset, "--dataset") if args.dataset is not None else None
+    presets = unique_names(args.preset, "--preset") if args.preset else [""]
+    grid = SweepGrid(datasets=datasets or [None], presets=presets, objectives=unique_names(args.objectives, "--objectives"),
+                     alphas=args.alpha, latent_dims=args.latent_dim)
     if args.authors_grid:
         if args.preset or args.alpha or args.latent_dim or any(a.startswith("--objectives") for a in argv):
             raise UsageError("--authors-grid sets --preset, --objectives, --alpha and --latent-dim itself; leave them out")
@@ -374,25 +356,23 @@ def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"sweep: {len(members)} runs ({settings} dataset x setting combinations x {len(args.seeds)} seeds) -> {out}", flush=True)
     try:
         result = run_sweep(members, out, workers=args.workers, overwrite=args.overwrite, resume=bool(args.resume),
-                           progress=not args.no_progress, handle_signals=True, callbacks_for=_tensorboard_factory(args),
+                           progress=not args.no_progress, handle_signals=True, callbacks_for=tensorboard_callbacks(args.tensorboard),
                            batched=args.batched, retry_diverged=args.retry_diverged, launcher=launcher)
     except SweepInterrupted as stop:
         print(f"\ngan-mixup: {stop.signal_name}: the sweep stopped; finished runs are kept and the others checkpointed. "
               f"Resume with:\n  {resume_command(argv, out)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    counts = result.counts()
-    print("runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    if counts.get("diverged") and not args.retry_diverged:
+    print(result.summary())
+    if result.counts().get("diverged") and not args.retry_diverged:
         print("diverged runs are scored as diverged and kept as they are; add --resume --retry-diverged to continue "
               "them from their last checkpoint (with --on-nonfinite skip to step over the NaN)")
     _print_outputs(result.outputs)
-    if any(counts.get(status) for status in ("submitted", "running", "interrupted")):
+    if result.still_training():
         print(f"runs still training on the cluster, or stopped by their time limit: collect and continue them with\n"
               f"  {resume_command(argv, out)}")
-    failed = result.failures()
+    failed = result.failure_message()
     if failed:
-        names = f" ({', '.join(n for n, _ in failed[:3])}{', ...' if len(failed) > 3 else ''})" if len(failed) > 1 else ""
-        _fail(f"{len(failed)} of {len(result.statuses)} runs failed{names}; the first, {failed[0][0]}: {failed[0][1]}")
+        _fail(failed)
         return EXIT_RUNS_FAILED
     return 0
 
@@ -414,35 +394,14 @@ def _launcher_of(args: argparse.Namespace, argv: list[str]) -> Any:
                            wait=not args.no_wait)
 
 
-def _items(text: str, flag: str) -> list[str]:
-    """The comma-separated names of ``text``; an empty one among them (``erm,``) is a typo, refused."""
-    parts = [part.strip() for part in text.split(",")]
-    if any(parts) and not all(parts):
-        raise UsageError(f"{flag} {text!r} has an empty item: name each one, or leave out the extra comma")
-    return [part for part in parts if part]
-
-
-def _names(text: str, flag: str) -> list[str]:
-    names = _items(text, flag)
-    if not names:
-        raise UsageError(f"{flag} needs at least one name")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise UsageError(f"{flag} names {', '.join(duplicates)} twice")
-    return names
-
-
 def _metrics(args: argparse.Namespace) -> int:
-    from gan_mixup.rundir import MANIFEST_FILE
-
     path = Path(args.path)
     if (path / MANIFEST_FILE).is_file():
         from gan_mixup.sweeps.scorecard import write_scorecard
 
         outputs = write_scorecard(path, recompute=True)
         print(outputs["scorecard"].read_text())
-        for name, out in outputs.items():
-            print(f"{name}: {out}")
+        _print_outputs(outputs)
         return 0
     if not (path / CONFIG_FILE).is_file():
         raise UsageError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a sweep directory (no {MANIFEST_FILE})")
@@ -482,12 +441,7 @@ def _figure5(args: argparse.Namespace) -> int:
 
 
 def _list_objectives() -> int:
-    print("objectives (--objective NAME):")
-    for name, summary in objective_summaries().items():
-        print(f"  {name:16s} {summary}")
-    print("regularizers (--regularizer NAME[:VALUE]; label-smoothing needs erm, mixup or lsgan, the rest compose with any objective):")
-    for name, summary in regularizer_summaries().items():
-        print(f"  {name:16s} {summary}")
+    print(catalogue())
     return 0
 
 

@@ -73,6 +73,31 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def name_list(text: str, flag: str) -> list[str]:
+    """The comma-separated names of ``flag``'s ``text``; an empty one among them (``erm,``) is a typo,
+    refused with ``CommandLineError``.
+
+    Example:
+        >>> name_list("erm, mixup", "--objectives")
+        ['erm', 'mixup']
+    """
+    parts = [part.strip() for part in text.split(",")]
+    if any(parts) and not all(parts):
+        raise CommandLineError(f"{flag} {text!r} has an empty item: name each one, or leave out the extra comma")
+    return [part for part in parts if part]
+
+
+def unique_names(text: str, flag: str) -> list[str]:
+    """``name_list``, with at least one name and none twice (``CommandLineError`` otherwise)."""
+    names = name_list(text, flag)
+    if not names:
+        raise CommandLineError(f"{flag} needs at least one name")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CommandLineError(f"{flag} names {', '.join(duplicates)} twice")
+    return names
+
+
 def key_value(text: str) -> tuple[str, float | str]:
     """``"n-modes=8"`` -> ``("n_modes", 8.0)``; a word stays a word: ``"target=fake-min"`` ->
     ``("target", "fake-min")`` (the config says which options take words)."""

@@ -2,7 +2,7 @@
 
 The CLI turns a ``GanMixupError`` into one line and exit code 2; anything else is a bug and keeps
 its traceback. Each module's own error (``ConfigError``, ``ObjectiveError``, ...) derives from it
-and, for compatibility, from the builtin it used to be (``ValueError``, ``FileExistsError``, ...).
+and from the builtin a caller would catch for it (``ValueError``, ``FileExistsError``, ...).
 
 Example:
     >>> from gan_mixup.config import ConfigError
@@ -14,6 +14,16 @@ from __future__ import annotations
 
 class GanMixupError(Exception):
     """A user mistake: bad input, a missing file, an unusable run directory."""
+
+
+def os_error_text(err: OSError) -> str:
+    """An ``OSError`` as one line, e.g. "No space left on device: runs/x/frames/frame_0003.png".
+
+    Example:
+        >>> os_error_text(FileNotFoundError(2, "No such file or directory", "runs/x"))
+        'No such file or directory: runs/x'
+    """
+    return f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
 
 
 class GanMixupWarning(UserWarning):

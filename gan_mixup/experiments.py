@@ -25,7 +25,7 @@ from gan_mixup.render import (
     render_run,
     validate_options,
 )
-from gan_mixup.collection import member_subdir, prepare_collection, slug
+from gan_mixup.collection import manifest_dir_type, member_subdir, prepare_collection, slug
 from gan_mixup.rundir import (
     CONFIG_FILE,
     FIGURE5_FILE,
@@ -106,7 +106,7 @@ def figure5(
         check_config(config)
     labels = [f"{dataset}/{label}" for dataset, label in configs]
     with locked(out_dir):
-        prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, kind="figure5")
+        prepare_collection(out_dir, labels, overwrite=overwrite, resume=resume, dir_type="figure5")
         runs: dict[tuple[str, str], Path] = {}
         for (dataset, label), config in configs.items():
             run_dir = out_dir / member_subdir(f"{dataset}/{label}", "figure5")
@@ -159,7 +159,7 @@ def render_any(path: str | Path, *, fps: int = 10, workers: int | None = None,
         runs = {str(label): path / sub for label, sub in info["runs"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise RenderError(f"{manifest} is damaged ({type(err).__name__}); it names the runs to render") from None
-    figure = info.get("kind") == "figure5"
+    figure = manifest_dir_type(info) == "figure5"
     with render_lock(path):
         outputs: dict[str, Path] = {}
         rendered: dict[str, Path] = {}

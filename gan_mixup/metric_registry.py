@@ -116,7 +116,7 @@ for _metric in (
     Metric("sliced_wasserstein", "sliced Wasserstein", LOWER, ("toy",), "{:.3f}", header="sliced W."),
     Metric("mean_mode_distance", "mean distance to the nearest mode", LOWER, ("toy",), scorecard=False, table=False),
     Metric("outside_frame", "outside the frame", LOWER, ("toy",), scorecard=False, table=False),
-    # frechet_digits: what runs before the per-dataset classifiers called the digits' Fréchet distance
+    # frechet_digits: on digit datasets the same value as frechet, under the name earlier runs hold it by (docs/runs.md)
     Metric("frechet_digits", "Fréchet distance (digits)", LOWER, ("images",), "{:.3g}", scorecard=False, table=False),
     Metric("frechet", "Fréchet distance", LOWER, ("images",), "{:.3g}", header="Fréchet", older=("frechet_digits",)),
     Metric("precision", "precision", HIGHER, ("images",)),

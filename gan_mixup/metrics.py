@@ -63,8 +63,8 @@ def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     run_dir = Path(run_dir)
     path = run_dir / METRICS_CSV_FILE
     if path.is_dir() or (path.exists() and not path.is_file()):
-        kind = "a directory" if path.is_dir() else "not a regular file"
-        raise RunDirectoryError(f"{path} is {kind}; move it away, and the metrics are written there as a CSV file")
+        what = "a directory" if path.is_dir() else "not a regular file"
+        raise RunDirectoryError(f"{path} is {what}; move it away, and the metrics are written there as a CSV file")
     rows = evaluate_run(run_dir)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return write_csv(path, columns, rows), rows

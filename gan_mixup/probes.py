@@ -71,7 +71,7 @@ def discriminator_gradient_norms(D: nn.Module, real: Tensor, fake: Tensor) -> di
 
 
 def gradient_summary(norms: dict[str, np.ndarray]) -> dict[str, float]:
-    """Summarise ``gan_mixup.probes.discriminator_gradient_norms``: the mean finite norm at each kind
+    """Summarise ``gan_mixup.probes.discriminator_gradient_norms``: the mean finite norm at each sort
     of point, ``d_grad_real``, ``d_grad_fake``, ``d_grad_mixed`` (NaN where no norm is finite)."""
     out = {}
     for where, values in norms.items():

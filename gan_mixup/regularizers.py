@@ -1,8 +1,8 @@
 """Regularizers that compose with any objective: ``with_regularizers(MixupGAN(0.2), R1(gamma=10))``.
 
-A regularizer is one of four kinds, told apart by the one method it has:
+A regularizer is one of four sorts, told apart by the one method it has:
 
-- a **penalty** (``R1``, ``GradientPenalty``, ``BalancedConsistency``): ``penalty(D, real, fake) ->
+- a **penalty** (``R1``, ``R2``, ``GradientPenalty``, ``BalancedConsistency``, ``LeCam``): ``penalty(D, real, fake) ->
   Tensor``, added to the D loss only; the G loss never sees it;
 - an **input transform** (``InstanceNoise``, ``DiffAugment``): ``perturb(x) -> Tensor``, applied to
   every batch D sees, in the D loss and in the G loss alike;
@@ -13,8 +13,10 @@ A regularizer is one of four kinds, told apart by the one method it has:
   sums them, and the trainer (or a plain loop) adds it to D's and to G's loss.
 
 Any of them may also have ``begin_iteration(iteration, total)``, which the trainer calls at the start
-of every generator iteration (instance noise anneals with it). Randomness comes from the
-``torch.Generator`` passed at construction, as in the objectives.
+of every generator iteration (instance noise anneals with it), and ``state_dict()`` /
+``load_state_dict(state)`` where it carries state from step to step (LeCam's moving averages), which
+the trainer saves in checkpoints. Randomness comes from the ``torch.Generator`` passed at
+construction, as in the objectives.
 
 Spectral normalisation, the fifth common stabiliser, changes D itself: ``models.mlp(...,
 spectral_norm=True)``.
@@ -49,6 +51,8 @@ from gan_mixup.objectives import (
     gradient_penalty,
     input_gradient,
     logits_of,
+    squared_gradient_norm,
+    objective_summaries,
 )
 
 
@@ -342,6 +346,115 @@ class LatentConsistency:
     def __repr__(self) -> str:
         return f"LatentConsistency(dis_weight={self.dis_weight}, gen_weight={self.gen_weight}, std={self.std})"
 
+class R2:
+    """R2 penalty on fake data (Mescheder et al. 2018; with R1 in R3GAN): γ/2 · E[‖∇ₓD(x)‖²], x ~ fake.
+
+    R1's penalty on the generator's samples instead of the data's: D is pushed to be flat around
+    what G produces, so it cannot sharpen against G's current samples.
+    """
+
+    name = "r2"
+    value_option = "gamma"
+    draws_randomness = False
+
+    def __init__(self, gamma: float = 10.0) -> None:
+        self.gamma = _number("R2", "gamma", gamma, low=0.0)
+
+    def penalty(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+        if self.gamma == 0:
+            return fake.new_zeros(())
+        return 0.5 * self.gamma * squared_gradient_norm(D, fake)
+
+    def __repr__(self) -> str:
+        return f"R2(gamma={self.gamma})"
+
+
+class LeCam:
+    """LeCam regularization (Tseng et al. 2021): λ · (E[(D(x) − α_F)²] + E[(D(G(z)) − α_R)²]).
+
+    α_R and α_F are exponential moving averages of D's mean logit on the real and on the fake
+    batches, updated with each D loss's batches before the penalty is taken (decay d, bias-corrected:
+    α = EMA / (1 − dᵗ) after t updates, so the first α is the first batch's mean) and held constant
+    in it (no gradient). D's output on real data is pulled towards what it said of fake data lately,
+    and the fake output towards the real one: D cannot drift to extreme outputs on a few memorised
+    samples. The defaults are the authors' code's: d = 0.99 (its StyleGAN2 loss), λ = 0.3 (its
+    BigGAN CIFAR scripts; they use 0.01 with StyleGAN2). That code clips each difference with a ReLU
+    (only D(x) above α_F and D(G(z)) below α_R count); this is the paper's unclipped equation.
+
+    The averages are state: ``state_dict`` / ``load_state_dict`` carry them through a checkpoint, so
+    a resumed run continues bit-identically. D runs once more on the real and the fake batch.
+
+    Example:
+        >>> lecam = LeCam(weight=0.3)
+        >>> D = torch.nn.Linear(2, 1)
+        >>> lecam.penalty(D, torch.randn(8, 2), torch.randn(8, 2)).shape
+        torch.Size([])
+    """
+
+    name = "lecam"
+    value_option = "weight"
+    draws_randomness = False
+
+    def __init__(self, weight: float = 0.3, decay: float = 0.99) -> None:
+        self.weight = _number("LeCam", "weight", weight, low=0.0)
+        self.decay = _number("LeCam", "decay", decay, low=0.0, high=1.0)
+        if self.decay == 1.0:
+            raise RegularizerError("LeCam decay must be below 1 (at 1 the averages never move), got 1.0")
+        self.updates = 0  # how many batches the averages have seen
+        self.ema_real: Tensor | None = None  # the biased averages; α = ema / (1 − decay^updates)
+        self.ema_fake: Tensor | None = None
+
+    @property
+    def anchors(self) -> tuple[Tensor, Tensor]:
+        """(α_R, α_F): the bias-corrected averages of D's mean logit on real and on fake data."""
+        if self.ema_real is None or self.ema_fake is None:
+            raise RegularizerError("LeCam has seen no batch yet: its averages start with the first penalty")
+        correction = 1.0 - self.decay ** self.updates
+        return self.ema_real / correction, self.ema_fake / correction
+
+    def update(self, real_logits: Tensor, fake_logits: Tensor) -> None:
+        """Move the averages towards this batch's mean logits (on the logits' device; float32 at least)."""
+        dtype = torch.promote_types(real_logits.dtype, torch.float32)
+        real_mean = real_logits.detach().to(dtype).mean()
+        fake_mean = fake_logits.detach().to(dtype).mean()
+        if self.ema_real is None or self.ema_fake is None:
+            self.ema_real, self.ema_fake = torch.zeros_like(real_mean), torch.zeros_like(fake_mean)
+        ema_real = self.ema_real.to(real_mean.device, dtype)
+        ema_fake = self.ema_fake.to(fake_mean.device, dtype)
+        self.ema_real = self.decay * ema_real + (1.0 - self.decay) * real_mean
+        self.ema_fake = self.decay * ema_fake + (1.0 - self.decay) * fake_mean
+        self.updates += 1
+
+    def penalty(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
+        if self.weight == 0:
+            return real.new_zeros(())
+        real_logits, fake_logits = logits_of(D, real), logits_of(D, fake)
+        self.update(real_logits, fake_logits)
+        alpha_real, alpha_fake = self.anchors
+        distance = ((real_logits - alpha_fake.to(real_logits.dtype)).pow(2).mean()
+                    + (fake_logits - alpha_real.to(fake_logits.dtype)).pow(2).mean())
+        return self.weight * distance
+
+    def state_dict(self) -> dict[str, Any]:
+        """The averages and their update count (``{}`` before the first update)."""
+        if self.ema_real is None or self.ema_fake is None:
+            return {}
+        # On the CPU: a checkpoint gathers every rank's state on rank 0 by pickling it.
+        return {"updates": self.updates, "ema_real": self.ema_real.detach().cpu().clone(),
+                "ema_fake": self.ema_fake.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``'s value (``{}``: no batch seen yet)."""
+        if not state:
+            self.updates, self.ema_real, self.ema_fake = 0, None, None
+            return
+        self.updates = int(state["updates"])
+        self.ema_real, self.ema_fake = state["ema_real"].clone(), state["ema_fake"].clone()
+
+    def __repr__(self) -> str:
+        return f"LeCam(weight={self.weight}, decay={self.decay})"
+
+
 
 # name -> class; `parse_regularizer` sets the class's `value_option` from NAME:VALUE.
 REGULARIZERS: dict[str, type] = {
@@ -352,12 +465,25 @@ REGULARIZERS: dict[str, type] = {
     "diffaug": DiffAugment,
     "bcr": BalancedConsistency,
     "zcr": LatentConsistency,
+    "r2": R2,
+    "lecam": LeCam,
 }
+
 
 def regularizer_summaries() -> dict[str, str]:
     """Each registered regularizer's name and the first line of its docstring, as ``gan-mixup
     objectives`` lists them, e.g. ``regularizer_summaries()["r1"]``."""
     return {name: (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "" for name, cls in REGULARIZERS.items()}
+
+
+def catalogue() -> str:
+    """What ``gan-mixup objectives`` prints: each objective and each regularizer with its summary line."""
+    lines = ["objectives (--objective NAME):"]
+    lines += [f"  {name:16s} {summary}" for name, summary in objective_summaries().items()]
+    lines.append("regularizers (--regularizer NAME[:VALUE]; label-smoothing needs erm, mixup or lsgan, "
+                 "the rest compose with any objective):")
+    lines += [f"  {name:16s} {summary}" for name, summary in regularizer_summaries().items()]
+    return "\n".join(lines)
 
 
 _SPEC_HELP = "write one of " + ", ".join(f"{name}[:{cls.value_option.upper()}]" for name, cls in REGULARIZERS.items())
@@ -436,6 +562,27 @@ class RegularizedObjective:
             if hook is not None:
                 hook(iteration, total)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped objective's state and that of every regularizer that keeps one (LeCam's moving
+        averages), keyed ``"index:name"``; empty when none does."""
+        state: dict[str, Any] = {}
+        inner = self.objective.state_dict() if hasattr(self.objective, "state_dict") else {}
+        if inner:
+            state["objective"] = inner
+        for index, regularizer in enumerate(self.regularizers):
+            own = regularizer.state_dict() if hasattr(regularizer, "state_dict") else {}
+            if own:
+                state[f"{index}:{regularizer.name}"] = own
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``'s value (what it lacks starts fresh)."""
+        if hasattr(self.objective, "load_state_dict"):
+            self.objective.load_state_dict(state.get("objective", {}))
+        for index, regularizer in enumerate(self.regularizers):
+            if hasattr(regularizer, "load_state_dict"):
+                regularizer.load_state_dict(state.get(f"{index}:{regularizer.name}", {}))
+
     def _perturb(self, x: Tensor) -> Tensor:
         for noise in self.noises:
             x = noise.perturb(x)
@@ -490,8 +637,8 @@ def with_regularizers(objective: Objective, *regularizers: Any) -> Objective:
     for regularizer in regularizers:
         if isinstance(regularizer, type):
             raise RegularizerError(f"pass a regularizer, not its class: {regularizer.__name__}(), not {regularizer.__name__}")
-        kinds = ("penalty", "perturb", "smoothed_discriminator_loss", "latent_penalty")
-        if not hasattr(regularizer, "name") or not any(hasattr(regularizer, kind) for kind in kinds):
+        methods = ("penalty", "perturb", "smoothed_discriminator_loss", "latent_penalty")
+        if not hasattr(regularizer, "name") or not any(hasattr(regularizer, method) for method in methods):
             raise RegularizerError(
                 f"{regularizer!r} is not a regularizer (it needs a name and penalty, perturb or "
                 f"smoothed_discriminator_loss); build one with parse_regularizer, e.g. 'r1:10'"

@@ -1,7 +1,7 @@
 """The run directory: every file name in it, the snapshot schedule and format, atomic checkpoints,
 the marker that proves a folder is ours, and the lock that keeps two processes out of one run.
-It is over 500 lines because the format is kept in one place: every reader and writer of a run
-directory (training, render, metrics, sweeps) goes through this module and no other.
+Every reader and writer of a run directory (training, render, metrics, sweeps) goes through this
+module and no other.
 
 A run directory holds::
 
@@ -17,8 +17,9 @@ A run directory holds::
     frames/ training.gif losses.png    written by ``gan-mixup render``
     viewer/              written by ``gan-mixup view`` (and at the end of compare, figure5, sweep)
 
-A collection (``compare``, ``figure5``) holds the same marker, ``runs.json`` (label -> subdirectory)
-and one run directory per member. This is the only module that spells these names.
+A collection (``compare``, ``figure5``, ``sweep``) holds the same marker, naming its directory type,
+``runs.json`` (its directory type and label -> subdirectory; ``gan_mixup.collection`` writes it) and
+one run directory per member. This is the only module that spells these names.
 
 Snapshots are plain ``.npz`` files, so ``render`` and ``metrics`` need only numpy to read a run.
 """
@@ -173,9 +174,9 @@ class Snapshot:
     iteration: int
     fake: np.ndarray  # (N, 2) G(fixed noise); for images (N, C, H, W) uint8
     d_grid: np.ndarray  # (G, G) sigmoid(D) at (grid_axis[j], grid_axis[i]) in row i, column j; (0, 0) for images
-    # ∇ₓ of D's logit at each fake sample, (N, 2), for the frames' quiver (points; None in older runs)
+    # ∇ₓ of D's logit at each fake sample, (N, 2), for the frames' quiver (points; None where the file has none)
     d_grad_fake: np.ndarray | None = None
-    # ‖∇ₓ D's logit‖ at real, fake and mixed points: {"real": (M,), "fake": (N,), "mixed": (M,)} (None in older runs)
+    # ‖∇ₓ D's logit‖ at real, fake and mixed points: {"real": (M,), "fake": (N,), "mixed": (M,)} (None where the file has none)
     d_grad_norms: dict[str, np.ndarray] | None = None
 
 
@@ -347,13 +348,13 @@ def is_marked(path: Path) -> bool:
     return (Path(path) / MARKER_FILE).is_file()
 
 
-def write_marker(path: Path, kind: str) -> None:
-    """Mark ``path`` as gan-mixup's own (``kind``: ``run``, ``compare`` or ``figure5``)."""
-    write_text_atomic(Path(path) / MARKER_FILE, json.dumps({"gan_mixup": kind}) + "\n")
+def write_marker(path: Path, dir_type: str) -> None:
+    """Mark ``path`` as gan-mixup's own, of ``dir_type``: ``run``, ``compare``, ``figure5`` or ``sweep``."""
+    write_text_atomic(Path(path) / MARKER_FILE, json.dumps({"gan_mixup": dir_type}) + "\n")
 
 
-def marker_kind(path: Path) -> str | None:
-    """The kind recorded in ``path``'s marker, or ``None`` when it has none (or it is unreadable)."""
+def marker_dir_type(path: Path) -> str | None:
+    """The directory type recorded in ``path``'s marker, or ``None`` when it has none (or it is unreadable)."""
     try:
         return str(json.loads((Path(path) / MARKER_FILE).read_text())["gan_mixup"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -393,7 +394,7 @@ def clear_run_dir(path: Path) -> None:
 
 
 def is_unmarked_run(path: Path) -> bool:
-    """A run written before runs were marked: its ``snapshots/reference.npz`` reads as one of ours
+    """A run directory without the marker (docs/runs.md): its ``snapshots/reference.npz`` reads as one of ours
     and its ``config.json`` is a JSON object naming a dataset. (A project's own config.json alone
     never qualifies.)"""
     path = Path(path)
@@ -465,8 +466,8 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
     process gets ``RunLockedError`` naming the holder. The lock file is removed on exit (while still
     locked; a process that locked a removed file notices and retries), and a directory created here
     that stayed empty is removed too, so a mistake found after locking leaves no trace. Where
-    ``fcntl`` does not exist (Windows) no lock is taken. ``lock_file`` names another lock of the same
-    kind (see ``render_locked``); ``busy`` is the error message, with ``{path}`` and ``{holder}``.
+    ``fcntl`` does not exist (Windows) no lock is taken. ``lock_file`` names another such lock
+    (see ``render_locked``); ``busy`` is the error message, with ``{path}`` and ``{holder}``.
     """
     try:
         import fcntl

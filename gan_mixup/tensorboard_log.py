@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,6 +34,15 @@ def require_tensorboard() -> None:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
         raise MissingExtraError("--tensorboard needs the tensorboard package: pip install 'gan-mixup[tensorboard]'") from None
+
+
+def tensorboard_callbacks(enabled: bool) -> Callable[[str | Path], list["TensorBoardLogger"]] | None:
+    """The ``callbacks_for`` that compare and sweeps take (``run_dir -> [logger]``) when ``enabled``,
+    with the package checked now, before anything trains; ``None`` otherwise."""
+    if not enabled:
+        return None
+    require_tensorboard()
+    return TensorBoardLogger.for_run
 
 
 def metrics_layout() -> dict[str, dict[str, list[Any]]]:

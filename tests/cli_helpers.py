@@ -59,3 +59,34 @@ def assert_state_dicts_equal(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def kill_toy_run_after_a_checkpoint(flags: list[Any], out: Path, log: Path) -> tuple[int, int]:
+    """Start ``gan-mixup toy --out OUT FLAGS`` (checkpointing every 3 iterations), SIGKILL it as soon as
+    a checkpoint is on disk, and return (the checkpoint's iteration, the run's iterations). Should a
+    fast machine finish the run first, a ten times longer one is killed instead."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for iterations in (40, 400):
+        shutil.rmtree(out, ignore_errors=True)
+        with open(log, "wb") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "gan_mixup.cli", "toy", "--out", str(out), *map(str, flags),
+                                     "--iterations", str(iterations), "--checkpoint-every", "3", *QUIET],
+                                    env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not (out / "checkpoint.pt").exists():
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        try:
+            killed_at = int(load_checkpoint_file(out / "checkpoint.pt")["iteration"])
+        except Exception:  # not there, or caught mid-rename
+            continue
+        if proc.returncode == -signal.SIGKILL and killed_at < iterations:
+            return killed_at, iterations
+        assert proc.returncode in (0, -signal.SIGKILL), log.read_text()
+    raise AssertionError("every run finished before it could be killed")

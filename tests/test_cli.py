@@ -447,7 +447,7 @@ def bad_input_dir(tmp_path):
     acompare = tmp_path / "acompare"
     acompare.mkdir()
     (acompare / ".gan-mixup-run").write_text('{"gan_mixup": "compare"}\n')
-    (acompare / "runs.json").write_text('{"kind": "compare", "runs": {"erm": "erm"}}')
+    (acompare / "runs.json").write_text('{"dir_type": "compare", "runs": {"erm": "erm"}}')
     return tmp_path
 
 

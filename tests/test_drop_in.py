@@ -55,7 +55,7 @@ def test_the_run_is_reproducible(drop_in):
     assert torch.equal(first["samples_end"], second["samples_end"])
 
 
-@pytest.mark.parametrize("objective", ["erm", "wgan-gp", "hinge", "lsgan"])
+@pytest.mark.parametrize("objective", ["erm", "wgan-gp", "hinge", "lsgan", "r3gan"])
 def test_every_objective_drops_in(drop_in, objective):
     result = run(drop_in, ["--objective", objective, "--iterations", "30", "--d-steps", "2", "--log-every", "0"])
     assert result["objective"] == objective

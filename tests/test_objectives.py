@@ -162,16 +162,16 @@ def test_standard_gan_discriminator_loss_by_hand(linear_d):
 
 
 @pytest.mark.parametrize(
-    "kind, expected",
+    "form, expected",
     [
         ("non-saturating", _mean([softplus(-z) for z in FAKE_LOGITS])),
         ("saturating", -_mean([softplus(z) for z in FAKE_LOGITS])),
         ("minimax", -_mean([softplus(-z) for z in REAL_LOGITS] + [softplus(z) for z in FAKE_LOGITS])),
     ],
 )
-def test_standard_gan_generator_losses_by_hand(linear_d, kind, expected):
+def test_standard_gan_generator_losses_by_hand(linear_d, form, expected):
     D = linear_d(W, B0)
-    loss = StandardGAN(generator_loss=kind).generator_loss(D, FAKE, REAL)
+    loss = StandardGAN(generator_loss=form).generator_loss(D, FAKE, REAL)
     torch.testing.assert_close(loss.item(), expected, rtol=1e-6, atol=1e-7)
 
 
@@ -484,7 +484,7 @@ def test_shuffled_pairing_mixes_two_shuffled_real_fake_batches(monkeypatch):
     l1, l2 = (id1 <= b).double(), (id2 <= b).double()
     torch.testing.assert_close(target, lam * l1 + (1 - lam) * l2)
     torch.testing.assert_close(target, mixed[:, 0])  # feature 0 (is_real) mixes exactly like the label
-    # All three kinds of pair occur.
+    # All three sorts of pair occur.
     real_real = int((l1 * l2).sum())
     fake_fake = int(((1 - l1) * (1 - l2)).sum())
     real_fake = 2 * b - real_real - fake_fake
@@ -597,8 +597,10 @@ def _every_training_objective():
 @pytest.mark.parametrize("objective", _every_training_objective(), ids=lambda o: type(o).__name__)
 def test_every_builtin_objective_has_what_the_trainer_reads(objective):
     # The trainer reads exactly these (TrainingObjective), with no getattr fallback.
-    declared = set(objectives.TrainingObjective.__annotations__) | {"begin_iteration"}
-    assert declared == {"batches_per_step", "last_stats", "begin_iteration"}
+    declared = set(objectives.TrainingObjective.__annotations__) | {"begin_iteration", "state_dict", "load_state_dict"}
+    assert declared == {"batches_per_step", "last_stats", "begin_iteration", "state_dict", "load_state_dict"}
+    assert all(hasattr(objectives.TrainingObjective, method) for method in ("state_dict", "load_state_dict"))
+    assert objective.state_dict() == {} and objective.load_state_dict({}) is None  # stateless: nothing in a checkpoint
     assert isinstance(objective.batches_per_step, int) and objective.batches_per_step >= 1
     assert objective.last_stats is None or isinstance(objective.last_stats, objectives.StepStats)
     assert objective.begin_iteration(3, 10) is None
@@ -611,13 +613,13 @@ def test_separate_forwards_is_a_constructor_option_of_every_objective(name, sepa
     assert get_objective(name, separate_forwards=separate).separate_forwards is separate
 
 
-PER_SAMPLE_CASES = [("erm", kind, None) for kind in ("non-saturating", "saturating", "minimax")] + \
-    [("mixup", kind, pairing) for kind in ("non-saturating", "saturating", "minimax", "mixed")
+PER_SAMPLE_CASES = [("erm", form, None) for form in ("non-saturating", "saturating", "minimax")] + \
+    [("mixup", form, pairing) for form in ("non-saturating", "saturating", "minimax", "mixed")
      for pairing in ("real-fake", "shuffled")] + [("hinge", None, None), ("lsgan", None, None)]
 
 
-@pytest.mark.parametrize("name,kind,pairing", PER_SAMPLE_CASES)
-def test_stacked_losses_are_each_members_own_losses(name, kind, pairing):
+@pytest.mark.parametrize("name,form,pairing", PER_SAMPLE_CASES)
+def test_stacked_losses_are_each_members_own_losses(name, form, pairing):
     # The lockstep trainer evaluates N runs' losses at once from the same terms (stacked_losses); each
     # member's must be its own discriminator_loss / generator_loss, with its own λ draws and stats.
     torch.manual_seed(0)
@@ -626,9 +628,9 @@ def test_stacked_losses_are_each_members_own_losses(name, kind, pairing):
 
     def make(seed):
         if name == "erm":
-            return StandardGAN(generator_loss=kind)
+            return StandardGAN(generator_loss=form)
         if name == "mixup":
-            return MixupGAN(alpha=0.4, generator_loss=kind, pairing=pairing, generator=_gen(seed))
+            return MixupGAN(alpha=0.4, generator_loss=form, pairing=pairing, generator=_gen(seed))
         return get_objective(name)
 
     alone, members = [make(5), make(6)], [make(5), make(6)]

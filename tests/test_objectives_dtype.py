@@ -16,7 +16,7 @@ REAL = torch.randint(0, 3, (8, 2))
 
 def objectives():
     yield from ((name, lambda name=name: get_objective(name)) for name in OBJECTIVES)
-    for spec in ("r1", "gp", "instance-noise", "label-smoothing", "diffaug", "bcr", "zcr"):
+    for spec in ("r1", "gp", "instance-noise", "label-smoothing", "diffaug", "bcr", "zcr", "r2", "lecam"):
         yield f"erm+{spec}", lambda spec=spec: with_regularizers(get_objective("erm"), parse_regularizer(spec))
 
 

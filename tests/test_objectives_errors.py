@@ -86,18 +86,18 @@ def test_a_conv_shaped_discriminator_gives_the_flat_ones_losses(name):
         flat, conv = FlatD(), ConvShapedD()
         conv.load_state_dict(flat.state_dict())
         real, fake = torch.randn(16, 2), torch.randn(16, 2)
-    for kind in ("discriminator", "generator"):
+    for network in ("discriminator", "generator"):
         losses = []
         for D in (flat, conv):
             objective = OBJECTIVE_FACTORIES[name]()
-            if kind == "discriminator":
+            if network == "discriminator":
                 loss = objective.discriminator_loss(D, real, fake)
             else:
                 loss = objective.generator_loss(D, fake, real)
             loss.backward()
             losses.append(loss.detach())
         assert losses[0].shape == losses[1].shape == ()
-        assert torch.isfinite(losses[0]) and torch.equal(losses[0], losses[1]), (kind, losses)
+        assert torch.isfinite(losses[0]) and torch.equal(losses[0], losses[1]), (network, losses)
     assert torch.allclose(flat.linear.weight.grad, conv.linear.weight.grad, rtol=0, atol=0)
     minimax = StandardGAN(generator_loss="minimax").generator_loss(conv, fake, real)
     assert torch.isfinite(minimax) and minimax.item() < 0

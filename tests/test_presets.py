@@ -27,7 +27,7 @@ def test_paper_code_preset_is_the_authors_demo():
     assert cfg.preset == "paper-code"
     objective = build_objective(cfg)
     assert isinstance(objective, MixupGAN)
-    assert (objective.lambda_distribution, objective.pairing, objective.generator_loss_kind) == ("uniform", "shuffled", "minimax")
+    assert (objective.lambda_distribution, objective.pairing, objective.generator_loss_form) == ("uniform", "shuffled", "minimax")
     assert objective.batches_per_step == 2
 
 

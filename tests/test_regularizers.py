@@ -31,6 +31,8 @@ from gan_mixup.regularizers import (
     GradientPenalty,
     InstanceNoise,
     LabelSmoothing,
+    LeCam,
+    R2,
     RegularizerError,
     parse_regularizer,
     with_regularizers,
@@ -314,7 +316,8 @@ def test_label_smoothing_only_once():
 
 def test_registry_names():
     assert REGULARIZERS == {"r1": R1, "gp": GradientPenalty, "instance-noise": InstanceNoise, "label-smoothing": LabelSmoothing,
-                            "diffaug": DiffAugment, "bcr": BalancedConsistency, "zcr": LatentConsistency}
+                            "diffaug": DiffAugment, "bcr": BalancedConsistency, "zcr": LatentConsistency,
+                            "r2": R2, "lecam": LeCam}
 
 
 @pytest.mark.parametrize(
@@ -343,7 +346,7 @@ def test_parse_regularizer(spec, cls, attribute, value):
 
 @pytest.mark.parametrize(
     "spec",
-    ["foo", "", "r2:10", "r1:abc", "r1:", "r1:nan", "r1:inf", "r1:-1", "gp:-0.1", "gp:1:2", "instance-noise:-1",
+    ["foo", "", "r3:10", "r1:abc", "r1:", "r1:nan", "r1:inf", "r1:-1", "gp:-0.1", "gp:1:2", "instance-noise:-1",
      "instance-noise:nan", "label-smoothing:0", "label-smoothing:1.5", "label-smoothing:nan", "label-smoothing:x"],
 )
 def test_bad_specs_raise_one_readable_line(spec):

@@ -213,7 +213,7 @@ def test_no_checkpoint_is_a_checkpoint_error(tmp_path):
         load_checkpoint(tmp_path)
 
 
-def test_a_checkpoint_of_another_version_or_kind_is_refused(tmp_path):
+def test_a_checkpoint_of_another_version_or_shape_is_refused(tmp_path):
     torch.save({"iteration": 3}, tmp_path / CHECKPOINT_FILE)  # no version
     torch.save([1, 2, 3], tmp_path / PREVIOUS_CHECKPOINT_FILE)
     with pytest.raises(CheckpointError, match="not a gan-mixup checkpoint"):

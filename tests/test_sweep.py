@@ -142,6 +142,11 @@ def test_the_authors_grid_seeds_and_a_results_summary_come_from_the_library_alon
         sweep_bases(SweepGrid(datasets=[None], presets=["", "nope"], objectives=["erm"]))
     result = SweepResult({"a": "done", "b": "failed: disk full", "c": "done", "d": "diverged"})
     assert result.counts() == {"diverged": 1, "done": 2, "failed": 1} and result.failures() == [("b", "disk full")]
+    assert result.summary() == "runs: 1 diverged, 2 done, 1 failed" and not result.still_training()
+    assert result.failure_message() == "1 of 4 runs failed; the first, b: disk full"
+    many = SweepResult({name: f"failed: no {name}" for name in "wxyz"} | {"v": "submitted"})
+    assert many.failure_message() == "4 of 5 runs failed (w, x, y, ...); the first, w: no w" and many.still_training()
+    assert SweepResult({"a": "done"}).failure_message() is None
 
 
 def test_tiny_sweep_end_to_end_writes_results_and_scorecard(tmp_path):

@@ -15,7 +15,7 @@ The modules, each importing only those listed before it: ``base`` (the contract,
 ``TermObjective``, which derives every objective's losses from its terms, the option names and the
 shared helpers), ``lambdas`` (λ's samplers), ``standard`` (``StandardGAN`` and the unmixed
 generator losses), ``mixup`` (``MixupGAN``), ``family`` (``WGANGP``, ``HingeGAN``, ``LSGAN``), ``mixing``
-(``ManifoldMixupGAN``, ``CutMixGAN``).
+(``ManifoldMixupGAN``, ``CutMixGAN``), ``relativistic`` (``R3GAN``).
 Every public name is importable from here, with the registry ``OBJECTIVES`` and ``get_objective``.
 """
 from __future__ import annotations
@@ -61,6 +61,7 @@ from gan_mixup.objectives.mixing import (
     forward_tail,
     split_points,
 )
+from gan_mixup.objectives.relativistic import R3GAN, R3GANOptions, squared_gradient_norm
 from gan_mixup.objectives.standard import StandardGAN, StandardOptions, unmixed_generator_terms
 
 __all__ = [
@@ -72,6 +73,8 @@ __all__ = [
     "ManifoldMixupOptions",
     "OBJECTIVES",
     "PAIRINGS",
+    "R3GAN",
+    "R3GANOptions",
     "WGANGP",
     "CutMixGAN",
     "CutMixOptions",
@@ -109,6 +112,7 @@ __all__ = [
     "real_fake_forwards",
     "score_per_sample",
     "split_points",
+    "squared_gradient_norm",
     "squared_per_sample",
     "stacked_logits_of",
     "unmixed_generator_terms",
@@ -123,6 +127,7 @@ OBJECTIVES: dict[str, type[TermObjective]] = {
     "lsgan": LSGAN,
     "manifold-mixup": ManifoldMixupGAN,
     "cutmix": CutMixGAN,
+    "r3gan": R3GAN,
 }
 
 

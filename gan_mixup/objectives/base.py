@@ -84,6 +84,12 @@ class TrainingObjective(Objective, Protocol):
                        generator_step: bool = False) -> Tensor | None:
         """A term of D's loss (or, with ``generator_step``, G's) that needs G and the noise ``z`` of
         ``fake`` = G(z) (zCR); ``None`` where there is none, as for every objective alone."""
+    def state_dict(self) -> dict[str, Any]:
+        """What the objective carries from step to step (LeCam's moving averages), for a checkpoint;
+        empty for a stateless one. Random streams are not in it: the trainer saves its generators."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``'s value."""
 
 
 def options_of(objective: type) -> tuple[str, ...]:
@@ -115,6 +121,11 @@ class Term:
     nothing to the loss: it only joins D's forward, so that a BatchNorm D normalises by the batch
     statistics it was trained with.
 
+    A relativistic term (``against``, e.g. ``"fake"``) compares D's logit on each of its samples with
+    D's logit on the paired sample of the term of that role in the same loss: its per-sample loss is
+    ``per_sample(D(x) − D(x_against), target)``, both logits carrying gradient, and the term it is
+    measured against adds nothing to the loss by itself (it joins a forward, as a context term does).
+
     Example (the ERM D loss on one run's batches, real and fake in one forward):
         >>> real, fake = torch.randn(4, 2), torch.randn(4, 2)
         >>> [[Term(real, torch.ones(4), role="real"), Term(fake, torch.zeros(4), role="fake")]]  # doctest: +ELLIPSIS
@@ -130,6 +141,7 @@ class Term:
     # How D reads ``x``: ``None`` calls D itself; else ``through(D)`` is the callable run on ``x``
     # (manifold mixup reads a real–fake pair and mixes it inside D). The terms of one forward share it.
     through: Callable[[Discriminator], Discriminator] | None = None
+    against: str | None = None  # the role of a term whose logits, sample by sample, this one's are measured against
 
 
 Forward = list[Term]  # the terms D sees in one forward (their inputs concatenated)
@@ -186,6 +198,15 @@ class TermObjective:
                        generator_step: bool = False) -> Tensor | None:
         """No term needs G or its noise: those are regularizers' (zCR, ``with_regularizers``)."""
         return None
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing: the built-in objectives carry no state between steps (their randomness is the
+        caller's generator, which the trainer saves)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore; a non-empty ``state`` is another objective's and an error."""
+        if state:
+            raise ObjectiveError(f"{self.name} carries no state, but was given {', '.join(map(str, state))}")
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
                             members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
@@ -268,7 +289,8 @@ def _member(term: Term, k: int) -> Term:
     def part(t: Tensor | None) -> Tensor | None:
         return None if t is None else t[k]
 
-    return Term(term.x[k], part(term.target), term.weight, term.per_sample, term.role, part(term.share), term.through)
+    return Term(term.x[k], part(term.target), term.weight, term.per_sample, term.role, part(term.share), term.through,
+                term.against)
 
 
 def _forward(D: Callable[[Tensor], Tensor], forward: Forward, lead: int) -> list[Tensor]:
@@ -287,12 +309,21 @@ def _forward(D: Callable[[Tensor], Tensor], forward: Forward, lead: int) -> list
 
 
 def _reduce(forwards: list[Forward], logits: list[list[Tensor]], lead: int) -> Tensor:
-    """Σ weight · mean(per_sample(logits, target)) over the terms that are not context."""
+    """Σ weight · mean(per_sample(logits, target)) over the terms that are not context, nor a term
+    another one is measured against (whose logits are subtracted from that one's, sample by sample)."""
+    partners = {term.against for forward in forwards for term in forward if term.against is not None}
+    by_role = _logits_by_role(forwards, logits, partners) if partners else {}
     loss: Tensor | None = None
     for forward, outs in zip(forwards, logits):
         for term, out in zip(forward, outs):
-            if term.role == "context":
+            if term.role == "context" or term.role in partners:
                 continue
+            if term.against is not None:
+                other = by_role[term.against]
+                if other.shape != out.shape:  # a silent broadcast would pair every sample with every other
+                    raise ObjectiveError(f"a relativistic term pairs its samples with the {term.against} term's: equal "
+                                         f"batch sizes needed, got {tuple(out.shape)} and {tuple(other.shape)}")
+                out = out - other
             per_sample = term.per_sample(out, term.target)
             value = per_sample.mean() if lead == 0 else per_sample.mean(lead)
             if term.weight != 1.0:
@@ -300,6 +331,16 @@ def _reduce(forwards: list[Forward], logits: list[list[Tensor]], lead: int) -> T
             loss = value if loss is None else loss + value
     assert loss is not None, "a loss needs at least one term that is not context"
     return loss
+
+
+def _logits_by_role(forwards: list[Forward], logits: list[list[Tensor]], roles: set[str]) -> dict[str, Tensor]:
+    """The logits of the terms of ``roles`` (each role one term), for the relativistic terms."""
+    found = {term.role: out for forward, outs in zip(forwards, logits) for term, out in zip(forward, outs)
+             if term.role in roles}
+    missing = sorted(roles - set(found))
+    if missing:
+        raise ObjectiveError(f"a relativistic term is measured against a term of role {missing[0]!r}, which the loss lacks")
+    return found
 
 
 def stacked_logits_of(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -346,8 +387,8 @@ def check_floating(*batches: Tensor) -> None:
     """
     for x in batches:
         if not (isinstance(x, Tensor) and x.is_floating_point()):
-            kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
-            raise ObjectiveError(f"the discriminator's inputs must be floating point tensors, got {kind}: convert "
+            got = x.dtype if isinstance(x, Tensor) else type(x).__name__
+            raise ObjectiveError(f"the discriminator's inputs must be floating point tensors, got {got}: convert "
                                  "the batches with .float() (images as uint8: scale them to [-1, 1] first)")
 
 

@@ -152,7 +152,7 @@ class MixupGAN(TermObjective):
         self.mix_real_real = float(mix_real_real)
         self.alpha = float(alpha)
         self.per_sample = per_sample
-        self.generator_loss_kind = generator_loss
+        self.generator_loss_form = generator_loss
         self.lambda_distribution = lambda_distribution
         self.pairing = pairing
         self.generator = generator
@@ -273,13 +273,13 @@ class MixupGAN(TermObjective):
         statistics of the D steps, which saw the mixed batches), D runs on the fakes alone, at
         ERM's cost."""
         lead = 0 if members is None else 1
-        kind = self.generator_loss_kind
-        if kind in ("non-saturating", "saturating") and real is not None \
+        form = self.generator_loss_form
+        if form in ("non-saturating", "saturating") and real is not None \
                 and self.separate_forwards is not True and batch_statistics:
-            (fake_term,), = unmixed_generator_terms(real, fake, kind, separate, lead)
+            (fake_term,), = unmixed_generator_terms(real, fake, form, separate, lead)
             return [[Term(real, None, role="context"), fake_term]]
-        if kind != "mixed":
-            return unmixed_generator_terms(real, fake, kind, separate, lead)
+        if form != "mixed":
+            return unmixed_generator_terms(real, fake, form, separate, lead)
         if real is None:
             raise ObjectiveError("the mixed generator loss needs the real batch: generator_loss(D, fake, real)")
         mixed, target = self._mixed(real, fake, members)
@@ -287,7 +287,7 @@ class MixupGAN(TermObjective):
 
     def __repr__(self) -> str:
         return (
-            f"MixupGAN(alpha={self.alpha}, per_sample={self.per_sample}, generator_loss={self.generator_loss_kind!r}, "
+            f"MixupGAN(alpha={self.alpha}, per_sample={self.per_sample}, generator_loss={self.generator_loss_form!r}, "
             f"lambda_distribution={self.lambda_distribution!r}, pairing={self.pairing!r}"
             + (f", mix_fake_fake={self.mix_fake_fake}" if self.mix_fake_fake else "")
             + (f", mix_real_real={self.mix_real_real}" if self.mix_real_real else "") + ")"

@@ -55,7 +55,7 @@ class StandardGAN(TermObjective):
 
     def __init__(self, generator_loss: str = "non-saturating", separate_forwards: bool | None = None) -> None:
         self.options = StandardOptions(generator_loss)
-        self.generator_loss_kind = generator_loss
+        self.generator_loss_form = generator_loss
         self.separate_forwards = separate_forwards  # None: two forwards exactly when D has BatchNorm in training mode
         self.last_stats = StepStats()
 
@@ -68,23 +68,23 @@ class StandardGAN(TermObjective):
 
     def generator_terms(self, real: Tensor | None, fake: Tensor, *, separate: bool, batch_statistics: bool,
                         members: Sequence[Any] | None = None) -> list[Forward]:
-        return unmixed_generator_terms(real, fake, self.generator_loss_kind, separate, lead=0 if members is None else 1)
+        return unmixed_generator_terms(real, fake, self.generator_loss_form, separate, lead=0 if members is None else 1)
 
     def __repr__(self) -> str:
-        return f"StandardGAN(generator_loss={self.generator_loss_kind!r})"
+        return f"StandardGAN(generator_loss={self.generator_loss_form!r})"
 
 
-def unmixed_generator_terms(real: Tensor | None, fake: Tensor, kind: str, separate: bool, lead: int = 0) -> list[Forward]:
+def unmixed_generator_terms(real: Tensor | None, fake: Tensor, form: str, separate: bool, lead: int = 0) -> list[Forward]:
     """The unmixed generator losses shared by StandardGAN and MixupGAN, as terms.
 
     ``non-saturating``: ``BCE(D(fake), 1)``; ``saturating``: ``-BCE(D(fake), 0)``; ``minimax``: minus
     the mean BCE over real ∪ fake (``-(BCE(D(real), 1) + BCE(D(fake), 0)) / 2``; needs ``real``).
     """
-    if kind == "non-saturating":
+    if form == "non-saturating":
         return [[Term(fake, ones_like_batch(fake, lead), role="fake")]]
-    if kind == "saturating":
+    if form == "saturating":
         return [[Term(fake, ones_like_batch(fake, lead, 0.0), -1.0, role="fake")]]
-    if kind == "minimax":
+    if form == "minimax":
         if real is None:
             raise ObjectiveError("the minimax generator loss needs the real batch: generator_loss(D, fake, real)")
         if real.shape[lead] != fake.shape[lead]:
@@ -92,4 +92,4 @@ def unmixed_generator_terms(real: Tensor | None, fake: Tensor, kind: str, separa
                                  f"got {real.shape[lead]} and {fake.shape[lead]}")
         return real_fake_forwards(Term(real, ones_like_batch(real, lead), -0.5, role="real"),
                                   Term(fake, ones_like_batch(fake, lead, 0.0), -0.5, role="fake"), separate)
-    raise ObjectiveError(f"unknown generator loss {kind!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")
+    raise ObjectiveError(f"unknown generator loss {form!r}; choose one of: {', '.join(GENERATOR_LOSSES)}")

@@ -82,7 +82,7 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
 
 def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
     """D's input-gradient norm at fake, real and mixed points against iteration: one column per
-    kind of point, one row per dataset, one line per setting (median over seeds, band min–max)."""
+    sort of point, one row per dataset, one line per setting (median over seeds, band min–max)."""
     datasets = list(dict.fromkeys(s.dataset for s in summaries))
     wheres = ("d_grad_fake", "d_grad_real", "d_grad_mixed")
     fig, axes = panel_grid(len(datasets), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45)

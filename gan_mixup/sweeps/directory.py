@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError
-from gan_mixup.collection import MEMBERS_KEY
+from gan_mixup.collection import MEMBERS_KEY, manifest_dir_type
 from gan_mixup.rundir import MANIFEST_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, load_checkpoint, read_records, snapshot_path
 
 
@@ -84,8 +84,8 @@ def read_sweep(out_dir: str | Path) -> dict[str, dict[str, Any]]:
     if not isinstance(info, dict):
         raise DamagedManifestError(f"{out_dir / MANIFEST_FILE} is damaged (not a JSON object); restore it, or continue "
                                    "in another --out")
-    if info.get("kind") != "sweep":
-        raise SweepError(f"{out_dir} is a {info.get('kind', 'compare')} directory, not a sweep")
+    if manifest_dir_type(info) != "sweep":
+        raise SweepError(f"{out_dir} is a {manifest_dir_type(info)} directory, not a sweep")
     members = info.get(MEMBERS_KEY, {})
     if not isinstance(members, dict):
         raise DamagedManifestError(f"{out_dir / MANIFEST_FILE} is damaged: its \"{MEMBERS_KEY}\" is a "

@@ -53,12 +53,28 @@ class SweepResult:
 
     def counts(self) -> dict[str, int]:
         """Runs per status, the reason left out: ``{"done": 3, "failed": 1}``, sorted by status."""
-        kinds = [status.split(":")[0] for status in self.statuses.values()]
-        return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+        plain = [status.split(":")[0] for status in self.statuses.values()]
+        return {status: plain.count(status) for status in sorted(set(plain))}
 
     def failures(self) -> list[tuple[str, str]]:
         """``(member name, reason)`` of each run that failed, in the sweep's order."""
         return [(name, status.partition(": ")[2]) for name, status in self.statuses.items() if status.startswith("failed")]
+
+    def summary(self) -> str:
+        """Runs per status in one line: ``runs: 1 diverged, 2 done, 1 failed``."""
+        return "runs: " + ", ".join(f"{n} {status}" for status, n in self.counts().items())
+
+    def still_training(self) -> bool:
+        """Whether some runs are left on a cluster: submitted, running, or stopped by their time limit."""
+        return any(self.counts().get(status) for status in ("submitted", "running", "interrupted"))
+
+    def failure_message(self) -> str | None:
+        """One line on the runs that failed (up to three names and the first reason), ``None`` when none did."""
+        failed = self.failures()
+        if not failed:
+            return None
+        names = f" ({', '.join(n for n, _ in failed[:3])}{', ...' if len(failed) > 3 else ''})" if len(failed) > 1 else ""
+        return f"{len(failed)} of {len(self.statuses)} runs failed{names}; the first, {failed[0][0]}: {failed[0][1]}"
 
 
 def run_sweep(
@@ -123,7 +139,7 @@ def run_sweep(
         if resume:
             members = _join_existing_settings(out_dir, members)
         on_disk = _check_resume(out_dir, members) if resume else {}
-        prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, kind="sweep",
+        prepare_collection(out_dir, [m.name for m in members], overwrite=overwrite, resume=resume, dir_type="sweep",
                             members={m.name: _description(m) for m in members})
         statuses: dict[str, str] = {}
         todo = []

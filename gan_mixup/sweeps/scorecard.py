@@ -87,7 +87,7 @@ def collect_results(out_dir: str | Path, *, recompute: bool = False) -> list[dic
         total = _modes_total(run_dir, snapshots)
         status = member_status(run_dir, info["iterations"])
         place = {key: info.get(key) for key in ("dataset", "setting", *SETTING_AXES, "seed")}
-        if "regularizers" not in info:  # a manifest of an earlier version: the setting's spec names them
+        if "regularizers" not in info:  # a member described without them (docs/runs.md): its setting's spec names them
             place["regularizers"] = _regularizers_of(str(info.get("setting", "")))
         for record in snapshots:
             row = dict(place)

@@ -96,7 +96,7 @@ class StackedModels:
     from the bias, ``bmm`` adds it last, and which low bits that changes depends on the CPU's GEMM
     kernels (equal bits on an Intel Xeon with AMX up to width 256, not on an AMD EPYC). What the
     lockstep trainer promises rests on neither: a member depends only on its own seed, on one machine
-    kind and thread count. The fused form is 1.2-2.5x faster at the toy sizes.
+    (CPU model) and thread count. The fused form is 1.2-2.5x faster at the toy sizes.
     """
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:

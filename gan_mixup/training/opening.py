@@ -87,7 +87,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, state: RunState, *, resume
             raise RunDirectoryError(f"cannot resume {run_dir}: it is not a gan-mixup run directory (no {CONFIG_FILE})")
         if not (overwrite or resume):
             raise RunDirectoryError(f"{run_dir} already exists; pass --overwrite to replace it or --resume to continue it")
-        if resume and not is_marked(run_dir):  # a run of an earlier version, killed before its first checkpoint
+        if resume and not is_marked(run_dir):  # an unmarked run (docs/runs.md) killed before its first checkpoint
             write_marker(run_dir, "run")
         clear_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

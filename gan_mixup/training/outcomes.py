@@ -61,6 +61,14 @@ class TrainResult:
     checkpoint_seconds: list[float] = field(default_factory=list)
     iterations_trained: int = 0  # by this call: 0 when a resumed run had finished already
 
+    def summary(self, processes: int = 1) -> str:
+        """One line on what this call trained, e.g. ``trained 200 iterations in 3.1 s (64.5 it/s)``;
+        ``processes``: how many trained it together (torchrun)."""
+        if self.iterations_trained == 0 and not self.stopped_early:
+            return f"run already finished at iteration {self.iteration}; nothing trained"
+        return (f"trained {self.iteration} iterations in {self.seconds:.1f} s ({self.iterations_per_second:.1f} it/s)"
+                + (f" on {processes} processes" if processes > 1 else ""))
+
 
 class TrainingSetupError(GanMixupError, TypeError):
     """``train`` was called with something other than a RunConfig, or where autograd is off."""

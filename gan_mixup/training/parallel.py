@@ -29,7 +29,8 @@ def check_sync_batchnorm(config: RunConfig, discriminator: nn.Module, device: to
     if device.type != "cuda":
         raise ConfigError(f"--sync-batchnorm needs CUDA GPUs (torch's SyncBatchNorm runs on GPUs only); this run is "
                           f"on {device.type}, where each process normalises its own share of the batch")
-    double_backward = config.objective == "wgan-gp" or any(spec.split(":")[0] in ("r1", "gp") for spec in config.regularizers)
+    double_backward = config.objective in ("wgan-gp", "r3gan") or any(spec.split(":")[0] in ("r1", "r2", "gp")
+                                                                      for spec in config.regularizers)
     has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
     if double_backward and has_batchnorm:
         raise ConfigError("--sync-batchnorm cannot train a D with BatchNorm under r1, gp or wgan-gp (a gradient of a "

@@ -84,10 +84,12 @@ class RunState:
         return self.fixed_noise.device
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint holds: models, optimisers, iteration, fixed noise, and the RNG streams
+        """What a checkpoint holds: models, optimisers, iteration, fixed noise, every rank's
+        objective state where it keeps one (``objective``: LeCam's moving averages), and the RNG streams
         of every rank (``rank_rng``, gathered on rank 0, ``None`` on the others; ``rng`` is this
         rank's). A collective in a data-parallel run: every rank calls it at the same iteration."""
         rng = {name: g.get_state() for name, g in self.rngs.items()}
+        objective_state = self.objective.state_dict()  # LeCam's moving averages; empty for most
         return {
             "iteration": self.iteration,
             "config": self.config.to_dict(),
@@ -99,6 +101,8 @@ class RunState:
             "torch_rng": torch.get_rng_state(),
             "fixed_noise": self.fixed_noise,
             **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            # every rank's (each saw its own batches), gathered on rank 0 as the RNG streams are
+            **({"objective": self.world.gather_to_main(objective_state)} if objective_state else {}),
             "world_size": self.world.world_size,
             "rank_rng": self.world.gather_to_main(rng),
         }
@@ -110,13 +114,15 @@ class RunState:
         self.discriminator.load_state_dict(checkpoint["discriminator"])
         self.opt_g.load_state_dict(checkpoint["opt_g"])
         self.opt_d.load_state_dict(checkpoint["opt_d"])
-        # Every rank's streams are in "rank_rng"; checkpoints of one process before it was written have "rng" alone.
+        # Every rank's streams are in "rank_rng"; a checkpoint without it holds one process's in "rng" (docs/runs.md).
         rng_states = checkpoint["rank_rng"][self.world.rank] if checkpoint.get("rank_rng") else checkpoint["rng"]
         for name, rng_state in rng_states.items():
             self.rngs[name].set_state(rng_state)
         self.fixed_noise.copy_(checkpoint["fixed_noise"])
         if self.ema is not None:
             self.ema.load_state_dict(checkpoint["ema"])
+        objective_states = checkpoint.get("objective")
+        self.objective.load_state_dict(objective_states[self.world.rank] if objective_states else {})
         self.iteration = int(checkpoint["iteration"])
         torch.set_rng_state(checkpoint["torch_rng"])
 
@@ -173,7 +179,7 @@ def build_state(config: RunConfig, world: World = SINGLE_PROCESS) -> RunState:
     rngs = {name: torch.Generator(device).manual_seed(int(s)) for name, s in zip(("data", "noise", "objective"), seeds[1:4])}
     fixed = torch.Generator(device).manual_seed(int(seeds[4]))
     fixed_noise = torch.randn(config.fixed_samples, config.latent_dim, generator=fixed, device=device)
-    # Drawn after the fixed noise from the same stream, so adding it changed no earlier run.
+    # Drawn after the fixed noise from the same stream, so the fixed noise is the same with or without it.
     metric_noise = (torch.randn(config.metric_samples, config.latent_dim, generator=fixed, device=device)
                     if config.metric_samples else None)
     state = RunState(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from gan_mixup.collection import MEMBERS_KEY, read_manifest
+from gan_mixup.collection import MEMBERS_KEY, manifest_dir_type, read_manifest
 from gan_mixup.errors import GanMixupError
 from gan_mixup.rundir import (
     CONFIG_FILE, MANIFEST_FILE, REFERENCE_FILE, ROBUSTNESS_MD_FILE, SCORECARD_MD_FILE, SNAPSHOT_DIR, RunDirectoryError,
@@ -72,9 +72,9 @@ def collect_runs(paths: Sequence[str | Path]) -> Collection:
         for run in runs:
             if labels.count(run.label) > 1:
                 run.label = f"{run.run_dir.parent.name}/{run.label}"
-    kinds = {part.dir_type for part in parts}
-    kind = kinds.pop() if len(kinds) == 1 and len(parts) == 1 else "several"
-    return Collection(kind, runs, tables)
+    dir_types = {part.dir_type for part in parts}
+    dir_type = dir_types.pop() if len(dir_types) == 1 and len(parts) == 1 else "several"
+    return Collection(dir_type, runs, tables)
 
 
 def _collect_one(path: Path) -> Collection:
@@ -95,22 +95,22 @@ def _collection(path: Path) -> Collection:
     if "runs" not in info:
         raise ViewerError(f"{path / MANIFEST_FILE} names no runs to show (it has no \"runs\" object)")
     runs = {str(label): str(sub) for label, sub in info["runs"].items()}
-    kind = str(info.get("kind", "compare"))
+    dir_type = manifest_dir_type(info)
     members = info.get(MEMBERS_KEY, {})
     out = []
     for label, sub in runs.items():
         run_dir = path / sub
-        if kind == "sweep":
+        if dir_type == "sweep":
             description = members.get(label, {})
             group = {k: _text(description[k]) for k in MEMBER_FIELDS if description.get(k) not in (None, "")}
-        elif kind == "figure5":
+        elif dir_type == "figure5":
             dataset, _, objective = label.partition("/")
             group = {"dataset": dataset, "objective": objective}
         else:
             group = {"objective": label}
         out.append(ViewRun(label, run_dir, group))
-    tables = _sweep_tables(path, out) if kind == "sweep" else []
-    return Collection(kind, out, tables)
+    tables = _sweep_tables(path, out) if dir_type == "sweep" else []
+    return Collection(dir_type, out, tables)
 
 
 def _config_group(run_dir: Path) -> dict[str, str]:

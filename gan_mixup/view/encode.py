@@ -111,9 +111,9 @@ def arrows(fake: np.ndarray, grad: np.ndarray | None, extent: float) -> np.ndarr
     direction in 256ths of a turn, shade 0..255 from the log norm); a structured array."""
     from gan_mixup.modalities.toy.draw import QUIVER_ARROWS  # imports matplotlib: heavy
 
-    kind = np.dtype([("i", "<u2"), ("a", "u1"), ("s", "u1")])
+    arrow = np.dtype([("i", "<u2"), ("a", "u1"), ("s", "u1")])
     if grad is None:
-        return np.zeros(0, kind)
+        return np.zeros(0, arrow)
     fake, grad = np.asarray(fake, dtype=np.float64), np.asarray(grad, dtype=np.float64)
     inside = np.isfinite(grad).all(axis=1) & np.isfinite(fake).all(axis=1)
     inside &= (np.abs(np.nan_to_num(fake)) <= extent).all(axis=1)
@@ -121,7 +121,7 @@ def arrows(fake: np.ndarray, grad: np.ndarray | None, extent: float) -> np.ndarr
     index = index[::max(1, len(index) // QUIVER_ARROWS)]
     g = grad[index]
     norm = np.linalg.norm(g, axis=1)
-    out = np.zeros(len(index), kind)
+    out = np.zeros(len(index), arrow)
     out["i"] = index
     out["a"] = np.rint((np.arctan2(g[:, 1], g[:, 0]) % (2 * np.pi)) / (2 * np.pi) * 256).astype(int) % 256
     # the GIF's shade: mid-grey at a norm of 0.01 or less to black at 1000 or more

@@ -83,7 +83,7 @@ def build(collection: Collection, *, max_frames: int | None, title: str) -> tupl
     axis = sorted({it for s in summaries for it in s["iterations"]})
     fields = [f for f in dict.fromkeys(k for r in runs for k in r.group)
               if len({r.group.get(f) for r in runs}) > 1]
-    index = {"title": title, "kind": collection.dir_type, "axis": axis, "runs": summaries, "fields": fields,
+    index = {"title": title, "dir_type": collection.dir_type, "axis": axis, "runs": summaries, "fields": fields,
              "max_shown": MAX_SHOWN, "shown": default_shown(collection), "metrics": curve_metrics(),
              "tables": [{"title": t.title, "header": t.header, "rows": t.rows, "runs": t.runs} for t in collection.tables]}
     return index, files

@@ -4,10 +4,10 @@ final weight must stay byte-identical while the code around them is restructured
 ``python tests/golden/golden_runs.py record`` trains them and writes ``digests.json`` beside this file
 (a SHA-256 per record, per snapshot array and per weight tensor) under the machine they were recorded
 on: the CPU, its vector extensions, thread count and torch version. Bit-exact floating point holds
-only on one such machine kind, so the file keeps one set of digests per kind and recording on a new
-kind adds its set beside the others. ``tests/test_golden.py`` trains the runs again and compares with
-the set of the kind it runs on, and skips, naming the kinds it knows, anywhere else: record there
-from the commit the other kinds' digests came from, then run the test on later commits.
+only on one such machine, so the file keeps one set of digests per machine and recording on a new
+one adds its set beside the others. ``tests/test_golden.py`` trains the runs again and compares with
+the set of the machine it runs on, and skips, naming the machines it knows, anywhere else: record
+there from the commit the other machines' digests came from, then run the test on later commits.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ import torch
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DIGESTS = HERE / "digests.json"
+SETS_KEY = "machine_sets"  # digests.json: {"machine_sets": [{"machine": ..., "commit": ..., "runs": ...}, ...]}
+_EARLIER_SETS_KEY = "kinds"  # the same list, as files of earlier commits name it: still read
 THREADS = 1  # the suite's thread count (tests/conftest.py)
 
 TOY = dict(hidden=32, iterations=24, batch_size=32, d_steps=2, snapshot_frames=4, fixed_samples=100, grid_size=12,
@@ -149,33 +151,37 @@ def train_and_digest(name: str, out_dir: Path) -> dict[str, str]:
     return digests
 
 
-def recorded_kinds() -> list[dict[str, Any]]:
-    """The recorded sets, one per machine kind: ``{"machine": ..., "commit": ..., "runs": ...}``."""
-    return json.loads(DIGESTS.read_text())["kinds"] if DIGESTS.exists() else []
+def machine_sets() -> list[dict[str, Any]]:
+    """The recorded sets, one per machine: ``{"machine": ..., "commit": ..., "runs": ...}``."""
+    if not DIGESTS.exists():
+        return []
+    stored = json.loads(DIGESTS.read_text())
+    return stored[SETS_KEY] if SETS_KEY in stored else stored[_EARLIER_SETS_KEY]
 
 
 def recorded_here() -> dict[str, Any] | None:
-    """The set recorded on this machine's kind, or ``None``."""
+    """The set recorded on this machine, or ``None``."""
     here = machine()
-    return next((kind for kind in recorded_kinds() if kind["machine"] == here), None)
+    return next((machine_set for machine_set in machine_sets() if machine_set["machine"] == here), None)
 
 
-def describe(kind: dict[str, Any]) -> str:
-    return f"{kind['cpu']} ({kind['capability']}, {kind['threads']} thread(s), torch {kind['torch']}, {kind['machine']})"
+def describe(info: dict[str, Any]) -> str:
+    """One machine of ``machine()`` in words."""
+    return f"{info['cpu']} ({info['capability']}, {info['threads']} thread(s), torch {info['torch']}, {info['machine']})"
 
 
 def record(out_dir: Path) -> None:
-    """Train every golden run here and store its digests as this machine kind's set, keeping the others'."""
+    """Train every golden run here and store its digests as this machine's set, keeping the others'."""
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     runs = {name: train_and_digest(name, out_dir) for name in golden_trainers()}
-    kinds = [kind for kind in recorded_kinds() if kind["machine"] != machine()]
-    kinds.append({"machine": machine(), "commit": commit, "runs": runs})
-    kinds.sort(key=lambda kind: describe(kind["machine"]))
+    sets = [machine_set for machine_set in machine_sets() if machine_set["machine"] != machine()]
+    sets.append({"machine": machine(), "commit": commit, "runs": runs})
+    sets.sort(key=lambda machine_set: describe(machine_set["machine"]))
     tmp = DIGESTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"kinds": kinds}, indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps({SETS_KEY: sets}, indent=1, sort_keys=True) + "\n")
     tmp.replace(DIGESTS)
     print(f"recorded {sum(len(v) for v in runs.values())} digests of {len(runs)} golden runs for "
-          f"{describe(machine())} from {commit[:10]} in {DIGESTS} ({len(kinds)} kind(s) known)")
+          f"{describe(machine())} from {commit[:10]} in {DIGESTS} ({len(sets)} machine(s) known)")
 
 
 if __name__ == "__main__":

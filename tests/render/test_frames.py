@@ -1,6 +1,6 @@
 """render.py: frames, GIFs, comparisons and Figure 5, drawn from run directories on disk.
 
-Two kinds of runs: tiny trained runs (``gan_mixup.train``, 40 iterations, hidden 16), and synthetic
+Two sorts of runs: tiny trained runs (``gan_mixup.train``, 40 iterations, hidden 16), and synthetic
 run directories written with ``gan_mixup.rundir`` when a test needs iterations a tiny run does
 not reach (the paper's 100, 1000, ...) or samples no training would give (NaN, far outside).
 """
@@ -369,9 +369,9 @@ def test_a_failed_gif_write_keeps_the_old_gif_and_leaves_no_temporary_file(run_c
     assert not (run_copy / ".render.lock").exists()
 
 
-def _collection(path: Path, kind: str, members: dict[str, str]) -> Path:
+def _collection(path: Path, dir_type: str, members: dict[str, str]) -> Path:
     path.mkdir()
-    (path / "runs.json").write_text(json.dumps({"kind": kind, "runs": members}))
+    (path / "runs.json").write_text(json.dumps({"dir_type": dir_type, "runs": members}))
     return path
 
 
@@ -398,7 +398,7 @@ def test_a_compare_folder_with_nothing_to_render_is_one_error(tmp_path: Path) ->
         with pytest.raises(NothingToRenderError, match="no run of .* has a snapshot") as info:
             render_any(folder)
     assert "erm" in str(info.value) and "\n" not in str(info.value)
-    (folder / "runs.json").write_text('{"kind": "compare", "runs": ')
+    (folder / "runs.json").write_text('{"dir_type": "compare", "runs": ')
     with pytest.raises(RenderError, match="runs.json is damaged"):
         render_any(folder)
 

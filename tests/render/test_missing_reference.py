@@ -24,10 +24,10 @@ def gan_mixup(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("kind", sorted(RUNS))
-def test_render_without_the_reference_names_it_and_resume_writes_it_again(tmp_path, kind):
+@pytest.mark.parametrize("command", sorted(RUNS))
+def test_render_without_the_reference_names_it_and_resume_writes_it_again(tmp_path, command):
     run = tmp_path / "run"
-    trained = gan_mixup(*RUNS[kind], "--no-render", "--no-progress", "--out", run)
+    trained = gan_mixup(*RUNS[command], "--no-render", "--no-progress", "--out", run)
     assert trained.returncode == 0, trained.stderr
     reference = run / "snapshots" / "reference.npz"
     with np.load(reference) as data:
@@ -35,10 +35,10 @@ def test_render_without_the_reference_names_it_and_resume_writes_it_again(tmp_pa
     reference.unlink()
 
     done = gan_mixup("render", run)
-    line = one_error_line(done.returncode, done.stderr, "reference.npz is missing", f"gan-mixup {kind} --resume")
+    line = one_error_line(done.returncode, done.stderr, "reference.npz is missing", f"gan-mixup {command} --resume")
     assert "has no snapshots" not in line and str(run) in line
 
-    resumed = gan_mixup(kind, "--resume", "--out", run, "--no-render", "--no-progress")
+    resumed = gan_mixup(command, "--resume", "--out", run, "--no-render", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     with np.load(reference) as data:
         assert sorted(data.files) == sorted(before)

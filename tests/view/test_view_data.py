@@ -51,7 +51,7 @@ def test_events_use_the_scorecard_rules():
 def test_a_compare_folder_gives_its_runs_their_frames_curves_and_status(tmp_path):
     out = erm_vs_mixup(tmp_path / "cmp")
     index, files = build(collect_runs([out]), max_frames=None, title="t")
-    assert index["kind"] == "compare" and index["axis"] == list(ITERATIONS)
+    assert index["dir_type"] == "compare" and index["axis"] == list(ITERATIONS)
     erm, mixup = index["runs"]
     assert (erm["label"], erm["status"], mixup["status"]) == ("erm", "diverged", "")
     assert any(e["event"] == "diverged" and e["iteration"] == 100 for e in erm["events"])

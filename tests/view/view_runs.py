@@ -63,9 +63,9 @@ def images_run(run_dir: Path, *, seed: int = 0, iterations: tuple[int, ...] = IT
     return run_dir
 
 
-def collection(out: Path, kind: str, runs: dict[str, Path], members: dict[str, dict] | None = None) -> Path:
+def collection(out: Path, dir_type: str, runs: dict[str, Path], members: dict[str, dict] | None = None) -> Path:
     """A compare / figure5 / sweep folder naming ``runs`` (label -> member folder inside ``out``)."""
-    info: dict = {"kind": kind, "runs": {label: path.name for label, path in runs.items()}}
+    info: dict = {"dir_type": dir_type, "runs": {label: path.name for label, path in runs.items()}}
     if members is not None:
         info["members"] = members
     (out / MANIFEST_FILE).write_text(json.dumps(info))

@@ -538,8 +538,8 @@
     });
   }
 
-  function eventColour(kind) {
-    return {diverged: '#d62728', collapsed: '#9467bd', covered: '#2ca02c', skipped: '#ff7f0e'}[kind] || '#555';
+  function eventColour(event) {
+    return {diverged: '#d62728', collapsed: '#9467bd', covered: '#2ca02c', skipped: '#ff7f0e'}[event] || '#555';
   }
 
   function drawEvents() {
