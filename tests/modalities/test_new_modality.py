@@ -1,8 +1,11 @@
-"""What adding a modality touches: its spec (``ModalitySpec``), its three behaviour modules, one registry
-line and one metric registration per metric it records. A tiny 1-D signals modality, written here (this
-module is its training, drawing and measuring module) and registered with ``register``, trains,
-records, resumes, renders and scores through the package unchanged. And the package itself asks the
-modality, never tests for one by name, outside the modalities."""
+"""What adding a modality touches. Inside the package: a new package gan_mixup/modalities/<name>/ (spec.py
+with its ``ModalitySpec``, training.py, draw.py, metrics.py), one line in ``REGISTRY``
+(gan_mixup/modalities/__init__.py) and a ``Metric`` row per metric it records (metric_registry.py);
+optionally its pictures in the browser viewer (view/encode.py ``PICTURES``) and a subcommand (cli.py).
+From outside, as here: a spec, one module doing its three jobs (this one), ``register`` and
+``register_metric``. The signals modality written here trains, records, resumes, renders and scores
+through the package unchanged. And the package itself asks the modality, never tests for one by
+name, outside the modalities."""
 from __future__ import annotations
 
 import re
