@@ -310,10 +310,6 @@ class RunConfig:
             raise ConfigError(problem)
 
     def _validate_objective_options(self) -> None:
-        modalities = OBJECTIVES[self.objective].modalities
-        if modalities is not None and self.modality not in modalities:
-            raise ConfigError(f"objective {self.objective!r} trains on {' and '.join(modalities)} datasets only, "
-                              f"not {self.dataset!r}")
         if not self.objective_options:
             return
         accepted = options_of(OBJECTIVES[self.objective])

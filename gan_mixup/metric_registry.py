@@ -106,7 +106,8 @@ def computed_metrics(modality: str, fake: Any, real: Any) -> dict[str, float]:
 
 
 _MODES = {"toy": "modes covered (3σ)"}
-# The built-in metrics, in results.csv's order: the toy modality's, what images add, D's gradients.
+# The built-in metrics, in results.csv's order: the toy modality's, what images add, D's gradients,
+# D's calibration.
 for _metric in (
     Metric("modes_covered", "modes covered", HIGHER, ("toy", "images"), "{:.0f}", headers=_MODES, of_total=True),
     Metric("modes_total", "modes in the data", None, ("toy", "images"), "{:.0f}", scorecard=False, table=False),
@@ -131,5 +132,9 @@ for _metric in (
     Metric("d_grad_real", "‖∇D‖ at real", None, (), "{:.3g}", header="‖∇D‖ real", scorecard=False),
     Metric("d_grad_fake", "‖∇D‖ at fake", None, (), "{:.3g}", header="‖∇D‖ fake", scorecard=False),
     Metric("d_grad_mixed", "‖∇D‖ at mixed", None, (), "{:.3g}", header="‖∇D‖ mixed", scorecard=False),
+    # The calibration probe (gan_mixup.probes): σ(D) along real-fake segments against the line λ
+    Metric("calibration_gap", "calibration gap |σ(D) − λ|", LOWER, (), "{:.3f}", header="calib. gap"),
+    Metric("calibration_slope_fake", "calibration slope at λ = 0 (fake end)", None, (), "{:.2f}", header="slope λ=0"),
+    Metric("calibration_slope_real", "calibration slope at λ = 1 (real end)", None, (), "{:.2f}", header="slope λ=1"),
 ):
     register_metric(_metric)

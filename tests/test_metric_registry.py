@@ -39,10 +39,11 @@ def origin_metric():
 
 
 def test_the_built_in_registry_keeps_every_file_format_as_it_was():
-    assert RESULT_COLUMNS[-5:] == ("d_grad_real", "d_grad_fake", "d_grad_mixed", "status", "run")
+    assert RESULT_COLUMNS[-8:] == ("d_grad_real", "d_grad_fake", "d_grad_mixed", "calibration_gap",
+                                   "calibration_slope_fake", "calibration_slope_real", "status", "run")
     assert [m.name for m in METRICS.values() if m.scorecard] == [
         "modes_covered", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein", "frechet", "precision", "recall",
-        "density", "coverage"]
+        "density", "coverage", "calibration_gap", "calibration_slope_fake", "calibration_slope_real"]
     assert METRICS["modes_covered"].header_for(["toy", "images"]) == "modes covered (3σ)"
     assert METRICS["modes_covered"].header_for(["images"]) == "modes covered"
 
@@ -71,14 +72,15 @@ def test_a_registered_metric_reaches_results_scorecard_and_the_metrics_table(tmp
     expected = [origin_distance(s.fake, None) for s in read_snapshots(run)]
     assert [float(r["origin_distance"]) for r in rows] == pytest.approx(expected, rel=1e-5)  # CSV keeps 6 digits
     scorecard = (out / "scorecard.md").read_text()
-    assert "| sliced W. | origin dist. | collapsed |" in scorecard
+    assert "| sliced W. | calib. gap | slope λ=0 | slope λ=1 | origin dist. | collapsed |" in scorecard
     assert f"| {expected[-1]:.3f} |" in scorecard
 
     code, stdout, _ = run_cli(["metrics", run])
     assert code == 0
     header, *lines = stdout.splitlines()
     assert header.split() == ["iteration", "modes_covered", "high_quality", "kl_modes", "sliced_wasserstein",
-                              "d_grad_real", "d_grad_fake", "d_grad_mixed", "origin_distance"]
+                              "d_grad_real", "d_grad_fake", "d_grad_mixed", "calibration_gap", "calibration_slope_fake",
+                              "calibration_slope_real", "origin_distance"]
     assert float(lines[-2].split()[-1]) == pytest.approx(expected[-1], rel=1e-3)  # the last snapshot; then the path
     assert metrics_table(evaluate_run(run))[0] == header
 

@@ -16,6 +16,7 @@ from gan_mixup.objectives import (
     MixupGAN,
     ObjectiveError,
     cutmix_masks,
+    cutmix_spans,
     get_objective,
     split_points,
 )
@@ -190,6 +191,71 @@ def test_cutmix_masks_are_u_net_gans_boxes():
     assert masks.shape == (64, 1, 8, 6) and 0 < masks.mean() < 1
 
 
+def test_cutmix_spans_are_blocks_of_round_f_lambda_features_at_a_uniform_start_clipped():
+    masks = cutmix_spans(64, 5, 1.0, _gen(3), torch.device("cpu"), torch.float32)
+    draws = _gen(3)
+    lam = sample_beta(1.0, 64, draws, torch.device("cpu"), torch.float32)
+    start = torch.randint(5, (64,), generator=draws)
+    expected = torch.zeros(64, 5)
+    for i in range(64):
+        expected[i, start[i]:start[i] + round(5 * float(lam[i]))] = 1  # a slice past the end is clipped
+    close(masks, expected)
+    lengths = masks.sum(1)
+    assert {int(n) for n in lengths} == {0, 1, 2, 3, 4, 5}
+    # each row is one block: where it is 1, the ones are consecutive
+    assert all(int(row.diff().abs().sum()) <= 2 and (row.sum() == 0 or row[int(row.argmax()):][:int(row.sum())].all())
+               for row in masks)
+
+
+def test_cutmix_spans_on_two_features_by_hand(monkeypatch):
+    # λ = 0.2 → round(0.4) = 0: nothing pasted. λ = 0.6 → round(1.2) = 1: one coordinate, at s.
+    # λ = 0.9 → round(1.8) = 2: from s = 0 both coordinates, from s = 1 the second only (clipped).
+    import gan_mixup.objectives.mixing as mixing
+
+    lam = torch.tensor([0.2, 0.6, 0.6, 0.9, 0.9])
+    start = torch.tensor([1, 0, 1, 0, 1])
+    expected = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0]])
+    monkeypatch.setattr(mixing, "sample_beta", lambda *args: lam)  # the draws, chosen by hand
+    monkeypatch.setattr(mixing.torch, "randint", lambda *args, **kwargs: start)
+    masks = cutmix_spans(5, 2, 1.0, None, torch.device("cpu"), torch.float32)
+    monkeypatch.undo()
+    close(masks, expected)
+    # D(v) = v₀ + 2·v₁: real (1, 1), fake (−1, −1); the mixes are (−1, −1), (1, −1), (−1, 1), (1, 1), (−1, 1)
+    real, fake = torch.ones(5, 2), -torch.ones(5, 2)
+    mixed = torch.where(masks.bool(), real, fake)
+    close(mixed, torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [-1.0, 1.0]]))
+    targets = torch.tensor([0.0, 0.5, 0.5, 1.0, 0.5])  # the real fraction: 0, ½ or 1 on 2-D points
+    close(masks.mean(1), targets)
+    D = nn.Linear(2, 1)
+    with torch.no_grad():
+        D.weight.copy_(torch.tensor([[1.0, 2.0]])), D.bias.zero_()
+    objective = CutMixGAN(generator=_gen(0))
+    monkeypatch.setattr(objective, "draw_mask", lambda n, shape, device, dtype: masks)  # the draws above
+    bce = F.binary_cross_entropy_with_logits
+    expected_loss = bce(torch.full((5,), 3.0), torch.ones(5)) + bce(torch.full((5,), -3.0), torch.zeros(5)) \
+        + bce(torch.tensor([-3.0, -1.0, 1.0, 3.0, 1.0]), targets)
+    close(objective.discriminator_loss(D, real, fake), expected_loss)
+    close(objective.last_stats.lam_mean, targets.mean())
+
+
+@pytest.mark.parametrize("target", ["area", "fake"])
+def test_cutmix_on_vectors_pastes_real_features_with_the_real_fraction_as_target(target):
+    D = nn.Sequential(nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 1))
+    real, fake = torch.randn(8, 6), torch.randn(8, 6)
+    objective = CutMixGAN(alpha=0.5, target=target, mix_weight=0.5, generator=_gen(4))
+    mask = cutmix_spans(8, 6, 0.5, _gen(4), torch.device("cpu"), torch.float32)
+    mixed, m = CutMixGAN(alpha=0.5, generator=_gen(4)).cut_mix(real, fake)
+    close(m, mask)
+    close(mixed, mask * real + (1 - mask) * fake)
+    area = mask.mean(1)
+    logits = lambda x: D(x).squeeze(1)  # noqa: E731
+    expected = F.binary_cross_entropy_with_logits(logits(real), torch.ones(8)) \
+        + F.binary_cross_entropy_with_logits(logits(fake), torch.zeros(8)) \
+        + 0.5 * F.binary_cross_entropy_with_logits(logits(mixed), area if target == "area" else torch.zeros(8))
+    close(objective.discriminator_loss(D, real, fake), expected)
+    close(objective.last_stats.lam_mean, area.mean())
+
+
 def _flat_d(pixels: int = 16) -> nn.Sequential:
     D = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 1))
     with torch.no_grad():
@@ -243,15 +309,20 @@ def test_cutmix_consistency_on_per_pixel_maps():
     close(objective.generator_loss(D, fake, real), F.binary_cross_entropy_with_logits(on_fake, torch.ones_like(on_fake)))
 
 
-def test_cutmix_refuses_maps_logits_and_points_in_one_line():
+def test_cutmix_refuses_maps_logits_and_other_shapes_in_one_line():
     images = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+    points = torch.randn(4, 2), torch.randn(4, 2)
     cases = [(CutMixGAN(), nn.Conv2d(1, 1, 1), images, "one logit per sample"),  # a map where a logit is expected
              (CutMixGAN(consistency=1.0), _flat_d(), images, "per-pixel maps"),  # a logit where a map is expected
-             (CutMixGAN(), nn.Linear(2, 1), (torch.randn(4, 2), torch.randn(4, 2)), "image batches")]
+             (CutMixGAN(consistency=1.0), nn.Linear(2, 1), points, "per-pixel maps of images"),  # images only
+             (CutMixGAN(), nn.Conv1d(2, 1, 4), (torch.randn(4, 2, 4), torch.randn(4, 2, 4)), r"\(B, F\) or"),
+             (CutMixGAN(), nn.Identity(), (torch.randn(4), torch.randn(4)), r"\(B, C, H, W\)")]
     for objective, D, (real, fake), message in cases:
+        state = objective.generator.get_state() if objective.generator else None
         with pytest.raises(ObjectiveError, match=message) as info:
             objective.discriminator_loss(D, real, fake)
         assert "\n" not in str(info.value)
+        assert state is None or torch.equal(objective.generator.get_state(), state)
 
 
 # ----- mixup's fake–fake and real–real terms ----------------------------------------------------
@@ -300,8 +371,9 @@ def test_mixup_extra_terms_in_lockstep_are_each_members_own():
      lambda: nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))),
     (lambda: CutMixGAN(generator=_gen(0)), (1, 8, 8),
      lambda: nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 4, 1, 0))),
+    (lambda: CutMixGAN(generator=_gen(0)), (2,), lambda: nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))),
     (lambda: MixupGAN(generator=_gen(0), mix_fake_fake=1.0, mix_real_real=1.0), (2,), lambda: nn.Linear(2, 1)),
-], ids=["manifold-mixup", "manifold-fake-min", "cutmix", "mixup-ff-rr"])
+], ids=["manifold-mixup", "manifold-fake-min", "cutmix", "cutmix-points", "mixup-ff-rr"])
 def test_drop_in_a_plain_training_loop(make, shape, D):
     torch.manual_seed(0)
     G, D = nn.Linear(4, int(torch.tensor(shape).prod())), D()
@@ -328,7 +400,8 @@ IMAGES = dict(dataset="digits", image_size=16, hidden=8, latent_dim=8, batch_siz
     {"objective": "mixup", "objective_options": {"mix_fake_fake": 1.0, "mix_real_real": 0.5}},
     {"objective": "cutmix", **IMAGES},
     {"objective": "manifold-mixup", **IMAGES},
-], ids=["manifold-mixup", "manifold-fake-min", "mixup-ff-rr", "cutmix-images", "manifold-mixup-images"])
+    {"objective": "cutmix"},
+], ids=["manifold-mixup", "manifold-fake-min", "mixup-ff-rr", "cutmix-images", "manifold-mixup-images", "cutmix-points"])
 def test_resume_is_bit_identical(changes, tmp_path):
     config = make_tiny_config(iterations=8, checkpoint_every=4, checkpoint_seconds=0, **changes)
     whole = train(config, tmp_path / "whole")
@@ -338,9 +411,9 @@ def test_resume_is_bit_identical(changes, tmp_path):
     assert_state_dicts_equal(halves.discriminator.state_dict(), whole.discriminator.state_dict())
 
 
-def test_lockstep_refuses_manifold_mixup_and_cutmix_in_one_line(tmp_path):
+def test_lockstep_refuses_manifold_mixup_in_one_line(tmp_path):
     assert "stacked D" in batchable(make_tiny_config(objective="manifold-mixup"))
-    assert "one at a time" in batchable(make_tiny_config(objective="cutmix", **IMAGES))
+    assert "one at a time" in batchable(make_tiny_config(objective="cutmix", **IMAGES))  # images' own reason
     with pytest.raises(BatchingError, match="manifold-mixup splits D"):
         train_batched([make_tiny_config(objective="manifold-mixup", seed=s) for s in (0, 1)],
                       [tmp_path / "a", tmp_path / "b"])
@@ -358,6 +431,34 @@ def test_a_batched_sweep_trains_manifold_mixup_one_run_at_a_time():
     assert jobs == [["manifold-mixup"], ["manifold-mixup"], ["erm", "erm"]]
 
 
+def test_cutmix_in_lockstep_each_member_draws_its_own_masks():
+    D = nn.Linear(3, 1)  # maps (N, B, 3) to (N, B, 1): a stacked D without per-member weights
+    real, fake = torch.randn(3, 8, 3), torch.randn(3, 8, 3)
+    members = [CutMixGAN(alpha=0.5, generator=_gen(s)) for s in range(3)]
+    stacked = members[0].stacked_losses(D, members, real, fake)
+    alone = [CutMixGAN(alpha=0.5, generator=_gen(s)) for s in range(3)]
+    close(stacked, torch.stack([a.discriminator_loss(D, real[s], fake[s]) for s, a in enumerate(alone)]))
+    for member, single in zip(members, alone):
+        close(member.last_stats.lam_mean, single.last_stats.lam_mean)
+        assert torch.equal(member.generator.get_state(), single.generator.get_state())
+    g_stacked = members[0].stacked_losses(D, members, real, fake, generator=True)
+    close(g_stacked, torch.stack([a.generator_loss(D, fake[s], real[s]) for s, a in enumerate(alone)]))
+    with pytest.raises(ObjectiveError, match="not in lockstep"):
+        CutMixGAN(consistency=1.0).stacked_losses(D, [CutMixGAN(consistency=1.0)], real[:1], fake[:1])
+
+
+def test_a_batched_sweep_trains_cutmix_on_points_in_lockstep(tmp_path):
+    from gan_mixup.sweeps import sweep_members
+    from gan_mixup.sweeps.jobs import lockstep_jobs
+
+    configs = [make_tiny_config(objective="cutmix", seed=s) for s in (0, 1)]
+    assert batchable(configs[0]) is None
+    train_batched(configs, [tmp_path / "a", tmp_path / "b"])
+    assert (tmp_path / "b" / "checkpoint.pt").is_file()
+    members = sweep_members({("ring8", ""): make_tiny_config()}, objectives=["cutmix"], alphas=[0.2], seeds=[0, 1])
+    assert [[m.config.seed for m in job] for job in lockstep_jobs(members)] == [[0, 1]]
+
+
 def test_mixup_with_its_extra_terms_trains_in_lockstep(tmp_path):
     configs = [make_tiny_config(objective="mixup", objective_options={"mix_fake_fake": 1.0}, seed=s) for s in (0, 1)]
     assert batchable(configs[0]) is None
@@ -372,14 +473,33 @@ def test_the_command_line_lists_runs_and_refuses_them(tmp_path):
                             "--objective-option", "target=fake-min", "--out", tmp_path / "m"])
     assert code == 0, err
     code, _, err = run_cli(["toy", *TINY_FLAGS, *QUIET, "--objective", "cutmix", "--out", tmp_path / "c"])
-    one_error_line(code, err, "images datasets only")
+    assert code == 0, err
+    code, _, err = run_cli(["toy", *TINY_FLAGS, *QUIET, "--objective", "cutmix", "--objective-option", "consistency=1",
+                            "--out", tmp_path / "cc"])
+    one_error_line(code, err, "per-pixel map")
     code, _, err = run_cli(["toy", *TINY_FLAGS, *QUIET, "--objective", "manifold-mixup",
                             "--objective-option", "target=nonsense", "--out", tmp_path / "n"])
     one_error_line(code, err, "target")
     code, _, err = run_cli(["images", "--dataset", "digits", "--iterations", "2", *QUIET, "--objective", "cutmix",
                             "--objective-option", "consistency=1", "--out", tmp_path / "i"])
     one_error_line(code, err, "per-pixel map")
-    assert not (tmp_path / "n").exists() and not (tmp_path / "i").exists()
+    assert not (tmp_path / "n").exists() and not (tmp_path / "i").exists() and not (tmp_path / "cc").exists()
+
+
+def test_issue_35s_compare_on_the_ring_runs_every_objective(tmp_path):
+    objectives = ["erm", "mixup", "manifold-mixup", "cutmix", "erm+diffaug", "erm+bcr", "r3gan"]
+    flags = [*TINY_FLAGS, "--no-progress"]  # compare renders always: it has no --no-render
+    flags[flags.index("--iterations") + 1] = "20"
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(["compare", "--dataset", "ring8", "--objectives", ",".join(objectives), "--out", out, *flags])
+    assert code == 0, err
+    import json
+
+    runs = json.loads((out / "runs.json").read_text())["runs"]
+    assert list(runs) == objectives
+    for name, folder in runs.items():
+        assert (out / folder / "checkpoint.pt").is_file(), name
+        assert json.loads((out / folder / "config.json").read_text())["iterations"] == 20
 
 
 def test_they_are_registered():
@@ -391,7 +511,8 @@ def test_they_are_registered():
 @pytest.mark.parametrize("name, shape, make_d", [
     ("manifold-mixup", (2,), lambda: nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))),
     ("cutmix", (1, 4, 4), lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 1))),
-], ids=["manifold-mixup", "cutmix"])
+    ("cutmix", (2,), lambda: nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))),
+], ids=["manifold-mixup", "cutmix", "cutmix-points"])
 def test_they_compose_with_every_regularizer(spec, name, shape, make_d):
     from gan_mixup.regularizers import parse_regularizer, with_regularizers
 

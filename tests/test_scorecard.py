@@ -34,9 +34,10 @@ def scorecard(rows):
 
 def test_results_columns_are_the_registered_metrics_in_order_between_the_fixed_ones():
     assert RESULT_COLUMNS == result_columns()
-    assert RESULT_COLUMNS[:len(RESULT_HEAD)][-1] == "iteration" and RESULT_COLUMNS[-5:] == ("d_grad_real", "d_grad_fake",
-                                                                            "d_grad_mixed", "status", "run")
-    metrics = RESULT_COLUMNS[len(RESULT_HEAD):-5]
+    assert RESULT_COLUMNS[:len(RESULT_HEAD)][-1] == "iteration" and RESULT_COLUMNS[-8:] == (
+        "d_grad_real", "d_grad_fake", "d_grad_mixed", "calibration_gap", "calibration_slope_fake", "calibration_slope_real",
+        "status", "run")
+    metrics = RESULT_COLUMNS[len(RESULT_HEAD):-8]
     # the columns earlier versions wrote, in their order: points first, then what images add
     assert metrics[:8] == ("modes_covered", "modes_total", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein",
                            "mean_mode_distance", "outside_frame")

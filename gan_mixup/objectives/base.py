@@ -175,14 +175,12 @@ class TermObjective:
     alone. Subclasses set ``Options`` (the options a user may pass, a dataclass), ``draws_randomness``,
     ``smoothable`` (a real target that label smoothing may lower) and ``reports`` (what ``last_stats``
     carries: ``probabilities`` of D on real and fake, ``lambda``, or nothing) and, where N stacked runs
-    cannot use the objective, ``not_in_lockstep`` (the reason ``sweep --batched`` gives), and where it
-    reads one kind of data only, ``modalities`` (a config for another is refused).
+    cannot use the objective, ``not_in_lockstep`` (the reason ``sweep --batched`` gives).
     """
 
     name: ClassVar[str] = "objective"
     Options: ClassVar[type | None] = None
     not_in_lockstep: ClassVar[str | None] = None  # why N stacked runs cannot use it (``None``: they can)
-    modalities: ClassVar[tuple[str, ...] | None] = None  # the modalities whose batches it reads (``None``: all)
     draws_randomness: ClassVar[bool] = False
     smoothable: ClassVar[bool] = False
     reports: ClassVar[str | None] = None

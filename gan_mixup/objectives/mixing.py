@@ -3,8 +3,9 @@
 ``ManifoldMixupGAN`` (Verma et al., ICML 2019, and their repository's ``gan/mugan.py``) mixes real
 and fake at a randomly chosen layer of D; ``CutMixGAN`` (the CutMix of Yun et al. 2019 as U-Net GAN,
 Schönfeld et al., CVPR 2020, applies it to D) pastes a rectangle of a real image into a fake one.
-Both state their losses as ``Term``s and draw all their randomness from the ``generator`` they are
-given, so they resume bit-identically.
+CutMix on vectors ``(B, F)`` (a block of consecutive features, ``cutmix_spans``) is gan_mixup's
+extension, in neither paper. Both state their losses as ``Term``s and draw all their randomness from
+the ``generator`` they are given, so they resume bit-identically.
 
 Splitting D (manifold mixup): an ``nn.Sequential`` splits between its children; any other module
 may follow the ``Splittable`` protocol. Both of gan_mixup's discriminators are ``nn.Sequential``.
@@ -282,10 +283,42 @@ def cutmix_masks(n: int, height: int, width: int, alpha: float, generator: torch
     return (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1).to(dtype)
 
 
-def _check_images(real: Tensor) -> None:
-    if real.dim() != 4:
-        raise ObjectiveError(f"cutmix pastes a rectangle of one image into another: it needs image batches "
-                             f"(B, C, H, W), got {tuple(real.shape)}")
+def cutmix_spans(n: int, features: int, alpha: float, generator: torch.Generator | None,
+                 device: torch.device, dtype: torch.dtype) -> Tensor:
+    """One block of features per sample, the 1-D analogue of ``cutmix_masks``' box: ``(n, features)``.
+
+    λ ~ Beta(α, α); the block has length L = round(F·λ) (``torch.round``: halves to even) and starts
+    at s uniform over the F features, clipped at the end: features ``[s, min(s + L, F))`` are 1. The
+    fraction pasted is the mask's mean, min(L, F − s)/F: about λ, less where the block is clipped
+    (as the box is at the image's border). Drawn in this order from ``generator``: λ, s.
+
+    Why a block and not a random subset of round(F·λ) coordinates: the box is one interval per
+    spatial axis (rows × columns), so on the one axis a vector has it is one interval; a random
+    subset would be another rule (feature dropout between two samples), not CutMix's. The length
+    rounds rather than floors so that the pasted length is the nearest to F·λ (on 2-D points a floor
+    would paste both coordinates only at λ = 1).
+
+    On 2-D points (F = 2) L ∈ {0, 1, 2}: the mix is the fake point, one coordinate of the real point
+    with the other of the fake, or (L = 2 from s = 0) the real point, so the target is 0, ½ or 1
+    (with λ ~ U(0, 1): probabilities ¼, ⅝, ⅛). D is taught that a point sharing one coordinate with a
+    real sample is half real: an axis-aligned statement about the marginals, off the data's support.
+
+    Example:
+        >>> cutmix_spans(2, 4, 1.0, torch.Generator().manual_seed(0), torch.device("cpu"), torch.float32).shape
+        torch.Size([2, 4])
+    """
+    # λ·F in float32 at least: a half-precision λ would round F·λ to the wrong length for large F.
+    lam = sample_beta(alpha, n, generator, device, torch.promote_types(dtype, torch.float32))
+    start = torch.randint(features, (n,), generator=generator, device=device)
+    end = start + (features * lam).round().long()
+    cols = torch.arange(features, device=device)
+    return ((cols >= start.unsqueeze(1)) & (cols < end.unsqueeze(1))).to(dtype)  # (n, F)
+
+
+def _check_shape(n: int, sample_shape: Sequence[int]) -> None:
+    if len(sample_shape) not in (1, 3):
+        raise ObjectiveError(f"cutmix pastes a block of real features (B, F) or a rectangle of a real image "
+                             f"(B, C, H, W) into a fake one, got a batch of shape {(n, *sample_shape)}")
 
 
 class CutMixGAN(TermObjective):
@@ -304,7 +337,13 @@ class CutMixGAN(TermObjective):
         c · mean((D(x̃) − (M ⊙ D(real) + (1 − M) ⊙ D(fake)))²)
 
     A D returning per-sample logits is refused there with ``ObjectiveError``, and a map is refused
-    where c = 0. Images only: batches must be ``(B, C, H, W)``.
+    where c = 0; the consistency term is for images only.
+
+    Vectors ``(B, F)`` (the toy points) get the same rule on the one axis they have: M is a block of
+    round(F·λ) consecutive features at a uniform start, clipped (``cutmix_spans``). This is
+    gan_mixup's extension, in neither paper; on 2-D points it pastes one coordinate of the real point
+    into the fake (or none, or both), so r is 0, ½ or 1. Any other shape is refused. N stacked runs
+    (a lockstep sweep) each draw their own masks, as they would alone.
 
     Args:
         alpha: the Beta(α, α) parameter of the box's area, α > 0 (1: U-Net GAN's uniform area).
@@ -325,8 +364,6 @@ class CutMixGAN(TermObjective):
     draws_randomness = True
     smoothable = True
     reports = "lambda"
-    modalities = ("images",)
-    not_in_lockstep = "cutmix trains on images, which train one run at a time"
 
     def __init__(self, alpha: float = 1.0, target: str = "area", mix_weight: float = 1.0, consistency: float = 0.0,
                  generator: torch.Generator | None = None, separate_forwards: bool | None = None) -> None:
@@ -339,28 +376,43 @@ class CutMixGAN(TermObjective):
         self.separate_forwards = separate_forwards
         self.last_stats = StepStats()
 
+    def draw_mask(self, n: int, sample_shape: Sequence[int], device: torch.device, dtype: torch.dtype) -> Tensor:
+        """n masks from ``generator`` for samples of ``sample_shape``: ``(n, F)`` blocks for vectors
+        ``(F,)`` (``cutmix_spans``), ``(n, 1, H, W)`` boxes for images ``(C, H, W)`` (``cutmix_masks``)."""
+        _check_shape(n, sample_shape)
+        if len(sample_shape) == 1:
+            return cutmix_spans(n, sample_shape[0], self.alpha, self.generator, device, dtype)
+        return cutmix_masks(n, sample_shape[1], sample_shape[2], self.alpha, self.generator, device, dtype)
+
     def cut_mix(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        """``(x̃, M)``: one box per sample from ``generator``, M of shape ``(B, 1, H, W)``."""
-        _check_images(real)
+        """``(x̃, M)``: one mask per sample from ``generator``, M of shape ``(B, F)`` or ``(B, 1, H, W)``."""
         if real.shape[0] != fake.shape[0]:
-            raise ObjectiveError(f"cutmix pairs real and fake images: equal batch sizes needed, "
+            raise ObjectiveError(f"cutmix pairs real and fake samples: equal batch sizes needed, "
                                  f"got {real.shape[0]} and {fake.shape[0]}")
-        mask = cutmix_masks(real.shape[0], real.shape[2], real.shape[3], self.alpha, self.generator,
-                            real.device, real.dtype)
+        mask = self.draw_mask(real.shape[0], real.shape[1:], real.device, real.dtype)
+        return torch.where(mask.bool(), real, fake), mask
+
+    def _mixed(self, real: Tensor, fake: Tensor, members: Sequence[Any] | None) -> tuple[Tensor, Tensor]:
+        """``cut_mix`` for one run, or for N stacked runs ``(N, B, ...)``, each member drawing its
+        masks from its own generator as it would alone."""
+        if members is None:
+            return self.cut_mix(real, fake)
+        if self.consistency:
+            raise ObjectiveError("cutmix's consistency term compares per-pixel maps one run at a time: not in lockstep")
+        mask = torch.stack([m.draw_mask(real.shape[1], real.shape[2:], real.device, real.dtype) for m in members])
         return torch.where(mask.bool(), real, fake), mask
 
     def discriminator_terms(self, real: Tensor, fake: Tensor, *, separate: bool, batch_statistics: bool,
                             members: Sequence[Any] | None = None, real_target: float | None = None) -> list[Forward]:
-        if members is not None:
-            raise ObjectiveError(self.not_in_lockstep)
-        mixed, mask = self.cut_mix(real, fake)
+        lead = 0 if members is None else 1
+        mixed, mask = self._mixed(real, fake, members)
         t = 1.0 if real_target is None else real_target
-        area = mask.flatten(1).mean(1)
+        area = mask.flatten(lead + 1).mean(lead + 1)
         target = t * area if self.target == "area" else torch.zeros_like(area)
         mixed_term = Term(mixed, target, self.mix_weight, share=area)
         # x̃ rides in the fake forward: BatchNorm then sees fakes with real patches, never real ones.
-        unmixed = real_fake_forwards(Term(real, ones_like_batch(real, 0, t), role="real"),
-                                     Term(fake, ones_like_batch(fake, 0, 0.0), role="fake"), separate)
+        unmixed = real_fake_forwards(Term(real, ones_like_batch(real, lead, t), role="real"),
+                                     Term(fake, ones_like_batch(fake, lead, 0.0), role="fake"), separate)
         unmixed[-1].append(mixed_term)
         return unmixed
 
@@ -374,6 +426,7 @@ class CutMixGAN(TermObjective):
         if self.consistency == 0:
             return super().discriminator_loss(D, real, fake, real_target)
         check_pair(real, fake)
+        _check_map_input(real)
         mixed, mask = self.cut_mix(real, fake)
         t = 1.0 if real_target is None else real_target
         if self._separate(has_batch_statistics(D)):
@@ -402,10 +455,16 @@ class CutMixGAN(TermObjective):
 
 def _map_of(D: Discriminator, x: Tensor) -> Tensor:
     """D's per-pixel map of images ``x`` (B, C, H, W): shape ``(B, 1, H, W)``, else ``ObjectiveError``."""
-    _check_images(x)
+    _check_map_input(x)
     out = D(x)
     expected = (x.shape[0], 1, x.shape[2], x.shape[3])
     if tuple(out.shape) != expected:
         raise ObjectiveError(f"cutmix's consistency term compares D's per-pixel maps: D must return {expected}, "
                              f"but returned {tuple(out.shape)} (one logit per sample: set consistency=0)")
     return out
+
+
+def _check_map_input(x: Tensor) -> None:
+    if x.dim() != 4:
+        raise ObjectiveError(f"cutmix's consistency term compares D's per-pixel maps of images (B, C, H, W), "
+                             f"got a batch of shape {tuple(x.shape)}: set consistency=0")

@@ -417,7 +417,9 @@ def scorecard_markdown(summaries: Sequence[SettingSummary],
              "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
              "when ≥ 1% of the samples are its high-quality samples; *within 10σ* counts the modes with ≥ 1% of the samples "
              "within 10σ (reached, if not hit exactly). ‖∇D‖: mean norm of the gradient of D's logit with respect "
-             "to its input at real, fake and mixed (λ ~ U(0, 1)) points. Runs interrupted before their last iteration "
+             "to its input at real, fake and mixed (λ ~ U(0, 1)) points. *calib. gap*: mean over λ = 0, 0.1, ..., 1 of "
+             "|mean σ(D(λ·real + (1−λ)·fake)) − λ|, D's distance from the line mixup's target draws (the calibration "
+             "probe); *slope λ=0* / *λ=1*: that curve's slope over its first and last step. Runs interrupted before their last iteration "
              "are left out of every column and counted beside the seeds (*+k unfinished*)."
              + (" Below, the same at the paper's iterations the runs reached, each run as it stood then."
                 if by_iteration else ""), ""]

@@ -44,7 +44,7 @@ def base_objective(config: RunConfig, generator: torch.Generator | None) -> Trai
         raise ObjectiveError(f"--generator-loss applies to erm and mixup only, not {config.objective!r}")
     if config.objective == "cutmix" and options.get("consistency", 0):
         raise ObjectiveError("cutmix's consistency term needs a D that returns a per-pixel map (U-Net GAN's); "
-                             "gan-mixup's image D returns one logit per image: use it with your own D and loop")
+                             "gan-mixup's discriminators return one logit per sample: use it with your own D and loop")
     if OBJECTIVES[config.objective].draws_randomness:
         options["generator"] = generator
     options["separate_forwards"] = separate_forwards

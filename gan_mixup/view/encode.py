@@ -230,6 +230,9 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     event_records = records_of(run_dir, "event")
     summary: dict[str, Any] = {"iterations": [], "events": [], "status": "", "error": None, "modality": None}
     data: dict[str, Any] = {"frames": {}, "curves": curves(run_dir, records)}
+    calibration = calibration_curves(records)
+    if calibration:
+        data["calibration"] = calibration
     try:
         reference = read_reference(run_dir)
     except GanMixupError as err:  # missing (not trained yet) or damaged: the panel says which
@@ -359,6 +362,27 @@ def curves(run_dir: Path, snapshot_records: list[dict[str, Any]]) -> dict[str, l
         order = np.argsort(its, kind="stable")
         out[key] = [[its[i] for i in order], [values[i] for i in order]]
     return {k: v for k, v in out.items() if any(x is not None for x in v[1])}
+
+
+def calibration_curves(snapshot_records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The calibration probe's curves (``gan_mixup.probes.calibration_curve``) of the snapshots that
+    recorded one: ``{"lambdas": [...], "iterations": [...], "sigma": [[...] per iteration]}``, the
+    viewer's chart of σ(D) from the fake end to the real end at the shown iteration; None without any.
+
+    Example:
+        >>> calibration_curves([{"iteration": 10, "calibration_curve": [0.5] * 11}])["iterations"]
+        [10]
+    """
+    rows = sorted((r for r in snapshot_records if isinstance(r.get("iteration"), int)
+                   and isinstance(r.get("calibration_curve"), list) and len(r["calibration_curve"]) > 1),
+                  key=lambda r: r["iteration"])
+    if not rows:
+        return None
+    # the probe's grid is even from 0 to 1 (probes.CALIBRATION_LAMBDAS; torch stays out of the viewer)
+    points = len(rows[-1]["calibration_curve"])
+    rows = [r for r in rows if len(r["calibration_curve"]) == points]
+    return {"lambdas": [round(i / (points - 1), 6) for i in range(points)], "iterations": [r["iteration"] for r in rows],
+            "sigma": [[_round(v) for v in r["calibration_curve"]] for r in rows]}
 
 
 def events(records: list[dict[str, Any]], event_records: list[dict[str, Any]],

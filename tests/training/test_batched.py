@@ -64,6 +64,7 @@ def test_batched_members_match_their_single_runs_statistically(tmp_path):
     {"objective": "mixup", "generator_loss": "mixed", "lambda_sampling": "per-batch"},
     {"objective": "mixup", "lambda_distribution": "uniform", "pairing": "shuffled", "generator_loss": "minimax"},
     {"objective": "lsgan"},
+    {"objective": "cutmix"},
 ], ids=lambda f: "-".join(str(v) for v in f.values()))
 def test_batched_first_steps_equal_the_single_steps_up_to_rounding(fields):
     configs = [make_tiny_config(seed=s, **fields) for s in (0, 1)]
@@ -120,6 +121,8 @@ OBJECTIVE_FIELDS = [
     {"objective": "mixup", "generator_loss": "mixed", "lambda_sampling": "per-batch"},
     {"objective": "mixup", "lambda_distribution": "uniform", "pairing": "shuffled", "generator_loss": "minimax"},
     {"objective": "mixup", "lambda_distribution": "uniform", "pairing": "shuffled", "alpha": 0.0},
+    {"objective": "cutmix"},
+    {"objective": "cutmix", "objective_options": {"target": "fake", "mix_weight": 0.5}},
 ]
 
 

@@ -260,3 +260,32 @@ def test_the_charts_follow_the_metric_registry_a_new_metric_included(browser, tm
     assert ["origin_distance", "mean distance to the origin", "lower is better"] in charts
     assert ["sliced_wasserstein", "sliced Wasserstein", "lower is better"] in charts
     assert names.index("modes_covered") < names.index("sliced_wasserstein") < names.index("origin_distance")
+
+
+def test_the_calibration_chart_draws_each_runs_probe_curve_at_the_shown_iteration(browser, tmp_path):
+    from conftest import make_tiny_config
+    from gan_mixup.training import train
+
+    for objective in ("erm", "mixup"):
+        # long enough for ERM's D and mixup's to part, so neither curve hides the other
+        train(make_tiny_config(objective=objective, iterations=300, hidden=32), tmp_path / objective)
+    page = write_viewer([tmp_path / "erm", tmp_path / "mixup"], tmp_path / "viewer")
+    script = """
+        const c = document.querySelector('#curves .chart[data-metric="calibration_curve"]');
+        if (!c) return null;
+        const ctx = c.querySelector('canvas').getContext('2d'), {width, height} = c.querySelector('canvas');
+        const px = ctx.getImageData(0, 0, width, height).data;
+        const near = (i, [r, g, b]) => Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 60;
+        let blue = 0, red = 0;
+        for (let i = 0; i < px.length; i += 4) { blue += near(i, [31, 119, 180]); red += near(i, [214, 39, 40]); }
+        return [c.dataset.cursorIteration, c.dataset.shownIterations, blue, red, c.querySelector('canvas').toDataURL()];"""
+    drawn = {}
+    for fragment, shown in (("", "300,300"), ("#it=10", "10,10")):
+        open_viewer(browser, page, fragment)
+        cursor, iterations, blue, red, drawn[shown] = until(lambda: browser.execute_script(script), "the calibration chart")
+        assert (cursor, iterations) == (shown.split(",")[0], shown)
+        assert red > 20  # mixup's curve, drawn last
+        if shown == "300,300":
+            assert blue > 20  # and ERM's, apart from it by the end
+    assert drawn["300,300"] != drawn["10,10"]  # the chart follows the shown iteration
+    assert console_errors(browser) == []

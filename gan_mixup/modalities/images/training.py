@@ -4,7 +4,8 @@ snapshot records and the reference it is drawn against.
 A snapshot holds G(fixed noise) as uint8 images; at the metric iterations its record holds the
 classifier metrics of G(metric noise) against the reference's real images (and the Inception
 metrics with ``fid_weights``), D's input-gradient summary at 128 real images, 128 fakes and 128
-mixes of them, and at iteration 0 the ceilings real data reaches at this sample size.
+mixes of them, the calibration probe (D along 128 real-fake segments, ``gan_mixup.probes``), and
+at iteration 0 the ceilings real data reaches at this sample size.
 """
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from torch import nn
 from gan_mixup.modalities.images.data import get_image_dataset, images_to_uint8, uint8_to_images
 from gan_mixup.modalities.images.metrics import ceiling_reals, image_sample_metrics, inception_metrics, judge_for
 from gan_mixup.modalities.images.models import channels_last, dcgan_discriminator, dcgan_generator
-from gan_mixup.probes import discriminator_gradient_norms, gradient_summary
+from gan_mixup.probes import (
+    CALIBRATION_PROBE_SAMPLES,
+    calibration_probe,
+    discriminator_gradient_norms,
+    gradient_summary,
+)
 from gan_mixup.rundir import Reference, Snapshot, snapshot_schedule, write_snapshot
 
 # Images (real and fake; as many mixes of them) whose D input gradients a metric snapshot measures:
@@ -78,6 +84,8 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
         real_images = uint8_to_images(real[:probe], device=device)
         fake_images = torch.cat(batches)[:probe].float()
         record.update(gradient_summary(discriminator_gradient_norms(D, real_images, fake_images)))
+        record.update(calibration_probe(G, D, uint8_to_images(real[:CALIBRATION_PROBE_SAMPLES], device=device),
+                                        config.latent_dim, batch_statistics=config.g_step_batchnorm != "running"))
         if state.iteration == 0:
             # The ceiling at this sample size: what real data scores (at 1,000 samples, uniform
             # data shows only ~632 of 1,000 modes), for reading the fake scores against.

@@ -20,8 +20,9 @@ import numpy as np
 
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.metric_registry import computed_metrics
-from gan_mixup.probes import gradient_summary
-from gan_mixup.rundir import SnapshotError, list_snapshots, read_snapshot
+from gan_mixup.modalities.common import recorded_metrics
+from gan_mixup.probes import CALIBRATION_CURVES, CALIBRATION_METRICS, gradient_summary
+from gan_mixup.rundir import METRICS_FILE, SnapshotError, list_snapshots, read_snapshot
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +110,11 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
 
 def evaluate_run(run_dir: Path, reference: Any) -> list[dict[str, Any]]:
     """The metrics of every snapshot of a toy run, recomputed from its snapshot files (a damaged
-    one is left out with a warning)."""
+    one is left out with a warning), with the calibration probe's curves and scalars that training
+    recorded (the probe needs D, which a snapshot does not keep)."""
+    recorded = recorded_metrics(run_dir) if (Path(run_dir) / METRICS_FILE).is_file() else []
+    probe_keys = CALIBRATION_CURVES + CALIBRATION_METRICS
+    calibration = {r["iteration"]: {k: r[k] for k in probe_keys if k in r} for r in recorded}
     rows = []
     for path in list_snapshots(run_dir):
         try:
@@ -119,7 +124,8 @@ def evaluate_run(run_dir: Path, reference: Any) -> list[dict[str, Any]]:
             continue
         rows.append({"iteration": snap.iteration,
                      **sample_metrics(snap.fake, reference.real, reference.modes, reference.std, reference.extent),
-                     **(gradient_summary(snap.d_grad_norms) if snap.d_grad_norms else {})})
+                     **(gradient_summary(snap.d_grad_norms) if snap.d_grad_norms else {}),
+                     **calibration.get(snap.iteration, {})})
     return rows
 
 

@@ -3,8 +3,8 @@ reference it is drawn against.
 
 A snapshot holds G(fixed noise), sigmoid(D) on a grid over the data's extent, and D's input
 gradients at the fakes; its record holds the toy metrics (modes covered, high-quality rate, sliced
-Wasserstein, ...) against the reference's real samples, and the gradient-norm summary at real,
-fake and mixed points (``gan_mixup.probes``).
+Wasserstein, ...) against the reference's real samples, the gradient-norm summary at real,
+fake and mixed points, and the calibration probe (``gan_mixup.probes``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from torch import nn
 
 from gan_mixup.modalities.toy.metrics import sample_metrics
 from gan_mixup.modalities.toy.models import toy_discriminator, toy_generator
-from gan_mixup.probes import gradient_summary, input_gradient_norms, logit_gradients, mixed_points
+from gan_mixup.probes import (
+    calibration_probe,
+    gradient_summary,
+    input_gradient_norms,
+    logit_gradients,
+    mixed_points,
+)
 from gan_mixup.rundir import Reference, Snapshot, write_snapshot
 from toy_data import get_dataset
 
@@ -68,8 +74,10 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
     norms = {"real": input_gradient_norms(D, real).cpu().numpy(),
              "fake": d_grad_fake.norm(dim=1).cpu().numpy(),
              "mixed": input_gradient_norms(D, mixed_points(real, fake_tensor)).cpu().numpy()}
+    # D along real-fake segments: the reference's first reals, G on the probe's own noise
+    calibration = calibration_probe(G, D, real, state.config.latent_dim)
     fake = fake_tensor.cpu().numpy()
     write_snapshot(run_dir, Snapshot(state.iteration, fake, d_grid, d_grad_fake.cpu().numpy(), norms))
     return {"kind": "snapshot", "iteration": state.iteration,
             **sample_metrics(fake, reference.real, reference.modes, reference.std, reference.extent),
-            **gradient_summary(norms)}
+            **gradient_summary(norms), **calibration}

@@ -514,6 +514,7 @@
       canvas.addEventListener('click', hover);
       charts.push({el, canvas, cursor, width});
     });
+    addCalibrationChart(box, ready);
     if (ready.length) {
       const legend = document.createElement('div');
       legend.className = 'legend';
@@ -536,6 +537,60 @@
       c.cursor.style.left = (c.canvas.offsetLeft + xOf(it, c.width)) + 'px';
       c.el.dataset.cursorIteration = String(it);
     });
+    drawCalibration();
+  }
+
+  // The calibration probe (gan_mixup.probes): mean σ(D) along real-fake segments, from λ = 0 (the
+  // fakes) to λ = 1 (the reals), at the shown iteration (each run's last probed snapshot at or before
+  // it), beside the dashed line λ that mixup's target draws. Its gap and end slopes are curves above.
+  let calibration = null;
+  function addCalibrationChart(box, ready) {
+    calibration = null;
+    const ids = ready.filter(id => loaded[id].calibration);
+    if (!ids.length) return;
+    const el = document.createElement('div');
+    el.className = 'chart'; el.dataset.metric = 'calibration_curve';
+    el.innerHTML = '<div class="ctitle"></div><canvas></canvas>';
+    const title = el.querySelector('.ctitle');
+    title.textContent = 'σ(D) from fake (λ = 0) to real (λ = 1), at this iteration';
+    title.title = "the calibration probe; dashed: the line λ, mixup's target";
+    box.appendChild(el);
+    calibration = {el, canvas: el.querySelector('canvas'), ids, width: 250, height: 110};
+  }
+
+  function drawCalibration() {
+    if (!calibration) return;
+    const {el, canvas, ids, width, height} = calibration;
+    const ctx = setupCanvas(canvas, width, height);
+    const it = axis[state.idx];
+    const px = l => 34 + l * (width - 40), py = v => 4 + (1 - v) * (height - 20);
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, width, height);
+    ctx.strokeStyle = '#ccc'; ctx.strokeRect(34, 4, width - 40, height - 20);
+    ctx.fillStyle = '#444'; ctx.font = '9px sans-serif'; ctx.textAlign = 'right';
+    ctx.fillText('1', 32, 10); ctx.fillText('0', 32, height - 16);
+    ctx.textAlign = 'center';
+    [0, 0.5, 1].forEach(l => ctx.fillText(`λ=${l}`, px(l), height - 4));
+    ctx.setLineDash([3, 3]); ctx.strokeStyle = '#999'; ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(px(0), py(0)); ctx.lineTo(px(1), py(1)); ctx.stroke();
+    ctx.setLineDash([]);
+    const shown = [];
+    ids.forEach(id => {
+      const cal = loaded[id].calibration;
+      let k = -1;
+      cal.iterations.forEach((i, j) => { if (i <= it) k = j; });
+      if (k < 0) return;
+      shown.push(cal.iterations[k]);
+      ctx.strokeStyle = runs[id].colour; ctx.lineWidth = 1.3; ctx.beginPath();
+      let pen = false;
+      cal.sigma[k].forEach((v, j) => {
+        if (v === null) { pen = false; return; }
+        if (pen) ctx.lineTo(px(cal.lambdas[j]), py(v)); else ctx.moveTo(px(cal.lambdas[j]), py(v));
+        pen = true;
+      });
+      ctx.stroke();
+    });
+    el.dataset.cursorIteration = String(it);
+    el.dataset.shownIterations = shown.join(',');
   }
 
   function eventColour(event) {

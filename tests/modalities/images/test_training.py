@@ -30,6 +30,7 @@ def test_metric_snapshot_probes_d_at_128_images_and_draws_g_in_batches_of_128(tm
     monkeypatch.setattr(image_snapshot, "take_snapshot", counting_snapshot)
     train(config, tmp_path / "run")
     assert probed and set(probed) == {(128, 128)}
-    # each snapshot: G on the 16 fixed noise vectors; each metric snapshot: the 300 metric ones as 128 + 128 + 44
-    assert drawn.count(16) == len(drawn) - 3 * len(probed)
-    assert [n for n in drawn if n != 16] == [128, 128, 44] * len(probed)
+    # each snapshot: G on the 16 fixed noise vectors; each metric snapshot: the 300 metric ones as 128 + 128 + 44,
+    # then the calibration probe's 128
+    assert drawn.count(16) == len(drawn) - 4 * len(probed)
+    assert [n for n in drawn if n != 16] == [128, 128, 44, 128] * len(probed)
