@@ -2,7 +2,7 @@
 
 The data decides the kind of run: a ``toy_data`` name (ring8, grid25, ...) trains the paper's MLPs on
 2-D points, an image dataset name (digits, stacked-digits, mnist, ...) trains a DCGAN. Fields left
-``None`` take the default of the dataset's modality (``Modality.defaults``: the paper's toy settings,
+``None`` take the default of the dataset's modality (``ModalitySpec.defaults``: the paper's toy settings,
 or the DCGAN paper's), resolved on construction, so ``config.json`` always spells every value out.
 
 Example:
@@ -28,7 +28,7 @@ from gan_mixup.presets import DATA_SCALES, PRESETS, Preset, get_preset, preset_f
 from gan_mixup.rundir import PAPER_ITERATIONS  # noqa: F401  (re-exported: part of the config's vocabulary)
 from gan_mixup.regularizers import RegularizerError, parse_regularizer
 from gan_mixup.augment import SPATIAL_OPS, AugmentError, parse_policy, policy_text
-from gan_mixup.modalities import Modality, all_datasets, modality_of
+from gan_mixup.modalities import REGISTRY, ModalitySpec, all_datasets, modality_of
 D_FORWARDS = ("auto", "joint", "separate")
 G_STEP_BATCHNORMS = ("batch", "running")
 
@@ -45,10 +45,8 @@ def field_default(name: str) -> Any:
     return spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
 
 
-def readers_of(name: str) -> list[Modality]:
+def readers_of(name: str) -> list[ModalitySpec]:
     """The registered modalities that read field ``name`` (refuse it not)."""
-    from gan_mixup.modalities import REGISTRY
-
     return [m for m in REGISTRY.values() if name not in m.refused_fields]
 
 
@@ -95,7 +93,7 @@ def _field(default: Any = None, help: str = "", *, factory: Any = None, **spec: 
 class RunConfig:
     """Everything that defines one run, toy or image; saved as the run's ``config.json``.
 
-    The dataset decides the modality (``kind``: ``"points"`` or ``"images"``); fields left ``None``
+    The dataset decides the modality (``modality``: ``"toy"`` or ``"images"``); fields left ``None``
     take that modality's default on construction. Each field's ``FieldSpec`` (``field_spec(name)``)
     gives its meaning, its flag and its limits. An invalid value raises ``ConfigError``;
     ``to_json``/``from_json`` and ``load`` round-trip the file, ``replace`` gives a validated copy.
@@ -217,8 +215,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or self.dataset not in all_datasets():
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(all_datasets())}")
-        modality = self.modality
-        for name, value in {**modality.defaults, **modality.dataset_defaults(self.dataset)}.items():
+        modality = modality_of(self.dataset)
+        for name, value in {**modality.defaults, **modality.dataset_defaults.get(self.dataset, {})}.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         # JSON gives lists; keep the frozen dataclass comparable.
@@ -230,14 +228,10 @@ class RunConfig:
         self._validate()
 
     @property
-    def kind(self) -> str:
-        """``"points"`` (toy data, MLPs) or ``"images"`` (image data, DCGAN)."""
-        return self.modality.name
-
-    @property
-    def modality(self) -> Modality:
-        """The modality that serves the dataset: its defaults, limits and the fields it refuses."""
-        return modality_of(self.dataset)
+    def modality(self) -> str:
+        """The name of the modality that serves the dataset: ``"toy"`` (2-D points, MLPs) or
+        ``"images"`` (image data, DCGAN); ``modality_of(config.dataset)`` is its spec."""
+        return modality_of(self.dataset).name
 
     def _validate(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -291,7 +285,7 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)} (or null for none)")
-        limits = {**LIMITS, **self.modality.limits}
+        limits = {**LIMITS, **modality_of(self.dataset).limits}
         for name, limit in limits.items():
             if getattr(self, name) > limit:
                 raise ConfigError(f"{name} must be at most {limit}, got {getattr(self, name)!r}")
@@ -300,18 +294,18 @@ class RunConfig:
         self._validate_diffaug_policies()
 
     def _validate_data(self) -> None:
-        modality = self.modality
+        modality = modality_of(self.dataset)
         for name, why in modality.refused_fields.items():
             default = modality.defaults.get(name, field_default(name))
             if getattr(self, name) != default:
-                users = [m.label for m in readers_of(name)]
+                users = [m.name for m in readers_of(name)]
                 raise ConfigError(f"{name} applies to {' and '.join(users) or 'no'} datasets only, not {self.dataset!r} "
                                   f"({why}); " + ("leave it out" if default is None else f"leave it at {default}"))
         for name, choices in modality.choices.items():
             value = getattr(self, name)
             if value is not None and not any(type(value) is type(c) and value == c for c in choices):
                 raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
-        problem = modality.config_problem(self)
+        problem = modality.check(self) if modality.check is not None else None
         if problem:
             raise ConfigError(problem)
 
@@ -420,7 +414,7 @@ class RunConfig:
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 SPECS: dict[str, FieldSpec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(RunConfig)}
-# Upper limits where memory or time is at stake; a modality may lower them (``Modality.limits``).
+# Upper limits where memory or time is at stake; a modality may lower them (``ModalitySpec.limits``).
 LIMITS: dict[str, int] = {name: spec.limit for name, spec in SPECS.items() if spec.limit is not None}
 # Fields that must match for a checkpoint to be resumed; the rest (iterations, logging, ...) may change.
 ARCHITECTURE_FIELDS = tuple(name for name, spec in SPECS.items() if spec.resume_must_match)
@@ -493,9 +487,9 @@ def resolve(
         # metrics): read for another modality's dataset they would train a run nobody asked for.
         other = modality_of(file_fields["dataset"])
         raise ConfigError(
-            f"{file} is a config of {file_fields['dataset']!r}, {_article(other.label)} {other.label} dataset; its "
-            f"sizes do not fit {dataset!r}, {_article(modality.label)} {modality.label} dataset: give a config of "
-            f"{_article(modality.label)} {modality.label} run, or leave out the config file")
+            f"{file} is a config of {file_fields['dataset']!r} (the {other.name} modality); its sizes do not fit "
+            f"{dataset!r} (the {modality.name} modality): give a config of {_article(modality.name)} {modality.name} "
+            "run, or leave out the config file")
     fields: dict[str, Any] = base.to_dict() if base is not None else {}
     for p in found:
         fields.update(preset_fields(p, modality))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gan_mixup.config import GROUPS, SPECS, ConfigError, RunConfig, field_default, readers_of, resolve
-from gan_mixup.modalities import REGISTRY, Modality, all_datasets, modality_of
+from gan_mixup.modalities import REGISTRY, ModalitySpec, all_datasets, modality_of
 from gan_mixup.presets import DATA_SCALES, DEMO, PRESETS
 from gan_mixup.rundir import CONFIG_FILE, holds_only_lock, is_marked
 
@@ -157,27 +157,27 @@ def flag_help(name: str, text: str | None = None) -> str:
     text = SPECS[name].help if text is None else text
     if "{datasets}" in text:
         text = text.replace("{datasets}", "; ".join(
-            f"{m.command}: {', '.join(m.datasets)} ({m.command} default {m.default_dataset})" for m in REGISTRY.values()))
+            f"{m.name}: {', '.join(m.datasets)} ({m.name} default {m.default_dataset})" for m in REGISTRY.values()))
     readers = readers_of(name)
     defaults = _defaults_note(name, readers, text)
     limits = _limits_note(name, readers)
     if not (defaults or limits):
         return text
-    joiner = ", " if len(readers) == 1 or not defaults.startswith(tuple(m.command for m in readers)) else "; "
+    joiner = ", " if len(readers) == 1 or not defaults.startswith(tuple(m.name for m in readers)) else "; "
     return f"{text} ({joiner.join(part for part in (defaults, limits) if part)})"
 
 
-def _defaults_note(name: str, readers: list[Modality], text: str) -> str:
+def _defaults_note(name: str, readers: list[ModalitySpec], text: str) -> str:
     """The defaults part of a flag's help: RunConfig's, or each modality's and each dataset's own."""
     if not any(name in m.defaults for m in readers):
         default = field_default(name)
         unset = default is None or default is False or default == () or default == {}
         return "" if "default" in text or unset else f"default {_shown(default)}"
-    parts = [(m.command if len(readers) > 1 else "default", m.defaults.get(name, field_default(name))) for m in readers]
+    parts = [(m.name if len(readers) > 1 else "default", m.defaults.get(name, field_default(name))) for m in readers]
     for m in readers:  # datasets that default otherwise, grouped by value
         by_value: dict[Any, list[str]] = {}
         for dataset in m.datasets:
-            value = m.dataset_defaults(dataset).get(name, m.defaults.get(name))
+            value = m.dataset_defaults.get(dataset, {}).get(name, m.defaults.get(name))
             if value != m.defaults.get(name):
                 by_value.setdefault(value, []).append(dataset)
         parts += [(" and ".join(datasets), value) for value, datasets in by_value.items()]
@@ -185,7 +185,7 @@ def _defaults_note(name: str, readers: list[Modality], text: str) -> str:
     return sep.join(f"{label} {_shown(value)}" for label, value in parts)
 
 
-def _limits_note(name: str, readers: list[Modality]) -> str:
+def _limits_note(name: str, readers: list[ModalitySpec]) -> str:
     """The limits part of a flag's help: the field's own upper limit, then each modality's lower one."""
     spec = SPECS[name]
     if not spec.limit_in_help:
@@ -193,7 +193,7 @@ def _limits_note(name: str, readers: list[Modality]) -> str:
     parts = [f"at most {_shown(spec.limit)}"] if spec.limit is not None else []
     for m in readers:
         if name in m.limits:
-            parts.append(f"{m.command} at most {_shown(m.limits[name])}" if parts or len(readers) > 1
+            parts.append(f"{m.name} at most {_shown(m.limits[name])}" if parts or len(readers) > 1
                          else f"at most {_shown(m.limits[name])}")
     return ", ".join(parts)
 
@@ -237,18 +237,17 @@ def typed_run_flags(args: argparse.Namespace, *, exclude: Sequence[str] = ()) ->
 def command_dataset(args: argparse.Namespace) -> str | None:
     """The dataset a command trains when neither a flag nor a config file names one: its modality's
     (``toy``, ``images``); ``None`` for RunConfig's own."""
-    return next((m.default_dataset for m in REGISTRY.values() if m.command == getattr(args, "command", None)), None)
+    return next((m.default_dataset for m in REGISTRY.values() if m.name == getattr(args, "command", None)), None)
 
 
 def check_command_fits(command: str, dataset: str) -> None:
     """Refuse a dataset given to the other modality's command (``gan-mixup toy --dataset digits``)."""
-    if dataset not in all_datasets() or command not in {m.command for m in REGISTRY.values()}:
+    if dataset not in all_datasets() or command not in REGISTRY:
         return  # RunConfig names the choices; compare and sweep train any dataset
     modality = modality_of(dataset)
-    if modality.command != command:
-        article = "an" if modality.label[:1] in "aeiou" else "a"
-        raise CommandLineError(f"{dataset} is {article} {modality.label} dataset: train it with "
-                               f"`gan-mixup {modality.command} --dataset {dataset}`")
+    if modality.name != command:
+        raise CommandLineError(f"{dataset} is a dataset of the {modality.name} modality: train it with "
+                               f"`gan-mixup {modality.name} --dataset {dataset}`")
 
 
 def run_dir_of(args: argparse.Namespace) -> Path | None:

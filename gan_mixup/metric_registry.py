@@ -5,7 +5,7 @@ how it prints, and which modalities compute it.
 the ``gan-mixup metrics`` table, TensorBoard (a layout of the metrics by direction) and the viewer's
 curves (order and titles) all read ``METRICS``; none names a metric of its own. The computing code
 stays in each modality's metrics module; a metric of a snapshot's samples alone may instead carry
-its ``compute`` function, which the modality's metric code calls with the rest (the points modality:
+its ``compute`` function, which the modality's metric code calls with the rest (the toy modality:
 ``(fake, real) -> float`` on ``(N, 2)`` arrays; images: ``(N, C, H, W)`` float tensors in [-1, 1]).
 
 This module imports nothing of the package, so modalities, the scorecard and the viewer can all read it.
@@ -13,7 +13,7 @@ This module imports nothing of the package, so modalities, the scorecard and the
 Example:
     >>> import numpy as np
     >>> metric = register_metric(Metric("origin_distance", "mean distance to the origin", better="lower",
-    ...                                 modalities=("points",), fmt="{:.3f}",
+    ...                                 modalities=("toy",), fmt="{:.3f}",
     ...                                 compute=lambda fake, real: float(np.linalg.norm(fake, axis=1).mean())))
     >>> "origin_distance" in METRICS and metric.header
     'mean distance to the origin'
@@ -105,18 +105,18 @@ def computed_metrics(modality: str, fake: Any, real: Any) -> dict[str, float]:
     return {m.name: float(m.compute(fake, real)) for m in metrics_of(modality) if m.compute is not None}
 
 
-_MODES = {"points": "modes covered (3σ)"}
-# The built-in metrics, in results.csv's order: the points modality's, what images add, D's gradients,
+_MODES = {"toy": "modes covered (3σ)"}
+# The built-in metrics, in results.csv's order: the toy modality's, what images add, D's gradients,
 # D's calibration.
 for _metric in (
-    Metric("modes_covered", "modes covered", HIGHER, ("points", "images"), "{:.0f}", headers=_MODES, of_total=True),
-    Metric("modes_total", "modes in the data", None, ("points", "images"), "{:.0f}", scorecard=False, table=False),
-    Metric("modes_near", "modes within 10σ", HIGHER, ("points",), "{:.0f}", header="within 10σ", table=False),
-    Metric("high_quality", "high quality", HIGHER, ("points",)),
-    Metric("kl_modes", "KL(modes)", LOWER, ("points", "images")),
-    Metric("sliced_wasserstein", "sliced Wasserstein", LOWER, ("points",), "{:.3f}", header="sliced W."),
-    Metric("mean_mode_distance", "mean distance to the nearest mode", LOWER, ("points",), scorecard=False, table=False),
-    Metric("outside_frame", "outside the frame", LOWER, ("points",), scorecard=False, table=False),
+    Metric("modes_covered", "modes covered", HIGHER, ("toy", "images"), "{:.0f}", headers=_MODES, of_total=True),
+    Metric("modes_total", "modes in the data", None, ("toy", "images"), "{:.0f}", scorecard=False, table=False),
+    Metric("modes_near", "modes within 10σ", HIGHER, ("toy",), "{:.0f}", header="within 10σ", table=False),
+    Metric("high_quality", "high quality", HIGHER, ("toy",)),
+    Metric("kl_modes", "KL(modes)", LOWER, ("toy", "images")),
+    Metric("sliced_wasserstein", "sliced Wasserstein", LOWER, ("toy",), "{:.3f}", header="sliced W."),
+    Metric("mean_mode_distance", "mean distance to the nearest mode", LOWER, ("toy",), scorecard=False, table=False),
+    Metric("outside_frame", "outside the frame", LOWER, ("toy",), scorecard=False, table=False),
     # frechet_digits: on digit datasets the same value as frechet, under the name earlier runs hold it by (docs/runs.md)
     Metric("frechet_digits", "Fréchet distance (digits)", LOWER, ("images",), "{:.3g}", scorecard=False, table=False),
     Metric("frechet", "Fréchet distance", LOWER, ("images",), "{:.3g}", header="Fréchet", older=("frechet_digits",)),

@@ -1,7 +1,7 @@
 """A run's metrics from its run directory alone, through the run's modality.
 
-``evaluate_run`` asks the modality the run recorded (``reference.npz``'s kind): points recompute the
-toy metrics (``gan_mixup.modalities.points.metrics``: modes covered, high quality, KL over modes,
+``evaluate_run`` asks the modality the run recorded (``reference.npz``'s modality): toy runs recompute the
+toy metrics (``gan_mixup.modalities.toy.metrics``: modes covered, high quality, KL over modes,
 sliced Wasserstein) from the snapshot files; images, whose snapshots keep only a small sample grid,
 read back the metrics training recorded (``gan_mixup.modalities.images.metrics``). The toy metrics
 stay importable from here, and so does the metric registry (``gan_mixup.metric_registry``:
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from gan_mixup.metric_registry import METRICS, Metric, MetricError, metrics_of, register_metric  # noqa: F401
-from gan_mixup.modalities import modality_named
-from gan_mixup.modalities.base import recorded_metrics
-from gan_mixup.modalities.points.metrics import (  # noqa: F401  (the toy metrics' public home before modalities)
+from gan_mixup.modalities import measuring_of, modality_named
+from gan_mixup.modalities.common import recorded_metrics
+from gan_mixup.modalities.toy.metrics import (  # noqa: F401  (the toy metrics' public home before modalities)
     NEAR_STD,
     mode_metrics,
     nearest_mode,
@@ -48,7 +48,7 @@ def evaluate_run(run_dir: str | Path) -> list[dict[str, Any]]:
     """
     run_dir = Path(run_dir)
     reference = read_reference(run_dir)
-    return modality_named(reference.kind).evaluate_run(run_dir, reference)
+    return measuring_of(modality_named(reference.modality)).evaluate_run(run_dir, reference)
 
 
 def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

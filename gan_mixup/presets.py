@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
             "fixed_samples": 1000,
             "preset": "paper-code",
         },
-        modality="points",
+        modality="toy",
     ),
     "paper-text": Preset(
         description="the paper's text: λ~Beta(α,α) per sample, real-fake pairs, non-saturating G loss",
@@ -108,7 +108,7 @@ def get_preset(preset: "str | Preset") -> Preset:
 
 def preset_fields(preset: "str | Preset", modality: Any) -> dict[str, Any]:
     """The fields ``preset`` sets on a run of ``modality`` (its sizes giving way on another one):
-    a fresh copy. ``modality`` is the run's ``Modality``; the fields named in its ``defaults`` are
+    a fresh copy. ``modality`` is the run's ``ModalitySpec``; the fields named in its ``defaults`` are
     the sizes a preset written for another modality leaves to it."""
     found = get_preset(preset)
     fields = {key: (dict(value) if isinstance(value, dict) else value) for key, value in found.fields.items()}

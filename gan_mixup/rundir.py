@@ -160,7 +160,7 @@ def dense_schedule(iterations: int, frames: int) -> list[int]:
 class Reference:
     """What every frame of a run shares.
 
-    ``kind`` says what a sample is: ``"points"`` (2-D toy data: ``real`` is ``(N, 2)`` float32) or
+    ``modality`` says what a sample is: ``"toy"`` (2-D points: ``real`` is ``(N, 2)`` float32) or
     ``"images"`` (``real`` is ``(N, C, H, W)`` uint8 in 0..255; ``modes`` is ``(0, 2)``, ``extent``
     is NaN and ``grid_axis`` is empty, since no D grid is drawn for images).
     """
@@ -170,7 +170,7 @@ class Reference:
     extent: float  # frames show [-extent, extent]² (points only)
     grid_axis: np.ndarray  # (G,) coordinates of the D grid along x and y; (0,) for images
     std: float | None = None  # per-mode std of the data, for the mode metrics
-    kind: str = "points"  # "points" or "images"
+    modality: str = "toy"  # the modality's name (gan_mixup.modalities): "toy" or "images"
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def write_reference(run_dir: Path, reference: Reference) -> None:
     _atomic_npz(
         Path(run_dir) / SNAPSHOT_DIR / REFERENCE_FILE,
         real=reference.real, modes=reference.modes, extent=np.float64(reference.extent), grid_axis=reference.grid_axis,
-        std=np.float64(np.nan if reference.std is None else reference.std), kind=np.str_(reference.kind),
+        std=np.float64(np.nan if reference.std is None else reference.std), modality=np.str_(reference.modality),
     )
 
 
@@ -203,11 +203,21 @@ def read_reference(run_dir: Path) -> Reference:
     try:
         with np.load(path) as data:
             std = float(data["std"])
-            kind = str(data["kind"]) if "kind" in data.files else "points"  # runs written before images existed
             return Reference(data["real"], data["modes"], float(data["extent"]), data["grid_axis"],
-                             None if np.isnan(std) else std, kind)
+                             None if np.isnan(std) else std, _recorded_modality(data))
     except Exception as err:
         raise SnapshotError(f"{path} is damaged ({type(err).__name__}); the run's frames cannot be drawn without it") from None
+
+
+# The modality's former names, as reference.npz files of earlier versions recorded them (docs/runs.md).
+FORMER_MODALITY_NAMES = {"points": "toy"}
+
+
+def _recorded_modality(data: Any) -> str:
+    """The modality a ``reference.npz`` records, by its current name: under ``modality``, under
+    ``kind`` in files of earlier versions, and none at all (toy) in files from before images."""
+    name = str(data["modality"]) if "modality" in data.files else str(data["kind"]) if "kind" in data.files else "toy"
+    return FORMER_MODALITY_NAMES.get(name, name)
 
 
 def write_snapshot(run_dir: Path, snapshot: Snapshot) -> None:

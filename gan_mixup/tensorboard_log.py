@@ -29,7 +29,7 @@ class MissingExtraError(GanMixupError, ImportError):
 
 def require_tensorboard() -> None:
     """Raise ``MissingExtraError`` (one line in the CLI) when the ``tensorboard`` package is missing."""
-    try:
+    try:  # tensorboard: an optional extra, heavy to import
         import tensorboard  # noqa: F401
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
@@ -102,7 +102,7 @@ class TensorBoardLogger:
 
     def _writer(self, iteration: int) -> Any:
         if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # tensorboard: an optional extra, heavy to import
 
             self.writer = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR), purge_step=iteration or None, flush_secs=30)
             self.writer.add_custom_scalars(metrics_layout())
@@ -110,7 +110,7 @@ class TensorBoardLogger:
 
     def _frame(self, iteration: int) -> np.ndarray | None:
         """The run's frame at ``iteration`` as an RGB uint8 array, drawn from the snapshot file."""
-        from gan_mixup.render import frame_pixels
+        from gan_mixup.render import frame_pixels  # render imports matplotlib: heavy, and only image frames need it
 
         path = snapshot_path(self.run_dir, iteration)
         if not path.is_file():

@@ -164,7 +164,7 @@ def test_the_probe_noise_is_its_own_and_the_same_on_every_call():
 
 
 def _without_probe(monkeypatch):
-    for module in ("gan_mixup.modalities.points.snapshot", "gan_mixup.modalities.images.snapshot"):
+    for module in ("gan_mixup.modalities.toy.training", "gan_mixup.modalities.images.training"):
         monkeypatch.setattr(f"{module}.calibration_probe", lambda *args, **kwargs: {})
 
 

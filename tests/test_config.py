@@ -197,7 +197,7 @@ def test_image_configs_refuse_toy_only_fields_away_from_their_defaults(field, va
 
 
 def test_toy_configs_refuse_the_image_only_sync_batchnorm():
-    with pytest.raises(ConfigError, match="sync_batchnorm applies to image datasets only, not 'ring8'"):
+    with pytest.raises(ConfigError, match="sync_batchnorm applies to images datasets only, not 'ring8'"):
         RunConfig(sync_batchnorm=True)
     assert RunConfig(dataset="digits", sync_batchnorm=True).sync_batchnorm
 
@@ -324,7 +324,7 @@ def test_the_modalities_own_the_defaults_and_limits_a_config_resolves():
     for dataset in ("ring8", "digits", "mnist"):
         modality = modality_of(dataset)
         config = RunConfig(dataset=dataset, **({"data_root": "x"} if dataset == "mnist" else {}))
-        for name, value in {**modality.defaults, **modality.dataset_defaults(dataset)}.items():
+        for name, value in {**modality.defaults, **modality.dataset_defaults.get(dataset, {})}.items():
             assert getattr(config, name) == value, (dataset, name)
     limit = modality_of("digits").limits["hidden"]
     RunConfig(dataset="digits", hidden=limit)

@@ -36,7 +36,7 @@ def test_any_parser_gets_the_run_flags_and_reads_them_back_into_a_config():
 def test_a_run_directory_defaults_from_the_config_and_bad_directories_are_refused(tmp_path):
     config, run_dir = config_and_run_dir(parse("--objective", "erm"))
     assert run_dir == Path("runs/ring8-erm") and config.objective == "erm"
-    with pytest.raises(CommandLineError, match="image dataset: train it with `gan-mixup images --dataset digits`"):
+    with pytest.raises(CommandLineError, match="digits is a dataset of the images modality: train it with `gan-mixup images --dataset digits`"):
         config_and_run_dir(parse("--dataset", "digits"))
     resumed = parse()
     resumed.resume = str(tmp_path / "missing")

@@ -25,7 +25,7 @@ def origin_distance(fake: np.ndarray, real: np.ndarray) -> float:
     return float(np.linalg.norm(finite, axis=1).mean())
 
 
-ORIGIN = Metric("origin_distance", "mean distance to the origin", "lower", ("points",), "{:.3f}",
+ORIGIN = Metric("origin_distance", "mean distance to the origin", "lower", ("toy",), "{:.3f}",
                 header="origin dist.", compute=origin_distance)
 
 
@@ -44,7 +44,7 @@ def test_the_built_in_registry_keeps_every_file_format_as_it_was():
     assert [m.name for m in METRICS.values() if m.scorecard] == [
         "modes_covered", "modes_near", "high_quality", "kl_modes", "sliced_wasserstein", "frechet", "precision", "recall",
         "density", "coverage", "calibration_gap", "calibration_slope_fake", "calibration_slope_real"]
-    assert METRICS["modes_covered"].header_for(["points", "images"]) == "modes covered (3σ)"
+    assert METRICS["modes_covered"].header_for(["toy", "images"]) == "modes covered (3σ)"
     assert METRICS["modes_covered"].header_for(["images"]) == "modes covered"
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import toy_data
-from gan_mixup.modalities.points.models import mlp
+from gan_mixup.modalities.toy.models import mlp
 from gan_mixup.objectives import (
     OBJECTIVES,
     HingeGAN,

@@ -45,7 +45,7 @@ def test_sequential_split_points_stop_before_the_last_layer_with_parameters():
     assert split_points(_scalar_d()) == 3
     assert split_points(nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))) == 1  # never after the logits
     from gan_mixup.modalities.images.models import dcgan_discriminator
-    from gan_mixup.modalities.points.models import toy_discriminator
+    from gan_mixup.modalities.toy.models import toy_discriminator
 
     assert split_points(toy_discriminator(hidden=8)) == 7  # Linear, ReLU ×3, then the last Linear
     assert split_points(dcgan_discriminator(1, 16, 4)) == len(dcgan_discriminator(1, 16, 4)) - 1  # not the Flatten

@@ -1,10 +1,13 @@
 """The scorecard: columns of the registered metrics, and tables at the paper's iterations (issue 26)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gan_mixup.metric_registry import METRICS, Metric
-from gan_mixup.modalities import REGISTRY, Modality
+from gan_mixup.modalities import REGISTRY
+from gan_mixup.modalities.images.spec import SPEC as IMAGES
 from gan_mixup.sweeps.scorecard import (
     RESULT_COLUMNS,
     RESULT_HEAD,
@@ -42,12 +45,8 @@ def test_results_columns_are_the_registered_metrics_in_order_between_the_fixed_o
 
 
 def test_a_registered_modality_brings_its_registered_metrics(monkeypatch):
-    class Wiggles(Modality):
-        name = "wiggles"
-        datasets = ("sine",)
-        distance_metric = "wiggle_error"
-
-    monkeypatch.setitem(REGISTRY, "wiggles", Wiggles())
+    wiggles = replace(IMAGES, name="wiggles", datasets=("sine",), distance_metric="wiggle_error")
+    monkeypatch.setitem(REGISTRY, "wiggles", wiggles)
     monkeypatch.setitem(METRICS, "wiggle_error", Metric("wiggle_error", "wiggle error", "lower", ("wiggles",), "{:.1f}"))
     assert result_columns()[-3:] == ("wiggle_error", "status", "run")
     rows = [{"dataset": "sine", "setting": "s", "run": "a", "iteration": 5, "wiggle_error": 2.25, "status": "finished"}]

@@ -173,6 +173,6 @@ def test_a_new_toy_dataset_is_one_registry_entry(monkeypatch, tmp_path):
         return GaussianMixture("triangle", corners, std, extent=1.5)
 
     monkeypatch.setitem(DATASETS, "triangle", triangle)
-    assert modality_of("triangle").name == "points"
+    assert modality_of("triangle").name == "toy"
     result = train(make_tiny_config(dataset="triangle", dataset_options={"std": 0.05}), tmp_path / "run")
     assert result.iteration == 12 and result.last["kind"] == "train"

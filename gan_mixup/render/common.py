@@ -2,6 +2,7 @@
 to draw, bare Agg figures written atomically, the render lock and how many frame workers."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -21,12 +22,12 @@ from gan_mixup.rundir import (
     CONFIG_FILE, NotARunDirectoryError, PAPER_ITERATIONS, REFERENCE_FILE, Reference, SNAPSHOT_DIR, Snapshot,
     SnapshotError, list_snapshots, read_reference, read_snapshot, render_locked, snapshot_path,
 )
-from gan_mixup.modalities import REGISTRY, Modality, UnknownDatasetError, modality_named
+from gan_mixup.modalities import REGISTRY, ModalitySpec, UnknownDatasetError, drawing_of, modality_named, modality_of
 from gan_mixup.pool import available_cpus
 
 FRAME_NAME = "frame_{:04d}.png"
 
-FRAME_DPI = 80  # every frame; its size in inches is its modality's frame_layout (points: 320 x 320 px)
+FRAME_DPI = 80  # every frame; its size in inches is its modality's frame_layout (toy: 320 x 320 px)
 MAX_DEFAULT_WORKERS = 4
 FRAMES_PER_WORKER = 8  # below this many frames per worker a process pool costs more than it saves
 
@@ -197,27 +198,27 @@ def panel_grid(rows: int, cols: int, *, panel: float, left: float, top: float, d
 
 # ----- helpers --------------------------------------------------------------------------------
 
-def run_modality(reference: Reference) -> Modality:
-    """The modality that draws ``reference``'s run (its recorded kind); ``RenderError`` for a kind
-    this version does not know."""
+def run_modality(reference: Reference) -> ModalitySpec:
+    """The modality that draws ``reference``'s run (the one it recorded); ``RenderError`` for a
+    modality this version does not know."""
     try:
-        return modality_named(reference.kind)
+        return modality_named(reference.modality)
     except UnknownDatasetError:
-        raise RenderError(f"unknown run kind {reference.kind!r} (this version draws {', '.join(REGISTRY)})") from None
+        raise RenderError(f"unknown modality {reference.modality!r} (this version draws {', '.join(REGISTRY)})") from None
 
 
-def one_modality(references: list[Reference], labels: list[str]) -> Modality:
-    """The modality all ``references`` share; ``RenderError`` naming each run's kind when they differ."""
+def one_modality(references: list[Reference], labels: list[str]) -> ModalitySpec:
+    """The modality all ``references`` share; ``RenderError`` naming each run's modality when they differ."""
     modalities = [run_modality(r) for r in references]
     if len(set(modalities)) > 1:
         listed = ", ".join(f"{label!r} ({m.name})" for label, m in zip(labels, modalities))
-        kinds = " and ".join(dict.fromkeys(m.name for m in modalities))
-        raise RenderError(f"cannot draw runs of {kinds} in one figure: {listed}; compare runs of one kind")
+        names = " and ".join(dict.fromkeys(m.name for m in modalities))
+        raise RenderError(f"cannot draw runs of {names} in one figure: {listed}; compare runs of one modality")
     return modalities[0]
 
 
 def read_run_reference(run_dir: Path) -> Reference:
-    """``read_reference``, of a known kind; a damaged file is ``SnapshotError`` naming it, and so is a
+    """``read_reference``, of a known modality; a damaged file is ``SnapshotError`` naming it, and so is a
     missing one beside snapshots (it was deleted: say how to write it again); a missing one in a run
     that has its ``config.json`` but no snapshot is ``NothingToRenderError`` (training stopped before
     writing it), ``FileNotFoundError`` elsewhere."""
@@ -238,7 +239,7 @@ def read_run_reference(run_dir: Path) -> Reference:
     return reference
 
 
-def try_read_snapshot(path: Path, modality: Modality) -> Snapshot | Damaged:
+def try_read_snapshot(path: Path, modality: ModalitySpec) -> Snapshot | Damaged:
     """The snapshot at ``path``, or why it cannot be drawn: truncated, corrupt, missing, or samples of
     the wrong shape for the run's modality."""
     try:
@@ -247,7 +248,7 @@ def try_read_snapshot(path: Path, modality: Modality) -> Snapshot | Damaged:
         # gan_mixup.rundir's own SnapshotError already names the file and says what to do.
         message = str(err) if isinstance(err, GanMixupError) else _damaged_message(path, _reason(err))
         return Damaged(Path(path), message)
-    problem = modality.sample_problem(snapshot.fake)
+    problem = drawing_of(modality).sample_problem(snapshot.fake)
     return Damaged(Path(path), _damaged_message(path, problem)) if problem else snapshot
 
 
@@ -276,7 +277,7 @@ def _reference_missing(run_dir: Path) -> SnapshotError:
     """The snapshots are there but the real samples every frame is drawn against are not: a resume
     writes them again from config.json (the same seed and data give the same file)."""
     try:
-        command = modality_named(_modality_name_of_config(run_dir)).command or "toy"
+        command = _modality_name_of_config(run_dir)
     except (GanMixupError, OSError, ValueError, KeyError, TypeError):
         command = "toy|images"
     return SnapshotError(
@@ -286,10 +287,6 @@ def _reference_missing(run_dir: Path) -> SnapshotError:
 
 
 def _modality_name_of_config(run_dir: Path) -> str:
-    import json
-
-    from gan_mixup.modalities import modality_of
-
     return modality_of(json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))["dataset"]).name
 
 

@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import Reference, Snapshot, SnapshotError
-from gan_mixup.modalities import Modality
+from gan_mixup.modalities import ModalitySpec, drawing_of
 from gan_mixup.render.common import (
     Damaged, all_damaged, one_modality, panel_grid, read_run_reference, save_figure, snapshot_file, try_read_snapshot,
     common_iterations, figure_iterations,
@@ -19,8 +19,9 @@ from gan_mixup.render.common import (
 def render_run_grid(labels: list[str], dirs: list[Path], references: list[Reference], iterations: list[int],
                      path: Path) -> Path:
     """One row per run, one column per iteration, each cell as the modality draws it (``draw_cell``:
-    the frame recipe without arrows for points, the first 36 samples for images)."""
+    the frame recipe without arrows for toy runs, the first 36 samples for images)."""
     modality = one_modality(references, labels)
+    drawing = drawing_of(modality)
     cell = modality.compare_cell
     fig, axes = panel_grid(len(labels), len(iterations), panel=cell.inches, left=cell.left, top=0.35, dpi=cell.dpi)
     cells = [(r, c, run_dir, reference, it) for r, (run_dir, reference) in enumerate(zip(dirs, references))
@@ -28,7 +29,7 @@ def render_run_grid(labels: list[str], dirs: list[Path], references: list[Refere
     problems: list[Damaged] = []
     for r, c, run_dir, reference, it in cells:
         ax = axes[r][c]
-        _draw_grid_cell(ax, run_dir, modality, it, problems, lambda snap: modality.draw_cell(ax, reference, snap))
+        _draw_grid_cell(ax, run_dir, modality, it, problems, lambda snap: drawing.draw_cell(ax, reference, snap))
         ax.set_xticks([])
         ax.set_yticks([])
         if r == 0:
@@ -40,7 +41,7 @@ def render_run_grid(labels: list[str], dirs: list[Path], references: list[Refere
     return path
 
 
-def _draw_grid_cell(ax: Axes, run_dir: Path, modality: Modality, iteration: int, problems: list[Damaged],
+def _draw_grid_cell(ax: Axes, run_dir: Path, modality: ModalitySpec, iteration: int, problems: list[Damaged],
                     draw: Callable[[Snapshot], Any]) -> None:
     """One cell of a figure grid: ``draw(snapshot)``; a damaged snapshot is a blank cell, noted in ``problems``."""
     snapshot = try_read_snapshot(snapshot_file(run_dir, iteration), modality)
@@ -92,6 +93,7 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
     dirs = {key: Path(d) for key, d in runs.items()}
     references = {key: read_run_reference(d) for key, d in dirs.items()}
     modality = one_modality(list(references.values()), [f"{d} / {o}" for d, o in references])
+    drawing = drawing_of(modality)
     iterations = figure_iterations(common_iterations(dirs.values()))
     n_it = len(iterations)
     block_gap = 0.35  # inches between objective blocks, so the halves read as two figures
@@ -106,7 +108,7 @@ def render_figure5(runs: dict[tuple[str, str], str | Path], out_path: str | Path
                 ax = axes[r][b * n_it + c]
                 extent = max(references[(dataset, o)].extent for o in objectives)
                 _draw_grid_cell(ax, dirs[(dataset, objective)], modality, it, problems,
-                                lambda snap: modality.draw_figure5_cell(ax, reference, snap, extent))
+                                lambda snap: drawing.draw_figure5_cell(ax, reference, snap, extent))
                 ax.axis("off")
                 if r == 0:
                     ax.set_title(f"iteration {it}", fontsize=8, pad=2)

@@ -12,7 +12,7 @@ from gan_mixup.rundir import (
     GIF_FILE as GIF_NAME, LOSSES_FILE as LOSSES_NAME, METRICS_FILE, NotARunDirectoryError, REFERENCE_FILE,
     Reference, SNAPSHOT_DIR, Snapshot,
 )
-from gan_mixup.modalities import Modality
+from gan_mixup.modalities import ModalitySpec, drawing_of
 from gan_mixup.pool import map_chunks
 from gan_mixup.render.common import (
     FRAME_DPI, FRAME_NAME, RenderError, Damaged, clear_frames, new_figure, iteration_of, run_modality,
@@ -36,7 +36,7 @@ def render_frame(
 ) -> Axes:
     """Draw one snapshot and write it to ``path`` as a PNG, as the run's modality draws it.
 
-    Points (``gan_mixup.modalities.points.draw``): gan_toy's recipe, D's output behind the real
+    Toy runs (``gan_mixup.modalities.toy.draw``): gan_toy's recipe, D's output behind the real
     samples, the fake ones, the modes and (``quiver``) G's gradient arrows, on fixed axes; non-finite
     fake samples are dropped and counted in the title. Images (``gan_mixup.modalities.images.draw``):
     the fake samples as one ``torchvision.utils.make_grid`` grid, axes off.
@@ -45,7 +45,7 @@ def render_frame(
     With ``ax`` the panel is drawn into that axes, of a figure the caller owns, and ``path`` may be
     ``None`` (nothing is written; with a path the whole figure is saved). Without ``ax`` a figure of
     the modality's fixed ``frame_layout`` at ``FRAME_DPI`` is made, saved and released. Returns the
-    axes drawn into. Samples of the wrong shape for the reference's kind raise ``RenderError``.
+    axes drawn into. Samples of the wrong shape for the reference's modality raise ``RenderError``.
 
     Example:
         >>> from gan_mixup.rundir import read_reference, read_snapshots
@@ -53,14 +53,15 @@ def render_frame(
         >>> render_frame(ref, read_snapshots("runs/tiny")[-1], "last.png", title="mixup")  # doctest: +SKIP
     """
     modality = run_modality(reference)
-    problem = modality.sample_problem(snapshot.fake)
+    drawing = drawing_of(modality)
+    problem = drawing.sample_problem(snapshot.fake)
     if problem:
         raise RenderError(f"cannot draw the snapshot of iteration {snapshot.iteration}: {problem}")
     if ax is None:
         if path is None:
             raise ValueError("render_frame needs a path to write to, or an ax to draw into")
         _, (ax,) = frame_figure(modality)
-    text = modality.draw_frame(ax, reference, snapshot, quiver=quiver)
+    text = drawing.draw_frame(ax, reference, snapshot, quiver=quiver)
     heading = f"iteration {snapshot.iteration}" if title is None else f"{title}, iteration {snapshot.iteration}"
     ax.set_title(heading + text, fontsize=9, pad=3)
     if path is not None:
@@ -76,7 +77,7 @@ def frame_pixels(reference: Reference, snapshot: Snapshot, *, quiver: bool = Tru
     return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
 
 
-def frame_figure(modality: Modality, panels: int = 0) -> tuple[Figure, list[Axes]]:
+def frame_figure(modality: ModalitySpec, panels: int = 0) -> tuple[Figure, list[Axes]]:
     """A bare figure for one frame of ``modality`` (``panels=0``), or for a comparison frame of
     ``panels`` panels side by side, with its axes dressed by the modality.
 
@@ -89,7 +90,7 @@ def frame_figure(modality: Modality, panels: int = 0) -> tuple[Figure, list[Axes
     left, bottom, width, height = layout.axes
     axes = [fig.add_axes(((k + left) / n, bottom, width / n, height)) for k in range(n)]
     for ax in axes:
-        modality.setup_axes(ax, labelsize=6 if panels else 7)
+        drawing_of(modality).setup_axes(ax, labelsize=6 if panels else 7)
     return fig, axes
 
 
@@ -172,7 +173,7 @@ def _render_run_frames(reference: Reference, quiver: bool, jobs: list[tuple[Path
             damaged.append((frame_path, [snapshot]))
             continue
         render_frame(reference, snapshot, frame_path, ax=ax, quiver=quiver)
-        modality.clear_frame(ax)
+        drawing_of(modality).clear_frame(ax)
     return damaged
 
 
@@ -247,5 +248,5 @@ def _render_comparison_frames(labels: list[str], references: list[Reference], qu
             render_frame(reference, snapshot, None, title=label, ax=ax, quiver=quiver)
         save_figure(axes[0].figure, frame_path)
         for ax in axes:
-            modality.clear_frame(ax)
+            drawing_of(modality).clear_frame(ax)
     return damaged

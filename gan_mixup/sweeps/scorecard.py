@@ -26,7 +26,7 @@ import numpy as np
 from gan_mixup.errors import GanMixupError
 from gan_mixup.metric_registry import METRICS
 from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
-from gan_mixup.modalities import REGISTRY, Modality, UnknownDatasetError, modality_named, modality_of
+from gan_mixup.modalities import REGISTRY, ModalitySpec, UnknownDatasetError, measuring_of, modality_named, modality_of
 from gan_mixup.rundir import (
     GRADIENTS_PNG_FILE,
     PAPER_ITERATIONS,
@@ -117,10 +117,10 @@ def _modes_total(run_dir: Path, snapshots: list[dict[str, Any]]) -> int | None:
     covers at the same sample size (recorded at iteration 0)."""
     try:
         reference = read_reference(run_dir)
-        modality = modality_named(reference.kind)
+        modality = modality_named(reference.modality)
     except GanMixupError:
         return None
-    return modality.modes_total(reference, snapshots)
+    return measuring_of(modality).modes_total(reference, snapshots)
 
 
 def write_results_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -566,7 +566,7 @@ def _modalities_in(summaries: Sequence[SettingSummary]) -> list[str]:
     return [name for name, modality in REGISTRY.items() if modality in present]
 
 
-def _modality_of(dataset: str, recorded: Sequence[Mapping[str, Any]]) -> Modality:
+def _modality_of(dataset: str, recorded: Sequence[Mapping[str, Any]]) -> ModalitySpec:
     """The modality of ``dataset``; for a name no modality serves now (a dataset registered by the
     code that trained it), the first whose distance metric the ``recorded`` rows hold."""
     try:

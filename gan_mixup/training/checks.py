@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from gan_mixup.config import RunConfig
-from gan_mixup.modalities import modality_of
+from gan_mixup.modalities import modality_of, training_of
+from gan_mixup.modalities.images.metrics import check_inception
 from gan_mixup.training.device import run_device
 from gan_mixup.training.objective import build_objective
 
@@ -11,7 +12,7 @@ def check_config(config: RunConfig) -> None:
     """Raise the error a run of ``config`` would hit at start-up (unknown objective options,
     regularizers, dataset options), without building models or touching the disk."""
     run_device(config)
-    modality_of(config.dataset).build_data(config)
+    training_of(modality_of(config.dataset)).build_data(config)
     build_objective(config)
     check_fid_weights(config)
 
@@ -19,6 +20,4 @@ def check_config(config: RunConfig) -> None:
 def check_fid_weights(config: RunConfig) -> None:
     """``--fid-weights``: the local weights file and the torch-fidelity extra, before anything is written."""
     if config.fid_weights:
-        from gan_mixup.modalities.images.metrics import check_inception
-
         check_inception(config.fid_weights)

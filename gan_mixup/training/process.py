@@ -6,6 +6,7 @@ import ctypes
 import functools
 import platform
 import signal
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -93,15 +94,13 @@ def signals_to_flag(enabled: bool) -> Iterator[list[str]]:
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
 def progress_bar(enabled: bool, total: int, initial: int, description: str) -> Any:
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm.auto probes for notebooks: slow to import, and only a progress bar needs it
 
     return tqdm(total=total, initial=initial, desc=description, unit="it", dynamic_ncols=True, mininterval=0.5)
 

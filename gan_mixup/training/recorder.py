@@ -116,7 +116,7 @@ def take_snapshot(state: RunState, run_dir: Path, with_metrics: bool = True) -> 
     draws the samples.
     """
     with evaluating(state.ema if state.ema is not None else state.generator, state.discriminator) as (G, D):
-        return state.modality.take_snapshot(state, run_dir, G, D, with_metrics)
+        return state.modality_training.take_snapshot(state, run_dir, G, D, with_metrics)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ import torch
 
 from gan_mixup.config import RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
-from gan_mixup.modalities import modality_of
+from gan_mixup.modalities import modality_of, training_of
 from gan_mixup.rundir import snapshot_schedule
 
 # Losses of at most this many iterations wait for their non-finite check (a long --log-every must
@@ -35,7 +35,7 @@ MAX_PENDING_CHECKS = 100
 
 def metric_schedule(config: RunConfig) -> set[int] | None:
     """The snapshots that compute metrics, as the run's modality says (``None``: every one)."""
-    return modality_of(config.dataset).metric_iterations(config)
+    return training_of(modality_of(config.dataset)).metric_iterations(config)
 
 
 @dataclass(frozen=True)

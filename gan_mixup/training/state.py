@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gan_mixup.config import ConfigError, RunConfig
 from gan_mixup.distributed import SINGLE_PROCESS, World
-from gan_mixup.modalities import Modality, modality_of
+from gan_mixup.modalities import TrainingModule, modality_of, training_of
 from gan_mixup.objectives import TrainingObjective
 from gan_mixup.rundir import Reference
 from gan_mixup.training.device import run_device
@@ -61,8 +61,9 @@ class RunState:
     _reference: Reference | None = field(default=None, repr=False)
 
     @property
-    def modality(self) -> Modality:
-        return modality_of(self.config.dataset)
+    def modality_training(self) -> TrainingModule:
+        """What the run's modality does for the trainer: data, models, the reference, snapshots."""
+        return training_of(modality_of(self.config.dataset))
 
     @property
     def reference(self) -> Reference:
@@ -70,7 +71,7 @@ class RunState:
         from their own seeded stream, never from the training data stream."""
         if self._reference is None:
             generator = torch.Generator().manual_seed(int(stream_seeds(self.config.seed)[5]))
-            self._reference = self.modality.make_reference(self.config, self.dataset, generator)
+            self._reference = self.modality_training.make_reference(self.config, self.dataset, generator)
         return self._reference
 
     @property
@@ -169,7 +170,7 @@ def build_state(config: RunConfig, world: World = SINGLE_PROCESS) -> RunState:
     mixup in ``compare``) start from identical networks and see the same fixed noise.
     """
     device = run_device(config)
-    dataset = modality_of(config.dataset).build_data(config)
+    dataset = training_of(modality_of(config.dataset)).build_data(config)
     seeds = stream_seeds(config.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[0]))
@@ -200,8 +201,8 @@ def build_state(config: RunConfig, world: World = SINGLE_PROCESS) -> RunState:
 
 
 def build_models(config: RunConfig, dataset: Any) -> tuple[nn.Module, nn.Module]:
-    """G and D of the run's modality (the paper's MLPs for points, DCGAN for images)."""
-    return modality_of(config.dataset).build_models(config, dataset)
+    """G and D of the run's modality (the paper's MLPs for toy data, DCGAN for images)."""
+    return training_of(modality_of(config.dataset)).build_models(config, dataset)
 
 
 def make_adam(parameters: Iterable[Tensor], config: RunConfig) -> torch.optim.Adam:

@@ -4,7 +4,7 @@ arrays, the recorded metrics as curves, and the events the scorecard's rules fin
 A frame is data the page draws, not a picture of one: that keeps a toy frame to about 9 KB and sharp
 at any zoom. Points: the fake samples as 16-bit fixed point (``POINT_SCALE`` steps per half-width of
 the frame, 1/8000 of it: far below a pixel), D's surface as a palette PNG of the snapshot's own grid
-(upsampled 3x, in the 10 bands of the GIF frames' contour, ``gan_mixup.modalities.points.draw``), G's
+(upsampled 3x, in the 10 bands of the GIF frames' contour, ``gan_mixup.modalities.toy.draw``), G's
 gradient arrows as the GIF frames choose them (index, direction, shade), D's gradient field on a
 lattice, and per mode the samples
 within 3σ and 10σ. Images: the fixed-noise grid as a PNG at the samples' own resolution
@@ -25,7 +25,8 @@ import numpy as np
 
 from gan_mixup.errors import GanMixupError
 from gan_mixup.metric_registry import METRICS
-from gan_mixup.modalities import UnknownDatasetError, modality_named
+from gan_mixup.modalities import UnknownDatasetError, drawing_of, measuring_of, modality_named
+from gan_mixup.modalities.toy.metrics import NEAR_STD, nearest_mode
 from gan_mixup.rundir import (
     PAPER_ITERATIONS, METRICS_FILE, Reference, Snapshot, list_snapshots, read_records, read_reference, read_snapshot, snapshot_path,
 )
@@ -43,7 +44,7 @@ def _b64(array: np.ndarray) -> str:
 
 def _png(pixels: np.ndarray, palette: np.ndarray | None = None) -> str:
     """A PNG data URI of ``pixels`` (H, W) grey or palette indices, or (H, W, 3) RGB; lossless."""
-    from PIL import Image
+    from PIL import Image  # Pillow: heavy to import, needed only for a frame's PNG
 
     if palette is not None:
         image = Image.fromarray(pixels.astype(np.uint8), mode="P")
@@ -74,9 +75,9 @@ def fixed_points(points: np.ndarray, extent: float) -> np.ndarray:
 def surface_palette() -> np.ndarray:
     """The 10 colours of D's bands as the GIF frames draw them (RdBu_r at each band's middle, 60% over
     white), then white for a non-finite D: an (11, 3) uint8 palette."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # matplotlib (and the toy drawing module): heavy to import
 
-    from gan_mixup.modalities.points.draw import D_CMAP, D_LEVELS
+    from gan_mixup.modalities.toy.draw import D_CMAP, D_LEVELS
 
     middles = (D_LEVELS[:-1] + D_LEVELS[1:]) / 2
     rgb = np.asarray(colormaps[D_CMAP](middles))[:, :3] * 0.6 + 0.4
@@ -105,10 +106,10 @@ def surface_bands(d_grid: np.ndarray, upsample: int = SURFACE_UPSAMPLE) -> np.nd
 
 
 def arrows(fake: np.ndarray, grad: np.ndarray | None, extent: float) -> np.ndarray:
-    """G's gradient arrows as the GIF frames pick them (``gan_mixup.modalities.points.draw``): at an
+    """G's gradient arrows as the GIF frames pick them (``gan_mixup.modalities.toy.draw``): at an
     even subset of up to ``QUIVER_ARROWS`` finite samples inside the frame, each as (sample index,
     direction in 256ths of a turn, shade 0..255 from the log norm); a structured array."""
-    from gan_mixup.modalities.points.draw import QUIVER_ARROWS
+    from gan_mixup.modalities.toy.draw import QUIVER_ARROWS  # imports matplotlib: heavy
 
     arrow = np.dtype([("i", "<u2"), ("a", "u1"), ("s", "u1")])
     if grad is None:
@@ -158,8 +159,6 @@ def gradient_field(d_grid: np.ndarray, axis: np.ndarray, n: int = FIELD_ARROWS) 
 
 def mode_counts(fake: np.ndarray, reference: Reference) -> tuple[np.ndarray, np.ndarray]:
     """Per mode, the samples within 3σ and within 10σ of it (nearest mode, as the mode metrics count)."""
-    from gan_mixup.modalities.points.metrics import NEAR_STD, nearest_mode
-
     k = len(reference.modes)
     fake = np.asarray(fake, dtype=np.float64)
     finite = np.isfinite(fake).all(axis=1)
@@ -181,8 +180,6 @@ def points_frame(reference: Reference, snapshot: Snapshot, palette: np.ndarray) 
 
 
 def points_reference(reference: Reference) -> dict[str, Any]:
-    from gan_mixup.modalities.points.metrics import NEAR_STD
-
     return {"extent": reference.extent, "real": _b64(fixed_points(reference.real, reference.extent)),
             "modes": np.round(np.asarray(reference.modes, dtype=np.float64), 6).tolist(), "std": reference.std,
             "near_std": NEAR_STD, "scale": POINT_SCALE}
@@ -191,7 +188,7 @@ def points_reference(reference: Reference) -> dict[str, Any]:
 # ----- images -----------------------------------------------------------------------------------
 
 def images_frame(reference: Reference, snapshot: Snapshot, palette: Any = None) -> dict[str, Any]:
-    from gan_mixup.modalities.images.draw import sample_grid
+    from gan_mixup.modalities.images.draw import sample_grid  # imports matplotlib: heavy
 
     grid = sample_grid(snapshot.fake)
     return {"grid": _png(grid[:, :, 0] if grid.shape[2] == 1 else grid)}
@@ -199,7 +196,7 @@ def images_frame(reference: Reference, snapshot: Snapshot, palette: Any = None) 
 
 def images_reference(reference: Reference, fake: np.ndarray | None) -> dict[str, Any]:
     """Where each sample sits in the grid (``make_grid``'s layout), from the first readable snapshot."""
-    from gan_mixup.modalities.images.draw import GRID_PADDING
+    from gan_mixup.modalities.images.draw import GRID_PADDING  # imports matplotlib: heavy
 
     if fake is None:
         return {}
@@ -218,20 +215,20 @@ class Pictures:
     palette: Callable[[], Any] = lambda: None
 
 
-PICTURES = {"points": Pictures(points_frame, lambda reference, fake: points_reference(reference), surface_palette),
+PICTURES = {"toy": Pictures(points_frame, lambda reference, fake: points_reference(reference), surface_palette),
             "images": Pictures(images_frame, images_reference)}
 
 
 # ----- a run -------------------------------------------------------------------------------------
 
 def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(summary, data)`` of one run: the summary (its iterations, events, status, kind, or why it
+    """``(summary, data)`` of one run: the summary (its iterations, events, status, modality, or why it
     cannot be shown) goes in the viewer's index; the data (frames, curves, reference) in the run's own
     file. ``max_frames``: thin the snapshots to about this many (``log_thin``)."""
     run_dir = Path(run_dir)
     records = records_of(run_dir, "snapshot")
     event_records = records_of(run_dir, "event")
-    summary: dict[str, Any] = {"iterations": [], "events": [], "status": "", "error": None, "kind": None}
+    summary: dict[str, Any] = {"iterations": [], "events": [], "status": "", "error": None, "modality": None}
     data: dict[str, Any] = {"frames": {}, "curves": curves(run_dir, records)}
     calibration = calibration_curves(records)
     if calibration:
@@ -242,12 +239,12 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
         summary["error"] = str(err)
         return summary, data
     try:
-        modality = modality_named(reference.kind)
+        modality = modality_named(reference.modality)
         pictures = PICTURES[modality.name]
     except (UnknownDatasetError, KeyError):
-        summary["error"] = f"this version of the viewer cannot draw {reference.kind!r} runs"
+        summary["error"] = f"this version of the viewer cannot draw {reference.modality!r} runs"
         return summary, data
-    summary["kind"] = modality.name
+    summary["modality"] = modality.name
     on_disk = {int(p.name[3:11]): p for p in list_snapshots(run_dir)}
     recorded = {int(r["iteration"]) for r in records if isinstance(r.get("iteration"), int)}
     iterations = sorted(set(on_disk) | {it for it in recorded if it > 0})  # iteration 0: metrics of the real data only
@@ -259,7 +256,7 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
         path = on_disk.get(it, snapshot_path(run_dir, it))
         try:
             snapshot = read_snapshot(path)
-            problem = modality.sample_problem(snapshot.fake)
+            problem = drawing_of(modality).sample_problem(snapshot.fake)
         except GanMixupError as err:
             snapshot, problem = None, str(err)
         if problem or snapshot is None:
@@ -271,7 +268,7 @@ def encode_run(run_dir: Path, max_frames: int | None = None) -> tuple[dict[str, 
     summary["iterations"] = iterations
     if not iterations:
         summary["error"] = "nothing to show yet: the run has no snapshots (snapshots/it_*.npz)"
-    total = modality.modes_total(reference, [r for r in records if len(r) > 2])
+    total = measuring_of(modality).modes_total(reference, [r for r in records if len(r) > 2])
     summary["events"], summary["status"] = events(records, event_records, total)
     summary["modes_total"] = total
     return summary, data
@@ -282,7 +279,7 @@ def frame_bytes(run_dir: Path) -> int:
     has none that reads): what sizes the viewer before all of it is encoded."""
     try:
         reference = read_reference(run_dir)
-        pictures = PICTURES[modality_named(reference.kind).name]
+        pictures = PICTURES[modality_named(reference.modality).name]
         snapshot = read_snapshot(list_snapshots(run_dir)[-1])
         return len(json.dumps(pictures.frame(reference, snapshot, pictures.palette())))
     except (GanMixupError, KeyError, IndexError, ValueError):

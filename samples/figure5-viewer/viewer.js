@@ -285,7 +285,7 @@
         const ctx = setupCanvas(canvas, size, size);
         const ref = data.reference;
         let note = '';
-        if (run.kind === 'points') {
+        if (run.modality === 'toy') {
           if (!ref.realPoints) ref.realPoints = new Int16Array(bytes(ref.real).buffer);
           canvas.className = 'frame points';
           drawPoints(ctx, size, ref, frame);
@@ -696,7 +696,7 @@
   // ----- enlarging one image sample across runs and iterations -----------------------------------
   function openZoom(el, ev) {
     const run = runs[Number(el.dataset.run)];
-    if (run.kind !== 'images' || !loaded[run.id] || !el.zoomScale) return;
+    if (run.modality !== 'images' || !loaded[run.id] || !el.zoomScale) return;
     const ref = loaded[run.id].reference, r = ev.target.getBoundingClientRect();
     const step = (ref.height + ref.padding) * el.zoomScale, stepX = (ref.width + ref.padding) * el.zoomScale;
     const col = Math.floor((ev.clientX - r.left) / stepX), row = Math.floor((ev.clientY - r.top) / step);
@@ -707,7 +707,7 @@
 
   function showZoom(sample) {
     const box = document.getElementById('zoom');
-    const ids = (state.blink ? [state.blinkA, state.blinkB] : state.shown).filter(id => loaded[id] && runs[id].kind === 'images');
+    const ids = (state.blink ? [state.blinkA, state.blinkB] : state.shown).filter(id => loaded[id] && runs[id].modality === 'images');
     const picks = [...new Set([0, 0.2, 0.4, 0.6, 0.8, 1].map(f => Math.round(f * (axis.length - 1))).concat([state.idx]))].sort((a, b) => a - b);
     const cell = 72, label = 170;
     box.innerHTML = `<div class="box"><b>sample ${sample + 1}</b> of the fixed noise batch (same z in every run) · click or Esc to close<br><canvas></canvas></div>`;
@@ -756,7 +756,7 @@
     document.getElementById('blink').addEventListener('click', () => setBlink(!state.blink));
     const field = document.getElementById('field');
     field.addEventListener('change', () => { state.field = field.checked; drawAll(); });
-    if (!runs.some(r => r.kind === 'points')) field.parentElement.hidden = true;
+    if (!runs.some(r => r.modality === 'toy')) field.parentElement.hidden = true;
     if (runs.length < 2) document.querySelector('.blink-controls').hidden = true;
     document.addEventListener('keydown', ev => {
       if (ev.target.tagName === 'INPUT' && ev.target.type !== 'range' || ev.target.tagName === 'SELECT') return;

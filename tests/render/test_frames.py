@@ -22,7 +22,7 @@ from PIL import Image
 from conftest import make_tiny_config
 from gan_mixup import RunConfig, train
 from gan_mixup import render
-from gan_mixup.modalities.points import POINTS
+from gan_mixup.modalities.toy.spec import SPEC as TOY
 from gan_mixup.errors import GanMixupError
 from gan_mixup.experiments import render_any
 from gan_mixup.render import (
@@ -190,7 +190,7 @@ def test_non_finite_samples_are_dropped_and_counted(tmp_path: Path) -> None:
 
 def test_render_frame_into_a_given_axes_writes_nothing(tmp_path: Path) -> None:
     run = fake_run(tmp_path / "run", [3])
-    fig, (ax,) = render.frame_figure(POINTS)
+    fig, (ax,) = render.frame_figure(TOY)
     assert render_frame(read_reference(run), read_snapshot(list_snapshots(run)[0]), None, ax=ax) is ax
     assert ax.get_title() == "iteration 3"
     assert not list(tmp_path.glob("*.png"))

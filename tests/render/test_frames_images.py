@@ -18,7 +18,7 @@ import pytest
 from gan_mixup.errors import GanMixupWarning
 
 from gan_mixup import render
-from gan_mixup.modalities.images import IMAGES
+from gan_mixup.modalities.images.spec import SPEC as IMAGES
 from gan_mixup.modalities.images.draw import GRID_PAD_VALUE, GRID_PADDING, sample_grid
 from gan_mixup.render import RenderError, render_comparison, render_figure5, render_frame, render_run
 from gan_mixup.rundir import (
@@ -185,24 +185,26 @@ def test_render_figure5_draws_image_runs(tmp_path: Path) -> None:
 def test_points_and_images_do_not_mix(tmp_path: Path) -> None:
     points = point_run(tmp_path / "points", [0, 10])
     images = image_run(tmp_path / "images", [0, 10])
-    with pytest.raises(RenderError, match=r"runs of points and images.*'toy' \(points\).*'mnist' \(images\)"):
+    with pytest.raises(RenderError, match=r"runs of toy and images.*'toy' \(toy\).*'mnist' \(images\)"):
         render_comparison({"toy": points, "mnist": images}, tmp_path / "cmp")
-    with pytest.raises(ValueError, match="runs of points and images"):
+    with pytest.raises(ValueError, match="runs of toy and images"):
         render_figure5({("ring8", "ERM"): points, ("mnist", "ERM"): images}, tmp_path / "f.png")
     with pytest.raises(RenderError, match="expected images"):
         render_frame(read_reference(images), Snapshot(3, np.zeros((5, 2), np.float32), NO_GRID), tmp_path / "x.png")
-    odd = Reference(np.zeros((1, 2), np.float32), np.zeros((0, 2), np.float32), 1.0, np.zeros(0, np.float32), kind="audio")
-    with pytest.raises(RenderError, match="unknown run kind 'audio'"):
+    odd = Reference(np.zeros((1, 2), np.float32), np.zeros((0, 2), np.float32), 1.0, np.zeros(0, np.float32), modality="audio")
+    with pytest.raises(RenderError, match="unknown modality 'audio'"):
         render_frame(odd, Snapshot(0, np.zeros((1, 2), np.float32), NO_GRID), tmp_path / "y.png")
 
 
-def test_old_reference_without_kind_renders_as_points(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recorded", [{}, {"kind": np.str_("points")}], ids=["before-images", "kind-points"])
+def test_an_old_reference_renders_as_toy(tmp_path: Path, recorded: dict[str, Any]) -> None:
     run = point_run(tmp_path / "old", [0, 10])
     ref = read_reference(run)
-    # The reference.npz of a run written before image runs existed: no "kind" field.
+    # The reference.npz of a run written before image runs existed (no modality recorded), or before
+    # the toy modality had its name (``kind="points"``).
     np.savez(run / "snapshots" / "reference.npz", real=ref.real, modes=ref.modes, extent=np.float64(ref.extent),
-             grid_axis=ref.grid_axis, std=np.float64(np.nan))
-    assert read_reference(run).kind == "points"
+             grid_axis=ref.grid_axis, std=np.float64(np.nan), **recorded)
+    assert read_reference(run).modality == "toy"
     assert gif_frames(render_run(run, workers=1)["gif"]).shape == (2, *POINT_FRAME, 3)
 
 

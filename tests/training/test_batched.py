@@ -13,7 +13,7 @@ import torch
 from conftest import make_tiny_config
 from gan_mixup.config import RunConfig
 from gan_mixup.metrics import mode_metrics
-from gan_mixup.modalities.points.models import mlp
+from gan_mixup.modalities.toy.models import mlp
 from gan_mixup.rundir import read_snapshots
 from gan_mixup.training import StopTraining, build_state, train
 from gan_mixup.training.batched import BatchingError, Lockstep, StackedModels, batchable, lockstep_step, train_batched

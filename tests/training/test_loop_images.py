@@ -125,7 +125,7 @@ def test_every_objective_trains_an_image_gan(objective, regularizers, dataset, t
         assert s.fake.shape == (config.fixed_samples, channels, 16, 16)
         assert s.d_grid.size == 0
     reference = read_reference(run)
-    assert reference.kind == "images"
+    assert reference.modality == "images"
     assert reference.real.dtype == np.uint8 and reference.real.shape[1:] == (channels, 16, 16)
 
 
@@ -389,7 +389,7 @@ def test_images_command_trains_and_renders_a_gif(tmp_path):
     assert last == f"gif: {out / 'training.gif'}", stdout
     assert (out / "training.gif").read_bytes()[:4] == b"GIF8"
     config = RunConfig.load(out / "config.json")
-    assert config.kind == "images" and config.dataset == "digits" and config.iterations == 6
+    assert config.modality == "images" and config.dataset == "digits" and config.iterations == 6
     assert (config.image_size, config.hidden, config.latent_dim, config.batch_size) == (16, 8, 8, 16)
 
 
@@ -404,7 +404,7 @@ def test_compare_on_digits_then_render_from_the_snapshots_alone(tmp_path):
     assert (out / "comparison.gif").read_bytes()[:4] == b"GIF8"
     assert (out / "figure5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for member in ("erm", "mixup"):
-        assert read_reference(out / member).kind == "images"
+        assert read_reference(out / member).modality == "images"
     # The same start: iteration 0 of both runs is the same grid.
     np.testing.assert_array_equal(read_snapshot(snapshot_path(out / "erm", 0)).fake,
                                   read_snapshot(snapshot_path(out / "mixup", 0)).fake)
@@ -423,7 +423,7 @@ def test_compare_on_digits_then_render_from_the_snapshots_alone(tmp_path):
 
 def test_image_defaults():
     digits = RunConfig(dataset="digits")
-    assert digits.kind == "images"
+    assert digits.modality == "images"
     assert (digits.image_size, digits.hidden, digits.latent_dim, digits.batch_size, digits.d_steps) == (16, 32, 100, 64, 1)
     assert digits.lr == 2e-4 and digits.betas == (0.5, 0.999)
     mnist = RunConfig(dataset="mnist", data_root="x")

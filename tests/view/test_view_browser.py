@@ -248,7 +248,7 @@ def test_a_sweep_chooses_its_members_by_field_and_by_a_scorecard_row(browser, vi
 def test_the_charts_follow_the_metric_registry_a_new_metric_included(browser, tmp_path, monkeypatch):
     from gan_mixup.metric_registry import METRICS, Metric
 
-    metric = Metric("origin_distance", "mean distance to the origin", "lower", ("points",),
+    metric = Metric("origin_distance", "mean distance to the origin", "lower", ("toy",),
                     compute=lambda fake, real: float(np.abs(fake[np.isfinite(fake).all(1)]).sum(1).mean()))
     monkeypatch.setitem(METRICS, metric.name, metric)  # registered in this one place
     page = write_viewer([points_run(tmp_path / "run")], tmp_path / "viewer")

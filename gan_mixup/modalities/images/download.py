@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gan_mixup.errors import DataError
+from gan_mixup.modalities.images.classifier import default_cache_dir
 
 DATA_ENV = "GAN_MIXUP_DATA"
 # The torchvision class of each downloadable dataset; stacked-mnist is three MNIST digits.
@@ -53,8 +54,6 @@ def default_data_root() -> Path:
     """
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
-    from gan_mixup.modalities.images.classifier import default_cache_dir
-
     return default_cache_dir() / "data"
 
 
@@ -124,7 +123,7 @@ def download(name: str, root: str | Path | None = None, *, quiet: bool = False) 
 def _locked(path: Path, name: str, quiet: bool) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (an flock: released by the OS when the process dies)."""
     try:
-        import fcntl
+        import fcntl  # POSIX only: imported where its absence is handled
     except ImportError:  # Windows: no flock; concurrent downloads into one root are then on the user
         yield
         return
@@ -156,7 +155,7 @@ def _fetch(name: str, temp: Path, quiet: bool) -> None:
     """Download and extract ``name`` into ``temp/<its folder>`` with torchvision's functions: for MNIST-like
     sets each of ``resources`` from the first of ``mirrors`` that answers (as ``MNIST.download`` does),
     for CIFAR-10 ``url``; every archive checked against torchvision's md5 before it is extracted."""
-    from torchvision.datasets.utils import download_and_extract_archive
+    from torchvision.datasets.utils import download_and_extract_archive  # torchvision: heavy to import
 
     cls = _torchvision_class(name)
     jobs = ([(cls.url, temp, cls.filename, cls.tgz_md5)] if name == "cifar10" else
@@ -195,6 +194,6 @@ def _reason(error: BaseException) -> str:
 
 
 def _torchvision_class(name: str) -> type:
-    import torchvision.datasets
+    import torchvision.datasets  # torchvision: heavy to import
 
     return getattr(torchvision.datasets, _CLASSES[name])

@@ -10,9 +10,10 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.axes import Axes
 
-from gan_mixup.modalities.base import REUSABLE_GID
+from gan_mixup.modalities.common import REUSABLE_GID, clear_frame  # noqa: F401  (this module's clear_frame: the shared one)
 
 GRID_PADDING = 2  # pixels between samples, as make_grid's default
 GRID_PAD_VALUE = 128  # mid-grey: separates white-on-black digits and colour images alike
@@ -34,8 +35,7 @@ def sample_grid(images: np.ndarray, limit: int | None = None) -> np.ndarray:
         >>> sample_grid(np.zeros((10, 1, 4, 4), np.uint8)).shape  # 4 per row, 3 rows of 4 + 2 px
         (20, 26, 1)
     """
-    import torch
-    from torchvision.utils import make_grid
+    from torchvision.utils import make_grid  # torchvision: heavy to import; the viewer draws toy runs without it
 
     images = np.asarray(images)[:limit]
     n, c = images.shape[:2]
@@ -62,3 +62,23 @@ def draw_samples(ax: Axes, fake: np.ndarray, limit: int | None = None) -> str:
     # Fixed vmin/vmax: black is 0 and white 255 in every frame, never stretched to the data's range.
     ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest", gid=REUSABLE_GID)
     return ""
+
+
+def setup_axes(ax: Axes, labelsize: float) -> None:
+    """A sample grid has no axes to read: none shown."""
+    ax.set_axis_off()
+
+
+def draw_frame(ax: Axes, reference: Any, snapshot: Any, quiver: bool = True) -> str:
+    """One frame: the fixed noise batch's samples as one grid (images have no arrows: ``quiver`` is unused)."""
+    return draw_samples(ax, snapshot.fake)
+
+
+def draw_cell(ax: Axes, reference: Any, snapshot: Any) -> None:
+    """One cell of a comparison grid: the first ``GRID_CELL_SAMPLES`` samples."""
+    draw_samples(ax, snapshot.fake, GRID_CELL_SAMPLES)
+
+
+def draw_figure5_cell(ax: Axes, reference: Any, snapshot: Any, extent: float) -> None:
+    """One cell of Figure 5: as a comparison cell (``extent`` is the toy frames')."""
+    draw_cell(ax, reference, snapshot)

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gan_mixup.modalities.common import recorded_metrics
+from gan_mixup.modalities.images.data import images_to_uint8
 from gan_mixup.modalities.images.digit_classifier import DigitClassifier, load_digit_classifier
 from gan_mixup.modalities.images.classifier import ClassifierSpec, DomainClassifier, load_classifier, random_feature_net
 from gan_mixup.errors import GanMixupError, GanMixupWarning
@@ -342,8 +344,6 @@ def ceiling_reals(dataset: Any, n: int, seed: int) -> np.ndarray:
         >>> ceiling_reals(get_image_dataset("digits", image_size=16), 3, 0).shape
         (3, 1, 16, 16)
     """
-    from gan_mixup.modalities.images.data import images_to_uint8
-
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 24]).generate_state(1)[0]))
     return images_to_uint8(dataset.sample(n, generator))
 
@@ -360,7 +360,7 @@ def _inception(weights_path: str | Path | None, device: str | torch.device) -> t
             f"Inception FID needs a local InceptionV3 weights file (torch-fidelity's "
             f"weights-inception-2015-12-05-6726825d.pth); {weights_path} is not a file, and nothing is downloaded"
         )
-    try:
+    try:  # torch-fidelity: an optional extra, heavy to import
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     except ImportError as error:
         raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from error
@@ -382,7 +382,7 @@ def check_inception(weights_path: str | Path | None) -> None:
     """
     if weights_path is None or not Path(weights_path).expanduser().is_file():
         _inception(weights_path, "cpu")  # raises the message about the file
-    try:
+    try:  # torch-fidelity: an optional extra, heavy to import
         import torch_fidelity  # noqa: F401
     except ImportError:
         raise ImageMetricError("Inception FID needs torch-fidelity: pip install 'gan-mixup[fid]'") from None
@@ -471,3 +471,14 @@ def inception_metrics(fake: np.ndarray | Tensor, real: np.ndarray | Tensor, weig
     real_features = _REAL_INCEPTION[key]
     fake_features = inception_features(fake, weights_path, device=device)
     return {"fid": frechet_distance(real_features, fake_features), "kid": kernel_inception_distance(real_features, fake_features)}
+
+
+def evaluate_run(run_dir: Path, reference: Any) -> list[dict[str, Any]]:
+    """The metrics training recorded: an image snapshot keeps only a sample grid, too few samples
+    to measure again."""
+    return recorded_metrics(run_dir)
+
+
+def modes_total(reference: Any, records: list[dict[str, Any]]) -> int | None:
+    """What the real data covers at the metrics' sample size, recorded at iteration 0."""
+    return records[0].get("real_modes_covered") if records else None

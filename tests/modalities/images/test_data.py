@@ -27,7 +27,7 @@ def seeded(seed: int) -> torch.Generator:
 def test_bundled_datasets_sample_images_in_range(name, channels, size):
     ds = get_image_dataset(name, image_size=size)
     x = ds.sample(50, seeded(0))
-    assert (ds.name, ds.kind, ds.channels, ds.image_size) == (name, "images", channels, size)
+    assert (ds.name, ds.modality, ds.channels, ds.image_size) == (name, "images", channels, size)
     assert ds.num_modes == 10**channels
     assert x.shape == (50, channels, size, size) and x.dtype == torch.float32 and x.device.type == "cpu"
     assert x.min() >= -1.0 and x.max() <= 1.0

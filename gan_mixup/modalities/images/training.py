@@ -1,4 +1,5 @@
-"""What an image snapshot records and the reference it is drawn against.
+"""What the trainer asks of the images modality: its data, DCGAN, the metric iterations, what a
+snapshot records and the reference it is drawn against.
 
 A snapshot holds G(fixed noise) as uint8 images; at the metric iterations its record holds the
 classifier metrics of G(metric noise) against the reference's real images (and the Inception
@@ -16,13 +17,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from gan_mixup.modalities.images.data import get_image_dataset, images_to_uint8, uint8_to_images
+from gan_mixup.modalities.images.metrics import ceiling_reals, image_sample_metrics, inception_metrics, judge_for
+from gan_mixup.modalities.images.models import channels_last, dcgan_discriminator, dcgan_generator
 from gan_mixup.probes import (
     CALIBRATION_PROBE_SAMPLES,
     calibration_probe,
     discriminator_gradient_norms,
     gradient_summary,
 )
-from gan_mixup.rundir import Reference, Snapshot, write_snapshot
+from gan_mixup.rundir import Reference, Snapshot, snapshot_schedule, write_snapshot
 
 # Images (real and fake; as many mixes of them) whose D input gradients a metric snapshot measures:
 # the mean of 128 per-sample norms; 256 cost more than G's whole pass on the metric noise (a DCGAN at
@@ -33,10 +37,29 @@ GRADIENT_PROBE_IMAGES = 128
 METRIC_BATCH = 128
 
 
+def build_data(config: Any) -> Any:
+    """The run's image dataset, at its size and channels, from where the config says."""
+    return get_image_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
+                             channels=config.channels, download=config.download)
+
+
+def build_models(config: Any, data: Any) -> tuple[nn.Module, nn.Module]:
+    """DCGAN's G and D for the data's channels at ``image_size`` (channels-last when asked)."""
+    G = dcgan_generator(config.latent_dim, data.channels, config.image_size, config.hidden)
+    D = dcgan_discriminator(data.channels, config.image_size, config.hidden, spectral_norm=config.spectral_norm)
+    return (channels_last(G), channels_last(D)) if config.channels_last else (G, D)
+
+
+def metric_iterations(config: Any) -> set[int]:
+    """A metric costs a few training steps here: ``metric_frames`` log-spaced snapshots, the
+    paper's iterations, the first and the last (none without ``metric_samples``)."""
+    if not config.metric_samples:
+        return set()
+    return {0, *snapshot_schedule(config.iterations, config.metric_frames)}
+
+
 def make_reference(config: Any, data: Any, generator: torch.Generator) -> Reference:
     """``max(fixed_samples, metric_samples)`` real images from ``generator``, as uint8."""
-    from gan_mixup.modalities.images.data import images_to_uint8
-
     count = max(config.fixed_samples, config.metric_samples)
     real_images = images_to_uint8(data.sample(count, generator))  # (N, C, H, W) uint8
     return Reference(real_images, np.zeros((0, 2), np.float32), math.nan, np.zeros(0, np.float32), None, "images")
@@ -45,9 +68,6 @@ def make_reference(config: Any, data: Any, generator: torch.Generator) -> Refere
 def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_metrics: bool = True) -> dict[str, Any]:
     """Write the snapshot of ``state.iteration`` (G and D as given, in eval mode); return its record,
     with the metrics when ``with_metrics`` and the run has metric noise."""
-    from gan_mixup.modalities.images.data import images_to_uint8, uint8_to_images
-    from gan_mixup.modalities.images.metrics import ceiling_reals, image_sample_metrics, judge_for
-
     config, device = state.config, state.fixed_noise.device
     fake = images_to_uint8(G(state.fixed_noise))  # (N, C, H, W) uint8
     write_snapshot(run_dir, Snapshot(state.iteration, fake, np.zeros((0, 0), np.float32)))
@@ -58,8 +78,6 @@ def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_me
         metric_fake = images_to_uint8(torch.cat(batches))
         record.update(image_sample_metrics(metric_fake, real, dataset_name=config.dataset, dataset=state.dataset))
         if config.fid_weights:
-            from gan_mixup.modalities.images.metrics import inception_metrics
-
             record.update(inception_metrics(metric_fake, real, config.fid_weights, device=device))
         # D's input gradients at GRADIENT_PROBE_IMAGES real, fake and mixed images (see its comment).
         probe = min(GRADIENT_PROBE_IMAGES, len(real), len(metric_fake))

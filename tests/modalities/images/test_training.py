@@ -1,7 +1,7 @@
 """What an image metric snapshot computes, and on how many images."""
 from __future__ import annotations
 
-import gan_mixup.modalities.images.snapshot as image_snapshot
+import gan_mixup.modalities.images.training as image_snapshot
 from gan_mixup import train
 from tests.conftest import make_tiny_config
 

@@ -1,4 +1,4 @@
-"""How a points run is drawn: igul222's ``gan_toy.py`` frame recipe, the comparison cell and Figure 5.
+"""How a toy run is drawn: igul222's ``gan_toy.py`` frame recipe, the comparison cell and Figure 5.
 
 A frame is D's output (sigmoid, fixed 0..1 colour scale) as a filled contour behind the real samples
 (faint), the fake samples (bold) and the mode centres (if the data has any), on the fixed square
@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
+
+from gan_mixup.modalities.common import clear_frame  # noqa: F401  (this module's clear_frame: the shared one)
 
 # Colours: D's output on a diverging map (red = "real", blue = "fake"), gan_toy's orange real
 # samples and a dark green for the fakes, which reads on both ends of the map.
@@ -72,6 +74,11 @@ def draw_frame(ax: Axes, reference: Any, snapshot: Any, quiver: bool = False) ->
     fix_axes(ax, reference.extent)
     dropped = int((~finite).sum())
     return f"\n({dropped} non-finite samples dropped)" if dropped else ""
+
+
+def draw_cell(ax: Axes, reference: Any, snapshot: Any) -> None:
+    """One cell of a comparison grid: the frame without G's arrows."""
+    draw_frame(ax, reference, snapshot, quiver=False)
 
 
 def draw_figure5_cell(ax: Axes, reference: Any, snapshot: Any, extent: float) -> None:

@@ -20,7 +20,9 @@ import numpy as np
 
 from gan_mixup.errors import GanMixupWarning
 from gan_mixup.metric_registry import computed_metrics
+from gan_mixup.modalities.common import recorded_metrics
 from gan_mixup.probes import CALIBRATION_CURVES, CALIBRATION_METRICS, gradient_summary
+from gan_mixup.rundir import METRICS_FILE, SnapshotError, list_snapshots, read_snapshot
 
 
 def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +95,7 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
     """All toy metrics for one set of fake samples: mode metrics where the data has modes, the
     sliced Wasserstein distance to the real samples always, and with ``extent`` the fraction of
     samples outside the frame ``[-extent, extent]²`` (non-finite ones included), ``outside_frame``;
-    then every registered points metric that carries its ``compute`` function (``Metric.compute``)."""
+    then every registered toy metric that carries its ``compute`` function (``Metric.compute``)."""
     out: dict[str, Any] = {}
     if len(modes) and std:
         out.update(mode_metrics(fake, modes, std))
@@ -102,17 +104,14 @@ def sample_metrics(fake: np.ndarray, real: np.ndarray, modes: np.ndarray, std: f
     if extent is not None:
         inside = finite & (np.abs(np.where(finite[:, None], fake, 0.0)) <= extent).all(axis=1)
         out["outside_frame"] = float(1.0 - inside.mean()) if len(fake) else 0.0
-    out.update(computed_metrics("points", fake, real))
+    out.update(computed_metrics("toy", fake, real))
     return out
 
 
-def evaluate_points_run(run_dir: Path, reference: Any) -> list[dict[str, Any]]:
-    """The metrics of every snapshot of a points run, recomputed from its snapshot files (a damaged
+def evaluate_run(run_dir: Path, reference: Any) -> list[dict[str, Any]]:
+    """The metrics of every snapshot of a toy run, recomputed from its snapshot files (a damaged
     one is left out with a warning), with the calibration probe's curves and scalars that training
     recorded (the probe needs D, which a snapshot does not keep)."""
-    from gan_mixup.modalities.base import recorded_metrics
-    from gan_mixup.rundir import METRICS_FILE, SnapshotError, list_snapshots, read_snapshot
-
     recorded = recorded_metrics(run_dir) if (Path(run_dir) / METRICS_FILE).is_file() else []
     probe_keys = CALIBRATION_CURVES + CALIBRATION_METRICS
     calibration = {r["iteration"]: {k: r[k] for k in probe_keys if k in r} for r in recorded}
@@ -121,10 +120,15 @@ def evaluate_points_run(run_dir: Path, reference: Any) -> list[dict[str, Any]]:
         try:
             snap = read_snapshot(path)
         except SnapshotError as err:  # one damaged file costs its own row, not the run's metrics
-            warnings.warn(f"{err}; its metrics are left out", GanMixupWarning, stacklevel=4)  # the caller of evaluate_run
+            warnings.warn(f"{err}; its metrics are left out", GanMixupWarning, stacklevel=3)  # the caller of metrics.evaluate_run
             continue
         rows.append({"iteration": snap.iteration,
                      **sample_metrics(snap.fake, reference.real, reference.modes, reference.std, reference.extent),
                      **(gradient_summary(snap.d_grad_norms) if snap.d_grad_norms else {}),
                      **calibration.get(snap.iteration, {})})
     return rows
+
+
+def modes_total(reference: Any, records: list[dict[str, Any]]) -> int | None:
+    """The data's modes, from the run's reference (None for data without modes)."""
+    return len(reference.modes) or None

@@ -1,4 +1,4 @@
-"""The toy metrics (gan_mixup.modalities.points.metrics) on known inputs."""
+"""The toy metrics (gan_mixup.modalities.toy.metrics) on known inputs."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""What a points snapshot records and the reference it is drawn against.
+"""What the trainer asks of the toy modality: its data, its models, what a snapshot records and the
+reference it is drawn against.
 
 A snapshot holds G(fixed noise), sigmoid(D) on a grid over the data's extent, and D's input
 gradients at the fakes; its record holds the toy metrics (modes covered, high-quality rate, sliced
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_mixup.modalities.points.metrics import sample_metrics
+from gan_mixup.modalities.toy.metrics import sample_metrics
+from gan_mixup.modalities.toy.models import toy_discriminator, toy_generator
 from gan_mixup.probes import (
     calibration_probe,
     gradient_summary,
@@ -23,6 +25,23 @@ from gan_mixup.probes import (
     mixed_points,
 )
 from gan_mixup.rundir import Reference, Snapshot, write_snapshot
+from toy_data import get_dataset
+
+
+def build_data(config: Any) -> Any:
+    """The run's toy dataset, with its options."""
+    return get_dataset(config.dataset, **config.dataset_options)
+
+
+def build_models(config: Any, data: Any) -> tuple[nn.Module, nn.Module]:
+    """The paper's MLPs: G from ``latent_dim`` to 2-D points, D from points to one logit."""
+    return (toy_generator(config.latent_dim, config.hidden, config.layers),
+            toy_discriminator(config.hidden, config.layers, config.spectral_norm))
+
+
+def metric_iterations(config: Any) -> None:
+    """Every snapshot records the toy metrics: they cost little beside a training step."""
+    return None
 
 
 def grid_axis(data: Any, grid_size: int) -> np.ndarray:
@@ -35,7 +54,7 @@ def make_reference(config: Any, data: Any, generator: torch.Generator) -> Refere
     """``config.fixed_samples`` real points from ``generator``, the data's modes, extent and std."""
     real = data.sample(config.fixed_samples, generator).numpy()
     modes = data.modes.numpy() if data.modes is not None else np.zeros((0, 2), np.float32)
-    return Reference(real, modes, float(data.extent), grid_axis(data, config.grid_size), data.std)
+    return Reference(real, modes, float(data.extent), grid_axis(data, config.grid_size), data.std, "toy")
 
 
 def take_snapshot(state: Any, run_dir: Path, G: nn.Module, D: nn.Module, with_metrics: bool = True) -> dict[str, Any]:
