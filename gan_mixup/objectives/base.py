@@ -80,10 +80,14 @@ class TrainingObjective(Objective, Protocol):
         """Called at the start of each generator iteration (``total`` of them); regularizers that
         anneal read it, the objectives themselves ignore it."""
 
+    # Optional (``gan_mixup.training.objective`` reads them where an objective has them; every
+    # built-in one and every ``with_regularizers`` wrapper does):
+
     def latent_penalty(self, D: Discriminator, G: Any, z: Tensor, fake: Tensor,
                        generator_step: bool = False) -> Tensor | None:
         """A term of D's loss (or, with ``generator_step``, G's) that needs G and the noise ``z`` of
         ``fake`` = G(z) (zCR); ``None`` where there is none, as for every objective alone."""
+
     def state_dict(self) -> dict[str, Any]:
         """What the objective carries from step to step (LeCam's moving averages), for a checkpoint;
         empty for a stateless one. Random streams are not in it: the trainer saves its generators."""

@@ -1,7 +1,10 @@
 """The objective a run's config names: its options, its regularizers, its random stream."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import Tensor
 
 from gan_mixup.config import RunConfig
 from gan_mixup.objectives import OBJECTIVES, MixupGAN, ObjectiveError, TrainingObjective, get_objective
@@ -49,3 +52,29 @@ def base_objective(config: RunConfig, generator: torch.Generator | None) -> Trai
         options["generator"] = generator
     options["separate_forwards"] = separate_forwards
     return get_objective(config.objective, **options)
+
+
+# An objective written by a user needs only the two losses, ``batches_per_step``, ``last_stats`` and
+# ``begin_iteration``; the latent term (zCR) and the carried state (LeCam) are read where it has them.
+
+def latent_term(objective: Any, D: Any, G: Any, z: Tensor, fake: Tensor, generator_step: bool = False) -> Tensor | None:
+    """``objective``'s term that needs G and the noise ``z`` of ``fake`` = G(z) (zCR), in D's loss or,
+    with ``generator_step``, in G's; ``None`` where it has none."""
+    method = getattr(objective, "latent_penalty", None)
+    return None if method is None else method(D, G, z, fake, generator_step=generator_step)
+
+
+def objective_state(objective: Any) -> dict[str, Any]:
+    """What ``objective`` carries from step to step (LeCam's moving averages) for a checkpoint; empty
+    for a stateless one."""
+    method = getattr(objective, "state_dict", None)
+    return {} if method is None else method()
+
+
+def restore_objective_state(objective: Any, state: dict[str, Any]) -> None:
+    """Continue ``objective`` from ``objective_state``'s value; a stateless objective takes ``{}``."""
+    method = getattr(objective, "load_state_dict", None)
+    if method is not None:
+        method(state)
+    elif state:
+        raise ObjectiveError(f"{objective.name} carries no state, but the checkpoint holds {', '.join(map(str, state))}")

@@ -27,7 +27,7 @@ from gan_mixup.modalities import TrainingModule, modality_of, training_of
 from gan_mixup.objectives import TrainingObjective
 from gan_mixup.rundir import Reference
 from gan_mixup.training.device import run_device
-from gan_mixup.training.objective import build_objective
+from gan_mixup.training.objective import build_objective, objective_state, restore_objective_state
 from gan_mixup.training.outcomes import NonFiniteError
 from gan_mixup.training.parallel import check_sync_batchnorm, rank_stream_seeds
 
@@ -89,7 +89,7 @@ class RunState:
         of every rank (``rank_rng``, gathered on rank 0, ``None`` on the others; ``rng`` is this
         rank's). A collective in a data-parallel run: every rank calls it at the same iteration."""
         rng = {name: g.get_state() for name, g in self.rngs.items()}
-        objective_state = self.objective.state_dict()  # LeCam's moving averages; empty for most
+        carried = objective_state(self.objective)  # LeCam's moving averages; empty for most
         return {
             "iteration": self.iteration,
             "config": self.config.to_dict(),
@@ -102,7 +102,7 @@ class RunState:
             "fixed_noise": self.fixed_noise,
             **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             # every rank's (each saw its own batches), gathered on rank 0 as the RNG streams are
-            **({"objective": self.world.gather_to_main(objective_state)} if objective_state else {}),
+            **({"objective": self.world.gather_to_main(carried)} if carried else {}),
             "world_size": self.world.world_size,
             "rank_rng": self.world.gather_to_main(rng),
         }
@@ -122,7 +122,7 @@ class RunState:
         if self.ema is not None:
             self.ema.load_state_dict(checkpoint["ema"])
         objective_states = checkpoint.get("objective")
-        self.objective.load_state_dict(objective_states[self.world.rank] if objective_states else {})
+        restore_objective_state(self.objective, objective_states[self.world.rank] if objective_states else {})
         self.iteration = int(checkpoint["iteration"])
         torch.set_rng_state(checkpoint["torch_rng"])
 

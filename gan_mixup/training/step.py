@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_mixup import precision
+from gan_mixup.training.objective import latent_term
 from gan_mixup.training.outcomes import NonFiniteError
 from gan_mixup.training.state import RunState
 
@@ -58,7 +59,7 @@ def train_step(state: RunState) -> tuple[Tensor, Tensor]:
                 z = state.sample_noise(batch_size)
                 fake = G(z).float()
             g_loss = objective.generator_loss(D, fake, state.sample_real(batch_size)).float()
-            latent = objective.latent_penalty(D, G, z, fake, generator_step=True)  # zCR's G term, else None
+            latent = latent_term(objective, D, G, z, fake, generator_step=True)  # zCR's G term, else None
             if latent is not None:
                 g_loss = g_loss + latent.float()
         state.opt_g.zero_grad(set_to_none=True)
@@ -93,7 +94,7 @@ def _d_step(state: RunState, real: Tensor, fake: Tensor, autocast: Any, z: Tenso
     """One discriminator update on ``real`` and (detached) ``fake`` = G(``z``); returns the detached loss."""
     with autocast:
         d_loss = state.objective.discriminator_loss(state.discriminator, real, fake).float()
-        latent = state.objective.latent_penalty(state.discriminator, state.generator, z, fake)  # zCR's D term, else None
+        latent = latent_term(state.objective, state.discriminator, state.generator, z, fake)  # zCR's D term, else None
         if latent is not None:
             d_loss = d_loss + latent.float()
     state.opt_d.zero_grad(set_to_none=True)

@@ -51,7 +51,7 @@ TINY: dict[str, Any] = dict(
 )
 TINY_FLAGS = ["--image-size", "16", "--hidden", "8", "--nz", "8", "--batch-size", "16", "--snapshot-frames", "3",
               "--fixed-samples", "16", "--metric-samples", "64", "--metric-frames", "2", "--log-every", "2"]
-OBJECTIVE_NAMES = ["erm", "mixup", "wgan-gp", "hinge", "lsgan"]
+OBJECTIVE_NAMES = ["erm", "mixup", "wgan-gp", "hinge", "lsgan", "manifold-mixup", "cutmix", "r3gan"]
 CHANNELS = {"digits": 1, "stacked-digits": 3}
 
 
@@ -100,9 +100,10 @@ def test_every_objective_trains_an_image_gan(objective, regularizers, dataset, t
     assert out.shape == (5, channels, 16, 16)
     assert bool(out.isfinite().all()) and float(out.min()) >= -1.0 and float(out.max()) <= 1.0
     # Every parameter moved, but where the gradient is exactly zero: D's output bias adds one constant to
-    # D(real) and D(fake), so it cancels in WGAN-GP's loss (and its penalty), and in the hinge loss while
-    # every sample is inside the margin (at the start D(x) ≈ 0 for all: -1 + 1 = 0).
-    constant = {f"{len(D) - 2}.bias"} if objective in ("wgan-gp", "hinge") else set()
+    # D(real) and D(fake), so it cancels in WGAN-GP's loss (and its penalty), in R3GAN's relativistic
+    # D(x) − D(G(z)) (and its penalties), and in the hinge loss while every sample is inside the margin
+    # (at the start D(x) ≈ 0 for all: -1 + 1 = 0).
+    constant = {f"{len(D) - 2}.bias"} if objective in ("wgan-gp", "hinge", "r3gan") else set()
     for model, start, exempt in ((G, initial.generator, set()), (D, initial.discriminator, constant)):
         unchanged = [name for (name, p), p0 in zip(model.named_parameters(), start.parameters())
                      if torch.equal(p, p0) and name not in exempt]
