@@ -119,16 +119,18 @@ stacked-mnist: $(VENV)/.installed
 # (runs/study-real-sn); 11 arms x lr 2e-4, 1e-3 x beta1 0, 0.5 x seeds 0-2. Long-running (the protocol's sizing:
 # about 27 core-hours at 3,000 iterations), niced, STUDY_WORKERS runs at a time (1); resumable: run it again after any stop.
 # STUDY_SEEDS=0 first gives every arm and setting one seed (a balanced partial study), then 0-1, then 0-2.
+# STUDY_DS=bn or STUDY_DS=sn runs one D's sweep: two such makes side by side use both cores.
 # The reports (scorecard, robustness, survival, paired) go to samples/study-real/{bn,sn}/.
 STUDY_ITERATIONS ?= 3000
 STUDY_SEEDS ?= 0-2
 STUDY_NICE ?= nice -n 19
 STUDY_WORKERS ?= 1
+STUDY_DS ?= bn sn
 STUDY_OTHERS = erm,erm+r1:10,wgan-gp,manifold-mixup,cutmix,erm+diffaug,erm+bcr,r3gan
 STUDY = --dataset mnist-5k --image-size 32 --hidden 32 --lr 2e-4,1e-3 --beta1 0,0.5 --seeds $(STUDY_SEEDS) \
 	--iterations $(STUDY_ITERATIONS) --metric-frames 16 --metric-samples 1000 --workers $(STUDY_WORKERS) --no-progress
 study-real: $(VENV)/.installed
-	for d in bn sn; do \
+	for d in $(STUDY_DS); do \
 		flags="$(STUDY) --out runs/study-real-$$d $$( [ $$d = sn ] && echo --spectral-norm )"; \
 		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives $(STUDY_OTHERS) \
 			$$( [ -f runs/study-real-$$d/runs.json ] && echo --resume ) || exit $$?; \
