@@ -12,6 +12,7 @@ can list them without importing an objective.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
@@ -104,6 +105,18 @@ def options_of(objective: type) -> tuple[str, ...]:
 
 
 PerSample = Callable[[Tensor, Tensor], Tensor]
+
+
+def check_option_number(owner: str, key: str, value: Any, *, low: float | None = None, low_open: bool = False,
+                        note: str = "") -> None:
+    """Refuse (``ObjectiveError``) an option that is not a finite number, or is below ``low`` (at or
+    below it when ``low_open``), e.g. ``check_option_number("R3GAN", "gamma", 0.05, low=0)``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if not ok:
+        bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
+        raise ObjectiveError(f"{owner} {key} must be a finite number{bound}{note}, got {value!r}")
 
 
 def bce_per_sample(logits: Tensor, target: Tensor) -> Tensor:

@@ -1,7 +1,6 @@
 """Objectives beyond the paper, under the same contract: WGAN-GP, the hinge loss, least squares."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -16,16 +15,12 @@ from gan_mixup.objectives.base import (
     StepStats,
     Term,
     TermObjective,
+    check_option_number,
     gradient_penalty,
     ones_like_batch,
     real_fake_forwards,
     score_per_sample,
 )
-
-
-def _finite(owner: str, key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ObjectiveError(f"{owner} {key} must be a finite number, got {value!r}")
 
 
 def hinge_per_sample(scores: Tensor, target: Tensor) -> Tensor:
@@ -50,9 +45,7 @@ class WGANGPOptions:
     gp_weight: float = 10.0
 
     def __post_init__(self) -> None:
-        gp_weight = self.gp_weight
-        if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (math.isfinite(gp_weight) and gp_weight >= 0):
-            raise ObjectiveError(f"WGANGP gp_weight must be a finite number >= 0, got {gp_weight!r}")
+        check_option_number("WGANGP", "gp_weight", self.gp_weight, low=0)
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ class LSGANOptions:
 
     def __post_init__(self) -> None:
         for key in ("real_target", "fake_target", "generator_target"):
-            _finite("LSGAN", key, getattr(self, key))
+            check_option_number("LSGAN", key, getattr(self, key))
         if self.real_target == self.fake_target:
             raise ObjectiveError(f"LSGAN real_target and fake_target must differ, both are {self.real_target}")
 

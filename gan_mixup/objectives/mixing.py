@@ -12,7 +12,6 @@ may follow the ``Splittable`` protocol. Both of gan_mixup's discriminators are `
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -28,6 +27,7 @@ from gan_mixup.objectives.base import (
     Term,
     TermObjective,
     bce,
+    check_option_number,
     check_pair,
     has_batch_statistics,
     ones_like_batch,
@@ -39,16 +39,6 @@ from gan_mixup.objectives.standard import unmixed_generator_terms
 
 MANIFOLD_TARGETS = ("lambda", "fake-min")
 CUTMIX_TARGETS = ("area", "fake")
-
-
-def _alpha_ok(owner: str, alpha: Any) -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (math.isfinite(alpha) and alpha > 0):
-        raise ObjectiveError(f"{owner} alpha must be a finite number > 0, got {alpha!r}")
-
-
-def _weight_ok(owner: str, key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-        raise ObjectiveError(f"{owner} {key} must be a finite number >= 0, got {value!r}")
 
 
 # ----- splitting D ------------------------------------------------------------------------------
@@ -152,7 +142,7 @@ class ManifoldMixupOptions:
     target: str = "lambda"
 
     def __post_init__(self) -> None:
-        _alpha_ok("manifold-mixup", self.alpha)
+        check_option_number("manifold-mixup", "alpha", self.alpha, low=0, low_open=True)
         if self.target not in MANIFOLD_TARGETS:
             raise ObjectiveError(f"unknown manifold-mixup target {self.target!r}; choose lambda or fake-min")
 
@@ -254,11 +244,11 @@ class CutMixOptions:
     consistency: float = 0.0
 
     def __post_init__(self) -> None:
-        _alpha_ok("cutmix", self.alpha)
+        check_option_number("cutmix", "alpha", self.alpha, low=0, low_open=True)
         if self.target not in CUTMIX_TARGETS:
             raise ObjectiveError(f"unknown cutmix target {self.target!r}; choose area or fake")
-        _weight_ok("cutmix", "mix_weight", self.mix_weight)
-        _weight_ok("cutmix", "consistency", self.consistency)
+        check_option_number("cutmix", "mix_weight", self.mix_weight, low=0)
+        check_option_number("cutmix", "consistency", self.consistency, low=0)
 
 
 def cutmix_masks(n: int, height: int, width: int, alpha: float, generator: torch.Generator | None,

@@ -9,14 +9,15 @@ import torch
 from torch import Tensor
 
 from gan_mixup.objectives.base import (
+    Forward,
     GENERATOR_LOSSES,
     LAMBDA_DISTRIBUTIONS,
-    PAIRINGS,
-    Forward,
     ObjectiveError,
+    PAIRINGS,
     StepStats,
     Term,
     TermObjective,
+    check_option_number,
     check_pair,
     ones_like_batch,
 )
@@ -71,9 +72,7 @@ class MixupOptions:
         if not isinstance(self.per_sample, bool):
             raise ObjectiveError(f"per_sample must be True or False, got {self.per_sample!r}")
         for key in ("mix_fake_fake", "mix_real_real"):
-            weight = getattr(self, key)
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight >= 0):
-                raise ObjectiveError(f"mixup {key} must be a finite number >= 0 (0: off), got {weight!r}")
+            check_option_number("mixup", key, getattr(self, key), low=0, note=" (0: off)")
         if self.lambda_distribution == "uniform" and alpha > 1:
             raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
 

@@ -3,7 +3,6 @@ GAN! A Modern GAN Baseline"): the relativistic pairing GAN (RpGAN) with zero-cen
 penalties on real data (R1) and on fake data (R2)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -17,6 +16,7 @@ from gan_mixup.objectives.base import (
     StepStats,
     Term,
     TermObjective,
+    check_option_number,
     input_gradient,
     ones_like_batch,
     real_fake_forwards,
@@ -35,9 +35,7 @@ class R3GANOptions:
     gamma: float = 0.05
 
     def __post_init__(self) -> None:
-        gamma = self.gamma
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not (math.isfinite(gamma) and gamma >= 0):
-            raise ObjectiveError(f"R3GAN gamma must be a finite number >= 0, got {gamma!r}")
+        check_option_number("R3GAN", "gamma", self.gamma, low=0)
 
 
 class R3GAN(TermObjective):
