@@ -129,7 +129,7 @@ def test_top_level_help_names_every_subcommand(capsys):
 
 
 def test_objectives_lists_objectives_and_regularizers():
-    # needs gan_mixup/regularizers.py
+    # needs gan_mixup/regularizers/
     code, stdout, stderr = run_cli(["objectives"])
     assert code == 0, stderr
     for name in ("erm", "mixup", "r1"):
@@ -324,8 +324,8 @@ BAD_CLI = [
     ("schedule-not-integers", ["toy", "--snapshot-iterations", "10,x"], "integers"),
     ("unknown-dataset", ["toy", "--dataset", "nope"], "dataset"),
     ("unknown-objective", ["toy", "--objective", "nope"], "objective"),
-    ("unknown-regularizer", ["toy", "--regularizer", "nope"], "regularizer"),  # needs regularizers.py
-    ("regularizer-bad-value", ["toy", "--regularizer", "r1:-1"], "gamma"),  # needs regularizers.py
+    ("unknown-regularizer", ["toy", "--regularizer", "nope"], "regularizer"),  # needs gan_mixup/regularizers/
+    ("regularizer-bad-value", ["toy", "--regularizer", "r1:-1"], "gamma"),  # needs gan_mixup/regularizers/
     ("unknown-preset", ["toy", "--preset", "nope"], "preset"),
     ("unknown-data-scale", ["toy", "--data-scale", "huge"], "data-scale"),
     ("dataset-option-negative-radius", ["toy", "--dataset-option", "radius=-1"], "radius"),
@@ -591,12 +591,12 @@ def _library_cases():
         train(RunConfig(**tiny), tmp / "run")
 
     def parse_regularizer(spec):
-        from gan_mixup.regularizers import parse_regularizer as parse  # needs regularizers.py
+        from gan_mixup.regularizers import parse_regularizer as parse  # needs gan_mixup/regularizers/
 
         return parse(spec)
 
     def regularizer_error():
-        from gan_mixup.regularizers import RegularizerError  # needs regularizers.py
+        from gan_mixup.regularizers import RegularizerError  # needs gan_mixup/regularizers/
 
         return RegularizerError
 
