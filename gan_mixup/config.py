@@ -257,6 +257,12 @@ class RunConfig:
         if self.alpha > 1 and self.objective == "mixup" and self.lambda_distribution == "uniform":
             # MixupGAN refuses it too; catching it here keeps a run from failing only after start-up.
             raise ConfigError(f"alpha is the upper bound of λ with the uniform distribution and must be <= 1, got {self.alpha}")
+        if (self.objective != "mixup" and "alpha" in options_of(OBJECTIVES[self.objective])
+                and self.alpha != field_default("alpha")):
+            # The field is mixup's λ ~ Beta(α, α); these objectives draw from an α of their own (cutmix's
+            # default is 1), so the flag would be ignored.
+            raise ConfigError(f"--alpha is mixup's α; {self.objective} has its own: give it as "
+                              f"--objective-option alpha={self.alpha:g}")
         if not _finite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if len(self.betas) != 2 or not all(_finite(b) and 0 <= b < 1 for b in self.betas):

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from gan_mixup.config import RunConfig, resolve
+from gan_mixup.config import RunConfig, field_default, resolve
 from gan_mixup.render import (
     NothingToRenderError,
     RenderError,
@@ -214,13 +214,16 @@ def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
 
     A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
     baseline it is compared as."""
-    from gan_mixup.objectives import OBJECTIVES
+    from gan_mixup.objectives import OBJECTIVES, options_of
     from gan_mixup.regularizers import REGULARIZERS
 
     name, *regularizers = spec.split("+")
     if name not in OBJECTIVES and name.partition(":")[0] in REGULARIZERS:
         name, regularizers = "erm", [name, *regularizers]
-    return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
+    alpha = base.alpha
+    if name != "mixup" and name in OBJECTIVES and "alpha" in options_of(OBJECTIVES[name]):
+        alpha = field_default("alpha")  # --alpha is mixup's; this objective's own α is --objective-option alpha
+    return base.replace(objective=name, alpha=alpha, regularizers=tuple(base.regularizers) + tuple(regularizers))
 
 
 

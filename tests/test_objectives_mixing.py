@@ -165,6 +165,32 @@ def test_alpha_at_or_below_zero_is_refused_in_one_line(make, alpha):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("objective", ["manifold-mixup", "cutmix"])
+@pytest.mark.parametrize("alpha", ["0", "0.5"])
+def test_mixups_alpha_flag_is_refused_where_the_objective_has_its_own(tmp_path, objective, alpha):
+    """--alpha is mixup's; manifold-mixup and cutmix draw from their own α, so the flag would be ignored: one
+    line names the option that sets theirs, and nothing is written. The option itself is checked as theirs."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(["toy", "--objective", objective, "--alpha", alpha, *TINY_FLAGS, *QUIET, "--out", out])
+    one_error_line(code, err, "--alpha", objective, "--objective-option alpha=")
+    assert not out.exists()
+    code, _, err = run_cli(["toy", "--objective", objective, "--objective-option", "alpha=0", *TINY_FLAGS, *QUIET,
+                            "--out", out])
+    one_error_line(code, err, "alpha", "> 0")
+    assert not out.exists()
+
+
+def test_compare_gives_mixups_alpha_to_mixup_only():
+    """compare's --alpha is mixup's: a manifold-mixup or cutmix member keeps its own α (an option), not refused."""
+    from gan_mixup.experiments import config_with_objective
+
+    base = make_tiny_config(objective="mixup", alpha=0.5)
+    assert config_with_objective(base, "mixup").alpha == 0.5
+    for name in ("manifold-mixup", "cutmix+r1"):
+        member = config_with_objective(base, name)
+        assert member.alpha == 0.2 and member.objective == name.split("+")[0]
+
+
 def test_options_that_are_not_ours_are_refused():
     with pytest.raises(ObjectiveError, match="target"):
         ManifoldMixupGAN(target="fake")
