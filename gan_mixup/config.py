@@ -285,6 +285,12 @@ class RunConfig:
                 parse_regularizer(spec)
             except RegularizerError as err:
                 raise ConfigError(str(err)) from None
+        names = [str(spec).partition(":")[0].strip() for spec in self.regularizers]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            # Two of one kind add up (r1 + r1) or compose (DiffAugment of DiffAugment): never what was meant.
+            raise ConfigError(f"regularizers name {', '.join(repeated)} more than once ({', '.join(map(str, self.regularizers))}); "
+                              "give each once, with its value (e.g. r1:10)")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
