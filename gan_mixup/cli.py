@@ -305,8 +305,10 @@ def _compare(args: argparse.Namespace) -> int:
     if duplicates:
         raise UsageError(f"--objectives names {', '.join(duplicates)} twice; each objective is trained once")
     out = _need_dir(args)
-    base = config_from_args(args)
-    configs = {spec: config_with_objective(base, spec) for spec in specs}
+    # The options go to each member, checked against its objective, not against the base's (mixup by default).
+    options = dict(typed_run_flags(args).get("objective_options") or {})
+    base = config_from_args(args, exclude=("objective_options",))
+    configs = {spec: config_with_objective(base, spec, options) for spec in specs}
     check_policy_read(base, list(configs.values()))
     outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
                       progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver,
@@ -351,9 +353,10 @@ def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
             raise UsageError("--authors-grid sets --preset, --objectives, --alpha and --latent-dim itself; leave them out")
         grid = authors_grid(datasets)
     bases = sweep_bases(grid, file=args.config if "config" in args else None, data_scale=getattr(args, "data_scale", None),
-                        flags=typed_run_flags(args, exclude=_SWEEP_OWN))
+                        flags=typed_run_flags(args, exclude=(*_SWEEP_OWN, "objective_options")))
     members = sweep_members(bases, objectives=grid.objectives, alphas=list(grid.alphas), seeds=list(args.seeds),
-                            latent_dims=list(grid.latent_dims), axes={name: getattr(args, name) for name in SWEEP_AXES})
+                            latent_dims=list(grid.latent_dims), axes={name: getattr(args, name) for name in SWEEP_AXES},
+                            objective_options=dict(typed_run_flags(args).get("objective_options") or {}))
     for base in bases.values():
         check_policy_read(base, [member.config for member in members])
     launcher = _launcher_of(args, argv)

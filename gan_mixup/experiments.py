@@ -221,8 +221,9 @@ def check_policy_read(base: RunConfig, configs: Sequence[RunConfig]) -> None:
                            "objective in --objectives has one: add it to those it is for, e.g. erm+diffaug")
 
 
-def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
-    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers.
+def config_with_objective(base: RunConfig, spec: str, objective_options: Mapping[str, Any] | None = None) -> RunConfig:
+    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers, and
+    ``objective_options`` (``--objective-option``) added to the base's, checked against that objective.
 
     A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
     baseline it is compared as."""
@@ -238,7 +239,9 @@ def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
     regularizers = [*base.regularizers, *regularizers]
     # --diffaug-policy is the policy of a bare diffaug; a member without one has none to set.
     policy = base.diffaug_policy if "diffaug" in (spec.strip() for spec in regularizers) else None
-    return base.replace(objective=name, alpha=alpha, regularizers=tuple(regularizers), diffaug_policy=policy)
+    options = {**base.objective_options, **(objective_options or {})}
+    return base.replace(objective=name, alpha=alpha, regularizers=tuple(regularizers), diffaug_policy=policy,
+                        objective_options=options)
 
 
 

@@ -551,3 +551,29 @@ def test_they_compose_with_every_regularizer(spec, name, shape, make_d):
     g_loss = objective.generator_loss(D, fake, real)
     g_loss.backward()
     assert torch.isfinite(d_loss) and torch.isfinite(g_loss) and fake.grad is not None
+
+
+def test_compare_and_sweep_take_objective_options_of_objectives_other_than_mixup(tmp_path):
+    """--objective-option goes to the members, each checked against its own objective; the base config the
+    members come from (mixup by default) is not asked to accept options that mixup lacks."""
+    import json
+
+    from gan_mixup.config import ConfigError
+    from gan_mixup.sweeps import sweep_members
+
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(["compare", "--dataset", "ring8", "--objectives", "r3gan,r3gan+lecam", "--objective-option",
+                            "gamma=0.5", *TINY_FLAGS, "--no-progress", "--out", out])
+    assert code == 0, err
+    for name in ("r3gan", "r3gan_lecam"):
+        assert json.loads((out / name / "config.json").read_text())["objective_options"] == {"gamma": 0.5}
+    members = sweep_members({("ring8", ""): make_tiny_config()}, objectives=["manifold-mixup", "cutmix"], alphas=[],
+                            seeds=[0], objective_options={"alpha": 0.5})
+    assert [m.config.objective_options for m in members] == [{"alpha": 0.5}, {"alpha": 0.5}]
+    with pytest.raises(ConfigError, match="no option 'gamma'"):
+        sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm"], alphas=[], seeds=[0],
+                      objective_options={"gamma": 1.0})
+    code, _, err = run_cli(["sweep", "--dataset", "ring8", "--objectives", "erm,r3gan", "--seeds", "0",
+                            "--objective-option", "gamma=1", *TINY_FLAGS, "--no-progress", "--out", tmp_path / "sw"])
+    one_error_line(code, err, "'erm' has no option 'gamma'")
+    assert not (tmp_path / "sw").exists()
