@@ -53,12 +53,15 @@ class AugmentError(GanMixupError, ValueError):
 def parse_policy(text: str | Sequence[str]) -> tuple[str, ...]:
     """A policy as a tuple of operations, from ``"color,translation"`` or ``"color-translation"`` (the
     form a regularizer spec takes, where commas separate objectives) or a sequence of names. Applied in
-    the order given. Raises AugmentError for an empty policy, an unknown or a repeated operation."""
+    the order given. Raises AugmentError for an empty policy or operation, an unknown or a repeated one."""
     parts = re.split(r"[,\-]", text) if isinstance(text, str) else list(text)
     names = tuple(str(part).strip() for part in parts if str(part).strip())
     if not names:
         raise AugmentError(f"the DiffAugment policy {text!r} is empty: name one or more of {', '.join(POLICY_OPS)} "
                            "(e.g. color,translation), or leave diffaug out")
+    if len(names) < len(parts):  # "color,,cutout": a doubled or dangling separator, an operation left out
+        raise AugmentError(f"the DiffAugment policy {text!r} has an empty operation between its separators; "
+                           f"name each of {', '.join(POLICY_OPS)} once, e.g. color,cutout")
     for name in names:
         if name not in POLICY_OPS:
             raise AugmentError(f"unknown DiffAugment operation {name!r} in {text!r}; choose from {', '.join(POLICY_OPS)}")

@@ -296,7 +296,7 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from gan_mixup.experiments import compare, config_with_objective
+    from gan_mixup.experiments import check_policy_read, compare, config_with_objective
 
     specs = name_list(args.objectives, "--objectives")
     if len(specs) < 1:
@@ -305,8 +305,11 @@ def _compare(args: argparse.Namespace) -> int:
     if duplicates:
         raise UsageError(f"--objectives names {', '.join(duplicates)} twice; each objective is trained once")
     out = _need_dir(args)
-    base = config_from_args(args)
-    configs = {spec: config_with_objective(base, spec) for spec in specs}
+    # The options go to each member, checked against its objective, not against the base's (mixup by default).
+    options = dict(typed_run_flags(args).get("objective_options") or {})
+    base = config_from_args(args, exclude=("objective_options",))
+    configs = {spec: config_with_objective(base, spec, options) for spec in specs}
+    check_policy_read(base, list(configs.values()))
     outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
                       progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver,
                       callbacks_for=tensorboard_callbacks(args.tensorboard))
@@ -332,6 +335,7 @@ _SWEEP_OWN = ("dataset", "alpha", "latent_dim", "seed", *SWEEP_AXES)  # run flag
 
 
 def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    from gan_mixup.experiments import check_policy_read
     from gan_mixup.sweeps import SweepGrid, SweepInterrupted, authors_grid, run_sweep, sweep_bases, sweep_members
 
     if args.seed is not None:
@@ -349,9 +353,12 @@ def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
             raise UsageError("--authors-grid sets --preset, --objectives, --alpha and --latent-dim itself; leave them out")
         grid = authors_grid(datasets)
     bases = sweep_bases(grid, file=args.config if "config" in args else None, data_scale=getattr(args, "data_scale", None),
-                        flags=typed_run_flags(args, exclude=_SWEEP_OWN))
+                        flags=typed_run_flags(args, exclude=(*_SWEEP_OWN, "objective_options")))
     members = sweep_members(bases, objectives=grid.objectives, alphas=list(grid.alphas), seeds=list(args.seeds),
-                            latent_dims=list(grid.latent_dims), axes={name: getattr(args, name) for name in SWEEP_AXES})
+                            latent_dims=list(grid.latent_dims), axes={name: getattr(args, name) for name in SWEEP_AXES},
+                            objective_options=dict(typed_run_flags(args).get("objective_options") or {}))
+    for base in bases.values():
+        check_policy_read(base, [member.config for member in members])
     launcher = _launcher_of(args, argv)
     settings = len({(m.dataset, m.setting) for m in members})
     print(f"sweep: {len(members)} runs ({settings} dataset x setting combinations x {len(args.seeds)} seeds) -> {out}", flush=True)

@@ -257,6 +257,12 @@ class RunConfig:
         if self.alpha > 1 and self.objective == "mixup" and self.lambda_distribution == "uniform":
             # MixupGAN refuses it too; catching it here keeps a run from failing only after start-up.
             raise ConfigError(f"alpha is the upper bound of λ with the uniform distribution and must be <= 1, got {self.alpha}")
+        if (self.objective != "mixup" and "alpha" in options_of(OBJECTIVES[self.objective])
+                and self.alpha != field_default("alpha")):
+            # The field is mixup's λ ~ Beta(α, α); these objectives draw from an α of their own (cutmix's
+            # default is 1), so the flag would be ignored.
+            raise ConfigError(f"--alpha is mixup's α; {self.objective} has its own: give it as "
+                              f"--objective-option alpha={self.alpha:g}")
         if not _finite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if len(self.betas) != 2 or not all(_finite(b) and 0 <= b < 1 for b in self.betas):
@@ -279,6 +285,12 @@ class RunConfig:
                 parse_regularizer(spec)
             except RegularizerError as err:
                 raise ConfigError(str(err)) from None
+        names = [str(spec).partition(":")[0].strip() for spec in self.regularizers]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            # Two of one kind add up (r1 + r1) or compose (DiffAugment of DiffAugment): never what was meant.
+            raise ConfigError(f"regularizers name {', '.join(repeated)} more than once ({', '.join(map(str, self.regularizers))}); "
+                              "give each once, with its value (e.g. r1:10)")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

@@ -105,6 +105,8 @@ def key_value(text: str) -> tuple[str, float | str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     word = value.strip()
+    if not word:
+        raise argparse.ArgumentTypeError(f"{text!r} gives {key.strip()} no value: expected KEY=VALUE")
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", word) and word.lower() not in ("nan", "inf", "infinity"):
         return key.strip().replace("-", "_"), word
     return key.strip().replace("-", "_"), finite_float(value)

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from gan_mixup.config import RunConfig, resolve
+from gan_mixup.config import RunConfig, field_default, resolve
 from gan_mixup.render import (
     NothingToRenderError,
     RenderError,
@@ -209,18 +209,39 @@ def _warn_left_out(path: Path, left_out: dict[str, str]) -> None:
         warnings.warn(f"{label!r} is left out of the pictures of {path}: {why}", RenderWarning, stacklevel=3)
 
 
-def config_with_objective(base: RunConfig, spec: str) -> RunConfig:
-    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers.
+def check_policy_read(base: RunConfig, configs: Sequence[RunConfig]) -> None:
+    """Raise CompareError when ``base`` sets ``--diffaug-policy`` and none of ``configs`` (its members, from
+    ``config_with_objective``) has a bare diffaug to read it: the flag would be ignored.
+
+    Example:
+        >>> check_policy_read(RunConfig(), [RunConfig()])  # no policy: nothing to read
+    """
+    if base.diffaug_policy is not None and not any(config.diffaug_policy is not None for config in configs):
+        raise CompareError(f"--diffaug-policy {base.diffaug_policy} is the policy of a bare diffaug regularizer, and no "
+                           "objective in --objectives has one: add it to those it is for, e.g. erm+diffaug")
+
+
+def config_with_objective(base: RunConfig, spec: str, objective_options: Mapping[str, Any] | None = None) -> RunConfig:
+    """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers, and
+    ``objective_options`` (``--objective-option``) added to the base's, checked against that objective.
 
     A regularizer alone (``r1``, ``gp:5``) means the standard GAN with it, ``erm+r1``: the usual
     baseline it is compared as."""
-    from gan_mixup.objectives import OBJECTIVES
+    from gan_mixup.objectives import OBJECTIVES, options_of
     from gan_mixup.regularizers import REGULARIZERS
 
     name, *regularizers = spec.split("+")
     if name not in OBJECTIVES and name.partition(":")[0] in REGULARIZERS:
         name, regularizers = "erm", [name, *regularizers]
-    return base.replace(objective=name, regularizers=tuple(base.regularizers) + tuple(regularizers))
+    alpha = base.alpha
+    if name != "mixup" and name in OBJECTIVES and "alpha" in options_of(OBJECTIVES[name]):
+        alpha = field_default("alpha")  # --alpha is mixup's; this objective's own α is --objective-option alpha
+    regularizers = [*base.regularizers, *regularizers]
+    # --diffaug-policy is the policy of a bare diffaug; a member without one has none to set.
+    policy = base.diffaug_policy if "diffaug" in (spec.strip() for spec in regularizers) else None
+    options = {**base.objective_options, **(objective_options or {})}
+    return base.replace(objective=name, alpha=alpha, regularizers=tuple(regularizers), diffaug_policy=policy,
+                        objective_options=options)
 
 
 

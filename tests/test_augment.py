@@ -361,3 +361,37 @@ def test_lockstep_refuses_diffaug_in_one_line(tmp_path):
     with pytest.raises(BatchingError) as info:
         train_batched([config, config.replace(seed=1)], [tmp_path / "a", tmp_path / "b"])
     assert "\n" not in str(info.value) and "not batched" in str(info.value)
+
+
+@pytest.mark.parametrize("policy", ["color,,cutout", "color,", ",color", "color--cutout"])
+def test_a_policy_with_an_empty_operation_is_refused(policy):
+    """A doubled or dangling separator is a typo (an operation left out), not a shorter policy."""
+    with pytest.raises(ConfigError, match="empty operation"):
+        make_tiny_config(dataset="digits", regularizers=("diffaug",), diffaug_policy=policy)
+
+
+@pytest.mark.parametrize("regularizers", [(), ("bcr",), ("diffaug:color",)])
+def test_a_policy_no_diffaug_reads_is_refused_in_one_line(tmp_path, regularizers):
+    """--diffaug-policy sets a bare --regularizer diffaug's policy; without one it would be ignored."""
+    flags = [arg for spec in regularizers for arg in ("--regularizer", spec)]
+    code, _, stderr = run_cli(["toy", *flags, "--diffaug-policy", "color", "--out", tmp_path / "run", *TINY_FLAGS,
+                               "--no-render", "--no-progress"])
+    one_error_line(code, stderr, "--diffaug-policy", "--regularizer diffaug")
+    assert not (tmp_path / "run").exists()
+
+
+def test_compare_gives_the_policy_to_the_members_with_diffaug():
+    from gan_mixup.experiments import config_with_objective
+
+    base = make_tiny_config(dataset="digits", diffaug_policy="translation")
+    assert config_with_objective(base, "erm+diffaug").diffaug_policy == "translation"
+    assert config_with_objective(base, "erm").diffaug_policy is None
+    assert config_with_objective(base, "mixup+diffaug:color").diffaug_policy is None
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_compare_and_sweep_refuse_a_policy_no_member_reads(tmp_path, command):
+    code, _, stderr = run_cli([command, "--dataset", "ring8", "--objectives", "erm,mixup+diffaug:color", "--diffaug-policy",
+                               "color", "--out", tmp_path / "out", *TINY_FLAGS, "--no-progress"])
+    one_error_line(code, stderr, "--diffaug-policy", "erm+diffaug")
+    assert not (tmp_path / "out").exists()

@@ -385,3 +385,20 @@ def test_an_infinite_mode_count_in_a_config_is_a_config_error(tmp_path):
     config.write_text('{"dataset": "ring8", "dataset_options": {"n_modes": Infinity}}')  # json.loads accepts it
     code, _, stderr = run_cli(["toy", "--config", config, "--out", tmp_path / "run", *TINY_FLAGS, *QUIET])
     one_error_line(code, stderr, "n_modes")
+
+
+@pytest.mark.parametrize("regularizers", [("diffaug", "diffaug"), ("r1:10", "lecam", "r1:5"), ("bcr", " bcr:2")])
+def test_a_regularizer_named_twice_is_refused(regularizers):
+    """Two of one kind would add up (r1 + r1) or compose (DiffAugment twice), silently."""
+    with pytest.raises(ConfigError, match="more than once") as info:
+        RunConfig(regularizers=regularizers)
+    assert "\n" not in str(info.value)
+
+
+def test_compare_refuses_a_regularizer_its_members_get_twice(tmp_path):
+    from cli_helpers import TINY_FLAGS, one_error_line, run_cli
+
+    code, _, err = run_cli(["compare", "--dataset", "ring8", "--regularizer", "lecam", "--objectives", "erm+lecam,mixup",
+                            *TINY_FLAGS, "--no-progress", "--out", tmp_path / "c"])
+    one_error_line(code, err, "lecam", "more than once")
+    assert not (tmp_path / "c").exists()

@@ -58,3 +58,14 @@ def test_the_registries_describe_themselves_and_the_stop_hints_say_what_is_kept(
                                        "try a lower --lr, or --on-nonfinite skip.")
     assert interrupted_hint(["render", "runs/a b"]).endswith("gan-mixup render 'runs/a b'")
     assert interrupted_hint(["objectives"]) == ""
+
+
+def test_an_option_without_a_value_is_named_as_such(tmp_path):
+    """``target=`` is an option left empty, whatever the option's kind, not a word that failed as a number."""
+    from cli_helpers import TINY_FLAGS, one_error_line, run_cli
+
+    for flag, option in [("--objective-option", "target="), ("--dataset-option", "n-modes= ")]:
+        code, _, err = run_cli(["toy", "--objective", "manifold-mixup", flag, option, *TINY_FLAGS, "--out", tmp_path / "r"])
+        line = one_error_line(code, err, option.split("=")[0], "no value")
+        assert "number" not in line
+        assert not (tmp_path / "r").exists()

@@ -165,6 +165,32 @@ def test_alpha_at_or_below_zero_is_refused_in_one_line(make, alpha):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("objective", ["manifold-mixup", "cutmix"])
+@pytest.mark.parametrize("alpha", ["0", "0.5"])
+def test_mixups_alpha_flag_is_refused_where_the_objective_has_its_own(tmp_path, objective, alpha):
+    """--alpha is mixup's; manifold-mixup and cutmix draw from their own α, so the flag would be ignored: one
+    line names the option that sets theirs, and nothing is written. The option itself is checked as theirs."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(["toy", "--objective", objective, "--alpha", alpha, *TINY_FLAGS, *QUIET, "--out", out])
+    one_error_line(code, err, "--alpha", objective, "--objective-option alpha=")
+    assert not out.exists()
+    code, _, err = run_cli(["toy", "--objective", objective, "--objective-option", "alpha=0", *TINY_FLAGS, *QUIET,
+                            "--out", out])
+    one_error_line(code, err, "alpha", "> 0")
+    assert not out.exists()
+
+
+def test_compare_gives_mixups_alpha_to_mixup_only():
+    """compare's --alpha is mixup's: a manifold-mixup or cutmix member keeps its own α (an option), not refused."""
+    from gan_mixup.experiments import config_with_objective
+
+    base = make_tiny_config(objective="mixup", alpha=0.5)
+    assert config_with_objective(base, "mixup").alpha == 0.5
+    for name in ("manifold-mixup", "cutmix+r1"):
+        member = config_with_objective(base, name)
+        assert member.alpha == 0.2 and member.objective == name.split("+")[0]
+
+
 def test_options_that_are_not_ours_are_refused():
     with pytest.raises(ObjectiveError, match="target"):
         ManifoldMixupGAN(target="fake")
@@ -525,3 +551,29 @@ def test_they_compose_with_every_regularizer(spec, name, shape, make_d):
     g_loss = objective.generator_loss(D, fake, real)
     g_loss.backward()
     assert torch.isfinite(d_loss) and torch.isfinite(g_loss) and fake.grad is not None
+
+
+def test_compare_and_sweep_take_objective_options_of_objectives_other_than_mixup(tmp_path):
+    """--objective-option goes to the members, each checked against its own objective; the base config the
+    members come from (mixup by default) is not asked to accept options that mixup lacks."""
+    import json
+
+    from gan_mixup.config import ConfigError
+    from gan_mixup.sweeps import sweep_members
+
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(["compare", "--dataset", "ring8", "--objectives", "r3gan,r3gan+lecam", "--objective-option",
+                            "gamma=0.5", *TINY_FLAGS, "--no-progress", "--out", out])
+    assert code == 0, err
+    for name in ("r3gan", "r3gan_lecam"):
+        assert json.loads((out / name / "config.json").read_text())["objective_options"] == {"gamma": 0.5}
+    members = sweep_members({("ring8", ""): make_tiny_config()}, objectives=["manifold-mixup", "cutmix"], alphas=[],
+                            seeds=[0], objective_options={"alpha": 0.5})
+    assert [m.config.objective_options for m in members] == [{"alpha": 0.5}, {"alpha": 0.5}]
+    with pytest.raises(ConfigError, match="no option 'gamma'"):
+        sweep_members({("ring8", ""): make_tiny_config()}, objectives=["erm"], alphas=[], seeds=[0],
+                      objective_options={"gamma": 1.0})
+    code, _, err = run_cli(["sweep", "--dataset", "ring8", "--objectives", "erm,r3gan", "--seeds", "0",
+                            "--objective-option", "gamma=1", *TINY_FLAGS, "--no-progress", "--out", tmp_path / "sw"])
+    one_error_line(code, err, "'erm' has no option 'gamma'")
+    assert not (tmp_path / "sw").exists()

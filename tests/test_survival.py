@@ -110,3 +110,32 @@ def test_the_report_from_a_results_csv_alone(tmp_path):
     bad.write_text("a,b\n1,2\n")
     done = subprocess.run([*cli, str(bad)], capture_output=True, text=True, env=subprocess_env(), timeout=120)
     one_error_line(done.returncode, done.stderr, "no sweep's results.csv", "setting")
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("cut", ("line 3", "cut short")),          # the last row ends mid-way, as a copy stopped part way
+    ("extra", ("line 2", "more cells")),        # a row with cells past the header's columns
+    ("no-rows", ("no rows",)),                  # the header alone: nothing to report
+    ("not-utf8", ("not UTF-8",)),               # a binary file named results.csv
+])
+def test_a_damaged_results_csv_gets_one_line_and_no_report(tmp_path, damage, words):
+    """`gan-mixup metrics RESULTS_CSV` reads the file alone: a damaged one is named, line and cause, and
+    no survival.md or paired.md is written from a part of it."""
+    import subprocess
+    import sys
+
+    from tests.cli_helpers import one_error_line, subprocess_env
+
+    header = "dataset,setting,seed,iteration,modes_covered,modes_total,status,run\n"
+    rows = ["mnist-5k,erm,0,0,10,10,finished,erm-0\n", "mnist-5k,erm,0,100,10,10,finished,erm-0\n"]
+    text = {"cut": header + rows[0] + rows[1][:20], "extra": header + rows[0].rstrip("\n") + ",x,y\n" + rows[1],
+            "no-rows": header}.get(damage)
+    results = tmp_path / "results.csv"
+    if damage == "not-utf8":
+        results.write_bytes(b"\x00\xff\xfe garbage\n\x01")
+    else:
+        results.write_text(text)
+    done = subprocess.run([sys.executable, "-m", "gan_mixup.cli", "metrics", str(results)], capture_output=True,
+                          text=True, env=subprocess_env(), timeout=120)
+    one_error_line(done.returncode, done.stderr, "results.csv", *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]

@@ -98,6 +98,7 @@ def sweep_members(
     seeds: Sequence[int],
     latent_dims: Sequence[int] = (),
     axes: Mapping[str, Sequence[float]] | None = None,
+    objective_options: Mapping[str, Any] | None = None,
 ) -> list[SweepMember]:
     """Every combination of ``bases`` (one config per ``(dataset, preset)``; preset ``""`` for none)
     x objective x α x latent size x hyperparameter values x seed.
@@ -107,6 +108,7 @@ def sweep_members(
     strengths are crossed by listing ``erm+r1:1,erm+r1:10``). ``axes`` maps a name of
     ``HYPERPARAMETER_AXES`` (``lr``, ``beta1``, ``d_steps``, ``batch_size``) to its values; each
     combination is a setting of its own, named after the axes that have more than one value.
+    ``objective_options`` (``--objective-option``) go to every member, checked against its objective.
     """
     if not seeds:
         raise SweepError("a sweep needs at least one seed")
@@ -129,7 +131,7 @@ def sweep_members(
     several_latents = len(set(latent_dims)) > 1
     for (dataset, preset), base in bases.items():
         for spec in objectives:
-            config = config_with_objective(base, spec)
+            config = config_with_objective(base, spec, objective_options)
             for alpha in (alphas or [config.alpha]) if config.objective == "mixup" else [None]:
                 for latent in latent_dims or [config.latent_dim]:
                     for point in itertools.product(*axes.values()):

@@ -405,22 +405,39 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     text = ("dataset", "setting", "objective", "regularizers", "preset", "status", "run")
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [key for key in ("dataset", "setting", "seed", "iteration", "status", "run") if key not in (reader.fieldnames or ())]
-        if missing:
-            raise SweepError(f"{path} is no sweep's results.csv: no column {', '.join(missing)}")
-        for line, raw in enumerate(reader, start=2):
-            row: dict[str, Any] = {}
-            for key, cell in raw.items():
-                if key in text:
-                    row[key] = cell
-                elif cell not in ("", None):
-                    try:
-                        number = float(cell)
-                    except (TypeError, ValueError):
-                        raise SweepError(f"{path}, line {line}: {key} is {cell!r}, not a number") from None
-                    row[key] = int(number) if key in ("iteration", "seed") else number
-            rows.append(row)
+        try:
+            # Read whole before any report is written, so a damaged file writes none from its first part.
+            lines = f.readlines()
+        except UnicodeDecodeError:
+            raise SweepError(f"{path} is not UTF-8 text, so no sweep's results.csv") from None
+    if lines and not lines[-1].endswith("\n"):  # every row the sweep writes ends its line
+        raise SweepError(f"{path}, line {len(lines)}: the file is cut short in this line: "
+                         "write it again with `gan-mixup metrics SWEEP_DIR`")
+    reader = csv.DictReader(lines)
+    missing = [key for key in ("dataset", "setting", "seed", "iteration", "status", "run") if key not in (reader.fieldnames or ())]
+    if missing:
+        raise SweepError(f"{path} is no sweep's results.csv: no column {', '.join(missing)}")
+    for raw in reader:
+        line = reader.line_num
+        if None in raw:  # DictReader's key for the cells past the header's columns
+            raise SweepError(f"{path}, line {line}: more cells than the header's {len(reader.fieldnames)} columns; "
+                             "the file is damaged: write it again with `gan-mixup metrics SWEEP_DIR`")
+        if any(cell is None for cell in raw.values()):  # DictReader's value for the columns a row lacks
+            raise SweepError(f"{path}, line {line}: fewer cells than the header's {len(reader.fieldnames)} columns; "
+                             "the file is cut short or damaged: write it again with `gan-mixup metrics SWEEP_DIR`")
+        row: dict[str, Any] = {}
+        for key, cell in raw.items():
+            if key in text:
+                row[key] = cell
+            elif cell != "":
+                try:
+                    number = float(cell)
+                except ValueError:
+                    raise SweepError(f"{path}, line {line}: {key} is {cell!r}, not a number") from None
+                row[key] = int(number) if key in ("iteration", "seed") else number
+        rows.append(row)
+    if not rows:
+        raise SweepError(f"{path} has a header and no rows: no run to report on")
     return rows
 
 

@@ -14,6 +14,9 @@ from gan_mixup.regularizers import parse_regularizer, with_regularizers
 def build_objective(config: RunConfig, generator: torch.Generator | None = None) -> TrainingObjective:
     """The objective named by ``config``, with its options and regularizers; all its randomness
     (λ, shuffles, interpolates, instance noise, augmentations) is drawn from ``generator``."""
+    if config.diffaug_policy is not None and "diffaug" not in (spec.strip() for spec in config.regularizers):
+        raise ObjectiveError(f"--diffaug-policy {config.diffaug_policy} is the policy of --regularizer diffaug, which "
+                             "this run does not have (diffaug:POLICY carries its own): add it, or leave the flag out")
     objective = base_objective(config, generator)
     if not config.regularizers:
         return objective
