@@ -16,6 +16,7 @@ from gan_mixup.objectives import (
     MixupGAN,
     ObjectiveError,
     Objective,
+    R3GAN,
     StandardGAN,
     WGANGP,
     bce,
@@ -301,10 +302,12 @@ def test_label_smoothing_at_one_is_the_plain_objective(make):
     assert_close(smoothed.generator_loss(D, fake, real), make().generator_loss(D, fake, real), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("make", [HingeGAN, WGANGP])
+@pytest.mark.parametrize("make", [HingeGAN, WGANGP, R3GAN])
 def test_label_smoothing_needs_a_real_target(make):
-    with pytest.raises(RegularizerError, match="real target"):
+    with pytest.raises(RegularizerError, match="real target") as info:
         with_regularizers(make(), LabelSmoothing(0.9))
+    # The message lists every registered objective that has one, read from the classes.
+    assert "(erm, mixup, lsgan, manifold-mixup, cutmix)" in str(info.value)
 
 
 def test_label_smoothing_only_once():

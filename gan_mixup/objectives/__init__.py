@@ -113,6 +113,7 @@ __all__ = [
     "probability_stats",
     "real_fake_forwards",
     "score_per_sample",
+    "smoothable_objectives",
     "split_points",
     "squared_gradient_norm",
     "squared_per_sample",
@@ -148,6 +149,12 @@ def get_objective(name: str, **options: object) -> Objective:
         raise ObjectiveError(f"objective {name!r} does not take the options {', '.join(unknown)}; "
                              f"its options are: {', '.join(options_of(cls)) or 'none'}")
     return cls(**options)
+
+
+def smoothable_objectives() -> list[str]:
+    """The registered objectives whose D loss has a real target that label smoothing may lower,
+    e.g. ``"lsgan" in smoothable_objectives()``."""
+    return [name for name, cls in OBJECTIVES.items() if cls.smoothable]
 
 
 def objective_summaries() -> dict[str, str]:

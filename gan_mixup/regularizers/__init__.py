@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from gan_mixup.objectives import objective_summaries
+from gan_mixup.objectives import objective_summaries, smoothable_objectives
 from gan_mixup.regularizers.common import RegularizerError
 from gan_mixup.regularizers.compose import RegularizedObjective, with_regularizers
 from gan_mixup.regularizers.consistency import BalancedConsistency, LatentConsistency
@@ -82,7 +82,7 @@ def catalogue() -> str:
     """What ``gan-mixup objectives`` prints: each objective and each regularizer with its summary line."""
     lines = ["objectives (--objective NAME):"]
     lines += [f"  {name:16s} {summary}" for name, summary in objective_summaries().items()]
-    lines.append("regularizers (--regularizer NAME[:VALUE]; label-smoothing needs erm, mixup or lsgan, "
+    lines.append(f"regularizers (--regularizer NAME[:VALUE]; label-smoothing needs {', '.join(smoothable_objectives())}, "
                  "the rest compose with any objective):")
     lines += [f"  {name:16s} {summary}" for name, summary in regularizer_summaries().items()]
     return "\n".join(lines)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from gan_mixup.objectives import Discriminator, Objective
+from gan_mixup.objectives import Discriminator, Objective, smoothable_objectives
 from gan_mixup.regularizers.common import RegularizerError, checked_number
 
 
@@ -11,9 +11,11 @@ class LabelSmoothing:
     """One-sided label smoothing (Salimans et al. 2016): D's real target 1 → t, fake targets stay 0.
 
     For mixup the target λ (the real share of x̃) becomes t·λ. It applies to objectives whose D loss
-    has a real target, those that declare ``smoothable`` (``TermObjective``): ``erm``, ``mixup`` and
-    ``lsgan`` (whose real target b becomes t·b); their ``discriminator_loss`` takes ``real_target=``.
-    The Wasserstein and hinge losses have no target to soften; wrapping them raises RegularizerError.
+    has a real target, those that declare ``smoothable`` (``TermObjective``; listed by
+    ``smoothable_objectives``): ``erm``, ``mixup``, ``lsgan`` (whose real target b becomes t·b),
+    ``manifold-mixup`` and ``cutmix``; their ``discriminator_loss`` takes ``real_target=``. The
+    Wasserstein, hinge and relativistic losses have no target to soften; wrapping them raises
+    RegularizerError.
     The G loss is unchanged.
     """
 
@@ -28,7 +30,7 @@ class LabelSmoothing:
         """Raise RegularizerError unless ``objective``'s D loss has a real target to smooth."""
         if not getattr(objective, "smoothable", False):
             raise RegularizerError(
-                f"label smoothing needs an objective whose D loss has a real target (erm, mixup, lsgan); "
+                f"label smoothing needs an objective whose D loss has a real target ({', '.join(smoothable_objectives())}); "
                 f"{getattr(objective, 'name', type(objective).__name__)!r} has none"
             )
 
