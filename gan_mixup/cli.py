@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from gan_mixup.config_flags import (build_run_flags, config_and_run_dir, config_from_args, float_list, int_list,
-                                    integer, name_list, run_dir_of, typed_run_flags, unique_names)
+                                    integer, run_dir_of, typed_run_flags, unique_names)
 from gan_mixup.distributed import ignore_sigterm_while_exiting, is_main_process, launched_size, process_group
 from gan_mixup.errors import GanMixupError, GanMixupWarning, os_error_text
 from gan_mixup.presets import DEMO_PRESET, DEMO_SETTINGS
@@ -245,8 +245,10 @@ def _run(args: argparse.Namespace, argv: list[str], *, exits_after: bool) -> int
                          "`gan-mixup images` or `gan-mixup toy`")
     if args.command == "sweep":
         return _sweep(args, argv)
-    commands = {"compare": _compare, "render": _render, "figure5": _figure5, "view": _view, "metrics": _metrics}
-    return commands[args.command](args) if args.command in commands else _list_objectives()
+    if args.command == "objectives":
+        print(catalogue())
+        return 0
+    return {"compare": _compare, "render": _render, "figure5": _figure5, "view": _view, "metrics": _metrics}[args.command](args)
 
 
 def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
@@ -296,20 +298,13 @@ def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from gan_mixup.experiments import check_policy_read, compare, config_with_objective
+    from gan_mixup.experiments import compare, member_configs
 
-    specs = name_list(args.objectives, "--objectives")
-    if len(specs) < 1:
-        raise UsageError("--objectives needs at least one objective, e.g. erm,mixup")
-    duplicates = sorted({spec for spec in specs if specs.count(spec) > 1})
-    if duplicates:
-        raise UsageError(f"--objectives names {', '.join(duplicates)} twice; each objective is trained once")
+    specs = unique_names(args.objectives, "--objectives")
     out = _need_dir(args)
     # The options go to each member, checked against its objective, not against the base's (mixup by default).
-    options = dict(typed_run_flags(args).get("objective_options") or {})
     base = config_from_args(args, exclude=("objective_options",))
-    configs = {spec: config_with_objective(base, spec, options) for spec in specs}
-    check_policy_read(base, list(configs.values()))
+    configs = member_configs(base, specs, dict(typed_run_flags(args).get("objective_options") or {}))
     outputs = compare(configs, out, overwrite=args.overwrite, resume=bool(args.resume),
                       progress=not args.no_progress, handle_signals=True, quiver=not args.no_quiver,
                       callbacks_for=tensorboard_callbacks(args.tensorboard))
@@ -335,7 +330,6 @@ _SWEEP_OWN = ("dataset", "alpha", "latent_dim", "seed", *SWEEP_AXES)  # run flag
 
 
 def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
-    from gan_mixup.experiments import check_policy_read
     from gan_mixup.sweeps import SweepGrid, SweepInterrupted, authors_grid, run_sweep, sweep_bases, sweep_members
 
     if args.seed is not None:
@@ -357,8 +351,6 @@ def _sweep(args: argparse.Namespace, argv: list[str]) -> int:
     members = sweep_members(bases, objectives=grid.objectives, alphas=list(grid.alphas), seeds=list(args.seeds),
                             latent_dims=list(grid.latent_dims), axes={name: getattr(args, name) for name in SWEEP_AXES},
                             objective_options=dict(typed_run_flags(args).get("objective_options") or {}))
-    for base in bases.values():
-        check_policy_read(base, [member.config for member in members])
     launcher = _launcher_of(args, argv)
     settings = len({(m.dataset, m.setting) for m in members})
     print(f"sweep: {len(members)} runs ({settings} dataset x setting combinations x {len(args.seeds)} seeds) -> {out}", flush=True)
@@ -405,10 +397,9 @@ def _launcher_of(args: argparse.Namespace, argv: list[str]) -> Any:
 def _metrics(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_file() and path.suffix == ".csv":  # a sweep's results.csv alone: the survival and paired reports
-        from gan_mixup.sweeps.scorecard import read_results, write_stability_report
+        from gan_mixup.sweeps.scorecard import stability_report_from_csv
 
-        for name, out in write_stability_report(read_results(path), path.parent).items():
-            print(f"{name}: {out}")
+        _print_outputs(stability_report_from_csv(path))
         return 0
     if (path / MANIFEST_FILE).is_file():
         from gan_mixup.sweeps.scorecard import write_scorecard
@@ -451,11 +442,6 @@ def _figure5(args: argparse.Namespace) -> int:
                       overwrite=args.overwrite, resume=bool(args.resume), progress=not args.no_progress,
                       handle_signals=True)
     _print_outputs(outputs)
-    return 0
-
-
-def _list_objectives() -> int:
-    print(catalogue())
     return 0
 
 

@@ -221,6 +221,20 @@ def check_policy_read(base: RunConfig, configs: Sequence[RunConfig]) -> None:
                            "objective in --objectives has one: add it to those it is for, e.g. erm+diffaug")
 
 
+def member_configs(base: RunConfig, specs: Sequence[str],
+                   objective_options: Mapping[str, Any] | None = None) -> dict[str, RunConfig]:
+    """Each spec of ``specs`` (``mixup``, ``erm+r1:10``, ...) -> its config from ``base``
+    (``config_with_objective``), refusing a ``--diffaug-policy`` none of them reads (``check_policy_read``).
+
+    Example:
+        >>> list(member_configs(RunConfig(), ["erm", "mixup"]))
+        ['erm', 'mixup']
+    """
+    configs = {spec: config_with_objective(base, spec, objective_options) for spec in specs}
+    check_policy_read(base, list(configs.values()))
+    return configs
+
+
 def config_with_objective(base: RunConfig, spec: str, objective_options: Mapping[str, Any] | None = None) -> RunConfig:
     """``mixup`` or ``erm+r1:10+gp`` -> base config with that objective and regularizers, and
     ``objective_options`` (``--objective-option``) added to the base's, checked against that objective.

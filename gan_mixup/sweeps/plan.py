@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from gan_mixup.config import RunConfig, resolve
-from gan_mixup.experiments import config_with_objective
+from gan_mixup.experiments import check_policy_read, config_with_objective
 from gan_mixup.presets import load_preset
 from gan_mixup.sweeps.directory import SweepError, SweepMember
 
@@ -108,7 +108,8 @@ def sweep_members(
     strengths are crossed by listing ``erm+r1:1,erm+r1:10``). ``axes`` maps a name of
     ``HYPERPARAMETER_AXES`` (``lr``, ``beta1``, ``d_steps``, ``batch_size``) to its values; each
     combination is a setting of its own, named after the axes that have more than one value.
-    ``objective_options`` (``--objective-option``) go to every member, checked against its objective.
+    ``objective_options`` (``--objective-option``) go to every member, checked against its objective;
+    a ``--diffaug-policy`` of a base that none of its members reads is refused.
     """
     if not seeds:
         raise SweepError("a sweep needs at least one seed")
@@ -130,8 +131,9 @@ def sweep_members(
     members = []
     several_latents = len(set(latent_dims)) > 1
     for (dataset, preset), base in bases.items():
-        for spec in objectives:
-            config = config_with_objective(base, spec, objective_options)
+        configs = [(spec, config_with_objective(base, spec, objective_options)) for spec in objectives]
+        check_policy_read(base, [config for _, config in configs])
+        for spec, config in configs:
             for alpha in (alphas or [config.alpha]) if config.objective == "mixup" else [None]:
                 for latent in latent_dims or [config.latent_dim]:
                     for point in itertools.product(*axes.values()):

@@ -441,6 +441,13 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def stability_report_from_csv(path: str | Path) -> dict[str, Path]:
+    """``write_stability_report`` from a sweep's ``results.csv`` alone, written beside it
+    (``gan-mixup metrics RESULTS_CSV``)."""
+    path = Path(path)
+    return write_stability_report(read_results(path), path.parent)
+
+
 def write_stability_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
     """Write the survival report (``survival.md``, ``survival.png``: Kaplan–Meier curves per arm and
     the median time to failure, ``gan_mixup.sweeps.survival``) and, where two arms share seeds and
