@@ -107,16 +107,20 @@ def options_of(objective: type) -> tuple[str, ...]:
 PerSample = Callable[[Tensor, Tensor], Tensor]
 
 
-def check_option_number(owner: str, key: str, value: Any, *, low: float | None = None, low_open: bool = False,
-                        note: str = "") -> None:
-    """Refuse (``ObjectiveError``) an option that is not a finite number, or is below ``low`` (at or
-    below it when ``low_open``), e.g. ``check_option_number("R3GAN", "gamma", 0.05, low=0)``."""
+def checked_number(owner: str, key: str, value: Any, *, low: float | None = None, high: float = math.inf,
+                   low_open: bool = False, note: str = "", error: type[Exception] = ObjectiveError) -> float:
+    """``value`` as a float, refusing (``error``, ``ObjectiveError`` by default) one that is not a
+    finite number, is below ``low`` (at or below it when ``low_open``) or above ``high``; the objectives'
+    and the regularizers' options are checked with it, e.g. ``checked_number("R3GAN", "gamma", 0.05, low=0)``."""
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
+    ok = ok and (low is None or (value > low if low_open else value >= low)) and value <= high
     if not ok:
-        bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
-        raise ObjectiveError(f"{owner} {key} must be a finite number{bound}{note}, got {value!r}")
+        if math.isfinite(high):
+            bound = f" in ({low:g}, {high:g}]"
+        else:
+            bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
+        raise error(f"{owner} {key} must be a finite number{bound}{note}, got {value!r}")
+    return float(value)
 
 
 def bce_per_sample(logits: Tensor, target: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from gan_mixup.objectives.base import (
     StepStats,
     Term,
     TermObjective,
-    check_option_number,
+    checked_number,
     gradient_penalty,
     ones_like_batch,
     real_fake_forwards,
@@ -45,7 +45,7 @@ class WGANGPOptions:
     gp_weight: float = 10.0
 
     def __post_init__(self) -> None:
-        check_option_number("WGANGP", "gp_weight", self.gp_weight, low=0)
+        checked_number("WGANGP", "gp_weight", self.gp_weight, low=0)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class LSGANOptions:
 
     def __post_init__(self) -> None:
         for key in ("real_target", "fake_target", "generator_target"):
-            check_option_number("LSGAN", key, getattr(self, key))
+            checked_number("LSGAN", key, getattr(self, key))
         if self.real_target == self.fake_target:
             raise ObjectiveError(f"LSGAN real_target and fake_target must differ, both are {self.real_target}")
 

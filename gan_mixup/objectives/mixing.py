@@ -27,7 +27,7 @@ from gan_mixup.objectives.base import (
     Term,
     TermObjective,
     bce,
-    check_option_number,
+    checked_number,
     check_pair,
     has_batch_statistics,
     ones_like_batch,
@@ -142,7 +142,7 @@ class ManifoldMixupOptions:
     target: str = "lambda"
 
     def __post_init__(self) -> None:
-        check_option_number("manifold-mixup", "alpha", self.alpha, low=0, low_open=True)
+        checked_number("manifold-mixup", "alpha", self.alpha, low=0, low_open=True)
         if self.target not in MANIFOLD_TARGETS:
             raise ObjectiveError(f"unknown manifold-mixup target {self.target!r}; choose lambda or fake-min")
 
@@ -244,11 +244,11 @@ class CutMixOptions:
     consistency: float = 0.0
 
     def __post_init__(self) -> None:
-        check_option_number("cutmix", "alpha", self.alpha, low=0, low_open=True)
+        checked_number("cutmix", "alpha", self.alpha, low=0, low_open=True)
         if self.target not in CUTMIX_TARGETS:
             raise ObjectiveError(f"unknown cutmix target {self.target!r}; choose area or fake")
-        check_option_number("cutmix", "mix_weight", self.mix_weight, low=0)
-        check_option_number("cutmix", "consistency", self.consistency, low=0)
+        checked_number("cutmix", "mix_weight", self.mix_weight, low=0)
+        checked_number("cutmix", "consistency", self.consistency, low=0)
 
 
 def cutmix_masks(n: int, height: int, width: int, alpha: float, generator: torch.Generator | None,

@@ -17,7 +17,7 @@ from gan_mixup.objectives.base import (
     StepStats,
     Term,
     TermObjective,
-    check_option_number,
+    checked_number,
     check_pair,
     ones_like_batch,
 )
@@ -72,7 +72,7 @@ class MixupOptions:
         if not isinstance(self.per_sample, bool):
             raise ObjectiveError(f"per_sample must be True or False, got {self.per_sample!r}")
         for key in ("mix_fake_fake", "mix_real_real"):
-            check_option_number("mixup", key, getattr(self, key), low=0, note=" (0: off)")
+            checked_number("mixup", key, getattr(self, key), low=0, note=" (0: off)")
         if self.lambda_distribution == "uniform" and alpha > 1:
             raise ObjectiveError(f"with the uniform λ distribution alpha is the upper bound of λ and must be ≤ 1, got {alpha}")
 

@@ -16,7 +16,7 @@ from gan_mixup.objectives.base import (
     StepStats,
     Term,
     TermObjective,
-    check_option_number,
+    checked_number,
     input_gradient,
     ones_like_batch,
     real_fake_forwards,
@@ -35,7 +35,7 @@ class R3GANOptions:
     gamma: float = 0.05
 
     def __post_init__(self) -> None:
-        check_option_number("R3GAN", "gamma", self.gamma, low=0)
+        checked_number("R3GAN", "gamma", self.gamma, low=0)
 
 
 class R3GAN(TermObjective):

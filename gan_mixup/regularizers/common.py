@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 from gan_mixup.errors import GanMixupError
+from gan_mixup.objectives.base import checked_number as checked_option
 
 
 class RegularizerError(GanMixupError, ValueError):
@@ -13,9 +14,4 @@ class RegularizerError(GanMixupError, ValueError):
 
 def checked_number(owner: str, key: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
     """``value`` as a float in ``[low, high]`` (``(low, high]`` when ``low_open``), else RegularizerError."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        bound = f"in ({low:g}, {high:g}]" if math.isfinite(high) else (f"> {low:g}" if low_open else f">= {low:g}")
-        raise RegularizerError(f"{owner} {key} must be a finite number {bound}, got {value!r}")
-    return float(value)
+    return checked_option(owner, key, value, low=low, high=high, low_open=low_open, error=RegularizerError)
