@@ -46,6 +46,7 @@ class PairedComparison:
     wilcoxon_p: float  # two-sided Wilcoxon signed-rank test of the finite differences (nan: too few)
     median_difference: float  # median of arm - baseline over the pairs where both have a value
     sign_holm: float = math.nan  # sign_p adjusted (Holm) over the comparisons of one table's dataset and metric
+    wilcoxon_holm: float = math.nan  # wilcoxon_p adjusted the same way
 
 
 def last_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,8 +195,8 @@ def all_pairs(rows: Sequence[dict[str, Any]], metrics: Sequence[str], arm: str |
 
 
 def with_holm(comparisons: Sequence[PairedComparison]) -> list[PairedComparison]:
-    """``comparisons`` with ``sign_holm`` set: the sign-test p-values adjusted by Holm within each family
-    of one dataset and one metric (e.g. every arm against ERM on the Fréchet distance)."""
+    """``comparisons`` with ``sign_holm`` and ``wilcoxon_holm`` set: each test's p-values adjusted by Holm
+    within each family of one dataset and one metric (e.g. every arm against ERM on the Fréchet distance)."""
     from dataclasses import replace
 
     out = list(comparisons)
@@ -203,28 +204,31 @@ def with_holm(comparisons: Sequence[PairedComparison]) -> list[PairedComparison]
     for i, c in enumerate(out):
         families.setdefault((c.dataset, c.metric), []).append(i)
     for members in families.values():
-        for i, adjusted in zip(members, holm([out[i].sign_p for i in members])):
-            out[i] = replace(out[i], sign_holm=adjusted)
+        signs = holm([out[i].sign_p for i in members])
+        wilcoxons = holm([out[i].wilcoxon_p for i in members])
+        for i, sign, wilcoxon in zip(members, signs, wilcoxons):
+            out[i] = replace(out[i], sign_holm=sign, wilcoxon_holm=wilcoxon)
     return out
 
 
 def paired_markdown(comparisons: Sequence[PairedComparison], title: str = "# Paired comparisons") -> str:
-    """A table of ``comparisons``: pairs, wins/losses/ties, the median difference, both p-values and the
-    sign test's Holm-adjusted p within each dataset and metric (``with_holm``)."""
+    """A table of ``comparisons``: pairs, wins/losses/ties, the median difference, both p-values and each
+    one's Holm-adjusted value within each dataset and metric (``with_holm``)."""
     comparisons = with_holm(comparisons)
     lines = [title, "",
              "Each arm's run against the other arm's run on the same dataset, hyperparameters and seed, at their last "
              "snapshots. *win*: better on the metric (lower distance, more modes); a diverged run, or one without a "
              "value, loses to one with a value. Sign test: two-sided binomial on wins against losses (ties left out); "
              "Wilcoxon: two-sided signed-rank test of the differences where both have a value (– : too few). *Holm*: the "
-             "sign test's p adjusted (Holm) over this table's comparisons of the same dataset and metric.", "",
+             "test's p adjusted (Holm) over this table's comparisons of the same dataset and metric.", "",
              "| dataset | arm | against | metric | pairs | wins / losses / ties | median difference | sign test p | Holm | "
-             "Wilcoxon p |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "Wilcoxon p | Holm |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         header = METRICS[c.metric].header if c.metric in METRICS else c.metric
         lines.append(f"| {c.dataset} | {c.arm} | {c.baseline} | {header} | {c.pairs} | {c.wins} / {c.losses} / {c.ties} | "
-                     f"{_g(c.median_difference)} | {_g(c.sign_p)} | {_g(c.sign_holm)} | {_g(c.wilcoxon_p)} |")
+                     f"{_g(c.median_difference)} | {_g(c.sign_p)} | {_g(c.sign_holm)} | {_g(c.wilcoxon_p)} | "
+                     f"{_g(c.wilcoxon_holm)} |")
     return "\n".join(lines) + "\n"
 
 
