@@ -134,12 +134,27 @@ def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thres
             row("erm lr=0.0002", 0, 0.9, 0.9, 7), row("erm lr=0.0002", 1, 0.9, 0.9, 10, status="diverged"),
             row("mixup α=0.2 lr=0.001", 0, 0.9, 0.9, 10), row("mixup α=0.2 lr=0.001", 1, 0.9, 0.9, 10, status="unfinished"),
             row("hinge", 0, 0.9, 0.9, 10)]  # one setting only: no spread to report
-    spreads = {s.objective: s for s in robustness(rows)}
+    spreads = {s.arm: s for s in robustness(rows)}
     assert set(spreads) == {"erm"}  # mixup: one setting once its unfinished run is left out
     erm = spreads["erm"]
     assert (erm.settings, erm.runs, erm.trains, erm.collapsed, erm.diverged) == (2, 4, 1, 1, 1)
     assert erm.final["frechet"] == [1.0, 2.0, 1.0, 2.0]
     assert "| digits | erm | 2 | 4 | 1/4 | 1/4 | 1/4 |" in robustness_markdown(list(spreads.values()))
+
+
+def test_robustness_keeps_each_arm_apart_and_a_results_csv_alone_gets_it(tmp_path):
+    from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, robustness, stability_report_from_csv, write_results_csv
+
+    arms = ("mixup α=0.2", "mixup α=1", "mixup[paper-code] α=0.2", "erm+r1:10")
+    rows = [{"dataset": "digits", "setting": f"{arm} lr={lr}", "run": f"{arm}-{lr}", "iteration": 100, "seed": 0,
+             "modes_total": 10, "modes_covered": 10, "precision": 0.9, "recall": 0.9, "frechet": 5.0 + k,
+             "status": "finished"} for k, arm in enumerate(arms) for lr in (0.001, 0.0002)]
+    spreads = robustness(rows)
+    assert [(s.arm, s.settings, s.runs) for s in spreads] == [(arm, 2, 2) for arm in arms]
+    csv = write_results_csv([{key: r.get(key) for key in RESULT_COLUMNS} for r in rows], tmp_path / "results.csv")
+    written = stability_report_from_csv(csv)
+    table = written["robustness"].read_text()
+    assert "| digits | mixup[paper-code] α=0.2 | 2 | 2 | 2/2 |" in table and written["robustness_png"].is_file()
 
 
 def test_real_digits_train_by_the_pilot_thresholds_other_datasets_by_precision_and_recall():

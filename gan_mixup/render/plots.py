@@ -57,10 +57,10 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
 
 
 def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
-    """Per dataset, one box per objective of its runs' final values over every hyperparameter
-    setting and seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
+    """Per dataset, one box per arm of its runs' final values over every hyperparameter setting and
+    seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
 
-    ``spreads`` are ``gan_mixup.sweeps.ObjectiveSpread`` objects (from ``robustness``)."""
+    ``spreads`` are ``gan_mixup.sweeps.scorecard.ArmSpread`` objects (from ``robustness``)."""
     datasets = list(dict.fromkeys(s.dataset for s in spreads))
     fig = Figure(figsize=(9, 3.2 * len(datasets)), dpi=100)
     axes = fig.subplots(len(datasets), 2, squeeze=False)
@@ -71,7 +71,7 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
             ax = axes[r][c]
             values = [[v for v in s.final.get(metric, []) if math.isfinite(v)] for s in row]
             ax.boxplot([v or [math.nan] for v in values], showfliers=True)
-            ax.set_xticks(range(1, len(row) + 1), [f"{s.objective}\n{s.trains}/{s.runs} train" for s in row], fontsize=7)
+            ax.set_xticks(range(1, len(row) + 1), [f"{s.arm}\n{s.trains}/{s.runs} train" for s in row], fontsize=7)
             ax.set_title(f"{dataset}: final {label} over {row[0].settings} settings x seeds", fontsize=9)
             ax.grid(alpha=0.3, axis="y")
             if metric != "modes_covered" and all(v and min(v) > 0 for v in values):

@@ -283,13 +283,15 @@ def trains_rule(dataset: str) -> TrainsRule:
 
 
 @dataclass
-class ObjectiveSpread:
-    """One objective's outcomes over every hyperparameter setting and seed of a sweep (the
-    robustness view of Lucic et al. 2018): how often it trains, collapses or diverges."""
+class ArmSpread:
+    """One arm's outcomes over every hyperparameter setting and seed of a sweep (the robustness
+    view of Lucic et al. 2018): how often it trains, collapses or diverges. An arm is a setting less
+    its hyperparameter axes (``survival.arm_of``: the objective with its regularizers, preset and α),
+    the unit the survival curves and paired tests compare too."""
 
     dataset: str
-    objective: str  # the objective spec (erm, mixup, erm+r1:10, ...)
-    settings: int  # hyperparameter settings (α, lr, β1, ...) of this objective
+    arm: str  # erm, mixup α=0.2, mixup[paper-code] α=0.2, erm+r1:10, ...
+    settings: int  # hyperparameter settings (lr, β1, D steps, batch) of this arm
     runs: int  # finished runs over those settings and seeds
     trains: int
     collapsed: int | None  # None: no run's data has modes (label-free images), so none can collapse
@@ -298,19 +300,20 @@ class ObjectiveSpread:
     final: dict[str, list[float]]  # metric -> one value per run
 
 
-def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
-    """Group ``collect_results`` rows by dataset x objective spec across settings; unfinished runs
-    are left out. Only objectives trained at two or more settings are reported."""
+def robustness(rows: Sequence[dict[str, Any]]) -> list[ArmSpread]:
+    """Group ``collect_results`` rows by dataset x arm (``survival.arm_of``) across hyperparameter
+    settings; unfinished runs are left out. Only arms trained at two or more settings are reported."""
+    from gan_mixup.sweeps.survival import arm_of
+
     last: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.get("status") != "unfinished" and (row["run"] not in last or row["iteration"] > last[row["run"]]["iteration"]):
             last[row["run"]] = row
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in last.values():
-        spec = str(row["setting"]).split(" ")[0].split("[")[0]
-        groups.setdefault((row["dataset"], spec), []).append(row)
+        groups.setdefault((row["dataset"], arm_of(row["setting"])), []).append(row)
     spreads = []
-    for (dataset, spec), runs in groups.items():
+    for (dataset, arm), runs in groups.items():
         settings = len({r["setting"] for r in runs})
         if settings < 2:
             continue
@@ -330,26 +333,26 @@ def robustness(rows: Sequence[dict[str, Any]]) -> list[ObjectiveSpread]:
             collapsed += not covered and not is_diverged
             trains += good and not is_diverged
         final = {k: [_float(r.get(k)) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
-        spreads.append(ObjectiveSpread(dataset, spec, settings, len(runs), trains, collapsed if with_modes else None,
+        spreads.append(ArmSpread(dataset, arm, settings, len(runs), trains, collapsed if with_modes else None,
                                        diverged, distance, final))
     return spreads
 
 
-def robustness_markdown(spreads: Sequence[ObjectiveSpread]) -> str:
+def robustness_markdown(spreads: Sequence[ArmSpread]) -> str:
     lines = ["# Robustness over hyperparameters", "",
-             "Each objective's runs at their last snapshot, over every setting (α, learning rate, β1, D steps, batch "
-             "size, ...) and seed; unfinished runs left out. *trains*: every mode covered and, for images, precision ≥ "
+             "Each arm's runs (the objective with its regularizers, preset and α) at their last snapshot, over every "
+             "hyperparameter setting (learning rate, β1, D steps, batch size) and seed; unfinished runs left out. *trains*: every mode covered and, for images, precision ≥ "
              f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
              "fewer than all modes covered (– where the data has no modes, as a label-free folder; such runs train on "
              "precision and recall alone); *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
              "Median [min–max] over the runs."
              + "".join(f" On {name}, *trains* asks {rule.describe()} instead (fixed from a pilot)."
                        for name, rule in TRAINS_RULES.items() if any(s.dataset == name for s in spreads)), "",
-             "| dataset | objective | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
+             "| dataset | arm | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in spreads:
         name = METRICS[s.distance_metric].header + " " if s.distance_metric in METRICS else ""
-        lines.append(f"| {s.dataset} | {s.objective} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | "
+        lines.append(f"| {s.dataset} | {s.arm} | {s.settings} | {s.runs} | {s.trains}/{s.runs} | "
                      f"{'–' if s.collapsed is None else f'{s.collapsed}/{s.runs}'} | "
                      f"{s.diverged}/{s.runs} | {name}{_range(s.final.get(s.distance_metric), '{:.3g}')} | "
                      f"{_range(s.final.get('modes_covered'), '{:.0f}')} | {_range(s.final.get('precision'), '{:.2f}')} | "
@@ -382,13 +385,6 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
         outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
         if any("d_grad_fake" in s.curves for s in scored):
             outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
-    spreads = robustness(rows)
-    if spreads:  # some objective was trained at several hyperparameter settings
-        from gan_mixup.render import plot_robustness
-
-        write_text_atomic(out_dir / ROBUSTNESS_MD_FILE, robustness_markdown(spreads))
-        outputs["robustness"] = out_dir / ROBUSTNESS_MD_FILE
-        outputs["robustness_png"] = plot_robustness(spreads, out_dir / ROBUSTNESS_PNG_FILE)
     outputs.update(write_stability_report(rows, out_dir))
     return outputs
 
@@ -449,7 +445,9 @@ def stability_report_from_csv(path: str | Path) -> dict[str, Path]:
 
 
 def write_stability_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
-    """Write the survival report (``survival.md``, ``survival.png``: Kaplan–Meier curves per arm and
+    """Write the robustness report (``robustness.md``, ``robustness.png``: each arm's outcomes and final
+    values over its hyperparameter settings and seeds, where an arm has two or more settings), the
+    survival report (``survival.md``, ``survival.png``: Kaplan–Meier curves per arm and
     the median time to failure, ``gan_mixup.sweeps.survival``) and, where two arms share seeds and
     settings, ``paired.md`` (each arm against ERM, and each against each other when there are more
     than two, ``gan_mixup.sweeps.paired``) from ``collect_results`` or ``read_results`` rows."""
@@ -460,9 +458,17 @@ def write_stability_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) 
     out_dir = Path(out_dir)
     if not rows:
         return {}
+    outputs = {}
+    spreads = robustness(rows)
+    if spreads:  # some arm was trained at several hyperparameter settings
+        from gan_mixup.render import plot_robustness
+
+        outputs["robustness"] = out_dir / ROBUSTNESS_MD_FILE
+        write_text_atomic(outputs["robustness"], robustness_markdown(spreads))
+        outputs["robustness_png"] = plot_robustness(spreads, out_dir / ROBUSTNESS_PNG_FILE)
     rule = default_rule(rows)
     curves = survival_curves(rows, rule)
-    outputs = {"survival": out_dir / SURVIVAL_MD_FILE}
+    outputs["survival"] = out_dir / SURVIVAL_MD_FILE
     write_text_atomic(outputs["survival"], survival_markdown(curves, rule))
     outputs["survival_png"] = plot_survival(curves, out_dir / SURVIVAL_PNG_FILE)
     arms = {arm_of(r["setting"]) for r in rows}
