@@ -26,10 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gan_mixup.config import RunConfig  # noqa: E402
-from gan_mixup.modalities import modality_of  # noqa: E402
+from gan_mixup.modalities import modality_of, training_of  # noqa: E402
 from gan_mixup.modalities.images.data import get_image_dataset, images_to_uint8  # noqa: E402
 from gan_mixup.modalities.images.metrics import judge_for, mode_metrics  # noqa: E402
 from gan_mixup.rundir import load_checkpoint  # noqa: E402
+from gan_mixup.sweeps import read_sweep  # noqa: E402
+from gan_mixup.sweeps.survival import arm_of  # noqa: E402
 
 SAMPLES = 26_000  # VEEGAN and PacGAN's count
 NOISE_SEED = 2018  # the same noise for every run: the differences are the generators'
@@ -41,17 +43,17 @@ PUBLISHED = [
 ]
 
 
-def real_scores(dataset, judge) -> list[dict]:
+def real_scores(dataset, judge, samples: int = SAMPLES) -> list[dict]:
     """The classifier's score of real stacked triples: the training pool, and the held-out digits."""
     rows = []
     g = torch.Generator().manual_seed(NOISE_SEED)
-    images, true = dataset.sample_with_modes(SAMPLES, g)
+    images, true = dataset.sample_with_modes(samples, g)
     modes, _ = judge.modes_and_features(images_to_uint8(images))
     rows.append({"run": "real: the 4,000 training digits, stacked", **mode_metrics(modes, 1000),
                  "true_label_modes": mode_metrics(true, 1000)["modes_covered"],
                  "true_label_kl": mode_metrics(true, 1000)["kl_modes"]})
     pixels, labels = dataset.held_out
-    index = torch.randint(len(labels), (SAMPLES, 3), generator=g)
+    index = torch.randint(len(labels), (samples, 3), generator=g)
     held = pixels[index].flatten(1, 2)  # (N, 3, S, S) uint8
     true = (labels[index] * torch.tensor([100, 10, 1])).sum(dim=1)
     modes, _ = judge.modes_and_features(held)
@@ -61,7 +63,7 @@ def real_scores(dataset, judge) -> list[dict]:
     return rows
 
 
-def misread_effect(dataset, judge, covered=(10, 100, 500, 1000)) -> list[dict]:
+def misread_effect(dataset, judge, covered=(10, 100, 500, 1000), samples: int = SAMPLES) -> list[dict]:
     """What the classifier's errors do to the count: a 'generator' that draws real held-out triples of
     only ``k`` modes (chosen at random), scored as a run's samples are."""
     pixels, labels = dataset.held_out
@@ -70,7 +72,7 @@ def misread_effect(dataset, judge, covered=(10, 100, 500, 1000)) -> list[dict]:
     rows = []
     for k in covered:
         chosen = torch.randperm(1000, generator=g)[:k]
-        modes = chosen[torch.randint(k, (SAMPLES,), generator=g)]
+        modes = chosen[torch.randint(k, (samples,), generator=g)]
         digits = torch.stack([modes // 100, modes // 10 % 10, modes % 10], dim=1)  # (N, 3)
         index = torch.empty_like(digits)
         for digit in range(10):
@@ -84,20 +86,20 @@ def misread_effect(dataset, judge, covered=(10, 100, 500, 1000)) -> list[dict]:
 
 
 @torch.no_grad()
-def run_scores(run_dir: Path, judge, dataset) -> dict:
+def run_scores(run_dir: Path, judge, dataset, arm: str, samples: int = SAMPLES) -> dict:
     config = RunConfig.from_json((run_dir / "config.json").read_text())
     checkpoint, _ = load_checkpoint(run_dir)
-    G, _ = modality_of(config.dataset).build_models(config, dataset)
+    G, _ = training_of(modality_of(config.dataset)).build_models(config, dataset)
     G.load_state_dict(checkpoint["ema"] if "ema" in checkpoint else checkpoint["generator"])
     G.eval()
-    noise = torch.randn(SAMPLES, config.latent_dim, generator=torch.Generator().manual_seed(NOISE_SEED))
+    noise = torch.randn(samples, config.latent_dim, generator=torch.Generator().manual_seed(NOISE_SEED))
     fake = torch.cat([G(part) for part in noise.split(256)])
     modes, _ = judge.modes_and_features(images_to_uint8(fake))
-    return {"run": run_dir.name, "objective": config.objective, "preset": config.preset or "", "seed": config.seed,
+    return {"run": run_dir.name, "arm": arm, "objective": config.objective, "preset": config.preset or "", "seed": config.seed,
             "iterations": checkpoint["iteration"], **mode_metrics(modes, 1000)}
 
 
-def picture(runs: list[Path], path: Path) -> None:
+def picture(runs: list[Path], arms: dict[str, str], path: Path) -> None:
     """The last snapshot (64 fixed-noise samples) of each setting's first seed, side by side."""
     import matplotlib
 
@@ -109,8 +111,7 @@ def picture(runs: list[Path], path: Path) -> None:
 
     firsts: dict[str, Path] = {}
     for run in runs:
-        config = RunConfig.from_json((run / "config.json").read_text())
-        firsts.setdefault(f"{config.objective} ({config.preset})", run)
+        firsts.setdefault(arms[run.name], run)
     # 8 x 8 samples of 32 px (265 px) at about one screen pixel each: 3.2 in at 90 dpi.
     fig, axes = plt.subplots(1, len(firsts), figsize=(3.2 * len(firsts), 3.4), dpi=90, squeeze=False)
     for ax, (name, run) in zip(axes[0], firsts.items()):
@@ -125,16 +126,16 @@ def picture(runs: list[Path], path: Path) -> None:
 
 
 def summary(rows: list[dict]) -> list[tuple[str, str, str, int]]:
-    settings: dict[tuple[str, str], list[dict]] = {}
+    settings: dict[str, list[dict]] = {}
     for row in rows:
-        settings.setdefault((row["objective"], row["preset"]), []).append(row)
+        settings.setdefault(row["arm"], []).append(row)
     out = []
-    for (objective, preset), group in settings.items():
+    for arm, group in settings.items():
         modes = [r["modes_covered"] for r in group]
         kls = [r["kl_modes"] for r in group]
         spread = (lambda xs, f: f"{statistics.mean(xs):{f}} ± {statistics.stdev(xs):{f}}" if len(xs) > 1
                   else f"{xs[0]:{f}}")
-        out.append((f"{objective} ({preset})", spread(modes, ".1f"), spread(kls, ".2f"), len(group)))
+        out.append((arm, spread(modes, ".1f"), spread(kls, ".2f"), len(group)))
     return out
 
 
@@ -142,6 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path, help="the sweep directory (gan-mixup sweep --dataset stacked-mnist-5k)")
     parser.add_argument("--out", type=Path, required=True, help="where protocol.csv and protocol.md go")
+    parser.add_argument("--samples", type=int, default=SAMPLES,
+                        help=f"samples per generator (default {SAMPLES:,}, the published protocol's; fewer only to try it)")
     args = parser.parse_args()
     runs = sorted(p.parent for p in args.sweep.glob("*/checkpoint.pt"))
     if not runs:
@@ -149,16 +152,19 @@ def main() -> None:
     first = RunConfig.from_json((runs[0] / "config.json").read_text())
     dataset = get_image_dataset(first.dataset, image_size=first.image_size)
     judge = judge_for(dataset)
-    reals = real_scores(dataset, judge)
-    rows = [run_scores(run, judge, dataset) for run in runs]
+    reals = real_scores(dataset, judge, args.samples)
+    # Each run's arm (objective with its regularizers, preset and α) from its sweep's setting, so erm and
+    # erm+r1:10 are two rows of the table.
+    arms = {name: arm_of(info["setting"]) for name, info in read_sweep(args.sweep).items()}
+    rows = [run_scores(run, judge, dataset, arms[run.name], args.samples) for run in runs]
     args.out.mkdir(parents=True, exist_ok=True)
-    columns = ["run", "objective", "preset", "seed", "iterations", "modes_covered", "kl_modes"]
+    columns = ["run", "arm", "objective", "preset", "seed", "iterations", "modes_covered", "kl_modes"]
     with (args.out / "protocol.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     lines = [f"# Stacked MNIST ({first.dataset}, {first.image_size} px, DCGAN width {first.hidden}, "
-             f"{rows[0]['iterations']:,} iterations of batch {first.batch_size}): {SAMPLES:,} samples, each "
+             f"{rows[0]['iterations']:,} iterations of batch {first.batch_size}): {args.samples:,} samples, each "
              "channel read by the digit classifier",
              "", f"Classifier: {judge.accuracy:.1%} on the 1,000 held-out real digits.", "",
              "| setting | modes (of 1,000) | KL(p ‖ uniform) | seeds |", "|---|---|---|---|"]
@@ -168,12 +174,12 @@ def main() -> None:
     lines += ["", "What the classifier's errors do: real held-out triples of only k modes, scored the same way:", "",
               "| true modes k | counted | KL counted | KL true | triples misread |", "|---|---|---|---|---|"]
     lines += [f"| {r['true_modes']} | {r['modes_covered']} | {r['kl_modes']:.3f} | {r['true_kl']:.3f} | {r['misread']:.1%} |"
-              for r in misread_effect(dataset, judge)]
+              for r in misread_effect(dataset, judge, samples=args.samples)]
     lines += ["", "Published, for scale (full MNIST, 28 px, their own training lengths):", "",
               "| model | modes | KL |", "|---|---|---|"]
     lines += [f"| {name} | {modes} | {kl} |" for name, modes, kl in PUBLISHED]
     (args.out / "protocol.md").write_text("\n".join(lines) + "\n")
-    picture(runs, args.out / "samples.png")
+    picture(runs, arms, args.out / "samples.png")
     print("\n".join(lines))
     print(json.dumps({"classifier_accuracy": judge.accuracy, "runs": len(rows)}))
 

@@ -1,0 +1,84 @@
+"""The real-digit study's scripts. benchmarks/study_real_best.py: the Stacked MNIST stage trains ERM, mixup
+α = 0.2 and the best other arm, chosen by the rule the protocol fixed (most runs that train over both Ds, then
+the lower median final Fréchet distance), mechanically, refusing an unfinished stage. benchmarks/stacked_mnist_modes.py:
+the published 26,000-sample count of modes, one row per arm."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cli_helpers import REPO, run_cli, subprocess_env
+from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, write_results_csv
+
+SCRIPT = REPO / "benchmarks" / "study_real_best.py"
+# arm -> (objective, regularizers, preset, alpha), as results.csv records them
+ARMS = {"erm": ("erm", "", "", None), "mixup α=0.2": ("mixup", "", "", 0.2), "mixup α=1": ("mixup", "", "", 1.0),
+        "mixup[paper-code] α=0.2": ("mixup", "", "paper-code", 0.2), "erm+r1:10": ("erm", "r1:10", "", None),
+        "wgan-gp": ("wgan-gp", "", "", None)}
+
+
+def results(path, frechet, drop=None):
+    """A study-like results.csv: each arm at 2 learning rates x 1 seed, one last snapshot each; ``frechet``:
+    arm -> its two runs' final Fréchet distances (≤ 250 with recall 0.8 trains on mnist-5k)."""
+    rows = []
+    for arm, (objective, regularizers, preset, alpha) in ARMS.items():
+        for lr, value in zip((0.001, 0.0002), frechet.get(arm, (400.0, 400.0))):
+            if (arm, lr) == drop:
+                continue
+            rows.append({"dataset": "mnist-5k", "setting": f"{arm} lr={lr}", "objective": objective,
+                         "regularizers": regularizers, "preset": preset, "alpha": alpha, "lr": lr, "seed": 0,
+                         "iteration": 3000, "modes_covered": 10, "modes_total": 10, "frechet": value, "recall": 0.8,
+                         "precision": 0.5, "status": "finished", "run": f"mnist-5k-{arm}-lr{lr}-seed0"})
+    return write_results_csv([{k: r.get(k) for k in RESULT_COLUMNS} for r in rows], path)
+
+
+def best(*paths, flags=True):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, paths), *(["--flags"] if flags else [])],
+                          capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+
+
+def test_most_runs_that_train_win_over_both_ds_and_erm_and_mixup_are_left_out(tmp_path):
+    # ERM and mixup α=0.2 train everywhere but are not candidates; R1 trains 3 of 4 runs over the two Ds,
+    # paper-code 2 of 4 with the lowest distances, WGAN-GP 3 of 4 but farther: R1.
+    bn = results(tmp_path / "bn.csv", {"erm": (10, 10), "mixup α=0.2": (10, 10), "erm+r1:10": (100, 300),
+                                        "mixup[paper-code] α=0.2": (20, 20), "wgan-gp": (200, 240)})
+    sn = results(tmp_path / "sn.csv", {"erm": (10, 10), "mixup α=0.2": (10, 10), "erm+r1:10": (100, 100),
+                                        "wgan-gp": (200, 600)})
+    out = best(bn, sn)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["--objectives", "erm+r1:10"]
+    table = best(bn, sn, flags=False).stdout
+    assert table.index("| erm+r1:10 | 4 | 3 |") < table.index("| wgan-gp | 4 | 3 |") < table.index("| mixup[paper-code]")
+    assert "| erm |" not in table and "| mixup α=0.2 |" not in table
+
+
+def test_ties_on_trains_go_to_the_lower_median_and_an_arm_with_alpha_and_preset_gets_both_flags(tmp_path):
+    bn = results(tmp_path / "bn.csv", {"mixup[paper-code] α=0.2": (20, 30), "erm+r1:10": (100, 100),
+                                        "mixup α=1": (30, 40)})
+    out = best(bn)
+    assert out.stdout.split() == ["--objectives", "mixup", "--preset", "paper-code", "--alpha", "0.2"]
+
+
+def test_an_unfinished_stage_is_refused_in_one_line(tmp_path):
+    bn = results(tmp_path / "bn.csv", {}, drop=("wgan-gp", 0.001))
+    out = best(bn)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "unequal numbers of finished runs" in out.stderr
+
+
+def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
+    # The study's Stacked MNIST stage scores ERM and a regularised ERM side by side: one row each, not one "erm".
+    sweep = tmp_path / "stacked"
+    code, _, err = run_cli(["sweep", "--dataset", "stacked-mnist-5k", "--objectives", "erm,erm+r1:10", "--iterations", 4,
+                            "--hidden", 8, "--image-size", 32, "--seeds", 0, "--metric-frames", 1, "--metric-samples", 100,
+                            "--no-progress", "--out", sweep])
+    assert code == 0, err
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "stacked_mnist_modes.py"), str(sweep), "--out",
+                          str(tmp_path / "report"), "--samples", "300"],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "report" / "protocol.md").read_text()
+    assert "300 samples" in table and "| erm | 1" in table and "| erm+r1:10 | 1" in table
+    assert {line.split(",")[1] for line in (tmp_path / "report" / "protocol.csv").read_text().splitlines()[1:]} == {
+        "erm", "erm+r1:10"}
+    assert (tmp_path / "report" / "samples.png").stat().st_size > 1000
