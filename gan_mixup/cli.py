@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("metrics", help="recompute a run's metrics from its snapshots (metrics.csv), or rebuild a sweep's scorecard",
                        description="RUN_DIR: recompute every snapshot's metrics from the snapshot files, write metrics.csv and print the "
                                    "paper's iterations and the last. SWEEP_DIR: recompute the toy members' metrics from their snapshots and rewrite results.csv, scorecard.md, scorecard.png and gradients.png. "
-                                   "RESULTS_CSV (a sweep's results.csv, alone): write survival.md, survival.png and paired.md beside it.")
+                                   "RESULTS_CSV (a sweep's results.csv, alone): write survival.md, survival.png, paired.md and (with the calibration probe's columns) calibration.md and calibration.png beside it.")
     p.add_argument("path", help="a run directory, a sweep directory, or a sweep's results.csv")
 
     sub.add_parser("objectives", help="list the objectives and regularizers")
@@ -396,7 +396,7 @@ def _launcher_of(args: argparse.Namespace, argv: list[str]) -> Any:
 
 def _metrics(args: argparse.Namespace) -> int:
     path = Path(args.path)
-    if path.is_file() and path.suffix == ".csv":  # a sweep's results.csv alone: the survival and paired reports
+    if path.is_file() and path.suffix == ".csv":  # a sweep's results.csv alone: the stability reports
         from gan_mixup.sweeps.scorecard import stability_report_from_csv
 
         _print_outputs(stability_report_from_csv(path))

@@ -74,13 +74,15 @@ ROBUSTNESS_PNG_FILE = "robustness.png"
 SURVIVAL_MD_FILE = "survival.md"  # a sweep: Kaplan–Meier time to failure per arm (sweeps.survival)
 SURVIVAL_PNG_FILE = "survival.png"
 PAIRED_MD_FILE = "paired.md"  # a sweep: each arm against ERM, seed by seed (sweeps.paired)
+CALIBRATION_MD_FILE = "calibration.md"  # a sweep with the calibration probe: its gap per arm (sweeps.calibration)
+CALIBRATION_PNG_FILE = "calibration.png"
 VIEWER_DIR = "viewer"  # `gan-mixup view`: the offline browser viewer of a run or collection
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
                CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
                SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE, ROBUSTNESS_MD_FILE, ROBUSTNESS_PNG_FILE, VIEWER_DIR,
-               SURVIVAL_MD_FILE, SURVIVAL_PNG_FILE, PAIRED_MD_FILE)
+               SURVIVAL_MD_FILE, SURVIVAL_PNG_FILE, PAIRED_MD_FILE, CALIBRATION_MD_FILE, CALIBRATION_PNG_FILE)
 CHECKPOINT_VERSION = 1
 _SNAPSHOT_NAME = re.compile(r"^it_(\d{8})\.npz$")
 

@@ -110,6 +110,7 @@ __all__ = [
     "logits_of",
     "ones_like_batch",
     "options_of",
+    "probability_objectives",
     "probability_stats",
     "real_fake_forwards",
     "score_per_sample",
@@ -155,6 +156,25 @@ def smoothable_objectives() -> list[str]:
     """The registered objectives whose D loss has a real target that label smoothing may lower,
     e.g. ``"lsgan" in smoothable_objectives()``."""
     return [name for name, cls in OBJECTIVES.items() if cls.smoothable]
+
+
+def probability_objectives() -> list[str]:
+    """The registered objectives whose D output is the logit of D's probability that a sample is real:
+    every term of D's loss is BCE on D's own logit (no critic score, hinge margin, least-squares
+    regression or relativistic difference), so σ(D) is that probability. Read off the terms each
+    objective builds with its default options, e.g. ``"mixup" in probability_objectives()``."""
+    import torch
+
+    probe = torch.zeros(2, 1)
+    names = []
+    for name, cls in OBJECTIVES.items():
+        # A generator of its own: building the terms draws λ, never from torch's global stream.
+        objective = get_objective(name, **({"generator": torch.Generator()} if cls.draws_randomness else {}))
+        terms = [term for forward in objective.discriminator_terms(probe, probe, separate=False, batch_statistics=False)
+                 for term in forward]
+        if all(term.per_sample is bce_per_sample and term.against is None for term in terms):
+            names.append(name)
+    return names
 
 
 def objective_summaries() -> dict[str, str]:

@@ -22,7 +22,7 @@ lock: a run can be rendered while it trains, but a second render of it at the sa
 with ``RunLockedError``. Finished pictures are written to a temporary file and renamed.
 
 The package by job: ``frames`` (a run's frames and GIF, runs side by side), ``gif``, ``figures``
-(the comparison grid and Figure 5), ``plots`` (losses, mode bands, gradient norms, robustness, survival) and
+(the comparison grid and Figure 5), ``plots`` (losses, mode bands, gradient norms, robustness, survival, calibration) and
 ``common`` (reading snapshots, damage, iterations, figures, the render lock, the frame workers).
 
 Example:
@@ -42,7 +42,7 @@ from gan_mixup.render.gif import (  # noqa: F401
     LAST_FRAME_HOLD_S, FAST_PALETTE_ABOVE, write_gif,
 )
 from gan_mixup.render.plots import (  # noqa: F401
-    plot_mode_bands, plot_robustness, plot_gradient_norms, load_losses, plot_losses, plot_survival,
+    plot_mode_bands, plot_robustness, plot_gradient_norms, load_losses, plot_losses, plot_survival, plot_calibration,
 )
 from gan_mixup.render.figures import (  # noqa: F401
     render_figure5,

@@ -1,5 +1,5 @@
 """Line plots: a run's losses, a sweep's modes and gradient norms against iteration, its robustness boxes,
-its survival curves."""
+its survival curves, its calibration gap per arm."""
 from __future__ import annotations
 
 import math
@@ -110,6 +110,50 @@ def plot_survival(curves: Sequence[Any], path: str | Path) -> Path:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    save_figure(fig, path, compress_level=6)
+    return Path(path)
+
+
+def plot_calibration(arms: Sequence[Any], path: str | Path) -> Path:
+    """The calibration gap per arm in one figure, one column per dataset. Top: the gap against iteration
+    (log-scaled, iteration 0 drawn at 1), one line per arm (the median over its runs) in a light band
+    (the quartiles). Bottom: each run's mean gap against its final distance to the data, coloured by arm,
+    failed runs as crosses.
+
+    ``arms`` are ``gan_mixup.sweeps.calibration.ArmCalibration`` objects (from ``arm_calibrations``)."""
+    datasets = list(dict.fromkeys(a.dataset for a in arms))
+    fig = Figure(figsize=(5.0 * len(datasets), 6.4), dpi=90)
+    axes = fig.subplots(2, len(datasets), squeeze=False)
+    for c, dataset in enumerate(datasets):
+        over, runs = axes[0][c], axes[1][c]
+        distances = []
+        for k, a in enumerate(x for x in arms if x.dataset == dataset):
+            colour = f"C{k % 10}"
+            label = a.arm + ("" if a.probability else " †")
+            xs = [max(it, 1) for it in a.iterations]
+            over.fill_between(xs, a.lower, a.upper, color=colour, alpha=0.18, lw=0)
+            over.plot(xs, a.median, color=colour, lw=1.4, label=f"{label} ({len(a.runs)} runs)")
+            for failed, marker in ((False, "o"), (True, "x")):
+                shown = [g for g in a.runs if g.failed == failed and math.isfinite(g.mean_gap) and math.isfinite(g.final_distance)]
+                if shown:
+                    runs.scatter([g.mean_gap for g in shown], [g.final_distance for g in shown], s=18, marker=marker,
+                                 color=colour, alpha=0.8, lw=1.0 if failed else 0)
+                    distances += [g.final_distance for g in shown]
+        over.set_xscale("log")
+        over.set_xlabel("iteration", fontsize=8)
+        over.set_ylabel("calibration gap |σ(D) − λ|", fontsize=8)
+        over.set_title(f"{dataset}: calibration gap (median, quartiles; †: σ(D) no probability)", fontsize=8)
+        over.legend(fontsize=6, loc="best")
+        metric = next(a.distance_metric for a in arms if a.dataset == dataset) or "distance to the data"
+        runs.set_xlabel("run's mean gap after iteration 0", fontsize=8)
+        runs.set_ylabel(f"final {metric.replace('_', ' ')}", fontsize=8)
+        runs.set_title(f"{dataset}: each run (x: failed)", fontsize=8)
+        if distances and min(distances) > 0 and max(distances) > 10 * min(distances):
+            runs.set_yscale("log")
+        for ax in (over, runs):
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path, compress_level=6)
     return Path(path)

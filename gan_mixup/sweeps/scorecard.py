@@ -7,8 +7,8 @@ setting over its seeds, at each run's last snapshot or as the runs stood at one 
 ``results.csv``, ``scorecard.md`` (a table at the last snapshot, then one at each of the paper's
 iterations 1,000, 10,000 and 20,000 that the runs went through), ``scorecard.png`` and
 ``gradients.png`` (drawn by ``gan_mixup.render``), the robustness report, and the stability report
-(``write_stability_report``: survival curves and paired tests, also from a ``results.csv`` alone
-through ``read_results``).
+(``write_stability_report``: survival curves, the calibration probe per arm and paired tests, also from
+a ``results.csv`` alone through ``read_results``).
 
 Example:
     >>> from gan_mixup.sweeps.scorecard import collect_results, summarise
@@ -28,6 +28,8 @@ from gan_mixup.metric_registry import METRICS
 from gan_mixup.metrics import evaluate_run, recorded_snapshot_metrics
 from gan_mixup.modalities import REGISTRY, ModalitySpec, UnknownDatasetError, measuring_of, modality_named, modality_of
 from gan_mixup.rundir import (
+    CALIBRATION_MD_FILE,
+    CALIBRATION_PNG_FILE,
     GRADIENTS_PNG_FILE,
     PAPER_ITERATIONS,
     RESULTS_FILE,
@@ -447,11 +449,14 @@ def stability_report_from_csv(path: str | Path) -> dict[str, Path]:
 def write_stability_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
     """Write the robustness report (``robustness.md``, ``robustness.png``: each arm's outcomes and final
     values over its hyperparameter settings and seeds, where an arm has two or more settings), the
-    survival report (``survival.md``, ``survival.png``: Kaplan–Meier curves per arm and
-    the median time to failure, ``gan_mixup.sweeps.survival``) and, where two arms share seeds and
-    settings, ``paired.md`` (each arm against ERM, and each against each other when there are more
-    than two, ``gan_mixup.sweeps.paired``) from ``collect_results`` or ``read_results`` rows."""
-    from gan_mixup.render import plot_survival
+    survival report (``survival.md``, ``survival.png``: Kaplan–Meier curves per arm and the median
+    time to failure, ``gan_mixup.sweeps.survival``), where the rows carry the calibration probe
+    ``calibration.md`` and ``calibration.png`` (its gap per arm over training, and against each run's
+    outcome, ``gan_mixup.sweeps.calibration``) and, where two arms share seeds and settings,
+    ``paired.md`` (each arm against ERM, and each against each other when there are more than two,
+    ``gan_mixup.sweeps.paired``) from ``collect_results`` or ``read_results`` rows."""
+    from gan_mixup.render import plot_calibration, plot_survival
+    from gan_mixup.sweeps.calibration import arm_calibrations, calibration_markdown, has_calibration, pooled_calibration
     from gan_mixup.sweeps.paired import PairingError, against_baseline, all_pairs, paired_markdown
     from gan_mixup.sweeps.survival import arm_of, default_rule, survival_curves, survival_markdown
 
@@ -471,11 +476,17 @@ def write_stability_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) 
     outputs["survival"] = out_dir / SURVIVAL_MD_FILE
     write_text_atomic(outputs["survival"], survival_markdown(curves, rule))
     outputs["survival_png"] = plot_survival(curves, out_dir / SURVIVAL_PNG_FILE)
+    datasets = sorted({str(r["dataset"]) for r in rows})
+    distance_of = {d: _modality_of(d, rows).distance_metric for d in datasets}
+    if has_calibration(rows):  # results written before the probe have no gap: no calibration report
+        calibrated = arm_calibrations(rows, distance_of, rule)
+        outputs["calibration"] = out_dir / CALIBRATION_MD_FILE
+        write_text_atomic(outputs["calibration"], calibration_markdown(calibrated, pooled_calibration(calibrated)))
+        outputs["calibration_png"] = plot_calibration(calibrated, out_dir / CALIBRATION_PNG_FILE)
     arms = {arm_of(r["setting"]) for r in rows}
     if len(arms) < 2:
         return outputs
-    datasets = {str(r["dataset"]) for r in rows}
-    distance = [_modality_of(d, rows).distance_metric for d in sorted(datasets)]
+    distance = [distance_of[d] for d in datasets]
     modes = ["modes_covered", *(["modes_near"] if any(r.get("modes_near") is not None for r in rows) else [])]
     metrics = list(dict.fromkeys([*distance, *modes]))
     try:
