@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-images stacked-mnist study-real study-real-pilot test docs bench bench-images bench-sweep bench-dcgan bench-authors bench-profile gpu-check figure5 scorecard samples notebooks clean
+.PHONY: demo demo-images stacked-mnist study-real study-real-report study-real-stacked study-real-pilot test docs bench bench-images bench-sweep bench-dcgan bench-authors bench-profile gpu-check figure5 scorecard samples notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -122,7 +122,7 @@ stacked-mnist: $(VENV)/.installed
 # about 27 core-hours at 3,000 iterations), niced, STUDY_WORKERS runs at a time (1); resumable: run it again after any stop.
 # STUDY_SEEDS=0 first gives every arm and setting one seed (a balanced partial study), then 0-1, then 0-2.
 # STUDY_DS=bn or STUDY_DS=sn runs one D's sweep: two such makes side by side use both cores.
-# The reports (scorecard, robustness, survival, paired) go to samples/study-real/{bn,sn}/.
+# The reports (scorecard, robustness, survival, paired, calibration) go to samples/study-real/{bn,sn}/ (study-real-report).
 STUDY_ITERATIONS ?= 3000
 STUDY_SEEDS ?= 0-2
 STUDY_NICE ?= nice -n 19
@@ -140,10 +140,38 @@ study-real: $(VENV)/.installed
 			$$( [ -f runs/study-real-$$d/runs.json ] && echo --resume ) || exit $$?; \
 		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives mixup --alpha 0.2,1 --resume || exit $$?; \
 		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives mixup --preset paper-code --alpha 0.2 --resume || exit $$?; \
+	done
+	$(MAKE) study-real-report STUDY_DS="$(STUDY_DS)"
+
+# The study's reports in samples/study-real/{bn,sn}/, remade from its run folders with this checkout's code:
+# results.csv, the scorecard, robustness per arm, survival, paired tests (Holm) and the calibration probe.
+STUDY_REPORTS = results.csv scorecard.md scorecard.png gradients.png robustness.md robustness.png survival.md \
+	survival.png paired.md calibration.md calibration.png
+study-real-report: $(VENV)/.installed
+	for d in $(STUDY_DS); do \
+		$(BIN)/gan-mixup metrics runs/study-real-$$d || exit $$?; \
 		mkdir -p samples/study-real/$$d; \
-		cp runs/study-real-$$d/results.csv runs/study-real-$$d/scorecard.md runs/study-real-$$d/scorecard.png \
-			runs/study-real-$$d/robustness.md runs/study-real-$$d/robustness.png samples/study-real/$$d/; \
-		$(BIN)/gan-mixup metrics samples/study-real/$$d/results.csv; \
+		for f in $(STUDY_REPORTS); do [ ! -f runs/study-real-$$d/$$f ] || cp runs/study-real-$$d/$$f samples/study-real/$$d/; done; \
+	done
+
+# The study's stage 5 (docs/evidence.md): Stacked MNIST (stacked-mnist-5k, 1,000 modes) for ERM, mixup alpha 0.2 and
+# the best other arm of the finished study (benchmarks/study_real_best.py, its fixed rule), both Ds, DCGAN's default
+# lr 2e-4 and beta1 0.5, seeds 0-2, the study's length; each final G scored on 26,000 samples. About 2.5 core-hours,
+# resumable; it needs samples/study-real/{bn,sn}/results.csv of the whole study (make study-real-report).
+STUDY_STACKED = --dataset stacked-mnist-5k --image-size 32 --hidden 32 --lr 2e-4 --beta1 0.5 --seeds 0-2 \
+	--iterations $(STUDY_ITERATIONS) --metric-frames 6 --metric-samples 2600 --workers $(STUDY_WORKERS) --no-progress
+study-real-stacked: export OMP_NUM_THREADS = 1
+study-real-stacked: $(VENV)/.installed
+	best="$$($(BIN)/python benchmarks/study_real_best.py samples/study-real/bn/results.csv samples/study-real/sn/results.csv --flags)" \
+		|| exit $$?; \
+	for d in $(STUDY_DS); do \
+		flags="$(STUDY_STACKED) --out runs/study-real-stacked-$$d $$( [ $$d = sn ] && echo --spectral-norm )"; \
+		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives erm \
+			$$( [ -f runs/study-real-stacked-$$d/runs.json ] && echo --resume ) || exit $$?; \
+		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives mixup --alpha 0.2 --resume || exit $$?; \
+		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags $$best --resume || exit $$?; \
+		$(BIN)/python benchmarks/stacked_mnist_modes.py runs/study-real-stacked-$$d --out samples/study-real/stacked-$$d \
+			|| exit $$?; \
 	done
 
 # The study's pilot (ERM only, seeds 100-101 that the study does not use, lr 2e-4, beta1 0.5, 3,000 iterations,
