@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def print_table(r: dict) -> None:
-    print(f"\ngan-mixup --amp on the CPU: float32 vs bfloat16 autocast" + ("   [--quick: a smoke run, not a measurement]" if r["quick"] else ""))
+    print("\ngan-mixup --amp on the CPU: float32 vs bfloat16 autocast" + ("   [--quick: a smoke run, not a measurement]" if r["quick"] else ""))
     print(f"{cpu_line(r['threads'])}; native bfloat16: {', '.join(r['native_bf16']) or 'none'}"
           + (f"; the trainer refuses --amp here: {r['amp_refusal']}" if r["amp_refusal"] else ""))
     head = f"{'setting':<52} {'fp32 it/s':>9} {'bf16 it/s':>9} {'bf16/fp32':>9} {'pairs':>11}"

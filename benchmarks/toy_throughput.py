@@ -258,7 +258,7 @@ def print_report(r: dict) -> None:
                for name, who in (("5 gan-mixup toy (CLI, progress bar)", "cli"), ("6 naive_toy.py (row 1 as a process)", "naive"))])
         if not all(math.isfinite(cli[who]["sustained"]) for who in ("cli", "naive")):
             print("WARNING: a short process took as long as a long one: too short to measure, raise --cli-iterations")
-    print(f"\ntargets (reported, not asserted): CLI / naive ≥ 1.8×: " + (f"{cli['cli_over_naive']:.2f}×" if cli else "not run")
+    print("\ntargets (reported, not asserted): CLI / naive ≥ 1.8×: " + (f"{cli['cli_over_naive']:.2f}×" if cli else "not run")
           + f";  trainer / limit ≥ 75%: {r['trainer_over_limit']:.1%}")
     print(f"trainer / naive (steady, {SIDE_BY_SIDE}) = {r['trainer_over_naive']['best']:.2f}× (medians: "
           f"{r['trainer_over_naive']['median']:.2f}×), {r['cpu']};  snapshot + logging overhead = "

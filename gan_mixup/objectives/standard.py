@@ -42,6 +42,7 @@ class StandardGAN(TermObjective):
     code does (needs ``real``; the same gradient as ``saturating``, half the scale).
 
     Example:
+        >>> import torch
         >>> objective = StandardGAN()
         >>> D = torch.nn.Linear(2, 1)
         >>> objective.discriminator_loss(D, torch.randn(8, 2), torch.randn(8, 2)).shape

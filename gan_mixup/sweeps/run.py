@@ -3,7 +3,8 @@
 Example:
     >>> from gan_mixup import RunConfig
     >>> from gan_mixup.sweeps import sweep_members
-    >>> members = sweep_members({("ring8", ""): RunConfig(iterations=200, hidden=32)}, objectives=["erm"], seeds=[0])
+    >>> members = sweep_members({("ring8", ""): RunConfig(iterations=200, hidden=32)}, objectives=["erm"], alphas=[0.2],
+    ...                         seeds=[0])
     >>> run_sweep(members, "runs/sweep", workers=2)  # doctest: +SKIP
 """
 from __future__ import annotations
