@@ -230,6 +230,9 @@ def test_a_batched_sweep_trains_consistency_settings_one_at_a_time(tmp_path):
                                "--batched", "--out", out, *TINY_FLAGS, "--no-progress"])
     assert code == 0, stderr
     assert len(list(out.glob("*/checkpoint.pt"))) + len(list(out.glob("*/*/checkpoint.pt"))) == 4
+    # said once, in one line, with the settings it keeps out of lockstep
+    assert [line for line in stderr.splitlines() if "--batched" in line] == [
+        "gan-mixup: warning: --batched: erm+zcr, erm+bcr train one run at a time (regularizers are not batched)"]
 
 
 def test_compare_runs_bcr_and_zcr_on_the_ring(tmp_path):

@@ -127,6 +127,7 @@ def test_lockstep_refuses_it_in_one_line_and_a_batched_sweep_trains_it_alone(tmp
     assert code == 0, stderr
     assert sorted(p.name for p in (tmp_path / "s").iterdir() if (p / "checkpoint.pt").exists()) == [
         "ring8-r3gan-seed0", "ring8-r3gan-seed1"]
+    assert "--batched: r3gan train one run at a time (r3gan's gradient penalty is not batched)" in stderr
 
 
 def test_a_plain_loop_trains_with_it():

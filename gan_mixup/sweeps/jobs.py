@@ -35,6 +35,19 @@ MAX_WORKERS = 256  # processes at once; each holds a copy of torch (~0.5 GB)
 MAX_LOCKSTEP = 16  # members trained as one batch at most (memory grows with it; speed no longer does)
 
 
+def unbatched(todo: list[SweepMember]) -> dict[str, list[str]]:
+    """Why members of ``todo`` cannot train in lockstep: reason -> the settings it keeps out (each once),
+    so a sweep asked for ``--batched`` can say which of its runs train one at a time."""
+    from gan_mixup.training.batched import batchable
+
+    reasons: dict[str, list[str]] = {}
+    for member in todo:
+        why = batchable(member.config)
+        if why is not None and member.setting not in reasons.setdefault(why, []):
+            reasons[why].append(member.setting)
+    return {why: settings for why, settings in reasons.items() if settings}
+
+
 def lockstep_jobs(todo: list[SweepMember], workers: int = 1) -> list[list[SweepMember]]:
     """Group the members that differ only in their seed (and can be batched) into lockstep jobs;
     while there are fewer jobs than ``workers``, halve the largest, so every core gets work."""

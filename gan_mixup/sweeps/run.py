@@ -10,12 +10,13 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gan_mixup.config import RunConfig, resume_conflicts
-from gan_mixup.errors import GanMixupError
+from gan_mixup.errors import GanMixupError, GanMixupWarning
 from gan_mixup.sweeps.cluster import ClusterLauncher, check_cluster, live_tasks, run_on_cluster
 from gan_mixup.collection import prepare_collection
 from gan_mixup.rundir import CONFIG_FILE, RunLockedError, locked
@@ -26,6 +27,7 @@ from gan_mixup.sweeps.jobs import (
     cluster_job,
     done_iterations,
     lockstep_jobs,
+    unbatched,
     run_members,
 )
 from gan_mixup.sweeps.directory import (
@@ -161,6 +163,9 @@ def run_sweep(
                             + sum(done_iterations(out_dir / m.name) for m in todo), "sweep")
         try:
             jobs = lockstep_jobs(todo, workers) if batched else [[m] for m in todo]
+            for why, settings in (unbatched(todo) if batched else {}).items():
+                shown = ", ".join(settings[:4]) + (f" and {len(settings) - 4} more" if len(settings) > 4 else "")
+                warnings.warn(GanMixupWarning(f"--batched: {shown} train one run at a time ({why})"), stacklevel=2)
             if launcher is not None:
                 statuses.update(run_on_cluster([([m.config for m in job], [out_dir / m.name for m in job], [m.name for m in job])
                                                 for job in jobs], out_dir, launcher, cluster_job, callbacks_for))
