@@ -408,8 +408,11 @@ def _metrics(args: argparse.Namespace) -> int:
         print(outputs["scorecard"].read_text())
         _print_outputs(outputs)
         return 0
+    if path.is_file() and path.name in (CONFIG_FILE, MANIFEST_FILE):
+        raise UsageError(f"{path} is a file of the folder to score: give the folder, {path.parent}")
     if not (path / CONFIG_FILE).is_file():
-        raise UsageError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a sweep directory (no {MANIFEST_FILE})")
+        raise UsageError(f"{path} is neither a run directory (no {CONFIG_FILE}) nor a sweep directory (no {MANIFEST_FILE})"
+                         " nor a sweep's results.csv")
     from gan_mixup.metrics import metrics_table, write_metrics_csv
 
     csv_path, rows = write_metrics_csv(path)

@@ -253,6 +253,15 @@ def test_metrics_when_metrics_csv_is_a_directory_names_it_and_leaves_nothing(tmp
     assert tree(out) == before and not list(out.glob("*.tmp"))
 
 
+def test_metrics_given_a_folders_file_names_the_folder_and_anything_else_says_what_it_takes(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "runs.json").write_text("{}")
+    code, _, stderr = run_cli(["metrics", tmp_path / "sweep" / "runs.json"])
+    assert_one_error_line(code, stderr, f"give the folder, {tmp_path / 'sweep'}")
+    code, _, stderr = run_cli(["metrics", tmp_path])
+    assert_one_error_line(code, stderr, "nor a sweep's results.csv")
+
+
 def test_figure5_runs_the_four_runs_and_writes_the_figure(tmp_path):
     # needs gan_mixup/render.py
     out = tmp_path / "f5"
