@@ -73,6 +73,11 @@ def main() -> None:
     parser.add_argument("results", nargs="+", type=Path, help="the study's results.csv files (BN-D, SN-D)")
     parser.add_argument("--flags", action="store_true", help="print the best arm's sweep flags alone")
     args = parser.parse_args()
+    missing = [str(path) for path in args.results if not path.is_file()]
+    if missing:
+        print(f"study_real_best: error: no {', '.join(missing)}: the whole study's reports come first "
+              "(make study-real, then make study-real-report)", file=sys.stderr)
+        sys.exit(2)
     try:
         ranked = ranked_arms(args.results)
         best = ranked[0][0]

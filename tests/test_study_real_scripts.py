@@ -82,3 +82,8 @@ def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
     assert {line.split(",")[1] for line in (tmp_path / "report" / "protocol.csv").read_text().splitlines()[1:]} == {
         "erm", "erm+r1:10"}
     assert (tmp_path / "report" / "samples.png").stat().st_size > 1000
+
+
+def test_before_the_study_is_reported_it_says_what_comes_first(tmp_path):
+    out = best(tmp_path / "bn.csv", tmp_path / "sn.csv")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "make study-real-report" in out.stderr
