@@ -144,7 +144,8 @@ study-real: $(VENV)/.installed
 	$(MAKE) study-real-report STUDY_DS="$(STUDY_DS)"
 
 # The study's reports in samples/study-real/{bn,sn}/, remade from its run folders with this checkout's code:
-# results.csv, the scorecard, robustness per arm, survival, paired tests (Holm) and the calibration probe.
+# results.csv, the scorecard, robustness per arm, survival, paired tests (Holm) and the calibration probe; and
+# summary.md, the numbers of both Ds on one page (benchmarks/study_real_summary.py).
 STUDY_REPORTS = results.csv scorecard.md scorecard.png gradients.png robustness.md robustness.png survival.md \
 	survival.png paired.md calibration.md calibration.png
 study-real-report: $(VENV)/.installed
@@ -153,6 +154,7 @@ study-real-report: $(VENV)/.installed
 		mkdir -p samples/study-real/$$d; \
 		for f in $(STUDY_REPORTS); do [ ! -f runs/study-real-$$d/$$f ] || cp runs/study-real-$$d/$$f samples/study-real/$$d/; done; \
 	done
+	$(BIN)/python benchmarks/study_real_summary.py $(addprefix samples/study-real/,$(STUDY_DS)) --out samples/study-real/summary.md
 
 # The study's stage 5 (docs/evidence.md): Stacked MNIST (stacked-mnist-5k, 1,000 modes) for ERM, mixup alpha 0.2 and
 # the best other arm of the finished study (benchmarks/study_real_best.py, its fixed rule), both Ds, DCGAN's default

@@ -87,3 +87,19 @@ def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
 def test_before_the_study_is_reported_it_says_what_comes_first(tmp_path):
     out = best(tmp_path / "bn.csv", tmp_path / "sn.csv")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "make study-real-report" in out.stderr
+
+
+def test_the_summary_page_reads_each_ds_results_by_the_library_reports(tmp_path):
+    # The 8x8 study's committed results as if they were one D of the real study: its paired numbers are
+    # the ones samples/study-images/README.md quotes (mixup loses 8 of 12 to ERM, WGAN-GP wins all 12).
+    (tmp_path / "sn").mkdir()
+    (tmp_path / "sn" / "results.csv").write_bytes((REPO / "samples" / "study-images" / "results.csv").read_bytes())
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_real_summary.py"), str(tmp_path / "sn"),
+                          "--out", str(tmp_path / "summary.md")], capture_output=True, text=True, env=subprocess_env(),
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "summary.md").read_text()
+    assert "| mixup α=0.2 | 0/12 | 1/12: 0 / 1 / 0 | – | 105 [72–173] | 4 / 8 / 0; sign p 0.388 (Holm 0.388)" in page
+    assert "| wgan-gp | 1/12 | 0/12: 0 / 0 / 0 | – | 27.9 [17.7–34.6] | 12 / 0 / 0; sign p 0.000488" in page
+    assert "| sn | wgan-gp | 0 / 12 / 0;" in page  # mixup against each other arm, from mixup's side
+    assert "**Primary comparison** (mixup α = 0.2 against ERM, SN-D, final Fréchet distance, 12 pairs): 4 / 8 / 0" in page
