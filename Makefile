@@ -141,7 +141,6 @@ study-real: $(VENV)/.installed
 		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives mixup --alpha 0.2,1 --resume || exit $$?; \
 		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives mixup --preset paper-code --alpha 0.2 --resume || exit $$?; \
 	done
-	$(MAKE) study-real-report STUDY_DS="$(STUDY_DS)"
 
 # The study's reports in samples/study-real/{bn,sn}/, remade from its run folders with this checkout's code:
 # results.csv, the scorecard, robustness per arm, survival, paired tests (Holm) and the calibration probe; and

@@ -135,9 +135,11 @@ def main() -> None:
     except (GanMixupError, OSError) as e:
         print(f"study_real_summary: error: {e}", file=sys.stderr)
         sys.exit(2)
-    if args.out:
+    if args.out:  # written, not shown: a stage's log stays free of results the protocol reads only at the end
         write_text_atomic(args.out, text)
-    print(text)
+        print(f"summary: {args.out}")
+    else:
+        print(text)
 
 
 if __name__ == "__main__":
