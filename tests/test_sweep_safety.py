@@ -234,3 +234,24 @@ def test_an_image_sweep_without_metrics_says_so(tmp_path):
     assert done.returncode == 0, done.stderr
     scorecard = (out / "scorecard.md").read_text()
     assert "No member has recorded a snapshot yet" not in scorecard and "--metric-samples 0" in scorecard
+
+
+def test_a_workers_warnings_reach_the_caller_in_one_line_each_named_after_its_member(tmp_path):
+    # A member resumed in a worker process from a damaged checkpoint falls back to the previous one
+    # and warns; the warning reaches the sweep's CLI as its own would, not as Python's two-line default.
+    out = tmp_path / "sweep"
+    flags = ["sweep", "--dataset", "ring8", "--objectives", "erm,mixup", "--seeds", "0", "--hidden", "16",
+             "--batch-size", "32", "--snapshot-frames", "3", "--no-progress", "--workers", "2",
+             "--checkpoint-every", "3", "--out", str(out)]
+    env = subprocess_env()
+    first = subprocess.run([sys.executable, "-m", "gan_mixup.cli", *flags, "--iterations", "12"], capture_output=True,
+                           text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    (out / "ring8-erm-seed0" / "checkpoint.pt").write_text("damaged")
+    (out / "results.csv").unlink()  # its iteration-12 row goes with the fallback's retraining; not the point here
+    again = subprocess.run([sys.executable, "-m", "gan_mixup.cli", *flags, "--iterations", "24", "--resume"],
+                           capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    lines = again.stderr.splitlines()
+    assert [line.split(": ")[:3] for line in lines] == [["gan-mixup", "warning", "ring8-erm-seed0"]] * 2, again.stderr
+    assert "checkpoint.pt is unreadable" in lines[0] and "resuming from the previous checkpoint" in lines[1]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from gan_mixup.config import RunConfig
-from gan_mixup.errors import GanMixupError
+from gan_mixup.errors import GanMixupError, GanMixupWarning
 from gan_mixup.pool import process_context, sigint_blocked
 from gan_mixup.sweeps.directory import SweepMember, records_of
 
@@ -182,7 +183,7 @@ def _death(exitcode: int | None) -> str:
 def _job_main(results: Any, queue: Any, sweep_pid: int, configs: list[RunConfig], run_dirs: list[Path],
               names: list[str], callbacks_for: Any) -> None:
     """The body of a job's process: train its members, send name -> status back."""
-    _worker_init(queue, sweep_pid)
+    _worker_init(queue, sweep_pid, names)
     try:
         outcome = _train_job(configs, run_dirs, names, callbacks_for)
     except Exception as err:  # a bug in a member or a callback: its members fail, the sweep goes on
@@ -204,12 +205,23 @@ def _signal(pid: int) -> None:
 _QUEUE: Any = None
 
 
-def _worker_init(queue: Any, sweep_pid: int) -> None:
+def _worker_init(queue: Any, sweep_pid: int, names: list[str]) -> None:
     """Each job trains with one thread (two processes on two cores beat one with two threads at
     these sizes), ignores Ctrl-C until its member's loop installs its own handler, and stops when
-    the sweep's process dies (kill -9): it would otherwise train on with nobody to report to."""
+    the sweep's process dies (kill -9): it would otherwise train on with nobody to report to. Its
+    ``GanMixupWarning``s go to the sweep's process, named after the job's members, and are warned
+    there again: the caller sees them as it sees those of a member trained in its own process."""
     global _QUEUE
     _QUEUE = queue
+    shown = warnings.showwarning
+
+    def forward(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, GanMixupWarning):
+            queue.put(("warning", f"{', '.join(names)}: {message}"))
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = forward
     import torch
 
     torch.set_num_threads(1)
@@ -302,8 +314,10 @@ def _drain(queue: Any, bar: Any) -> None:
 
     while True:
         try:
-            step = queue.get_nowait()
+            item = queue.get_nowait()
         except (queue_module.Empty, OSError, ValueError):
             return
-        if bar is not None:
-            bar.update(step)
+        if isinstance(item, tuple):  # ("warning", text) from a job's process
+            warnings.warn(GanMixupWarning(item[1]), stacklevel=2)
+        elif bar is not None:
+            bar.update(item)
