@@ -28,6 +28,7 @@ from gan_mixup.modalities.toy.metrics import (  # noqa: F401  (the toy metrics' 
     sample_metrics,
     sliced_wasserstein,
 )
+from gan_mixup.probes import CALIBRATION_CURVES, CALIBRATION_LAMBDAS
 from gan_mixup.probes import gradient_summary  # noqa: F401  (re-exported beside the toy metrics)
 from gan_mixup.rundir import METRICS_CSV_FILE, PAPER_ITERATIONS, RunDirectoryError, read_reference, write_csv
 
@@ -58,16 +59,30 @@ def recorded_snapshot_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """(Re)compute a run's metrics with ``evaluate_run`` and write them to ``metrics.csv``, one row
-    per snapshot; returns the path and the rows. ``RunDirectoryError`` when something other than a
-    file is in the way of ``metrics.csv`` (nothing is computed or written then)."""
+    per snapshot, a curve of the calibration probe as a column per λ (``calibration_curve_0.1``);
+    returns the path and the rows. ``RunDirectoryError`` when something other than a file is in the
+    way of ``metrics.csv`` (nothing is computed or written then)."""
     run_dir = Path(run_dir)
     path = run_dir / METRICS_CSV_FILE
     if path.is_dir() or (path.exists() and not path.is_file()):
         what = "a directory" if path.is_dir() else "not a regular file"
         raise RunDirectoryError(f"{path} is {what}; move it away, and the metrics are written there as a CSV file")
     rows = evaluate_run(run_dir)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return write_csv(path, columns, rows), rows
+    flat = [_curves_as_columns(row) for row in rows]
+    columns = list(dict.fromkeys(key for row in flat for key in row))
+    return write_csv(path, columns, flat), rows
+
+
+def _curves_as_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with each calibration curve (a list, one value per λ) spread over a column per λ, so
+    every cell of metrics.csv holds one number."""
+    out = {}
+    for key, value in row.items():
+        if key in CALIBRATION_CURVES and isinstance(value, (list, tuple)) and len(value) == len(CALIBRATION_LAMBDAS):
+            out.update({f"{key}_{lam:g}": v for lam, v in zip(CALIBRATION_LAMBDAS, value)})
+        else:
+            out[key] = value
+    return out
 
 
 def metrics_table(rows: list[dict[str, Any]]) -> list[str]:

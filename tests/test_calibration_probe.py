@@ -232,6 +232,23 @@ def test_the_scalars_are_registered_and_kept_where_points_metrics_are_recomputed
     assert metrics_layout()["lower is better"][METRICS["calibration_gap"].label] == ["Multiline", ["metrics/calibration_gap"]]
 
 
+def test_metrics_csv_holds_one_number_a_cell_each_curve_a_column_per_lambda(tmp_path):
+    import csv
+
+    from gan_mixup.metrics import write_metrics_csv
+    from gan_mixup.probes import CALIBRATION_LAMBDAS
+
+    run = tmp_path / "run"
+    train(make_tiny_config(iterations=12), run)
+    path, rows = write_metrics_csv(run)
+    table = list(csv.DictReader(path.read_text().splitlines()))
+    assert "calibration_curve" not in table[0] and "calibration_logits" not in table[0]
+    for key in CALIBRATION_CURVES:
+        columns = [f"{key}_{lam:g}" for lam in CALIBRATION_LAMBDAS]
+        assert columns[0] == f"{key}_0" and columns[-1] == f"{key}_1" and all(c in table[0] for c in columns)
+        assert [[float(r[c]) for c in columns] for r in table] == [pytest.approx(row[key], rel=1e-5) for row in rows]
+
+
 # The paper's argument (Zhang et al. 2018, "Stabilization of GANs"): mixup makes D behave linearly
 # between real and fake. 1,000 iterations of a width-64 GAN on the ring: ERM's D is a trough (σ near 0
 # between the ends: gap 0.36-0.38 on seeds 0-5), mixup's rises far more evenly (0.21-0.27); seed 1:
