@@ -101,7 +101,7 @@ class RunConfig:
 
     # what is trained
     dataset: str = _field("ring8", "{datasets}", group="trained", resume_must_match=True)
-    dataset_options: dict[str, float] = _field(
+    dataset_options: dict[str, float | str] = _field(
         factory=dict, group="trained", flag="--dataset-option", metavar="KEY=VALUE", resume_must_match=True,
         help="a toy dataset parameter, e.g. radius=2, std=0.05, n_modes=8 (whole number, at most 10000) (repeatable)")
     objective: str = _field("mixup", "erm, mixup, ... (`gan-mixup objectives` lists all; default mixup)",
@@ -128,7 +128,7 @@ class RunConfig:
         None, "DiffAugment's operations for --regularizer diffaug, comma-separated: color, translation, cutout "
         "(default: all three on images, color on toy points, which have no pixels to move)",
         group="trained", metavar="OPS", resume_must_match=True)
-    objective_options: dict[str, float] = _field(
+    objective_options: dict[str, float | str] = _field(
         factory=dict, group="trained", flag="--objective-option", metavar="KEY=VALUE", resume_must_match=True,
         help="an option of the objective, e.g. gp_weight=10 for wgan-gp, target=fake-min for manifold-mixup, "
              "mix_fake_fake=1 for mixup (repeatable)")

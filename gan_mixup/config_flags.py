@@ -116,7 +116,7 @@ def key_value(text: str) -> tuple[str, float | str]:
 FLAG_TYPES: dict[str, dict[str, Any]] = {
     "str": {}, "int": {"type": integer}, "float": {"type": finite_float}, "bool": {"action": "store_true"},
     "tuple[int, ...]": {"type": int_list}, "tuple[str, ...]": {"action": "append"},
-    "dict[str, float]": {"action": "append", "type": key_value},
+    "dict[str, float | str]": {"action": "append", "type": key_value},  # numbers, and words (target=fake-min)
 }
 
 
