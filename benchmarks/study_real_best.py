@@ -45,7 +45,7 @@ def ranked_arms(results: Sequence[Path]) -> list[tuple[ArmSpread, float]]:
     if len(set(counts.values())) > 1:
         raise GanMixupError("the arms have unequal numbers of finished runs (" +
                             ", ".join(f"{arm}: {n}" for arm, n in counts.items()) + "): finish the stage first")
-    spreads = [s for s in robustness(rows) if s.arm not in EXCLUDED]
+    spreads = [s for s in robustness(rows, min_settings=1) if s.arm not in EXCLUDED]
     if not spreads:
         raise GanMixupError(f"no arm other than {' and '.join(EXCLUDED)} in {', '.join(map(str, results))}")
     scored = [(s, statistics.median(v if math.isfinite(v) else math.inf for v in s.final[s.distance_metric]))

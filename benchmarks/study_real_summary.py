@@ -60,7 +60,7 @@ def _versus(c: PairedComparison | None) -> str:
 def d_summary(label: str, rows: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, PairedComparison]]:
     """The markdown table of one D, and mixup α = 0.2's comparisons against ERM by metric (for the primary line)."""
     rule = default_rule(rows)
-    spreads = {s.arm: s for s in robustness(rows)}
+    spreads = {s.arm: s for s in robustness(rows, min_settings=1)}
     curves = {c.arm: c for c in survival_curves(rows, rule)}
     try:
         against = with_holm(against_baseline(rows, ["frechet", "modes_covered"], BASELINE))

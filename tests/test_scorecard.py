@@ -140,6 +140,9 @@ def test_robustness_counts_each_objective_over_its_settings_with_the_fixed_thres
     assert (erm.settings, erm.runs, erm.trains, erm.collapsed, erm.diverged) == (2, 4, 1, 1, 1)
     assert erm.final["frechet"] == [1.0, 2.0, 1.0, 2.0]
     assert "| digits | erm | 2 | 4 | 1/4 | 1/4 | 1/4 |" in robustness_markdown(list(spreads.values()))
+    # every arm's outcomes, one setting or more (the study's summary): hinge and mixup too
+    assert [(s.arm, s.runs, s.trains) for s in robustness(rows, min_settings=1)] == [
+        ("erm", 4, 1), ("mixup α=0.2", 1, 1), ("hinge", 1, 1)]
 
 
 def test_robustness_keeps_each_arm_apart_and_a_results_csv_alone_gets_it(tmp_path):

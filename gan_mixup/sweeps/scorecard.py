@@ -302,9 +302,10 @@ class ArmSpread:
     final: dict[str, list[float]]  # metric -> one value per run
 
 
-def robustness(rows: Sequence[dict[str, Any]]) -> list[ArmSpread]:
+def robustness(rows: Sequence[dict[str, Any]], *, min_settings: int = 2) -> list[ArmSpread]:
     """Group ``collect_results`` rows by dataset x arm (``survival.arm_of``) across hyperparameter
-    settings; unfinished runs are left out. Only arms trained at two or more settings are reported."""
+    settings; unfinished runs are left out. Only arms trained at ``min_settings`` or more settings
+    are reported (a spread over hyperparameters needs two; 1 gives every arm's outcomes)."""
     from gan_mixup.sweeps.survival import arm_of
 
     last: dict[str, dict[str, Any]] = {}
@@ -317,7 +318,7 @@ def robustness(rows: Sequence[dict[str, Any]]) -> list[ArmSpread]:
     spreads = []
     for (dataset, arm), runs in groups.items():
         settings = len({r["setting"] for r in runs})
-        if settings < 2:
+        if settings < min_settings:
             continue
         distance = _modality_of(dataset, runs).distance_metric
         trains = collapsed = diverged = with_modes = 0
