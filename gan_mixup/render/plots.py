@@ -56,6 +56,12 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
     return Path(path)
 
 
+def arm_style(k: int) -> tuple[str, str, str]:
+    """The colour, line style and marker of the ``k``-th arm of a picture: matplotlib's ten colours,
+    then the same ten dashed with square markers, so a study's 11 or more arms stay apart."""
+    return f"C{k % 10}", "-" if k % 20 < 10 else "--", "o" if k % 20 < 10 else "s"
+
+
 def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
     """Per dataset, one box per arm of its runs' final values over every hyperparameter setting and
     seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
@@ -95,8 +101,8 @@ def plot_survival(curves: Sequence[Any], path: str | Path) -> Path:
             xs = [1, *(max(t, 1) for t in c.times), max(c.last, 1)]  # iteration 0 drawn at 1: the axis is log-scaled
             ys = [1.0, *c.survival, c.survival[-1] if c.survival else 1.0]
             median = "never" if c.median is None else f"{c.median:,}"
-            colour = f"C{k % 10}"
-            ax.step(xs, ys, where="post", color=colour, lw=1.4,
+            colour, line, _ = arm_style(k)
+            ax.step(xs, ys, where="post", color=colour, ls=line, lw=1.4,
                     label=f"{c.arm} ({c.failures}/{c.runs} failed; median {median})")
             censored = [o.iteration for o in c.outcomes if not o.failed]
             if censored:
@@ -129,12 +135,12 @@ def plot_calibration(arms: Sequence[Any], path: str | Path) -> Path:
         over, runs = axes[0][c], axes[1][c]
         distances = []
         for k, a in enumerate(x for x in arms if x.dataset == dataset):
-            colour = f"C{k % 10}"
+            colour, line, alive = arm_style(k)
             label = a.arm + ("" if a.probability else " †")
             xs = [max(it, 1) for it in a.iterations]
             over.fill_between(xs, a.lower, a.upper, color=colour, alpha=0.18, lw=0)
-            over.plot(xs, a.median, color=colour, lw=1.4, label=f"{label} ({len(a.runs)} runs)")
-            for failed, marker in ((False, "o"), (True, "x")):
+            over.plot(xs, a.median, color=colour, ls=line, lw=1.4, label=f"{label} ({len(a.runs)} runs)")
+            for failed, marker in ((False, alive), (True, "x" if alive == "o" else "+")):
                 shown = [g for g in a.runs if g.failed == failed and math.isfinite(g.mean_gap) and math.isfinite(g.final_distance)]
                 if shown:
                     runs.scatter([g.mean_gap for g in shown], [g.final_distance for g in shown], s=18, marker=marker,
