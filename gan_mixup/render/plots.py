@@ -68,7 +68,8 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
 
     ``spreads`` are ``gan_mixup.sweeps.scorecard.ArmSpread`` objects (from ``robustness``)."""
     datasets = list(dict.fromkeys(s.dataset for s in spreads))
-    fig = Figure(figsize=(9, 3.2 * len(datasets)), dpi=100)
+    most = max(sum(s.dataset == d for s in spreads) for d in datasets)
+    fig = Figure(figsize=(max(9.0, 1.3 * most + 1.5), (3.2 if most <= 4 else 4.2) * len(datasets)), dpi=100)
     axes = fig.subplots(len(datasets), 2, squeeze=False)
     for r, dataset in enumerate(datasets):
         row = [s for s in spreads if s.dataset == dataset]
@@ -76,8 +77,11 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
                                              ("modes_covered", "modes covered"))):
             ax = axes[r][c]
             values = [[v for v in s.final.get(metric, []) if math.isfinite(v)] for s in row]
-            ax.boxplot([v or [math.nan] for v in values], showfliers=True)
-            ax.set_xticks(range(1, len(row) + 1), [f"{s.arm}\n{s.trains}/{s.runs} train" for s in row], fontsize=7)
+            ax.boxplot([v or [math.nan] for v in values], showfliers=False)
+            for i, v in enumerate(values, start=1):  # every run, spread sideways so equal values stay visible
+                ax.plot([i + 0.25 * ((j * 0.618) % 1 - 0.5) for j in range(len(v))], v, ".", color="C0", ms=3, alpha=0.6)
+            ax.set_xticks(range(1, len(row) + 1), [f"{s.arm}\n{s.trains}/{s.runs} train" for s in row], fontsize=7,
+                          rotation=0 if len(row) <= 4 else 35, ha="center" if len(row) <= 4 else "right")
             ax.set_title(f"{dataset}: final {label} over {row[0].settings} settings x seeds", fontsize=9)
             ax.grid(alpha=0.3, axis="y")
             if metric != "modes_covered" and all(v and min(v) > 0 for v in values):
