@@ -91,6 +91,9 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
     return Path(path)
 
 
+SURVIVAL_SPREAD = 0.007  # how far apart survival.png draws two arms' curves (a fraction of the runs)
+
+
 def plot_survival(curves: Sequence[Any], path: str | Path) -> Path:
     """Kaplan–Meier curves in one figure: one panel per dataset, one step line per arm (the fraction of
     its runs not yet failed against iteration, log-scaled), each censored run a tick on its arm's line,
@@ -101,22 +104,28 @@ def plot_survival(curves: Sequence[Any], path: str | Path) -> Path:
     fig = Figure(figsize=(5.2 * len(datasets), 3.6), dpi=100)
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, dataset in zip(axes, datasets):
-        for k, c in enumerate(x for x in curves if x.dataset == dataset):
+        shown = [x for x in curves if x.dataset == dataset]
+        for k, c in enumerate(shown):
+            # Arms with equal curves (all alive, say) would hide each other: each is drawn a little apart,
+            # up to ±3.5% over 11 arms, as the title says.
+            lift = SURVIVAL_SPREAD * (k - (len(shown) - 1) / 2) if len(shown) > 1 else 0.0
             xs = [1, *(max(t, 1) for t in c.times), max(c.last, 1)]  # iteration 0 drawn at 1: the axis is log-scaled
-            ys = [1.0, *c.survival, c.survival[-1] if c.survival else 1.0]
+            ys = [1.0 + lift, *(v + lift for v in c.survival), (c.survival[-1] if c.survival else 1.0) + lift]
             median = "never" if c.median is None else f"{c.median:,}"
             colour, line, _ = arm_style(k)
             ax.step(xs, ys, where="post", color=colour, ls=line, lw=1.4,
                     label=f"{c.arm} ({c.failures}/{c.runs} failed; median {median})")
             censored = [o.iteration for o in c.outcomes if not o.failed]
             if censored:
-                level = [next((s for t, s in reversed(list(zip(c.times, c.survival))) if t <= x), 1.0) for x in censored]
+                level = [next((s for t, s in reversed(list(zip(c.times, c.survival))) if t <= x), 1.0) + lift
+                         for x in censored]
                 ax.plot([max(x, 1) for x in censored], level, "|", color=colour, ms=8)
         ax.set_xscale("log")
-        ax.set_ylim(-0.03, 1.05)
+        ax.set_ylim(-0.07, 1.09)
         ax.set_xlabel("iteration", fontsize=8)
         ax.set_ylabel("runs not yet failed", fontsize=8)
-        ax.set_title(f"{dataset}: survival (Kaplan–Meier; ticks: censored)", fontsize=9)
+        apart = f"; arms drawn ±{SURVIVAL_SPREAD * (len(shown) - 1) / 2:.1%} apart" if len(shown) > 1 else ""
+        ax.set_title(f"{dataset}: survival (Kaplan–Meier; ticks: censored{apart})", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower left")
