@@ -164,6 +164,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     lines = [f"# Stacked MNIST ({first.dataset}, {first.image_size} px, DCGAN width {first.hidden}, "
+             f"D with {'spectral norm, no BatchNorm' if first.spectral_norm else 'BatchNorm'}, "
              f"{rows[0]['iterations']:,} iterations of batch {first.batch_size}): {args.samples:,} samples, each "
              "channel read by the digit classifier",
              "", f"Classifier: {judge.accuracy:.1%} on the 1,000 held-out real digits.", "",

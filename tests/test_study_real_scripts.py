@@ -79,6 +79,7 @@ def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "report" / "protocol.md").read_text()
     assert "300 samples" in table and "| erm | 1" in table and "| erm+r1:10 | 1" in table
+    assert "D with BatchNorm" in table.splitlines()[0]
     assert {line.split(",")[1] for line in (tmp_path / "report" / "protocol.csv").read_text().splitlines()[1:]} == {
         "erm", "erm+r1:10"}
     assert (tmp_path / "report" / "samples.png").stat().st_size > 1000
