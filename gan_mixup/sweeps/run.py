@@ -27,8 +27,8 @@ from gan_mixup.sweeps.jobs import (
     cluster_job,
     done_iterations,
     lockstep_jobs,
-    unbatched,
     run_members,
+    unbatched,
 )
 from gan_mixup.sweeps.directory import (
     DamagedManifestError,
