@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gan_mixup.objectives import Discriminator, gradient_penalty, input_gradient, logits_of, squared_gradient_norm
+from gan_mixup.objectives import Discriminator, gradient_penalty, logits_of, squared_gradient_norm
 from gan_mixup.regularizers.common import RegularizerError, checked_number
 
 
@@ -28,8 +28,7 @@ class R1:
     def penalty(self, D: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
         if self.gamma == 0:
             return real.new_zeros(())
-        grad = input_gradient(D, real)  # (B, ...)
-        return 0.5 * self.gamma * grad.flatten(1).pow(2).sum(dim=1).mean()
+        return 0.5 * self.gamma * squared_gradient_norm(D, real)
 
     def __repr__(self) -> str:
         return f"R1(gamma={self.gamma})"
