@@ -15,27 +15,30 @@ from gan_mixup.render.common import new_figure, panel_grid, save_figure
 
 COVERED_COLOUR = "#1f4e9c"  # modes within 3σ (Figure 5's fake samples' blue)
 NEAR_COLOUR = "#ff7f0e"  # modes within 10σ (the frames' orange)
+GRADIENT_LEGEND_INSIDE = 10  # the most arms whose legend plot_gradient_norms draws inside a panel
 
 # ----- a sweep's scorecard ---------------------------------------------------------------------
 
 def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
-    """Modes covered against iteration: one panel per dataset x setting (rows: datasets), the
-    median over seeds as a line and the min–max range as a band (within 3σ, and within 10σ where
-    recorded), all modes as a dashed line.
+    """Modes covered against iteration: one panel per setting, the median over seeds as a line and the
+    min–max range as a band (within 3σ, and within 10σ where recorded), all modes as a dashed line.
+    One row per dataset and hyperparameter setting (lr, β1, ...; one row per dataset in a sweep without
+    those axes), one column per arm, so an arm keeps its column down the picture.
 
     ``summaries`` are ``gan_mixup.sweeps.SettingSummary`` objects (from ``summarise``)."""
-    datasets = list(dict.fromkeys(s.dataset for s in summaries))
-    cols = max(sum(1 for s in summaries if s.dataset == d) for d in datasets)
-    fig, axes = panel_grid(len(datasets), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
-    for r, dataset in enumerate(datasets):
-        row = [s for s in summaries if s.dataset == dataset]
+    rows = _rows_by_hyperparameters(summaries)
+    arms = {dataset: list(dict.fromkeys(s.arm for s in summaries if s.dataset == dataset)) for dataset, _ in rows}
+    cols = max(len(a) for a in arms.values())
+    fig, axes = panel_grid(len(rows), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
+    for r, ((dataset, hyper), row) in enumerate(rows.items()):
+        placed = {arms[dataset].index(s.arm): s for s in row}
         for c in range(cols):
             ax = axes[r][c]
-            if c >= len(row):
+            if c not in placed:
                 ax.set_axis_off()
                 continue
-            s = row[c]
-            ax.set_title(f"{dataset}: {s.setting}\n{s.seeds} seeds", fontsize=8, pad=3)
+            s = placed[c]
+            ax.set_title(f"{dataset}: {s.arm}\n{hyper + ', ' if hyper else ''}{s.seeds} seeds", fontsize=8, pad=3)
             if "modes_covered" in s.curves:
                 _band(ax, *s.curves["modes_covered"], colour=COVERED_COLOUR, label="within 3σ")
             if "modes_near" in s.curves:
@@ -50,10 +53,18 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
             ax.grid(alpha=0.3)
             if c == 0:
                 ax.set_ylabel("modes covered", fontsize=8)
-            if r == len(datasets) - 1:
+            if r == len(rows) - 1:
                 ax.set_xlabel("iteration", fontsize=8)
     save_figure(fig, path, compress_level=6)
     return Path(path)
+
+
+def _rows_by_hyperparameters(summaries: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
+    """The summaries grouped by dataset x hyperparameter setting, in order of first appearance."""
+    rows: dict[tuple[str, str], list[Any]] = {}
+    for s in summaries:
+        rows.setdefault((s.dataset, s.hyperparameters), []).append(s)
+    return rows
 
 
 def arm_style(k: int) -> tuple[str, str, str]:
@@ -179,40 +190,52 @@ def plot_calibration(arms: Sequence[Any], path: str | Path) -> Path:
 
 
 def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
-    """D's input-gradient norm at fake, real and mixed points against iteration: one column per
-    sort of point, one row per dataset, one line per setting (median over seeds, band min–max)."""
-    datasets = list(dict.fromkeys(s.dataset for s in summaries))
+    """D's input-gradient norm at fake, real and mixed points against iteration: one column per sort
+    of point, one row per dataset and hyperparameter setting (one per dataset in a sweep without those
+    axes), one line per arm (median over seeds, band min–max), the legend beside the first row when
+    there are more arms than a panel holds.
+
+    ``summaries`` are ``gan_mixup.sweeps.SettingSummary`` objects (from ``summarise``)."""
+    rows = _rows_by_hyperparameters(summaries)
     wheres = ("d_grad_fake", "d_grad_real", "d_grad_mixed")
-    fig, axes = panel_grid(len(datasets), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45)
-    colours = [f"C{i}" for i in range(10)]
-    for r, dataset in enumerate(datasets):
+    most = max(len(row) for row in rows.values())
+    beside = most > GRADIENT_LEGEND_INSIDE
+    fig, axes = panel_grid(len(rows), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45,
+                           right=2.1 if beside else 0.08)
+    for r, ((dataset, hyper), row) in enumerate(rows.items()):
+        arms = list(dict.fromkeys(s.arm for s in summaries if s.dataset == dataset))
         for c, where in enumerate(wheres):
             ax = axes[r][c]
-            for k, s in enumerate(x for x in summaries if x.dataset == dataset):
+            for s in row:
                 if where in s.curves:
-                    _band(ax, *s.curves[where], colour=colours[k % 10], label=s.setting)
+                    colour, line, _ = arm_style(arms.index(s.arm))
+                    _band(ax, *s.curves[where], colour=colour, line=line, label=s.arm, alpha=0.08 if beside else 0.2)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{dataset}: ‖∇ₓD‖ at {where.removeprefix('d_grad_')} points", fontsize=8, pad=3)
-            if r == len(datasets) - 1:
+            ax.set_title(f"{dataset}{', ' + hyper if hyper else ''}: ‖∇ₓD‖ at {where.removeprefix('d_grad_')} points",
+                         fontsize=8, pad=3)
+            if r == len(rows) - 1:
                 ax.set_xlabel("iteration", fontsize=8)
-            if c == 0:
+            if beside and r == 0 and c == len(wheres) - 1:
+                ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0)
+            elif not beside and c == 0:
                 ax.legend(fontsize=6, loc="best")
     save_figure(fig, path, compress_level=6)
     return Path(path)
 
 
-def _band(ax: Axes, iterations: np.ndarray, values: np.ndarray, *, colour: str, label: str | None = None) -> None:
-    """Median line and min–max band over the rows of ``values`` (seeds), ignoring NaN."""
+def _band(ax: Axes, iterations: np.ndarray, values: np.ndarray, *, colour: str, line: str = "-",
+          label: str | None = None, alpha: float = 0.2) -> None:
+    """Median line and min–max band (of opacity ``alpha``) over the rows of ``values`` (seeds), ignoring NaN."""
     values = np.where(np.isfinite(values), values, np.nan)
     keep = np.isfinite(values).any(axis=0) & (iterations > 0)
     if not keep.any():
         return
     x, v = iterations[keep], values[:, keep]
-    ax.fill_between(x, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=colour, alpha=0.2, lw=0)
-    ax.plot(x, np.nanmedian(v, axis=0), color=colour, lw=1.4, label=label)
+    ax.fill_between(x, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=colour, alpha=alpha, lw=0)
+    ax.plot(x, np.nanmedian(v, axis=0), color=colour, ls=line, lw=1.4, label=label)
 
 
 # ----- losses ---------------------------------------------------------------------------------

@@ -136,6 +136,8 @@ class SettingSummary:
 
     dataset: str
     setting: str
+    arm: str  # the setting less its hyperparameter axes (``survival.arm_of``)
+    hyperparameters: str  # those axes ("lr=0.001 β1=0"), "" for a sweep without any
     seeds: int  # the runs scored: finished or diverged
     iterations: int
     modes_total: int | None
@@ -169,6 +171,8 @@ def summarise(rows: Sequence[dict[str, Any]], *, at: int | None = None) -> list[
     With ``at``, every run as it stood at iteration ``at``: the runs with a snapshot there (finished
     or not), their rows up to it, ``at`` being "the end" (a run that diverged later had not yet).
     """
+    from gan_mixup.sweeps.survival import arm_of, hyperparameters_of
+
     if at is not None:
         rows = _as_of(rows, at)
     metrics = score_metrics()
@@ -197,7 +201,8 @@ def summarise(rows: Sequence[dict[str, Any]], *, at: int | None = None) -> list[
                 stable_from.append(since)
         scored = len(runs) or math.nan
         summaries.append(SettingSummary(
-            dataset=dataset, setting=setting, seeds=len(runs), iterations=iterations, modes_total=total, final=final,
+            dataset=dataset, setting=setting, arm=arm_of(setting), hyperparameters=hyperparameters_of(setting),
+            seeds=len(runs), iterations=iterations, modes_total=total, final=final,
             collapsed=collapsed / scored, diverged=diverged / scored, stable=len(stable_from) / scored,
             stable_from=stable_from, curves=_curves(list(runs.values())) if runs else {},
             unfinished=len(every) - len(runs)))

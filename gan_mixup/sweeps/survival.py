@@ -134,8 +134,21 @@ def arm_of(setting: str) -> str:
         >>> arm_of("mixup[paper-code] α=0.2 lr=0.001 β1=0.5")
         'mixup[paper-code] α=0.2'
     """
-    labels = tuple(f"{label}=" for label in HYPERPARAMETER_AXES.values())
-    return " ".join(token for token in str(setting).split(" ") if not token.startswith(labels))
+    return " ".join(token for token in str(setting).split(" ") if not _is_hyperparameter(token))
+
+
+def hyperparameters_of(setting: str) -> str:
+    """A setting's hyperparameter axes, what ``arm_of`` leaves out ("" for a setting without any).
+
+    Example:
+        >>> hyperparameters_of("mixup[paper-code] α=0.2 lr=0.001 β1=0.5")
+        'lr=0.001 β1=0.5'
+    """
+    return " ".join(token for token in str(setting).split(" ") if _is_hyperparameter(token))
+
+
+def _is_hyperparameter(token: str) -> bool:
+    return token.startswith(tuple(f"{label}=" for label in HYPERPARAMETER_AXES.values()))
 
 
 @dataclass
