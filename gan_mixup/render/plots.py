@@ -16,6 +16,7 @@ from gan_mixup.render.common import new_figure, panel_grid, save_figure
 COVERED_COLOUR = "#1f4e9c"  # modes within 3σ (Figure 5's fake samples' blue)
 NEAR_COLOUR = "#ff7f0e"  # modes within 10σ (the frames' orange)
 GRADIENT_LEGEND_INSIDE = 10  # the most arms whose legend plot_gradient_norms draws inside a panel
+CALIBRATION_LEGEND_INSIDE = 6  # the same for plot_calibration's gap curves, which share their panel with bands
 
 # ----- a sweep's scorecard ---------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ def plot_survival(curves: Sequence[Any], path: str | Path) -> Path:
         ax.set_xlabel("iteration", fontsize=8)
         ax.set_ylabel("runs not yet failed", fontsize=8)
         apart = f"; arms drawn ±{SURVIVAL_SPREAD * (len(shown) - 1) / 2:.1%} apart" if len(shown) > 1 else ""
-        ax.set_title(f"{dataset}: survival (Kaplan–Meier; ticks: censored{apart})", fontsize=9)
+        ax.set_title(f"{dataset}: survival (Kaplan–Meier)\nticks: censored{apart}", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower left")
@@ -153,7 +154,8 @@ def plot_calibration(arms: Sequence[Any], path: str | Path) -> Path:
 
     ``arms`` are ``gan_mixup.sweeps.calibration.ArmCalibration`` objects (from ``arm_calibrations``)."""
     datasets = list(dict.fromkeys(a.dataset for a in arms))
-    fig = Figure(figsize=(5.0 * len(datasets), 6.4), dpi=90)
+    beside = max(sum(a.dataset == d for a in arms) for d in datasets) > CALIBRATION_LEGEND_INSIDE
+    fig = Figure(figsize=((7.0 if beside else 5.0) * len(datasets), 6.4), dpi=90)
     axes = fig.subplots(2, len(datasets), squeeze=False)
     for c, dataset in enumerate(datasets):
         over, runs = axes[0][c], axes[1][c]
@@ -174,7 +176,10 @@ def plot_calibration(arms: Sequence[Any], path: str | Path) -> Path:
         over.set_xlabel("iteration", fontsize=8)
         over.set_ylabel("calibration gap |σ(D) − λ|", fontsize=8)
         over.set_title(f"{dataset}: calibration gap (median, quartiles; †: σ(D) no probability)", fontsize=8)
-        over.legend(fontsize=6, loc="best")
+        if beside:  # a study's 11 arms would cover the curves
+            over.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        else:
+            over.legend(fontsize=6, loc="best")
         metric = next(a.distance_metric for a in arms if a.dataset == dataset) or "distance to the data"
         runs.set_xlabel("run's mean gap after iteration 0", fontsize=8)
         runs.set_ylabel(f"final {metric.replace('_', ' ')}", fontsize=8)

@@ -63,3 +63,17 @@ def test_gradient_norms_draw_one_row_per_hyperparameter_setting_and_the_legend_b
     arms = [f"erm+r1:{k}" for k in range(GRADIENT_LEGEND_INSIDE + 1)]
     many = plot_gradient_norms(summarise(_rows(arms, SETTINGS[:2])), tmp_path / "many.png")
     assert _panels(many, panel=2.8, left=0.6, gap=0.62, right=2.1) == (3, 2)
+
+
+def test_the_calibration_legend_moves_beside_the_gap_curves_past_a_few_arms(tmp_path):
+    from gan_mixup.render import plot_calibration
+    from gan_mixup.render.plots import CALIBRATION_LEGEND_INSIDE
+    from gan_mixup.sweeps.calibration import arm_calibrations
+
+    def width(n_arms: int) -> int:
+        rows = [{**row, "calibration_gap": 0.1, "frechet": 100.0}
+                for row in _rows([f"erm+r1:{k}" for k in range(n_arms)], SETTINGS[:1])]
+        return Image.open(plot_calibration(arm_calibrations(rows, {"mnist-5k": "frechet"}), tmp_path / "c.png")).size[0]
+
+    assert width(CALIBRATION_LEGEND_INSIDE) == 5.0 * 90
+    assert width(CALIBRATION_LEGEND_INSIDE + 1) == 7.0 * 90
