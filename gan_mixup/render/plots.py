@@ -223,10 +223,12 @@ def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
                          fontsize=8, pad=3)
             if r == len(rows) - 1:
                 ax.set_xlabel("iteration", fontsize=8)
-            if beside and r == 0 and c == len(wheres) - 1:
-                ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0)
-            elif not beside and c == 0:
+            if not beside and c == 0:
                 ax.legend(fontsize=6, loc="best")
+    if beside:  # one legend of every arm, from whichever rows drew it
+        lines = {label: line for row_axes in axes for ax in row_axes for line, label in zip(*ax.get_legend_handles_labels())}
+        axes[0][-1].legend(list(lines.values()), list(lines), fontsize=6, loc="upper left", bbox_to_anchor=(1.03, 1.0),
+                           borderaxespad=0)
     save_figure(fig, path, compress_level=6)
     return Path(path)
 

@@ -77,3 +77,15 @@ def test_the_calibration_legend_moves_beside_the_gap_curves_past_a_few_arms(tmp_
 
     assert width(CALIBRATION_LEGEND_INSIDE) == 5.0 * 90
     assert width(CALIBRATION_LEGEND_INSIDE + 1) == 7.0 * 90
+
+
+def test_the_legend_beside_the_gradient_norms_names_an_arm_missing_from_the_first_row(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    drawn = []
+    original = Axes.legend
+    monkeypatch.setattr(Axes, "legend", lambda self, *a, **k: drawn.append(original(self, *a, **k)) or drawn[-1])
+    arms = [f"erm+r1:{k}" for k in range(GRADIENT_LEGEND_INSIDE + 1)]
+    plot_gradient_norms(summarise(_rows(arms, SETTINGS[:2], skip=(arms[-1], SETTINGS[0]))), tmp_path / "g.png")
+    assert len(drawn) == 1 and [t.get_text() for t in drawn[0].get_texts()][-1] == arms[-1]
+    assert len(drawn[0].get_texts()) == len(arms)
