@@ -28,7 +28,7 @@ def plot_mode_bands(summaries: Sequence[Any], path: str | Path) -> Path:
 
     ``summaries`` are ``gan_mixup.sweeps.SettingSummary`` objects (from ``summarise``)."""
     rows = _rows_by_hyperparameters(summaries)
-    arms = {dataset: list(dict.fromkeys(s.arm for s in summaries if s.dataset == dataset)) for dataset, _ in rows}
+    arms = _arms_by_dataset(summaries)
     cols = max(len(a) for a in arms.values())
     fig, axes = panel_grid(len(rows), cols, panel=2.4, left=0.55, top=0.45, dpi=100, gap=0.62, bottom=0.45)
     for r, ((dataset, hyper), row) in enumerate(rows.items()):
@@ -66,6 +66,15 @@ def _rows_by_hyperparameters(summaries: Sequence[Any]) -> dict[tuple[str, str], 
     for s in summaries:
         rows.setdefault((s.dataset, s.hyperparameters), []).append(s)
     return rows
+
+
+def _arms_by_dataset(summaries: Sequence[Any]) -> dict[str, list[str]]:
+    """Each dataset's arms in order of first appearance: an arm's column, or colour, in every row."""
+    arms: dict[str, list[str]] = {}
+    for s in summaries:
+        if s.arm not in arms.setdefault(s.dataset, []):
+            arms[s.dataset].append(s.arm)
+    return arms
 
 
 def arm_style(k: int) -> tuple[str, str, str]:
@@ -202,18 +211,18 @@ def plot_gradient_norms(summaries: Sequence[Any], path: str | Path) -> Path:
 
     ``summaries`` are ``gan_mixup.sweeps.SettingSummary`` objects (from ``summarise``)."""
     rows = _rows_by_hyperparameters(summaries)
+    arms = _arms_by_dataset(summaries)
     wheres = ("d_grad_fake", "d_grad_real", "d_grad_mixed")
     most = max(len(row) for row in rows.values())
     beside = most > GRADIENT_LEGEND_INSIDE
     fig, axes = panel_grid(len(rows), len(wheres), panel=2.8, left=0.6, top=0.45, dpi=100, gap=0.62, bottom=0.45,
                            right=2.1 if beside else 0.08)
     for r, ((dataset, hyper), row) in enumerate(rows.items()):
-        arms = list(dict.fromkeys(s.arm for s in summaries if s.dataset == dataset))
         for c, where in enumerate(wheres):
             ax = axes[r][c]
             for s in row:
                 if where in s.curves:
-                    colour, line, _ = arm_style(arms.index(s.arm))
+                    colour, line, _ = arm_style(arms[dataset].index(s.arm))
                     _band(ax, *s.curves[where], colour=colour, line=line, label=s.arm, alpha=0.08 if beside else 0.2)
             ax.set_xscale("log")
             ax.set_yscale("log")

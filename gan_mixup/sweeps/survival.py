@@ -147,8 +147,11 @@ def hyperparameters_of(setting: str) -> str:
     return " ".join(token for token in str(setting).split(" ") if _is_hyperparameter(token))
 
 
+_HYPERPARAMETER_PREFIXES = tuple(f"{label}=" for label in HYPERPARAMETER_AXES.values())
+
+
 def _is_hyperparameter(token: str) -> bool:
-    return token.startswith(tuple(f"{label}=" for label in HYPERPARAMETER_AXES.values()))
+    return token.startswith(_HYPERPARAMETER_PREFIXES)
 
 
 @dataclass
