@@ -464,7 +464,8 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]
 
 @contextmanager
 def locked(path: Path, *, lock_file: str = LOCK_FILE,
-           busy: str = "{path} is in use by {holder}; wait for it to finish or stop it first") -> Iterator[None]:
+           busy: str = "{path} is in use by {holder}; wait for it to finish or stop it first",
+           wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on run directory ``path`` (created if needed) for the block.
 
     ``flock`` on ``path/.lock``, which names the holder's pid and command line: the kernel drops the
@@ -474,6 +475,8 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
     that stayed empty is removed too, so a mistake found after locking leaves no trace. Where
     ``fcntl`` does not exist (Windows) no lock is taken. ``lock_file`` names another such lock
     (see ``render_locked``); ``busy`` is the error message, with ``{path}`` and ``{holder}``.
+    ``wait=True`` waits for the holder to finish instead of raising (for short writes, such as a
+    viewer's, that two processes may both be right to make).
     """
     try:
         import fcntl
@@ -492,7 +495,10 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
     for _ in range(100):
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except KeyboardInterrupt:  # Ctrl-C while waiting
+            os.close(fd)
+            raise
         except OSError as err:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)

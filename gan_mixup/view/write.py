@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
-from gan_mixup.rundir import VIEWER_DIR
+from gan_mixup.rundir import VIEWER_DIR, locked
 from gan_mixup.view.collect import Collection, ViewerError, collect_runs
 from gan_mixup.view.encode import curve_metrics, encode_run, frame_bytes
 
@@ -50,21 +50,25 @@ def write_viewer(paths: Sequence[str | Path], out_dir: str | Path | None = None,
     out = Path(out_dir) if out_dir is not None else default_out(paths)
     _check_out(out)
     index, files = build(collection, max_frames=max_frames, title=title or _title(paths, collection))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "data").mkdir(parents=True)
-        template = resources.files("gan_mixup.view") / "template"
-        for name in TEMPLATE_FILES:
-            (tmp / name).write_bytes((template / name).read_bytes())
-        (tmp / "data" / "index.js").write_text("window.GM_INDEX = " + _json(index) + ";\n", encoding="utf-8")
-        for name, data in files.items():
-            (tmp / "data" / name).write_text(f"window.GM_RUN({_json(name)}, {_json(data)});\n", encoding="utf-8")
-        (tmp / MARKER).write_text("gan-mixup viewer\n")
-        _swap(tmp, out)
-    except BaseException:
+    # Two writers of one viewer (`gan-mixup view` while a sweep writes its own at the end) take turns:
+    # the second waits, then puts its newer viewer in place, and neither swap meets the other's half.
+    with locked(out.parent, lock_file=f".{out.name}.lock", wait=True):
+        _check_out(out)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        try:
+            (tmp / "data").mkdir(parents=True)
+            template = resources.files("gan_mixup.view") / "template"
+            for name in TEMPLATE_FILES:
+                (tmp / name).write_bytes((template / name).read_bytes())
+            (tmp / "data" / "index.js").write_text("window.GM_INDEX = " + _json(index) + ";\n", encoding="utf-8")
+            for name, data in files.items():
+                (tmp / "data" / name).write_text(f"window.GM_RUN({_json(name)}, {_json(data)});\n", encoding="utf-8")
+            (tmp / MARKER).write_text("gan-mixup viewer\n")
+            _swap(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return out / "index.html"
 
 

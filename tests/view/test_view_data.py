@@ -6,13 +6,14 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cli_helpers import one_error_line, run_cli, subprocess_env
-from gan_mixup.rundir import snapshot_path
+from gan_mixup.rundir import locked, snapshot_path
 from gan_mixup.view import ViewerError, collect_runs, write_viewer
 from gan_mixup.view.collect import markdown_tables
 from gan_mixup.view.encode import encode_run, events, fixed_points, frame_bytes, surface_bands
@@ -133,6 +134,28 @@ def test_write_viewer_writes_a_folder_that_names_only_its_own_files(tmp_path):
     assert read_index(page.parent)["axis"] == list(ITERATIONS)
     write_viewer([out])  # again: replaces its own viewer
     assert not [p for p in out.iterdir() if p.name.startswith(".viewer")]
+
+
+def test_a_second_writer_of_one_viewer_waits_for_the_first_then_replaces_it(tmp_path):
+    out = erm_vs_mixup(tmp_path / "cmp")
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            outcome.append(write_viewer([out]))
+        except BaseException as err:  # noqa: BLE001 - the test reports it
+            outcome.append(err)
+
+    with locked(out, lock_file=".viewer.lock"):  # as another process writing this viewer holds it
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(1.0)
+        assert writer.is_alive() and not outcome  # waiting, not refused
+        assert not (out / "viewer").exists()
+    writer.join(60)
+    assert outcome == [out / "viewer" / "index.html"]
+    assert read_index(out / "viewer")["axis"] == list(ITERATIONS)
+    assert not [p for p in out.iterdir() if p.name.startswith(".viewer")]  # no lock, temporary or old folder left
 
 
 def test_write_viewer_refuses_a_folder_of_someone_elses(tmp_path):
