@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -54,8 +55,8 @@ def write_viewer(paths: Sequence[str | Path], out_dir: str | Path | None = None,
     # the second waits, then puts its newer viewer in place, and neither swap meets the other's half.
     with locked(out.parent, lock_file=f".{out.name}.lock", wait=True):
         _check_out(out)
+        _remove_leftovers(out)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         try:
             (tmp / "data").mkdir(parents=True)
             template = resources.files("gan_mixup.view") / "template"
@@ -119,6 +120,21 @@ def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise ViewerError(f"refusing to write the viewer into {out}: it exists and is not a gan-mixup viewer "
                           "(no .gan-mixup-viewer); choose another --out or delete it yourself")
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Remove the half-built and replaced viewers of writers killed mid-write (kill -9 runs no cleanup).
+    Called under the viewer's lock, so no live writer owns one of them (where there is no lock to
+    take, on Windows, nothing is removed)."""
+    try:
+        import fcntl  # noqa: F401 - the lock exists only with it
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    ours = {*TEMPLATE_FILES, "data", MARKER}
+    for stray in out.parent.glob(f".{out.name}.*"):
+        if (re.fullmatch(rf"\.{re.escape(out.name)}\.\d+\.(tmp|old)", stray.name) and stray.is_dir()
+                and not stray.is_symlink() and {entry.name for entry in stray.iterdir()} <= ours):
+            shutil.rmtree(stray, ignore_errors=True)
 
 
 def _swap(new: Path, out: Path) -> None:

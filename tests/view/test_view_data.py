@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -156,6 +157,19 @@ def test_a_second_writer_of_one_viewer_waits_for_the_first_then_replaces_it(tmp_
     assert outcome == [out / "viewer" / "index.html"]
     assert read_index(out / "viewer")["axis"] == list(ITERATIONS)
     assert not [p for p in out.iterdir() if p.name.startswith(".viewer")]  # no lock, temporary or old folder left
+
+
+def test_a_viewer_write_removes_what_writers_killed_mid_write_left_and_nothing_else(tmp_path):
+    out = erm_vs_mixup(tmp_path / "cmp")
+    write_viewer([out])
+    shutil.copytree(out / "viewer", out / ".viewer.999999.old")  # replaced, not yet removed when killed
+    (out / ".viewer.999998.tmp" / "data").mkdir(parents=True)  # killed while writing its data files
+    (out / ".viewer.999998.tmp" / "index.html").write_text("<html>")
+    (out / ".viewer.999997.tmp").mkdir()
+    (out / ".viewer.999997.tmp" / "notes.txt").write_text("not ours")  # a folder of someone else's: kept
+    (out / ".viewer.notes").write_text("kept")
+    write_viewer([out])
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".viewer")) == [".viewer.999997.tmp", ".viewer.notes"]
 
 
 def test_write_viewer_refuses_a_folder_of_someone_elses(tmp_path):
