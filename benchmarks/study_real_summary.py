@@ -29,7 +29,7 @@ from gan_mixup.rundir import write_text_atomic  # noqa: E402
 from gan_mixup.sweeps.calibration import arm_calibrations, has_calibration  # noqa: E402
 from gan_mixup.sweeps.paired import PairedComparison, PairingError, against_baseline, all_pairs, with_holm  # noqa: E402
 from gan_mixup.sweeps.scorecard import read_results, robustness  # noqa: E402
-from gan_mixup.sweeps.survival import default_rule, survival_curves  # noqa: E402
+from gan_mixup.sweeps.survival import arm_of, default_rule, hyperparameters_of, survival_curves  # noqa: E402
 
 BASELINE = "erm"
 MIXUP = "mixup α=0.2"
@@ -57,6 +57,23 @@ def _versus(c: PairedComparison | None) -> str:
             f"Wilcoxon p {_g(c.wilcoxon_p)} (Holm {_g(c.wilcoxon_holm)})")
 
 
+def extent(rows: Sequence[dict[str, Any]]) -> str:
+    """What the page stands on: the runs, as arms x hyperparameter settings x seeds, and any that are missing or
+    unfinished (a page made before the study is whole says so in its first lines)."""
+    runs: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        runs[str(row["run"])] = row  # any row: the status and setting are the run's
+    arms = {arm_of(r["setting"]) for r in runs.values()}
+    settings = {hyperparameters_of(r["setting"]) for r in runs.values()}
+    seeds = {str(r["seed"]) for r in runs.values()}
+    unfinished = sum(r.get("status") == "unfinished" for r in runs.values())
+    missing = len(arms) * len(settings) * len(seeds) - len(runs)
+    gaps = [f"{n} {what}" for n, what in ((missing, "missing"), (unfinished, "unfinished, left out but for survival"))
+            if n]
+    return (f"{len(runs)} runs: {len(arms)} arms × {len(settings)} hyperparameter settings × {len(seeds)} seeds"
+            + (f"; **not the whole grid: {', '.join(gaps)}**" if gaps else ", every one finished") + ".")
+
+
 def d_summary(label: str, rows: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, PairedComparison]]:
     """The markdown table of one D, and mixup α = 0.2's comparisons against ERM by metric (for the primary line)."""
     rule = default_rule(rows)
@@ -70,7 +87,7 @@ def d_summary(label: str, rows: Sequence[dict[str, Any]]) -> tuple[list[str], di
     gaps = {}
     if has_calibration(rows):
         gaps = {a.arm: a.median_last_gap for a in arm_calibrations(rows, {str(rows[0]["dataset"]): "frechet"}, rule)}
-    lines = [f"## {label}", "",
+    lines = [f"## {label}", "", extent(rows), "",
              "| arm | trains | failed: diverged / collapsed / never trained | median iterations to failure | "
              "final Fréchet, median [quartiles] | against ERM, final Fréchet: wins / losses / ties | "
              "against ERM, classes covered | final calibration gap |",

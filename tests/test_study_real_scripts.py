@@ -100,7 +100,17 @@ def test_the_summary_page_reads_each_ds_results_by_the_library_reports(tmp_path)
                          cwd=REPO)
     assert out.returncode == 0, out.stderr
     page = (tmp_path / "summary.md").read_text()
+    assert "48 runs: 4 arms × 6 hyperparameter settings × 2 seeds, every one finished." in page
     assert "| mixup α=0.2 | 0/12 | 1/12: 0 / 1 / 0 | – | 105 [72–173] | 4 / 8 / 0; sign p 0.388 (Holm 0.388)" in page
     assert "| wgan-gp | 1/12 | 0/12: 0 / 0 / 0 | – | 27.9 [17.7–34.6] | 12 / 0 / 0; sign p 0.000488" in page
     assert "| sn | wgan-gp | 0 / 12 / 0;" in page  # mixup against each other arm, from mixup's side
     assert "**Primary comparison** (mixup α = 0.2 against ERM, SN-D, final Fréchet distance, 12 pairs): 4 / 8 / 0" in page
+
+
+def test_a_summary_of_a_partial_study_says_what_is_missing_in_its_first_lines(tmp_path):
+    (tmp_path / "bn").mkdir()
+    results(tmp_path / "bn" / "results.csv", {}, drop=("wgan-gp", 0.001))
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_real_summary.py"), str(tmp_path / "bn")],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "11 runs: 6 arms × 2 hyperparameter settings × 1 seeds; **not the whole grid: 1 missing**" in out.stdout
