@@ -496,15 +496,15 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except KeyboardInterrupt:  # Ctrl-C while waiting
-            os.close(fd)
-            raise
         except OSError as err:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
             raise RunLockedError(busy.format(path=path, holder=holder)) from None
+        except BaseException:  # Ctrl-C (or a signal handler's exit) while waiting
+            os.close(fd)
+            raise
         try:
             same_file = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
         except FileNotFoundError:
