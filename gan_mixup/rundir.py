@@ -25,7 +25,7 @@ Snapshots are plain ``.npz`` files, so ``render`` and ``metrics`` need only nump
 """
 from __future__ import annotations
 
-from gan_mixup.errors import GanMixupError
+from gan_mixup.errors import GanMixupError, GanMixupWarning
 
 import errno
 import io
@@ -35,6 +35,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -475,8 +476,8 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
     that stayed empty is removed too, so a mistake found after locking leaves no trace. Where
     ``fcntl`` does not exist (Windows) no lock is taken. ``lock_file`` names another such lock
     (see ``render_locked``); ``busy`` is the error message, with ``{path}`` and ``{holder}``.
-    ``wait=True`` waits for the holder to finish instead of raising (for short writes, such as a
-    viewer's, that two processes may both be right to make).
+    ``wait=True`` waits for the holder to finish instead of raising, after a ``GanMixupWarning`` with
+    ``busy`` (for short writes, such as a viewer's, that two processes may both be right to make).
     """
     try:
         import fcntl
@@ -495,16 +496,20 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
     for _ in range(100):
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or not wait:
+                os.close(fd)
+                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                raise RunLockedError(busy.format(path=path, holder=holder)) from None
+            warnings.warn(GanMixupWarning(busy.format(path=path, holder=holder)), stacklevel=3)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:  # Ctrl-C (or a signal handler's exit) while waiting
+                os.close(fd)
                 raise
-            raise RunLockedError(busy.format(path=path, holder=holder)) from None
-        except BaseException:  # Ctrl-C (or a signal handler's exit) while waiting
-            os.close(fd)
-            raise
         try:
             same_file = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
         except FileNotFoundError:

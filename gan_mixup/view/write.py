@@ -53,7 +53,8 @@ def write_viewer(paths: Sequence[str | Path], out_dir: str | Path | None = None,
     index, files = build(collection, max_frames=max_frames, title=title or _title(paths, collection))
     # Two writers of one viewer (`gan-mixup view` while a sweep writes its own at the end) take turns:
     # the second waits, then puts its newer viewer in place, and neither swap meets the other's half.
-    with locked(out.parent, lock_file=f".{out.name}.lock", wait=True):
+    with locked(out.parent, lock_file=f".{out.name}.lock", wait=True,
+                busy=_braces(out) + " is being written by {holder}; waiting for it to finish, then replacing it"):
         _check_out(out)
         _remove_leftovers(out)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -120,6 +121,11 @@ def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise ViewerError(f"refusing to write the viewer into {out}: it exists and is not a gan-mixup viewer "
                           "(no .gan-mixup-viewer); choose another --out or delete it yourself")
+
+
+def _braces(path: Path) -> str:
+    """``path`` as literal text inside a ``str.format`` template."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def _remove_leftovers(out: Path) -> None:

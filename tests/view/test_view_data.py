@@ -3,17 +3,20 @@ scorecard's rules, its sizes, where it writes, and the command line."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cli_helpers import one_error_line, run_cli, subprocess_env
+from gan_mixup.errors import GanMixupWarning
 from gan_mixup.rundir import locked, snapshot_path
 from gan_mixup.view import ViewerError, collect_runs, write_viewer
 from gan_mixup.view.collect import markdown_tables
@@ -147,13 +150,19 @@ def test_a_second_writer_of_one_viewer_waits_for_the_first_then_replaces_it(tmp_
         except BaseException as err:  # noqa: BLE001 - the test reports it
             outcome.append(err)
 
-    with locked(out, lock_file=".viewer.lock"):  # as another process writing this viewer holds it
-        writer = threading.Thread(target=write)
-        writer.start()
-        writer.join(1.0)
-        assert writer.is_alive() and not outcome  # waiting, not refused
-        assert not (out / "viewer").exists()
-    writer.join(60)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with locked(out, lock_file=".viewer.lock"):  # as another process writing this viewer holds it
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join(1.0)
+            assert writer.is_alive() and not outcome  # waiting, not refused
+            assert not (out / "viewer").exists()
+        writer.join(60)
+    said = [str(w.message) for w in caught if issubclass(w.category, GanMixupWarning)]
+    assert len(said) == 1, said  # the user is told who it waits for
+    assert said[0].startswith(f"{out / 'viewer'} is being written by process {os.getpid()} (")
+    assert said[0].endswith("; waiting for it to finish, then replacing it")
     assert outcome == [out / "viewer" / "index.html"]
     assert read_index(out / "viewer")["axis"] == list(ITERATIONS)
     assert not [p for p in out.iterdir() if p.name.startswith(".viewer")]  # no lock, temporary or old folder left
