@@ -30,7 +30,9 @@ from gan_mixup.modalities.toy.metrics import (  # noqa: F401  (the toy metrics' 
 )
 from gan_mixup.probes import CALIBRATION_CURVES, CALIBRATION_LAMBDAS
 from gan_mixup.probes import gradient_summary  # noqa: F401  (re-exported beside the toy metrics)
-from gan_mixup.rundir import METRICS_CSV_FILE, PAPER_ITERATIONS, RunDirectoryError, read_reference, write_csv
+from gan_mixup.rundir import (
+    METRICS_CSV_FILE, PAPER_ITERATIONS, RunDirectoryError, read_reference, report_locked, write_csv,
+)
 
 TABLE_WIDTH = 14  # characters per column of ``metrics_table``
 
@@ -67,10 +69,11 @@ def write_metrics_csv(run_dir: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     if path.is_dir() or (path.exists() and not path.is_file()):
         what = "a directory" if path.is_dir() else "not a regular file"
         raise RunDirectoryError(f"{path} is {what}; move it away, and the metrics are written there as a CSV file")
-    rows = evaluate_run(run_dir)
-    flat = [_curves_as_columns(row) for row in rows]
-    columns = list(dict.fromkeys(key for row in flat for key in row))
-    return write_csv(path, columns, flat), rows
+    with report_locked(run_dir):  # two at once: the second waits, then writes its own
+        rows = evaluate_run(run_dir)
+        flat = [_curves_as_columns(row) for row in rows]
+        columns = list(dict.fromkeys(key for row in flat for key in row))
+        return write_csv(path, columns, flat), rows
 
 
 def _curves_as_columns(row: dict[str, Any]) -> dict[str, Any]:

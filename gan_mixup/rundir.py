@@ -49,6 +49,7 @@ PAPER_ITERATIONS = (10, 100, 1000, 10000, 20000)  # the paper's Figure 5 columns
 MARKER_FILE = ".gan-mixup-run"
 LOCK_FILE = ".lock"
 RENDER_LOCK_FILE = ".render.lock"
+REPORT_LOCK_FILE = ".report.lock"  # held while a report (results.csv, scorecard, metrics.csv) is written
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SNAPSHOT_DIR = "snapshots"
@@ -80,7 +81,7 @@ CALIBRATION_PNG_FILE = "calibration.png"
 VIEWER_DIR = "viewer"  # `gan-mixup view`: the offline browser viewer of a run or collection
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
-               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
+               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, REPORT_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
                SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE, ROBUSTNESS_MD_FILE, ROBUSTNESS_PNG_FILE, VIEWER_DIR,
                SURVIVAL_MD_FILE, SURVIVAL_PNG_FILE, PAIRED_MD_FILE, CALIBRATION_MD_FILE, CALIBRATION_PNG_FILE)
@@ -544,6 +545,17 @@ def render_locked(path: Path) -> Iterator[None]:
     """
     with locked(path, lock_file=RENDER_LOCK_FILE,
                 busy="another render of {path} is running ({holder}); wait for it to finish"):
+        yield
+
+
+@contextmanager
+def report_locked(path: Path) -> Iterator[None]:
+    """Hold the report lock of a run or sweep directory ``path`` for the block: two writers of its
+    reports (``gan-mixup metrics`` while the sweep writes its own at the end, or two of them) take
+    turns, so neither renames the other's half-written file. The second waits, after a warning naming
+    the first; its reports, from records as new or newer, replace the first one's."""
+    with locked(path, lock_file=REPORT_LOCK_FILE, wait=True,
+                busy="the reports of {path} are being written by {holder}; waiting for it to finish"):
         yield
 
 

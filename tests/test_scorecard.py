@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from gan_mixup.errors import GanMixupWarning
 from gan_mixup.metric_registry import METRICS, Metric
 from gan_mixup.modalities import REGISTRY
 from gan_mixup.modalities.images.spec import SPEC as IMAGES
@@ -179,3 +180,25 @@ def test_real_digits_train_by_the_pilot_thresholds_other_datasets_by_precision_a
     spreads = {s.dataset: s for s in robustness(rows)}
     assert (spreads["mnist-5k"].trains, spreads["digits"].trains) == (2, 1)
     assert "On mnist-5k, *trains* asks recall ≥ 0.5 and Fréchet ≤ 250 instead" in robustness_markdown(list(spreads.values()))
+
+
+def test_a_second_writer_of_a_folders_reports_waits_for_the_first(tmp_path):
+    import threading
+
+    from gan_mixup.rundir import REPORT_LOCK_FILE, locked
+    from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, stability_report_from_csv, write_results_csv
+
+    rows = [{"dataset": "digits", "setting": f"{arm} lr={lr}", "run": f"{arm}-{lr}", "iteration": 100, "seed": 0,
+             "modes_total": 10, "modes_covered": 10, "frechet": 5.0, "status": "finished"}
+            for arm in ("erm", "mixup α=0.2") for lr in (0.001, 0.0002)]
+    csv = write_results_csv([{key: r.get(key) for key in RESULT_COLUMNS} for r in rows], tmp_path / "results.csv")
+    outcome = []
+    writer = threading.Thread(target=lambda: outcome.append(stability_report_from_csv(csv)))
+    with pytest.warns(GanMixupWarning, match="the reports of .* are being written by process"):
+        with locked(tmp_path, lock_file=REPORT_LOCK_FILE):  # as `gan-mixup metrics` in another process holds it
+            writer.start()
+            writer.join(1.0)
+            assert writer.is_alive() and not (tmp_path / "survival.md").exists()  # waiting, not refused
+        writer.join(60)
+    assert outcome and outcome[0]["survival"].is_file() and outcome[0]["paired"].is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no lock left behind

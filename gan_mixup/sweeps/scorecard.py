@@ -41,6 +41,7 @@ from gan_mixup.rundir import (
     SURVIVAL_MD_FILE,
     SURVIVAL_PNG_FILE,
     read_reference,
+    report_locked,
     write_csv,
     write_text_atomic,
 )
@@ -378,22 +379,23 @@ def write_scorecard(out_dir: str | Path, *, recompute: bool = False) -> dict[str
     deleted or cut): the old results are the only copy left. Delete ``results.csv`` to write it
     from what is there."""
     out_dir = Path(out_dir)
-    rows = collect_results(out_dir, recompute=recompute)
-    _refuse_to_lose_runs(out_dir / RESULTS_FILE, rows)
-    outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
-    summaries = summarise(rows)
-    md = out_dir / SCORECARD_MD_FILE
-    write_text_atomic(md, scorecard_markdown(summaries, {it: summarise(rows, at=it) for it in table_iterations(rows)},
-                                             empty=None if rows else _why_no_rows(out_dir)))
-    outputs["scorecard"] = md
-    scored = [s for s in summaries if s.seeds]
-    if scored:
-        from gan_mixup.render import plot_gradient_norms, plot_mode_bands
+    with report_locked(out_dir):
+        rows = collect_results(out_dir, recompute=recompute)
+        _refuse_to_lose_runs(out_dir / RESULTS_FILE, rows)
+        outputs = {"results": write_results_csv(rows, out_dir / RESULTS_FILE)}
+        summaries = summarise(rows)
+        md = out_dir / SCORECARD_MD_FILE
+        write_text_atomic(md, scorecard_markdown(summaries, {it: summarise(rows, at=it) for it in table_iterations(rows)},
+                                                 empty=None if rows else _why_no_rows(out_dir)))
+        outputs["scorecard"] = md
+        scored = [s for s in summaries if s.seeds]
+        if scored:
+            from gan_mixup.render import plot_gradient_norms, plot_mode_bands
 
-        outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
-        if any("d_grad_fake" in s.curves for s in scored):
-            outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
-    outputs.update(write_stability_report(rows, out_dir))
+            outputs["scorecard_png"] = plot_mode_bands(scored, out_dir / SCORECARD_PNG_FILE)
+            if any("d_grad_fake" in s.curves for s in scored):
+                outputs["gradients_png"] = plot_gradient_norms(scored, out_dir / GRADIENTS_PNG_FILE)
+        outputs.update(write_stability_report(rows, out_dir))
     return outputs
 
 
@@ -449,7 +451,8 @@ def stability_report_from_csv(path: str | Path) -> dict[str, Path]:
     """``write_stability_report`` from a sweep's ``results.csv`` alone, written beside it
     (``gan-mixup metrics RESULTS_CSV``)."""
     path = Path(path)
-    return write_stability_report(read_results(path), path.parent)
+    with report_locked(path.parent):
+        return write_stability_report(read_results(path), path.parent)
 
 
 def write_stability_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
