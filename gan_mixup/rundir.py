@@ -79,9 +79,10 @@ PAIRED_MD_FILE = "paired.md"  # a sweep: each arm against ERM, seed by seed (swe
 CALIBRATION_MD_FILE = "calibration.md"  # a sweep with the calibration probe: its gap per arm (sweeps.calibration)
 CALIBRATION_PNG_FILE = "calibration.png"
 VIEWER_DIR = "viewer"  # `gan-mixup view`: the offline browser viewer of a run or collection
+VIEWER_LOCK_FILE = f".{VIEWER_DIR}.lock"  # held while viewer/ is swapped in (beside any --out DIR: .DIR.lock)
 # What --overwrite removes from a marked folder: only what gan-mixup writes; a user's own files stay.
 OWN_ENTRIES = (CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE,
-               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, REPORT_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
+               CHECKPOINT_FILE + ".tmp", CONFIG_FILE + ".tmp", RENDER_LOCK_FILE, REPORT_LOCK_FILE, VIEWER_LOCK_FILE, JOBS_FILE, SUBMITIT_DIR, MANIFEST_FILE + ".tmp", MANIFEST_FILE, FRAMES_DIR, GIF_FILE, LOSSES_FILE, COMPARISON_GIF_FILE,
                COMPARISON_FRAMES_DIR, FIGURE5_FILE, METRICS_CSV_FILE, TENSORBOARD_DIR, RESULTS_FILE, SCORECARD_MD_FILE,
                SCORECARD_PNG_FILE, GRADIENTS_PNG_FILE, ROBUSTNESS_MD_FILE, ROBUSTNESS_PNG_FILE, VIEWER_DIR,
                SURVIVAL_MD_FILE, SURVIVAL_PNG_FILE, PAIRED_MD_FILE, CALIBRATION_MD_FILE, CALIBRATION_PNG_FILE)
@@ -499,11 +500,12 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or not wait:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 os.close(fd)
-                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
+                raise
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            if not wait:
+                os.close(fd)
                 raise RunLockedError(busy.format(path=path, holder=holder)) from None
             warnings.warn(GanMixupWarning(busy.format(path=path, holder=holder)), stacklevel=3)
             try:
