@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "RESULTS_CSV (a sweep's results.csv, alone): write survival.md, survival.png, paired.md and (with the calibration probe's columns) calibration.md and calibration.png beside it.")
     p.add_argument("path", help="a run directory, a sweep directory, or a sweep's results.csv")
 
+    p = sub.add_parser("status", help="how far a sweep (or a run) has come, without reading a result",
+                       description="Each path, a sweep directory: its runs done, training now (and by which process), interrupted and not "
+                                   "started, by seed and by arm, and the share of the iterations trained. A run directory: "
+                                   "the same for one run. Nothing is written, no metric is read: a pre-registered study can "
+                                   "be watched while it trains.")
+    p.add_argument("paths", nargs="+", help="sweep or run directories")
+
     sub.add_parser("objectives", help="list the objectives and regularizers")
     return parser
 
@@ -248,7 +255,8 @@ def _run(args: argparse.Namespace, argv: list[str], *, exits_after: bool) -> int
     if args.command == "objectives":
         print(catalogue())
         return 0
-    return {"compare": _compare, "render": _render, "figure5": _figure5, "view": _view, "metrics": _metrics}[args.command](args)
+    return {"compare": _compare, "render": _render, "figure5": _figure5, "view": _view, "metrics": _metrics,
+            "status": _status}[args.command](args)
 
 
 def _train_one(args: argparse.Namespace, *, exits_after: bool) -> int:
@@ -435,6 +443,14 @@ def _view(args: argparse.Namespace) -> int:
     from gan_mixup.view import write_viewer
 
     print(f"viewer: {write_viewer(args.paths, args.out, max_frames=args.max_frames)}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gan_mixup.sweeps.progress import path_progress, progress_text
+
+    for path in args.paths:
+        print(progress_text(path_progress(Path(path))))
     return 0
 
 

@@ -536,6 +536,31 @@ def locked(path: Path, *, lock_file: str = LOCK_FILE,
                 pass
 
 
+def lock_holder(path: Path, lock_file: str = LOCK_FILE) -> str | None:
+    """Who holds ``path``'s lock (``process PID (command)``), read without taking it, or None: no lock
+    file, or one left by a process that is gone (killed -9). Only processes of this machine are seen
+    (a cluster task's lock reads as None here).
+
+    Example:
+        >>> lock_holder("runs/tiny")  # doctest: +SKIP
+        'process 4242 (gan-mixup sweep --out runs/study ...)'
+    """
+    try:
+        text = (Path(path) / lock_file).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    match = re.match(r"process (\d+) ", text + " ")
+    if match is None:
+        return None
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return text
+
+
 @contextmanager
 def render_locked(path: Path) -> Iterator[None]:
     """Hold the render lock of a run or collection directory ``path`` for the block.

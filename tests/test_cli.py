@@ -93,7 +93,7 @@ def _subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-SUBCOMMANDS = ["toy", "images", "compare", "render", "view", "figure5", "sweep", "metrics", "objectives"]
+SUBCOMMANDS = ["toy", "images", "compare", "render", "view", "figure5", "sweep", "metrics", "status", "objectives"]
 
 
 def test_every_subcommand_is_known():

@@ -33,6 +33,8 @@ COVERED_BY = {
     "gan-mixup render runs/demo-images": "training/test_loop_images.py::test_compare_on_digits_then_render_from_the_snapshots_alone",
     "gan-mixup figure5 --iterations 200 --out runs/f5-quick": "test_cli.py::test_figure5_runs_the_four_runs_and_writes_the_figure",
     "gan-mixup metrics runs/scorecard": "test_sweep.py::test_cli_sweep_metrics_and_resume",
+    "gan-mixup status runs/sweep": "test_sweep_progress.py::test_status_tells_done_training_interrupted_and_not_started_members_apart",
+    "gan-mixup status runs/scorecard": "test_sweep_progress.py::test_status_tells_done_training_interrupted_and_not_started_members_apart",
     "gan-mixup metrics samples/scorecard-full/results.csv": "test_survival.py::test_the_report_from_a_results_csv_alone",
     "gan-mixup toy --dataset ring8 --out runs/x --no-render":
         "training/test_reliability.py::test_signal_saves_a_checkpoint_and_prints_the_resume_command",

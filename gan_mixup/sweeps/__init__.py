@@ -6,7 +6,8 @@ per run x snapshot iteration), ``scorecard.md``, ``scorecard.png`` (modes covere
 iteration, a band over seeds, one panel per setting) and ``gradients.png`` (D's input-gradient
 norms). The modules: ``plan`` (the members), ``run`` (training them, resuming), ``jobs`` (worker
 processes and lockstep groups), ``cluster`` (Slurm or local tasks through submitit),
-``directory`` (reading a sweep folder and each member's state), ``scorecard`` (results.csv, the
+``directory`` (reading a sweep folder and each member's state), ``progress`` (how far a sweep has come,
+without a result: ``gan-mixup status``), ``scorecard`` (results.csv, the
 scorecard and the robustness report), ``survival`` (Kaplan–Meier time to failure per arm) and
 ``paired`` (each arm against ERM seed by seed: sign and Wilcoxon tests).
 
