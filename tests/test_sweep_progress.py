@@ -59,3 +59,16 @@ def test_status_reads_nothing_of_the_results_and_writes_nothing(tmp_path):
 def test_status_of_a_folder_that_is_no_sweep_or_run_is_one_error_line(tmp_path):
     code, _, err = run_cli(["status", tmp_path])
     one_error_line(code, err, "neither a sweep directory", "nor a run directory")
+
+
+def test_the_pace_is_the_median_gap_between_recent_ends_so_a_pause_between_sessions_does_not_count():
+    from pathlib import Path
+
+    from gan_mixup.sweeps.progress import MemberProgress, SweepProgress
+
+    ends = [0, 600, 1200, 1800, 90_000, 90_600]  # a run every 10 min, and a night's pause
+    done = [MemberProgress(f"r{i}", "erm", "0", 100, 100, "done", finished_at=t) for i, t in enumerate(ends)]
+    left = [MemberProgress(f"l{i}", "erm", "1", 100, 0, "not started") for i in range(12)]
+    lines = progress_text(SweepProgress(Path("sw"), done + left)).splitlines()
+    assert "  pace: lately a run ends every 10 min; the 12 left, about 2.0 h at that pace" in lines
+    assert not [line for line in progress_text(SweepProgress(Path("sw"), done[:2] + left)).splitlines() if "pace" in line]

@@ -6,7 +6,8 @@ it prints is an outcome (a run that stopped on a non-finite loss counts as done,
 Example:
     >>> print(progress_text(sweep_progress("runs/study")))  # doctest: +SKIP
     runs/study: 53 of 88 runs done, 2 training, 0 interrupted, 33 not started; 60% of the iterations
-      training: mnist-5k-erm-lr0.001-b0.5-seed1 at 1,230 of 3,000 (process 4242 (gan-mixup sweep ...))
+      training: mnist-5k-erm-lr0.001-b0.5-seed1 at 1,230 of 3,000 (process 4242)
+      pace: lately a run ends every 7 min; the 35 left, about 4.1 h at that pace
       by seed: seed 0 44/44, seed 1 9/44
       by arm: erm 8/8, mixup α=0.2 4/8, ...
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from gan_mixup.rundir import CONFIG_FILE, LOCK_FILE, MANIFEST_FILE, lock_holder
+from gan_mixup.rundir import CONFIG_FILE, LOCK_FILE, MANIFEST_FILE, METRICS_FILE, lock_holder
 from gan_mixup.sweeps.directory import (
     SweepError, member_finished, newest_checkpoint, read_sweep, records_of, stopped_nonfinite,
 )
@@ -40,6 +41,7 @@ class MemberProgress:
     reached: int
     state: str
     holder: str | None = None
+    finished_at: float | None = None  # done: when its log was last written (seconds since the epoch)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,13 @@ def member_progress(run_dir: str | Path, iterations: int, *, setting: str = "", 
         state, reached = "interrupted", int(checkpoint["iteration"]) if checkpoint is not None else 0
     else:
         state = "not started"
-    return MemberProgress(run_dir.name, arm_of(setting), str(seed), iterations, reached, state, holder)
+    finished_at = None
+    if state == "done":
+        try:
+            finished_at = (run_dir / METRICS_FILE).stat().st_mtime
+        except OSError:
+            pass
+    return MemberProgress(run_dir.name, arm_of(setting), str(seed), iterations, reached, state, holder, finished_at)
 
 
 def sweep_progress(out_dir: str | Path) -> SweepProgress:
@@ -94,6 +102,30 @@ def path_progress(path: str | Path) -> SweepProgress:
         raise SweepError(f"{path} is neither a sweep directory (no readable {MANIFEST_FILE}) nor a run directory "
                          f"(no readable {CONFIG_FILE} naming its iterations)") from None
     return SweepProgress(path, [member_progress(path, iterations, seed=config.get("seed", ""))], is_sweep=False)
+
+
+PACE_RUNS = 10  # the pace is the median gap between the last this-many runs' ends
+
+
+def _pace(members: Sequence[MemberProgress]) -> str | None:
+    """How long the rest takes at the recent pace: the median gap between the ends of the last
+    ``PACE_RUNS`` done runs (a median, so a pause between two sessions does not count)."""
+    import statistics
+
+    left = sum(m.state != "done" for m in members)
+    ends = sorted(m.finished_at for m in members if m.finished_at is not None)[-(PACE_RUNS + 1):]
+    if not left or len(ends) < 3:
+        return None
+    gap = statistics.median(b - a for a, b in zip(ends, ends[1:]))
+    if gap <= 0:
+        return None
+    return (f"  pace: lately a run ends every {_duration(gap)}; the {left} left, about {_duration(left * gap)} at that "
+            "pace")
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
 def _process(holder: str | None) -> str:
@@ -135,6 +167,9 @@ def progress_text(progress: SweepProgress) -> str:
     for m in members:
         if m.state == "interrupted":
             lines.append(f"  interrupted: {m.name} at {m.reached:,} of {m.iterations:,} (--resume continues it)")
+    pace = _pace(members)
+    if pace is not None:
+        lines.append(pace)
     if members:
         lines.append(f"  by seed: {_counts(members, 'seed', 'seed ')}")
         lines.append(f"  by arm: {_counts(members, 'arm')}")
