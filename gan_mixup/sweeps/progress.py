@@ -5,7 +5,7 @@ it prints is an outcome (a run that stopped on a non-finite loss counts as done,
 
 Example:
     >>> print(progress_text(sweep_progress("runs/study")))  # doctest: +SKIP
-    runs/study: 53 of 88 runs done, 2 training, 0 interrupted, 33 not started; 60% of the iterations
+    runs/study: 53 of 88 runs done, 1 training, 0 interrupted, 34 not started; 60% of the iterations
       training: mnist-5k-erm-lr0.001-b0.5-seed1 at 1,230 of 3,000 (process 4242)
       pace: lately a run ends every 7 min; the 35 left, about 4.1 h at that pace
       by seed: seed 0 44/44, seed 1 9/44
