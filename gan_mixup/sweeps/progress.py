@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,6 +26,7 @@ from gan_mixup.sweeps.directory import (
 from gan_mixup.sweeps.survival import arm_of
 
 STATES = ("done", "training", "interrupted", "not started")
+PACE_RUNS = 10  # the pace is the median gap between the last this-many runs' ends
 
 
 @dataclass(frozen=True)
@@ -104,14 +106,9 @@ def path_progress(path: str | Path) -> SweepProgress:
     return SweepProgress(path, [member_progress(path, iterations, seed=config.get("seed", ""))], is_sweep=False)
 
 
-PACE_RUNS = 10  # the pace is the median gap between the last this-many runs' ends
-
-
 def _pace(members: Sequence[MemberProgress]) -> str | None:
     """How long the rest takes at the recent pace: the median gap between the ends of the last
     ``PACE_RUNS`` done runs (a median, so a pause between two sessions does not count)."""
-    import statistics
-
     left = sum(m.state != "done" for m in members)
     ends = sorted(m.finished_at for m in members if m.finished_at is not None)[-(PACE_RUNS + 1):]
     if not left or len(ends) < 3:
