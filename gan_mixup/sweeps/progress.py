@@ -21,7 +21,7 @@ from typing import Sequence
 
 from gan_mixup.rundir import CONFIG_FILE, LOCK_FILE, MANIFEST_FILE, METRICS_FILE, lock_holder
 from gan_mixup.sweeps.directory import (
-    SweepError, member_finished, newest_checkpoint, read_sweep, records_of, stopped_nonfinite,
+    SweepError, member_status, newest_checkpoint, read_sweep, records_of,
 )
 from gan_mixup.sweeps.survival import arm_of
 
@@ -65,10 +65,8 @@ def member_progress(run_dir: str | Path, iterations: int, *, setting: str = "", 
     holder = lock_holder(run_dir, LOCK_FILE)
     if holder is not None:
         state = "training"
-    elif stopped_nonfinite(run_dir):
-        state = "done"
-    elif member_finished(run_dir, iterations):
-        state, reached = "done", iterations
+    elif (status := member_status(run_dir, iterations)) != "unfinished":  # finished, or stopped on a non-finite loss
+        state, reached = "done", iterations if status == "finished" else reached
     elif reached or (run_dir.is_dir() and any(run_dir.iterdir())):
         checkpoint = newest_checkpoint(run_dir)  # where --resume continues from
         state, reached = "interrupted", int(checkpoint["iteration"]) if checkpoint is not None else 0
