@@ -30,6 +30,20 @@ def process_context(preload: Sequence[str] = ()) -> Any:
     return context
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` runs on this machine (another user's counts; an id out of range
+    is no process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (a container or taskset may allow fewer than the machine has)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -26,6 +26,7 @@ Snapshots are plain ``.npz`` files, so ``render`` and ``metrics`` need only nump
 from __future__ import annotations
 
 from gan_mixup.errors import GanMixupError, GanMixupWarning
+from gan_mixup.pool import pid_alive
 
 import errno
 import io
@@ -550,15 +551,7 @@ def lock_holder(path: Path, lock_file: str = LOCK_FILE) -> str | None:
     except OSError:
         return None
     match = re.match(r"process (\d+) ", text + " ")
-    if match is None:
-        return None
-    try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:  # alive, another user's
-        pass
-    return text
+    return text if match is not None and pid_alive(int(match.group(1))) else None
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gan_mixup.errors import GanMixupError
-from gan_mixup.pool import sigint_blocked
+from gan_mixup.pool import pid_alive, sigint_blocked
 from gan_mixup.rundir import JOBS_FILE, SUBMITIT_DIR, RunLockedError, locked, write_text_atomic
 CLUSTERS = ("slurm", "local")
 
@@ -207,13 +207,7 @@ def _local_task_alive(out_dir: Path, job_id: str) -> bool:
     folder = out_dir / SUBMITIT_DIR
     if not job_id.isdigit() or (folder / job_id / f"{job_id}_0_result.pkl").exists():  # submitit's JobPaths
         return False
-    try:
-        os.kill(int(job_id), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    except (OverflowError, ValueError):
+    if not pid_alive(int(job_id)):
         return False
     try:
         arguments = Path(f"/proc/{job_id}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from gan_mixup.config import RunConfig
 from gan_mixup.errors import GanMixupError, GanMixupWarning
-from gan_mixup.pool import process_context, sigint_blocked
+from gan_mixup.pool import pid_alive, process_context, sigint_blocked
 from gan_mixup.sweeps.directory import SweepMember, records_of
 
 
@@ -236,21 +236,11 @@ def _exit_with(sweep_pid: int, poll_seconds: float = 1.0, grace_seconds: float =
     checkpoints and stops, an idle worker ends) and, should it still live after the grace time, exit."""
     import time
 
-    while _alive(sweep_pid):
+    while pid_alive(sweep_pid):
         time.sleep(poll_seconds)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(grace_seconds)
     os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _train_job(configs: list[RunConfig], run_dirs: list[Path], names: list[str], callbacks_for: Any, *,
