@@ -59,6 +59,8 @@ def test_status_reads_nothing_of_the_results_and_writes_nothing(tmp_path):
 def test_status_of_a_folder_that_is_no_sweep_or_run_is_one_error_line(tmp_path):
     code, _, err = run_cli(["status", tmp_path])
     one_error_line(code, err, "neither a sweep directory", "nor a run directory")
+    code, _, err = run_cli(["status", tmp_path / "typo"])
+    one_error_line(code, err, "typo does not exist")
 
 
 def test_the_pace_is_the_median_gap_between_recent_ends_so_a_pause_between_sessions_does_not_count():

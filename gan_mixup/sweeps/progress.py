@@ -93,6 +93,8 @@ def path_progress(path: str | Path) -> SweepProgress:
     """``sweep_progress`` of a sweep directory, or the same for one run directory (its ``config.json``'s
     iterations); ``SweepError`` for anything else."""
     path = Path(path)
+    if not path.exists():
+        raise SweepError(f"{path} does not exist: name a sweep directory or a run directory")
     if (path / MANIFEST_FILE).is_file():
         return sweep_progress(path)
     try:
