@@ -444,12 +444,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_manifest(collection_dir: Path, info: dict[str, Any]) -> None:
     """Write a collection's ``runs.json`` in one atomic write: a failed write (a full disk) leaves
     the previous manifest whole, and no temporary file behind."""
-    path = Path(collection_dir) / MANIFEST_FILE
-    try:
-        write_text_atomic(path, json.dumps(info, indent=2))
-    except OSError:
-        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
-        raise
+    write_text_atomic(Path(collection_dir) / MANIFEST_FILE, json.dumps(info, indent=2))
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Path:
