@@ -128,7 +128,8 @@ def summary(folders: Sequence[Path]) -> str:
            "Made by `python benchmarks/study_real_summary.py " + " ".join(str(f) for f in folders) +
            " --out ...` from each D's `results.csv`. *trains*: the study's rule (all 10 classes, Fréchet ≤ 250, "
            "recall ≥ 0.5, not diverged); *failed*: the survival rule (diverged, or lost a class for good, or never "
-           "had all 10); Holm-adjusted p over the arms against ERM of one D and metric.", ""]
+           "had all 10); *final Fréchet*: over the runs with a final value (a run stopped on NaN/Inf has none: its last "
+           "snapshot was taken before it diverged); Holm-adjusted p over the arms against ERM of one D and metric.", ""]
     primary = None
     for label, rows in labelled:
         lines, mixup = d_summary(label, rows)

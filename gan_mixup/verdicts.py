@@ -1,12 +1,14 @@
 """The scorecard's rules for one run's rows, shared by the scorecard and the viewer's events:
-diverged (stopped on a non-finite loss, or most samples outside the frame) and all modes covered
-from some iteration on.
+diverged (stopped on a non-finite loss, or most samples outside the frame), all modes covered
+from some iteration on, and what a run's last row says of where it ended.
 
 Example:
     >>> has_diverged({"status": "finished", "outside_frame": 0.7})
     True
     >>> covered_since([{"iteration": 10, "modes_covered": 7}, {"iteration": 20, "modes_covered": 8}], 8)
     20
+    >>> final_value({"status": "diverged", "frechet": 140.0}, "frechet")
+    nan
 """
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ DIVERGED_OUTSIDE = 0.5  # a run whose samples lie mostly outside the frame has l
 def has_diverged(last: dict[str, Any]) -> bool:
     """A run's last row says it diverged: stopped on a non-finite loss, or most samples outside the frame."""
     return last.get("status") == "diverged" or as_float(last.get("outside_frame")) > DIVERGED_OUTSIDE
+
+
+def final_value(last: dict[str, Any], metric: str) -> float:
+    """``metric`` of a run's last row as the value it ended at: nan for a run stopped on a non-finite
+    loss, whose last snapshot was taken before it diverged and so measures an earlier generator
+    (a run with most samples outside the frame keeps its value: that is measured where it ended)."""
+    return math.nan if last.get("status") == "diverged" else as_float(last.get(metric))
 
 
 def as_float(value: Any) -> float:

@@ -62,6 +62,14 @@ def test_per_run_mean_gap_skips_iteration_zero_and_nan_and_takes_the_last_snapsh
     assert math.isnan(arm.rho)  # two runs with a mean gap: too few to rank
 
 
+def test_a_run_stopped_on_a_nonfinite_loss_has_no_final_gap_or_distance_but_keeps_its_mean_gap():
+    # Its last snapshot was taken before it diverged: those numbers describe an earlier generator.
+    rows = [{**row, "status": "diverged"} for row in _run("d", "erm", {0: 0.27, 10: 0.2, 100: 0.4}, distance=0.5)]
+    (gap,) = run_gaps(rows, TOY, FailureRule("modes_near"))
+    assert gap.mean_gap == pytest.approx(0.3) and gap.failed
+    assert math.isnan(gap.last_gap) and math.isnan(gap.final_distance)
+
+
 def test_a_monotone_relation_gives_rho_one_and_failed_runs_are_compared():
     # Four erm runs and four mixup runs; the final distance rises with the mean gap in every run (not linearly):
     # ρ = +1 within each arm and pooled. The two erm runs with the largest gaps collapse (fail).

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from cli_helpers import REPO, run_cli, subprocess_env
-from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, write_results_csv
+from gan_mixup.sweeps.scorecard import RESULT_COLUMNS, read_results, write_results_csv
 
 SCRIPT = REPO / "benchmarks" / "study_real_best.py"
 # arm -> (objective, regularizers, preset, alpha), as results.csv records them
@@ -57,6 +57,19 @@ def test_ties_on_trains_go_to_the_lower_median_and_an_arm_with_alpha_and_preset_
                                         "mixup α=1": (30, 40)})
     out = best(bn)
     assert out.stdout.split() == ["--objectives", "mixup", "--preset", "paper-code", "--alpha", "0.2"]
+
+
+def test_a_run_stopped_on_a_nonfinite_loss_counts_as_infinitely_far_whatever_its_last_snapshot_said(tmp_path):
+    # R1 and paper-code tie on trains (one run of each: R1's other is too far, paper-code's other stopped on NaN
+    # after its last snapshot). That snapshot is the nearest of all, but the run counts as infinitely far: R1.
+    path = results(tmp_path / "bn.csv", {"erm+r1:10": (100, 300), "mixup[paper-code] α=0.2": (20, 20)})
+    rows = [{**row, "status": "diverged"} if row["run"] == "mnist-5k-mixup[paper-code] α=0.2-lr0.001-seed0" else row
+            for row in read_results(path)]
+    assert any(row["status"] == "diverged" for row in rows)
+    write_results_csv(rows, path)
+    table = best(path, flags=False).stdout
+    assert best(path).stdout.split() == ["--objectives", "erm+r1:10"]
+    assert "| mixup[paper-code] α=0.2 | 2 | 1 | inf |" in table
 
 
 def test_an_unfinished_stage_is_refused_in_one_line(tmp_path):

@@ -85,7 +85,8 @@ def arm_style(k: int) -> tuple[str, str, str]:
 
 def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
     """Per dataset, one box per arm of its runs' final values over every hyperparameter setting and
-    seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered.
+    seed: the Fréchet distance (images; toy: sliced Wasserstein) and the modes covered. A run stopped on a
+    non-finite loss has no final value (``verdicts.final_value``) and is counted under its box instead.
 
     ``spreads`` are ``gan_mixup.sweeps.scorecard.ArmSpread`` objects (from ``robustness``)."""
     datasets = list(dict.fromkeys(s.dataset for s in spreads))
@@ -101,7 +102,8 @@ def plot_robustness(spreads: Sequence[Any], path: str | Path) -> Path:
             ax.boxplot([v or [math.nan] for v in values], showfliers=False)
             for i, v in enumerate(values, start=1):  # every run, spread sideways so equal values stay visible
                 ax.plot([i + 0.25 * ((j * 0.618) % 1 - 0.5) for j in range(len(v))], v, ".", color="C0", ms=3, alpha=0.6)
-            ax.set_xticks(range(1, len(row) + 1), [f"{s.arm}\n{s.trains}/{s.runs} train" for s in row], fontsize=7,
+            ticks = [f"{s.arm}\n{s.trains}/{s.runs} train" + (f", {s.diverged} diverged" if s.diverged else "") for s in row]
+            ax.set_xticks(range(1, len(row) + 1), ticks, fontsize=7,
                           rotation=0 if len(row) <= 4 else 35, ha="center" if len(row) <= 4 else "right")
             ax.set_title(f"{dataset}: final {label} over {row[0].settings} settings x seeds", fontsize=9)
             ax.grid(alpha=0.3, axis="y")

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from gan_mixup.sweeps.survival import FailureRule, arm_of, default_rule, run_outcome
-from gan_mixup.verdicts import as_float
+from gan_mixup.verdicts import as_float, final_value
 
 GAP = "calibration_gap"
 # Fewer runs than this give no rank correlation (with three, ρ takes only four values).
@@ -43,9 +43,9 @@ class RunGap:
     arm: str
     run: str
     mean_gap: float  # mean of its finite gaps after iteration 0 (nan: none)
-    last_gap: float  # its last snapshot's gap (nan where that snapshot has none, e.g. diverged)
+    last_gap: float  # its last snapshot's gap (nan where that snapshot has none, or it stopped on a non-finite loss)
     failed: bool  # by ``survival.run_outcome`` with the report's rule
-    final_distance: float  # its last snapshot's distance to the data (the modality's ``distance_metric``)
+    final_distance: float  # its last snapshot's distance to the data (the modality's ``distance_metric``; nan as last_gap)
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,8 @@ def run_gaps(rows: Sequence[Mapping[str, Any]], distance: Mapping[str, str],
         ordered = sorted(run, key=lambda row: row["iteration"])
         later = [as_float(row.get(GAP)) for row in ordered if row["iteration"] > 0]
         last = ordered[-1]
-        out.append(RunGap(dataset, arm, name, _mean(later), as_float(last.get(GAP)),
-                          run_outcome(ordered, rule).failed, as_float(last.get(distance.get(dataset, "")))))
+        out.append(RunGap(dataset, arm, name, _mean(later), final_value(last, GAP),
+                          run_outcome(ordered, rule).failed, final_value(last, distance.get(dataset, ""))))
     return out
 
 

@@ -46,7 +46,7 @@ from gan_mixup.rundir import (
     write_text_atomic,
 )
 from gan_mixup.sweeps.directory import SweepError, iter_member_dirs, member_status, read_sweep
-from gan_mixup.verdicts import DIVERGED_OUTSIDE, as_float as _float, covered_since, has_diverged
+from gan_mixup.verdicts import DIVERGED_OUTSIDE, as_float as _float, covered_since, final_value, has_diverged
 
 
 # Diverged: at the end, more than this share of the samples lie outside the data's frame (or the run
@@ -142,7 +142,7 @@ class SettingSummary:
     seeds: int  # the runs scored: finished or diverged
     iterations: int
     modes_total: int | None
-    final: dict[str, list[float]]  # metric -> one value per seed
+    final: dict[str, list[float]]  # metric -> one value per seed (``verdicts.final_value``: nan for a diverged one)
     collapsed: float
     diverged: float
     stable: float
@@ -187,7 +187,7 @@ def summarise(rows: Sequence[dict[str, Any]], *, at: int | None = None) -> list[
         lasts = [r[-1] for r in runs.values()]
         total = next(iter(every.values()))[-1].get("modes_total")
         iterations = max(r[-1]["iteration"] for r in (runs or every).values())
-        final = {k: [_float(last.get(k)) for last in lasts] for k in metrics if any(last.get(k) is not None for last in lasts)}
+        final = {k: [final_value(last, k) for last in lasts] for k in metrics if any(last.get(k) is not None for last in lasts)}
         collapsed = diverged = 0
         stable_from = []
         for run in runs.values():
@@ -305,7 +305,7 @@ class ArmSpread:
     collapsed: int | None  # None: no run's data has modes (label-free images), so none can collapse
     diverged: int
     distance_metric: str  # frechet (images) or sliced_wasserstein (toy)
-    final: dict[str, list[float]]  # metric -> one value per run
+    final: dict[str, list[float]]  # metric -> one value per run (``verdicts.final_value``: nan for a diverged one)
 
 
 def robustness(rows: Sequence[dict[str, Any]], *, min_settings: int = 2) -> list[ArmSpread]:
@@ -341,7 +341,7 @@ def robustness(rows: Sequence[dict[str, Any]], *, min_settings: int = 2) -> list
             diverged += is_diverged
             collapsed += not covered and not is_diverged
             trains += good and not is_diverged
-        final = {k: [_float(r.get(k)) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
+        final = {k: [final_value(r, k) for r in runs] for k in (distance, "modes_covered", "precision", "recall")}
         spreads.append(ArmSpread(dataset, arm, settings, len(runs), trains, collapsed if with_modes else None,
                                        diverged, distance, final))
     return spreads
@@ -354,7 +354,8 @@ def robustness_markdown(spreads: Sequence[ArmSpread]) -> str:
              f"{TRAINS_PRECISION:g} and recall ≥ {TRAINS_RECALL:g} (toy: every mode within 10σ), not diverged; *collapsed*: "
              "fewer than all modes covered (– where the data has no modes, as a label-free folder; such runs train on "
              "precision and recall alone); *diverged*: stopped on NaN/Inf (toy: or most samples outside the frame). "
-             "Median [min–max] over the runs."
+             "Median [min–max] over the runs (a run stopped on NaN/Inf is left out, as in the box plots: its last "
+             "snapshot was taken before it diverged; it counts under *diverged*)."
              + "".join(f" On {name}, *trains* asks {rule.describe()} instead (fixed from a pilot)."
                        for name, rule in TRAINS_RULES.items() if any(s.dataset == name for s in spreads)), "",
              "| dataset | arm | settings | runs | trains | collapsed | diverged | distance | modes covered | precision | recall |",
@@ -570,7 +571,8 @@ def scorecard_markdown(summaries: Sequence[SettingSummary],
     if not summaries:
         return f"# Stability scorecard\n\n{empty or 'No member has recorded a snapshot yet.'}\n"
     lines = ["# Stability scorecard", "",
-             "Median [min–max] over seeds at each run's last snapshot. *collapsed*: fewer than all modes at the end; "
+             "Median [min–max] over seeds at each run's last snapshot (a run stopped on NaN/Inf is left out: its last "
+             "snapshot was taken before it diverged). *collapsed*: fewer than all modes at the end; "
              f"*diverged*: stopped on NaN/Inf or over {DIVERGED_OUTSIDE:.0%} of the samples outside the data's frame; "
              f"*stable*: all modes covered at every snapshot from some iteration ≤ {STABLE_BY:g}x the run's length to the end "
              "(median of that iteration in brackets). Modes: a sample within 3σ of a mode is high quality; a mode is covered "
