@@ -10,6 +10,10 @@ too slow at every metric iteration (precision/recall's k-NN grows with the squar
 writes ``protocol.csv`` (one row per run), ``protocol.md`` (mean ± std over seeds per setting,
 beside the published DCGAN numbers) and ``samples.png`` (each setting's last samples, first seed). The real data's own score at 26,000 (its 4,000 training digits
 and its 1,000 held-out ones, stacked) is the first rows.
+
+It refuses (exit 2) a sweep with unfinished members: their checkpoints are from part of the way. A member
+that stopped on a non-finite loss has no final generator: ``protocol.csv`` scores its last checkpoint,
+marked ``diverged``, and ``protocol.md`` leaves it out of the mean and counts it beside the seeds.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from gan_mixup.modalities.images.data import get_image_dataset, images_to_uint8 
 from gan_mixup.modalities.images.metrics import judge_for, mode_metrics  # noqa: E402
 from gan_mixup.rundir import load_checkpoint  # noqa: E402
 from gan_mixup.sweeps import read_sweep  # noqa: E402
+from gan_mixup.sweeps.directory import member_status  # noqa: E402
 from gan_mixup.sweeps.survival import arm_of  # noqa: E402
 
 SAMPLES = 26_000  # VEEGAN and PacGAN's count
@@ -86,7 +91,7 @@ def misread_effect(dataset, judge, covered=(10, 100, 500, 1000), samples: int = 
 
 
 @torch.no_grad()
-def run_scores(run_dir: Path, judge, dataset, arm: str, samples: int = SAMPLES) -> dict:
+def run_scores(run_dir: Path, judge, dataset, arm: str, samples: int = SAMPLES, status: str = "finished") -> dict:
     config = RunConfig.from_json((run_dir / "config.json").read_text())
     checkpoint, _ = load_checkpoint(run_dir)
     G, _ = training_of(modality_of(config.dataset)).build_models(config, dataset)
@@ -96,7 +101,7 @@ def run_scores(run_dir: Path, judge, dataset, arm: str, samples: int = SAMPLES) 
     fake = torch.cat([G(part) for part in noise.split(256)])
     modes, _ = judge.modes_and_features(images_to_uint8(fake))
     return {"run": run_dir.name, "arm": arm, "objective": config.objective, "preset": config.preset or "", "seed": config.seed,
-            "iterations": checkpoint["iteration"], **mode_metrics(modes, 1000)}
+            "iterations": checkpoint["iteration"], "status": status, **mode_metrics(modes, 1000)}
 
 
 def picture(runs: list[Path], arms: dict[str, str], path: Path) -> None:
@@ -125,17 +130,20 @@ def picture(runs: list[Path], arms: dict[str, str], path: Path) -> None:
     plt.close(fig)
 
 
-def summary(rows: list[dict]) -> list[tuple[str, str, str, int]]:
+def summary(rows: list[dict]) -> list[tuple[str, str, str, str]]:
+    """Per arm: modes and KL as mean ± std over its finished runs, and the runs (``2 (+1 diverged)``)."""
     settings: dict[str, list[dict]] = {}
     for row in rows:
         settings.setdefault(row["arm"], []).append(row)
     out = []
     for arm, group in settings.items():
-        modes = [r["modes_covered"] for r in group]
-        kls = [r["kl_modes"] for r in group]
-        spread = (lambda xs, f: f"{statistics.mean(xs):{f}} ± {statistics.stdev(xs):{f}}" if len(xs) > 1
+        finished = [r for r in group if r["status"] == "finished"]
+        diverged = len(group) - len(finished)
+        spread = (lambda xs, f: "–" if not xs else f"{statistics.mean(xs):{f}} ± {statistics.stdev(xs):{f}}" if len(xs) > 1
                   else f"{xs[0]:{f}}")
-        out.append((arm, spread(modes, ".1f"), spread(kls, ".2f"), len(group)))
+        out.append((arm, spread([r["modes_covered"] for r in finished], ".1f"),
+                    spread([r["kl_modes"] for r in finished], ".2f"),
+                    f"{len(finished)}" + (f" (+{diverged} diverged)" if diverged else "")))
     return out
 
 
@@ -149,25 +157,35 @@ def main() -> None:
     runs = sorted(p.parent for p in args.sweep.glob("*/checkpoint.pt"))
     if not runs:
         raise SystemExit(f"no runs with a checkpoint.pt under {args.sweep}")
+    manifest = read_sweep(args.sweep)
+    status = {run.name: member_status(run, int(manifest[run.name]["iterations"])) for run in runs}
+    unfinished = [name for name, state in status.items() if state == "unfinished"]
+    if unfinished or len(runs) < len(manifest):
+        print(f"stacked_mnist_modes: error: {len(manifest) - len(runs) + len(unfinished)} of the sweep's "
+              f"{len(manifest)} runs have not finished (their checkpoints are from part of the way): "
+              f"finish it first (gan-mixup sweep ... --out {args.sweep} --resume)", file=sys.stderr)
+        sys.exit(2)
     first = RunConfig.from_json((runs[0] / "config.json").read_text())
     dataset = get_image_dataset(first.dataset, image_size=first.image_size)
     judge = judge_for(dataset)
     reals = real_scores(dataset, judge, args.samples)
     # Each run's arm (objective with its regularizers, preset and α) from its sweep's setting, so erm and
     # erm+r1:10 are two rows of the table.
-    arms = {name: arm_of(info["setting"]) for name, info in read_sweep(args.sweep).items()}
-    rows = [run_scores(run, judge, dataset, arms[run.name], args.samples) for run in runs]
+    arms = {name: arm_of(info["setting"]) for name, info in manifest.items()}
+    rows = [run_scores(run, judge, dataset, arms[run.name], args.samples, status[run.name]) for run in runs]
     args.out.mkdir(parents=True, exist_ok=True)
-    columns = ["run", "arm", "objective", "preset", "seed", "iterations", "modes_covered", "kl_modes"]
+    columns = ["run", "arm", "objective", "preset", "seed", "iterations", "status", "modes_covered", "kl_modes"]
     with (args.out / "protocol.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     lines = [f"# Stacked MNIST ({first.dataset}, {first.image_size} px, DCGAN width {first.hidden}, "
              f"D with {'spectral norm, no BatchNorm' if first.spectral_norm else 'BatchNorm'}, "
-             f"{rows[0]['iterations']:,} iterations of batch {first.batch_size}): {args.samples:,} samples, each "
+             f"{int(manifest[runs[0].name]['iterations']):,} iterations of batch {first.batch_size}): {args.samples:,} samples, each "
              "channel read by the digit classifier",
              "", f"Classifier: {judge.accuracy:.1%} on the 1,000 held-out real digits.", "",
+             "Mean ± std over each setting's finished runs (a run stopped on a non-finite loss has no final "
+             "generator: counted beside the seeds, scored in protocol.csv at its last checkpoint, marked diverged).", "",
              "| setting | modes (of 1,000) | KL(p ‖ uniform) | seeds |", "|---|---|---|---|"]
     lines += [f"| {name} | {modes} | {kl} | {n} |" for name, modes, kl, n in summary(rows)]
     lines += [f"| {r['run']} | {r['modes_covered']} | {r['kl_modes']:.3f} | (true labels: {r['true_label_modes']}, "

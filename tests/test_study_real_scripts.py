@@ -4,6 +4,7 @@ the lower median final Fréchet distance), mechanically, refusing an unfinished 
 the published 26,000-sample count of modes, one row per arm."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -96,6 +97,23 @@ def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
     assert {line.split(",")[1] for line in (tmp_path / "report" / "protocol.csv").read_text().splitlines()[1:]} == {
         "erm", "erm+r1:10"}
     assert (tmp_path / "report" / "samples.png").stat().st_size > 1000
+
+    # A member that stopped on a non-finite loss has no final generator: marked, and out of the mean.
+    with open(sweep / "stacked-mnist-5k-erm_r1_10-seed0" / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "event", "iteration": 4, "event": "nonfinite", "message": "the D loss became nan"}\n')
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "stacked_mnist_modes.py"), str(sweep), "--out",
+                          str(tmp_path / "report"), "--samples", "300"],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "| erm+r1:10 | – | – | 0 (+1 diverged) |" in (tmp_path / "report" / "protocol.md").read_text()
+    assert ",diverged," in (tmp_path / "report" / "protocol.csv").read_text()
+    # An unfinished sweep (a member not trained yet) is refused: its checkpoints are from part of the way.
+    shutil.rmtree(sweep / "stacked-mnist-5k-erm-seed0")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "stacked_mnist_modes.py"), str(sweep), "--out",
+                          str(tmp_path / "again"), "--samples", "300"],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    assert out.returncode == 2 and "1 of the sweep's 2 runs have not finished" in out.stderr
+    assert not (tmp_path / "again").exists()
 
 
 def test_before_the_study_is_reported_it_says_what_comes_first(tmp_path):
