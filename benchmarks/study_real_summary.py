@@ -67,11 +67,13 @@ def extent(rows: Sequence[dict[str, Any]]) -> str:
     settings = {hyperparameters_of(r["setting"]) for r in runs.values()}
     seeds = {str(r["seed"]) for r in runs.values()}
     unfinished = sum(r.get("status") == "unfinished" for r in runs.values())
+    stopped = sum(r.get("status") == "diverged" for r in runs.values())
     missing = len(arms) * len(settings) * len(seeds) - len(runs)
     gaps = [f"{n} {what}" for n, what in ((missing, "missing"), (unfinished, "unfinished, left out but for survival"))
             if n]
+    whole = ", every one finished" + (f" or stopped on a non-finite loss ({stopped})" if stopped else "")
     return (f"{len(runs)} runs: {len(arms)} arms × {len(settings)} hyperparameter settings × {len(seeds)} seeds"
-            + (f"; **not the whole grid: {', '.join(gaps)}**" if gaps else ", every one finished") + ".")
+            + (f"; **not the whole grid: {', '.join(gaps)}**" if gaps else whole) + ".")
 
 
 def d_summary(label: str, rows: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, PairedComparison]]:

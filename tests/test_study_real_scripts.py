@@ -145,3 +145,15 @@ def test_a_summary_of_a_partial_study_says_what_is_missing_in_its_first_lines(tm
                          capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "11 runs: 6 arms × 2 hyperparameter settings × 1 seeds; **not the whole grid: 1 missing**" in out.stdout
+
+
+def test_a_summary_counts_the_runs_stopped_on_a_nonfinite_loss_apart_from_the_finished(tmp_path):
+    (tmp_path / "bn").mkdir()
+    path = results(tmp_path / "bn" / "results.csv", {})
+    write_results_csv([{**row, "status": "diverged"} if row["run"] == "mnist-5k-wgan-gp-lr0.001-seed0" else row
+                       for row in read_results(path)], path)
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_real_summary.py"), str(tmp_path / "bn")],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert ("12 runs: 6 arms × 2 hyperparameter settings × 1 seeds, every one finished or stopped on a non-finite "
+            "loss (1).") in out.stdout
