@@ -181,7 +181,8 @@ def main() -> None:
         writer.writerows(rows)
     lines = [f"# Stacked MNIST ({first.dataset}, {first.image_size} px, DCGAN width {first.hidden}, "
              f"D with {'spectral norm, no BatchNorm' if first.spectral_norm else 'BatchNorm'}, "
-             f"{int(manifest[runs[0].name]['iterations']):,} iterations of batch {first.batch_size}): {args.samples:,} samples, each "
+             f"{int(manifest[runs[0].name]['iterations']):,} iterations of batch {first.batch_size}): "
+             f"{args.samples:,} samples, each "
              "channel read by the digit classifier",
              "", f"Classifier: {judge.accuracy:.1%} on the 1,000 held-out real digits.", "",
              "Mean ± std over each setting's finished runs (a run stopped on a non-finite loss has no final "

@@ -142,7 +142,8 @@ class SettingSummary:
     seeds: int  # the runs scored: finished or diverged
     iterations: int
     modes_total: int | None
-    final: dict[str, list[float]]  # metric -> one value per seed (``verdicts.final_value``: nan for a diverged one)
+    # metric -> one value per seed (``verdicts.final_value``: nan for one stopped on a non-finite loss)
+    final: dict[str, list[float]]
     collapsed: float
     diverged: float
     stable: float
@@ -305,7 +306,8 @@ class ArmSpread:
     collapsed: int | None  # None: no run's data has modes (label-free images), so none can collapse
     diverged: int
     distance_metric: str  # frechet (images) or sliced_wasserstein (toy)
-    final: dict[str, list[float]]  # metric -> one value per run (``verdicts.final_value``: nan for a diverged one)
+    # metric -> one value per run (``verdicts.final_value``: nan for one stopped on a non-finite loss)
+    final: dict[str, list[float]]
 
 
 def robustness(rows: Sequence[dict[str, Any]], *, min_settings: int = 2) -> list[ArmSpread]:
