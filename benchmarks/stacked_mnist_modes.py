@@ -130,6 +130,15 @@ def picture(runs: list[Path], arms: dict[str, str], path: Path) -> None:
     plt.close(fig)
 
 
+def _mean_std(values: list[float], fmt: str) -> str:
+    """``mean ± std``; the value alone for one run, ``–`` for none."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:{fmt}}"
+    return f"{statistics.mean(values):{fmt}} ± {statistics.stdev(values):{fmt}}"
+
+
 def summary(rows: list[dict]) -> list[tuple[str, str, str, str]]:
     """Per arm: modes and KL as mean ± std over its finished runs, and the runs (``2 (+1 diverged)``)."""
     settings: dict[str, list[dict]] = {}
@@ -139,10 +148,8 @@ def summary(rows: list[dict]) -> list[tuple[str, str, str, str]]:
     for arm, group in settings.items():
         finished = [r for r in group if r["status"] == "finished"]
         diverged = len(group) - len(finished)
-        spread = (lambda xs, f: "–" if not xs else f"{statistics.mean(xs):{f}} ± {statistics.stdev(xs):{f}}" if len(xs) > 1
-                  else f"{xs[0]:{f}}")
-        out.append((arm, spread([r["modes_covered"] for r in finished], ".1f"),
-                    spread([r["kl_modes"] for r in finished], ".2f"),
+        out.append((arm, _mean_std([r["modes_covered"] for r in finished], ".1f"),
+                    _mean_std([r["kl_modes"] for r in finished], ".2f"),
                     f"{len(finished)}" + (f" (+{diverged} diverged)" if diverged else "")))
     return out
 

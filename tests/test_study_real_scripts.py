@@ -33,9 +33,14 @@ def results(path, frechet, drop=None):
     return write_results_csv([{k: r.get(k) for k in RESULT_COLUMNS} for r in rows], path)
 
 
-def best(*paths, flags=True):
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, paths), *(["--flags"] if flags else [])],
+def script(name, *arguments):
+    """Run ``benchmarks/NAME`` with ``arguments`` as the Makefile does."""
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *map(str, arguments)],
                           capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+
+
+def best(*paths, flags=True):
+    return script(SCRIPT.name, *paths, *(["--flags"] if flags else []))
 
 
 def test_most_runs_that_train_win_over_both_ds_and_erm_and_mixup_are_left_out(tmp_path):
@@ -87,9 +92,7 @@ def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
                             "--hidden", 8, "--image-size", 32, "--seeds", 0, "--metric-frames", 1, "--metric-samples", 100,
                             "--no-progress", "--out", sweep])
     assert code == 0, err
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "stacked_mnist_modes.py"), str(sweep), "--out",
-                          str(tmp_path / "report"), "--samples", "300"],
-                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    out = script("stacked_mnist_modes.py", sweep, "--out", tmp_path / "report", "--samples", 300)
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "report" / "protocol.md").read_text()
     assert "300 samples" in table and "| erm | 1" in table and "| erm+r1:10 | 1" in table
@@ -101,17 +104,13 @@ def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
     # A member that stopped on a non-finite loss has no final generator: marked, and out of the mean.
     with open(sweep / "stacked-mnist-5k-erm_r1_10-seed0" / "metrics.jsonl", "a") as f:
         f.write('{"kind": "event", "iteration": 4, "event": "nonfinite", "message": "the D loss became nan"}\n')
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "stacked_mnist_modes.py"), str(sweep), "--out",
-                          str(tmp_path / "report"), "--samples", "300"],
-                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    out = script("stacked_mnist_modes.py", sweep, "--out", tmp_path / "report", "--samples", 300)
     assert out.returncode == 0, out.stderr
     assert "| erm+r1:10 | – | – | 0 (+1 diverged) |" in (tmp_path / "report" / "protocol.md").read_text()
     assert ",diverged," in (tmp_path / "report" / "protocol.csv").read_text()
     # An unfinished sweep (a member not trained yet) is refused: its checkpoints are from part of the way.
     shutil.rmtree(sweep / "stacked-mnist-5k-erm-seed0")
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "stacked_mnist_modes.py"), str(sweep), "--out",
-                          str(tmp_path / "again"), "--samples", "300"],
-                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    out = script("stacked_mnist_modes.py", sweep, "--out", tmp_path / "again", "--samples", 300)
     assert out.returncode == 2 and "1 of the sweep's 2 runs have not finished" in out.stderr
     assert not (tmp_path / "again").exists()
 
@@ -126,9 +125,7 @@ def test_the_summary_page_reads_each_ds_results_by_the_library_reports(tmp_path)
     # the ones samples/study-images/README.md quotes (mixup loses 8 of 12 to ERM, WGAN-GP wins all 12).
     (tmp_path / "sn").mkdir()
     (tmp_path / "sn" / "results.csv").write_bytes((REPO / "samples" / "study-images" / "results.csv").read_bytes())
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_real_summary.py"), str(tmp_path / "sn"),
-                          "--out", str(tmp_path / "summary.md")], capture_output=True, text=True, env=subprocess_env(),
-                         cwd=REPO)
+    out = script("study_real_summary.py", tmp_path / "sn", "--out", tmp_path / "summary.md")
     assert out.returncode == 0, out.stderr
     page = (tmp_path / "summary.md").read_text()
     assert "48 runs: 4 arms × 6 hyperparameter settings × 2 seeds, every one finished." in page
@@ -141,8 +138,7 @@ def test_the_summary_page_reads_each_ds_results_by_the_library_reports(tmp_path)
 def test_a_summary_of_a_partial_study_says_what_is_missing_in_its_first_lines(tmp_path):
     (tmp_path / "bn").mkdir()
     results(tmp_path / "bn" / "results.csv", {}, drop=("wgan-gp", 0.001))
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_real_summary.py"), str(tmp_path / "bn")],
-                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    out = script("study_real_summary.py", tmp_path / "bn")
     assert out.returncode == 0, out.stderr
     assert "11 runs: 6 arms × 2 hyperparameter settings × 1 seeds; **not the whole grid: 1 missing**" in out.stdout
 
@@ -152,8 +148,7 @@ def test_a_summary_counts_the_runs_stopped_on_a_nonfinite_loss_apart_from_the_fi
     path = results(tmp_path / "bn" / "results.csv", {})
     write_results_csv([{**row, "status": "diverged"} if row["run"] == "mnist-5k-wgan-gp-lr0.001-seed0" else row
                        for row in read_results(path)], path)
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "study_real_summary.py"), str(tmp_path / "bn")],
-                         capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
+    out = script("study_real_summary.py", tmp_path / "bn")
     assert out.returncode == 0, out.stderr
     assert ("12 runs: 6 arms × 2 hyperparameter settings × 1 seeds, every one finished or stopped on a non-finite "
             "loss (1).") in out.stdout
