@@ -158,19 +158,22 @@ study-real-report: $(VENV)/.installed
 # The study's stage 5 (docs/evidence.md): Stacked MNIST (stacked-mnist-5k, 1,000 modes) for ERM, mixup alpha 0.2 and
 # the best other arm of the finished study (benchmarks/study_real_best.py, its fixed rule), both Ds, DCGAN's default
 # lr 2e-4 and beta1 0.5, seeds 0-2, the study's length; each final G scored on 26,000 samples. About 2.5 core-hours,
-# resumable; it needs samples/study-real/{bn,sn}/results.csv of the whole study (make study-real-report).
+# resumable. ERM and mixup train first, needing nothing; the best other arm needs samples/study-real/{bn,sn}/results.csv
+# of the whole study (make study-real-report), so STUDY_DS=bn can start while SN-D's study still trains, and stops there.
 STUDY_STACKED = --dataset stacked-mnist-5k --image-size 32 --hidden 32 --lr 2e-4 --beta1 0.5 --seeds 0-2 \
 	--iterations $(STUDY_ITERATIONS) --metric-frames 6 --metric-samples 2600 --workers $(STUDY_WORKERS) --no-progress
+STUDY_STACKED_D = $(STUDY_STACKED) --out runs/study-real-stacked-$$d $$( [ $$d = sn ] && echo --spectral-norm )
 study-real-stacked: export OMP_NUM_THREADS = 1
 study-real-stacked: $(VENV)/.installed
+	for d in $(STUDY_DS); do \
+		$(STUDY_NICE) $(BIN)/gan-mixup sweep $(STUDY_STACKED_D) --objectives erm \
+			$$( [ -f runs/study-real-stacked-$$d/runs.json ] && echo --resume ) || exit $$?; \
+		$(STUDY_NICE) $(BIN)/gan-mixup sweep $(STUDY_STACKED_D) --objectives mixup --alpha 0.2 --resume || exit $$?; \
+	done
 	best="$$($(BIN)/python benchmarks/study_real_best.py samples/study-real/bn/results.csv samples/study-real/sn/results.csv --flags)" \
 		|| exit $$?; \
 	for d in $(STUDY_DS); do \
-		flags="$(STUDY_STACKED) --out runs/study-real-stacked-$$d $$( [ $$d = sn ] && echo --spectral-norm )"; \
-		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives erm \
-			$$( [ -f runs/study-real-stacked-$$d/runs.json ] && echo --resume ) || exit $$?; \
-		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags --objectives mixup --alpha 0.2 --resume || exit $$?; \
-		$(STUDY_NICE) $(BIN)/gan-mixup sweep $$flags $$best --resume || exit $$?; \
+		$(STUDY_NICE) $(BIN)/gan-mixup sweep $(STUDY_STACKED_D) $$best --resume || exit $$?; \
 		$(BIN)/python benchmarks/stacked_mnist_modes.py runs/study-real-stacked-$$d --out samples/study-real/stacked-$$d \
 			|| exit $$?; \
 	done

@@ -10,7 +10,9 @@ name.
     python benchmarks/study_real_best.py ... --flags   # the arm's `gan-mixup sweep` flags alone (for make)
 
 Only finished runs count (as everywhere in the reports); it refuses, exit 2, while the arms have
-unequal numbers of them (a stage not finished: the ranking would favour the arms that ran more).
+unequal numbers of them (a stage not finished: the ranking would favour the arms that ran more), or
+fewer than the protocol's 24 each (``--runs``: 2 Ds x 4 settings x 3 seeds), as in a report made
+after stage 2, whose arms are all equal.
 """
 from __future__ import annotations
 
@@ -30,11 +32,13 @@ from gan_mixup.sweeps.scorecard import ArmSpread, read_results, robustness  # no
 from gan_mixup.sweeps.survival import arm_of  # noqa: E402
 
 EXCLUDED = ("erm", "mixup α=0.2")  # stage 5 trains these two in any case
+PROTOCOL_RUNS = 24  # each arm's runs over both Ds: 4 settings x 3 seeds x 2
 
 
-def ranked_arms(results: Sequence[Path]) -> list[tuple[ArmSpread, float]]:
+def ranked_arms(results: Sequence[Path], runs: int = PROTOCOL_RUNS) -> list[tuple[ArmSpread, float]]:
     """Every arm of the sweeps' ``results`` but the ``EXCLUDED``, best first, each with its median final
-    Fréchet distance; the runs of all the files pooled (run names are made unique per file)."""
+    Fréchet distance; the runs of all the files pooled (run names are made unique per file), ``runs``
+    finished ones per arm."""
     rows: list[dict[str, Any]] = []
     for k, path in enumerate(results):
         for row in read_results(path):
@@ -45,6 +49,9 @@ def ranked_arms(results: Sequence[Path]) -> list[tuple[ArmSpread, float]]:
     if len(set(counts.values())) > 1:
         raise GanMixupError("the arms have unequal numbers of finished runs (" +
                             ", ".join(f"{arm}: {n}" for arm, n in counts.items()) + "): finish the stage first")
+    if counts and next(iter(counts.values())) != runs:
+        raise GanMixupError(f"each arm has {next(iter(counts.values()))} finished runs, not the protocol's {runs}: "
+                            "finish the study and remake its reports first")
     spreads = [s for s in robustness(rows, min_settings=1) if s.arm not in EXCLUDED]
     if not spreads:
         raise GanMixupError(f"no arm other than {' and '.join(EXCLUDED)} in {', '.join(map(str, results))}")
@@ -72,6 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="the study's results.csv files (BN-D, SN-D)")
     parser.add_argument("--flags", action="store_true", help="print the best arm's sweep flags alone")
+    parser.add_argument("--runs", type=int, default=PROTOCOL_RUNS,
+                        help=f"finished runs each arm must have over the files (default {PROTOCOL_RUNS}, the protocol's)")
     args = parser.parse_args()
     missing = [str(path) for path in args.results if not path.is_file()]
     if missing:
@@ -79,7 +88,7 @@ def main() -> None:
               "(make study-real, then make study-real-report)", file=sys.stderr)
         sys.exit(2)
     try:
-        ranked = ranked_arms(args.results)
+        ranked = ranked_arms(args.results, args.runs)
         best = ranked[0][0]
         flags = arm_flags(args.results, best.arm)
     except (GanMixupError, OSError) as e:

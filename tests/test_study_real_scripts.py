@@ -39,8 +39,9 @@ def script(name, *arguments):
                           capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
 
 
-def best(*paths, flags=True):
-    return script(SCRIPT.name, *paths, *(["--flags"] if flags else []))
+def best(*paths, flags=True, runs=None):
+    """The script on ``paths``, each made by ``results`` (2 runs an arm) unless ``runs`` says otherwise."""
+    return script(SCRIPT.name, *paths, *(["--flags"] if flags else []), "--runs", runs or 2 * len(paths))
 
 
 def test_most_runs_that_train_win_over_both_ds_and_erm_and_mixup_are_left_out(tmp_path):
@@ -83,6 +84,15 @@ def test_an_unfinished_stage_is_refused_in_one_line(tmp_path):
     out = best(bn)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and "unequal numbers of finished runs" in out.stderr
+
+
+def test_reports_of_an_earlier_stage_are_refused_though_every_arm_has_as_many_runs(tmp_path):
+    # After stage 2 every arm has 16 finished runs over the two Ds: equal, and not the protocol's 24.
+    bn, sn = results(tmp_path / "bn.csv", {}), results(tmp_path / "sn.csv", {})
+    assert best(bn, sn).returncode == 0
+    out = script(SCRIPT.name, bn, sn, "--flags")
+    assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
+    assert "each arm has 4 finished runs, not the protocol's 24" in out.stderr
 
 
 def test_stacked_mnist_modes_scores_each_arm_of_a_sweep_apart(tmp_path):
