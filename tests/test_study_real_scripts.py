@@ -39,9 +39,9 @@ def script(name, *arguments):
                           capture_output=True, text=True, env=subprocess_env(), cwd=REPO)
 
 
-def best(*paths, flags=True, runs=None):
-    """The script on ``paths``, each made by ``results`` (2 runs an arm) unless ``runs`` says otherwise."""
-    return script(SCRIPT.name, *paths, *(["--flags"] if flags else []), "--runs", runs or 2 * len(paths))
+def best(*paths, flags=True):
+    """The script on ``paths``, each made by ``results`` (2 runs an arm): every arm complete."""
+    return script(SCRIPT.name, *paths, *(["--flags"] if flags else []), "--runs", 2 * len(paths))
 
 
 def test_most_runs_that_train_win_over_both_ds_and_erm_and_mixup_are_left_out(tmp_path):
