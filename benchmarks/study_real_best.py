@@ -46,11 +46,12 @@ def ranked_arms(results: Sequence[Path], runs: int = PROTOCOL_RUNS) -> list[tupl
     counts: dict[str, int] = {}
     for row in last_rows(rows):
         counts[arm_of(row["setting"])] = counts.get(arm_of(row["setting"]), 0) + 1
-    if len(set(counts.values())) > 1:
+    numbers = set(counts.values())
+    if len(numbers) > 1:
         raise GanMixupError("the arms have unequal numbers of finished runs (" +
                             ", ".join(f"{arm}: {n}" for arm, n in counts.items()) + "): finish the stage first")
-    if counts and next(iter(counts.values())) != runs:
-        raise GanMixupError(f"each arm has {next(iter(counts.values()))} finished runs, not the protocol's {runs}: "
+    if numbers and numbers != {runs}:
+        raise GanMixupError(f"each arm has {numbers.pop()} finished runs, not the protocol's {runs}: "
                             "finish the study and remake its reports first")
     spreads = [s for s in robustness(rows, min_settings=1) if s.arm not in EXCLUDED]
     if not spreads:
